@@ -1,0 +1,1 @@
+//! hbcp engine crate.

@@ -1,0 +1,193 @@
+//! Storage endpoints for hbcp.
+//!
+//! Every endpoint (local disk, Azure Blob, ADLS Gen2, S3, GCS) is reached through one small,
+//! range-first, blocking trait: [`Store`]. The engine runs plain OS threads, so the trait is
+//! synchronous; cloud backends drive their async clients on a private runtime.
+//!
+//! Keys are relative, `/`-separated and byte-exact (`rs%2C16020%2C1` stays exactly that). A key
+//! never starts with `/` and never contains a `.` or `..` component: [`check_key`] enforces it, so
+//! nothing read from a listing or a plan can escape a local target root.
+#![warn(missing_docs, unreachable_pub)]
+
+mod error;
+pub mod local;
+pub mod redact;
+pub mod url;
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+pub use error::{Error, Result};
+pub use url::{Endpoint, StoreUrl};
+
+/// What a listing entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    /// A file / blob with bytes.
+    File,
+    /// An empty directory (local) or a directory marker blob (WASB `hdi_isfolder`).
+    Dir,
+    /// Something that is not copied (a symlink leading out of the root, a fifo, a socket);
+    /// the entry's `version` field says why.
+    Skipped,
+}
+
+/// One entry of a listing, or the answer of [`Store::head`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Relative key under the store root.
+    pub key: String,
+    /// Size in bytes (0 for directories).
+    pub size: u64,
+    /// Version token: the ETag on object stores; on local disk a token made of
+    /// modification time, inode and size. A read conditional on it fails if the file changed.
+    pub version: Option<String>,
+    /// Last modification time, when the store knows it.
+    pub modified: Option<SystemTime>,
+    /// File or directory.
+    pub kind: EntryKind,
+}
+
+impl Entry {
+    /// True for directory entries.
+    pub fn is_dir(&self) -> bool {
+        self.kind == EntryKind::Dir
+    }
+}
+
+/// What a store can do; the engine adapts to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Local disk: positional reads/writes, rename; cheap `head`.
+    pub is_local: bool,
+    /// Parts may be written in several calls at any offsets (`put_part` with sub-slices).
+    pub positional_writes: bool,
+    /// Largest part a staged upload accepts.
+    pub max_part_size: u64,
+    /// Most parts a staged upload accepts.
+    pub max_parts: u32,
+    /// Smallest part size (except the last part).
+    pub min_part_size: u64,
+    /// A good default number of requests in flight against this store.
+    pub default_concurrency: usize,
+}
+
+/// A staged write of one file: parts written in any order by any thread, then one commit makes
+/// the whole file visible at its final key. Until then nothing is visible under that key.
+pub trait Upload: Send + Sync + fmt::Debug {
+    /// Write part `index` (0-based), which starts at byte `offset` of the final file.
+    /// Parts of one upload may be written concurrently.
+    fn put_part(&self, index: u32, offset: u64, data: &[u8]) -> Result<()>;
+    /// Make the file visible, whole. Every part must have been written.
+    fn commit(&self) -> Result<()>;
+    /// Drop the staged data. Safe to call after a failed commit.
+    fn abort(&self) -> Result<()>;
+}
+
+/// Callback that receives listing entries; it may be called from several threads at once.
+pub type ListSink<'a> = dyn Fn(Entry) -> Result<()> + Sync + 'a;
+
+/// A storage endpoint rooted at a prefix. All keys are relative to that root.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// The endpoint, printable: secrets are never part of it.
+    fn describe(&self) -> String;
+
+    /// Capabilities of the endpoint.
+    fn caps(&self) -> Caps;
+
+    /// Stream every entry under `prefix` (a key prefix ending in `/`, or `""` for the whole
+    /// root) into `sink`, in no particular order. Directory entries are reported only for
+    /// empty directories / directory markers. Stops at the first error returned by `sink`.
+    fn list(&self, prefix: &str, sink: &ListSink<'_>) -> Result<()>;
+
+    /// Metadata of one key, `None` if it does not exist.
+    fn head(&self, key: &str) -> Result<Option<Entry>>;
+
+    /// Read `range` of `key` into `buf` (cleared first). If `version` is given and the object no
+    /// longer has that version, fails with [`Error::Changed`]. A short read is an error.
+    fn read_range(
+        &self,
+        key: &str,
+        range: Range<u64>,
+        version: Option<&str>,
+        buf: &mut Vec<u8>,
+    ) -> Result<()>;
+
+    /// Write a whole small file in one go; visible only when whole.
+    fn put(&self, key: &str, data: &[u8]) -> Result<()>;
+
+    /// Start a staged upload of a file of `size` bytes cut into parts of `part_size` bytes.
+    /// `job` names the job so that a later resume finds the same staged data.
+    fn begin_upload(
+        &self,
+        key: &str,
+        size: u64,
+        part_size: u64,
+        job: &str,
+    ) -> Result<Arc<dyn Upload>>;
+
+    /// Create an (empty) directory or directory marker at `key`.
+    fn make_dir(&self, key: &str) -> Result<()>;
+
+    /// Delete one key. Deleting a key that does not exist is not an error.
+    fn delete(&self, key: &str) -> Result<()>;
+
+    /// Make everything committed so far durable (local: `syncfs`). Object stores are durable
+    /// at commit, so the default does nothing.
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Check that a key is relative, normalised and cannot escape a root.
+pub fn check_key(key: &str) -> Result<()> {
+    let bad = |why: &str| Error::BadKey {
+        key: key.to_string(),
+        why: why.to_string(),
+    };
+    if key.is_empty() {
+        return Err(bad("empty key"));
+    }
+    if key.starts_with('/') || key.starts_with('\\') {
+        return Err(bad("absolute path"));
+    }
+    if key.contains('\0') {
+        return Err(bad("NUL byte"));
+    }
+    for comp in key.split('/') {
+        match comp {
+            "" => return Err(bad("empty path component")),
+            "." | ".." => return Err(bad("'.' or '..' component")),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Open the store named by a parsed URL. Cloud endpoints come from the cloud module.
+pub fn open(url: &StoreUrl) -> Result<Arc<dyn Store>> {
+    match &url.endpoint {
+        Endpoint::Local(path) => Ok(Arc::new(local::LocalStore::new(path.clone()))),
+        other => Err(Error::Unsupported {
+            what: format!("{} endpoints", other.scheme_name()),
+            hint: "this build supports local paths only".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_escape_are_refused() {
+        for k in ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a/.", "a\0b"] {
+            assert!(check_key(k).is_err(), "{k:?} should be refused");
+        }
+        for k in ["a", "data/default/t/r/f/0123", "WALs/rs%2C16020%2C1", "a b/#1", "ü/=x"] {
+            check_key(k).unwrap();
+        }
+    }
+}

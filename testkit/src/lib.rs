@@ -1,0 +1,1 @@
+//! hbcp testkit crate.
