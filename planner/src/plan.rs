@@ -1,0 +1,249 @@
+//! The plan file: every entry of a job, written once and executed by `hbcp run`.
+//!
+//! A plan is a framed record file ([`crate::records`], format `hbcp-plan`, version
+//! [`PLAN_VERSION`]). Its header names source, target (both redacted: a plan never holds a
+//! secret — each machine takes credentials from its own environment), range size and
+//! selection; each record is one entry. Tasks are derived from the entries by the split
+//! arithmetic, so the plan stays small and deterministic.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hbcp_store::{Entry, EntryKind};
+use serde::{Deserialize, Serialize};
+
+use crate::records::{RecordReader, RecordWriter};
+use crate::{Result, range_count};
+
+/// The plan format name.
+pub const PLAN_FORMAT: &str = "hbcp-plan";
+/// The plan format version this build reads and writes.
+pub const PLAN_VERSION: u32 = 1;
+
+/// Header of a plan file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PlanHeader {
+    /// Always [`PLAN_FORMAT`].
+    pub format: String,
+    /// Always [`PLAN_VERSION`].
+    pub version: u32,
+    /// Source URL (redacted).
+    pub source: String,
+    /// Target URL (redacted).
+    pub target: String,
+    /// Range size used to cut files.
+    pub range_size: u64,
+    /// `--exclude` patterns.
+    pub excludes: Vec<String>,
+    /// When the plan was made (RFC 3339).
+    pub created: String,
+}
+
+/// One entry of a plan.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PlanEntry {
+    /// Key.
+    pub k: String,
+    /// Size.
+    pub s: u64,
+    /// Version token seen at listing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v: Option<String>,
+    /// Modification time, nanoseconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub m: Option<u128>,
+    /// A directory entry.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub d: bool,
+}
+
+impl From<&Entry> for PlanEntry {
+    fn from(e: &Entry) -> Self {
+        PlanEntry {
+            k: e.key.clone(),
+            s: e.size,
+            v: e.version.clone(),
+            m: e
+                .modified
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos()),
+            d: e.kind == EntryKind::Dir,
+        }
+    }
+}
+
+impl From<PlanEntry> for Entry {
+    fn from(p: PlanEntry) -> Self {
+        Entry {
+            key: p.k,
+            size: p.s,
+            version: p.v,
+            modified: p
+                .m
+                .map(|n| UNIX_EPOCH + Duration::from_nanos(n.min(u64::MAX as u128) as u64)),
+            kind: if p.d { EntryKind::Dir } else { EntryKind::File },
+        }
+    }
+}
+
+/// What a plan holds, for the printed summary.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    /// Files.
+    pub files: u64,
+    /// Empty directories.
+    pub dirs: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// Copy tasks (ranges of large files plus whole small files).
+    pub tasks: u64,
+    /// Largest file.
+    pub largest: u64,
+    /// HBase tables seen (`data/NS/TABLE`), at most a few thousand kept for the count.
+    pub tables: u64,
+    #[serde(skip)]
+    table_names: BTreeSet<String>,
+}
+
+impl Summary {
+    /// Account for one entry.
+    pub fn add(&mut self, e: &Entry, range_size: u64) {
+        if e.kind == EntryKind::Dir {
+            self.dirs += 1;
+            return;
+        }
+        self.files += 1;
+        self.bytes += e.size;
+        self.tasks += range_count(e.size, range_size).max(1);
+        self.largest = self.largest.max(e.size);
+        if let Some(rest) = e.key.strip_prefix("data/") {
+            let mut it = rest.splitn(3, '/');
+            if let (Some(ns), Some(t), Some(_)) = (it.next(), it.next(), it.next()) {
+                if self.table_names.len() < 100_000 && self.table_names.insert(format!("{ns}:{t}")) {
+                    self.tables += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Current time as RFC 3339 (UTC, seconds).
+pub fn now_rfc3339() -> String {
+    humanish_rfc3339(SystemTime::now())
+}
+
+/// Format a time as RFC 3339 (UTC, seconds).
+pub fn humanish_rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Writes a plan.
+pub struct PlanWriter {
+    inner: RecordWriter<std::io::BufWriter<std::fs::File>>,
+    summary: Summary,
+    range_size: u64,
+}
+
+impl PlanWriter {
+    /// Create a plan file with `header`.
+    pub fn create(path: &Path, header: &PlanHeader) -> Result<Self> {
+        Ok(PlanWriter {
+            inner: RecordWriter::create(path, header)?,
+            summary: Summary::default(),
+            range_size: header.range_size,
+        })
+    }
+
+    /// Add an entry.
+    pub fn add(&mut self, e: &Entry) -> Result<()> {
+        self.summary.add(e, self.range_size);
+        self.inner.write(&PlanEntry::from(e))
+    }
+
+    /// Finish the file; returns what it holds.
+    pub fn finish(self) -> Result<Summary> {
+        self.inner.finish()?;
+        Ok(self.summary)
+    }
+}
+
+/// Reads a plan, entry by entry (streaming: memory does not grow with the plan).
+pub struct PlanReader {
+    inner: RecordReader<std::fs::File>,
+}
+
+impl PlanReader {
+    /// Open a plan file and return its header.
+    pub fn open(path: &Path) -> Result<(PlanHeader, PlanReader)> {
+        let (h, inner) = RecordReader::open(path, PLAN_FORMAT, PLAN_VERSION)?;
+        Ok((h, PlanReader { inner }))
+    }
+
+    /// The next entry; `None` at the end (after the checksum was verified).
+    pub fn next_entry(&mut self) -> Result<Option<Entry>> {
+        Ok(self.inner.next_record::<PlanEntry>()?.map(Entry::from))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_known_dates() {
+        assert_eq!(humanish_rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            humanish_rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_000_000)),
+            "2026-11-18T11:06:40Z"
+        );
+        assert_eq!(
+            humanish_rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn plan_round_trip_and_summary() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("plan");
+        let h = PlanHeader {
+            format: PLAN_FORMAT.into(),
+            version: PLAN_VERSION,
+            source: "/a".into(),
+            target: "/b".into(),
+            range_size: 10,
+            excludes: vec![],
+            created: now_rfc3339(),
+        };
+        let mut w = PlanWriter::create(&p, &h).unwrap();
+        let es = vec![
+            Entry {
+                key: "data/default/t/r/f/x".into(),
+                size: 25,
+                version: Some("v1".into()),
+                modified: Some(UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789)),
+                kind: EntryKind::File,
+            },
+            Entry {
+                key: "e".into(),
+                size: 0,
+                version: None,
+                modified: None,
+                kind: EntryKind::Dir,
+            },
+        ];
+        for e in &es {
+            w.add(e).unwrap();
+        }
+        let s = w.finish().unwrap();
+        assert_eq!((s.files, s.dirs, s.bytes, s.tasks, s.tables), (1, 1, 25, 3, 1));
+        let (h2, mut r) = PlanReader::open(&p).unwrap();
+        assert_eq!(h2, h);
+        let mut back = Vec::new();
+        while let Some(e) = r.next_entry().unwrap() {
+            back.push(e);
+        }
+        assert_eq!(back, es);
+    }
+}
