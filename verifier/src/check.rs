@@ -1,0 +1,391 @@
+//! The checks. Every finding is a [`Mismatch`] naming the key; nothing stops at the first one.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hbcp_planner::Selection;
+use hbcp_store::{Entry, EntryKind, Store};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::Result;
+use crate::checksum::{hash_file, hex};
+use crate::manifest::ManifestEntry;
+
+/// How hard to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyMode {
+    /// No verification (the copy is not called verified).
+    None,
+    /// Sizes only.
+    Size,
+    /// Sizes and checksums of every byte (the default).
+    #[default]
+    Checksum,
+    /// Checksums plus the HBase format checks.
+    Deep,
+}
+
+/// What is wrong with one key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MismatchKind {
+    /// At the source, not at the target.
+    Missing,
+    /// At the target, not at the source.
+    Extra,
+    /// The target is shorter than the source.
+    Short {
+        /// Source size.
+        expected: u64,
+        /// Target size.
+        actual: u64,
+    },
+    /// The target is longer than the source.
+    Long {
+        /// Source size.
+        expected: u64,
+        /// Target size.
+        actual: u64,
+    },
+    /// Same size, different bytes.
+    Differs {
+        /// Source checksum.
+        expected: String,
+        /// Target checksum.
+        actual: String,
+    },
+    /// A file at one side, a directory at the other.
+    WrongKind,
+    /// The source changed while it was being copied.
+    SourceChanged {
+        /// What changed.
+        detail: String,
+    },
+    /// The key could not be read.
+    Unreadable {
+        /// The error.
+        error: String,
+    },
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mismatch {
+    /// The key.
+    pub key: String,
+    /// What is wrong.
+    #[serde(flatten)]
+    pub kind: MismatchKind,
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let k = &self.key;
+        match &self.kind {
+            MismatchKind::Missing => write!(f, "missing: {k}"),
+            MismatchKind::Extra => write!(f, "extra: {k}"),
+            MismatchKind::Short { expected, actual } => {
+                write!(f, "short: {k} ({actual} of {expected} bytes)")
+            }
+            MismatchKind::Long { expected, actual } => {
+                write!(f, "size differs: {k} ({actual} bytes, source has {expected})")
+            }
+            MismatchKind::Differs { expected, actual } => {
+                write!(f, "differs: {k} (checksum {actual}, source {expected})")
+            }
+            MismatchKind::WrongKind => write!(f, "differs: {k} (file at one side, directory at the other)"),
+            MismatchKind::SourceChanged { detail } => {
+                write!(f, "source changed during the copy: {k} ({detail})")
+            }
+            MismatchKind::Unreadable { error } => write!(f, "unreadable: {k}: {error}"),
+        }
+    }
+}
+
+/// What a verification found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifyOutcome {
+    /// Files (and directories) checked.
+    pub files: u64,
+    /// Bytes checked.
+    pub bytes: u64,
+    /// Findings, in no particular order.
+    pub mismatches: Vec<Mismatch>,
+}
+
+impl VerifyOutcome {
+    /// True when nothing was found.
+    pub fn ok(&self) -> bool {
+        self.mismatches.is_empty()
+    }
+}
+
+/// Parameters of a verification.
+#[derive(Debug, Clone, Copy)]
+pub struct Params {
+    /// Mode.
+    pub mode: VerifyMode,
+    /// Threads.
+    pub workers: usize,
+    /// Range size of the checksums.
+    pub range_size: u64,
+    /// Read chunk.
+    pub chunk: u64,
+}
+
+fn pool(workers: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(workers.max(1))
+        .thread_name(|i| format!("hbcp-verify-{i}"))
+        .build()
+        .expect("thread pool")
+}
+
+thread_local! {
+    static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn with_buf<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    BUF.with(|b| f(&mut b.borrow_mut()))
+}
+
+/// Compare one target entry against what the source had (`expected`, with an optional known
+/// checksum). Returns the finding, if any, and the bytes read.
+fn compare_one(
+    dst: &dyn Store,
+    key: &str,
+    expected_kind: EntryKind,
+    expected_size: u64,
+    expected_sum: Option<u64>,
+    src_for_sum: Option<(&dyn Store, Option<&str>)>,
+    p: &Params,
+) -> Option<MismatchKind> {
+    let got = match dst.head(key) {
+        Ok(g) => g,
+        Err(e) => {
+            return Some(MismatchKind::Unreadable {
+                error: e.to_string(),
+            });
+        }
+    };
+    let Some(got) = got else {
+        return Some(MismatchKind::Missing);
+    };
+    if got.kind != expected_kind {
+        return Some(MismatchKind::WrongKind);
+    }
+    if expected_kind == EntryKind::Dir {
+        return None;
+    }
+    if got.size < expected_size {
+        return Some(MismatchKind::Short {
+            expected: expected_size,
+            actual: got.size,
+        });
+    }
+    if got.size > expected_size {
+        return Some(MismatchKind::Long {
+            expected: expected_size,
+            actual: got.size,
+        });
+    }
+    if matches!(p.mode, VerifyMode::Size | VerifyMode::None) {
+        return None;
+    }
+    let want = match (expected_sum, src_for_sum) {
+        (Some(h), _) => h,
+        (None, Some((src, version))) => {
+            match with_buf(|b| hash_file(src, key, expected_size, p.range_size, version, p.chunk, b)) {
+                Ok(h) => h,
+                Err(e) => {
+                    return Some(MismatchKind::Unreadable {
+                        error: format!("source: {e}"),
+                    });
+                }
+            }
+        }
+        (None, None) => return None,
+    };
+    match with_buf(|b| hash_file(dst, key, got.size, p.range_size, got.version.as_deref(), p.chunk, b)) {
+        Ok(h) if h == want => None,
+        Ok(h) => Some(MismatchKind::Differs {
+            expected: hex(want),
+            actual: hex(h),
+        }),
+        Err(e) => Some(MismatchKind::Unreadable {
+            error: e.to_string(),
+        }),
+    }
+}
+
+/// Check a target against manifest entries (what the engine copied, with the checksums it
+/// computed while reading the source). With `src`, also check that no source file changed
+/// since it was copied.
+pub fn verify_entries<I>(
+    dst: &dyn Store,
+    src: Option<&dyn Store>,
+    entries: I,
+    p: &Params,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<VerifyOutcome>
+where
+    I: Iterator<Item = ManifestEntry> + Send,
+{
+    let files = AtomicU64::new(0);
+    let bytes = AtomicU64::new(0);
+    let found = Mutex::new(Vec::new());
+    pool(p.workers).install(|| {
+        entries.par_bridge().for_each(|e| {
+            let mut finding = compare_one(dst, &e.k, e.kind(), e.s, e.checksum(), None, p);
+            if finding.is_none() {
+                if let (Some(src), Some(v)) = (src, e.v.as_deref()) {
+                    match src.head(&e.k) {
+                        Ok(Some(now)) if now.version.as_deref() == Some(v) => {}
+                        Ok(Some(now)) => {
+                            finding = Some(MismatchKind::SourceChanged {
+                                detail: format!(
+                                    "copied version {v}, source now {}",
+                                    now.version.as_deref().unwrap_or("?")
+                                ),
+                            })
+                        }
+                        Ok(None) => {
+                            finding = Some(MismatchKind::SourceChanged {
+                                detail: "deleted at the source".into(),
+                            })
+                        }
+                        Err(err) => {
+                            finding = Some(MismatchKind::Unreadable {
+                                error: format!("source: {err}"),
+                            })
+                        }
+                    }
+                }
+            }
+            files.fetch_add(1, Ordering::Relaxed);
+            bytes.fetch_add(e.s, Ordering::Relaxed);
+            progress(e.s);
+            if let Some(kind) = finding {
+                found.lock().unwrap().push(Mismatch { key: e.k, kind });
+            }
+        })
+    });
+    Ok(VerifyOutcome {
+        files: files.into_inner(),
+        bytes: bytes.into_inner(),
+        mismatches: found.into_inner().unwrap(),
+    })
+}
+
+/// Compare two trees (`hbcp verify SRC DST`): every selected source entry must be at the
+/// target with the same size (and checksum, unless `mode` is `Size`); every target entry must
+/// be at the source.
+pub fn compare_trees(
+    src: &dyn Store,
+    dst: &dyn Store,
+    selection: &Selection,
+    p: &Params,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<VerifyOutcome> {
+    let target: Mutex<HashMap<String, EntryKind>> = Mutex::new(HashMap::new());
+    dst.list("", &|e: Entry| {
+        if e.kind != EntryKind::Skipped && selection.accepts(&e) {
+            target.lock().unwrap().insert(e.key, e.kind);
+        }
+        Ok(())
+    })?;
+    let (tx, rx) = crossbeam_channel::bounded::<Entry>(4096);
+    let files = AtomicU64::new(0);
+    let bytes = AtomicU64::new(0);
+    let found = Mutex::new(Vec::new());
+    let list_result = std::thread::scope(|s| {
+        let lister = s.spawn(move || {
+            src.list("", &|e: Entry| {
+                if e.kind != EntryKind::Skipped && selection.accepts(&e) {
+                    // A closed channel means the consumers are gone; stop quietly.
+                    let _ = tx.send(e);
+                }
+                Ok(())
+            })
+        });
+        pool(p.workers).install(|| {
+            rx.into_iter().par_bridge().for_each(|e| {
+                target.lock().unwrap().remove(&e.key);
+                let finding = compare_one(
+                    dst,
+                    &e.key,
+                    e.kind,
+                    e.size,
+                    None,
+                    Some((src, e.version.as_deref())),
+                    p,
+                );
+                files.fetch_add(1, Ordering::Relaxed);
+                bytes.fetch_add(e.size, Ordering::Relaxed);
+                progress(e.size);
+                if let Some(kind) = finding {
+                    found.lock().unwrap().push(Mismatch { key: e.key, kind });
+                }
+            })
+        });
+        lister.join().expect("lister thread")
+    });
+    list_result?;
+    let mut mismatches = found.into_inner().unwrap();
+    let extra = target.into_inner().unwrap();
+    // An empty directory at the target that only holds other extras is reported with them.
+    mismatches.extend(extra.into_keys().map(|key| Mismatch {
+        key,
+        kind: MismatchKind::Extra,
+    }));
+    mismatches.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(VerifyOutcome {
+        files: files.into_inner(),
+        bytes: bytes.into_inner(),
+        mismatches,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hbcp_store::local::LocalStore;
+    use std::fs;
+
+    fn params() -> Params {
+        Params {
+            mode: VerifyMode::Checksum,
+            workers: 2,
+            range_size: 8,
+            chunk: 3,
+        }
+    }
+
+    #[test]
+    fn every_kind_of_difference_is_named() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        for (k, v) in [("same", "0123456789abcdef0"), ("flip", "0123456789"), ("short", "abcdef"), ("gone", "x")] {
+            fs::write(a.path().join(k), v).unwrap();
+        }
+        fs::write(b.path().join("same"), "0123456789abcdef0").unwrap();
+        fs::write(b.path().join("flip"), "0123456788").unwrap();
+        fs::write(b.path().join("short"), "abc").unwrap();
+        fs::write(b.path().join("more"), "z").unwrap();
+        fs::create_dir(a.path().join("emptydir")).unwrap();
+        let (sa, sb) = (LocalStore::new(a.path().into()), LocalStore::new(b.path().into()));
+        let out = compare_trees(&sa, &sb, &Selection::default(), &params(), &|_| {}).unwrap();
+        let got: Vec<String> = out.mismatches.iter().map(|m| m.to_string()).collect();
+        assert_eq!(got.len(), 5, "{got:?}");
+        assert!(got[0].starts_with("missing: emptydir"), "{got:?}");
+        assert!(got[1].starts_with("differs: flip"), "{got:?}");
+        assert_eq!(got[2], "missing: gone");
+        assert_eq!(got[3], "extra: more");
+        assert_eq!(got[4], "short: short (3 of 6 bytes)");
+        assert_eq!(out.files, 5);
+    }
+}
