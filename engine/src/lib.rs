@@ -1,1 +1,133 @@
-//! hbcp engine crate.
+//! The hbcp engine: streams a listing into byte-range tasks and runs them on a worker pool.
+//!
+//! ```text
+//! feeder ──entries──▶ planner ──tasks──▶ N workers ──done──▶ committer
+//! (listing or plan)   (resume, overwrite,  (read, hash,        (flush target, journal,
+//!                      largest first)       write, commit)      manifest spill)
+//! ```
+//! All channels are bounded, so memory stays flat however many files there are. Each range is
+//! hashed (xxh3) as it is read; a file becomes visible at the target only when whole. The
+//! committer makes the target durable (`Store::flush`) before it journals anything, so a rerun
+//! after a crash skips exactly what is durable. A failing file is recorded and the job goes
+//! on; a fatal error (disk full) or an interrupt stops it cleanly.
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod journal;
+pub mod limiter;
+pub mod stats;
+mod work;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+pub use journal::{Journal, Resume};
+pub use limiter::Bandwidth;
+pub use stats::{Latency, Sample, Stats};
+pub use work::{Failure, Outcome, Stop};
+
+/// Result with the engine error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Errors that prevent a job from running at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The journal cannot be used.
+    #[error("journal {path}: {why}")]
+    Journal {
+        /// Journal file.
+        path: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A store error outside any single file.
+    #[error(transparent)]
+    Store(#[from] hbcp_store::Error),
+    /// A manifest/plan format error.
+    #[error(transparent)]
+    Format(#[from] hbcp_planner::Error),
+}
+
+/// What to do with a file that already exists at the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overwrite {
+    /// Copy unless size and checksum are equal (default).
+    #[default]
+    IfDifferent,
+    /// Always copy.
+    Always,
+    /// Never replace an existing file.
+    Never,
+}
+
+/// Settings of a copy.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Worker threads (requests in flight).
+    pub workers: usize,
+    /// Files larger than this are cut into ranges of this size.
+    pub range_size: u64,
+    /// Read/write chunk within a range on local disk (bounds memory per worker).
+    pub chunk: u64,
+    /// Existing files at the target.
+    pub overwrite: Overwrite,
+    /// Bandwidth limit in bytes per second.
+    pub max_bandwidth: Option<u64>,
+    /// Job identity (source, target, selection).
+    pub job: String,
+    /// Where the journal and the manifest spill live.
+    pub state_dir: PathBuf,
+    /// Files held for largest-first ordering.
+    pub window: usize,
+    /// Attempts per request for retryable errors.
+    pub attempts: u32,
+    /// Source and target as printed (redacted), for the manifest header.
+    pub source_label: String,
+    /// Target label.
+    pub target_label: String,
+    /// Job start (RFC 3339).
+    pub started: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            workers: 8,
+            range_size: 64 << 20,
+            chunk: 4 << 20,
+            overwrite: Overwrite::IfDifferent,
+            max_bandwidth: None,
+            job: "job".into(),
+            state_dir: PathBuf::from(".hbcp-state"),
+            window: 100_000,
+            attempts: 5,
+            source_label: String::new(),
+            target_label: String::new(),
+            started: hbcp_planner::plan::now_rfc3339(),
+        }
+    }
+}
+
+/// A job's identity: the same source, target and selection give the same id, so a rerun finds
+/// its journal.
+pub fn job_id(source: &str, target: &str, selection: &[String], range_size: u64) -> String {
+    let s = format!("{source}\0{target}\0{}\0{range_size}", selection.join("\0"));
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(s.as_bytes()))
+}
+
+/// Path of the manifest spill of a job.
+pub fn spill_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("copied.manifest.zst")
+}
+
+/// Run a copy: `feed` delivers the selected entries (from a listing or a plan) to its sink.
+pub fn copy(
+    src: &dyn hbcp_store::Store,
+    dst: &dyn hbcp_store::Store,
+    feed: &(dyn Fn(&hbcp_store::ListSink<'_>) -> hbcp_store::Result<()> + Sync),
+    cfg: &Config,
+    stats: &Stats,
+    cancel: &AtomicBool,
+) -> Result<Outcome> {
+    work::run(src, dst, feed, cfg, stats, cancel)
+}

@@ -84,6 +84,11 @@ pub trait Upload: Send + Sync + fmt::Debug {
     fn commit(&self) -> Result<()>;
     /// Drop the staged data. Safe to call after a failed commit.
     fn abort(&self) -> Result<()>;
+    /// True when this upload found staged data of an earlier run of the same job (so parts a
+    /// journal says are durable are really there).
+    fn is_resumed(&self) -> bool {
+        false
+    }
 }
 
 /// Callback that receives listing entries; it may be called from several threads at once.
@@ -183,10 +188,25 @@ mod tests {
 
     #[test]
     fn keys_that_escape_are_refused() {
-        for k in ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a/.", "a\0b"] {
+        for k in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a/.",
+            "a\0b",
+        ] {
             assert!(check_key(k).is_err(), "{k:?} should be refused");
         }
-        for k in ["a", "data/default/t/r/f/0123", "WALs/rs%2C16020%2C1", "a b/#1", "ü/=x"] {
+        for k in [
+            "a",
+            "data/default/t/r/f/0123",
+            "WALs/rs%2C16020%2C1",
+            "a b/#1",
+            "ü/=x",
+        ] {
             check_key(k).unwrap();
         }
     }

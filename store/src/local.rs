@@ -56,7 +56,13 @@ impl LocalStore {
 
 /// Version token of a local file: modification time (ns), inode, size.
 pub fn version_of(md: &fs::Metadata) -> String {
-    format!("{}.{}-{}-{}", md.mtime(), md.mtime_nsec(), md.ino(), md.len())
+    format!(
+        "{}.{}-{}-{}",
+        md.mtime(),
+        md.mtime_nsec(),
+        md.ino(),
+        md.len()
+    )
 }
 
 fn entry_of(key: String, md: &fs::Metadata, kind: EntryKind) -> Entry {
@@ -69,7 +75,13 @@ fn entry_of(key: String, md: &fs::Metadata, kind: EntryKind) -> Entry {
     }
 }
 
-fn walk(root: &Path, canon_root: &Path, rel: &str, prefix: &str, sink: &ListSink<'_>) -> Result<()> {
+fn walk(
+    root: &Path,
+    canon_root: &Path,
+    rel: &str,
+    prefix: &str,
+    sink: &ListSink<'_>,
+) -> Result<()> {
     let dir = if rel.is_empty() {
         root.to_path_buf()
     } else {
@@ -97,7 +109,8 @@ fn walk(root: &Path, canon_root: &Path, rel: &str, prefix: &str, sink: &ListSink
         } else {
             format!("{rel}/{name}")
         };
-        if !prefix.is_empty() && !key.starts_with(prefix) && !prefix.starts_with(&format!("{key}/")) {
+        if !prefix.is_empty() && !key.starts_with(prefix) && !prefix.starts_with(&format!("{key}/"))
+        {
             continue;
         }
         let path = de.path();
@@ -291,6 +304,7 @@ impl Store for LocalStore {
             .metadata()
             .map_err(|e| Error::io(tmp.display().to_string(), "stat", e))?
             .len();
+        let resumed = cur == size && size > 0;
         if cur != size {
             file.set_len(size)
                 .map_err(|e| Error::io(tmp.display().to_string(), "size staging file", e))?;
@@ -300,6 +314,7 @@ impl Store for LocalStore {
             tmp,
             dest,
             display,
+            resumed,
         }))
     }
 
@@ -350,9 +365,14 @@ struct LocalUpload {
     tmp: PathBuf,
     dest: PathBuf,
     display: String,
+    resumed: bool,
 }
 
 impl Upload for LocalUpload {
+    fn is_resumed(&self) -> bool {
+        self.resumed
+    }
+
     fn put_part(&self, _index: u32, offset: u64, data: &[u8]) -> Result<()> {
         write_all_at(&self.file, data, offset, &self.display)
     }
@@ -365,7 +385,11 @@ impl Upload for LocalUpload {
         match fs::remove_file(&self.tmp) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io(self.tmp.display().to_string(), "remove staging file", e)),
+            Err(e) => Err(Error::io(
+                self.tmp.display().to_string(),
+                "remove staging file",
+                e,
+            )),
         }
     }
 }
@@ -396,8 +420,10 @@ mod tests {
         fs::write(r.join("a b=ü"), b"").unwrap();
         fs::create_dir_all(r.join("empty/dir")).unwrap();
         let s = LocalStore::new(r.to_path_buf());
-        let keys: Vec<(String, EntryKind, u64)> =
-            list_all(&s).into_iter().map(|e| (e.key, e.kind, e.size)).collect();
+        let keys: Vec<(String, EntryKind, u64)> = list_all(&s)
+            .into_iter()
+            .map(|e| (e.key, e.kind, e.size))
+            .collect();
         assert_eq!(
             keys,
             vec![

@@ -51,7 +51,10 @@ fn redact_userinfo(base: &str) -> String {
         let authority = &rest[..authority_end];
         if let Some((user, host)) = authority.rsplit_once('@') {
             if let Some((name, _pw)) = user.split_once(':') {
-                return format!("{scheme}://{name}:REDACTED@{host}{}", &rest[authority_end..]);
+                return format!(
+                    "{scheme}://{name}:REDACTED@{host}{}",
+                    &rest[authority_end..]
+                );
             }
         }
     }
@@ -74,14 +77,16 @@ pub fn redact_text(text: &str, secrets: &[&str]) -> String {
     let mut i = 0;
     while i < out.len() {
         let rest = &lower[i..];
-        let hit = SECRET_PARAMS
-            .iter()
-            .find(|p| rest.starts_with(&format!("{p}=")) && (i == 0 || matches!(out.as_bytes()[i - 1], b'?' | b'&' | b' ' | b'"' | b'\'')));
+        let hit = SECRET_PARAMS.iter().find(|p| {
+            rest.starts_with(&format!("{p}="))
+                && (i == 0 || matches!(out.as_bytes()[i - 1], b'?' | b'&' | b' ' | b'"' | b'\''))
+        });
         if let Some(p) = hit {
             result.push_str(&out[i..i + p.len() + 1]);
             result.push_str("REDACTED");
             i += p.len() + 1;
-            while i < out.len() && !matches!(out.as_bytes()[i], b'&' | b' ' | b'"' | b'\'' | b'\n') {
+            while i < out.len() && !matches!(out.as_bytes()[i], b'&' | b' ' | b'"' | b'\'' | b'\n')
+            {
                 i += 1;
             }
             continue;
@@ -100,7 +105,10 @@ mod tests {
     #[test]
     fn sas_and_passwords_are_removed() {
         let r = redact_url("https://a.blob.core.windows.net/c?sv=1&sig=abc%2Fdef&se=2");
-        assert_eq!(r, "https://a.blob.core.windows.net/c?sv=1&sig=REDACTED&se=2");
+        assert_eq!(
+            r,
+            "https://a.blob.core.windows.net/c?sv=1&sig=REDACTED&se=2"
+        );
         let r = redact_url("s3://user:pa55word@host/b");
         assert!(!r.contains("pa55word"));
     }

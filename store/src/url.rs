@@ -150,7 +150,9 @@ impl StoreUrl {
             s @ ("https" | "http") => {
                 let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
                 if s == "http" && !allow_http && !is_loopback(host) {
-                    return Err(bad("http:// is plain HTTP; use https:// or pass --allow-http".into()));
+                    return Err(bad(
+                        "http:// is plain HTTP; use https:// or pass --allow-http".into(),
+                    ));
                 }
                 let (container, prefix) = path.split_once('/').unwrap_or((path, ""));
                 if is_loopback(host) {
@@ -158,7 +160,9 @@ impl StoreUrl {
                     let (account, after) = (container, prefix);
                     let (container, prefix) = after.split_once('/').unwrap_or((after, ""));
                     if account.is_empty() || container.is_empty() {
-                        return Err(bad("expected http://HOST:PORT/ACCOUNT/CONTAINER/PATH".into()));
+                        return Err(bad(
+                            "expected http://HOST:PORT/ACCOUNT/CONTAINER/PATH".into()
+                        ));
                     }
                     Endpoint::Azure {
                         account: account.to_string(),
@@ -173,7 +177,9 @@ impl StoreUrl {
                         bad("expected https://ACCOUNT.blob.core.windows.net/CONTAINER/PATH".into())
                     })?;
                     if container.is_empty() {
-                        return Err(bad("expected https://ACCOUNT.blob.core.windows.net/CONTAINER/PATH".into()));
+                        return Err(bad(
+                            "expected https://ACCOUNT.blob.core.windows.net/CONTAINER/PATH".into(),
+                        ));
                     }
                     Endpoint::Azure {
                         account: account.to_string(),
@@ -288,7 +294,10 @@ mod tests {
             azure("https://acct.blob.core.windows.net/c/p/q"),
             ("acct".into(), "c".into(), "p/q".into(), false)
         );
-        assert_eq!(azure("az://c/p"), ("".into(), "c".into(), "p".into(), false));
+        assert_eq!(
+            azure("az://c/p"),
+            ("".into(), "c".into(), "p".into(), false)
+        );
         assert_eq!(
             StoreUrl::parse("s3://b/x/y", false).unwrap().endpoint,
             Endpoint::S3 {

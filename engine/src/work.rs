@@ -1,0 +1,782 @@
+//! The pipeline of a copy: feeder, planner, workers, committer (see the crate docs).
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use hbcp_planner::{LargestFirst, range_count, split::range_at};
+use hbcp_store::{Entry, EntryKind, Error as StoreError, Store, Upload};
+use hbcp_verifier::checksum::{combine, hash_file};
+use hbcp_verifier::manifest::{self, ManifestEntry, ManifestHeader};
+use hdrhistogram::Histogram;
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::journal::{Journal, Record, Resume};
+use crate::limiter::Bandwidth;
+use crate::stats::{Stats, new_histogram};
+use crate::{Config, Overwrite, Result, spill_path};
+
+/// A file that could not be copied.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Failure {
+    /// Key.
+    pub key: String,
+    /// Why.
+    pub error: String,
+}
+
+/// Why a job stopped before the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// The source listing failed (unreadable folder, a name that is not UTF-8…): bad input.
+    Listing(String),
+    /// A fatal error (disk full, target refused): resumable once fixed.
+    Fatal(String),
+    /// Interrupted (signal): resumable.
+    Interrupted,
+}
+
+/// What a copy did.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Files that failed.
+    pub failures: Vec<Failure>,
+    /// Source findings that were not copied (symlinks out of the root, special files).
+    pub warnings: Vec<String>,
+    /// Why the job stopped early, if it did.
+    pub stop: Option<Stop>,
+    /// The spill manifest of every file now at the target (copied or already there).
+    pub spill: std::path::PathBuf,
+    /// Journal records found from an earlier run.
+    pub resumed_records: u64,
+    /// Empty directories created.
+    pub dirs: u64,
+}
+
+/// A large file in flight: its ranges are tasks of their own.
+struct Big {
+    entry: Entry,
+    ranges: u32,
+    upload: Mutex<Option<Arc<dyn Upload>>>,
+    hashes: Mutex<Vec<Option<u64>>>,
+    remaining: AtomicU32,
+    failed: Mutex<Option<String>>,
+}
+
+enum Task {
+    Whole(Entry),
+    Range(Arc<Big>, u32),
+    Commit(Arc<Big>),
+    Check(Entry, bool),
+    Dir(String),
+}
+
+enum Done {
+    File {
+        entry: Entry,
+        hash: u64,
+        copied: bool,
+    },
+    Range {
+        entry: Entry,
+        idx: u32,
+        hash: u64,
+    },
+    Dir(String),
+    Failed(Failure),
+    Warning(String),
+}
+
+struct Shared<'a> {
+    src: &'a dyn Store,
+    dst: &'a dyn Store,
+    cfg: &'a Config,
+    stats: &'a Stats,
+    cancel: &'a AtomicBool,
+    /// Set when the job must stop (fatal error or interrupt).
+    halt: AtomicBool,
+    stop: Mutex<Option<Stop>>,
+    limiter: Option<Bandwidth>,
+    local_dst: bool,
+}
+
+impl Shared<'_> {
+    fn halted(&self) -> bool {
+        if self.cancel.load(Relaxed) && !self.halt.load(Relaxed) {
+            self.set_stop(Stop::Interrupted);
+        }
+        self.halt.load(Relaxed)
+    }
+
+    fn set_stop(&self, s: Stop) {
+        let mut st = self.stop.lock().unwrap();
+        if st.is_none() {
+            *st = Some(s);
+        }
+        self.halt.store(true, Relaxed);
+    }
+
+    /// Run a store call with bounded retries and exponential backoff with jitter.
+    fn retry<T>(
+        &self,
+        hist: &mut Histogram<u64>,
+        mut f: impl FnMut() -> hbcp_store::Result<T>,
+    ) -> hbcp_store::Result<T> {
+        let mut attempt = 1u32;
+        loop {
+            let t0 = Instant::now();
+            self.stats.in_flight.fetch_add(1, Relaxed);
+            let r = f();
+            self.stats.in_flight.fetch_sub(1, Relaxed);
+            let _ = hist.record(t0.elapsed().as_micros().max(1) as u64);
+            match r {
+                Err(e) if e.is_retryable() && attempt < self.cfg.attempts && !self.halted() => {
+                    self.stats.retries.fetch_add(1, Relaxed);
+                    std::thread::sleep(backoff(attempt, t0));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Exponential backoff from 50 ms, capped at 5 s, with ±50% jitter.
+pub(crate) fn backoff(attempt: u32, seed: Instant) -> Duration {
+    let base = 50f64 * 2f64.powi(attempt.min(10) as i32 - 1);
+    let noise = xxhash_rust::xxh3::xxh3_64(&seed.elapsed().as_nanos().to_le_bytes()) % 1000;
+    let factor = 0.5 + noise as f64 / 1000.0;
+    Duration::from_millis((base.min(5000.0) * factor) as u64)
+}
+
+pub(crate) fn run(
+    src: &dyn Store,
+    dst: &dyn Store,
+    feed: &(dyn Fn(&hbcp_store::ListSink<'_>) -> hbcp_store::Result<()> + Sync),
+    cfg: &Config,
+    stats: &Stats,
+    cancel: &AtomicBool,
+) -> Result<Outcome> {
+    let (mut journal, resume) = Journal::open(&cfg.state_dir, &cfg.job)?;
+    let spill = spill_path(&cfg.state_dir);
+    let header = ManifestHeader::new(
+        &cfg.source_label,
+        &cfg.target_label,
+        cfg.range_size,
+        &cfg.started,
+    );
+    let mut spill_w = manifest::create(&spill, &header).map_err(|e| match e {
+        hbcp_verifier::Error::Store(s) => crate::Error::Store(s),
+        hbcp_verifier::Error::Format(f) => crate::Error::Format(f),
+        other => crate::Error::Journal {
+            path: spill.display().to_string(),
+            why: other.to_string(),
+        },
+    })?;
+    let resumed_records = resume.records;
+    let sh = Shared {
+        src,
+        dst,
+        cfg,
+        stats,
+        cancel,
+        halt: AtomicBool::new(false),
+        stop: Mutex::new(None),
+        limiter: cfg.max_bandwidth.map(Bandwidth::new),
+        local_dst: dst.caps().positional_writes,
+    };
+    let workers = cfg.workers.max(1);
+    let (entry_tx, entry_rx) = bounded::<Entry>(8192);
+    let (task_tx, task_rx) = bounded::<Task>(workers * 4);
+    let (done_tx, done_rx) = bounded::<Done>(16_384);
+    let mut failures = Vec::new();
+    let mut warnings = Vec::new();
+    let mut dirs = 0u64;
+
+    let committer_result = std::thread::scope(|s| {
+        // Feeder: listing or plan → entries.
+        let sh_ref = &sh;
+        s.spawn(move || {
+            let r = feed(&|e: Entry| {
+                if sh_ref.halted() {
+                    return Err(StoreError::Unsupported {
+                        what: "listing".into(),
+                        hint: "job stopping".into(),
+                    });
+                }
+                entry_tx.send(e).map_err(|_| StoreError::Unsupported {
+                    what: "listing".into(),
+                    hint: "job stopping".into(),
+                })
+            });
+            if let Err(e) = r {
+                if !sh_ref.halted() {
+                    sh_ref.set_stop(Stop::Listing(e.to_string()));
+                }
+            }
+            sh_ref.stats.listing_done.store(true, Relaxed);
+        });
+        // Planner.
+        let done_tx_p = done_tx.clone();
+        let resume_ref = &resume;
+        s.spawn(move || plan(sh_ref, entry_rx, task_tx, done_tx_p, resume_ref));
+        // Workers.
+        for _ in 0..workers {
+            let rx = task_rx.clone();
+            let dtx = done_tx.clone();
+            s.spawn(move || worker(sh_ref, rx, dtx));
+        }
+        drop(task_rx);
+        drop(done_tx);
+        // Committer (this thread).
+        commit_loop(
+            &sh,
+            done_rx,
+            &mut journal,
+            &mut spill_w,
+            &mut failures,
+            &mut warnings,
+            &mut dirs,
+        )
+    });
+    if let Err(e) = committer_result {
+        sh.set_stop(Stop::Fatal(e));
+    }
+    spill_w.finish().map_err(crate::Error::Format)?;
+    let stop = sh.stop.lock().unwrap().clone();
+    Ok(Outcome {
+        failures,
+        warnings,
+        stop,
+        spill,
+        resumed_records,
+        dirs,
+    })
+}
+
+fn target_is_empty(dst: &dyn Store) -> hbcp_store::Result<bool> {
+    let found = AtomicBool::new(false);
+    let r = dst.list("", &|e: Entry| {
+        if e.key == ".hbcp" || e.key.starts_with(".hbcp/") {
+            return Ok(());
+        }
+        found.store(true, Relaxed);
+        Err(StoreError::Unsupported {
+            what: "listing".into(),
+            hint: "stop at first entry".into(),
+        })
+    });
+    match r {
+        Ok(()) => Ok(!found.load(Relaxed)),
+        Err(_) if found.load(Relaxed) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn plan(
+    sh: &Shared<'_>,
+    entries: Receiver<Entry>,
+    tasks: Sender<Task>,
+    done: Sender<Done>,
+    resume: &Resume,
+) {
+    let target_empty = match target_is_empty(sh.dst) {
+        Ok(b) => b,
+        Err(e) => {
+            sh.set_stop(Stop::Fatal(format!("cannot list the target: {e}")));
+            return;
+        }
+    };
+    let mut window = LargestFirst::new(sh.cfg.window);
+    let mut hist = new_histogram();
+    let send = |t: Task| tasks.send(t).is_ok();
+    for e in entries.iter() {
+        if sh.halted() {
+            break;
+        }
+        match e.kind {
+            EntryKind::Skipped => {
+                let why = e.version.clone().unwrap_or_default();
+                let _ = done.send(Done::Warning(format!("not copied: {} ({why})", e.key)));
+                continue;
+            }
+            EntryKind::Dir => {
+                if !send(Task::Dir(e.key)) {
+                    break;
+                }
+                continue;
+            }
+            EntryKind::File => {}
+        }
+        sh.stats.files_listed.fetch_add(1, Relaxed);
+        sh.stats.bytes_listed.fetch_add(e.size, Relaxed);
+        // Resume: a file the journal says is durable, still there with its size.
+        if let Some(h) = resume.file(&e.key, e.size, e.version.as_deref()) {
+            match sh.retry(&mut hist, || sh.dst.head(&e.key)) {
+                Ok(Some(t)) if t.kind == EntryKind::File && t.size == e.size => {
+                    sh.stats.files_skipped.fetch_add(1, Relaxed);
+                    sh.stats.bytes_skipped.fetch_add(e.size, Relaxed);
+                    let _ = done.send(Done::File {
+                        entry: e,
+                        hash: h,
+                        copied: false,
+                    });
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        let existing = if target_empty {
+            None
+        } else {
+            match sh.retry(&mut hist, || sh.dst.head(&e.key)) {
+                Ok(x) => x,
+                Err(err) => {
+                    let _ = done.send(Done::Failed(Failure {
+                        key: e.key,
+                        error: format!("target: {err}"),
+                    }));
+                    continue;
+                }
+            }
+        };
+        let check = match &existing {
+            None => None,
+            Some(x) if x.kind != EntryKind::File => {
+                let _ = done.send(Done::Failed(Failure {
+                    key: e.key,
+                    error: "the target has a directory or special file under this name".into(),
+                }));
+                continue;
+            }
+            Some(_) if sh.cfg.overwrite == Overwrite::Never => Some(false),
+            Some(x) if sh.cfg.overwrite == Overwrite::IfDifferent && x.size == e.size => Some(true),
+            // Replaced: the old file stays whole until the new one is renamed over it.
+            Some(_) => None,
+        };
+        if let Some(write) = check {
+            if !send(Task::Check(e, write)) {
+                break;
+            }
+            continue;
+        }
+        if !emit(sh, &window.push(e), &tasks, resume) {
+            break;
+        }
+    }
+    while let Some(e) = window.pop() {
+        if sh.halted() || !emit(sh, &Some(e), &tasks, resume) {
+            break;
+        }
+    }
+    sh.stats.merge_latency(&hist);
+}
+
+/// Turn a file into tasks. Returns false when the workers are gone.
+fn emit(sh: &Shared<'_>, e: &Option<Entry>, tasks: &Sender<Task>, resume: &Resume) -> bool {
+    let Some(e) = e else { return true };
+    if e.size <= sh.cfg.chunk.min(sh.cfg.range_size) {
+        return tasks.send(Task::Whole(e.clone())).is_ok();
+    }
+    let n = range_count(e.size, sh.cfg.range_size) as u32;
+    let mut hashes = vec![None; n as usize];
+    let mut upload = None;
+    if let Some(done) = resume.ranges_of(&e.key, e.size, e.version.as_deref()) {
+        // Trust journaled ranges only if the staged data is still there.
+        if let Ok(up) = sh
+            .dst
+            .begin_upload(&e.key, e.size, sh.cfg.range_size, &sh.cfg.job)
+        {
+            if up.is_resumed() {
+                for (i, h) in done {
+                    if let Some(slot) = hashes.get_mut(*i as usize) {
+                        *slot = Some(*h);
+                        let r = range_at(e.size, sh.cfg.range_size, *i as u64);
+                        sh.stats.bytes_skipped.fetch_add(r.end - r.start, Relaxed);
+                    }
+                }
+            }
+            upload = Some(up);
+        }
+    }
+    let todo: Vec<u32> = (0..n).filter(|i| hashes[*i as usize].is_none()).collect();
+    let big = Arc::new(Big {
+        entry: e.clone(),
+        ranges: n,
+        upload: Mutex::new(upload),
+        hashes: Mutex::new(hashes),
+        remaining: AtomicU32::new(todo.len() as u32),
+        failed: Mutex::new(None),
+    });
+    if todo.is_empty() {
+        return tasks.send(Task::Commit(big)).is_ok();
+    }
+    for i in todo {
+        if tasks.send(Task::Range(big.clone(), i)).is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
+    let mut hist = new_histogram();
+    let mut buf = Vec::new();
+    for t in tasks.iter() {
+        if sh.halted() {
+            break;
+        }
+        sh.stats.tasks.fetch_add(1, Relaxed);
+        match t {
+            Task::Dir(key) => match sh.retry(&mut hist, || sh.dst.make_dir(&key)) {
+                Ok(()) => {
+                    let _ = done.send(Done::Dir(key));
+                }
+                Err(e) => fail(sh, &done, &key, e),
+            },
+            Task::Whole(e) => match copy_whole(sh, &e, &mut buf, &mut hist) {
+                Ok(hash) => {
+                    sh.stats.files_copied.fetch_add(1, Relaxed);
+                    let _ = done.send(Done::File {
+                        entry: e,
+                        hash,
+                        copied: true,
+                    });
+                }
+                Err(err) => fail(sh, &done, &e.key, err),
+            },
+            Task::Range(big, idx) => range_task(sh, &big, idx, &done, &mut buf, &mut hist),
+            Task::Commit(big) => finish_big(sh, &big, &done, &mut hist),
+            Task::Check(e, write) => check_task(sh, &e, write, &done, &mut buf, &mut hist),
+        }
+    }
+    sh.stats.merge_latency(&hist);
+}
+
+fn fail(sh: &Shared<'_>, done: &Sender<Done>, key: &str, e: StoreError) {
+    if e.is_fatal() {
+        sh.set_stop(Stop::Fatal(e.to_string()));
+        return;
+    }
+    sh.stats.files_failed.fetch_add(1, Relaxed);
+    let _ = done.send(Done::Failed(Failure {
+        key: key.to_string(),
+        error: e.to_string(),
+    }));
+}
+
+fn throttle(sh: &Shared<'_>, n: usize) {
+    if let Some(l) = &sh.limiter {
+        l.take(n as u64);
+    }
+}
+
+fn copy_whole(
+    sh: &Shared<'_>,
+    e: &Entry,
+    buf: &mut Vec<u8>,
+    hist: &mut Histogram<u64>,
+) -> hbcp_store::Result<u64> {
+    sh.retry(hist, || {
+        sh.src
+            .read_range(&e.key, 0..e.size, e.version.as_deref(), buf)
+    })?;
+    let hash = xxhash_rust::xxh3::xxh3_64(buf);
+    throttle(sh, buf.len());
+    sh.retry(hist, || sh.dst.put(&e.key, buf))?;
+    sh.stats.bytes_copied.fetch_add(e.size, Relaxed);
+    Ok(hash)
+}
+
+fn upload_of(
+    sh: &Shared<'_>,
+    big: &Big,
+    hist: &mut Histogram<u64>,
+) -> hbcp_store::Result<Arc<dyn Upload>> {
+    let mut g = big.upload.lock().unwrap();
+    if let Some(u) = &*g {
+        return Ok(u.clone());
+    }
+    let e = &big.entry;
+    let u = sh.retry(hist, || {
+        sh.dst
+            .begin_upload(&e.key, e.size, sh.cfg.range_size, &sh.cfg.job)
+    })?;
+    *g = Some(u.clone());
+    Ok(u)
+}
+
+/// Read one range (hashing as it reads) and write it.
+fn copy_range(
+    sh: &Shared<'_>,
+    big: &Big,
+    idx: u32,
+    buf: &mut Vec<u8>,
+    hist: &mut Histogram<u64>,
+) -> hbcp_store::Result<u64> {
+    let e = &big.entry;
+    let up = upload_of(sh, big, hist)?;
+    let r = range_at(e.size, sh.cfg.range_size, idx as u64);
+    let version = e.version.as_deref();
+    if sh.local_dst {
+        // Positional writes: stream the range in chunks, memory stays at one chunk.
+        let mut h = Xxh3::new();
+        let mut at = r.start;
+        while at < r.end {
+            if sh.halted() {
+                return Err(StoreError::Unsupported {
+                    what: "copy".into(),
+                    hint: "job stopping".into(),
+                });
+            }
+            let end = (at + sh.cfg.chunk).min(r.end);
+            sh.retry(hist, || sh.src.read_range(&e.key, at..end, version, buf))?;
+            h.update(buf);
+            throttle(sh, buf.len());
+            sh.retry(hist, || up.put_part(idx, at, buf))?;
+            sh.stats.bytes_copied.fetch_add(end - at, Relaxed);
+            at = end;
+        }
+        Ok(h.digest())
+    } else {
+        sh.retry(hist, || sh.src.read_range(&e.key, r.clone(), version, buf))?;
+        let hash = xxhash_rust::xxh3::xxh3_64(buf);
+        throttle(sh, buf.len());
+        sh.retry(hist, || up.put_part(idx, r.start, buf))?;
+        sh.stats.bytes_copied.fetch_add(r.end - r.start, Relaxed);
+        Ok(hash)
+    }
+}
+
+fn range_task(
+    sh: &Shared<'_>,
+    big: &Arc<Big>,
+    idx: u32,
+    done: &Sender<Done>,
+    buf: &mut Vec<u8>,
+    hist: &mut Histogram<u64>,
+) {
+    let already_failed = big.failed.lock().unwrap().is_some();
+    if !already_failed {
+        match copy_range(sh, big, idx, buf, hist) {
+            Ok(h) => {
+                big.hashes.lock().unwrap()[idx as usize] = Some(h);
+                let _ = done.send(Done::Range {
+                    entry: big.entry.clone(),
+                    idx,
+                    hash: h,
+                });
+            }
+            Err(e) => {
+                if e.is_fatal() {
+                    sh.set_stop(Stop::Fatal(e.to_string()));
+                }
+                let mut f = big.failed.lock().unwrap();
+                if f.is_none() {
+                    *f = Some(e.to_string());
+                }
+            }
+        }
+    }
+    if big.remaining.fetch_sub(1, Relaxed) == 1 {
+        finish_big(sh, big, done, hist);
+    }
+}
+
+/// The last range of a file is done: commit it (or abort it if a range failed).
+fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>, hist: &mut Histogram<u64>) {
+    let key = &big.entry.key;
+    if let Some(err) = big.failed.lock().unwrap().clone() {
+        if sh.halted() {
+            // Leave the staged ranges for the resume.
+            return;
+        }
+        if let Some(up) = big.upload.lock().unwrap().take() {
+            let _ = up.abort();
+        }
+        sh.stats.files_failed.fetch_add(1, Relaxed);
+        let _ = done.send(Done::Failed(Failure {
+            key: key.clone(),
+            error: err,
+        }));
+        return;
+    }
+    let hashes: Vec<u64> = big
+        .hashes
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|h| h.unwrap_or(0))
+        .collect();
+    debug_assert_eq!(hashes.len(), big.ranges as usize);
+    let up = match upload_of(sh, big, hist) {
+        Ok(u) => u,
+        Err(e) => return fail(sh, done, key, e),
+    };
+    match sh.retry(hist, || up.commit()) {
+        Ok(()) => {
+            sh.stats.files_copied.fetch_add(1, Relaxed);
+            let _ = done.send(Done::File {
+                entry: big.entry.clone(),
+                hash: combine(&hashes),
+                copied: true,
+            });
+        }
+        Err(e) => {
+            let _ = up.abort();
+            fail(sh, done, key, e)
+        }
+    }
+}
+
+/// A file already at the target with the same size: compare checksums; copy if different
+/// (and allowed).
+fn check_task(
+    sh: &Shared<'_>,
+    e: &Entry,
+    write: bool,
+    done: &Sender<Done>,
+    buf: &mut Vec<u8>,
+    hist: &mut Histogram<u64>,
+) {
+    let rs = sh.cfg.range_size;
+    let chunk = sh.cfg.chunk;
+    let src_hash = match sh.retry(hist, || {
+        hash_file(sh.src, &e.key, e.size, rs, e.version.as_deref(), chunk, buf)
+    }) {
+        Ok(h) => h,
+        Err(err) => return fail(sh, done, &e.key, err),
+    };
+    let dst_hash = sh.retry(hist, || {
+        hash_file(sh.dst, &e.key, e.size, rs, None, chunk, buf)
+    });
+    let same = matches!(dst_hash, Ok(h) if h == src_hash);
+    if same || !write {
+        sh.stats.files_skipped.fetch_add(1, Relaxed);
+        sh.stats.bytes_skipped.fetch_add(e.size, Relaxed);
+        let _ = done.send(Done::File {
+            entry: e.clone(),
+            hash: src_hash,
+            copied: false,
+        });
+        return;
+    }
+    // Different: copy it here, range after range.
+    let n = range_count(e.size, rs).max(1) as u32;
+    if e.size <= chunk.min(rs) {
+        match copy_whole(sh, e, buf, hist) {
+            Ok(h) => {
+                sh.stats.files_copied.fetch_add(1, Relaxed);
+                let _ = done.send(Done::File {
+                    entry: e.clone(),
+                    hash: h,
+                    copied: true,
+                });
+            }
+            Err(err) => fail(sh, done, &e.key, err),
+        }
+        return;
+    }
+    let big = Big {
+        entry: e.clone(),
+        ranges: n,
+        upload: Mutex::new(None),
+        hashes: Mutex::new(vec![None; n as usize]),
+        remaining: AtomicU32::new(n),
+        failed: Mutex::new(None),
+    };
+    for i in 0..n {
+        match copy_range(sh, &big, i, buf, hist) {
+            Ok(h) => big.hashes.lock().unwrap()[i as usize] = Some(h),
+            Err(err) => {
+                *big.failed.lock().unwrap() = Some(err.to_string());
+                if err.is_fatal() {
+                    sh.set_stop(Stop::Fatal(err.to_string()));
+                }
+                break;
+            }
+        }
+    }
+    finish_big(sh, &big, done, hist);
+}
+
+/// Committer: batches completions, makes them durable at the target, journals them, and
+/// appends them to the manifest spill.
+#[allow(clippy::too_many_arguments)]
+fn commit_loop(
+    sh: &Shared<'_>,
+    done: Receiver<Done>,
+    journal: &mut Journal,
+    spill: &mut manifest::ManifestWriter,
+    failures: &mut Vec<Failure>,
+    warnings: &mut Vec<String>,
+    dirs: &mut u64,
+) -> Result<(), String> {
+    const MAX_BATCH: usize = 8192;
+    const MAX_WAIT: Duration = Duration::from_millis(1000);
+    let mut batch: Vec<Record> = Vec::new();
+    let mut last = Instant::now();
+    let mut flush = |batch: &mut Vec<Record>| -> Result<(), String> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        sh.dst
+            .flush()
+            .map_err(|e| format!("cannot make the target durable: {e}"))?;
+        journal.append(batch).map_err(|e| e.to_string())?;
+        batch.clear();
+        Ok(())
+    };
+    loop {
+        let msg = done.recv_timeout(MAX_WAIT.saturating_sub(last.elapsed()));
+        match msg {
+            Ok(d) => match d {
+                Done::File {
+                    entry,
+                    hash,
+                    copied,
+                } => {
+                    spill
+                        .write(&ManifestEntry::file(&entry, hash))
+                        .map_err(|e| e.to_string())?;
+                    if copied {
+                        batch.push(Record::File {
+                            k: entry.key,
+                            s: entry.size,
+                            v: entry.version,
+                            h: hash,
+                        });
+                    }
+                }
+                Done::Range { entry, idx, hash } => batch.push(Record::Range {
+                    k: entry.key,
+                    s: entry.size,
+                    v: entry.version,
+                    i: idx,
+                    h: hash,
+                }),
+                Done::Dir(k) => {
+                    *dirs += 1;
+                    spill
+                        .write(&ManifestEntry::dir(&k))
+                        .map_err(|e| e.to_string())?;
+                }
+                Done::Failed(f) => failures.push(f),
+                Done::Warning(w) => warnings.push(w),
+            },
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if batch.len() >= MAX_BATCH || last.elapsed() >= MAX_WAIT {
+            if let Err(e) = flush(&mut batch) {
+                sh.set_stop(Stop::Fatal(e.clone()));
+                // Keep draining so the workers can finish; nothing more is journaled.
+                for _ in done.iter() {}
+                return Err(e);
+            }
+            last = Instant::now();
+        }
+    }
+    flush(&mut batch)
+}

@@ -1,0 +1,242 @@
+//! Command-line arguments (plain data from clap) and their checked form.
+//!
+//! The flags are a contract (DESIGN.md "Command line"); values are checked here once, so that a
+//! bad value is one clear line and exit 2 before anything is written.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// hbcp copies an HBase root folder between storage endpoints, with checksums, resume and a
+/// verifier that proves the target matches before the copy is called complete.
+#[derive(Debug, Parser)]
+#[command(name = "hbcp", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Plan + copy + verify in one go; run it again after a crash and it resumes.
+    Copy(CopyArgs),
+    /// Write the plan of a copy to a file and print its summary.
+    Plan(PlanArgs),
+    /// Execute a plan written by `hbcp plan`.
+    Run(RunArgs),
+    /// Compare a target with its source; every mismatch is listed.
+    Verify(VerifyArgs),
+}
+
+/// SRC and DST.
+#[derive(Debug, Args)]
+pub struct Endpoints {
+    /// Source: a local path, file://, wasbs://, abfss://, https://ACCOUNT.blob.core.windows.net/, az://, s3://, gs://
+    pub src: String,
+    /// Target, same forms as the source.
+    pub dst: String,
+}
+
+/// Which files.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SelectionArgs {
+    /// Leave out keys matching this glob (relative to the root; repeatable). A plain name such
+    /// as `.tmp` leaves out every path component of that name.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+}
+
+/// How to copy.
+#[derive(Debug, Args, Clone)]
+pub struct TuningArgs {
+    /// Parallel workers (requests in flight). Default: 8 for local disk, 32 for object stores.
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Files larger than this are cut into byte ranges copied in parallel
+    /// (e.g. 64MiB; default 64MiB local, 16MiB object stores).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub range_size: Option<u64>,
+    /// Bandwidth limit over all workers, e.g. 100MiB (per second).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub max_bandwidth: Option<u64>,
+    /// How to check the target after the copy.
+    #[arg(long, value_enum, default_value_t = VerifyArg::Checksum)]
+    pub verify: VerifyArg,
+    /// Write a JSON report of the run.
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
+    /// Where the job journal lives (default: DST/.hbcp/jobs/ID for a local target,
+    /// ~/.local/state/hbcp/jobs/ID otherwise).
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Progress display: a bar on a terminal, one JSON line per second, or nothing.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
+    /// Files that already exist at the target.
+    #[arg(long, value_enum, default_value_t = OverwriteArg::IfDifferent)]
+    pub overwrite: OverwriteArg,
+    /// Allow plain-HTTP endpoints (wasb://, abfs://, http://).
+    #[arg(long)]
+    pub allow_http: bool,
+}
+
+/// `hbcp copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    #[command(flatten)]
+    pub ends: Endpoints,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+}
+
+/// `hbcp plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub ends: Endpoints,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Where to write the plan.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Range size the plan's tasks are cut to.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub range_size: Option<u64>,
+    /// Allow plain-HTTP endpoints.
+    #[arg(long)]
+    pub allow_http: bool,
+}
+
+/// `hbcp run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A plan written by `hbcp plan`.
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+}
+
+/// `hbcp verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub ends: Endpoints,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Compare sizes only, or every byte (checksum; the default).
+    #[arg(long, value_enum, default_value_t = VerifyArg::Checksum)]
+    pub verify: VerifyArg,
+    /// Parallel readers.
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Write a JSON report.
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
+    /// Progress display.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
+    /// Allow plain-HTTP endpoints.
+    #[arg(long)]
+    pub allow_http: bool,
+}
+
+/// `--verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerifyArg {
+    /// No verification: the copy is not called verified and no completion manifest is written.
+    None,
+    /// Sizes only.
+    Size,
+    /// Sizes and xxh3 checksums of every byte.
+    Checksum,
+}
+
+/// `--progress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressArg {
+    /// A bar when stderr is a terminal, nothing otherwise.
+    Auto,
+    /// A bar on stderr.
+    Bar,
+    /// One JSON line per second on stdout.
+    Json,
+    /// Nothing but the final summary.
+    None,
+}
+
+/// `--overwrite`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OverwriteArg {
+    /// Copy unless size and checksum are equal.
+    IfDifferent,
+    /// Always copy.
+    Always,
+    /// Never replace a file that exists at the target.
+    Never,
+}
+
+/// Parse a size: `123`, `64KiB`, `16MiB`, `1GiB`, `10MB`, `1.5G` (K/M/G/T without `i` are
+/// powers of 1000, with `i` powers of 1024; a lone `K`/`M`/`G`/`T` is taken as binary).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| {
+        format!("{s:?} is not a size; expected e.g. 64MiB, 512KiB, 1GiB or a byte count")
+    })?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kib" => 1024.0,
+        "kb" => 1e3,
+        "m" | "mib" => 1024.0 * 1024.0,
+        "mb" => 1e6,
+        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "gb" => 1e9,
+        "t" | "tib" => 1024f64.powi(4),
+        "tb" => 1e12,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {s:?}; expected B, KiB, MiB, GiB, TiB (or KB, MB, GB, TB)"
+            ));
+        }
+    };
+    let v = n * mult;
+    if !(v.is_finite() && v >= 0.0 && v < 1.8e19) {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(v as u64)
+}
+
+/// Parse a rate: a size per second (`100MiB`, `100MiB/s`, `1GB/s`).
+pub fn parse_rate(s: &str) -> Result<u64, String> {
+    let t = s.trim().trim_end_matches("/s").trim_end_matches("ps");
+    let v = parse_size(t)?;
+    if v == 0 {
+        return Err(format!("{s:?}: the rate must be above zero"));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("123").unwrap(), 123);
+        assert_eq!(parse_size("64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_size("64M").unwrap(), 64 << 20);
+        assert_eq!(parse_size("10MB").unwrap(), 10_000_000);
+        assert_eq!(parse_size("1.5GiB").unwrap(), 3 << 29);
+        assert!(parse_size("12 parsecs").is_err());
+        assert!(parse_size("").is_err());
+        assert_eq!(parse_rate("100MiB/s").unwrap(), 100 << 20);
+        assert!(parse_rate("0").is_err());
+    }
+}

@@ -1,0 +1,843 @@
+//! The commands: glue between checked arguments and the library crates.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+use anyhow::{Context, Result};
+use hbcp_engine::{Config, Outcome, Overwrite, Stats, Stop};
+use hbcp_planner::Selection;
+use hbcp_planner::plan::{
+    PLAN_FORMAT, PLAN_VERSION, PlanHeader, PlanReader, PlanWriter, now_rfc3339,
+};
+use hbcp_store::{Entry, EntryKind, ListSink, Store, StoreUrl};
+use hbcp_verifier::check::{Params, compare_trees, verify_entries};
+use hbcp_verifier::manifest::{self, COMPLETION_KEY, ManifestEntry};
+use hbcp_verifier::{VerifyMode, VerifyOutcome};
+
+use crate::cli::{
+    Cli, Command, CopyArgs, OverwriteArg, PlanArgs, RunArgs, TuningArgs, VerifyArg, VerifyArgs,
+};
+use crate::progress::{Reporter, bytes};
+use crate::report::{Report, Verified};
+use crate::{Exit, usage};
+
+/// Run a command.
+pub fn run(cli: Cli) -> Result<Exit> {
+    match cli.command {
+        Command::Copy(a) => copy(a),
+        Command::Plan(a) => plan(a),
+        Command::Run(a) => run_plan(a),
+        Command::Verify(a) => verify(a),
+    }
+}
+
+/// An opened endpoint.
+struct End {
+    url: StoreUrl,
+    store: Arc<dyn Store>,
+}
+
+fn parse_url(s: &str, what: &str, allow_http: bool) -> Result<StoreUrl> {
+    match StoreUrl::parse(s, allow_http) {
+        Ok(u) => Ok(u),
+        Err(e) => usage(format!("{what}: {e}")),
+    }
+}
+
+fn local_path(u: &StoreUrl) -> Option<&Path> {
+    match &u.endpoint {
+        hbcp_store::Endpoint::Local(p) => Some(p),
+        _ => None,
+    }
+}
+
+/// Canonical form of a path that may not exist yet: the nearest existing ancestor,
+/// canonicalized, joined with the rest.
+fn canonical_future(p: &Path) -> PathBuf {
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    let mut existing = abs.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(c) = fs::canonicalize(existing) {
+            let mut out = c;
+            for r in rest.iter().rev() {
+                out.push(r);
+            }
+            return out;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return abs,
+        }
+    }
+}
+
+fn open_source(s: &str, allow_http: bool) -> Result<End> {
+    let url = parse_url(s, "source", allow_http)?;
+    if let Some(p) = local_path(&url) {
+        match fs::metadata(p) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return usage(format!("source {}: does not exist", p.display()));
+            }
+            Err(e) => return usage(format!("source {}: {e}", p.display())),
+            Ok(m) if !m.is_dir() => {
+                return usage(format!(
+                    "source {}: is a file; expected the HBase root directory (e.g. /hbase)",
+                    p.display()
+                ));
+            }
+            Ok(_) => {}
+        }
+        if let Err(e) = fs::read_dir(p) {
+            return usage(format!("source {}: cannot be read: {e}", p.display()));
+        }
+        let canon = fs::canonicalize(p).with_context(|| format!("source {}", p.display()))?;
+        let store: Arc<dyn Store> = Arc::new(hbcp_store::local::LocalStore::new(canon));
+        return Ok(End { url, store });
+    }
+    let store = open_remote(&url)?;
+    Ok(End { url, store })
+}
+
+fn open_remote(url: &StoreUrl) -> Result<Arc<dyn Store>> {
+    match hbcp_store::open(url) {
+        Ok(s) => Ok(s),
+        Err(e) => usage(format!("{}: {e}", url.display)),
+    }
+}
+
+/// Open the target; for a local one, check it is not inside the source (or the reverse) and
+/// that it can be written, before anything else is written.
+fn open_target(s: &str, src: &End, allow_http: bool) -> Result<End> {
+    let url = parse_url(s, "target", allow_http)?;
+    if let Some(p) = local_path(&url) {
+        let canon = canonical_future(p);
+        if let Some(sp) = local_path(&src.url) {
+            let sc = fs::canonicalize(sp).unwrap_or_else(|_| sp.to_path_buf());
+            if canon.starts_with(&sc) {
+                return usage(format!(
+                    "target {} is inside the source {}; choose a target outside it",
+                    p.display(),
+                    sp.display()
+                ));
+            }
+            if sc.starts_with(&canon) {
+                return usage(format!(
+                    "source {} is inside the target {}; choose a target outside it",
+                    sp.display(),
+                    p.display()
+                ));
+            }
+        }
+        if let Ok(m) = fs::metadata(&canon) {
+            if !m.is_dir() {
+                return usage(format!(
+                    "target {}: exists and is not a directory",
+                    p.display()
+                ));
+            }
+        }
+        let probe = canon.join(hbcp_store::local::HBCP_DIR);
+        if let Err(e) = fs::create_dir_all(&probe) {
+            return usage(format!("target {}: not writable: {e}", p.display()));
+        }
+        let test = probe.join(format!(".probe-{}", std::process::id()));
+        if let Err(e) = fs::write(&test, b"").and_then(|_| fs::remove_file(&test)) {
+            return usage(format!("target {}: not writable: {e}", p.display()));
+        }
+        let store: Arc<dyn Store> = Arc::new(hbcp_store::local::LocalStore::new(canon));
+        return Ok(End { url, store });
+    }
+    let store = open_remote(&url)?;
+    Ok(End { url, store })
+}
+
+fn selection(excludes: &[String]) -> Result<Selection> {
+    match Selection::with_excludes(excludes) {
+        Ok(s) => Ok(s),
+        Err(e) => usage(e.to_string()),
+    }
+}
+
+fn default_range_size(src: &End, dst: &End) -> u64 {
+    if src.store.caps().is_local && dst.store.caps().is_local {
+        64 << 20
+    } else {
+        16 << 20
+    }
+}
+
+fn default_state_dir(dst: &End, job: &str) -> PathBuf {
+    if let hbcp_store::Endpoint::Local(_) = &dst.url.endpoint {
+        if let Some(root) = dst.store.describe().into() {
+            let root: String = root;
+            return PathBuf::from(root)
+                .join(hbcp_store::local::HBCP_DIR)
+                .join("jobs")
+                .join(job);
+        }
+    }
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from(".hbcp-state"));
+    base.join("hbcp").join("jobs").join(job)
+}
+
+fn verify_mode(v: VerifyArg) -> VerifyMode {
+    match v {
+        VerifyArg::None => VerifyMode::None,
+        VerifyArg::Size => VerifyMode::Size,
+        VerifyArg::Checksum => VerifyMode::Checksum,
+    }
+}
+
+/// SIGINT / SIGTERM set the flag (a second one ends the process at once).
+fn install_signals() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 3, flag.clone())?;
+        signal_hook::flag::register(sig, flag.clone())?;
+    }
+    Ok(flag)
+}
+
+/// What a copy needs, however its entries are fed.
+struct Job {
+    src: End,
+    dst: End,
+    cfg: Config,
+    tuning: TuningArgs,
+    command: String,
+    resume_cmd: String,
+}
+
+fn build_job(
+    command: &str,
+    src: End,
+    dst: End,
+    excludes: &[String],
+    tuning: TuningArgs,
+    range_size: Option<u64>,
+    resume_cmd: String,
+) -> Result<Job> {
+    let range_size = tuning
+        .range_size
+        .or(range_size)
+        .unwrap_or_else(|| default_range_size(&src, &dst));
+    if range_size < 4096 {
+        return usage(format!("--range-size {range_size}: must be at least 4KiB"));
+    }
+    let workers = tuning.workers.unwrap_or_else(|| {
+        if src.store.caps().is_local && dst.store.caps().is_local {
+            8
+        } else {
+            dst.store
+                .caps()
+                .default_concurrency
+                .max(src.store.caps().default_concurrency)
+        }
+    });
+    if workers == 0 || workers > 1024 {
+        return usage(format!("--workers {workers}: expected 1 to 1024"));
+    }
+    let job = hbcp_engine::job_id(&src.url.display, &dst.url.display, excludes, range_size);
+    let state_dir = tuning
+        .state
+        .clone()
+        .unwrap_or_else(|| default_state_dir(&dst, &job));
+    let cfg = Config {
+        workers,
+        range_size,
+        chunk: (4u64 << 20).min(range_size),
+        overwrite: match tuning.overwrite {
+            OverwriteArg::IfDifferent => Overwrite::IfDifferent,
+            OverwriteArg::Always => Overwrite::Always,
+            OverwriteArg::Never => Overwrite::Never,
+        },
+        max_bandwidth: tuning.max_bandwidth,
+        job,
+        state_dir,
+        source_label: src.url.display.clone(),
+        target_label: dst.url.display.clone(),
+        started: now_rfc3339(),
+        ..Config::default()
+    };
+    Ok(Job {
+        src,
+        dst,
+        cfg,
+        tuning,
+        command: command.into(),
+        resume_cmd,
+    })
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-:=@,+%".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+fn copy(a: CopyArgs) -> Result<Exit> {
+    let src = open_source(&a.ends.src, a.tuning.allow_http)?;
+    let dst = open_target(&a.ends.dst, &src, a.tuning.allow_http)?;
+    let sel = selection(&a.selection.exclude)?;
+    let resume_cmd = std::env::args()
+        .map(|x| shell_quote(&x))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let job = build_job(
+        "copy",
+        src,
+        dst,
+        &a.selection.exclude,
+        a.tuning,
+        None,
+        resume_cmd,
+    )?;
+    let src_store = job.src.store.clone();
+    let feed = move |sink: &ListSink<'_>| {
+        src_store.list("", &|e: Entry| {
+            if sel.accepts(&e) { sink(e) } else { Ok(()) }
+        })
+    };
+    execute(job, &feed)
+}
+
+fn run_plan(a: RunArgs) -> Result<Exit> {
+    let (header, _) = match PlanReader::open(&a.plan) {
+        Ok(x) => x,
+        Err(e) => return usage(format!("plan {}: {e}", a.plan.display())),
+    };
+    let src = open_source(&header.source, a.tuning.allow_http)?;
+    let dst = open_target(&header.target, &src, a.tuning.allow_http)?;
+    let resume_cmd = std::env::args()
+        .map(|x| shell_quote(&x))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let job = build_job(
+        "run",
+        src,
+        dst,
+        &header.excludes,
+        a.tuning,
+        Some(header.range_size),
+        resume_cmd,
+    )?;
+    if job.cfg.range_size != header.range_size {
+        return usage(format!(
+            "--range-size must match the plan's ({}) when running a plan",
+            header.range_size
+        ));
+    }
+    let plan_path = a.plan.clone();
+    let feed = move |sink: &ListSink<'_>| -> hbcp_store::Result<()> {
+        let (_, mut rd) = PlanReader::open(&plan_path).map_err(|e| hbcp_store::Error::BadKey {
+            key: plan_path.display().to_string(),
+            why: e.to_string(),
+        })?;
+        loop {
+            match rd.next_entry() {
+                Ok(Some(e)) => sink(e)?,
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    return Err(hbcp_store::Error::BadKey {
+                        key: plan_path.display().to_string(),
+                        why: e.to_string(),
+                    });
+                }
+            }
+        }
+    };
+    execute(job, &feed)
+}
+
+/// Copy, verify, write the completion manifest, report; decide the exit status.
+fn execute(
+    job: Job,
+    feed: &(dyn Fn(&ListSink<'_>) -> hbcp_store::Result<()> + Sync),
+) -> Result<Exit> {
+    let cancel = install_signals()?;
+    let stats = Arc::new(Stats::default());
+    let cfg = &job.cfg;
+    let progress_mode = job.tuning.progress;
+    let quiet = matches!(progress_mode, crate::cli::ProgressArg::Json);
+    if !quiet {
+        eprintln!(
+            "hbcp: {} {} -> {} (job {}, state in {})",
+            job.command,
+            job.src.url,
+            job.dst.url,
+            cfg.job,
+            cfg.state_dir.display()
+        );
+    }
+    let reporter = Reporter::start(stats.clone(), progress_mode);
+    let outcome = hbcp_engine::copy(
+        job.src.store.as_ref(),
+        job.dst.store.as_ref(),
+        feed,
+        cfg,
+        &stats,
+        &cancel,
+    );
+    let outcome: Outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            reporter.finish();
+            return Err(anyhow::Error::new(e).context("cannot start the copy"));
+        }
+    };
+    let copy_secs = stats.elapsed().as_secs_f64();
+    let mode = verify_mode(job.tuning.verify);
+    let mut verified = VerifyOutcome::default();
+    if outcome.stop.is_none() && mode != VerifyMode::None {
+        reporter.phase("verify");
+        verified = verify_spill(&job, &outcome, mode, &stats)?;
+        if !verified.ok() {
+            let keys: Vec<String> = verified.mismatches.iter().map(|m| m.key.clone()).collect();
+            forget(cfg, &keys);
+        }
+    }
+    reporter.finish();
+    let failed = !outcome.failures.is_empty() || !verified.ok();
+    let interrupted = cancel.load(Relaxed) || matches!(outcome.stop, Some(Stop::Interrupted));
+    let mut status;
+    let exit = match &outcome.stop {
+        Some(Stop::Listing(msg)) => {
+            eprintln!("hbcp: cannot list the source: {msg}");
+            status = "bad input".to_string();
+            Exit::Usage
+        }
+        Some(Stop::Fatal(msg)) => {
+            eprintln!("hbcp: stopped: {msg}");
+            eprintln!(
+                "hbcp: nothing partial is visible at the target; fix the cause and resume with:\n  {}",
+                job.resume_cmd
+            );
+            status = format!("stopped: {msg}");
+            Exit::Interrupted
+        }
+        Some(Stop::Interrupted) => {
+            eprintln!("hbcp: interrupted; resume with:\n  {}", job.resume_cmd);
+            status = "interrupted".into();
+            Exit::Interrupted
+        }
+        None if interrupted => {
+            eprintln!("hbcp: interrupted; resume with:\n  {}", job.resume_cmd);
+            status = "interrupted".into();
+            Exit::Interrupted
+        }
+        None if failed => {
+            status = "failed".into();
+            Exit::Failed
+        }
+        None => {
+            status = if mode == VerifyMode::None {
+                "copied, not verified (--verify none)".into()
+            } else {
+                "complete and verified".into()
+            };
+            Exit::Ok
+        }
+    };
+    for f in &outcome.failures {
+        eprintln!("hbcp: failed: {}: {}", f.key, f.error);
+    }
+    for m in &verified.mismatches {
+        eprintln!("hbcp: {m}");
+    }
+    for w in &outcome.warnings {
+        eprintln!("hbcp: warning: {w}");
+    }
+    if exit == Exit::Ok && mode != VerifyMode::None {
+        if let Err(e) = write_completion(&job, &outcome, &verified) {
+            eprintln!("hbcp: cannot write the completion manifest: {e:#}");
+            status = "verified, but the completion manifest could not be written".into();
+            return finish(
+                &job,
+                &stats,
+                &outcome,
+                &verified,
+                mode,
+                copy_secs,
+                Exit::Failed,
+                status,
+            );
+        }
+    }
+    cleanup_staging(&job);
+    finish(
+        &job, &stats, &outcome, &verified, mode, copy_secs, exit, status,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    job: &Job,
+    stats: &Stats,
+    outcome: &Outcome,
+    verified: &VerifyOutcome,
+    mode: VerifyMode,
+    copy_secs: f64,
+    exit: Exit,
+    status: String,
+) -> Result<Exit> {
+    let files_copied = stats.files_copied.load(Relaxed);
+    let bytes_copied = stats.bytes_copied.load(Relaxed);
+    let files_skipped = stats.files_skipped.load(Relaxed);
+    let bytes_skipped = stats.bytes_skipped.load(Relaxed);
+    let elapsed = stats.elapsed().as_secs_f64();
+    let rate = bytes_copied as f64 / copy_secs.max(1e-6);
+    let verified_txt = match mode {
+        VerifyMode::None => "not verified".to_string(),
+        _ => format!(
+            "verified {} files, {} ({} mismatches)",
+            verified.files,
+            bytes(verified.bytes),
+            verified.mismatches.len()
+        ),
+    };
+    let summary = format!(
+        "hbcp: {status}: copied {files_copied} files, {} in {:.1}s ({}/s); skipped {files_skipped} already there ({}); {} failed; {verified_txt}",
+        bytes(bytes_copied),
+        copy_secs,
+        bytes(rate as u64),
+        bytes(bytes_skipped),
+        outcome.failures.len(),
+    );
+    if matches!(job.tuning.progress, crate::cli::ProgressArg::Json) {
+        println!(
+            "{}",
+            serde_json::json!({
+                "event": "done", "status": status, "exit_code": exit_code(exit),
+                "files_copied": files_copied, "bytes_copied": bytes_copied,
+                "files_skipped": files_skipped, "failed": outcome.failures.len(),
+                "verified_files": verified.files, "mismatches": verified.mismatches.len(),
+                "elapsed_s": elapsed,
+            })
+        );
+    }
+    eprintln!("{summary}");
+    if let Some(path) = &job.tuning.report {
+        let report = Report {
+            command: job.command.clone(),
+            source: job.src.url.display.clone(),
+            target: job.dst.url.display.clone(),
+            started: job.cfg.started.clone(),
+            finished: now_rfc3339(),
+            exit_code: exit_code(exit),
+            status,
+            job: job.cfg.job.clone(),
+            state_dir: job.cfg.state_dir.display().to_string(),
+            files: files_copied + files_skipped,
+            bytes: bytes_copied + bytes_skipped,
+            files_copied,
+            bytes_copied,
+            files_skipped,
+            bytes_skipped,
+            dirs: outcome.dirs,
+            tasks: stats.tasks.load(Relaxed),
+            retries: stats.retries.load(Relaxed),
+            verified: Verified {
+                mode: format!("{mode:?}").to_lowercase(),
+                files: verified.files,
+                bytes: verified.bytes,
+                mismatches: verified.mismatches.clone(),
+            },
+            throughput_bytes_per_s: rate,
+            elapsed_s: elapsed,
+            latency_ms: stats.latency(),
+            failures: outcome.failures.clone(),
+            warnings: outcome.warnings.clone(),
+            timeline: stats.timeline(),
+        };
+        report.write(path)?;
+    }
+    Ok(exit)
+}
+
+fn exit_code(e: Exit) -> u8 {
+    match e {
+        Exit::Ok => 0,
+        Exit::Failed => 1,
+        Exit::Usage => 2,
+        Exit::Interrupted => 3,
+    }
+}
+
+/// Re-read the target for every file of the spill and compare with the checksums computed
+/// from the source; also check the source did not change meanwhile.
+fn verify_spill(
+    job: &Job,
+    outcome: &Outcome,
+    mode: VerifyMode,
+    stats: &Arc<Stats>,
+) -> Result<VerifyOutcome> {
+    let file = fs::File::open(&outcome.spill)
+        .with_context(|| format!("manifest spill {}", outcome.spill.display()))?;
+    let (tx, rx) = crossbeam_channel::bounded::<ManifestEntry>(4096);
+    let display = outcome.spill.display().to_string();
+    let params = Params {
+        mode,
+        workers: job.cfg.workers,
+        range_size: job.cfg.range_size,
+        chunk: job.cfg.chunk,
+    };
+    let st = stats.clone();
+    let progress = move |n: u64| {
+        st.bytes_verified.fetch_add(n, Relaxed);
+        st.files_verified.fetch_add(1, Relaxed);
+    };
+    std::thread::scope(|s| {
+        let reader = s.spawn(move || {
+            manifest::read(file, &display, |e| {
+                let _ = tx.send(e);
+                Ok(())
+            })
+        });
+        let out = verify_entries(
+            job.dst.store.as_ref(),
+            Some(job.src.store.as_ref()),
+            rx.into_iter(),
+            &params,
+            &progress,
+        );
+        let read = reader.join().expect("spill reader");
+        read?;
+        Ok(out?)
+    })
+}
+
+fn forget(cfg: &Config, keys: &[String]) {
+    if let Ok((mut j, _)) = hbcp_engine::Journal::open(&cfg.state_dir, &cfg.job) {
+        let recs: Vec<_> = keys
+            .iter()
+            .map(|k| hbcp_engine::journal::Record::Forget { k: k.clone() })
+            .collect();
+        let _ = j.append(&recs);
+    }
+}
+
+/// The completion manifest: every file with size and checksum, written last, in one put.
+fn write_completion(job: &Job, outcome: &Outcome, verified: &VerifyOutcome) -> Result<()> {
+    let file = fs::File::open(&outcome.spill)?;
+    let mut entries = Vec::new();
+    let mut header = manifest::read(file, &outcome.spill.display().to_string(), |e| {
+        entries.push(e);
+        Ok(())
+    })?;
+    entries.sort_by(|a, b| a.k.cmp(&b.k));
+    header.finished = Some(now_rfc3339());
+    header.files = Some(verified.files);
+    header.bytes = Some(verified.bytes);
+    let bytes = manifest::encode(&header, entries)?;
+    job.dst
+        .store
+        .put(COMPLETION_KEY, &bytes)
+        .context("writing the completion manifest")?;
+    job.dst.store.flush()?;
+    Ok(())
+}
+
+fn cleanup_staging(job: &Job) {
+    if let hbcp_store::Endpoint::Local(_) = &job.dst.url.endpoint {
+        let staging = PathBuf::from(job.dst.store.describe())
+            .join(hbcp_store::local::HBCP_DIR)
+            .join("staging");
+        let _ = fs::remove_dir(staging); // only if empty: staged ranges of a resume stay
+    }
+}
+
+fn plan(a: PlanArgs) -> Result<Exit> {
+    let src = open_source(&a.ends.src, a.allow_http)?;
+    let dst_url = parse_url(&a.ends.dst, "target", a.allow_http)?;
+    let sel = selection(&a.selection.exclude)?;
+    let range_size = a
+        .range_size
+        .unwrap_or(if src.store.caps().is_local && dst_url.is_local() {
+            64 << 20
+        } else {
+            16 << 20
+        });
+    if range_size < 4096 {
+        return usage(format!("--range-size {range_size}: must be at least 4KiB"));
+    }
+    let header = PlanHeader {
+        format: PLAN_FORMAT.into(),
+        version: PLAN_VERSION,
+        source: src.url.display.clone(),
+        target: dst_url.display.clone(),
+        range_size,
+        excludes: a.selection.exclude.clone(),
+        created: now_rfc3339(),
+    };
+    let tmp = a.out.with_extension("tmp");
+    let mut w = match PlanWriter::create(&tmp, &header) {
+        Ok(w) => w,
+        Err(e) => return usage(format!("--out {}: {e}", a.out.display())),
+    };
+    let w_err = std::sync::Mutex::new(None);
+    let wm = std::sync::Mutex::new(&mut w);
+    let mut warnings = Vec::new();
+    let warn_m = std::sync::Mutex::new(&mut warnings);
+    let listed = src.store.list("", &|e: Entry| {
+        if !sel.accepts(&e) {
+            return Ok(());
+        }
+        if e.kind == EntryKind::Skipped {
+            warn_m.lock().unwrap().push(format!(
+                "not copied: {} ({})",
+                e.key,
+                e.version.as_deref().unwrap_or("")
+            ));
+            return Ok(());
+        }
+        if let Err(err) = wm.lock().unwrap().add(&e) {
+            *w_err.lock().unwrap() = Some(err.to_string());
+            return Err(hbcp_store::Error::Unsupported {
+                what: "plan".into(),
+                hint: err.to_string(),
+            });
+        }
+        Ok(())
+    });
+    if let Some(e) = w_err.into_inner().unwrap() {
+        let _ = fs::remove_file(&tmp);
+        anyhow::bail!("writing the plan {}: {e}", a.out.display());
+    }
+    if let Err(e) = listed {
+        let _ = fs::remove_file(&tmp);
+        return usage(format!("cannot list the source: {e}"));
+    }
+    let summary = w.finish()?;
+    fs::rename(&tmp, &a.out).with_context(|| format!("writing {}", a.out.display()))?;
+    for w in &warnings {
+        eprintln!("hbcp: warning: {w}");
+    }
+    println!("plan: {}", a.out.display());
+    println!("source: {}", header.source);
+    println!("target: {}", header.target);
+    println!("files: {}", summary.files);
+    println!("empty directories: {}", summary.dirs);
+    println!("bytes: {} ({})", summary.bytes, bytes(summary.bytes));
+    println!(
+        "tasks: {} (range size {})",
+        summary.tasks,
+        bytes(range_size)
+    );
+    println!("largest file: {}", bytes(summary.largest));
+    println!("tables: {}", summary.tables);
+    println!("estimate: not available until the endpoint pair has been measured");
+    Ok(Exit::Ok)
+}
+
+fn verify(a: VerifyArgs) -> Result<Exit> {
+    let src = open_source(&a.ends.src, a.allow_http)?;
+    let dst_url = parse_url(&a.ends.dst, "target", a.allow_http)?;
+    if let Some(p) = local_path(&dst_url) {
+        if !p.is_dir() {
+            return usage(format!("target {}: is not a directory", p.display()));
+        }
+    }
+    let dst = if let Some(p) = local_path(&dst_url) {
+        let canon = fs::canonicalize(p)?;
+        End {
+            url: dst_url,
+            store: Arc::new(hbcp_store::local::LocalStore::new(canon)),
+        }
+    } else {
+        let store = open_remote(&dst_url)?;
+        End {
+            url: dst_url,
+            store,
+        }
+    };
+    let sel = selection(&a.selection.exclude)?;
+    let mode = verify_mode(a.verify);
+    if mode == VerifyMode::None {
+        return usage("--verify none makes no sense for `hbcp verify`; use size or checksum");
+    }
+    let workers = a.workers.unwrap_or(8).clamp(1, 1024);
+    let stats = Arc::new(Stats::default());
+    let reporter = Reporter::start(stats.clone(), a.progress);
+    reporter.phase("verify");
+    let st = stats.clone();
+    let progress = move |n: u64| {
+        st.bytes_verified.fetch_add(n, Relaxed);
+        st.files_verified.fetch_add(1, Relaxed);
+    };
+    let started = now_rfc3339();
+    let out = compare_trees(
+        src.store.as_ref(),
+        dst.store.as_ref(),
+        &sel,
+        &Params {
+            mode,
+            workers,
+            range_size: 64 << 20,
+            chunk: 4 << 20,
+        },
+        &progress,
+    );
+    reporter.finish();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => return usage(format!("cannot list: {e}")),
+    };
+    for m in &out.mismatches {
+        println!("{m}");
+    }
+    let exit = if out.ok() { Exit::Ok } else { Exit::Failed };
+    eprintln!(
+        "hbcp: verify {} -> {}: {} files, {} checked; {} mismatches",
+        src.url,
+        dst.url,
+        out.files,
+        bytes(out.bytes),
+        out.mismatches.len()
+    );
+    if let Some(path) = &a.report {
+        let r = Report {
+            command: "verify".into(),
+            source: src.url.display.clone(),
+            target: dst.url.display.clone(),
+            started,
+            finished: now_rfc3339(),
+            exit_code: exit_code(exit),
+            status: if out.ok() {
+                "verified".into()
+            } else {
+                "mismatches".into()
+            },
+            files: out.files,
+            bytes: out.bytes,
+            verified: Verified {
+                mode: format!("{mode:?}").to_lowercase(),
+                files: out.files,
+                bytes: out.bytes,
+                mismatches: out.mismatches.clone(),
+            },
+            elapsed_s: stats.elapsed().as_secs_f64(),
+            latency_ms: stats.latency(),
+            timeline: stats.timeline(),
+            ..Default::default()
+        };
+        r.write(path)?;
+    }
+    Ok(exit)
+}

@@ -1,0 +1,87 @@
+//! The JSON report of a run (`--report FILE.json`): the fields DESIGN.md promises, plus the
+//! failures, warnings and the throughput timeline. Written atomically (temporary file, rename).
+
+use std::path::Path;
+
+use hbcp_engine::{Failure, Latency, Sample};
+use hbcp_verifier::Mismatch;
+use serde::Serialize;
+
+/// Verification part of the report.
+#[derive(Debug, Serialize, Default)]
+pub struct Verified {
+    /// Mode used.
+    pub mode: String,
+    /// Files checked.
+    pub files: u64,
+    /// Bytes checked.
+    pub bytes: u64,
+    /// Every finding.
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// The report.
+#[derive(Debug, Serialize, Default)]
+pub struct Report {
+    /// Command that produced it.
+    pub command: String,
+    /// Source (redacted).
+    pub source: String,
+    /// Target (redacted).
+    pub target: String,
+    /// Start, RFC 3339.
+    pub started: String,
+    /// End, RFC 3339.
+    pub finished: String,
+    /// Exit status.
+    pub exit_code: u8,
+    /// Outcome in words.
+    pub status: String,
+    /// Job identity.
+    pub job: String,
+    /// Journal folder.
+    pub state_dir: String,
+    /// Files in the job (copied now or already at the target).
+    pub files: u64,
+    /// Bytes in the job.
+    pub bytes: u64,
+    /// Files copied in this run.
+    pub files_copied: u64,
+    /// Bytes sent in this run.
+    pub bytes_copied: u64,
+    /// Files skipped (already at the target, or durable from an earlier run).
+    pub files_skipped: u64,
+    /// Bytes not sent again.
+    pub bytes_skipped: u64,
+    /// Empty directories.
+    pub dirs: u64,
+    /// Tasks run.
+    pub tasks: u64,
+    /// Requests retried.
+    pub retries: u64,
+    /// Verification.
+    pub verified: Verified,
+    /// Bytes sent per second of the copy phase.
+    pub throughput_bytes_per_s: f64,
+    /// Seconds of the whole run.
+    pub elapsed_s: f64,
+    /// Per-request latencies.
+    pub latency_ms: Latency,
+    /// Files that could not be copied.
+    pub failures: Vec<Failure>,
+    /// Source findings (not copied, or copied as they are).
+    pub warnings: Vec<String>,
+    /// Throughput over time, one point a second.
+    pub timeline: Vec<Sample>,
+}
+
+impl Report {
+    /// Write the report to `path` atomically.
+    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+        let tmp = path.with_extension("json.tmp");
+        let text = serde_json::to_vec_pretty(self)?;
+        std::fs::write(&tmp, text)
+            .and_then(|_| std::fs::rename(&tmp, path))
+            .map_err(|e| anyhow::anyhow!("cannot write the report {}: {e}", path.display()))
+    }
+}
