@@ -64,8 +64,7 @@ impl From<&Entry> for PlanEntry {
             k: e.key.clone(),
             s: e.size,
             v: e.version.clone(),
-            m: e
-                .modified
+            m: e.modified
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                 .map(|d| d.as_nanos()),
             d: e.kind == EntryKind::Dir,
@@ -120,7 +119,8 @@ impl Summary {
         if let Some(rest) = e.key.strip_prefix("data/") {
             let mut it = rest.splitn(3, '/');
             if let (Some(ns), Some(t), Some(_)) = (it.next(), it.next(), it.next()) {
-                if self.table_names.len() < 100_000 && self.table_names.insert(format!("{ns}:{t}")) {
+                if self.table_names.len() < 100_000 && self.table_names.insert(format!("{ns}:{t}"))
+                {
                     self.tables += 1;
                 }
             }
@@ -237,7 +237,10 @@ mod tests {
             w.add(e).unwrap();
         }
         let s = w.finish().unwrap();
-        assert_eq!((s.files, s.dirs, s.bytes, s.tasks, s.tables), (1, 1, 25, 3, 1));
+        assert_eq!(
+            (s.files, s.dirs, s.bytes, s.tasks, s.tables),
+            (1, 1, 25, 3, 1)
+        );
         let (h2, mut r) = PlanReader::open(&p).unwrap();
         assert_eq!(h2, h);
         let mut back = Vec::new();

@@ -184,10 +184,13 @@ impl<R: Read> RecordReader<R> {
 
     fn read_line(&mut self) -> Result<bool> {
         self.buf.clear();
-        let n = self.lines.read_line(&mut self.buf).map_err(|e| Error::BadFile {
-            path: self.display.clone(),
-            why: format!("damaged or truncated: {e}"),
-        })?;
+        let n = self
+            .lines
+            .read_line(&mut self.buf)
+            .map_err(|e| Error::BadFile {
+                path: self.display.clone(),
+                why: format!("damaged or truncated: {e}"),
+            })?;
         Ok(n > 0)
     }
 
@@ -282,14 +285,30 @@ mod tests {
         let b = sample(1000);
         let v = read_all(&b, "t", 1).unwrap();
         assert_eq!(v.len(), 1000);
-        assert_eq!(v[999], R { k: "k999".into(), s: 999 });
+        assert_eq!(
+            v[999],
+            R {
+                k: "k999".into(),
+                s: 999
+            }
+        );
     }
 
     #[test]
     fn other_format_or_version_is_refused() {
         let b = sample(3);
-        assert!(read_all(&b, "plan", 1).unwrap_err().to_string().contains("expected \"plan\""));
-        assert!(read_all(&b, "t", 2).unwrap_err().to_string().contains("version 1"));
+        assert!(
+            read_all(&b, "plan", 1)
+                .unwrap_err()
+                .to_string()
+                .contains("expected \"plan\"")
+        );
+        assert!(
+            read_all(&b, "t", 2)
+                .unwrap_err()
+                .to_string()
+                .contains("version 1")
+        );
     }
 
     #[test]

@@ -92,12 +92,17 @@ impl fmt::Display for Mismatch {
                 write!(f, "short: {k} ({actual} of {expected} bytes)")
             }
             MismatchKind::Long { expected, actual } => {
-                write!(f, "size differs: {k} ({actual} bytes, source has {expected})")
+                write!(
+                    f,
+                    "size differs: {k} ({actual} bytes, source has {expected})"
+                )
             }
             MismatchKind::Differs { expected, actual } => {
                 write!(f, "differs: {k} (checksum {actual}, source {expected})")
             }
-            MismatchKind::WrongKind => write!(f, "differs: {k} (file at one side, directory at the other)"),
+            MismatchKind::WrongKind => {
+                write!(f, "differs: {k} (file at one side, directory at the other)")
+            }
             MismatchKind::SourceChanged { detail } => {
                 write!(f, "source changed during the copy: {k} ({detail})")
             }
@@ -199,7 +204,9 @@ fn compare_one(
     let want = match (expected_sum, src_for_sum) {
         (Some(h), _) => h,
         (None, Some((src, version))) => {
-            match with_buf(|b| hash_file(src, key, expected_size, p.range_size, version, p.chunk, b)) {
+            match with_buf(|b| {
+                hash_file(src, key, expected_size, p.range_size, version, p.chunk, b)
+            }) {
                 Ok(h) => h,
                 Err(e) => {
                     return Some(MismatchKind::Unreadable {
@@ -210,7 +217,17 @@ fn compare_one(
         }
         (None, None) => return None,
     };
-    match with_buf(|b| hash_file(dst, key, got.size, p.range_size, got.version.as_deref(), p.chunk, b)) {
+    match with_buf(|b| {
+        hash_file(
+            dst,
+            key,
+            got.size,
+            p.range_size,
+            got.version.as_deref(),
+            p.chunk,
+            b,
+        )
+    }) {
         Ok(h) if h == want => None,
         Ok(h) => Some(MismatchKind::Differs {
             expected: hex(want),
@@ -369,7 +386,12 @@ mod tests {
     fn every_kind_of_difference_is_named() {
         let a = tempfile::tempdir().unwrap();
         let b = tempfile::tempdir().unwrap();
-        for (k, v) in [("same", "0123456789abcdef0"), ("flip", "0123456789"), ("short", "abcdef"), ("gone", "x")] {
+        for (k, v) in [
+            ("same", "0123456789abcdef0"),
+            ("flip", "0123456789"),
+            ("short", "abcdef"),
+            ("gone", "x"),
+        ] {
             fs::write(a.path().join(k), v).unwrap();
         }
         fs::write(b.path().join("same"), "0123456789abcdef0").unwrap();
@@ -377,7 +399,10 @@ mod tests {
         fs::write(b.path().join("short"), "abc").unwrap();
         fs::write(b.path().join("more"), "z").unwrap();
         fs::create_dir(a.path().join("emptydir")).unwrap();
-        let (sa, sb) = (LocalStore::new(a.path().into()), LocalStore::new(b.path().into()));
+        let (sa, sb) = (
+            LocalStore::new(a.path().into()),
+            LocalStore::new(b.path().into()),
+        );
         let out = compare_trees(&sa, &sb, &Selection::default(), &params(), &|_| {}).unwrap();
         let got: Vec<String> = out.mismatches.iter().map(|m| m.to_string()).collect();
         assert_eq!(got.len(), 5, "{got:?}");

@@ -103,12 +103,18 @@ impl ManifestEntry {
 
     /// The checksum as a number.
     pub fn checksum(&self) -> Option<u64> {
-        self.h.as_deref().and_then(|h| u64::from_str_radix(h, 16).ok())
+        self.h
+            .as_deref()
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
     }
 
     /// The entry as a listing entry (kind and size).
     pub fn kind(&self) -> EntryKind {
-        if self.d { EntryKind::Dir } else { EntryKind::File }
+        if self.d {
+            EntryKind::Dir
+        } else {
+            EntryKind::File
+        }
     }
 }
 
@@ -121,7 +127,10 @@ pub fn create(path: &Path, header: &ManifestHeader) -> Result<ManifestWriter> {
 }
 
 /// Encode a manifest in memory (for the completion manifest at the target).
-pub fn encode(header: &ManifestHeader, entries: impl IntoIterator<Item = ManifestEntry>) -> Result<Vec<u8>> {
+pub fn encode(
+    header: &ManifestHeader,
+    entries: impl IntoIterator<Item = ManifestEntry>,
+) -> Result<Vec<u8>> {
     let mut w = RecordWriter::new(Vec::new(), COMPLETION_KEY, header)?;
     for e in entries {
         w.write(&e)?;
