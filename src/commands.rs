@@ -292,10 +292,26 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
+/// Check flag values that need no endpoint, before anything is opened or written.
+fn validate_tuning(t: &TuningArgs) -> Result<()> {
+    if let Some(rs) = t.range_size {
+        if rs < 4096 {
+            return usage(format!("--range-size {rs}: must be at least 4KiB"));
+        }
+    }
+    if let Some(w) = t.workers {
+        if w == 0 || w > 1024 {
+            return usage(format!("--workers {w}: expected 1 to 1024"));
+        }
+    }
+    Ok(())
+}
+
 fn copy(a: CopyArgs) -> Result<Exit> {
+    validate_tuning(&a.tuning)?;
+    let sel = selection(&a.selection.exclude)?;
     let src = open_source(&a.ends.src, a.tuning.allow_http)?;
     let dst = open_target(&a.ends.dst, &src, a.tuning.allow_http)?;
-    let sel = selection(&a.selection.exclude)?;
     let resume_cmd = std::env::args()
         .map(|x| shell_quote(&x))
         .collect::<Vec<_>>()
@@ -319,6 +335,7 @@ fn copy(a: CopyArgs) -> Result<Exit> {
 }
 
 fn run_plan(a: RunArgs) -> Result<Exit> {
+    validate_tuning(&a.tuning)?;
     let (header, _) = match PlanReader::open(&a.plan) {
         Ok(x) => x,
         Err(e) => return usage(format!("plan {}: {e}", a.plan.display())),

@@ -1,1 +1,9 @@
-//! Integration tests.
+//! Integration tests of the `hbcp` binary, in one test binary with a module per area.
+//! Case names read like the command lines they run.
+
+mod util;
+
+mod bad_input;
+mod copy_local;
+mod plan_run;
+mod verify_local;

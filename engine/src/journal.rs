@@ -47,6 +47,10 @@ pub enum Record {
         v: Option<String>,
         /// Checksum.
         h: u64,
+        /// Version of the target file right after it was written (local targets), so that a
+        /// target file changed since is not trusted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tv: Option<String>,
     },
     /// One range of a large file is durable in the target's staging area.
     #[serde(rename = "r")]
@@ -74,8 +78,8 @@ pub enum Record {
 /// What an earlier run made durable.
 #[derive(Debug, Default)]
 pub struct Resume {
-    /// Files: key → (size, version, checksum).
-    pub files: HashMap<String, (u64, Option<String>, u64)>,
+    /// Files: key → (size, version, checksum, target version).
+    pub files: HashMap<String, (u64, Option<String>, u64, Option<String>)>,
     /// Ranges: key → (size, version, [(index, hash)]).
     pub ranges: HashMap<String, (u64, Option<String>, Vec<(u32, u64)>)>,
     /// Records read.
@@ -85,10 +89,12 @@ pub struct Resume {
 }
 
 impl Resume {
-    /// The journaled file, if it matches size and version.
-    pub fn file(&self, key: &str, size: u64, version: Option<&str>) -> Option<u64> {
+    /// The journaled file, if it matches size and source version: (checksum, target version).
+    pub fn file(&self, key: &str, size: u64, version: Option<&str>) -> Option<(u64, Option<&str>)> {
         match self.files.get(key) {
-            Some((s, v, h)) if *s == size && v.as_deref() == version => Some(*h),
+            Some((s, v, h, tv)) if *s == size && v.as_deref() == version => {
+                Some((*h, tv.as_deref()))
+            }
             _ => None,
         }
     }
@@ -189,9 +195,9 @@ impl Journal {
                     first = false;
                 } else {
                     match rec {
-                        Record::File { k, s, v, h } => {
+                        Record::File { k, s, v, h, tv } => {
                             resume.ranges.remove(&k);
-                            resume.files.insert(k, (s, v, h));
+                            resume.files.insert(k, (s, v, h, tv));
                         }
                         Record::Range { k, s, v, i, h } => {
                             let e = resume
@@ -279,6 +285,7 @@ mod tests {
             s: 3,
             v: Some("v".into()),
             h,
+            tv: None,
         }
     }
 
@@ -298,7 +305,7 @@ mod tests {
         .unwrap();
         drop(j);
         let (mut j, r) = Journal::open(d.path(), "job1").unwrap();
-        assert_eq!(r.file("a", 3, Some("v")), Some(1));
+        assert_eq!(r.file("a", 3, Some("v")), Some((1, None)));
         j.append(&[Record::Forget { k: "a".into() }]).unwrap();
         drop(j);
         let (_j, r) = Journal::open(d.path(), "job1").unwrap();
@@ -321,13 +328,13 @@ mod tests {
         bytes.extend_from_slice(b"0123 {\"t\":\"f\""); // and a torn append
         fs::write(&p, &bytes).unwrap();
         let (mut j, r) = Journal::open(d.path(), "job").unwrap();
-        assert_eq!(r.file("a", 3, Some("v")), Some(1));
+        assert_eq!(r.file("a", 3, Some("v")), Some((1, None)));
         assert_eq!(r.file("b", 3, Some("v")), None);
         assert!(r.dropped_tail > 0);
         j.append(&[f("c", 3)]).unwrap();
         drop(j);
         let (_, r) = Journal::open(d.path(), "job").unwrap();
-        assert_eq!(r.file("c", 3, Some("v")), Some(3));
+        assert_eq!(r.file("c", 3, Some("v")), Some((3, None)));
         assert_eq!(r.dropped_tail, 0);
     }
 

@@ -76,7 +76,10 @@ enum Done {
     File {
         entry: Entry,
         hash: u64,
+        /// Journal it (it is now durable at the target and matches the source).
         copied: bool,
+        /// Target version after the write (local targets).
+        tv: Option<String>,
     },
     Range {
         entry: Entry,
@@ -312,15 +315,20 @@ fn plan(
         sh.stats.files_listed.fetch_add(1, Relaxed);
         sh.stats.bytes_listed.fetch_add(e.size, Relaxed);
         // Resume: a file the journal says is durable, still there with its size.
-        if let Some(h) = resume.file(&e.key, e.size, e.version.as_deref()) {
+        if let Some((h, tv)) = resume.file(&e.key, e.size, e.version.as_deref()) {
             match sh.retry(&mut hist, || sh.dst.head(&e.key)) {
-                Ok(Some(t)) if t.kind == EntryKind::File && t.size == e.size => {
+                Ok(Some(t))
+                    if t.kind == EntryKind::File
+                        && t.size == e.size
+                        && (tv.is_none() || tv == t.version.as_deref()) =>
+                {
                     sh.stats.files_skipped.fetch_add(1, Relaxed);
                     sh.stats.bytes_skipped.fetch_add(e.size, Relaxed);
                     let _ = done.send(Done::File {
                         entry: e,
                         hash: h,
                         copied: false,
+                        tv: None,
                     });
                     continue;
                 }
@@ -438,10 +446,12 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
             Task::Whole(e) => match copy_whole(sh, &e, &mut buf, &mut hist) {
                 Ok(hash) => {
                     sh.stats.files_copied.fetch_add(1, Relaxed);
+                    let tv = target_version(sh, &e.key);
                     let _ = done.send(Done::File {
                         entry: e,
                         hash,
                         copied: true,
+                        tv,
                     });
                 }
                 Err(err) => fail(sh, &done, &e.key, err),
@@ -452,6 +462,15 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
         }
     }
     sh.stats.merge_latency(&hist);
+}
+
+/// The target's version token of a file just written, on local targets (a cheap stat) so that
+/// a later resume notices a target file changed behind its back.
+fn target_version(sh: &Shared<'_>, key: &str) -> Option<String> {
+    if !sh.dst.caps().is_local {
+        return None;
+    }
+    sh.dst.head(key).ok().flatten().and_then(|e| e.version)
 }
 
 fn fail(sh: &Shared<'_>, done: &Sender<Done>, key: &str, e: StoreError) {
@@ -621,6 +640,7 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>, hist: &mut Histog
                 entry: big.entry.clone(),
                 hash: combine(&hashes),
                 copied: true,
+                tv: target_version(sh, key),
             });
         }
         Err(e) => {
@@ -658,7 +678,12 @@ fn check_task(
         let _ = done.send(Done::File {
             entry: e.clone(),
             hash: src_hash,
-            copied: false,
+            copied: same,
+            tv: if same {
+                target_version(sh, &e.key)
+            } else {
+                None
+            },
         });
         return;
     }
@@ -672,6 +697,7 @@ fn check_task(
                     entry: e.clone(),
                     hash: h,
                     copied: true,
+                    tv: target_version(sh, &e.key),
                 });
             }
             Err(err) => fail(sh, done, &e.key, err),
@@ -736,6 +762,7 @@ fn commit_loop(
                     entry,
                     hash,
                     copied,
+                    tv,
                 } => {
                     spill
                         .write(&ManifestEntry::file(&entry, hash))
@@ -746,6 +773,7 @@ fn commit_loop(
                             s: entry.size,
                             v: entry.version,
                             h: hash,
+                            tv,
                         });
                     }
                 }

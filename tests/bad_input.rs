@@ -1,0 +1,122 @@
+//! Bad input: one clear line on stderr, exit 2, nothing written.
+
+use std::fs;
+use std::path::Path;
+
+use crate::util::*;
+
+fn assert_usage(r: &Run, needle: &str) {
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains(needle), "expected {needle:?} in {r:?}");
+    assert!(!r.stderr.contains("panicked"), "{r:?}");
+}
+
+fn nothing_at(p: &Path) {
+    assert!(!p.exists(), "{} was written", p.display());
+}
+
+#[test]
+fn copy_missing_source_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let dst = t.path().join("dst");
+    let r = copy(&t.path().join("nope"), &dst, &[]);
+    assert_usage(&r, "does not exist");
+    nothing_at(&dst);
+}
+
+#[test]
+fn copy_source_that_is_a_file_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    fs::write(t.path().join("f"), b"x").unwrap();
+    let dst = t.path().join("dst");
+    let r = copy(&t.path().join("f"), &dst, &[]);
+    assert_usage(&r, "is a file");
+    nothing_at(&dst);
+}
+
+#[test]
+fn copy_target_inside_source_and_source_inside_target_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    boundary_tree(&src, 4096);
+    let before = digest(&src);
+    let r = copy(&src, &src.join("sub/dst"), &[]);
+    assert_usage(&r, "inside the source");
+    nothing_at(&src.join("sub"));
+    let r = copy(&src.join("data"), &src, &[]);
+    assert_usage(&r, "inside the target");
+    assert_eq!(digest(&src), before, "the source is never written to");
+    assert!(!src.join(".hbcp").exists());
+}
+
+#[test]
+fn copy_target_that_is_a_file_or_unwritable_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    boundary_tree(&src, 4096);
+    fs::write(t.path().join("file"), b"x").unwrap();
+    let r = copy(&src, &t.path().join("file"), &[]);
+    assert_usage(&r, "not a directory");
+    let r = copy(&src, &t.path().join("file/below"), &[]);
+    assert_usage(&r, "not writable");
+    // /proc is not writable even for root.
+    let r = copy(&src, Path::new("/proc/hbcp-test-target"), &[]);
+    assert_usage(&r, "not writable");
+}
+
+#[test]
+fn copy_unknown_flag_values_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    boundary_tree(&src, 4096);
+    let dst = t.path().join("dst");
+    for args in [
+        vec!["--verify", "sometimes"],
+        vec!["--overwrite", "maybe"],
+        vec!["--range-size", "12 parsecs"],
+        vec!["--range-size", "100"],
+        vec!["--workers", "0"],
+        vec!["--max-bandwidth", "fast"],
+        vec!["--progress", "loud"],
+        vec!["--exclude", "a["],
+        vec!["--no-such-flag"],
+    ] {
+        let r = copy(&src, &dst, &args);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(
+            r.stderr.contains(args[0]) || r.stderr.contains(args.last().unwrap()),
+            "{args:?}: {r:?}"
+        );
+        nothing_at(&dst);
+    }
+}
+
+#[test]
+fn copy_refuses_retired_and_plain_http_urls() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    boundary_tree(&src, 4096);
+    let r = copy(
+        &src,
+        Path::new("adl://store.azuredatalakestore.net/hbase"),
+        &[],
+    );
+    assert_usage(&r, "abfss://");
+    let r = copy(
+        &src,
+        Path::new("wasb://c@acct.blob.core.windows.net/hbase"),
+        &[],
+    );
+    assert_usage(&r, "--allow-http");
+}
+
+#[test]
+fn copy_source_with_a_name_that_is_not_utf8_is_bad_input() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join(std::ffi::OsStr::from_bytes(b"bad\xffname")), b"x").unwrap();
+    let r = copy(&src, &t.path().join("dst"), &[]);
+    assert_usage(&r, "not valid UTF-8");
+}
