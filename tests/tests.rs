@@ -5,5 +5,6 @@ mod util;
 
 mod bad_input;
 mod copy_local;
+mod disk_full;
 mod plan_run;
 mod verify_local;

@@ -246,8 +246,12 @@ pub(crate) fn run(
     if let Err(e) = committer_result {
         sh.set_stop(Stop::Fatal(e));
     }
-    spill_w.finish().map_err(crate::Error::Format)?;
+    let finished = spill_w.finish();
     let stop = sh.stop.lock().unwrap().clone();
+    if stop.is_none() {
+        // Without a complete spill there is nothing to verify against.
+        finished.map_err(crate::Error::Format)?;
+    }
     Ok(Outcome {
         failures,
         warnings,
@@ -754,57 +758,67 @@ fn commit_loop(
         batch.clear();
         Ok(())
     };
-    loop {
-        let msg = done.recv_timeout(MAX_WAIT.saturating_sub(last.elapsed()));
-        match msg {
-            Ok(d) => match d {
-                Done::File {
-                    entry,
-                    hash,
-                    copied,
-                    tv,
-                } => {
-                    spill
-                        .write(&ManifestEntry::file(&entry, hash))
-                        .map_err(|e| e.to_string())?;
-                    if copied {
-                        batch.push(Record::File {
-                            k: entry.key,
-                            s: entry.size,
-                            v: entry.version,
-                            h: hash,
-                            tv,
-                        });
-                    }
+    let mut handle = |d: Done, batch: &mut Vec<Record>| -> Result<(), String> {
+        match d {
+            Done::File {
+                entry,
+                hash,
+                copied,
+                tv,
+            } => {
+                spill
+                    .write(&ManifestEntry::file(&entry, hash))
+                    .map_err(|e| format!("manifest spill: {e}"))?;
+                if copied {
+                    batch.push(Record::File {
+                        k: entry.key,
+                        s: entry.size,
+                        v: entry.version,
+                        h: hash,
+                        tv,
+                    });
                 }
-                Done::Range { entry, idx, hash } => batch.push(Record::Range {
-                    k: entry.key,
-                    s: entry.size,
-                    v: entry.version,
-                    i: idx,
-                    h: hash,
-                }),
-                Done::Dir(k) => {
-                    *dirs += 1;
-                    spill
-                        .write(&ManifestEntry::dir(&k))
-                        .map_err(|e| e.to_string())?;
-                }
-                Done::Failed(f) => failures.push(f),
-                Done::Warning(w) => warnings.push(w),
-            },
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        if batch.len() >= MAX_BATCH || last.elapsed() >= MAX_WAIT {
-            if let Err(e) = flush(&mut batch) {
-                sh.set_stop(Stop::Fatal(e.clone()));
-                // Keep draining so the workers can finish; nothing more is journaled.
-                for _ in done.iter() {}
-                return Err(e);
             }
-            last = Instant::now();
+            Done::Range { entry, idx, hash } => batch.push(Record::Range {
+                k: entry.key,
+                s: entry.size,
+                v: entry.version,
+                i: idx,
+                h: hash,
+            }),
+            Done::Dir(k) => {
+                *dirs += 1;
+                spill
+                    .write(&ManifestEntry::dir(&k))
+                    .map_err(|e| format!("manifest spill: {e}"))?;
+            }
+            Done::Failed(f) => failures.push(f),
+            Done::Warning(w) => warnings.push(w),
         }
+        Ok(())
+    };
+    let result = loop {
+        let r = match done.recv_timeout(MAX_WAIT.saturating_sub(last.elapsed())) {
+            Ok(d) => handle(d, &mut batch),
+            Err(RecvTimeoutError::Timeout) => Ok(()),
+            Err(RecvTimeoutError::Disconnected) => break flush(&mut batch),
+        };
+        let r = r.and_then(|()| {
+            if batch.len() >= MAX_BATCH || last.elapsed() >= MAX_WAIT {
+                last = Instant::now();
+                flush(&mut batch)
+            } else {
+                Ok(())
+            }
+        });
+        if r.is_err() {
+            break r;
+        }
+    };
+    if let Err(e) = &result {
+        sh.set_stop(Stop::Fatal(e.clone()));
+        // Keep draining so the workers can finish; nothing more is journaled.
+        for _ in done.iter() {}
     }
-    flush(&mut batch)
+    result
 }
