@@ -61,7 +61,8 @@ struct Big {
     upload: Mutex<Option<Arc<dyn Upload>>>,
     hashes: Mutex<Vec<Option<u64>>>,
     remaining: AtomicU32,
-    failed: Mutex<Option<String>>,
+    /// The first error of a range, and whether it was a source change.
+    failed: Mutex<Option<(String, bool)>>,
 }
 
 enum Task {
@@ -458,6 +459,9 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
                         tv,
                     });
                 }
+                Err(StoreError::Changed { .. } | StoreError::NotFound { .. }) => {
+                    redo_changed(sh, &e.key, &done, &mut buf, &mut hist)
+                }
                 Err(err) => fail(sh, &done, &e.key, err),
             },
             Task::Range(big, idx) => range_task(sh, &big, idx, &done, &mut buf, &mut hist),
@@ -597,7 +601,10 @@ fn range_task(
                 }
                 let mut f = big.failed.lock().unwrap();
                 if f.is_none() {
-                    *f = Some(e.to_string());
+                    *f = Some((
+                        e.to_string(),
+                        matches!(e, StoreError::Changed { .. } | StoreError::NotFound { .. }),
+                    ));
                 }
             }
         }
@@ -610,13 +617,17 @@ fn range_task(
 /// The last range of a file is done: commit it (or abort it if a range failed).
 fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>, hist: &mut Histogram<u64>) {
     let key = &big.entry.key;
-    if let Some(err) = big.failed.lock().unwrap().clone() {
+    if let Some((err, changed)) = big.failed.lock().unwrap().clone() {
         if sh.halted() {
             // Leave the staged ranges for the resume.
             return;
         }
         if let Some(up) = big.upload.lock().unwrap().take() {
             let _ = up.abort();
+        }
+        if changed {
+            let mut buf = Vec::new();
+            return redo_changed(sh, key, done, &mut buf, hist);
         }
         sh.stats.files_failed.fetch_add(1, Relaxed);
         let _ = done.send(Done::Failed(Failure {
@@ -691,7 +702,20 @@ fn check_task(
         });
         return;
     }
-    // Different: copy it here, range after range.
+    copy_inline(sh, e, done, buf, hist);
+}
+
+/// Copy one file here, range after range (a file found different at the target, or one whose
+/// source changed during the copy).
+fn copy_inline(
+    sh: &Shared<'_>,
+    e: &Entry,
+    done: &Sender<Done>,
+    buf: &mut Vec<u8>,
+    hist: &mut Histogram<u64>,
+) {
+    let rs = sh.cfg.range_size;
+    let chunk = sh.cfg.chunk;
     let n = range_count(e.size, rs).max(1) as u32;
     if e.size <= chunk.min(rs) {
         match copy_whole(sh, e, buf, hist) {
@@ -720,15 +744,41 @@ fn check_task(
         match copy_range(sh, &big, i, buf, hist) {
             Ok(h) => big.hashes.lock().unwrap()[i as usize] = Some(h),
             Err(err) => {
-                *big.failed.lock().unwrap() = Some(err.to_string());
                 if err.is_fatal() {
                     sh.set_stop(Stop::Fatal(err.to_string()));
                 }
+                // A second change while redoing is reported, not chased forever.
+                *big.failed.lock().unwrap() = Some((err.to_string(), false));
                 break;
             }
         }
     }
     finish_big(sh, &big, done, hist);
+}
+
+/// The source file changed while it was read: copy its new version (once), or report that it
+/// was deleted. Never a target file made of two versions.
+fn redo_changed(
+    sh: &Shared<'_>,
+    key: &str,
+    done: &Sender<Done>,
+    buf: &mut Vec<u8>,
+    hist: &mut Histogram<u64>,
+) {
+    match sh.retry(hist, || sh.src.head(key)) {
+        Ok(Some(now)) if now.kind == EntryKind::File => {
+            let _ = done.send(Done::Warning(format!(
+                "{key}: changed at the source during the copy; copied its new version"
+            )));
+            copy_inline(sh, &now, done, buf, hist);
+        }
+        Ok(_) => {
+            let _ = done.send(Done::Warning(format!(
+                "{key}: deleted at the source during the copy; not copied"
+            )));
+        }
+        Err(e) => fail(sh, done, key, e),
+    }
 }
 
 /// Committer: batches completions, makes them durable at the target, journals them, and

@@ -201,8 +201,12 @@ impl Store for LocalStore {
     }
 
     fn list(&self, prefix: &str, sink: &ListSink<'_>) -> Result<()> {
-        let canon = fs::canonicalize(&self.root)
-            .map_err(|e| Error::io(self.root.display().to_string(), "open root", e))?;
+        let canon = match fs::canonicalize(&self.root) {
+            Ok(c) => c,
+            // A root that does not exist yet (a new target) holds nothing.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(self.root.display().to_string(), "open root", e)),
+        };
         walk(&self.root, &canon, "", prefix, sink)
     }
 
@@ -335,8 +339,17 @@ impl Store for LocalStore {
     }
 
     fn flush(&self) -> Result<()> {
-        let dir = File::open(&self.root)
-            .map_err(|e| Error::io(self.root.display().to_string(), "open for sync", e))?;
+        let dir = match File::open(&self.root) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(Error::io(
+                    self.root.display().to_string(),
+                    "open for sync",
+                    e,
+                ));
+            }
+        };
         // SAFETY: syncfs takes a valid open file descriptor, which `dir` holds for the call.
         let rc = unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&dir)) };
         if rc != 0 {
