@@ -7,4 +7,5 @@ mod bad_input;
 mod copy_local;
 mod disk_full;
 mod plan_run;
+mod signals;
 mod verify_local;
