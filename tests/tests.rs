@@ -5,6 +5,7 @@ mod util;
 
 mod bad_input;
 mod copy_local;
+mod crash;
 mod disk_full;
 mod plan_run;
 mod signals;

@@ -794,7 +794,7 @@ fn commit_loop(
     dirs: &mut u64,
 ) -> Result<(), String> {
     const MAX_BATCH: usize = 8192;
-    const MAX_WAIT: Duration = Duration::from_millis(1000);
+    const MAX_WAIT: Duration = Duration::from_millis(250);
     let mut batch: Vec<Record> = Vec::new();
     let mut last = Instant::now();
     let mut flush = |batch: &mut Vec<Record>| -> Result<(), String> {
