@@ -26,6 +26,10 @@ pub enum Command {
     Plan(PlanArgs),
     /// Execute a plan written by `hbcp plan`.
     Run(RunArgs),
+    /// After all shards of a plan ran: verify the whole target, then write the completion manifest.
+    Finalize(FinalizeArgs),
+    /// Progress of a sharded job, from the shards' results and journals.
+    Status(StatusArgs),
     /// Compare a target with its source; every mismatch is listed.
     Verify(VerifyArgs),
 }
@@ -116,8 +120,43 @@ pub struct PlanArgs {
 pub struct RunArgs {
     /// A plan written by `hbcp plan`.
     pub plan: PathBuf,
+    /// Run only shard I of N (I counts from 0), e.g. one per machine; then `hbcp finalize`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
     #[command(flatten)]
     pub tuning: TuningArgs,
+}
+
+/// `hbcp finalize`.
+#[derive(Debug, Args)]
+pub struct FinalizeArgs {
+    /// The plan the shards ran.
+    pub plan: PathBuf,
+    /// How to check the target.
+    #[arg(long, value_enum, default_value_t = VerifyArg::Checksum)]
+    pub verify: VerifyArg,
+    /// Parallel readers.
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Write a JSON report.
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
+    /// Allow plain-HTTP endpoints.
+    #[arg(long)]
+    pub allow_http: bool,
+}
+
+/// `hbcp status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The plan the shards run.
+    pub plan: PathBuf,
+    /// Number of shards (found from the shards' results when not given).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
+    /// Allow plain-HTTP endpoints.
+    #[arg(long)]
+    pub allow_http: bool,
 }
 
 /// `hbcp verify`.

@@ -17,11 +17,13 @@ use hbcp_verifier::manifest::{self, COMPLETION_KEY, ManifestEntry};
 use hbcp_verifier::{VerifyMode, VerifyOutcome};
 
 use crate::cli::{
-    Cli, Command, CopyArgs, OverwriteArg, PlanArgs, RunArgs, TuningArgs, VerifyArg, VerifyArgs,
+    Cli, Command, CopyArgs, FinalizeArgs, OverwriteArg, PlanArgs, RunArgs, StatusArgs, TuningArgs,
+    VerifyArg, VerifyArgs,
 };
 use crate::progress::{Reporter, bytes};
 use crate::report::{Report, Verified};
 use crate::{Exit, usage};
+use hbcp_planner::shard::{Assigner, ShardId};
 
 /// Run a command.
 pub fn run(cli: Cli) -> Result<Exit> {
@@ -30,6 +32,8 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Plan(a) => plan(a),
         Command::Run(a) => run_plan(a),
         Command::Verify(a) => verify(a),
+        Command::Finalize(a) => finalize(a),
+        Command::Status(a) => status(a),
     }
 }
 
@@ -219,6 +223,10 @@ struct Job {
     tuning: TuningArgs,
     command: String,
     resume_cmd: String,
+    /// The job of the whole plan (shards add their suffix to `cfg.job`).
+    base_job: String,
+    /// This run is one shard of a plan.
+    shard: Option<ShardId>,
 }
 
 fn build_job(
@@ -229,6 +237,7 @@ fn build_job(
     tuning: TuningArgs,
     range_size: Option<u64>,
     resume_cmd: String,
+    shard: Option<ShardId>,
 ) -> Result<Job> {
     let range_size = tuning
         .range_size
@@ -250,7 +259,11 @@ fn build_job(
     if workers == 0 || workers > 1024 {
         return usage(format!("--workers {workers}: expected 1 to 1024"));
     }
-    let job = hbcp_engine::job_id(&src.url.display, &dst.url.display, excludes, range_size);
+    let base_job = hbcp_engine::job_id(&src.url.display, &dst.url.display, excludes, range_size);
+    let job = match shard {
+        Some(sh) => format!("{base_job}-{sh}"),
+        None => base_job.clone(),
+    };
     let state_dir = tuning
         .state
         .clone()
@@ -279,6 +292,8 @@ fn build_job(
         tuning,
         command: command.into(),
         resume_cmd,
+        base_job,
+        shard,
     })
 }
 
@@ -324,6 +339,7 @@ fn copy(a: CopyArgs) -> Result<Exit> {
         a.tuning,
         None,
         resume_cmd,
+        None,
     )?;
     let src_store = job.src.store.clone();
     let feed = move |sink: &ListSink<'_>| {
@@ -336,6 +352,10 @@ fn copy(a: CopyArgs) -> Result<Exit> {
 
 fn run_plan(a: RunArgs) -> Result<Exit> {
     validate_tuning(&a.tuning)?;
+    let shard = match a.shard.as_deref().map(ShardId::parse).transpose() {
+        Ok(s) => s,
+        Err(e) => return usage(e),
+    };
     let (header, _) = match PlanReader::open(&a.plan) {
         Ok(x) => x,
         Err(e) => return usage(format!("plan {}: {e}", a.plan.display())),
@@ -354,6 +374,7 @@ fn run_plan(a: RunArgs) -> Result<Exit> {
         a.tuning,
         Some(header.range_size),
         resume_cmd,
+        shard,
     )?;
     if job.cfg.range_size != header.range_size {
         return usage(format!(
@@ -362,14 +383,24 @@ fn run_plan(a: RunArgs) -> Result<Exit> {
         ));
     }
     let plan_path = a.plan.clone();
+    let range_size = header.range_size;
     let feed = move |sink: &ListSink<'_>| -> hbcp_store::Result<()> {
         let (_, mut rd) = PlanReader::open(&plan_path).map_err(|e| hbcp_store::Error::BadKey {
             key: plan_path.display().to_string(),
             why: e.to_string(),
         })?;
+        let mut assigner = shard.map(|s| (s, Assigner::new(s.count, range_size)));
         loop {
             match rd.next_entry() {
-                Ok(Some(e)) => sink(e)?,
+                Ok(Some(e)) => {
+                    let mine = match &mut assigner {
+                        Some((s, a)) => a.assign(&e) == s.index,
+                        None => true,
+                    };
+                    if mine {
+                        sink(e)?
+                    }
+                }
                 Ok(None) => return Ok(()),
                 Err(e) => {
                     return Err(hbcp_store::Error::BadKey {
@@ -482,7 +513,11 @@ fn execute(
         eprintln!("hbcp: warning: {w}");
     }
     if exit == Exit::Ok && mode != VerifyMode::None {
-        if let Err(e) = write_completion(&job, &outcome, &verified) {
+        let key = match job.shard {
+            Some(sh) => shard_key(&job.base_job, sh),
+            None => COMPLETION_KEY.to_string(),
+        };
+        if let Err(e) = write_completion(&job, &outcome, &verified, &key) {
             eprintln!("hbcp: cannot write the completion manifest: {e:#}");
             status = "verified, but the completion manifest could not be written".into();
             return finish(
@@ -537,6 +572,12 @@ fn finish(
         bytes(bytes_skipped),
         outcome.failures.len(),
     );
+    if let (Some(sh), Exit::Ok) = (job.shard, exit) {
+        eprintln!(
+            "hbcp: shard {}/{} done; when every shard is done: hbcp finalize PLAN",
+            sh.index, sh.count
+        );
+    }
     if matches!(job.tuning.progress, crate::cli::ProgressArg::Json) {
         println!(
             "{}",
@@ -651,7 +692,12 @@ fn forget(cfg: &Config, keys: &[String]) {
 }
 
 /// The completion manifest: every file with size and checksum, written last, in one put.
-fn write_completion(job: &Job, outcome: &Outcome, verified: &VerifyOutcome) -> Result<()> {
+fn write_completion(
+    job: &Job,
+    outcome: &Outcome,
+    verified: &VerifyOutcome,
+    key: &str,
+) -> Result<()> {
     let file = fs::File::open(&outcome.spill)?;
     let mut entries = Vec::new();
     let mut header = manifest::read(file, &outcome.spill.display().to_string(), |e| {
@@ -665,8 +711,8 @@ fn write_completion(job: &Job, outcome: &Outcome, verified: &VerifyOutcome) -> R
     let bytes = manifest::encode(&header, entries)?;
     job.dst
         .store
-        .put(COMPLETION_KEY, &bytes)
-        .context("writing the completion manifest")?;
+        .put(key, &bytes)
+        .with_context(|| format!("writing {key}"))?;
     job.dst.store.flush()?;
     Ok(())
 }
@@ -857,4 +903,284 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
         r.write(path)?;
     }
     Ok(exit)
+}
+
+/// Where shard I of N of a plan leaves its verified manifest at the target.
+fn shard_key(base_job: &str, sh: ShardId) -> String {
+    format!(".hbcp/shards/{base_job}/shard-{sh}.manifest.zst")
+}
+
+/// Shards that have left their manifest at the target: (index, count).
+fn finished_shards(dst: &dyn Store, base_job: &str) -> Result<Vec<ShardId>> {
+    let prefix = format!(".hbcp/shards/{base_job}/");
+    let found = std::sync::Mutex::new(Vec::new());
+    dst.list(&prefix, &|e: Entry| {
+        if let Some(name) = e.key.strip_prefix(&prefix) {
+            if let Some(id) = name
+                .strip_prefix("shard-")
+                .and_then(|r| r.strip_suffix(".manifest.zst"))
+                .and_then(|r| r.split_once("-of-"))
+                .and_then(|(i, n)| ShardId::parse(&format!("{i}/{n}")).ok())
+            {
+                found.lock().unwrap().push(id);
+            }
+        }
+        Ok(())
+    })?;
+    let mut v = found.into_inner().unwrap();
+    v.sort_by_key(|s| (s.count, s.index));
+    Ok(v)
+}
+
+fn read_manifest_at(dst: &dyn Store, key: &str, mut f: impl FnMut(ManifestEntry)) -> Result<()> {
+    let size = dst
+        .head(key)?
+        .with_context(|| format!("{key}: not found at the target"))?
+        .size;
+    let mut buf = Vec::new();
+    dst.read_range(key, 0..size, None, &mut buf)?;
+    manifest::read(&buf[..], key, |e| {
+        f(e);
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn plan_header_and_ends(plan: &Path, allow_http: bool) -> Result<(PlanHeader, End, End)> {
+    let header = match PlanReader::open(plan) {
+        Ok((h, _)) => h,
+        Err(e) => return usage(format!("plan {}: {e}", plan.display())),
+    };
+    let src = open_source(&header.source, allow_http)?;
+    let dst_url = parse_url(&header.target, "target", allow_http)?;
+    let dst = match local_path(&dst_url) {
+        Some(p) => End {
+            store: Arc::new(hbcp_store::local::LocalStore::new(canonical_future(p))),
+            url: dst_url,
+        },
+        None => {
+            let store = open_remote(&dst_url)?;
+            End {
+                url: dst_url,
+                store,
+            }
+        }
+    };
+    Ok((header, src, dst))
+}
+
+fn finalize(a: FinalizeArgs) -> Result<Exit> {
+    let (header, src, dst) = plan_header_and_ends(&a.plan, a.allow_http)?;
+    let base = hbcp_engine::job_id(
+        &src.url.display,
+        &dst.url.display,
+        &header.excludes,
+        header.range_size,
+    );
+    let shards = finished_shards(dst.store.as_ref(), &base)?;
+    let Some(count) = shards.iter().map(|s| s.count).max() else {
+        eprintln!(
+            "hbcp: no shard of this plan has finished; run `hbcp run {} --shard I/N` for every I, then finalize",
+            a.plan.display()
+        );
+        return Ok(Exit::Failed);
+    };
+    let missing: Vec<u32> = (0..count)
+        .filter(|i| !shards.iter().any(|s| s.count == count && s.index == *i))
+        .collect();
+    if !missing.is_empty() {
+        for i in &missing {
+            println!("missing shard: {i}/{count}");
+        }
+        eprintln!(
+            "hbcp: {} of {count} shards have not finished; run them, then finalize again",
+            missing.len()
+        );
+        return Ok(Exit::Failed);
+    }
+    // Every entry of the plan must be in exactly the manifest of the shard it belongs to.
+    let mut copied = std::collections::HashMap::new();
+    for i in 0..count {
+        let key = shard_key(&base, ShardId { index: i, count });
+        read_manifest_at(dst.store.as_ref(), &key, |e| {
+            copied.insert(e.k.clone(), e);
+        })?;
+    }
+    let (_, mut rd) = PlanReader::open(&a.plan)?;
+    let mut not_copied = Vec::new();
+    let mut entries = Vec::new();
+    while let Some(e) = rd.next_entry()? {
+        match copied.remove(&e.key) {
+            Some(m) => entries.push(m),
+            None => not_copied.push(e.key),
+        }
+    }
+    for k in &not_copied {
+        println!("not copied by any shard: {k}");
+    }
+    let mode = verify_mode(a.verify);
+    let stats = Stats::default();
+    let progress = |n: u64| {
+        stats.bytes_verified.fetch_add(n, Relaxed);
+    };
+    let params = Params {
+        mode,
+        workers: a.workers.unwrap_or(8).clamp(1, 1024),
+        range_size: header.range_size,
+        chunk: (4u64 << 20).min(header.range_size),
+    };
+    let verified = if mode == VerifyMode::None {
+        VerifyOutcome::default()
+    } else {
+        verify_entries(
+            dst.store.as_ref(),
+            Some(src.store.as_ref()),
+            entries.clone().into_iter(),
+            &params,
+            &progress,
+        )?
+    };
+    for m in &verified.mismatches {
+        println!("{m}");
+    }
+    let ok = not_copied.is_empty() && verified.ok() && mode != VerifyMode::None;
+    if ok {
+        entries.sort_by(|x, y| x.k.cmp(&y.k));
+        let mut h = manifest::ManifestHeader::new(
+            &header.source,
+            &header.target,
+            header.range_size,
+            &header.created,
+        );
+        h.finished = Some(now_rfc3339());
+        h.files = Some(verified.files);
+        h.bytes = Some(verified.bytes);
+        let bytes_ = manifest::encode(&h, entries)?;
+        dst.store.put(COMPLETION_KEY, &bytes_)?;
+        dst.store.flush()?;
+    }
+    eprintln!(
+        "hbcp: finalize: {count} shards, {} files, {} verified; {} not copied, {} mismatches{}",
+        verified.files,
+        bytes(verified.bytes),
+        not_copied.len(),
+        verified.mismatches.len(),
+        if ok {
+            "; completion manifest written"
+        } else {
+            ""
+        }
+    );
+    if let Some(path) = &a.report {
+        let r = Report {
+            command: "finalize".into(),
+            source: header.source.clone(),
+            target: header.target.clone(),
+            started: header.created.clone(),
+            finished: now_rfc3339(),
+            exit_code: if ok { 0 } else { 1 },
+            status: if ok {
+                "complete and verified".into()
+            } else {
+                "incomplete".into()
+            },
+            job: base,
+            files: verified.files,
+            bytes: verified.bytes,
+            verified: Verified {
+                mode: format!("{mode:?}").to_lowercase(),
+                files: verified.files,
+                bytes: verified.bytes,
+                mismatches: verified.mismatches.clone(),
+            },
+            ..Default::default()
+        };
+        r.write(path)?;
+    }
+    Ok(if ok { Exit::Ok } else { Exit::Failed })
+}
+
+fn status(a: StatusArgs) -> Result<Exit> {
+    let (header, src, dst) = plan_header_and_ends(&a.plan, a.allow_http)?;
+    let base = hbcp_engine::job_id(
+        &src.url.display,
+        &dst.url.display,
+        &header.excludes,
+        header.range_size,
+    );
+    let done = finished_shards(dst.store.as_ref(), &base)?;
+    let Some(count) = a.shards.or_else(|| done.iter().map(|s| s.count).max()) else {
+        return usage("no shard has finished yet; say how many shards there are with --shards N");
+    };
+    if count == 0 {
+        return usage("--shards must be at least 1");
+    }
+    // What each shard has to do, by the same assignment the shards use.
+    let mut want = vec![(0u64, 0u64); count as usize];
+    let mut assigner = Assigner::new(count, header.range_size);
+    let (_, mut rd) = PlanReader::open(&a.plan)?;
+    while let Some(e) = rd.next_entry()? {
+        let i = assigner.assign(&e) as usize;
+        if e.kind == EntryKind::File {
+            want[i].0 += 1;
+            want[i].1 += e.size;
+        }
+    }
+    let mut all_done = true;
+    for i in 0..count {
+        let sh = ShardId { index: i, count };
+        let (files, bytes_total) = want[i as usize];
+        let finished = done.iter().any(|d| *d == sh);
+        // Journals are readable where the state lives (a local target, or this machine).
+        let state = default_state_dir(&dst, &format!("{base}-{sh}"));
+        let progress =
+            hbcp_engine::journal::load(&state.join("journal.log"), &format!("{base}-{sh}"))
+                .ok()
+                .map(|(r, _)| {
+                    (
+                        r.files.len() as u64,
+                        r.files.values().map(|f| f.0).sum::<u64>(),
+                    )
+                });
+        let line = if finished {
+            format!(
+                "shard {}/{count}: done, {files} files, {}",
+                i,
+                bytes(bytes_total)
+            )
+        } else if let Some((f, b)) = progress.filter(|p| p.0 > 0) {
+            all_done = false;
+            format!(
+                "shard {}/{count}: running, {f}/{files} files, {}/{} ({:.0}%)",
+                i,
+                bytes(b),
+                bytes(bytes_total),
+                if bytes_total > 0 {
+                    b as f64 * 100.0 / bytes_total as f64
+                } else {
+                    100.0
+                }
+            )
+        } else {
+            all_done = false;
+            format!(
+                "shard {}/{count}: not started, {files} files, {}",
+                i,
+                bytes(bytes_total)
+            )
+        };
+        println!("{line}");
+    }
+    let complete = dst.store.head(COMPLETION_KEY)?.is_some();
+    println!(
+        "job {base}: {}",
+        if complete {
+            "finalized"
+        } else if all_done {
+            "all shards done; run hbcp finalize"
+        } else {
+            "in progress"
+        }
+    );
+    Ok(Exit::Ok)
 }

@@ -8,5 +8,6 @@ mod copy_local;
 mod crash;
 mod disk_full;
 mod plan_run;
+mod shards;
 mod signals;
 mod verify_local;

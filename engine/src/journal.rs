@@ -139,95 +139,103 @@ fn decode(line: &str) -> Option<Record> {
     serde_json::from_str(json).ok()
 }
 
+/// Read what the journal at `path` says is durable, without changing it; also returns the
+/// length of its undamaged part. A journal that does not exist says nothing.
+pub fn load(path: &Path, job: &str) -> Result<(Resume, u64)> {
+    let path = path.to_path_buf();
+    let mut resume = Resume::default();
+    let mut good_len = 0u64;
+    let exists = path.exists();
+    if exists {
+        let f = File::open(&path).map_err(|e| bad(&path, e.to_string()))?;
+        let mut rd = BufReader::new(f);
+        let mut line = String::new();
+        let mut first = true;
+        loop {
+            line.clear();
+            let n = match rd.read_line(&mut line) {
+                Ok(n) => n,
+                Err(_) => break, // not UTF-8: a damaged tail
+            };
+            if n == 0 || !line.ends_with('\n') {
+                break;
+            }
+            let Some(rec) = decode(line.trim_end_matches('\n')) else {
+                break;
+            };
+            if first {
+                match &rec {
+                    Record::Job {
+                        format,
+                        version,
+                        job: j,
+                    } => {
+                        if format != JOURNAL_FORMAT {
+                            return Err(bad(&path, format!("not an hbcp journal ({format})")));
+                        }
+                        if *version != JOURNAL_VERSION {
+                            return Err(bad(
+                                &path,
+                                format!(
+                                    "journal version {version} is not supported (this hbcp writes {JOURNAL_VERSION}); \
+                                     remove the state folder to start over"
+                                ),
+                            ));
+                        }
+                        if j != job {
+                            return Err(bad(
+                                &path,
+                                format!("journal of another job ({j}, this is {job})"),
+                            ));
+                        }
+                    }
+                    _ => return Err(bad(&path, "first record is not a job header")),
+                }
+                first = false;
+            } else {
+                match rec {
+                    Record::File { k, s, v, h, tv } => {
+                        resume.ranges.remove(&k);
+                        resume.files.insert(k, (s, v, h, tv));
+                    }
+                    Record::Range { k, s, v, i, h } => {
+                        let e = resume
+                            .ranges
+                            .entry(k)
+                            .or_insert_with(|| (s, v.clone(), Vec::new()));
+                        if e.0 != s || e.1 != v {
+                            *e = (s, v, Vec::new());
+                        }
+                        e.2.push((i, h));
+                    }
+                    Record::Forget { k } => {
+                        resume.files.remove(&k);
+                        resume.ranges.remove(&k);
+                    }
+                    Record::Job { .. } => return Err(bad(&path, "second job header")),
+                }
+            }
+            resume.records += 1;
+            good_len += n as u64;
+        }
+        let total = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        resume.dropped_tail = total - good_len;
+        if first && total > 0 {
+            return Err(bad(
+                &path,
+                "damaged journal header; remove the state folder to start over",
+            ));
+        }
+    }
+    Ok((resume, good_len))
+}
+
 impl Journal {
     /// Open (or create) the journal of `job` in `dir`, and read what it says is durable.
     pub fn open(dir: &Path, job: &str) -> Result<(Journal, Resume)> {
         fs::create_dir_all(dir).map_err(|e| bad(dir, format!("cannot create state dir: {e}")))?;
         let path = dir.join("journal.log");
-        let mut resume = Resume::default();
-        let mut good_len = 0u64;
-        let exists = path.exists();
-        if exists {
-            let f = File::open(&path).map_err(|e| bad(&path, e.to_string()))?;
-            let mut rd = BufReader::new(f);
-            let mut line = String::new();
-            let mut first = true;
-            loop {
-                line.clear();
-                let n = match rd.read_line(&mut line) {
-                    Ok(n) => n,
-                    Err(_) => break, // not UTF-8: a damaged tail
-                };
-                if n == 0 || !line.ends_with('\n') {
-                    break;
-                }
-                let Some(rec) = decode(line.trim_end_matches('\n')) else {
-                    break;
-                };
-                if first {
-                    match &rec {
-                        Record::Job {
-                            format,
-                            version,
-                            job: j,
-                        } => {
-                            if format != JOURNAL_FORMAT {
-                                return Err(bad(&path, format!("not an hbcp journal ({format})")));
-                            }
-                            if *version != JOURNAL_VERSION {
-                                return Err(bad(
-                                    &path,
-                                    format!(
-                                        "journal version {version} is not supported (this hbcp writes {JOURNAL_VERSION}); \
-                                         remove the state folder to start over"
-                                    ),
-                                ));
-                            }
-                            if j != job {
-                                return Err(bad(
-                                    &path,
-                                    format!("journal of another job ({j}, this is {job})"),
-                                ));
-                            }
-                        }
-                        _ => return Err(bad(&path, "first record is not a job header")),
-                    }
-                    first = false;
-                } else {
-                    match rec {
-                        Record::File { k, s, v, h, tv } => {
-                            resume.ranges.remove(&k);
-                            resume.files.insert(k, (s, v, h, tv));
-                        }
-                        Record::Range { k, s, v, i, h } => {
-                            let e = resume
-                                .ranges
-                                .entry(k)
-                                .or_insert_with(|| (s, v.clone(), Vec::new()));
-                            if e.0 != s || e.1 != v {
-                                *e = (s, v, Vec::new());
-                            }
-                            e.2.push((i, h));
-                        }
-                        Record::Forget { k } => {
-                            resume.files.remove(&k);
-                            resume.ranges.remove(&k);
-                        }
-                        Record::Job { .. } => return Err(bad(&path, "second job header")),
-                    }
-                }
-                resume.records += 1;
-                good_len += n as u64;
-            }
-            let total = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            resume.dropped_tail = total - good_len;
-            if first && total > 0 {
-                return Err(bad(
-                    &path,
-                    "damaged journal header; remove the state folder to start over",
-                ));
-            }
-        }
+        let (resume, good_len) = load(&path, job)?;
         let file = OpenOptions::new()
             .create(true)
             .append(false)

@@ -11,6 +11,7 @@ pub mod order;
 pub mod plan;
 pub mod records;
 pub mod select;
+pub mod shard;
 pub mod split;
 
 pub use order::LargestFirst;

@@ -1,0 +1,179 @@
+//! A plan run as N shards by N processes at once, then `hbcp finalize`; `hbcp status` in between.
+
+use std::fs;
+use std::process::{Command, Stdio};
+
+use crate::util::*;
+
+fn tree(src: &std::path::Path) {
+    boundary_tree(src, 64 * 1024);
+    for t in 0..3 {
+        let fam = src.join(format!(
+            "data/ns{t}/tbl/fedcba9876543210fedcba987654321{t}/cf"
+        ));
+        fs::create_dir_all(&fam).unwrap();
+        for i in 0..20u32 {
+            fs::write(
+                fam.join(format!("{:032x}", i + 100 * t)),
+                vec![(i + t) as u8; 1000 * i as usize],
+            )
+            .unwrap();
+        }
+    }
+}
+
+#[test]
+fn run_three_shards_in_parallel_then_finalize_equals_a_single_copy() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    tree(&src);
+    let plan = t.path().join("p.plan");
+    assert_eq!(
+        hbcp([
+            "plan",
+            &s(&src),
+            &s(&dst),
+            "--out",
+            &s(&plan),
+            "--range-size",
+            "64KiB"
+        ])
+        .code,
+        0
+    );
+    // Finalize before any shard ran: nothing to finalize.
+    let r = hbcp(["finalize", &s(&plan)]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let children: Vec<_> = (0..3)
+        .map(|i| {
+            let rep = t.path().join(format!("s{i}.json"));
+            let c = Command::new(bin())
+                .args([
+                    "run",
+                    &s(&plan),
+                    "--shard",
+                    &format!("{i}/3"),
+                    "--progress",
+                    "none",
+                    "--report",
+                    &s(&rep),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (c, rep)
+        })
+        .collect();
+    let mut sent = 0u64;
+    let mut files = 0u64;
+    for (c, rep) in children {
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let j: serde_json::Value = serde_json::from_slice(&fs::read(rep).unwrap()).unwrap();
+        assert!(
+            j["files_copied"].as_u64().unwrap() > 0,
+            "every shard has work: {j}"
+        );
+        sent += j["bytes_copied"].as_u64().unwrap();
+        files += j["files_copied"].as_u64().unwrap();
+    }
+    let d = digest(&src);
+    let total: u64 = d.values().map(|v| v.1).sum();
+    assert_eq!(sent, total, "no byte copied twice");
+    assert_eq!(files, d.values().filter(|v| !v.0).count() as u64);
+    assert!(
+        !dst.join(".hbcp/manifest.json.zst").exists(),
+        "only finalize writes the manifest"
+    );
+    let st = hbcp(["status", &s(&plan)]);
+    assert_eq!(st.code, 0, "{st:?}");
+    assert_eq!(st.stdout.matches(": done,").count(), 3, "{st:?}");
+    let r = hbcp(["finalize", &s(&plan)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(dst.join(".hbcp/manifest.json.zst").is_file());
+    assert_same_tree(&src, &dst);
+}
+
+#[test]
+fn finalize_lists_the_missing_shards_and_a_rerun_of_one_shard_completes_the_job() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    tree(&src);
+    let plan = t.path().join("p.plan");
+    assert_eq!(
+        hbcp([
+            "plan",
+            &s(&src),
+            &s(&dst),
+            "--out",
+            &s(&plan),
+            "--range-size",
+            "64KiB"
+        ])
+        .code,
+        0
+    );
+    for i in [0, 2] {
+        let r = hbcp([
+            "run",
+            &s(&plan),
+            "--shard",
+            &format!("{i}/4"),
+            "--progress",
+            "none",
+        ]);
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    let r = hbcp(["finalize", &s(&plan)]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout.contains("missing shard: 1/4") && r.stdout.contains("missing shard: 3/4"),
+        "{r:?}"
+    );
+    assert!(!r.stdout.contains("missing shard: 0/4"), "{r:?}");
+    let st = hbcp(["status", &s(&plan)]);
+    assert!(st.stdout.contains("shard 1/4: not started"), "{st:?}");
+    for i in [1, 3] {
+        let r = hbcp([
+            "run",
+            &s(&plan),
+            "--shard",
+            &format!("{i}/4"),
+            "--progress",
+            "none",
+        ]);
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    let r = hbcp(["finalize", &s(&plan)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&src, &dst);
+    // A damaged target is caught by finalize.
+    let key = "name with spaces ü=x";
+    fs::write(dst.join(key), b"UNICODE").unwrap();
+    let r = hbcp(["finalize", &s(&plan)]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains(key), "{r:?}");
+}
+
+#[test]
+fn run_rejects_a_bad_shard_spec() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    tree(&src);
+    let plan = t.path().join("p.plan");
+    assert_eq!(
+        hbcp(["plan", &s(&src), &s(&dst), "--out", &s(&plan)]).code,
+        0
+    );
+    for bad in ["3/3", "x/2", "1"] {
+        let r = hbcp(["run", &s(&plan), "--shard", bad]);
+        assert_eq!(r.code, 2, "{bad}: {r:?}");
+        assert!(r.stderr.contains("--shard"), "{r:?}");
+    }
+}
