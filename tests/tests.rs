@@ -7,6 +7,7 @@ mod bad_input;
 mod copy_local;
 mod crash;
 mod disk_full;
+mod k8s_hadoop;
 mod plan_run;
 mod shards;
 mod signals;
