@@ -32,6 +32,18 @@ pub enum Command {
     Status(StatusArgs),
     /// Compare a target with its source; every mismatch is listed.
     Verify(VerifyArgs),
+    /// Draw a run's report: throughput over time, requests in flight, latencies.
+    Report(ReportArgs),
+}
+
+/// `hbcp report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A report written with `--report FILE.json`.
+    pub json: PathBuf,
+    /// Where to write the HTML page.
+    #[arg(long, value_name = "OUT.html")]
+    pub html: PathBuf,
 }
 
 /// SRC and DST.

@@ -17,8 +17,8 @@ use hbcp_verifier::manifest::{self, COMPLETION_KEY, ManifestEntry};
 use hbcp_verifier::{VerifyMode, VerifyOutcome};
 
 use crate::cli::{
-    Cli, Command, CopyArgs, FinalizeArgs, OverwriteArg, PlanArgs, RunArgs, StatusArgs, TuningArgs,
-    VerifyArg, VerifyArgs,
+    Cli, Command, CopyArgs, FinalizeArgs, OverwriteArg, PlanArgs, ReportArgs, RunArgs, StatusArgs,
+    TuningArgs, VerifyArg, VerifyArgs,
 };
 use crate::progress::{Reporter, bytes};
 use crate::report::{Report, Verified};
@@ -34,6 +34,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Verify(a) => verify(a),
         Command::Finalize(a) => finalize(a),
         Command::Status(a) => status(a),
+        Command::Report(a) => report_html(a),
     }
 }
 
@@ -1182,5 +1183,33 @@ fn status(a: StatusArgs) -> Result<Exit> {
             "in progress"
         }
     );
+    Ok(Exit::Ok)
+}
+
+fn report_html(a: ReportArgs) -> Result<Exit> {
+    let text = match fs::read(&a.json) {
+        Ok(t) => t,
+        Err(e) => return usage(format!("report {}: {e}", a.json.display())),
+    };
+    let v: serde_json::Value = match serde_json::from_slice(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            return usage(format!(
+                "report {}: not a JSON report written by --report ({e})",
+                a.json.display()
+            ));
+        }
+    };
+    if v.get("source").is_none() || v.get("latency_ms").is_none() {
+        return usage(format!(
+            "report {}: not an hbcp report (no source or latency_ms)",
+            a.json.display()
+        ));
+    }
+    let tmp = a.html.with_extension("html.tmp");
+    fs::write(&tmp, crate::html::render(&v))
+        .and_then(|_| fs::rename(&tmp, &a.html))
+        .with_context(|| format!("writing {}", a.html.display()))?;
+    eprintln!("hbcp: wrote {}", a.html.display());
     Ok(Exit::Ok)
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod html;
 mod progress;
 mod report;
 

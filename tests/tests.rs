@@ -9,6 +9,7 @@ mod crash;
 mod disk_full;
 mod k8s_hadoop;
 mod plan_run;
+mod report_html;
 mod shards;
 mod signals;
 mod verify_local;
