@@ -58,6 +58,44 @@ pub enum Overwrite {
     Always,
     /// Never replace an existing file.
     Never,
+    /// Incremental sync: an HFile (write-once, uniquely named) at the same path with the same
+    /// size is the same file and is not read; other files are compared by checksum; an HFile
+    /// that moved (data/ → archive/) is copied inside the target instead of sent again.
+    Sync,
+}
+
+/// What the target is known to hold (from the last completion manifest, or a listing), so
+/// that a sync neither lists nor heads the target file by file.
+#[derive(Debug, Default)]
+pub struct TargetIndex {
+    /// key → (size, checksum if known).
+    pub by_key: std::collections::HashMap<String, (u64, Option<u64>)>,
+    /// HFile name → (key, size), to find moved HFiles.
+    pub by_name: std::collections::HashMap<String, (String, u64)>,
+}
+
+impl TargetIndex {
+    /// Record a target file.
+    pub fn add(&mut self, key: &str, size: u64, hash: Option<u64>) {
+        if let Some(name) = key.rsplit('/').next() {
+            if is_hfile_name(name) {
+                self.by_name
+                    .insert(name.to_string(), (key.to_string(), size));
+            }
+        }
+        self.by_key.insert(key.to_string(), (size, hash));
+    }
+}
+
+/// HFile names are 32 lowercase hex digits (a UUID), possibly with a bulk-load suffix
+/// (`_SeqId_N_`); they are written once and never rewritten.
+pub fn is_hfile_name(name: &str) -> bool {
+    let (head, rest) = name.split_at(name.len().min(32));
+    head.len() == 32
+        && head
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && (rest.is_empty() || rest.starts_with("_SeqId_"))
 }
 
 /// Settings of a copy.
@@ -87,6 +125,8 @@ pub struct Config {
     pub target_label: String,
     /// Job start (RFC 3339).
     pub started: String,
+    /// What the target holds, when known without looking (sync).
+    pub known_target: Option<std::sync::Arc<TargetIndex>>,
 }
 
 impl Default for Config {
@@ -104,6 +144,7 @@ impl Default for Config {
             source_label: String::new(),
             target_label: String::new(),
             started: hbcp_planner::plan::now_rfc3339(),
+            known_target: None,
         }
     }
 }

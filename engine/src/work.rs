@@ -70,6 +70,12 @@ enum Task {
     Range(Arc<Big>, u32),
     Commit(Arc<Big>),
     Check(Entry, bool),
+    /// An HFile that moved at the source: copy it inside the target from where it was.
+    CopyWithin {
+        from: String,
+        entry: Entry,
+        hash: u64,
+    },
     Dir(String),
 }
 
@@ -79,6 +85,8 @@ enum Done {
         hash: u64,
         /// Journal it (it is now durable at the target and matches the source).
         copied: bool,
+        /// Its bytes were written to the target by this run.
+        written: bool,
         /// Target version after the write (local targets).
         tv: Option<String>,
     },
@@ -88,6 +96,11 @@ enum Done {
         hash: u64,
     },
     Dir(String),
+    /// Already at the target and taken as the same without reading (sync of an HFile).
+    Kept {
+        entry: Entry,
+        hash: Option<u64>,
+    },
     Failed(Failure),
     Warning(String),
 }
@@ -333,6 +346,7 @@ fn plan(
                         entry: e,
                         hash: h,
                         copied: false,
+                        written: false,
                         tv: None,
                     });
                     continue;
@@ -340,7 +354,15 @@ fn plan(
                 _ => {}
             }
         }
-        let existing = if target_empty {
+        let existing = if let Some(idx) = &sh.cfg.known_target {
+            idx.by_key.get(&e.key).map(|(size, _)| Entry {
+                key: e.key.clone(),
+                size: *size,
+                version: None,
+                modified: None,
+                kind: EntryKind::File,
+            })
+        } else if target_empty {
             None
         } else {
             match sh.retry(&mut hist, || sh.dst.head(&e.key)) {
@@ -354,6 +376,38 @@ fn plan(
                 }
             }
         };
+        if sh.cfg.overwrite == Overwrite::Sync {
+            let name = e.key.rsplit('/').next().unwrap_or("");
+            let hfile = crate::is_hfile_name(name);
+            let known = sh.cfg.known_target.as_deref();
+            match &existing {
+                Some(x) if x.kind == EntryKind::File && x.size == e.size && hfile => {
+                    let hash = known.and_then(|k| k.by_key.get(&e.key)).and_then(|v| v.1);
+                    sh.stats.files_skipped.fetch_add(1, Relaxed);
+                    sh.stats.bytes_skipped.fetch_add(e.size, Relaxed);
+                    let _ = done.send(Done::Kept { entry: e, hash });
+                    continue;
+                }
+                None if hfile => {
+                    let moved = known.and_then(|k| {
+                        let (from, size) = k.by_name.get(name)?;
+                        let hash = k.by_key.get(from)?.1?;
+                        (*size == e.size && *from != e.key).then(|| (from.clone(), hash))
+                    });
+                    if let Some((from, hash)) = moved {
+                        if !send(Task::CopyWithin {
+                            from,
+                            entry: e,
+                            hash,
+                        }) {
+                            break;
+                        }
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+        }
         let check = match &existing {
             None => None,
             Some(x) if x.kind != EntryKind::File => {
@@ -364,7 +418,12 @@ fn plan(
                 continue;
             }
             Some(_) if sh.cfg.overwrite == Overwrite::Never => Some(false),
-            Some(x) if sh.cfg.overwrite == Overwrite::IfDifferent && x.size == e.size => Some(true),
+            Some(x)
+                if matches!(sh.cfg.overwrite, Overwrite::IfDifferent | Overwrite::Sync)
+                    && x.size == e.size =>
+            {
+                Some(true)
+            }
             // Replaced: the old file stays whole until the new one is renamed over it.
             Some(_) => None,
         };
@@ -456,6 +515,7 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
                         entry: e,
                         hash,
                         copied: true,
+                        written: true,
                         tv,
                     });
                 }
@@ -467,6 +527,23 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
             Task::Range(big, idx) => range_task(sh, &big, idx, &done, &mut buf, &mut hist),
             Task::Commit(big) => finish_big(sh, &big, &done, &mut hist),
             Task::Check(e, write) => check_task(sh, &e, write, &done, &mut buf, &mut hist),
+            Task::CopyWithin { from, entry, hash } => {
+                match sh.retry(&mut hist, || sh.dst.copy_within(&from, &entry.key)) {
+                    Ok(()) => {
+                        sh.stats.files_copied.fetch_add(1, Relaxed);
+                        let tv = target_version(sh, &entry.key);
+                        let _ = done.send(Done::File {
+                            entry,
+                            hash,
+                            copied: true,
+                            written: true,
+                            tv,
+                        });
+                    }
+                    // No server-side copy here (or the old copy is gone): send it.
+                    Err(_) => copy_inline(sh, &entry, &done, &mut buf, &mut hist),
+                }
+            }
         }
     }
     sh.stats.merge_latency(&hist);
@@ -655,6 +732,7 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>, hist: &mut Histog
                 entry: big.entry.clone(),
                 hash: combine(&hashes),
                 copied: true,
+                written: true,
                 tv: target_version(sh, key),
             });
         }
@@ -694,6 +772,7 @@ fn check_task(
             entry: e.clone(),
             hash: src_hash,
             copied: same,
+            written: false,
             tv: if same {
                 target_version(sh, &e.key)
             } else {
@@ -725,6 +804,7 @@ fn copy_inline(
                     entry: e.clone(),
                     hash: h,
                     copied: true,
+                    written: true,
                     tv: target_version(sh, &e.key),
                 });
             }
@@ -814,10 +894,11 @@ fn commit_loop(
                 entry,
                 hash,
                 copied,
+                written,
                 tv,
             } => {
                 spill
-                    .write(&ManifestEntry::file(&entry, hash))
+                    .write(&ManifestEntry::file(&entry, hash).written(written))
                     .map_err(|e| format!("manifest spill: {e}"))?;
                 if copied {
                     batch.push(Record::File {
@@ -840,6 +921,15 @@ fn commit_loop(
                 *dirs += 1;
                 spill
                     .write(&ManifestEntry::dir(&k))
+                    .map_err(|e| format!("manifest spill: {e}"))?;
+            }
+            Done::Kept { entry, hash } => {
+                let mut m = ManifestEntry::file(&entry, hash.unwrap_or(0));
+                if hash.is_none() {
+                    m.h = None;
+                }
+                spill
+                    .write(&m)
                     .map_err(|e| format!("manifest spill: {e}"))?;
             }
             Done::Failed(f) => failures.push(f),

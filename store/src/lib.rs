@@ -133,6 +133,15 @@ pub trait Store: Send + Sync + fmt::Debug {
         job: &str,
     ) -> Result<Arc<dyn Upload>>;
 
+    /// Copy `from` to `to` inside this store without sending the bytes through hbcp (a
+    /// server-side copy; on local disk a kernel copy). `to` becomes visible only when whole.
+    fn copy_within(&self, from: &str, to: &str) -> Result<()> {
+        Err(Error::Unsupported {
+            what: format!("server-side copy {from} -> {to}"),
+            hint: "the data is sent again instead".into(),
+        })
+    }
+
     /// Create an (empty) directory or directory marker at `key`.
     fn make_dir(&self, key: &str) -> Result<()>;
 

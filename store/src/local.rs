@@ -322,6 +322,22 @@ impl Store for LocalStore {
         }))
     }
 
+    fn copy_within(&self, from: &str, to: &str) -> Result<()> {
+        let src = self.path_of(from)?;
+        let dest = self.path_of(to)?;
+        let tmp = self.staging_path(to, "copy");
+        ensure_parent(&tmp)?;
+        if let Err(e) = fs::copy(&src, &tmp) {
+            let _ = fs::remove_file(&tmp);
+            return Err(if e.kind() == io::ErrorKind::NotFound {
+                Error::NotFound { key: from.into() }
+            } else {
+                Error::io(self.display(to), "copy", e)
+            });
+        }
+        commit_rename(&tmp, &dest, &self.display(to))
+    }
+
     fn make_dir(&self, key: &str) -> Result<()> {
         let path = self.path_of(key)?;
         fs::create_dir_all(&path).map_err(|e| Error::io(self.display(key), "create directory", e))

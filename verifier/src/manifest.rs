@@ -76,6 +76,9 @@ pub struct ManifestEntry {
     /// An empty directory.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub d: bool,
+    /// Written to the target by this run (as opposed to found there already).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub n: bool,
 }
 
 impl ManifestEntry {
@@ -87,7 +90,14 @@ impl ManifestEntry {
             h: Some(crate::checksum::hex(checksum)),
             v: e.version.clone(),
             d: false,
+            n: false,
         }
+    }
+
+    /// Mark as written by this run.
+    pub fn written(mut self, yes: bool) -> Self {
+        self.n = yes;
+        self
     }
 
     /// A directory entry.
@@ -98,6 +108,7 @@ impl ManifestEntry {
             h: None,
             v: None,
             d: true,
+            n: true,
         }
     }
 
