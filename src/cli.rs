@@ -30,6 +30,9 @@ pub enum Command {
     Finalize(FinalizeArgs),
     /// Progress of a sharded job, from the shards' results and journals.
     Status(StatusArgs),
+    /// Copy only what is new or changed (HFiles by path and size, metadata by content);
+    /// `--watch` keeps doing it and measures the replication lag.
+    Sync(SyncArgs),
     /// Compare a target with its source; every mismatch is listed.
     Verify(VerifyArgs),
     /// Draw a run's report: throughput over time, requests in flight, latencies.
@@ -137,6 +140,36 @@ pub struct RunArgs {
     pub shard: Option<String>,
     #[command(flatten)]
     pub tuning: TuningArgs,
+}
+
+/// `hbcp sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub ends: Endpoints,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+    /// Delete from the target what the source no longer has (only under DST, only after the
+    /// copy verified, never in a cycle with an error).
+    #[arg(long)]
+    pub delete: bool,
+    /// Refuse to delete more than this share of the target's files without --force.
+    #[arg(long, value_name = "SHARE", default_value = "5%")]
+    pub max_delete: String,
+    /// Delete even more than --max-delete.
+    #[arg(long)]
+    pub force: bool,
+    /// Keep syncing every --interval until stopped (Ctrl-C: clean stop, exit 0).
+    #[arg(long)]
+    pub watch: bool,
+    /// Time between the starts of two cycles with --watch.
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub interval: String,
+    /// List the whole target every N cycles (otherwise the last manifest describes it).
+    #[arg(long, value_name = "N", default_value_t = 12)]
+    pub recheck: u32,
 }
 
 /// `hbcp finalize`.

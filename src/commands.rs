@@ -35,13 +35,14 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Finalize(a) => finalize(a),
         Command::Status(a) => status(a),
         Command::Report(a) => report_html(a),
+        Command::Sync(a) => crate::sync::sync(a),
     }
 }
 
 /// An opened endpoint.
-struct End {
-    url: StoreUrl,
-    store: Arc<dyn Store>,
+pub(crate) struct End {
+    pub(crate) url: StoreUrl,
+    pub(crate) store: Arc<dyn Store>,
 }
 
 fn parse_url(s: &str, what: &str, allow_http: bool) -> Result<StoreUrl> {
@@ -86,7 +87,7 @@ fn canonical_future(p: &Path) -> PathBuf {
     }
 }
 
-fn open_source(s: &str, allow_http: bool) -> Result<End> {
+pub(crate) fn open_source(s: &str, allow_http: bool) -> Result<End> {
     let url = parse_url(s, "source", allow_http)?;
     if let Some(p) = local_path(&url) {
         match fs::metadata(p) {
@@ -122,7 +123,7 @@ fn open_remote(url: &StoreUrl) -> Result<Arc<dyn Store>> {
 
 /// Open the target; for a local one, check it is not inside the source (or the reverse) and
 /// that it can be written, before anything else is written.
-fn open_target(s: &str, src: &End, allow_http: bool) -> Result<End> {
+pub(crate) fn open_target(s: &str, src: &End, allow_http: bool) -> Result<End> {
     let url = parse_url(s, "target", allow_http)?;
     if let Some(p) = local_path(&url) {
         let canon = canonical_future(p);
@@ -166,7 +167,7 @@ fn open_target(s: &str, src: &End, allow_http: bool) -> Result<End> {
     Ok(End { url, store })
 }
 
-fn selection(excludes: &[String]) -> Result<Selection> {
+pub(crate) fn selection(excludes: &[String]) -> Result<Selection> {
     match Selection::with_excludes(excludes) {
         Ok(s) => Ok(s),
         Err(e) => usage(e.to_string()),
@@ -181,7 +182,7 @@ fn default_range_size(src: &End, dst: &End) -> u64 {
     }
 }
 
-fn default_state_dir(dst: &End, job: &str) -> PathBuf {
+pub(crate) fn default_state_dir(dst: &End, job: &str) -> PathBuf {
     if let hbcp_store::Endpoint::Local(_) = &dst.url.endpoint {
         if let Some(root) = dst.store.describe().into() {
             let root: String = root;
@@ -198,7 +199,7 @@ fn default_state_dir(dst: &End, job: &str) -> PathBuf {
     base.join("hbcp").join("jobs").join(job)
 }
 
-fn verify_mode(v: VerifyArg) -> VerifyMode {
+pub(crate) fn verify_mode(v: VerifyArg) -> VerifyMode {
     match v {
         VerifyArg::None => VerifyMode::None,
         VerifyArg::Size => VerifyMode::Size,
@@ -207,7 +208,7 @@ fn verify_mode(v: VerifyArg) -> VerifyMode {
 }
 
 /// SIGINT / SIGTERM set the flag (a second one ends the process at once).
-fn install_signals() -> Result<Arc<AtomicBool>> {
+pub(crate) fn install_signals() -> Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register_conditional_shutdown(sig, 3, flag.clone())?;
@@ -217,20 +218,20 @@ fn install_signals() -> Result<Arc<AtomicBool>> {
 }
 
 /// What a copy needs, however its entries are fed.
-struct Job {
-    src: End,
-    dst: End,
-    cfg: Config,
-    tuning: TuningArgs,
-    command: String,
-    resume_cmd: String,
+pub(crate) struct Job {
+    pub(crate) src: End,
+    pub(crate) dst: End,
+    pub(crate) cfg: Config,
+    pub(crate) tuning: TuningArgs,
+    pub(crate) command: String,
+    pub(crate) resume_cmd: String,
     /// The job of the whole plan (shards add their suffix to `cfg.job`).
     base_job: String,
     /// This run is one shard of a plan.
     shard: Option<ShardId>,
 }
 
-fn build_job(
+pub(crate) fn build_job(
     command: &str,
     src: End,
     dst: End,
@@ -298,7 +299,7 @@ fn build_job(
     })
 }
 
-fn shell_quote(s: &str) -> String {
+pub(crate) fn shell_quote(s: &str) -> String {
     if s.chars()
         .all(|c| c.is_ascii_alphanumeric() || "/._-:=@,+%".contains(c))
     {
@@ -309,7 +310,7 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// Check flag values that need no endpoint, before anything is opened or written.
-fn validate_tuning(t: &TuningArgs) -> Result<()> {
+pub(crate) fn validate_tuning(t: &TuningArgs) -> Result<()> {
     if let Some(rs) = t.range_size {
         if rs < 4096 {
             return usage(format!("--range-size {rs}: must be at least 4KiB"));
@@ -630,7 +631,7 @@ fn finish(
     Ok(exit)
 }
 
-fn exit_code(e: Exit) -> u8 {
+pub(crate) fn exit_code(e: Exit) -> u8 {
     match e {
         Exit::Ok => 0,
         Exit::Failed => 1,
@@ -641,7 +642,7 @@ fn exit_code(e: Exit) -> u8 {
 
 /// Re-read the target for every file of the spill and compare with the checksums computed
 /// from the source; also check the source did not change meanwhile.
-fn verify_spill(
+pub(crate) fn verify_spill(
     job: &Job,
     outcome: &Outcome,
     mode: VerifyMode,
@@ -693,7 +694,7 @@ fn forget(cfg: &Config, keys: &[String]) {
 }
 
 /// The completion manifest: every file with size and checksum, written last, in one put.
-fn write_completion(
+pub(crate) fn write_completion(
     job: &Job,
     outcome: &Outcome,
     verified: &VerifyOutcome,
@@ -718,7 +719,7 @@ fn write_completion(
     Ok(())
 }
 
-fn cleanup_staging(job: &Job) {
+pub(crate) fn cleanup_staging(job: &Job) {
     if let hbcp_store::Endpoint::Local(_) = &job.dst.url.endpoint {
         let staging = PathBuf::from(job.dst.store.describe())
             .join(hbcp_store::local::HBCP_DIR)
@@ -933,7 +934,11 @@ fn finished_shards(dst: &dyn Store, base_job: &str) -> Result<Vec<ShardId>> {
     Ok(v)
 }
 
-fn read_manifest_at(dst: &dyn Store, key: &str, mut f: impl FnMut(ManifestEntry)) -> Result<()> {
+pub(crate) fn read_manifest_at(
+    dst: &dyn Store,
+    key: &str,
+    mut f: impl FnMut(ManifestEntry),
+) -> Result<()> {
     let size = dst
         .head(key)?
         .with_context(|| format!("{key}: not found at the target"))?

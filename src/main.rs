@@ -6,6 +6,7 @@ mod commands;
 mod html;
 mod progress;
 mod report;
+mod sync;
 
 use std::process::ExitCode;
 

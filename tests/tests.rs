@@ -12,4 +12,5 @@ mod plan_run;
 mod report_html;
 mod shards;
 mod signals;
+mod sync;
 mod verify_local;

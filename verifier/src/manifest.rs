@@ -61,7 +61,7 @@ impl ManifestHeader {
 }
 
 /// One file (or empty directory) of a manifest.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ManifestEntry {
     /// Key.
     pub k: String,
@@ -79,6 +79,9 @@ pub struct ManifestEntry {
     /// Written to the target by this run (as opposed to found there already).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub n: bool,
+    /// Source modification time, seconds since the epoch (for replication lag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub m: Option<f64>,
 }
 
 impl ManifestEntry {
@@ -91,6 +94,9 @@ impl ManifestEntry {
             v: e.version.clone(),
             d: false,
             n: false,
+            m: e.modified
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs_f64()),
         }
     }
 
@@ -109,6 +115,7 @@ impl ManifestEntry {
             v: None,
             d: true,
             n: true,
+            m: None,
         }
     }
 

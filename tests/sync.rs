@@ -1,0 +1,329 @@
+//! `hbcp sync`: only what is new or changed is sent, moved HFiles are copied inside the target,
+//! deletions are capped and reported, and `--watch` measures the replication lag.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::util::*;
+
+fn hfile(i: u32) -> String {
+    format!("{:08x}{:024x}", 0xabcd0000u32 + i, i)
+}
+
+fn region(t: &str, r: &str) -> String {
+    format!("data/default/{t}/{r}")
+}
+
+fn put(root: &Path, key: &str, data: &[u8]) {
+    let p = root.join(key);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(p, data).unwrap();
+}
+
+fn bytes_of(i: u32, n: usize) -> Vec<u8> {
+    (0..n)
+        .map(|j| ((j as u32).wrapping_mul(31).wrapping_add(i * 7) % 251) as u8)
+        .collect()
+}
+
+/// A small HBase-like root: two tables, regions with .regioninfo and HFiles.
+fn root(src: &Path) {
+    put(src, "hbase.version", b"PBUF\n\x018");
+    for (ti, (t, regions)) in [("t1", ["aaaa", "bbbb"]), ("t2", ["cccc", "dddd"])]
+        .into_iter()
+        .enumerate()
+    {
+        put(
+            src,
+            &format!("data/default/{t}/.tabledesc/.tableinfo.0000000001"),
+            t.as_bytes(),
+        );
+        for (ri, r) in regions.iter().enumerate() {
+            let reg = region(t, r);
+            put(
+                src,
+                &format!("{reg}/.regioninfo"),
+                format!("region {t} {r} v1").as_bytes(),
+            );
+            for f in 0..3 {
+                let i = (ti as u32 + 1) * 100 + ri as u32 * 10 + f;
+                put(
+                    src,
+                    &format!("{reg}/cf/{}", hfile(i)),
+                    &bytes_of(i, 20_000 + i as usize),
+                );
+            }
+        }
+    }
+}
+
+fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn sync_after_hbase_activity_sends_only_new_data_and_deletes_within_the_cap() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    root(&src);
+    let rep = t.path().join("s.json");
+    let r = hbcp([
+        "sync",
+        &s(&src),
+        &s(&dst),
+        "--progress",
+        "none",
+        "--report",
+        &s(&rep),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&src, &dst);
+    // Nothing changed: nothing sent, and the target is not listed (the manifest describes it).
+    let r = hbcp([
+        "sync",
+        &s(&src),
+        &s(&dst),
+        "--progress",
+        "none",
+        "--report",
+        &s(&rep),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = report(&rep);
+    assert_eq!(j["cycles"][0]["bytes_copied"], 0, "{j}");
+    assert_eq!(j["cycles"][0]["target_listed"], false, "{j}");
+
+    // HBase activity.
+    let mut new_bytes = 0u64;
+    // 1. a flush: a new HFile.
+    let flushed = bytes_of(900, 33_333);
+    new_bytes += flushed.len() as u64;
+    put(
+        &src,
+        &format!("{}/cf/{}", region("t1", "aaaa"), hfile(900)),
+        &flushed,
+    );
+    // 2. a compaction in t1/bbbb: its three HFiles move to archive, one new compacted file.
+    let reg = region("t1", "bbbb");
+    for f in 0..3 {
+        let name = hfile(100 + 10 + f);
+        let from = src.join(format!("{reg}/cf/{name}"));
+        let to = src.join(format!("archive/{reg}/cf/{name}"));
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        fs::rename(from, to).unwrap();
+    }
+    let compacted = bytes_of(901, 60_000);
+    new_bytes += compacted.len() as u64;
+    put(&src, &format!("{reg}/cf/{}", hfile(901)), &compacted);
+    // 3. a new table.
+    for f in 0..2 {
+        let d = bytes_of(950 + f, 5_000);
+        new_bytes += d.len() as u64;
+        put(
+            &src,
+            &format!("{}/cf/{}", region("t3", "eeee"), hfile(950 + f)),
+            &d,
+        );
+    }
+    put(
+        &src,
+        &format!("{}/.regioninfo", region("t3", "eeee")),
+        b"region t3",
+    );
+    new_bytes += 9;
+    // 4. a metadata file rewritten with the same size.
+    put(
+        &src,
+        &format!("{}/.regioninfo", region("t2", "cccc")),
+        b"region t2 cccc v2",
+    );
+    new_bytes += 17;
+    // 5. a dropped table: t2/dddd's region goes away (a share of files above 5%).
+    fs::remove_dir_all(src.join(region("t2", "dddd"))).unwrap();
+
+    let r = hbcp([
+        "sync",
+        &s(&src),
+        &s(&dst),
+        "--delete",
+        "--progress",
+        "none",
+        "--report",
+        &s(&rep),
+    ]);
+    assert_eq!(
+        r.code, 1,
+        "4 of 15 deletions is over the default 5% cap: {r:?}"
+    );
+    assert!(
+        r.stderr.contains("--max-delete") && r.stderr.contains("--force"),
+        "{r:?}"
+    );
+    assert!(
+        dst.join(region("t2", "dddd")).exists(),
+        "nothing deleted over the cap"
+    );
+    let j = report(&rep);
+    assert_eq!(
+        j["cycles"][0]["bytes_copied"].as_u64().unwrap(),
+        new_bytes,
+        "only the new data is sent: {j}"
+    );
+
+    let r = hbcp([
+        "sync",
+        &s(&src),
+        &s(&dst),
+        "--delete",
+        "--max-delete",
+        "50%",
+        "--progress",
+        "none",
+        "--report",
+        &s(&rep),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&src, &dst);
+    let j = report(&rep);
+    assert_eq!(j["cycles"][0]["bytes_copied"], 0, "{j}");
+    let deleted: Vec<String> = j["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        deleted
+            .iter()
+            .any(|d| d.ends_with(".regioninfo") && d.contains("dddd")),
+        "{deleted:?}"
+    );
+    assert!(
+        deleted
+            .iter()
+            .any(|d| d.contains(&format!("bbbb/cf/{}", hfile(110)))),
+        "moved HFile's old place: {deleted:?}"
+    );
+    assert_eq!(deleted.len(), 4 + 3, "{deleted:?}");
+    let v = hbcp(["verify", &s(&src), &s(&dst), "--progress", "none"]);
+    assert_eq!(v.code, 0, "{v:?}");
+}
+
+#[test]
+fn sync_moves_compacted_hfiles_inside_the_target_instead_of_sending_them() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    root(&src);
+    assert_eq!(
+        hbcp(["sync", &s(&src), &s(&dst), "--progress", "none"]).code,
+        0
+    );
+    let reg = region("t2", "cccc");
+    let name = hfile(200);
+    let to = src.join(format!("archive/{reg}/cf/{name}"));
+    fs::create_dir_all(to.parent().unwrap()).unwrap();
+    fs::rename(src.join(format!("{reg}/cf/{name}")), &to).unwrap();
+    let rep = t.path().join("s.json");
+    let r = hbcp([
+        "sync",
+        &s(&src),
+        &s(&dst),
+        "--delete",
+        "--max-delete",
+        "100%",
+        "--progress",
+        "none",
+        "--report",
+        &s(&rep),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = report(&rep);
+    assert_eq!(j["cycles"][0]["bytes_copied"], 0, "moved, not sent: {j}");
+    assert_eq!(j["cycles"][0]["files_copied"], 1, "{j}");
+    assert_same_tree(&src, &dst);
+}
+
+#[test]
+fn sync_watch_runs_cycles_measures_lag_and_stops_cleanly_on_sigint() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    root(&src);
+    let mut child = Command::new(bin())
+        .args([
+            "sync",
+            &s(&src),
+            &s(&dst),
+            "--watch",
+            "--interval",
+            "200ms",
+            "--progress",
+            "json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut cycles = Vec::new();
+    let mut line = String::new();
+    while cycles.len() < 4 {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "sync --watch ended early"
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if v["event"] != "cycle" {
+            continue;
+        }
+        cycles.push(v["cycle"].clone());
+        if cycles.len() < 4 {
+            // Between cycles, HBase flushes a new HFile.
+            let i = 1000 + cycles.len() as u32;
+            put(
+                &src,
+                &format!("{}/cf/{}", region("t1", "aaaa"), hfile(i)),
+                &bytes_of(i, 1234),
+            );
+        }
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "a watch stopped by SIGINT is a clean stop: {err}"
+    );
+    assert!(err.contains("RPO"), "{err}");
+    for c in &cycles[1..] {
+        assert!(c["files_copied"].as_u64().unwrap() >= 1, "{c}");
+        let lag = &c["lag"];
+        assert!(lag["files"].as_u64().unwrap() >= 1, "{c}");
+        let max = lag["max_s"].as_f64().unwrap();
+        assert!((0.0..60.0).contains(&max), "plausible lag: {c}");
+        assert!(lag["p50_s"].as_f64().unwrap() <= max);
+    }
+    assert_same_tree(&src, &dst);
+}
+
+#[test]
+fn sync_refuses_bad_values() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    root(&src);
+    for args in [
+        ["--max-delete", "200%"],
+        ["--interval", "soon"],
+        ["--recheck", "0"],
+    ] {
+        let r = hbcp(["sync", &s(&src), &s(&dst), args[0], args[1]]);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(args[0]), "{r:?}");
+    }
+    assert!(!dst.exists());
+}
