@@ -175,3 +175,50 @@ fn copy_progress_json_prints_machine_lines() {
         serde_json::from_str::<serde_json::Value>(l).expect("every stdout line is JSON");
     }
 }
+
+#[test]
+fn copy_generated_hbase_root_with_boundary_sizes_round_trips() {
+    use hbcp_testkit::hbase_tree::{Spec, generate, table};
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    let spec = Spec {
+        tables: vec![
+            table("default", "t1", 2, &["cf", "cf2"], 4),
+            table("ns1", "t2", 3, &["f"], 3),
+        ],
+        hfile_sizes: Spec::boundary_sizes(R),
+        extras: true,
+    };
+    let sum = generate(&src, &spec, 42).unwrap();
+    assert!(sum.files > 50, "{sum:?}");
+    let rep = t.path().join("r.json");
+    let r = copy(
+        &src,
+        &dst,
+        &[
+            "--range-size",
+            "64KiB",
+            "--workers",
+            "4",
+            "--report",
+            &s(&rep),
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&src, &dst);
+    let j: serde_json::Value = serde_json::from_slice(&fs::read(&rep).unwrap()).unwrap();
+    assert_eq!(j["files"].as_u64().unwrap(), sum.files);
+    assert_eq!(j["bytes"].as_u64().unwrap(), sum.bytes);
+    let v = hbcp(["verify", &s(&src), &s(&dst), "--progress", "none"]);
+    assert_eq!(v.code, 0, "{v:?}");
+}
+
+#[test]
+fn copy_the_bundled_sample() {
+    let t = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hbase-sample");
+    let dst = t.path().join("copy");
+    let r = copy(&src, &dst, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&src, &dst);
+}
