@@ -15,6 +15,10 @@ pub struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+    /// Azure Blob endpoint for sovereign clouds or an emulator, e.g.
+    /// https://ACCOUNT.blob.core.chinacloudapi.cn or http://127.0.0.1:10000/devstoreaccount1
+    #[arg(long, global = true, value_name = "URL", env = "HBCP_AZURE_ENDPOINT")]
+    pub azure_endpoint: Option<String>,
 }
 
 /// Commands.

@@ -27,6 +27,7 @@ use hbcp_planner::shard::{Assigner, ShardId};
 
 /// Run a command.
 pub fn run(cli: Cli) -> Result<Exit> {
+    let _ = AZURE_ENDPOINT.set(cli.azure_endpoint.clone());
     match cli.command {
         Command::Copy(a) => copy(a),
         Command::Plan(a) => plan(a),
@@ -110,14 +111,30 @@ pub(crate) fn open_source(s: &str, allow_http: bool) -> Result<End> {
         let store: Arc<dyn Store> = Arc::new(hbcp_store::local::LocalStore::new(canon));
         return Ok(End { url, store });
     }
-    let store = open_remote(&url)?;
+    let store = open_remote(&url, false)?;
     Ok(End { url, store })
 }
 
-fn open_remote(url: &StoreUrl) -> Result<Arc<dyn Store>> {
-    match hbcp_store::open(url) {
-        Ok(s) => Ok(s),
-        Err(e) => usage(format!("{}: {e}", url.display)),
+/// `--azure-endpoint`, set once from the command line.
+static AZURE_ENDPOINT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+fn open_remote(url: &StoreUrl, target: bool) -> Result<Arc<dyn Store>> {
+    let opts = hbcp_store_cloud::CloudOptions {
+        allow_http: true, // plain HTTP was already refused by URL parsing unless allowed
+        azure_endpoint: AZURE_ENDPOINT.get().cloned().flatten(),
+        create_container: target,
+    };
+    match hbcp_store_cloud::open(url, &opts) {
+        Ok((s, opened)) => {
+            if let Some(c) = opened.created_container {
+                eprintln!("hbcp: created container {c} at {}", url.display);
+            }
+            Ok(s)
+        }
+        Err(e) if e.is_fatal() || matches!(e, hbcp_store::Error::BadUrl { .. }) => {
+            usage(format!("{}: {e}", url.display))
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot open {}", url.display))),
     }
 }
 
@@ -163,7 +180,7 @@ pub(crate) fn open_target(s: &str, src: &End, allow_http: bool) -> Result<End> {
         let store: Arc<dyn Store> = Arc::new(hbcp_store::local::LocalStore::new(canon));
         return Ok(End { url, store });
     }
-    let store = open_remote(&url)?;
+    let store = open_remote(&url, true)?;
     Ok(End { url, store })
 }
 
@@ -826,7 +843,7 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
             store: Arc::new(hbcp_store::local::LocalStore::new(canon)),
         }
     } else {
-        let store = open_remote(&dst_url)?;
+        let store = open_remote(&dst_url, false)?;
         End {
             url: dst_url,
             store,
@@ -965,7 +982,7 @@ fn plan_header_and_ends(plan: &Path, allow_http: bool) -> Result<(PlanHeader, En
             url: dst_url,
         },
         None => {
-            let store = open_remote(&dst_url)?;
+            let store = open_remote(&dst_url, false)?;
             End {
                 url: dst_url,
                 store,

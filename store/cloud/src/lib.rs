@@ -1,0 +1,797 @@
+//! hbcp's cloud endpoints: Azure Blob Storage (and ADLS Gen2, whose blob endpoint serves the
+//! same data), S3 and S3-compatible stores, and GCS, through `object_store`, behind the
+//! synchronous [`Store`] trait of `hbcp-store`.
+//!
+//! The engine runs plain OS threads; each cloud store owns a tokio runtime and drives
+//! `object_store`'s async calls on it. Keys are byte-exact: paths are built with `Path::parse`
+//! (never `Path::from`, which would turn an HBase WAL name's `%2C` into `%252C`). Errors are
+//! mapped to `hbcp_store::Error` classes (not found, changed, permission denied, retryable), and
+//! every message is passed through the redactor with the secrets in use, so no key, SAS
+//! signature or token reaches any output.
+#![warn(missing_docs, unreachable_pub)]
+
+mod azure_rest;
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use hbcp_store::redact::redact_text;
+use hbcp_store::{
+    Caps, Endpoint, Entry, EntryKind, Error, ListSink, Result, Store, StoreUrl, Upload,
+};
+use object_store::multipart::{MultipartStore, PartId};
+use object_store::path::Path;
+use object_store::{
+    Attribute, Attributes, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt,
+    PutOptions, PutPayload, RetryConfig,
+};
+
+/// Options for opening cloud stores.
+#[derive(Debug, Clone, Default)]
+pub struct CloudOptions {
+    /// Allow plain-HTTP endpoints.
+    pub allow_http: bool,
+    /// Azure endpoint override (sovereign clouds, Azurite): `https://ACCOUNT.blob.core.chinacloudapi.cn`.
+    pub azure_endpoint: Option<String>,
+    /// Create the container / bucket when it is missing (targets).
+    pub create_container: bool,
+}
+
+/// The well-known key of the Azure storage emulator's `devstoreaccount1` (public, not a secret).
+const EMULATOR_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// What happened when a store was opened, for the caller to say.
+#[derive(Debug, Clone, Default)]
+pub struct Opened {
+    /// The container was created.
+    pub created_container: Option<String>,
+}
+
+/// Open any endpoint: local paths through the local fast path, the rest through object_store.
+pub fn open(url: &StoreUrl, opts: &CloudOptions) -> Result<(Arc<dyn Store>, Opened)> {
+    match &url.endpoint {
+        Endpoint::Local(p) => Ok((
+            Arc::new(hbcp_store::local::LocalStore::new(p.clone())),
+            Opened::default(),
+        )),
+        Endpoint::Azure {
+            account,
+            container,
+            prefix,
+            insecure,
+            host,
+            ..
+        } => open_azure(
+            url,
+            account,
+            container,
+            prefix,
+            *insecure,
+            host.as_deref(),
+            opts,
+        ),
+        Endpoint::S3 { bucket, prefix } => open_s3(url, bucket, prefix, opts),
+        Endpoint::Gcs { bucket, prefix } => open_gcs(url, bucket, prefix),
+        Endpoint::Memory { name } => {
+            let s = object_store::memory::InMemory::new();
+            let st = CloudStore::new(
+                s,
+                "memory",
+                format!("memory://{name}"),
+                String::new(),
+                Vec::new(),
+                mem_caps(),
+            )?;
+            Ok((Arc::new(st), Opened::default()))
+        }
+    }
+}
+
+fn mem_caps() -> Caps {
+    Caps {
+        is_local: false,
+        positional_writes: false,
+        max_part_size: u64::MAX,
+        max_parts: u32::MAX,
+        min_part_size: 1,
+        default_concurrency: 16,
+    }
+}
+
+fn client_options(allow_http: bool) -> ClientOptions {
+    ClientOptions::new()
+        .with_allow_http(allow_http)
+        // A part of up to 100 MiB on a slow link needs minutes, not the default 30 s.
+        .with_timeout(Duration::from_secs(300))
+        .with_connect_timeout(Duration::from_secs(10))
+}
+
+fn retry_config() -> RetryConfig {
+    RetryConfig {
+        max_retries: 8,
+        retry_timeout: Duration::from_secs(180),
+        ..RetryConfig::default()
+    }
+}
+
+fn env(k: &str) -> Option<String> {
+    std::env::var(k).ok().filter(|v| !v.is_empty())
+}
+
+fn is_loopback_host(h: &str) -> bool {
+    let host = h.split(':').next().unwrap_or("");
+    host == "localhost" || host.starts_with("127.") || h.starts_with("[::1]")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn open_azure(
+    url: &StoreUrl,
+    account: &str,
+    container: &str,
+    prefix: &str,
+    insecure: bool,
+    host: Option<&str>,
+    opts: &CloudOptions,
+) -> Result<(Arc<dyn Store>, Opened)> {
+    use object_store::azure::MicrosoftAzureBuilder;
+    let bad = |why: String| Error::BadUrl {
+        url: url.display.clone(),
+        why,
+    };
+    let emulator =
+        env("AZURE_STORAGE_USE_EMULATOR").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let loopback = host.is_some_and(is_loopback_host);
+    let mut b = MicrosoftAzureBuilder::from_env()
+        .with_container_name(container)
+        .with_retry(retry_config());
+    let account = if account.is_empty() {
+        env("AZURE_STORAGE_ACCOUNT_NAME")
+            .or_else(|| env("AZURE_STORAGE_ACCOUNT"))
+            .or_else(|| emulator.then(|| "devstoreaccount1".to_string()))
+            .ok_or_else(|| bad("az:// names no account: set AZURE_STORAGE_ACCOUNT_NAME, or use wasbs://CONTAINER@ACCOUNT.blob.core.windows.net/".into()))?
+    } else {
+        account.to_string()
+    };
+    b = b.with_account(&account);
+    let mut secrets = Vec::new();
+    let key = env("AZURE_STORAGE_ACCOUNT_KEY")
+        .or_else(|| env("AZURE_STORAGE_KEY"))
+        .or_else(|| env("AZURE_STORAGE_ACCESS_KEY"));
+    if let Some(k) = &key {
+        secrets.push(k.clone());
+        b = b.with_access_key(k);
+    }
+    if let Some(sas) = env("AZURE_STORAGE_SAS_TOKEN") {
+        secrets.push(sas.clone());
+        b = b.with_config(object_store::azure::AzureConfigKey::SasKey, sas);
+    }
+    let endpoint = if let Some(e) = &opts.azure_endpoint {
+        Some(e.trim_end_matches('/').to_string())
+    } else if loopback {
+        let h = host.unwrap_or_default();
+        Some(format!(
+            "{}://{h}/{account}",
+            if insecure { "http" } else { "https" }
+        ))
+    } else if emulator {
+        let base =
+            env("AZURITE_BLOB_STORAGE_URL").unwrap_or_else(|| "http://127.0.0.1:10000".into());
+        Some(format!("{}/{account}", base.trim_end_matches('/')))
+    } else {
+        match host {
+            Some(h)
+                if !h.starts_with("blob.core.windows.net")
+                    && !h.starts_with("dfs.core.windows.net") =>
+            {
+                // Sovereign clouds: ACCOUNT.blob.core.chinacloudapi.cn and the like.
+                let h = h.replacen("dfs.", "blob.", 1);
+                Some(format!("https://{account}.{h}"))
+            }
+            _ => None,
+        }
+    };
+    let mut allow_http = opts.allow_http || insecure && loopback;
+    let mut effective_key = key.clone();
+    if let Some(ep) = &endpoint {
+        if ep.starts_with("http://") {
+            let ep_host = ep
+                .trim_start_matches("http://")
+                .split('/')
+                .next()
+                .unwrap_or("");
+            if !opts.allow_http && !is_loopback_host(ep_host) {
+                return Err(bad(format!("{ep} is plain HTTP; pass --allow-http")));
+            }
+            allow_http = true;
+        }
+        b = b.with_endpoint(ep.clone());
+        if key.is_none()
+            && env("AZURE_STORAGE_SAS_TOKEN").is_none()
+            && account == "devstoreaccount1"
+        {
+            b = b.with_access_key(EMULATOR_KEY);
+            effective_key = Some(EMULATOR_KEY.to_string());
+        }
+    }
+    b = b.with_client_options(client_options(allow_http));
+    let store = b
+        .build()
+        .map_err(|e| bad(redact_text(&e.to_string(), &refs(&secrets))))?;
+    let display = url.display.clone();
+    let mut opened = Opened::default();
+    if opts.create_container {
+        let base = endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
+        match azure_rest::create_container(&base, &account, container, effective_key.as_deref()) {
+            Ok(true) => opened.created_container = Some(container.to_string()),
+            Ok(false) => {}
+            Err(e) => {
+                return Err(Error::Remote {
+                    what: format!("create container {container} at {display}"),
+                    message: redact_text(&e, &refs(&secrets)),
+                    status: None,
+                    retryable: false,
+                });
+            }
+        }
+    }
+    let caps = Caps {
+        is_local: false,
+        positional_writes: false,
+        max_part_size: 4000 << 20,
+        max_parts: 50_000,
+        min_part_size: 1,
+        default_concurrency: 32,
+    };
+    let st = CloudStore::new(store, "azure", display, prefix.to_string(), secrets, caps)?;
+    Ok((Arc::new(st), opened))
+}
+
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(|s| s.as_str()).collect()
+}
+
+fn open_s3(
+    url: &StoreUrl,
+    bucket: &str,
+    prefix: &str,
+    opts: &CloudOptions,
+) -> Result<(Arc<dyn Store>, Opened)> {
+    use object_store::aws::AmazonS3Builder;
+    let mut secrets = Vec::new();
+    for k in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+        if let Some(v) = env(k) {
+            secrets.push(v);
+        }
+    }
+    let mut b = AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .with_retry(retry_config());
+    let mut allow_http = opts.allow_http;
+    let endpoint = env("AWS_ENDPOINT_URL").or_else(|| env("AWS_ENDPOINT"));
+    let loopback = endpoint
+        .as_deref()
+        .and_then(|e| e.split_once("://"))
+        .is_some_and(|(_, h)| is_loopback_host(h.split('/').next().unwrap_or("")));
+    if loopback && env("AWS_ACCESS_KEY_ID").is_none() {
+        // An emulator on this machine: never fall back to the cloud's instance metadata service.
+        return Err(Error::BadUrl {
+            url: url.display.clone(),
+            why: "AWS_ENDPOINT_URL is a local emulator but AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are not set".into(),
+        });
+    }
+    if let Some(ep) = endpoint {
+        if let Some(h) = ep.strip_prefix("http://") {
+            if !opts.allow_http && !is_loopback_host(h.split('/').next().unwrap_or("")) {
+                return Err(Error::BadUrl {
+                    url: url.display.clone(),
+                    why: format!("AWS_ENDPOINT_URL {ep} is plain HTTP; pass --allow-http"),
+                });
+            }
+            allow_http = true;
+        }
+        b = b.with_endpoint(ep).with_virtual_hosted_style_request(false);
+    }
+    b = b.with_client_options(client_options(allow_http));
+    let store = b.build().map_err(|e| Error::BadUrl {
+        url: url.display.clone(),
+        why: redact_text(&e.to_string(), &refs(&secrets)),
+    })?;
+    let caps = Caps {
+        is_local: false,
+        positional_writes: false,
+        max_part_size: 5 << 30,
+        max_parts: 10_000,
+        min_part_size: 5 << 20,
+        default_concurrency: 32,
+    };
+    let st = CloudStore::new(
+        store,
+        "s3",
+        url.display.clone(),
+        prefix.to_string(),
+        secrets,
+        caps,
+    )?;
+    Ok((Arc::new(st), Opened::default()))
+}
+
+fn open_gcs(url: &StoreUrl, bucket: &str, prefix: &str) -> Result<(Arc<dyn Store>, Opened)> {
+    use object_store::gcp::GoogleCloudStorageBuilder;
+    let store = GoogleCloudStorageBuilder::from_env()
+        .with_bucket_name(bucket)
+        .with_retry(retry_config())
+        .with_client_options(client_options(false))
+        .build()
+        .map_err(|e| Error::BadUrl {
+            url: url.display.clone(),
+            why: redact_text(&e.to_string(), &[]),
+        })?;
+    let caps = Caps {
+        is_local: false,
+        positional_writes: false,
+        max_part_size: 5 << 30,
+        max_parts: 10_000,
+        min_part_size: 5 << 20,
+        default_concurrency: 32,
+    };
+    let st = CloudStore::new(
+        store,
+        "gcs",
+        url.display.clone(),
+        prefix.to_string(),
+        Vec::new(),
+        caps,
+    )?;
+    Ok((Arc::new(st), Opened::default()))
+}
+
+/// The object-store-backed implementation of [`Store`].
+struct CloudStore<S> {
+    inner: Arc<S>,
+    kind: &'static str,
+    display: String,
+    prefix: String,
+    secrets: Vec<String>,
+    caps: Caps,
+    rt: tokio::runtime::Runtime,
+}
+
+impl<S> fmt::Debug for CloudStore<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CloudStore")
+            .field("kind", &self.kind)
+            .field("url", &self.display)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Metadata key of HDInsight's WASB directory markers.
+const FOLDER_META: &str = "hdi_isfolder";
+
+/// On S3 and GCS (whose object names cannot end in `/` through object_store) an empty
+/// directory is kept as a 0-byte object of this name inside it.
+const DIR_MARKER: &str = ".hbcp-empty-dir";
+
+impl<S: ObjectStore + MultipartStore> CloudStore<S> {
+    fn new(
+        inner: S,
+        kind: &'static str,
+        display: String,
+        prefix: String,
+        secrets: Vec<String>,
+        caps: Caps,
+    ) -> Result<Self> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("hbcp-io")
+            .build()
+            .map_err(|e| Error::io("tokio runtime", "start", e))?;
+        Ok(CloudStore {
+            inner: Arc::new(inner),
+            kind,
+            display,
+            prefix,
+            secrets,
+            caps,
+            rt,
+        })
+    }
+
+    fn path(&self, key: &str) -> Result<Path> {
+        hbcp_store::check_key(key)?;
+        let full = if self.prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}/{key}", self.prefix)
+        };
+        Path::parse(&full).map_err(|e| Error::BadKey {
+            key: key.to_string(),
+            why: e.to_string(),
+        })
+    }
+
+    fn rel<'a>(&self, full: &'a str) -> Option<&'a str> {
+        if self.prefix.is_empty() {
+            Some(full)
+        } else {
+            full.strip_prefix(&self.prefix)?.strip_prefix('/')
+        }
+    }
+
+    /// Map an object_store error; the message is redacted.
+    fn err(&self, op: &str, key: &str, e: object_store::Error) -> Error {
+        let msg = redact_text(&e.to_string(), &refs(&self.secrets));
+        let what = format!("{op} {}/{key}", self.display.trim_end_matches('/'));
+        match e {
+            object_store::Error::NotFound { .. } => Error::NotFound { key: key.into() },
+            object_store::Error::Precondition { .. } | object_store::Error::NotModified { .. } => {
+                Error::Changed {
+                    key: key.into(),
+                    why: "the ETag changed".into(),
+                }
+            }
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => Error::PermissionDenied {
+                what,
+                detail: Some(msg),
+            },
+            _ => {
+                let status = status_of(&msg);
+                let retryable = match status {
+                    Some(s) => matches!(s, 408 | 429 | 500 | 502 | 503 | 504),
+                    None => {
+                        msg.contains("timed out")
+                            || msg.contains("connection")
+                            || msg.contains("reset")
+                    }
+                };
+                if status == Some(403) || status == Some(401) {
+                    return Error::PermissionDenied {
+                        what,
+                        detail: Some(msg),
+                    };
+                }
+                Error::Remote {
+                    what,
+                    message: msg,
+                    status,
+                    retryable,
+                }
+            }
+        }
+    }
+
+    fn block<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    fn is_folder_marker(&self, path: &Path) -> bool {
+        self.block(folder_marker(&*self.inner, path))
+    }
+}
+
+async fn folder_marker<S: ObjectStore>(inner: &S, path: &Path) -> bool {
+    let opts = GetOptions {
+        head: true,
+        ..Default::default()
+    };
+    match inner.get_opts(path, opts).await {
+        Ok(r) => r
+            .attributes
+            .get(&Attribute::Metadata(FOLDER_META.into()))
+            .is_some_and(|v| v.as_ref() == "true"),
+        Err(_) => false,
+    }
+}
+
+fn status_of(msg: &str) -> Option<u16> {
+    // object_store's messages carry "… status: 503 Service Unavailable …" or "HTTP status server error (503 …)".
+    for pat in ["status: ", "error (", "Status: "] {
+        if let Some(i) = msg.find(pat) {
+            let rest = &msg[i + pat.len()..];
+            let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+            if digits.len() == 3 {
+                return digits.parse().ok();
+            }
+        }
+    }
+    None
+}
+
+fn entry_of(key: String, meta: &object_store::ObjectMeta, kind: EntryKind) -> Entry {
+    Entry {
+        key,
+        size: if kind == EntryKind::File {
+            meta.size
+        } else {
+            0
+        },
+        // Listings and HEAD answers quote ETags differently; compare them unquoted.
+        version: meta
+            .e_tag
+            .as_deref()
+            .map(|t| t.trim_matches('"').to_string()),
+        modified: Some(
+            std::time::UNIX_EPOCH
+                + Duration::from_millis(meta.last_modified.timestamp_millis().max(0) as u64),
+        ),
+        kind,
+    }
+}
+
+impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
+    fn describe(&self) -> String {
+        self.display.clone()
+    }
+
+    fn caps(&self) -> Caps {
+        self.caps
+    }
+
+    fn list(&self, prefix: &str, sink: &ListSink<'_>) -> Result<()> {
+        let full = match (self.prefix.is_empty(), prefix.is_empty()) {
+            (true, true) => None,
+            (true, false) => Some(prefix.trim_end_matches('/').to_string()),
+            (false, true) => Some(self.prefix.clone()),
+            (false, false) => Some(format!("{}/{}", self.prefix, prefix.trim_end_matches('/'))),
+        };
+        let p = match &full {
+            Some(f) => Some(Path::parse(f).map_err(|e| Error::BadKey {
+                key: prefix.into(),
+                why: e.to_string(),
+            })?),
+            None => None,
+        };
+        let inner = self.inner.clone();
+        self.block(async {
+            let mut stream = inner.list(p.as_ref());
+            while let Some(item) = stream.next().await {
+                let meta = item.map_err(|e| self.err("list", prefix, e))?;
+                let loc = meta.location.as_ref().to_string();
+                let Some(rel) = self.rel(&loc) else { continue };
+                if rel.is_empty() || !rel.starts_with(prefix) {
+                    continue;
+                }
+                if let Some(dir) = rel.strip_suffix(&format!("/{DIR_MARKER}")) {
+                    sink(entry_of(dir.to_string(), &meta, EntryKind::Dir))?;
+                    continue;
+                }
+                // HDInsight directory markers are 0-byte blobs with hdi_isfolder=true.
+                let kind = if meta.size == 0
+                    && self.kind == "azure"
+                    && folder_marker(&*inner, &meta.location).await
+                {
+                    EntryKind::Dir
+                } else {
+                    EntryKind::File
+                };
+                sink(entry_of(rel.to_string(), &meta, kind))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn head(&self, key: &str) -> Result<Option<Entry>> {
+        let p = self.path(key)?;
+        if self.kind != "azure" {
+            let marker = self.path(&format!("{key}/{DIR_MARKER}"))?;
+            if let Ok(m) = self.block(self.inner.head(&marker)) {
+                return Ok(Some(entry_of(key.to_string(), &m, EntryKind::Dir)));
+            }
+        }
+        match self.block(self.inner.head(&p)) {
+            Ok(m) => {
+                let kind = if m.size == 0 && self.kind == "azure" && self.is_folder_marker(&p) {
+                    EntryKind::Dir
+                } else {
+                    EntryKind::File
+                };
+                Ok(Some(entry_of(key.to_string(), &m, kind)))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err("head", key, e)),
+        }
+    }
+
+    fn read_range(
+        &self,
+        key: &str,
+        range: Range<u64>,
+        version: Option<&str>,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        buf.clear();
+        if range.start == range.end {
+            // A zero-length read still checks existence and version.
+            return match self.head(key)? {
+                None => Err(Error::NotFound { key: key.into() }),
+                Some(e) if version.is_some() && e.version.as_deref() != version => {
+                    Err(Error::Changed {
+                        key: key.into(),
+                        why: "the ETag changed".into(),
+                    })
+                }
+                Some(_) => Ok(()),
+            };
+        }
+        let p = self.path(key)?;
+        let opts = GetOptions {
+            range: Some(GetRange::Bounded(range.clone())),
+            if_match: version.map(|v| format!("\"{}\"", v.trim_matches('"'))),
+            ..Default::default()
+        };
+        let bytes = self
+            .block(async { self.inner.get_opts(&p, opts).await?.bytes().await })
+            .map_err(|e| self.err("read", key, e))?;
+        let want = range.end - range.start;
+        if (bytes.len() as u64) < want {
+            return Err(Error::ShortRead {
+                key: key.into(),
+                offset: range.start + bytes.len() as u64,
+                wanted: want - bytes.len() as u64,
+            });
+        }
+        buf.extend_from_slice(&bytes[..want as usize]);
+        Ok(())
+    }
+
+    fn put(&self, key: &str, data: &[u8]) -> Result<()> {
+        let p = self.path(key)?;
+        let payload = PutPayload::from(bytes::Bytes::copy_from_slice(data));
+        self.block(self.inner.put(&p, payload))
+            .map(|_| ())
+            .map_err(|e| self.err("write", key, e))
+    }
+
+    fn begin_upload(
+        &self,
+        key: &str,
+        _size: u64,
+        _part_size: u64,
+        _job: &str,
+    ) -> Result<Arc<dyn Upload>> {
+        let p = self.path(key)?;
+        let id = self
+            .block(self.inner.create_multipart(&p))
+            .map_err(|e| self.err("start upload", key, e))?;
+        Ok(Arc::new(CloudUpload {
+            inner: self.inner.clone(),
+            handle: self.rt.handle().clone(),
+            path: p,
+            key: key.to_string(),
+            id,
+            parts: Mutex::new(Vec::new()),
+            secrets: self.secrets.clone(),
+            display: self.display.clone(),
+        }))
+    }
+
+    fn copy_within(&self, from: &str, to: &str) -> Result<()> {
+        let (f, t) = (self.path(from)?, self.path(to)?);
+        self.block(self.inner.copy(&f, &t))
+            .map_err(|e| self.err("copy", from, e))
+    }
+
+    fn make_dir(&self, key: &str) -> Result<()> {
+        let p = if self.kind == "azure" {
+            self.path(key)?
+        } else {
+            self.path(&format!("{key}/{DIR_MARKER}"))?
+        };
+        let mut attrs = Attributes::new();
+        if self.kind == "azure" {
+            attrs.insert(Attribute::Metadata(FOLDER_META.into()), "true".into());
+        }
+        let opts = PutOptions {
+            attributes: attrs,
+            ..Default::default()
+        };
+        self.block(self.inner.put_opts(&p, PutPayload::default(), opts))
+            .map(|_| ())
+            .map_err(|e| self.err("make folder", key, e))
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        if self.kind != "azure" {
+            let marker = self.path(&format!("{key}/{DIR_MARKER}"))?;
+            let _ = self.block(self.inner.delete(&marker));
+        }
+        let p = self.path(key)?;
+        match self.block(self.inner.delete(&p)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.err("delete", key, e)),
+        }
+    }
+}
+
+/// A multipart upload: parts from any thread, committed in index order.
+struct CloudUpload<S> {
+    inner: Arc<S>,
+    handle: tokio::runtime::Handle,
+    path: Path,
+    key: String,
+    id: String,
+    parts: Mutex<Vec<Option<PartId>>>,
+    secrets: Vec<String>,
+    display: String,
+}
+
+impl<S> fmt::Debug for CloudUpload<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CloudUpload")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: ObjectStore + MultipartStore> CloudUpload<S> {
+    fn err(&self, op: &str, e: object_store::Error) -> Error {
+        let msg = redact_text(&e.to_string(), &refs(&self.secrets));
+        let status = status_of(&msg);
+        Error::Remote {
+            what: format!("{op} {}/{}", self.display.trim_end_matches('/'), self.key),
+            retryable: matches!(status, Some(408 | 429 | 500 | 502 | 503 | 504))
+                || status.is_none(),
+            message: msg,
+            status,
+        }
+    }
+}
+
+impl<S: ObjectStore + MultipartStore> Upload for CloudUpload<S> {
+    fn put_part(&self, index: u32, _offset: u64, data: &[u8]) -> Result<()> {
+        let payload = PutPayload::from(bytes::Bytes::copy_from_slice(data));
+        let part = self
+            .handle
+            .block_on(
+                self.inner
+                    .put_part(&self.path, &self.id, index as usize, payload),
+            )
+            .map_err(|e| self.err("write part", e))?;
+        let mut parts = self.parts.lock().unwrap();
+        if parts.len() <= index as usize {
+            parts.resize(index as usize + 1, None);
+        }
+        parts[index as usize] = Some(part);
+        Ok(())
+    }
+
+    fn commit(&self) -> Result<()> {
+        let parts: Vec<PartId> = {
+            let g = self.parts.lock().unwrap();
+            let mut v = Vec::with_capacity(g.len());
+            for (i, p) in g.iter().enumerate() {
+                match p {
+                    Some(p) => v.push(p.clone()),
+                    None => {
+                        return Err(Error::Remote {
+                            what: format!("commit {}", self.key),
+                            message: format!("part {i} was never written"),
+                            status: None,
+                            retryable: false,
+                        });
+                    }
+                }
+            }
+            v
+        };
+        self.handle
+            .block_on(self.inner.complete_multipart(&self.path, &self.id, parts))
+            .map(|_| ())
+            .map_err(|e| self.err("commit", e))
+    }
+
+    fn abort(&self) -> Result<()> {
+        let _ = self
+            .handle
+            .block_on(self.inner.abort_multipart(&self.path, &self.id));
+        Ok(())
+    }
+}
