@@ -11,18 +11,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Cloud emulators, when the cloud endpoints are part of the build.
-if [ -f scripts/azurite.sh ] && [ -d store/cloud ]; then
-  eval "$(bash scripts/azurite.sh start)"
-  servers+=(azurite)
-fi
-if [ -f scripts/moto.sh ] && [ -d store/cloud ]; then
-  eval "$(bash scripts/moto.sh start)"
-  servers+=(moto)
-fi
+# The cloud emulators the tests need: Azurite (with a second account) and moto's S3.
+export AZURITE_ACCOUNTS="devstoreaccount1:Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;hbcpacct2:aGJjcC1zZWNvbmQtYWNjb3VudC1rZXktZm9yLXRlc3RzLW9ubHkh"
+eval "$(bash scripts/azurite.sh start)"
+servers+=(azurite)
+eval "$(bash scripts/moto.sh start)"
+servers+=(moto)
+# moto takes any credentials; set them so that nothing looks for a cloud metadata service.
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
+export AWS_ENDPOINT_URL="$HBCP_TEST_S3"
+curl -sf -X PUT "$HBCP_TEST_S3/hbcp-test" -o /dev/null || { echo "cannot create the S3 test bucket" >&2; exit 1; }
 
+set +e
 cargo test --workspace --locked 2>&1 | tee "${TMPDIR:-/tmp}/hbcp-test.log"
 status=${PIPESTATUS[0]}
+set -e
 passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "${TMPDIR:-/tmp}/hbcp-test.log" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "${TMPDIR:-/tmp}/hbcp-test.log" | awk '{s+=$1} END {print s+0}')
 echo "tests: ${passed} passed, ${failed} failed"

@@ -23,7 +23,7 @@ pub use error::{Error, Result};
 pub use url::{Endpoint, StoreUrl};
 
 /// What a listing entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EntryKind {
     /// A file / blob with bytes.
     File,
