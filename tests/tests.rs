@@ -4,6 +4,7 @@
 mod util;
 
 mod bad_input;
+mod cloud;
 mod copy_local;
 mod crash;
 mod disk_full;

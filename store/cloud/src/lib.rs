@@ -158,7 +158,10 @@ fn open_azure(
     };
     b = b.with_account(&account);
     let mut secrets = Vec::new();
-    let key = env("AZURE_STORAGE_ACCOUNT_KEY")
+    // A key for this account in particular (a copy between two accounts needs two keys),
+    // then the usual variables.
+    let key = env(&format!("HBCP_AZURE_KEY_{}", account.to_ascii_uppercase()))
+        .or_else(|| env("AZURE_STORAGE_ACCOUNT_KEY"))
         .or_else(|| env("AZURE_STORAGE_KEY"))
         .or_else(|| env("AZURE_STORAGE_ACCESS_KEY"));
     if let Some(k) = &key {

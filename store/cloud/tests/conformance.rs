@@ -12,12 +12,25 @@ use hbcp_store_cloud::{CloudOptions, open};
 static N: AtomicU64 = AtomicU64::new(0);
 
 fn unique(tag: &str) -> String {
-    format!("{tag}{}x{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "{tag}{}x{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 fn store(url: &str) -> Arc<dyn Store> {
     let u = StoreUrl::parse(url, true).unwrap();
-    open(&u, &CloudOptions { allow_http: true, create_container: true, ..Default::default() }).unwrap().0
+    open(
+        &u,
+        &CloudOptions {
+            allow_http: true,
+            create_container: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .0
 }
 
 /// The stores to test, by name; None when the emulator is not running outside CI.
@@ -28,13 +41,23 @@ fn stores(t: &tempfile::TempDir) -> Vec<(&'static str, Arc<dyn Store>)> {
     ];
     let ci = std::env::var_os("CI").is_some();
     match std::env::var("HBCP_TEST_AZURITE") {
-        Ok(base) => v.push(("azurite", store(&format!("{base}/devstoreaccount1/{}/pre%2Cfix", unique("conf"))))),
-        Err(_) if ci => panic!("CI is set but Azurite is not running (HBCP_TEST_AZURITE): run scripts/test.sh"),
+        Ok(base) => v.push((
+            "azurite",
+            store(&format!(
+                "{base}/devstoreaccount1/{}/pre%2Cfix",
+                unique("conf")
+            )),
+        )),
+        Err(_) if ci => {
+            panic!("CI is set but Azurite is not running (HBCP_TEST_AZURITE): run scripts/test.sh")
+        }
         Err(_) => eprintln!("skipped: Azurite not running (HBCP_TEST_AZURITE unset)"),
     }
     match std::env::var("HBCP_TEST_S3") {
         Ok(_) => v.push(("s3", store(&format!("s3://hbcp-test/{}", unique("conf"))))),
-        Err(_) if ci => panic!("CI is set but moto is not running (HBCP_TEST_S3): run scripts/test.sh"),
+        Err(_) if ci => {
+            panic!("CI is set but moto is not running (HBCP_TEST_S3): run scripts/test.sh")
+        }
         Err(_) => eprintln!("skipped: moto not running (HBCP_TEST_S3 unset)"),
     }
     v
@@ -67,15 +90,28 @@ fn names_round_trip_byte_exact_through_put_list_head_read() {
     let t = tempfile::tempdir().unwrap();
     for (name, s) in stores(&t) {
         for (i, k) in NAMES.iter().enumerate() {
-            s.put(k, format!("content {i}").as_bytes()).unwrap_or_else(|e| panic!("{name}: put {k}: {e}"));
+            s.put(k, format!("content {i}").as_bytes())
+                .unwrap_or_else(|e| panic!("{name}: put {k}: {e}"));
         }
         let got = list_keys(s.as_ref());
-        let mut want: Vec<(String, EntryKind, u64)> =
-            NAMES.iter().enumerate().map(|(i, k)| (k.to_string(), EntryKind::File, format!("content {i}").len() as u64)).collect();
+        let mut want: Vec<(String, EntryKind, u64)> = NAMES
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                (
+                    k.to_string(),
+                    EntryKind::File,
+                    format!("content {i}").len() as u64,
+                )
+            })
+            .collect();
         want.sort();
         assert_eq!(got, want, "{name}");
         for (i, k) in NAMES.iter().enumerate() {
-            let h = s.head(k).unwrap().unwrap_or_else(|| panic!("{name}: head {k}"));
+            let h = s
+                .head(k)
+                .unwrap()
+                .unwrap_or_else(|| panic!("{name}: head {k}"));
             assert_eq!(h.size, format!("content {i}").len() as u64, "{name}");
             let mut buf = Vec::new();
             s.read_range(k, 2..6, None, &mut buf).unwrap();
@@ -83,9 +119,18 @@ fn names_round_trip_byte_exact_through_put_list_head_read() {
         }
         assert!(s.head("no/such/key").unwrap().is_none(), "{name}");
         let mut buf = Vec::new();
-        assert!(matches!(s.read_range("no/such/key", 0..1, None, &mut buf), Err(Error::NotFound { .. })), "{name}");
+        assert!(
+            matches!(
+                s.read_range("no/such/key", 0..1, None, &mut buf),
+                Err(Error::NotFound { .. })
+            ),
+            "{name}"
+        );
         // A read past the end is short, never silently padded.
-        assert!(s.read_range(NAMES[3], 0..100, None, &mut buf).is_err(), "{name}");
+        assert!(
+            s.read_range(NAMES[3], 0..100, None, &mut buf).is_err(),
+            "{name}"
+        );
     }
 }
 
@@ -94,9 +139,15 @@ fn conditional_reads_fail_once_the_object_changed() {
     let t = tempfile::tempdir().unwrap();
     for (name, s) in stores(&t) {
         s.put("f", b"version one").unwrap();
-        let v = s.head("f").unwrap().unwrap().version.expect("a version token");
+        let v = s
+            .head("f")
+            .unwrap()
+            .unwrap()
+            .version
+            .expect("a version token");
         let mut buf = Vec::new();
-        s.read_range("f", 0..7, Some(&v), &mut buf).unwrap_or_else(|e| panic!("{name}: {e}"));
+        s.read_range("f", 0..7, Some(&v), &mut buf)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(buf, b"version");
         std::thread::sleep(std::time::Duration::from_millis(5)); // distinct mtime on local disk
         s.put("f", b"version two!").unwrap();
@@ -112,7 +163,9 @@ fn staged_parts_written_out_of_order_from_threads_become_visible_only_at_commit(
         let part = if name == "s3" { 5 << 20 } else { 64 * 1024 };
         let size = 3 * part + 1000;
         let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
-        let up = s.begin_upload("big/file", size as u64, part as u64, "job").unwrap();
+        let up = s
+            .begin_upload("big/file", size as u64, part as u64, "job")
+            .unwrap();
         std::thread::scope(|sc| {
             for idx in [3u32, 1, 0, 2] {
                 let up = up.clone();
@@ -124,10 +177,15 @@ fn staged_parts_written_out_of_order_from_threads_become_visible_only_at_commit(
                 });
             }
         });
-        assert!(s.head("big/file").unwrap().is_none(), "{name}: visible before commit");
-        up.commit().unwrap_or_else(|e| panic!("{name}: commit: {e}"));
+        assert!(
+            s.head("big/file").unwrap().is_none(),
+            "{name}: visible before commit"
+        );
+        up.commit()
+            .unwrap_or_else(|e| panic!("{name}: commit: {e}"));
         let mut buf = Vec::new();
-        s.read_range("big/file", 0..size as u64, None, &mut buf).unwrap();
+        s.read_range("big/file", 0..size as u64, None, &mut buf)
+            .unwrap();
         assert!(buf == data, "{name}: content after commit");
         // An aborted upload leaves nothing.
         let up = s.begin_upload("aborted", 10, 5, "job").unwrap();
@@ -141,11 +199,19 @@ fn staged_parts_written_out_of_order_from_threads_become_visible_only_at_commit(
 fn folders_copies_and_deletes() {
     let t = tempfile::tempdir().unwrap();
     for (name, s) in stores(&t) {
-        s.make_dir("empty/dir").unwrap_or_else(|e| panic!("{name}: {e}"));
+        s.make_dir("empty/dir")
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         s.put("a", b"A").unwrap();
         let keys = list_keys(s.as_ref());
-        assert!(keys.contains(&("empty/dir".into(), EntryKind::Dir, 0)), "{name}: {keys:?}");
-        assert_eq!(s.head("empty/dir").unwrap().unwrap().kind, EntryKind::Dir, "{name}");
+        assert!(
+            keys.contains(&("empty/dir".into(), EntryKind::Dir, 0)),
+            "{name}: {keys:?}"
+        );
+        assert_eq!(
+            s.head("empty/dir").unwrap().unwrap().kind,
+            EntryKind::Dir,
+            "{name}"
+        );
         match s.copy_within("a", "b/a") {
             Ok(()) => {
                 let mut buf = Vec::new();

@@ -1,0 +1,317 @@
+//! `hbcp copy` and `hbcp verify` between local disk, Azurite and moto's S3, started by
+//! scripts/test.sh. Outside CI, without the emulators, these tests say they were skipped.
+
+use std::fs;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::util::*;
+
+static N: AtomicU64 = AtomicU64::new(0);
+
+/// Second Azurite account (AZURITE_ACCOUNTS in scripts/test.sh); its key is test-only.
+const ACCT2_KEY: &str = "aGJjcC1zZWNvbmQtYWNjb3VudC1rZXktZm9yLXRlc3RzLW9ubHkh";
+
+fn azurite() -> Option<String> {
+    match std::env::var("HBCP_TEST_AZURITE") {
+        Ok(b) => Some(b),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but Azurite is not running; run scripts/test.sh")
+        }
+        Err(_) => {
+            eprintln!("skipped: Azurite not running (HBCP_TEST_AZURITE unset)");
+            None
+        }
+    }
+}
+
+fn s3() -> bool {
+    match std::env::var("HBCP_TEST_S3") {
+        Ok(_) => true,
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but moto is not running; run scripts/test.sh")
+        }
+        Err(_) => {
+            eprintln!("skipped: moto not running (HBCP_TEST_S3 unset)");
+            false
+        }
+    }
+}
+
+fn container(base: &str, account: &str, tag: &str) -> String {
+    format!(
+        "{base}/{account}/{tag}{}n{}/hbase",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let o = Command::new(bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+fn generated(dir: &std::path::Path) {
+    use hbcp_testkit::hbase_tree::{Spec, generate, table};
+    let spec = Spec {
+        tables: vec![
+            table("default", "t1", 2, &["cf"], 3),
+            table("ns1", "t2", 2, &["f"], 2),
+        ],
+        hfile_sizes: Spec::boundary_sizes(64 * 1024),
+        extras: true,
+    };
+    generate(dir, &spec, 9).unwrap();
+}
+
+#[test]
+fn copy_local_to_azurite_to_local_round_trips_and_verifies() {
+    let Some(base) = azurite() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    generated(&src);
+    let blob = container(&base, "devstoreaccount1", "up");
+    let r = copy(
+        &src,
+        std::path::Path::new(&blob),
+        &["--range-size", "64KiB"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("created container"), "{r:?}");
+    let v = hbcp(["verify", &s(&src), &blob, "--progress", "none"]);
+    assert_eq!(v.code, 0, "{v:?}");
+    let back = t.path().join("back");
+    let r = copy(
+        std::path::Path::new(&blob),
+        &back,
+        &["--range-size", "64KiB"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&src, &back);
+}
+
+#[test]
+fn copy_real_root_dirs_to_azurite_and_back() {
+    let Some(base) = azurite() else { return };
+    for name in real_root_names() {
+        let t = tempfile::tempdir().unwrap();
+        let src = real_root(&name, &t.path().join("x"));
+        let blob = container(&base, "devstoreaccount1", "real");
+        let r = copy(&src, std::path::Path::new(&blob), &[]);
+        assert_eq!(r.code, 0, "{name}: {r:?}");
+        let back = t.path().join("back");
+        let r = copy(std::path::Path::new(&blob), &back, &[]);
+        assert_eq!(r.code, 0, "{name}: {r:?}");
+        assert_same_tree(&src, &back);
+    }
+}
+
+#[test]
+fn copy_azurite_to_azurite_across_containers_and_accounts() {
+    let Some(base) = azurite() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    generated(&src);
+    let a = container(&base, "devstoreaccount1", "aa");
+    let b = container(&base, "devstoreaccount1", "bb");
+    let c = container(&base, "hbcpacct2", "cc");
+    let env = [("HBCP_AZURE_KEY_HBCPACCT2", ACCT2_KEY)];
+    assert_eq!(copy(&src, std::path::Path::new(&a), &[]).code, 0);
+    let r = run_env(
+        &[
+            "copy",
+            &a,
+            &b,
+            "--progress",
+            "none",
+            "--range-size",
+            "64KiB",
+        ],
+        &env,
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = run_env(
+        &[
+            "copy",
+            &b,
+            &c,
+            "--progress",
+            "none",
+            "--range-size",
+            "64KiB",
+        ],
+        &env,
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = run_env(&["verify", &s(&src), &c, "--progress", "none"], &env);
+    assert_eq!(v.code, 0, "{v:?}");
+}
+
+#[test]
+fn copy_local_to_s3_then_s3_to_azurite() {
+    if !s3() {
+        return;
+    }
+    let Some(base) = azurite() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    generated(&src);
+    let bucket = format!(
+        "s3://hbcp-test/e2e{}n{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
+    // S3 parts are at least 5 MiB.
+    let r = copy(
+        &src,
+        std::path::Path::new(&bucket),
+        &["--range-size", "5MiB"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let blob = container(&base, "devstoreaccount1", "froms3");
+    let r = copy(
+        std::path::Path::new(&bucket),
+        std::path::Path::new(&blob),
+        &[],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = hbcp(["verify", &s(&src), &blob, "--progress", "none"]);
+    assert_eq!(v.code, 0, "{v:?}");
+}
+
+#[test]
+fn verify_names_a_flipped_byte_in_a_target_blob() {
+    let Some(base) = azurite() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    boundary_tree(&src, 64 * 1024);
+    let blob = container(&base, "devstoreaccount1", "flip");
+    assert_eq!(
+        copy(
+            &src,
+            std::path::Path::new(&blob),
+            &["--range-size", "64KiB"]
+        )
+        .code,
+        0
+    );
+    // Rewrite one blob with a byte flipped, through the store layer.
+    let key = format!(
+        "data/default/t1/0123456789abcdef0123456789abcdef/cf/{:032x}",
+        5
+    );
+    let mut data = fs::read(src.join(&key)).unwrap();
+    let mid = data.len() / 2;
+    data[mid] ^= 0x40;
+    let url = hbcp_store::StoreUrl::parse(&blob, true).unwrap();
+    let (store, _) = hbcp_store_cloud::open(&url, &Default::default()).unwrap();
+    store.put(&key, &data).unwrap();
+    let v = hbcp(["verify", &s(&src), &blob, "--progress", "none"]);
+    assert_eq!(v.code, 1, "{v:?}");
+    assert_eq!(v.stdout.lines().count(), 1, "{v:?}");
+    assert!(
+        v.stdout.starts_with("differs: ") && v.stdout.contains(&key),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn no_secret_appears_in_any_output_journal_plan_or_report() {
+    let Some(base) = azurite() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    boundary_tree(&src, 4096);
+    const SIG: &str = "S3cr3tS1gn4tur3Zq";
+    const KEY: &str = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0MTIzNDU2Nzg5MDEyMw==";
+    let sas = format!("sv=2021-08-06&ss=b&srt=sco&sp=rwdlac&se=2099-01-01T00:00:00Z&sig={SIG}");
+    let blob = container(&base, "devstoreaccount1", "secret");
+    let rep = t.path().join("r.json");
+    let state = t.path().join("state");
+    let plan = t.path().join("p.plan");
+    let mut outputs = Vec::new();
+    // A wrong SAS: the service refuses (403) and hbcp must fail fast, naming the URL.
+    let r = run_env(
+        &[
+            "copy",
+            &s(&src),
+            &blob,
+            "--progress",
+            "json",
+            "--report",
+            &s(&rep),
+            "--state",
+            &s(&state),
+        ],
+        &[
+            ("AZURE_STORAGE_SAS_TOKEN", &sas),
+            ("AZURE_STORAGE_ACCOUNT_KEY", ""),
+        ],
+    );
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("127.0.0.1"),
+        "the error names the URL: {r:?}"
+    );
+    outputs.push(r.stdout + &r.stderr);
+    // A SAS in the URL itself, and a wrong account key.
+    let with_sas = format!("{blob}?{sas}");
+    for args in [
+        vec!["plan", &s(&src), &with_sas, "--out", &s(&plan)],
+        vec!["verify", &s(&src), &with_sas, "--progress", "none"],
+    ] {
+        let r = run_env(&args, &[("AZURE_STORAGE_ACCOUNT_KEY", KEY)]);
+        outputs.push(r.stdout + &r.stderr);
+    }
+    let r = run_env(
+        &[
+            "copy",
+            &s(&src),
+            &blob,
+            "--progress",
+            "bar",
+            "--report",
+            &s(&rep),
+        ],
+        &[("AZURE_STORAGE_ACCOUNT_KEY", KEY)],
+    );
+    assert_ne!(r.code, 0, "a wrong key is refused: {r:?}");
+    outputs.push(r.stdout + &r.stderr);
+    for p in [&rep, &plan] {
+        if let Ok(b) = fs::read(p) {
+            outputs.push(String::from_utf8_lossy(&b).into_owned());
+            if let Ok(d) = zstd::decode_all(&b[..]) {
+                outputs.push(String::from_utf8_lossy(&d).into_owned());
+            }
+        }
+    }
+    for e in walk(&state) {
+        outputs.push(String::from_utf8_lossy(&fs::read(e).unwrap()).into_owned());
+    }
+    for (i, o) in outputs.iter().enumerate() {
+        assert!(!o.contains(SIG), "output {i} holds the SAS signature:\n{o}");
+        assert!(!o.contains(KEY), "output {i} holds the account key:\n{o}");
+    }
+}
+
+fn walk(d: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v = Vec::new();
+    if let Ok(rd) = fs::read_dir(d) {
+        for e in rd {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                v.extend(walk(&p));
+            } else {
+                v.push(p);
+            }
+        }
+    }
+    v
+}
