@@ -23,7 +23,7 @@ export AWS_ENDPOINT_URL="$HBCP_TEST_S3"
 curl -sf -X PUT "$HBCP_TEST_S3/hbcp-test" -o /dev/null || { echo "cannot create the S3 test bucket" >&2; exit 1; }
 
 set +e
-cargo test --workspace --locked 2>&1 | tee "${TMPDIR:-/tmp}/hbcp-test.log"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "${TMPDIR:-/tmp}/hbcp-test.log"
 status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "${TMPDIR:-/tmp}/hbcp-test.log" | awk '{s+=$4} END {print s+0}')

@@ -519,9 +519,11 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
                         tv,
                     });
                 }
-                Err(StoreError::Changed { .. } | StoreError::NotFound { .. }) => {
-                    redo_changed(sh, &e.key, &done, &mut buf, &mut hist)
-                }
+                Err(
+                    StoreError::Changed { .. }
+                    | StoreError::NotFound { .. }
+                    | StoreError::ShortRead { .. },
+                ) => redo_changed(sh, &e.key, &done, &mut buf, &mut hist),
                 Err(err) => fail(sh, &done, &e.key, err),
             },
             Task::Range(big, idx) => range_task(sh, &big, idx, &done, &mut buf, &mut hist),
@@ -680,7 +682,13 @@ fn range_task(
                 if f.is_none() {
                     *f = Some((
                         e.to_string(),
-                        matches!(e, StoreError::Changed { .. } | StoreError::NotFound { .. }),
+                        // A source that vanished or shrank while being read changed too.
+                        matches!(
+                            e,
+                            StoreError::Changed { .. }
+                                | StoreError::NotFound { .. }
+                                | StoreError::ShortRead { .. }
+                        ),
                     ));
                 }
             }
