@@ -50,10 +50,10 @@ for set in mixed small; do
     az="http://127.0.0.1:10000/devstoreaccount1/az$n$set"
     hb="http://127.0.0.1:10000/devstoreaccount1/hb$n$set"
     curl -sf -X PUT "$az?restype=container&$SAS" -H "x-ms-version: 2021-08-06" -H "Content-Length: 0" -o /dev/null
-    measure "$set-up-azcopy" "$AZCOPY" copy "$DIR/$set/*" "$az?$SAS" --recursive --log-level ERROR --output-level quiet
+    measure "$set-up-azcopy" "$AZCOPY" copy "$DIR/$set/*" "$az?$SAS" --from-to LocalBlob --recursive --log-level ERROR --output-level quiet
     measure "$set-up-hbcp" "$HBCP" copy "$DIR/$set" "$hb" --progress none
     rm -rf "$DIR/down"; mkdir -p "$DIR/down"; sync
-    measure "$set-down-azcopy" bash -c "'$AZCOPY' copy '$az/*?$SAS' '$DIR/down' --recursive --log-level ERROR --output-level quiet && sync"
+    measure "$set-down-azcopy" bash -c "'$AZCOPY' copy '$az/*?$SAS' '$DIR/down' --from-to BlobLocal --recursive --log-level ERROR --output-level quiet && sync"
     rm -rf "$DIR/down"; sync
     measure "$set-down-hbcp" "$HBCP" copy "$hb" "$DIR/down" --progress none
     rm -rf "$DIR/down"
