@@ -315,3 +315,103 @@ fn walk(d: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     v
 }
+
+#[test]
+fn shards_of_a_plan_to_azurite_then_finalize() {
+    let Some(base) = azurite() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    generated(&src);
+    let blob = container(&base, "devstoreaccount1", "shard");
+    let plan = t.path().join("p.plan");
+    let r = hbcp([
+        "plan",
+        &s(&src),
+        &blob,
+        "--out",
+        &s(&plan),
+        "--range-size",
+        "64KiB",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    for i in [0, 2] {
+        let r = hbcp([
+            "run",
+            &s(&plan),
+            "--shard",
+            &format!("{i}/3"),
+            "--progress",
+            "none",
+        ]);
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    let r = hbcp(["finalize", &s(&plan)]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("missing shard: 1/3"), "{r:?}");
+    let r = hbcp(["run", &s(&plan), "--shard", "1/3", "--progress", "none"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = hbcp(["finalize", &s(&plan)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = hbcp(["verify", &s(&src), &blob, "--progress", "none"]);
+    assert_eq!(v.code, 0, "{v:?}");
+}
+
+#[test]
+fn sync_local_to_azurite_sends_only_new_data_and_moves_compacted_hfiles_inside() {
+    let Some(base) = azurite() else { return };
+    use hbcp_testkit::hbase_tree::{Spec, generate, table};
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    let spec = Spec {
+        tables: vec![table("default", "t1", 2, &["cf"], 3)],
+        hfile_sizes: vec![10_000, 20_000, 30_000],
+        extras: false,
+    };
+    generate(&src, &spec, 5).unwrap();
+    let blob = container(&base, "devstoreaccount1", "sync");
+    let rep = t.path().join("s.json");
+    let r = hbcp(["sync", &s(&src), &blob, "--progress", "none"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // A flush and a compaction: one new HFile, one HFile moved to archive/.
+    let fam = fs::read_dir(src.join("data/default/t1"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("cf").is_dir())
+        .unwrap()
+        .join("cf");
+    let moved = fs::read_dir(&fam).unwrap().next().unwrap().unwrap().path();
+    let rel = moved
+        .strip_prefix(&src)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let to = src.join(format!("archive/{rel}"));
+    fs::create_dir_all(to.parent().unwrap()).unwrap();
+    fs::rename(&moved, &to).unwrap();
+    fs::write(
+        fam.join("ffffffffffffffffffffffffffffffff"),
+        vec![7u8; 12_345],
+    )
+    .unwrap();
+    let r = hbcp([
+        "sync",
+        &s(&src),
+        &blob,
+        "--delete",
+        "--max-delete",
+        "50%",
+        "--progress",
+        "none",
+        "--report",
+        &s(&rep),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j: serde_json::Value = serde_json::from_slice(&fs::read(&rep).unwrap()).unwrap();
+    assert_eq!(
+        j["cycles"][0]["bytes_copied"], 12_345,
+        "only the flushed HFile is sent: {j}"
+    );
+    assert_eq!(j["deleted"].as_array().unwrap().len(), 1, "{j}");
+    let v = hbcp(["verify", &s(&src), &blob, "--progress", "none"]);
+    assert_eq!(v.code, 0, "{v:?}");
+}
