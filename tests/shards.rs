@@ -177,3 +177,69 @@ fn run_rejects_a_bad_shard_spec() {
         assert!(r.stderr.contains("--shard"), "{r:?}");
     }
 }
+
+#[test]
+fn a_shard_killed_midway_and_rerun_alone_lets_finalize_succeed() {
+    use std::io::{BufRead, BufReader};
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    tree(&src);
+    let fam = src.join("data/default/big/0123456789abcdef0123456789abcdef/cf");
+    fs::create_dir_all(&fam).unwrap();
+    for i in 0..8u32 {
+        fs::write(
+            fam.join(format!("{:032x}", 7000 + i)),
+            vec![i as u8; 512 * 1024],
+        )
+        .unwrap();
+    }
+    let plan = t.path().join("p.plan");
+    assert_eq!(
+        hbcp([
+            "plan",
+            &s(&src),
+            &s(&dst),
+            "--out",
+            &s(&plan),
+            "--range-size",
+            "64KiB"
+        ])
+        .code,
+        0
+    );
+    assert_eq!(
+        hbcp(["run", &s(&plan), "--shard", "0/2", "--progress", "none"]).code,
+        0
+    );
+    // Shard 1, slowed down, killed once it is under way.
+    let mut child = Command::new(bin())
+        .args([
+            "run",
+            &s(&plan),
+            "--shard",
+            "1/2",
+            "--progress",
+            "json",
+            "--max-bandwidth",
+            "1MiB",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("progress"), "{line}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let r = hbcp(["finalize", &s(&plan)]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("missing shard: 1/2"), "{r:?}");
+    let r = hbcp(["run", &s(&plan), "--shard", "1/2", "--progress", "none"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = hbcp(["finalize", &s(&plan)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&src, &dst);
+}
