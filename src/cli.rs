@@ -41,6 +41,33 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Draw a run's report: throughput over time, requests in flight, latencies.
     Report(ReportArgs),
+    /// Measure what an endpoint sustains: writes synthetic data, reads it back, deletes it.
+    Bench(BenchArgs),
+}
+
+/// `hbcp bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The endpoint to measure (data goes to a folder `hbcp-bench-PID` under it, removed after).
+    pub dst: String,
+    /// Total bytes to write.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1GiB")]
+    pub size: u64,
+    /// Number of files the bytes are spread over.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub files: u64,
+    /// Parallel requests (default: the endpoint's).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Range size for large files.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub range_size: Option<u64>,
+    /// Write the result as JSON.
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
+    /// Allow plain-HTTP endpoints.
+    #[arg(long)]
+    pub allow_http: bool,
 }
 
 /// `hbcp report`.

@@ -37,6 +37,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Status(a) => status(a),
         Command::Report(a) => report_html(a),
         Command::Sync(a) => crate::sync::sync(a),
+        Command::Bench(a) => crate::bench::bench(a),
     }
 }
 
@@ -182,6 +183,21 @@ pub(crate) fn open_target(s: &str, src: &End, allow_http: bool) -> Result<End> {
     }
     let store = open_remote(&url, true)?;
     Ok(End { url, store })
+}
+
+/// The folder `hbcp bench` writes to.
+pub(crate) fn open_bench_target(url: &StoreUrl) -> Result<Arc<dyn Store>> {
+    match local_path(url) {
+        Some(p) => {
+            if let Err(e) = fs::create_dir_all(p) {
+                return usage(format!("{}: not writable: {e}", p.display()));
+            }
+            Ok(Arc::new(hbcp_store::local::LocalStore::new(
+                p.to_path_buf(),
+            )))
+        }
+        None => open_remote(url, true),
+    }
 }
 
 pub(crate) fn selection(excludes: &[String]) -> Result<Selection> {
@@ -824,7 +840,20 @@ fn plan(a: PlanArgs) -> Result<Exit> {
     );
     println!("largest file: {}", bytes(summary.largest));
     println!("tables: {}", summary.tables);
-    println!("estimate: not available until the endpoint pair has been measured");
+    match crate::bench::estimate(&header.target, summary.files, summary.bytes) {
+        Some((secs, b)) => println!(
+            "estimate: {} at {}/s and {:.0} files/s (hbcp bench {} at {})",
+            humantime::format_duration(std::time::Duration::from_secs(secs.ceil() as u64)),
+            bytes(b.write_bytes_per_s as u64),
+            b.write_files_per_s,
+            b.target,
+            b.at
+        ),
+        None => println!(
+            "estimate: none yet; run `hbcp bench {}` to measure the target",
+            header.target
+        ),
+    }
     Ok(Exit::Ok)
 }
 

@@ -55,7 +55,7 @@ pub struct Sample {
 }
 
 /// Latency percentiles in milliseconds.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize)]
 pub struct Latency {
     /// Requests measured.
     pub count: u64,

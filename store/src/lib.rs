@@ -12,6 +12,7 @@
 mod error;
 pub mod local;
 pub mod redact;
+pub mod synthetic;
 pub mod url;
 
 use std::fmt;

@@ -1,0 +1,216 @@
+//! `hbcp bench DST`: what an endpoint sustains, the counterpart of `azcopy bench`. Synthetic
+//! files are written under `DST/hbcp-bench-PID/` by the same engine a copy uses, read back and
+//! checked by the verifier, then deleted. The result is kept so that `hbcp plan` can estimate a
+//! copy's duration to that endpoint.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use hbcp_engine::{Config, Stats};
+use hbcp_store::synthetic::SyntheticStore;
+use hbcp_store::{Entry, ListSink, Store};
+use hbcp_verifier::VerifyMode;
+use hbcp_verifier::check::{Params, verify_entries};
+use hbcp_verifier::manifest;
+use serde::{Deserialize, Serialize};
+
+use crate::cli::BenchArgs;
+use crate::progress::bytes;
+use crate::{Exit, usage};
+
+/// What a bench measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BenchResult {
+    /// Endpoint (redacted).
+    pub target: String,
+    /// When.
+    pub at: String,
+    /// Files and bytes written.
+    pub files: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// Requests in flight.
+    pub concurrency: usize,
+    /// Write throughput.
+    pub write_bytes_per_s: f64,
+    /// Files written per second.
+    pub write_files_per_s: f64,
+    /// Read throughput.
+    pub read_bytes_per_s: f64,
+    /// Request latencies of the write phase (ms).
+    pub latency_ms: hbcp_engine::Latency,
+}
+
+/// Where the last bench of an endpoint is kept.
+pub fn result_path(target: &str) -> PathBuf {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from(".hbcp-state"));
+    let h = xxhash_rust::xxh3::xxh3_64(target.trim_end_matches('/').as_bytes());
+    base.join("hbcp")
+        .join("bench")
+        .join(format!("{h:016x}.json"))
+}
+
+/// The last bench of an endpoint, if any.
+pub fn last(target: &str) -> Option<BenchResult> {
+    serde_json::from_slice(&std::fs::read(result_path(target)).ok()?).ok()
+}
+
+fn sub_url(dst: &str, folder: &str) -> String {
+    match dst.split_once('?') {
+        Some((base, q)) => format!("{}/{folder}?{q}", base.trim_end_matches('/')),
+        None => format!("{}/{folder}", dst.trim_end_matches('/')),
+    }
+}
+
+/// `hbcp bench`.
+pub fn bench(a: BenchArgs) -> Result<Exit> {
+    if a.files == 0 || a.size == 0 {
+        return usage("--size and --files must be above zero");
+    }
+    if a.files > 10_000_000 {
+        return usage("--files: at most 10,000,000");
+    }
+    let folder = format!("hbcp-bench-{}", std::process::id());
+    let parent = parse_url(&a.dst, a.allow_http)?;
+    let url = parse_url(&sub_url(&a.dst, &folder), a.allow_http)?;
+    let dst = crate::commands::open_bench_target(&url)?;
+    let file_size = (a.size / a.files).max(1);
+    let src = SyntheticStore::new(a.files, file_size, 0x5eed);
+    let workers = a
+        .workers
+        .unwrap_or(dst.caps().default_concurrency)
+        .clamp(1, 1024);
+    let range_size = a.range_size.unwrap_or(if dst.caps().is_local {
+        64 << 20
+    } else {
+        16 << 20
+    });
+    let state = tempdir_state()?;
+    let cfg = Config {
+        workers,
+        range_size,
+        chunk: (4u64 << 20).min(range_size),
+        job: format!("bench-{}", std::process::id()),
+        state_dir: state.clone(),
+        source_label: src.describe(),
+        target_label: url.display.clone(),
+        ..Config::default()
+    };
+    let stats = Stats::default();
+    let cancel = AtomicBool::new(false);
+    eprintln!(
+        "hbcp: bench {}: writing {} files of {} ({}), {workers} requests in flight",
+        parent.display,
+        a.files,
+        bytes(file_size),
+        bytes(file_size * a.files)
+    );
+    let t0 = Instant::now();
+    let feed = |sink: &ListSink<'_>| src.list("", sink);
+    let out = hbcp_engine::copy(&src, dst.as_ref(), &feed, &cfg, &stats, &cancel)?;
+    let write_s = t0.elapsed().as_secs_f64();
+    let failed = !out.failures.is_empty() || out.stop.is_some();
+    // Read everything back and check it.
+    let t1 = Instant::now();
+    let mut entries = Vec::new();
+    manifest::read(std::fs::File::open(&out.spill)?, "spill", |e| {
+        entries.push(e);
+        Ok(())
+    })?;
+    let verified = verify_entries(
+        dst.as_ref(),
+        None,
+        entries.into_iter(),
+        &Params {
+            mode: VerifyMode::Checksum,
+            workers,
+            range_size,
+            chunk: cfg.chunk,
+        },
+        &|_| {},
+    )?;
+    let read_s = t1.elapsed().as_secs_f64();
+    // Remove what was written.
+    let keys = std::sync::Mutex::new(Vec::new());
+    dst.list("", &|e: Entry| {
+        keys.lock().unwrap().push(e.key);
+        Ok(())
+    })?;
+    for k in keys.into_inner().unwrap() {
+        let _ = dst.delete(&k);
+    }
+    if let hbcp_store::Endpoint::Local(p) = &url.endpoint {
+        let _ = std::fs::remove_dir_all(p);
+    }
+    let _ = std::fs::remove_dir_all(&state);
+    let written = stats.bytes_copied.load(Relaxed);
+    let result = BenchResult {
+        target: parent.display.clone(),
+        at: hbcp_planner::plan::now_rfc3339(),
+        files: stats.files_copied.load(Relaxed),
+        bytes: written,
+        concurrency: workers,
+        write_bytes_per_s: written as f64 / write_s.max(1e-6),
+        write_files_per_s: stats.files_copied.load(Relaxed) as f64 / write_s.max(1e-6),
+        read_bytes_per_s: verified.bytes as f64 / read_s.max(1e-6),
+        latency_ms: stats.latency(),
+    };
+    println!(
+        "write: {}/s, {:.0} files/s; read back: {}/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} requests in flight",
+        bytes(result.write_bytes_per_s as u64),
+        result.write_files_per_s,
+        bytes(result.read_bytes_per_s as u64),
+        result.latency_ms.p50,
+        result.latency_ms.p99,
+        result.latency_ms.max,
+        workers
+    );
+    if failed || !verified.ok() {
+        for f in &out.failures {
+            eprintln!("hbcp: failed: {}: {}", f.key, f.error);
+        }
+        for m in &verified.mismatches {
+            eprintln!("hbcp: {m}");
+        }
+        if let Some(s) = &out.stop {
+            eprintln!("hbcp: stopped: {s:?}");
+        }
+        return Ok(Exit::Failed);
+    }
+    let path = result_path(&parent.display);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).ok();
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&result)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    if let Some(r) = &a.report {
+        std::fs::write(r, serde_json::to_vec_pretty(&result)?)?;
+    }
+    Ok(Exit::Ok)
+}
+
+fn tempdir_state() -> Result<PathBuf> {
+    let p = std::env::temp_dir().join(format!("hbcp-bench-state-{}", std::process::id()));
+    std::fs::create_dir_all(&p)?;
+    Ok(p)
+}
+
+fn parse_url(s: &str, allow_http: bool) -> Result<hbcp_store::StoreUrl> {
+    match hbcp_store::StoreUrl::parse(s, allow_http) {
+        Ok(u) => Ok(u),
+        Err(e) => usage(e.to_string()),
+    }
+}
+
+/// A copy's estimated duration to `target` from its last bench.
+pub fn estimate(target: &str, files: u64, bytes_: u64) -> Option<(f64, BenchResult)> {
+    let b = last(target)?;
+    let by_bytes = bytes_ as f64 / b.write_bytes_per_s.max(1.0);
+    let by_files = files as f64 / b.write_files_per_s.max(1e-3);
+    Some((by_bytes.max(by_files), b))
+}
