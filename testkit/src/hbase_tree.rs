@@ -6,9 +6,15 @@
 //! digits; HFileLinks `table=region-hfile`; References `hfile.parentRegion`; WAL names with
 //! `%2C`), and the small files' encodings (`hbase.version`, `hbase.id`, `.regioninfo`,
 //! `.tableinfo`, Reference, `.snapshotinfo`, `data.manifest`, WAL header and `LAWP` trailer).
-//! What is not: an HFile's blocks are pseudo-random bytes; only its last 4 KiB are a well-formed
-//! v3.3 trailer (magic, `FileTrailerProto` with offsets inside the file, version word), so a
-//! trailer check passes and a block walk does not. Everything is deterministic for a seed.
+//! What is not: an HFile's blocks are pseudo-random bytes (the first 8 are `DATABLK*`); only its
+//! last 4 KiB are a well-formed v3.3 trailer (`TRABLK"$`, a delimited `FileTrailerProto` whose
+//! offsets lie inside the file and whose total_uncompressed_bytes is the size before the
+//! trailer, zero padding, then the version word `03 00 00 03`, i.e. big-endian minor 3 << 24 | major 3),
+//! so a trailer check passes and a block walk, a block checksum or a file-info read does not.
+//! An "HFile" smaller than 4097 bytes (the 0- and 1-byte boundary sizes) has no room for a
+//! trailer and is plain pseudo-random bytes, as a crashed flush leaves. Everything is
+//! deterministic for a seed. Randomness is an inline splitmix64: tests need repeatability and
+//! the benchmarks need gigabytes a second, not statistical quality, and it costs no crate.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -93,8 +99,10 @@ pub struct Spec {
 }
 
 impl Spec {
-    /// Sizes at the boundaries of `range`: r−1, r, r+1, k·r, k·r±1.
+    /// Sizes at the boundaries of `range` (at least 2): r−1, r, r+1, k·r, k·r±1 (k = 3), two
+    /// sizes between, then 0 and 1 (last, so short lists of HFiles still get the others).
     pub fn boundary_sizes(range: u64) -> Vec<u64> {
+        let range = range.max(2);
         vec![
             range - 1,
             range,
@@ -104,6 +112,8 @@ impl Spec {
             3 * range + 1,
             5000,
             70_000,
+            0,
+            1,
         ]
     }
 
@@ -244,13 +254,23 @@ impl Gen<'_> {
     fn size(&mut self) -> u64 {
         let s = self.sizes[self.next_size % self.sizes.len()];
         self.next_size += 1;
-        s.max(4097)
+        s
     }
 
     /// An HFile: random blocks, then the trailer. Written in 1 MiB chunks (memory stays flat).
+    /// Below 4097 bytes there is no room for a trailer: random bytes only.
     fn hfile(&mut self, key: &str, size: u64) -> io::Result<()> {
         let p = self.root.join(key);
         fs::create_dir_all(p.parent().expect("key has a parent"))?;
+        if size <= 4096 {
+            let mut b = vec![0u8; size as usize];
+            self.rng.fill(&mut b);
+            fs::write(&p, &b)?;
+            self.sum.files += 1;
+            self.sum.bytes += size;
+            self.sum.hfiles += 1;
+            return Ok(());
+        }
         let mut f = io::BufWriter::with_capacity(1 << 20, File::create(&p)?);
         let body = size - 4096;
         let mut buf = vec![0u8; (1 << 20).min(body as usize).max(1)];
@@ -501,7 +521,7 @@ pub fn generate(root: &Path, spec: &Spec, seed: u64) -> io::Result<Summary> {
         &format!("{meta}/1588230740/.regioninfo"),
         &region_info("hbase", "meta", b"", b"", 1, false),
     )?;
-    let s = g.size();
+    let s = g.size().max(4097);
     let name = g.rng.hex32();
     g.hfile(&format!("{meta}/1588230740/info/{name}"), s)?;
     let ns_t = TableSpec {
@@ -529,7 +549,22 @@ pub fn generate(root: &Path, spec: &Spec, seed: u64) -> io::Result<Summary> {
 
 /// `count` HFiles of random sizes in `lo..=hi`, spread over tables, regions and families, as
 /// many small flushes leave them (for the small-files and scale benchmarks).
+/// Folders are `data/default/bench<NNN>/<region>/cf{,2}/` (100 files a region, 20 regions a
+/// table); there are no `.regioninfo`/`.tableinfo` files, only bulk.
 pub fn many_files(root: &Path, count: u64, lo: u64, hi: u64, seed: u64) -> io::Result<Summary> {
+    many_files_in(root, "bench", count, lo, hi, seed)
+}
+
+/// [`many_files`] with tables named `<prefix><NNN>`.
+pub fn many_files_in(
+    root: &Path,
+    prefix: &str,
+    count: u64,
+    lo: u64,
+    hi: u64,
+    seed: u64,
+) -> io::Result<Summary> {
+    let (lo, hi) = (lo.min(hi), hi.max(lo));
     let mut rng = Rng::new(seed);
     let mut sum = Summary::default();
     let mut buf = vec![0u8; hi as usize];
@@ -540,10 +575,11 @@ pub fn many_files(root: &Path, count: u64, lo: u64, hi: u64, seed: u64) -> io::R
         let table = region / regions_per_table;
         let h = region.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let dir = root.join(format!(
-            "data/default/bench{table:03}/{h:016x}{:016x}/cf",
-            h.rotate_left(17)
+            "data/default/{prefix}{table:03}/{h:016x}{:016x}/{}",
+            h.rotate_left(17),
+            if i % 2 == 0 { "cf" } else { "cf2" }
         ));
-        if i % files_per_region == 0 {
+        if i % files_per_region < 2 {
             fs::create_dir_all(&dir)?;
         }
         let size = if hi == 0 { 0 } else { rng.range(lo, hi) } as usize;
@@ -557,6 +593,17 @@ pub fn many_files(root: &Path, count: u64, lo: u64, hi: u64, seed: u64) -> io::R
 
 /// `count` large HFiles of `size` bytes (for the large-file benchmark).
 pub fn large_files(root: &Path, count: u64, size: u64, seed: u64) -> io::Result<Summary> {
+    large_files_in(root, "big", count, size, seed)
+}
+
+/// [`large_files`] in table `default:<table>`.
+pub fn large_files_in(
+    root: &Path,
+    table: &str,
+    count: u64,
+    size: u64,
+    seed: u64,
+) -> io::Result<Summary> {
     let mut g = Gen {
         root,
         rng: Rng::new(seed),
@@ -567,7 +614,7 @@ pub fn large_files(root: &Path, count: u64, size: u64, seed: u64) -> io::Result<
     for i in 0..count {
         let name = g.rng.hex32();
         g.hfile(
-            &format!("data/default/big/{:032x}/cf/{name}", i + 1),
+            &format!("data/default/{table}/{:032x}/cf/{name}", i + 1),
             size.max(4097),
         )?;
     }
