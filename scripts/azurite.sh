@@ -8,7 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${PORT:-10000}
 tools=.tools/node
-pidfile=.tools/azurite.pid
+# One PID file per port, so that a second instance on another port is its own; the default
+# port keeps the historical name.
+pidfile=.tools/azurite.pid; [ "$port" = 10000 ] || pidfile=.tools/azurite-$port.pid
+log=${pidfile%.pid}.log
 case "${1:-}" in
   start)
     if [ ! -x "$tools/node_modules/.bin/azurite-blob" ]; then
@@ -21,11 +24,11 @@ case "${1:-}" in
       mkdir -p .tools
       nohup "$tools/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$port" \
         --inMemoryPersistence --disableTelemetry --loose --skipApiVersionCheck --silent \
-        > .tools/azurite.log 2>&1 &
+        > "$log" 2>&1 &
       echo $! > "$pidfile"
       for _ in $(seq 1 300); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-        kill -0 "$(cat "$pidfile")" 2>/dev/null || { cat .tools/azurite.log >&2; exit 1; }
+        kill -0 "$(cat "$pidfile")" 2>/dev/null || { cat "$log" >&2; exit 1; }
         sleep 0.1
       done
       (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "azurite did not open port $port" >&2; exit 1; }

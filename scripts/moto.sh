@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${PORT:-5000}
 venv=.tools/venv
-pidfile=.tools/moto.pid
+pidfile=.tools/moto.pid; [ "$port" = 5000 ] || pidfile=.tools/moto-$port.pid
+log=${pidfile%.pid}.log
 case "${1:-}" in
   start)
     if [ ! -x "$venv/bin/moto_server" ]; then
@@ -17,11 +18,11 @@ case "${1:-}" in
       echo "moto already running (pid $(cat "$pidfile"))" >&2
     else
       mkdir -p .tools
-      nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > .tools/moto.log 2>&1 &
+      nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > "$log" 2>&1 &
       echo $! > "$pidfile"
       for _ in $(seq 1 300); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-        kill -0 "$(cat "$pidfile")" 2>/dev/null || { cat .tools/moto.log >&2; exit 1; }
+        kill -0 "$(cat "$pidfile")" 2>/dev/null || { cat "$log" >&2; exit 1; }
         sleep 0.1
       done
       (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "moto did not open port $port" >&2; exit 1; }
