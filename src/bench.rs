@@ -88,7 +88,7 @@ pub fn bench(a: BenchArgs) -> Result<Exit> {
     let range_size = a.range_size.unwrap_or(if dst.caps().is_local {
         64 << 20
     } else {
-        16 << 20
+        8 << 20
     });
     let state = tempdir_state()?;
     let cfg = Config {

@@ -105,7 +105,7 @@ pub struct TuningArgs {
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
     /// Files larger than this are cut into byte ranges copied in parallel
-    /// (e.g. 64MiB; default 64MiB local, 16MiB object stores).
+    /// (e.g. 64MiB; default 64MiB local, 8MiB object stores).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub range_size: Option<u64>,
     /// Bandwidth limit over all workers, e.g. 100MiB (per second).

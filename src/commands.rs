@@ -211,7 +211,8 @@ fn default_range_size(src: &End, dst: &End) -> u64 {
     if src.store.caps().is_local && dst.store.caps().is_local {
         64 << 20
     } else {
-        16 << 20
+        // One range in memory per worker: 32 × 8 MiB.
+        8 << 20
     }
 }
 
@@ -770,7 +771,7 @@ fn plan(a: PlanArgs) -> Result<Exit> {
         .unwrap_or(if src.store.caps().is_local && dst_url.is_local() {
             64 << 20
         } else {
-            16 << 20
+            8 << 20
         });
     if range_size < 4096 {
         return usage(format!("--range-size {range_size}: must be at least 4KiB"));

@@ -81,6 +81,11 @@ pub trait Upload: Send + Sync + fmt::Debug {
     /// Write part `index` (0-based), which starts at byte `offset` of the final file.
     /// Parts of one upload may be written concurrently.
     fn put_part(&self, index: u32, offset: u64, data: &[u8]) -> Result<()>;
+    /// Like [`Upload::put_part`], taking shared ownership of the bytes (no copy where the
+    /// store sends them as they are).
+    fn put_part_bytes(&self, index: u32, offset: u64, data: bytes::Bytes) -> Result<()> {
+        self.put_part(index, offset, &data)
+    }
     /// Make the file visible, whole. Every part must have been written.
     fn commit(&self) -> Result<()>;
     /// Drop the staged data. Safe to call after a failed commit.
@@ -123,6 +128,24 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Write a whole small file in one go; visible only when whole.
     fn put(&self, key: &str, data: &[u8]) -> Result<()>;
+
+    /// Like [`Store::read_range`], returning shared bytes (no copy where the store receives
+    /// them that way).
+    fn read_range_bytes(
+        &self,
+        key: &str,
+        range: Range<u64>,
+        version: Option<&str>,
+    ) -> Result<bytes::Bytes> {
+        let mut buf = Vec::new();
+        self.read_range(key, range, version, &mut buf)?;
+        Ok(bytes::Bytes::from(buf))
+    }
+
+    /// Like [`Store::put`], taking shared ownership of the bytes.
+    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> Result<()> {
+        self.put(key, &data)
+    }
 
     /// Start a staged upload of a file of `size` bytes cut into parts of `part_size` bytes.
     /// `job` names the job so that a later resume finds the same staged data.

@@ -645,6 +645,44 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         Ok(())
     }
 
+    fn read_range_bytes(
+        &self,
+        key: &str,
+        range: Range<u64>,
+        version: Option<&str>,
+    ) -> Result<bytes::Bytes> {
+        if range.start == range.end {
+            let mut buf = Vec::new();
+            self.read_range(key, range, version, &mut buf)?;
+            return Ok(bytes::Bytes::new());
+        }
+        let p = self.path(key)?;
+        let opts = GetOptions {
+            range: Some(GetRange::Bounded(range.clone())),
+            if_match: version.map(|v| format!("\"{}\"", v.trim_matches('"'))),
+            ..Default::default()
+        };
+        let bytes = self
+            .block(async { self.inner.get_opts(&p, opts).await?.bytes().await })
+            .map_err(|e| self.err("read", key, e))?;
+        let want = range.end - range.start;
+        if (bytes.len() as u64) < want {
+            return Err(Error::ShortRead {
+                key: key.into(),
+                offset: range.start + bytes.len() as u64,
+                wanted: want - bytes.len() as u64,
+            });
+        }
+        Ok(bytes.slice(..want as usize))
+    }
+
+    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> Result<()> {
+        let p = self.path(key)?;
+        self.block(self.inner.put(&p, PutPayload::from(data)))
+            .map(|_| ())
+            .map_err(|e| self.err("write", key, e))
+    }
+
     fn put(&self, key: &str, data: &[u8]) -> Result<()> {
         let p = self.path(key)?;
         let payload = PutPayload::from(bytes::Bytes::copy_from_slice(data));
@@ -749,8 +787,12 @@ impl<S: ObjectStore + MultipartStore> CloudUpload<S> {
 }
 
 impl<S: ObjectStore + MultipartStore> Upload for CloudUpload<S> {
-    fn put_part(&self, index: u32, _offset: u64, data: &[u8]) -> Result<()> {
-        let payload = PutPayload::from(bytes::Bytes::copy_from_slice(data));
+    fn put_part(&self, index: u32, offset: u64, data: &[u8]) -> Result<()> {
+        self.put_part_bytes(index, offset, bytes::Bytes::copy_from_slice(data))
+    }
+
+    fn put_part_bytes(&self, index: u32, _offset: u64, data: bytes::Bytes) -> Result<()> {
+        let payload = PutPayload::from(data);
         let part = self
             .handle
             .block_on(
