@@ -157,6 +157,17 @@ fn conditional_reads_fail_once_the_object_changed() {
 }
 
 #[test]
+fn a_range_past_the_end_is_a_short_read() {
+    let t = tempfile::tempdir().unwrap();
+    for (name, s) in stores(&t) {
+        s.put("short", b"0123456789").unwrap();
+        let mut buf = Vec::new();
+        let r = s.read_range("short", 5..20, None, &mut buf);
+        assert!(matches!(r, Err(Error::ShortRead { .. })), "{name}: {r:?}");
+    }
+}
+
+#[test]
 fn staged_parts_written_out_of_order_from_threads_become_visible_only_at_commit() {
     let t = tempfile::tempdir().unwrap();
     for (name, s) in stores(&t) {
