@@ -499,7 +499,7 @@ pub struct FileInfo {
     pub entries: Vec<(Vec<u8>, Vec<u8>)>,
     /// `MAX_SEQ_ID_KEY`: the highest WAL sequence id persisted in the file.
     pub max_seq_id: Option<i64>,
-    /// `TIMERANGE`: (min, max) cell timestamp.
+    /// `TIMERANGE`: (min, max) cell timestamp, when in the PB (2.x) or two-long (1.x) form.
     pub time_range: Option<(i64, i64)>,
 }
 
@@ -540,7 +540,8 @@ pub fn parse_file_info_payload(payload: &[u8]) -> Result<FileInfo> {
         info.max_seq_id = Some(i64::from_be_bytes(v));
     }
     if let Some(v) = info.get("TIMERANGE") {
-        info.time_range = Some(parse_time_range(v)?);
+        // Layouts other than the PB and 16-byte forms are kept raw in `entries`.
+        info.time_range = parse_time_range(v).ok();
     }
     Ok(info)
 }
