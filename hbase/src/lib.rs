@@ -22,6 +22,8 @@ mod wal;
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod proptests;
 
 pub use error::{Error, Result};
 pub use hfile::{
