@@ -185,7 +185,7 @@ impl HFileTrailer {
             ));
         }
         let body = &t[8..ts - 4];
-        let mut tr = if version.major == 3 || version.minor >= 2 {
+        let tr = if version.major == 3 || version.minor >= 2 {
             let (len, used) = varint(WHAT, body, 0)?;
             let len = usize::try_from(len)
                 .map_err(|_| Error::malformed(WHAT, "a message length", len.to_string()))?;
@@ -265,9 +265,6 @@ impl HFileTrailer {
                     tr.first_data_block_offset, tr.last_data_block_offset
                 ),
             ));
-        }
-        if tr.comparator.is_empty() && version.major == 3 {
-            tr.comparator = String::new();
         }
         Ok(tr)
     }
