@@ -18,6 +18,7 @@ chmod +x "$AZCOPY"
 cargo build --release -q -p hbcp -p hbcp-testkit
 HBCP=$PWD/target/release/hbcp
 GEN=$PWD/target/release/hbcp-gen
+PORT=${PORT:-10000}; export PORT
 eval "$(bash scripts/azurite.sh start)"
 trap 'bash scripts/azurite.sh stop' EXIT
 mkdir -p "$DIR"
@@ -47,8 +48,8 @@ for set in mixed small; do
   rm -f "$DIR/$set"-*.times
   for _ in $(seq "$RUNS"); do
     n=$((n + 1))
-    az="http://127.0.0.1:10000/devstoreaccount1/az$n$set"
-    hb="http://127.0.0.1:10000/devstoreaccount1/hb$n$set"
+    az="http://127.0.0.1:$PORT/devstoreaccount1/az$n$set"
+    hb="http://127.0.0.1:$PORT/devstoreaccount1/hb$n$set"
     curl -sf -X PUT "$az?restype=container&$SAS" -H "x-ms-version: 2021-08-06" -H "Content-Length: 0" -o /dev/null
     measure "$set-up-azcopy" "$AZCOPY" copy "$DIR/$set/*" "$az?$SAS" --from-to LocalBlob --recursive --log-level ERROR --output-level quiet
     measure "$set-up-hbcp" "$HBCP" copy "$DIR/$set" "$hb" --progress none
