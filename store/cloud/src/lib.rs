@@ -610,38 +610,9 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         version: Option<&str>,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
+        let bytes = self.read_range_bytes(key, range, version)?;
         buf.clear();
-        if range.start == range.end {
-            // A zero-length read still checks existence and version.
-            return match self.head(key)? {
-                None => Err(Error::NotFound { key: key.into() }),
-                Some(e) if version.is_some() && e.version.as_deref() != version => {
-                    Err(Error::Changed {
-                        key: key.into(),
-                        why: "the ETag changed".into(),
-                    })
-                }
-                Some(_) => Ok(()),
-            };
-        }
-        let p = self.path(key)?;
-        let opts = GetOptions {
-            range: Some(GetRange::Bounded(range.clone())),
-            if_match: version.map(|v| format!("\"{}\"", v.trim_matches('"'))),
-            ..Default::default()
-        };
-        let bytes = self
-            .block(async { self.inner.get_opts(&p, opts).await?.bytes().await })
-            .map_err(|e| self.err("read", key, e))?;
-        let want = range.end - range.start;
-        if (bytes.len() as u64) < want {
-            return Err(Error::ShortRead {
-                key: key.into(),
-                offset: range.start + bytes.len() as u64,
-                wanted: want - bytes.len() as u64,
-            });
-        }
-        buf.extend_from_slice(&bytes[..want as usize]);
+        buf.extend_from_slice(&bytes);
         Ok(())
     }
 
@@ -652,9 +623,17 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         version: Option<&str>,
     ) -> Result<bytes::Bytes> {
         if range.start == range.end {
-            let mut buf = Vec::new();
-            self.read_range(key, range, version, &mut buf)?;
-            return Ok(bytes::Bytes::new());
+            // A zero-length read still checks existence and version.
+            return match self.head(key)? {
+                None => Err(Error::NotFound { key: key.into() }),
+                Some(e) if version.is_some() && e.version.as_deref() != version => {
+                    Err(Error::Changed {
+                        key: key.into(),
+                        why: "the ETag changed".into(),
+                    })
+                }
+                Some(_) => Ok(bytes::Bytes::new()),
+            };
         }
         let p = self.path(key)?;
         let opts = GetOptions {
