@@ -43,6 +43,21 @@ pub enum Command {
     Report(ReportArgs),
     /// Measure what an endpoint sustains: writes synthetic data, reads it back, deletes it.
     Bench(BenchArgs),
+    /// Tables, regions, snapshots, WAL state, and edits that live only in WALs.
+    Preflight(PreflightArgs),
+}
+
+/// `hbcp preflight`.
+#[derive(Debug, Args)]
+pub struct PreflightArgs {
+    /// The HBase root to inspect.
+    pub src: String,
+    /// Write the findings as JSON.
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
+    /// Allow plain-HTTP endpoints.
+    #[arg(long)]
+    pub allow_http: bool,
 }
 
 /// `hbcp bench`.

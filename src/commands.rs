@@ -38,6 +38,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Report(a) => report_html(a),
         Command::Sync(a) => crate::sync::sync(a),
         Command::Bench(a) => crate::bench::bench(a),
+        Command::Preflight(a) => crate::preflight::preflight(a),
     }
 }
 

@@ -5,6 +5,7 @@ mod bench;
 mod cli;
 mod commands;
 mod html;
+mod preflight;
 mod progress;
 mod report;
 mod sync;

@@ -10,6 +10,7 @@ mod crash;
 mod disk_full;
 mod k8s_hadoop;
 mod plan_run;
+mod preflight;
 mod report_html;
 mod shards;
 mod signals;
