@@ -152,6 +152,10 @@ pub struct TuningArgs {
 pub struct CopyArgs {
     #[command(flatten)]
     pub ends: Endpoints,
+    /// Copy although the preflight found edits that live only in WALs (the WALs are copied
+    /// with the data; without this flag such a copy is refused, exit 2).
+    #[arg(long)]
+    pub allow_unflushed: bool,
     #[command(flatten)]
     pub selection: SelectionArgs,
     #[command(flatten)]

@@ -363,6 +363,12 @@ fn copy(a: CopyArgs) -> Result<Exit> {
     validate_tuning(&a.tuning)?;
     let sel = selection(&a.selection.exclude)?;
     let src = open_source(&a.ends.src, a.tuning.allow_http)?;
+    if !a.allow_unflushed {
+        // HBase roots only: refuse a copy that would lose edits still only in WALs.
+        if let Some(msg) = crate::preflight::unflushed_guard(&src)? {
+            return usage(msg);
+        }
+    }
     let dst = open_target(&a.ends.dst, &src, a.tuning.allow_http)?;
     let resume_cmd = std::env::args()
         .map(|x| shell_quote(&x))

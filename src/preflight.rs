@@ -57,9 +57,94 @@ fn hfile_max_seq_id(s: &dyn Store, e: &Entry) -> Option<i64> {
     read_file_info(&section, r.start, &trailer).ok()?.max_seq_id
 }
 
+/// What `copy` needs to know before it starts: `Ok(None)` when the root is safe to copy
+/// without WALs (or is not an HBase root), `Ok(Some(message))` when edits live only in WALs.
+/// A legacy root is a usage error.
+pub fn unflushed_guard(src: &crate::commands::End) -> Result<Option<String>> {
+    let Some(f) = inspect(src)? else {
+        return Ok(None);
+    };
+    if !f.loses() {
+        return Ok(None);
+    }
+    let mut msg =
+        String::from("copying without the WALs would lose edits that are not yet in HFiles:");
+    for u in &f.unflushed {
+        msg.push_str(&format!(
+            " table {} region {} family {} (WAL sequence id {});",
+            u.table, u.region, u.family, u.wal_max_seq_id
+        ));
+    }
+    for r in &f.recovered {
+        msg.push_str(&format!(" recovered edits not replayed: {r};"));
+    }
+    msg.push_str(&format!(
+        " stop writes and flush first ({}), or pass --allow-unflushed to copy the WALs with the data",
+        f.flush_commands()
+    ));
+    Ok(Some(msg))
+}
+
+struct Findings {
+    version: String,
+    tables: BTreeMap<String, TableStats>,
+    snapshots: BTreeSet<String>,
+    wals: usize,
+    open_wals: Vec<String>,
+    unflushed: Vec<Unflushed>,
+    recovered: Vec<String>,
+    unreadable: Vec<String>,
+}
+
+impl Findings {
+    fn loses(&self) -> bool {
+        !self.unflushed.is_empty() || !self.recovered.is_empty()
+    }
+    fn flush_commands(&self) -> String {
+        let mut names: BTreeSet<&str> = self.unflushed.iter().map(|u| u.table.as_str()).collect();
+        names.remove("?");
+        let v: Vec<String> = names.iter().map(|t| format!("flush '{t}'")).collect();
+        format!(
+            "in the hbase shell: {}",
+            if v.is_empty() {
+                "flush each table".into()
+            } else {
+                v.join("; ")
+            }
+        )
+    }
+}
+
 /// `hbcp preflight`.
 pub fn preflight(a: PreflightArgs) -> Result<Exit> {
     let src = open_source(&a.src, a.allow_http)?;
+    let Some(f) = inspect(&src)? else {
+        println!(
+            "{}: no hbase.version — not an HBase root; hbcp copies it as plain files",
+            src.url
+        );
+        return Ok(Exit::Ok);
+    };
+    print_findings(&src, &f);
+    if let Some(path) = &a.report {
+        let j = serde_json::json!({
+            "source": src.url.display,
+            "version": f.version,
+            "tables": f.tables,
+            "snapshots": f.snapshots,
+            "wals": f.wals,
+            "open_wals": f.open_wals,
+            "recovered_edits": f.recovered,
+            "unflushed": f.unflushed,
+            "not_checked": f.unreadable,
+            "loses_edits_without_wals": f.loses(),
+        });
+        std::fs::write(path, serde_json::to_vec_pretty(&j)?)?;
+    }
+    Ok(if f.loses() { Exit::Failed } else { Exit::Ok })
+}
+
+fn inspect(src: &crate::commands::End) -> Result<Option<Findings>> {
     let store = src.store.as_ref();
     let all = Mutex::new(Vec::new());
     if let Err(e) = store.list("", &|e: Entry| {
@@ -72,11 +157,7 @@ pub fn preflight(a: PreflightArgs) -> Result<Exit> {
     }
     let all = all.into_inner().unwrap();
     let Some(ver) = all.iter().find(|e| e.key == "hbase.version") else {
-        println!(
-            "{}: no hbase.version — not an HBase root; hbcp copies it as plain files",
-            src.url
-        );
-        return Ok(Exit::Ok);
+        return Ok(None);
     };
     let v = match read_all(store, ver)
         .map_err(|e| e.to_string())
@@ -130,21 +211,6 @@ pub fn preflight(a: PreflightArgs) -> Result<Exit> {
             _ => {}
         }
     }
-    println!("root: {} (HBase layout version {})", src.url, v.version);
-    println!("tables: {}", tables.len());
-    for (name, t) in &tables {
-        println!(
-            "  {name}: {} regions, {} families, {} HFiles, {}",
-            t.regions.len(),
-            t.families.len(),
-            t.hfiles,
-            bytes(t.bytes)
-        );
-    }
-    println!("snapshots: {}", snapshots.len());
-    for s in &snapshots {
-        println!("  {s}");
-    }
     let mut open_wals = Vec::new();
     let mut unflushed = Vec::new();
     let mut unreadable = Vec::new();
@@ -193,24 +259,52 @@ pub fn preflight(a: PreflightArgs) -> Result<Exit> {
             }
         }
     }
+    Ok(Some(Findings {
+        version: v.version,
+        tables,
+        snapshots,
+        wals: wals.len(),
+        open_wals,
+        unflushed,
+        recovered,
+        unreadable,
+    }))
+}
+
+fn print_findings(src: &crate::commands::End, f: &Findings) {
+    let (tables, snapshots) = (&f.tables, &f.snapshots);
+    println!("root: {} (HBase layout version {})", src.url, f.version);
+    println!("tables: {}", tables.len());
+    for (name, t) in tables {
+        println!(
+            "  {name}: {} regions, {} families, {} HFiles, {}",
+            t.regions.len(),
+            t.families.len(),
+            t.hfiles,
+            bytes(t.bytes)
+        );
+    }
+    println!("snapshots: {}", snapshots.len());
+    for s in snapshots {
+        println!("  {s}");
+    }
     println!(
         "WALs: {} ({} still open: no closing trailer)",
-        wals.len(),
-        open_wals.len()
+        f.wals,
+        f.open_wals.len()
     );
-    for w in &open_wals {
+    for w in &f.open_wals {
         println!("  open: {w}");
     }
-    for r in &recovered {
+    for r in &f.recovered {
         println!("  recovered edits not replayed: {r}");
     }
-    for u in &unreadable {
+    for u in &f.unreadable {
         println!("  not checked: {u}");
     }
-    let lose = !unflushed.is_empty() || !recovered.is_empty();
-    if lose {
+    if f.loses() {
         println!("verdict: a copy without the WALs would LOSE edits:");
-        for u in &unflushed {
+        for u in &f.unflushed {
             println!(
                 "  table {} region {} family {}: WAL edits up to sequence id {} (flushed: {})",
                 u.table,
@@ -221,35 +315,10 @@ pub fn preflight(a: PreflightArgs) -> Result<Exit> {
                     .map_or("nothing".to_string(), |m| m.to_string())
             );
         }
-        let mut names: BTreeSet<&str> = unflushed.iter().map(|u| u.table.as_str()).collect();
-        names.remove("?");
-        println!(
-            "  stop writes and flush first, e.g. in the hbase shell: {}",
-            names
-                .iter()
-                .map(|t| format!("flush '{t}'"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
+        println!("  stop writes and flush first, e.g. {}", f.flush_commands());
     } else {
         println!(
             "verdict: every edit in the WALs is also in HFiles; a copy without the WALs loses nothing"
         );
     }
-    if let Some(path) = &a.report {
-        let j = serde_json::json!({
-            "source": src.url.display,
-            "version": v.version,
-            "tables": tables,
-            "snapshots": snapshots,
-            "wals": wals.len(),
-            "open_wals": open_wals,
-            "recovered_edits": recovered,
-            "unflushed": unflushed,
-            "not_checked": unreadable,
-            "loses_edits_without_wals": lose,
-        });
-        std::fs::write(path, serde_json::to_vec_pretty(&j)?)?;
-    }
-    Ok(if lose { Exit::Failed } else { Exit::Ok })
 }

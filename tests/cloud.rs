@@ -105,7 +105,7 @@ fn copy_real_root_dirs_to_azurite_and_back() {
         let t = tempfile::tempdir().unwrap();
         let src = real_root(&name, &t.path().join("x"));
         let blob = container(&base, "devstoreaccount1", "real");
-        let r = copy(&src, std::path::Path::new(&blob), &[]);
+        let r = copy(&src, std::path::Path::new(&blob), &["--allow-unflushed"]);
         assert_eq!(r.code, 0, "{name}: {r:?}");
         let back = t.path().join("back");
         let r = copy(std::path::Path::new(&blob), &back, &[]);

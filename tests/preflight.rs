@@ -74,3 +74,29 @@ fn preflight_refuses_a_legacy_root_and_passes_a_plain_folder() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("not an HBase root"), "{r:?}");
 }
+
+#[test]
+fn copy_refuses_a_root_with_wal_only_edits_unless_allow_unflushed() {
+    let t = tempfile::tempdir().unwrap();
+    let name = real_root_names()
+        .into_iter()
+        .find(|n| n.contains("2.1"))
+        .unwrap();
+    let root = real_root(&name, &t.path().join("x"));
+    let dst = t.path().join("dst");
+    let r = copy(&root, &dst, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("table test") && r.stderr.contains("flush 'test'"),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("--allow-unflushed"), "{r:?}");
+    assert!(!dst.exists(), "nothing written");
+    let r = copy(&root, &dst, &["--allow-unflushed"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&root, &dst);
+    assert!(
+        digest(&dst).keys().any(|k| k.starts_with("WALs/")),
+        "the WALs are copied with the data"
+    );
+}
