@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
 # Runs every test of hbcp on a fresh machine: installs and starts what the tests need
 # (Azurite from npm, moto from pip, on 127.0.0.1 only, stopped by PID at the end), then runs
-# the whole cargo test suite. This is the README's test command; .ci/run calls it.
+# the whole cargo test suite. AZURITE_PORT / MOTO_PORT (default 10000 / 5000) move the emulators
+# so that two checkouts can test side by side. This is the README's test command; .ci/run calls it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 servers=()
 cleanup() {
-  for s in "${servers[@]}"; do bash "scripts/$s.sh" stop || true; done
+  for s in "${servers[@]}"; do
+    case "$s" in
+      azurite) PORT="${AZURITE_PORT:-10000}" bash scripts/azurite.sh stop || true ;;
+      moto) PORT="${MOTO_PORT:-5000}" bash scripts/moto.sh stop || true ;;
+    esac
+  done
 }
 trap cleanup EXIT
 
 # The cloud emulators the tests need: Azurite (with a second account) and moto's S3.
 export AZURITE_ACCOUNTS="devstoreaccount1:Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;hbcpacct2:aGJjcC1zZWNvbmQtYWNjb3VudC1rZXktZm9yLXRlc3RzLW9ubHkh"
-eval "$(bash scripts/azurite.sh start)"
+eval "$(PORT="${AZURITE_PORT:-10000}" bash scripts/azurite.sh start)"
 servers+=(azurite)
-eval "$(bash scripts/moto.sh start)"
+eval "$(PORT="${MOTO_PORT:-5000}" bash scripts/moto.sh start)"
 servers+=(moto)
 # moto takes any credentials; set them so that nothing looks for a cloud metadata service.
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
