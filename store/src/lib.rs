@@ -95,6 +95,20 @@ pub trait Upload: Send + Sync + fmt::Debug {
     fn is_resumed(&self) -> bool {
         false
     }
+    /// True when part `index` of `len` bytes is known to be staged already by an earlier run of
+    /// the same job, so that a journaled range may be trusted without sending it again.
+    fn has_part(&self, index: u32, len: u64) -> bool {
+        let _ = (index, len);
+        self.is_resumed()
+    }
+    /// True when the store wants the whole file's MD5 before the commit (`--put-md5`).
+    fn wants_md5(&self) -> bool {
+        false
+    }
+    /// The whole file's MD5, stored with the commit (only asked for when [`Upload::wants_md5`]).
+    fn set_md5(&self, md5: [u8; 16]) {
+        let _ = md5;
+    }
 }
 
 /// Callback that receives listing entries; it may be called from several threads at once.
@@ -171,6 +185,12 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Delete one key. Deleting a key that does not exist is not an error.
     fn delete(&self, key: &str) -> Result<()>;
+
+    /// The Content-MD5 the store keeps for `key` (Azure with `--put-md5`), if any.
+    fn content_md5(&self, key: &str) -> Result<Option<[u8; 16]>> {
+        let _ = key;
+        Ok(None)
+    }
 
     /// Make everything committed so far durable (local: `syncfs`). Object stores are durable
     /// at commit, so the default does nothing.

@@ -1,20 +1,35 @@
-//! The few Azure Blob REST calls object_store does not make: creating a container.
-//! Signed with SharedKey (HMAC-SHA256 over the canonical request) when an account key is known;
-//! otherwise sent with the SAS token / no auth and left to the service to accept or refuse.
+//! The few Azure Blob REST calls object_store does not make: creating a container, and block
+//! uploads with hbcp's own block IDs (see [`crate::azure_blocks`]). Signed with SharedKey
+//! (HMAC-SHA256 over the canonical request) when an account key is known.
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-const VERSION: &str = "2021-08-06";
+pub(crate) const VERSION: &str = "2021-08-06";
 
-/// The SharedKey signature of a request without body (Blob service, version 2015-02-21+).
+/// The SharedKey signature of a request (Blob service, version 2015-02-21+).
+/// `std_headers` holds the standard headers that are signed by position (`content-length`,
+/// `content-md5`, `content-type`); `headers` the `x-ms-*` ones; `url_path` is the request's
+/// URL path as sent (percent-encoded); `query` the decoded query parameters.
 pub(crate) fn shared_key_signature(
     key_b64: &str,
     account: &str,
     method: &str,
     url_path: &str,
     query: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> Result<String, String> {
+    shared_key_signature_std(key_b64, account, method, url_path, query, &[], headers)
+}
+
+pub(crate) fn shared_key_signature_std(
+    key_b64: &str,
+    account: &str,
+    method: &str,
+    url_path: &str,
+    query: &[(&str, &str)],
+    std_headers: &[(&str, &str)],
     headers: &[(&str, &str)],
 ) -> Result<String, String> {
     let key = base64::engine::general_purpose::STANDARD
@@ -36,9 +51,22 @@ pub(crate) fn shared_key_signature(
     for (k, v) in q {
         resource.push_str(&format!("\n{k}:{v}"));
     }
+    let std = |name: &str| -> &str {
+        std_headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+            .filter(|v| !(name == "content-length" && *v == "0"))
+            .unwrap_or("")
+    };
     // VERB, Content-Encoding, -Language, -Length, -MD5, -Type, Date, If-Modified-Since, If-Match,
     // If-None-Match, If-Unmodified-Since, Range, then the x-ms headers and the resource.
-    let to_sign = format!("{method}\n\n\n\n\n\n\n\n\n\n\n\n{canon_headers}{resource}");
+    let to_sign = format!(
+        "{method}\n\n\n{}\n{}\n{}\n\n\n\n\n\n\n{canon_headers}{resource}",
+        std("content-length"),
+        std("content-md5"),
+        std("content-type"),
+    );
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|e| e.to_string())?;
     mac.update(to_sign.as_bytes());
     Ok(base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
