@@ -149,6 +149,7 @@ impl Shared<'_> {
             let _ = hist.record(t0.elapsed().as_micros().max(1) as u64);
             match r {
                 Err(e) if e.is_retryable() && attempt < self.cfg.attempts && !self.halted() => {
+                    tracing::debug!(target: "hbcp::retry", "attempt {attempt} failed, retrying: {e}");
                     self.stats.retries.fetch_add(1, Relaxed);
                     std::thread::sleep(backoff(attempt, t0));
                     attempt += 1;
@@ -460,13 +461,15 @@ fn emit(sh: &Shared<'_>, e: &Option<Entry>, tasks: &Sender<Task>, resume: &Resum
             .dst
             .begin_upload(&e.key, e.size, sh.cfg.range_size, &sh.cfg.job)
         {
-            if up.is_resumed() {
-                for (i, h) in done {
-                    if let Some(slot) = hashes.get_mut(*i as usize) {
-                        *slot = Some(*h);
-                        let r = range_at(e.size, sh.cfg.range_size, *i as u64);
-                        sh.stats.bytes_skipped.fetch_add(r.end - r.start, Relaxed);
-                    }
+            for (i, h) in done {
+                let r = range_at(e.size, sh.cfg.range_size, *i as u64);
+                // Each journaled range is trusted only if the store still holds it staged.
+                if !up.has_part(*i, r.end - r.start) {
+                    continue;
+                }
+                if let Some(slot) = hashes.get_mut(*i as usize) {
+                    *slot = Some(*h);
+                    sh.stats.bytes_skipped.fetch_add(r.end - r.start, Relaxed);
                 }
             }
             upload = Some(up);
@@ -746,6 +749,36 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>, hist: &mut Histog
         Ok(u) => u,
         Err(e) => return fail(sh, done, key, e),
     };
+    if up.wants_md5() {
+        // `--put-md5`: the whole file's MD5, read in order from the source (the ranges were
+        // sent in any order by any worker).
+        let e = &big.entry;
+        let mut buf = Vec::new();
+        match sh.retry(hist, || {
+            md5_of(
+                sh.src,
+                &e.key,
+                e.size,
+                e.version.as_deref(),
+                sh.cfg.chunk,
+                &mut buf,
+            )
+        }) {
+            Ok(m) => up.set_md5(m),
+            Err(err) => {
+                if matches!(
+                    err,
+                    StoreError::Changed { .. }
+                        | StoreError::NotFound { .. }
+                        | StoreError::ShortRead { .. }
+                ) {
+                    let _ = up.abort();
+                    return redo_changed(sh, key, done, &mut buf, hist);
+                }
+                return fail(sh, done, key, err);
+            }
+        }
+    }
     match sh.retry(hist, || up.commit()) {
         Ok(()) => {
             sh.stats.files_copied.fetch_add(1, Relaxed);
@@ -762,6 +795,27 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>, hist: &mut Histog
             fail(sh, done, key, e)
         }
     }
+}
+
+/// The MD5 of a whole file, read in chunks of `chunk` bytes at `version`.
+fn md5_of(
+    store: &dyn Store,
+    key: &str,
+    size: u64,
+    version: Option<&str>,
+    chunk: u64,
+    buf: &mut Vec<u8>,
+) -> hbcp_store::Result<[u8; 16]> {
+    use md5::Digest;
+    let mut h = md5::Md5::new();
+    let mut at = 0;
+    while at < size {
+        let end = (at + chunk.max(1)).min(size);
+        store.read_range(key, at..end, version, buf)?;
+        h.update(&buf[..]);
+        at = end;
+    }
+    Ok(h.finalize().into())
 }
 
 /// A file already at the target with the same size: compare checksums; copy if different
