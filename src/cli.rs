@@ -19,6 +19,11 @@ pub struct Cli {
     /// https://ACCOUNT.blob.core.chinacloudapi.cn or http://127.0.0.1:10000/devstoreaccount1
     #[arg(long, global = true, value_name = "URL", env = "HBCP_AZURE_ENDPOINT")]
     pub azure_endpoint: Option<String>,
+    /// Store each blob's Content-MD5 (Azure targets), so that Azure's own tools can check the
+    /// blobs; every block is also sent with a transactional MD5 that the service checks. Costs
+    /// MD5 CPU and, for files sent in ranges, one more in-order read of the source.
+    #[arg(long, global = true)]
+    pub put_md5: bool,
 }
 
 /// Commands.

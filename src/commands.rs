@@ -28,6 +28,7 @@ use hbcp_planner::shard::{Assigner, ShardId};
 /// Run a command.
 pub fn run(cli: Cli) -> Result<Exit> {
     let _ = AZURE_ENDPOINT.set(cli.azure_endpoint.clone());
+    let _ = PUT_MD5.set(cli.put_md5);
     match cli.command {
         Command::Copy(a) => copy(a),
         Command::Plan(a) => plan(a),
@@ -119,12 +120,15 @@ pub(crate) fn open_source(s: &str, allow_http: bool) -> Result<End> {
 
 /// `--azure-endpoint`, set once from the command line.
 static AZURE_ENDPOINT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+/// `--put-md5`, set once from the command line.
+static PUT_MD5: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 fn open_remote(url: &StoreUrl, target: bool) -> Result<Arc<dyn Store>> {
     let opts = hbcp_store_cloud::CloudOptions {
         allow_http: true, // plain HTTP was already refused by URL parsing unless allowed
         azure_endpoint: AZURE_ENDPOINT.get().cloned().flatten(),
         create_container: target,
+        put_md5: PUT_MD5.get().copied().unwrap_or(false),
     };
     match hbcp_store_cloud::open(url, &opts) {
         Ok((s, opened)) => {

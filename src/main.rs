@@ -58,7 +58,33 @@ pub fn usage<T>(msg: impl Into<String>) -> anyhow::Result<T> {
     Err(UsageError(msg.into()).into())
 }
 
+/// `HBCP_LOG=debug` (or `info`, `trace`) prints hbcp's own diagnostics on stderr: each retry
+/// with the error that caused it and the service's request id. Only hbcp's targets are enabled:
+/// the HTTP libraries' own logs could carry signed URLs.
+fn init_logging() {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let Ok(level) = std::env::var("HBCP_LOG") else {
+        return;
+    };
+    let level = match level.to_ascii_lowercase().as_str() {
+        "error" => LevelFilter::ERROR,
+        "warn" => LevelFilter::WARN,
+        "info" => LevelFilter::INFO,
+        "debug" => LevelFilter::DEBUG,
+        "trace" => LevelFilter::TRACE,
+        _ => return,
+    };
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    let _ = tracing_subscriber::registry()
+        .with(fmt.with_filter(Targets::new().with_target("hbcp", level)))
+        .try_init();
+}
+
 fn main() -> ExitCode {
+    init_logging();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
