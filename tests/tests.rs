@@ -8,6 +8,8 @@ mod cloud;
 mod copy_local;
 mod crash;
 mod disk_full;
+mod faultproxy;
+mod faults;
 mod k8s_hadoop;
 mod plan_run;
 mod preflight;

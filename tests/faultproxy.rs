@@ -1,0 +1,300 @@
+//! A fault-injecting HTTP proxy on 127.0.0.1 between hbcp and Azurite (hyper server, reqwest
+//! client). It forwards every request, counts the request body bytes it received, and on a
+//! chosen share of requests answers 503 ServerBusy or 500 OperationTimedOut, resets the
+//! connection in the middle of a body, or stalls before answering; or answers every request
+//! with 403.
+//!
+//! The draws are deterministic (a seeded xorshift), so a failing run can be replayed.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response};
+
+/// What the proxy does to requests.
+#[derive(Debug, Clone, Copy)]
+pub enum Mode {
+    /// Forward everything.
+    Pass,
+    /// Inject a fault on `per_mille` of the requests, cycling through the kinds.
+    Faults { per_mille: u64, seed: u64 },
+    /// Answer every request 403 AuthenticationFailed.
+    Deny,
+}
+
+/// Counters, readable while the proxy runs.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub requests: AtomicU64,
+    /// Request body bytes received on PUTs (block and blob uploads), whole or cut off.
+    pub put_body_bytes: AtomicU64,
+    pub busy_503: AtomicU64,
+    pub timeout_500: AtomicU64,
+    pub resets: AtomicU64,
+    pub stalls: AtomicU64,
+    pub denied: AtomicU64,
+}
+
+impl Counters {
+    pub fn faults(&self) -> u64 {
+        self.busy_503.load(Relaxed)
+            + self.timeout_500.load(Relaxed)
+            + self.resets.load(Relaxed)
+            + self.stalls.load(Relaxed)
+    }
+}
+
+struct State {
+    upstream: String,
+    client: reqwest::Client,
+    mode: Mode,
+    rng: Mutex<u64>,
+    counters: Arc<Counters>,
+}
+
+/// A running proxy; stopped when dropped.
+pub struct Proxy {
+    /// `http://127.0.0.1:PORT`, to use in place of the upstream's base URL.
+    pub url: String,
+    pub counters: Arc<Counters>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+type Body = BoxBody<Bytes, std::io::Error>;
+
+fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+fn azure_error(status: u16, code: &str, msg: &str) -> Response<Body> {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>{msg}</Message></Error>"
+    );
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/xml")
+        .header("x-ms-error-code", code)
+        .header("x-ms-request-id", "00000000-fault-proxy-0000-000000000000")
+        .body(full(body))
+        .unwrap()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    None,
+    Busy,
+    Timeout,
+    Reset,
+    Stall,
+}
+
+impl State {
+    fn draw(&self) -> Fault {
+        let Mode::Faults { per_mille, .. } = self.mode else {
+            return Fault::None;
+        };
+        let mut g = self.rng.lock().unwrap();
+        let mut x = *g;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *g = x;
+        if x % 1000 >= per_mille {
+            return Fault::None;
+        }
+        match (x / 1000) % 4 {
+            0 => Fault::Busy,
+            1 => Fault::Timeout,
+            2 => Fault::Reset,
+            _ => Fault::Stall,
+        }
+    }
+
+    async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Result<Response<Body>, std::io::Error> {
+        let c = &self.counters;
+        c.requests.fetch_add(1, Relaxed);
+        if matches!(self.mode, Mode::Deny) {
+            c.denied.fetch_add(1, Relaxed);
+            return Ok(azure_error(
+                403,
+                "AuthenticationFailed",
+                "Server failed to authenticate the request.",
+            ));
+        }
+        let fault = self.draw();
+        let (parts, mut body) = req.into_parts();
+        let is_put = parts.method == hyper::Method::PUT;
+        // Read the request body frame by frame, counting what arrives (a client killed in the
+        // middle of a body has still sent what was counted).
+        let mut data = Vec::new();
+        let declared: Option<usize> = parts
+            .headers
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(std::io::Error::other)?;
+            if let Ok(d) = frame.into_data() {
+                if is_put {
+                    c.put_body_bytes.fetch_add(d.len() as u64, Relaxed);
+                }
+                data.extend_from_slice(&d);
+                if fault == Fault::Reset && declared.is_some_and(|n| n > 0 && data.len() * 2 >= n) {
+                    // Drop the connection half-way through the upload.
+                    c.resets.fetch_add(1, Relaxed);
+                    return Err(std::io::Error::other(
+                        "fault proxy: connection reset mid-body",
+                    ));
+                }
+            }
+        }
+        match fault {
+            Fault::Busy => {
+                c.busy_503.fetch_add(1, Relaxed);
+                return Ok(azure_error(
+                    503,
+                    "ServerBusy",
+                    "The server is currently unable to receive requests. Please retry your request.",
+                ));
+            }
+            Fault::Timeout => {
+                c.timeout_500.fetch_add(1, Relaxed);
+                return Ok(azure_error(
+                    500,
+                    "OperationTimedOut",
+                    "The operation could not be completed within the permitted time.",
+                ));
+            }
+            Fault::Stall => {
+                c.stalls.fetch_add(1, Relaxed);
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+            }
+            _ => {}
+        }
+        let pq = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let mut fwd = self
+            .client
+            .request(parts.method.clone(), format!("{}{pq}", self.upstream));
+        for (k, v) in parts.headers.iter() {
+            let name = k.as_str();
+            if matches!(
+                name,
+                "host" | "connection" | "transfer-encoding" | "content-length"
+            ) {
+                continue;
+            }
+            fwd = fwd.header(k, v);
+        }
+        let resp = match fwd.body(data).send().await {
+            Ok(r) => r,
+            Err(e) => return Err(std::io::Error::other(e.to_string())),
+        };
+        let mut out = Response::builder().status(resp.status().as_u16());
+        for (k, v) in resp.headers().iter() {
+            if matches!(k.as_str(), "connection" | "transfer-encoding") {
+                continue;
+            }
+            out = out.header(k, v);
+        }
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        if fault == Fault::Reset && bytes.len() >= 2 {
+            // A download cut off half-way: the declared length is kept, the body ends early.
+            c.resets.fetch_add(1, Relaxed);
+            let half = bytes.slice(..bytes.len() / 2);
+            let frames: Vec<Result<Frame<Bytes>, std::io::Error>> = vec![
+                Ok(Frame::data(half)),
+                Err(std::io::Error::other(
+                    "fault proxy: connection reset mid-body",
+                )),
+            ];
+            let body = StreamBody::new(futures::stream::iter(frames)).boxed();
+            return Ok(out.body(body).unwrap());
+        }
+        Ok(out.body(full(bytes)).unwrap())
+    }
+}
+
+/// Start a proxy to `upstream` (`http://127.0.0.1:PORT` of Azurite) on 127.0.0.1.
+pub fn start(upstream: &str, mode: Mode) -> Proxy {
+    let counters = Arc::new(Counters::default());
+    let seed = match mode {
+        Mode::Faults { seed, .. } => seed | 1,
+        _ => 1,
+    };
+    let state = Arc::new(State {
+        upstream: upstream.trim_end_matches('/').to_string(),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap(),
+        mode,
+        rng: Mutex::new(seed),
+        counters: counters.clone(),
+    });
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            loop {
+                tokio::select! {
+                    _ = &mut stop_rx => break,
+                    acc = listener.accept() => {
+                        let Ok((stream, _)) = acc else { continue };
+                        let st = state.clone();
+                        tokio::spawn(async move {
+                            let svc = hyper::service::service_fn(move |req| {
+                                let st = st.clone();
+                                async move { st.handle(req).await }
+                            });
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                                .await;
+                        });
+                    }
+                }
+            }
+        });
+    });
+    let addr = addr_rx.recv().unwrap();
+    Proxy {
+        url: format!("http://{addr}"),
+        counters,
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    }
+}
