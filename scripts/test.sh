@@ -28,11 +28,12 @@ export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-eas
 export AWS_ENDPOINT_URL="$HBCP_TEST_S3"
 curl -sf -X PUT "$HBCP_TEST_S3/hbcp-test" -o /dev/null || { echo "cannot create the S3 test bucket" >&2; exit 1; }
 
+log=$(mktemp "${TMPDIR:-/tmp}/hbcp-test.XXXXXX.log")
 set +e
-cargo test --workspace --locked --no-fail-fast 2>&1 | tee "${TMPDIR:-/tmp}/hbcp-test.log"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
-passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "${TMPDIR:-/tmp}/hbcp-test.log" | awk '{s+=$4} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed' "${TMPDIR:-/tmp}/hbcp-test.log" | awk '{s+=$1} END {print s+0}')
+passed=$(grep -aEo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
+failed=$(grep -aEo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
 echo "tests: ${passed} passed, ${failed} failed"
 exit "$status"
