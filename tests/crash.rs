@@ -114,6 +114,16 @@ fn copy_killed_at_20_or_more_random_moments_then_rerun_always_finishes_byte_exac
         };
         let mut visible_bytes = 0;
         for (k, v) in &visible {
+            if v.0 && expected.get(k).is_none() {
+                // A folder whose contents were not written yet: it must be on a path to
+                // something of the source.
+                let under = format!("{k}/");
+                assert!(
+                    expected.keys().any(|e| e.starts_with(&under)),
+                    "round {round}: folder {k} is not in the source"
+                );
+                continue;
+            }
             assert_eq!(
                 expected.get(k),
                 Some(v),
