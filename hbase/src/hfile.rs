@@ -553,7 +553,9 @@ fn parse_time_range(v: &[u8]) -> Result<(i64, i64)> {
             m.to.unwrap_or(i64::MAX as u64) as i64,
         ));
     }
-    if v.len() != 16 {
+    // The Writable form: HBase reads the first two longs and ignores what follows (1.x wrote
+    // the whole 32-byte buffer of its DataOutputBuffer, the last 16 bytes zero).
+    if v.len() < 16 {
         return Err(Error::malformed(
             WHAT,
             "PBUF TimeRangeTracker or two 8-byte longs",
@@ -648,4 +650,27 @@ pub fn verify_blocks(file: &[u8]) -> Result<BlockReport> {
         checksum_chunks,
         checksum_types,
     })
+}
+
+#[cfg(test)]
+mod time_range_tests {
+    use super::parse_time_range;
+
+    #[test]
+    fn timerange_in_writable_form_reads_the_first_two_longs() {
+        // As a real HBase snapshot export's HFile holds it: two longs, then 16 zero bytes.
+        let mut v = Vec::new();
+        v.extend_from_slice(&0x0000_0176_b13c_2c10u64.to_be_bytes());
+        v.extend_from_slice(&0x0000_0176_b13c_2e51u64.to_be_bytes());
+        assert_eq!(
+            parse_time_range(&v).unwrap(),
+            (0x0176_b13c_2c10, 0x0176_b13c_2e51)
+        );
+        v.extend_from_slice(&[0; 16]);
+        assert_eq!(
+            parse_time_range(&v).unwrap(),
+            (0x0176_b13c_2c10, 0x0176_b13c_2e51)
+        );
+        assert!(parse_time_range(&v[..15]).is_err());
+    }
 }
