@@ -13,10 +13,12 @@ pub mod records;
 pub mod select;
 pub mod shard;
 pub mod split;
+pub mod view;
 
 pub use order::LargestFirst;
-pub use select::Selection;
+pub use select::{HbaseRules, Scope, Selection};
 pub use split::{range_count, ranges};
+pub use view::{Layout, SelectSpec, View, ViewStore, build_view};
 
 /// Result with the planner error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -38,6 +38,26 @@ pub struct PlanHeader {
     pub excludes: Vec<String>,
     /// When the plan was made (RFC 3339).
     pub created: String,
+    /// The HBase selection (`--table`, `--snapshot`, ranges, `--layout`), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select: Option<crate::SelectSpec>,
+    /// The HBase rules applied to a whole-root plan (`Some(true)`: WALs included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hbase_wals: Option<bool>,
+}
+
+impl PlanHeader {
+    /// The selection as it enters the job identity.
+    pub fn identity(&self) -> Vec<String> {
+        let mut v = self.excludes.clone();
+        if let Some(w) = self.hbase_wals {
+            v.push(format!("\0hbase wals={w}"));
+        }
+        if let Some(s) = &self.select {
+            v.extend(s.describe());
+        }
+        v
+    }
 }
 
 /// One entry of a plan.
@@ -56,6 +76,9 @@ pub struct PlanEntry {
     /// A directory entry.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub d: bool,
+    /// Source keys, when the entry is read from another key than the one it is written to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub o: Vec<String>,
 }
 
 impl From<&Entry> for PlanEntry {
@@ -68,6 +91,7 @@ impl From<&Entry> for PlanEntry {
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                 .map(|d| d.as_nanos()),
             d: e.kind == EntryKind::Dir,
+            o: Vec::new(),
         }
     }
 }
@@ -157,8 +181,15 @@ impl PlanWriter {
 
     /// Add an entry.
     pub fn add(&mut self, e: &Entry) -> Result<()> {
+        self.add_mapped(e, &[])
+    }
+
+    /// Add an entry read from other source keys (`sources`, in order).
+    pub fn add_mapped(&mut self, e: &Entry, sources: &[String]) -> Result<()> {
         self.summary.add(e, self.range_size);
-        self.inner.write(&PlanEntry::from(e))
+        let mut p = PlanEntry::from(e);
+        p.o = sources.to_vec();
+        self.inner.write(&p)
     }
 
     /// Finish the file; returns what it holds.
@@ -182,7 +213,15 @@ impl PlanReader {
 
     /// The next entry; `None` at the end (after the checksum was verified).
     pub fn next_entry(&mut self) -> Result<Option<Entry>> {
-        Ok(self.inner.next_record::<PlanEntry>()?.map(Entry::from))
+        Ok(self.next_mapped()?.map(|(e, _)| e))
+    }
+
+    /// The next entry with the source keys it is read from (empty: its own key).
+    pub fn next_mapped(&mut self) -> Result<Option<(Entry, Vec<String>)>> {
+        Ok(self.inner.next_record::<PlanEntry>()?.map(|mut p| {
+            let o = std::mem::take(&mut p.o);
+            (Entry::from(p), o)
+        }))
     }
 }
 
@@ -215,6 +254,8 @@ mod tests {
             range_size: 10,
             excludes: vec![],
             created: now_rfc3339(),
+            select: None,
+            hbase_wals: None,
         };
         let mut w = PlanWriter::create(&p, &h).unwrap();
         let es = vec![

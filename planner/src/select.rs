@@ -3,9 +3,20 @@
 //! hbcp's own folder (`.hbcp/`) is never part of a job. `--exclude GLOB` patterns match the
 //! relative key (`**/.tmp/**`, `WALs/**`); a pattern without `/` also matches any single path
 //! component, so `--exclude .tmp` leaves out every `.tmp` folder.
+//!
+//! On an HBase root (a folder with `hbase.version`) the HBase rules apply on top
+//! ([`Selection::with_hbase_rules`]): transient folders (`.tmp/` at every level, `corrupt/`,
+//! `staging/`, `.hbck/`, `splitWAL/`, `.migration/`, `.hbase-snapshot/.tmp/` — snapshots being
+//! taken or exported —, pre-2.5 `.splits/`/`.merges/`, `*.temp` recovered edits) are left out,
+//! and so are the write-ahead logs (`WALs/`, `oldWALs/`, `MasterProcWALs/`, `recovered.edits/`)
+//! unless they are asked for. A [`Scope`] narrows a job to the keys of an HBase selection
+//! (a table's closure, a snapshot) so that the verifier judges only those.
+
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use hbcp_store::Entry;
+use hbcp_store::{Entry, EntryKind};
 
 use crate::{Error, Result};
 
@@ -15,10 +26,44 @@ pub struct Selection {
     exclude: Option<GlobSet>,
     component_excludes: Vec<String>,
     patterns: Vec<String>,
+    hbase: Option<HbaseRules>,
+    scope: Option<Arc<Scope>>,
+}
+
+/// The HBase rules of a selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HbaseRules {
+    /// Copy the write-ahead logs too (`--allow-unflushed`).
+    pub include_wals: bool,
+}
+
+/// The keys an HBase selection owns: exact keys plus whole folders.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Exact keys.
+    pub keys: HashSet<String>,
+    /// Key prefixes ending in `/`.
+    pub prefixes: Vec<String>,
+}
+
+impl Scope {
+    /// Whether `key` is in the scope.
+    pub fn contains(&self, key: &str) -> bool {
+        self.keys.contains(key) || self.prefixes.iter().any(|p| key.starts_with(p.as_str()))
+    }
 }
 
 /// The folder at the top of a root where hbcp keeps its own state.
 pub const HBCP_PREFIX: &str = ".hbcp/";
+
+/// True for keys the HBase rules leave out of a copy: transient folders always, write-ahead
+/// logs unless `include_wals`. `is_dir` marks an (empty) directory entry, judged as the
+/// folder it is.
+pub fn hbase_leaves_out(key: &str, is_dir: bool, include_wals: bool) -> bool {
+    let transient =
+        hbcp_hbase::is_transient(key) || (is_dir && hbcp_hbase::is_transient(&format!("{key}/x")));
+    transient || (!include_wals && hbcp_hbase::is_wal_family(key))
+}
 
 impl Selection {
     /// A selection that excludes keys matching any of `patterns`.
@@ -43,7 +88,26 @@ impl Selection {
             exclude: (!patterns.is_empty()).then_some(set),
             component_excludes,
             patterns: patterns.to_vec(),
+            hbase: None,
+            scope: None,
         })
+    }
+
+    /// Apply the HBase rules (the source is an HBase root).
+    pub fn with_hbase_rules(mut self, rules: HbaseRules) -> Self {
+        self.hbase = Some(rules);
+        self
+    }
+
+    /// Narrow the selection to `scope`.
+    pub fn with_scope(mut self, scope: Scope) -> Self {
+        self.scope = Some(Arc::new(scope));
+        self
+    }
+
+    /// The HBase rules, when they apply.
+    pub fn hbase_rules(&self) -> Option<HbaseRules> {
+        self.hbase
     }
 
     /// The patterns, for the plan header and the job identity.
@@ -53,8 +117,22 @@ impl Selection {
 
     /// Whether `key` belongs to the job.
     pub fn accepts_key(&self, key: &str) -> bool {
+        self.accepts_key_kind(key, false)
+    }
+
+    fn accepts_key_kind(&self, key: &str, is_dir: bool) -> bool {
         if key == ".hbcp" || key.starts_with(HBCP_PREFIX) {
             return false;
+        }
+        if let Some(scope) = &self.scope {
+            if !scope.contains(key) {
+                return false;
+            }
+        }
+        if let Some(r) = self.hbase {
+            if hbase_leaves_out(key, is_dir, r.include_wals) {
+                return false;
+            }
         }
         if let Some(set) = &self.exclude {
             if set.is_match(key) {
@@ -73,7 +151,7 @@ impl Selection {
 
     /// Whether `entry` belongs to the job.
     pub fn accepts(&self, entry: &Entry) -> bool {
-        self.accepts_key(&entry.key)
+        self.accepts_key_kind(&entry.key, entry.kind == EntryKind::Dir)
     }
 }
 
@@ -97,5 +175,76 @@ mod tests {
         assert!(!s.accepts_key("data/default/t/.tmp/x"));
         assert!(s.accepts_key("oldWALs/x"));
         assert!(Selection::with_excludes(&["a[".into()]).is_err());
+    }
+
+    fn dir(key: &str) -> Entry {
+        Entry {
+            key: key.into(),
+            size: 0,
+            version: None,
+            modified: None,
+            kind: EntryKind::Dir,
+        }
+    }
+
+    #[test]
+    fn hbase_rules_leave_out_transient_folders_and_wals_unless_asked() {
+        let s = Selection::default().with_hbase_rules(HbaseRules {
+            include_wals: false,
+        });
+        for k in [
+            ".tmp/hbase-hbck.lock",
+            ".tmp/data/default/t/r/cf/0123abcd",
+            "corrupt/rs%2C1.123",
+            "staging/x",
+            ".hbck/x",
+            "splitWAL/x",
+            ".hbase-snapshot/.tmp/snap/.snapshotinfo",
+            "data/default/t/.tmp/x",
+            "data/default/t/0123/.tmp/cf/abcd",
+            "WALs/rs,1,2/rs%2C1%2C2.17",
+            "oldWALs/rs%2C1%2C2.17",
+            "MasterProcWALs/pv2-00000000000000000001.log",
+            "data/default/t/0123/recovered.edits/0000000000000000012",
+        ] {
+            assert!(!s.accepts_key(k), "{k} should be left out");
+        }
+        for k in [
+            "staging",
+            "corrupt",
+            "data/default/t/.tmp",
+            "data/default/t/r/recovered.edits",
+        ] {
+            assert!(!s.accepts(&dir(k)), "empty dir {k} should be left out");
+        }
+        for k in [
+            "hbase.version",
+            "hbase.id",
+            "data/default/t/.tabledesc/.tableinfo.0000000001",
+            "data/default/t/0123/.regioninfo",
+            "data/default/t/0123/cf/0123abcd",
+            "archive/data/default/t/0123/cf/0123abcd",
+            ".hbase-snapshot/snap/.snapshotinfo",
+            "mobdir/data/default/t/0123/cf/0123abcd",
+            "MasterData/data/master/store/.tabledesc/.tableinfo.0000000001",
+        ] {
+            assert!(s.accepts_key(k), "{k} should be copied");
+        }
+        let w = Selection::default().with_hbase_rules(HbaseRules { include_wals: true });
+        assert!(w.accepts_key("WALs/rs,1,2/rs%2C1%2C2.17"));
+        assert!(w.accepts_key("oldWALs/rs%2C1%2C2.17"));
+        assert!(!w.accepts_key(".tmp/hbase-hbck.lock"));
+    }
+
+    #[test]
+    fn a_scope_narrows_to_its_keys_and_folders() {
+        let mut scope = Scope::default();
+        scope.keys.insert("hbase.version".into());
+        scope.prefixes.push("data/default/t/".into());
+        let s = Selection::default().with_scope(scope);
+        assert!(s.accepts_key("hbase.version"));
+        assert!(s.accepts_key("data/default/t/r/cf/abc"));
+        assert!(!s.accepts_key("data/default/t2/r/cf/abc"));
+        assert!(!s.accepts_key("hbase.id"));
     }
 }
