@@ -50,6 +50,21 @@ pub enum Command {
     Bench(BenchArgs),
     /// Tables, regions, snapshots, WAL state, and edits that live only in WALs.
     Preflight(PreflightArgs),
+    /// List the HBase snapshots of a root: name, table, creation time, HFiles, bytes.
+    Snapshots(SnapshotsArgs),
+}
+
+/// `hbcp snapshots`.
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    /// The HBase root.
+    pub src: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Allow plain-HTTP endpoints.
+    #[arg(long)]
+    pub allow_http: bool,
 }
 
 /// `hbcp preflight`.
@@ -118,6 +133,53 @@ pub struct SelectionArgs {
     pub exclude: Vec<String>,
 }
 
+/// What of an HBase root: tables, a snapshot, row-key and time ranges, the target layout.
+#[derive(Debug, Args, Clone, Default)]
+pub struct HbaseSelectArgs {
+    /// Copy only this table's closure: its data dir with .tabledesc, the parent HFiles of its
+    /// References, the targets of its HFileLinks (data, archive, .tmp, mobdir) with their
+    /// back-references, its mobdir, plus hbase.version and hbase.id (kept if the target has
+    /// them), all at the same relative paths. NS:NAME, or NAME for namespace default;
+    /// repeatable.
+    #[arg(long, value_name = "NS:NAME")]
+    pub table: Vec<String>,
+    /// Export this snapshot as HBase's ExportSnapshot does: its manifest first under
+    /// .hbase-snapshot/.tmp/NAME, every HFile it references to archive/data/<ns>/<table>/<region>/<family>/,
+    /// and the snapshot made visible (.hbase-snapshot/NAME) last, after verification.
+    #[arg(long, value_name = "NAME")]
+    pub snapshot: Option<String>,
+    /// Only regions whose [startKey, endKey) overlaps [START, END): whole regions are copied,
+    /// not rows. Keys as in the HBase shell: text, with \xNN for any byte.
+    #[arg(long, value_name = "KEY")]
+    pub start_row: Option<String>,
+    /// End of the row range (exclusive); see --start-row.
+    #[arg(long, value_name = "KEY")]
+    pub end_row: Option<String>,
+    /// Only HFiles whose cell time range (FileInfo TIMERANGE) overlaps [SINCE, UNTIL): whole
+    /// HFiles are copied, not cells. Milliseconds since the epoch, or a UTC date/time
+    /// (2024-05-01, 2024-05-01T12:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// End of the time range (exclusive); see --since.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// root: the same relative paths (default). bulkload: <table>/<family>/<hfile> for HBase's
+    /// completebulkload, links and references materialised (a Reference brings its parent
+    /// HFile whole, once); needs --table or --snapshot.
+    #[arg(long, value_enum, default_value_t = LayoutArg::Root)]
+    pub layout: LayoutArg,
+}
+
+/// `--layout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LayoutArg {
+    /// The same relative paths.
+    #[default]
+    Root,
+    /// `<table>/<family>/<hfile>`, for completebulkload.
+    Bulkload,
+}
+
 /// How to copy.
 #[derive(Debug, Args, Clone)]
 pub struct TuningArgs {
@@ -164,6 +226,8 @@ pub struct CopyArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
     #[command(flatten)]
+    pub hbase: HbaseSelectArgs,
+    #[command(flatten)]
     pub tuning: TuningArgs,
 }
 
@@ -174,6 +238,11 @@ pub struct PlanArgs {
     pub ends: Endpoints,
     #[command(flatten)]
     pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub hbase: HbaseSelectArgs,
+    /// Plan the WALs too (as `copy --allow-unflushed` copies them).
+    #[arg(long)]
+    pub allow_unflushed: bool,
     /// Where to write the plan.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
@@ -266,6 +335,11 @@ pub struct VerifyArgs {
     pub ends: Endpoints,
     #[command(flatten)]
     pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub hbase: HbaseSelectArgs,
+    /// The copy was made with --allow-unflushed: the WALs belong to it.
+    #[arg(long)]
+    pub allow_unflushed: bool,
     /// Compare sizes only, or every byte (checksum; the default).
     #[arg(long, value_enum, default_value_t = VerifyArg::Checksum)]
     pub verify: VerifyArg,

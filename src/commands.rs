@@ -40,6 +40,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Sync(a) => crate::sync::sync(a),
         Command::Bench(a) => crate::bench::bench(a),
         Command::Preflight(a) => crate::preflight::preflight(a),
+        Command::Snapshots(a) => crate::select::snapshots(a),
     }
 }
 
@@ -268,6 +269,8 @@ pub(crate) struct Job {
     base_job: String,
     /// This run is one shard of a plan.
     shard: Option<ShardId>,
+    /// A snapshot export: published after verification.
+    pub(crate) publish: Option<hbcp_planner::view::Publish>,
 }
 
 pub(crate) fn build_job(
@@ -335,6 +338,7 @@ pub(crate) fn build_job(
         resume_cmd,
         base_job,
         shard,
+        publish: None,
     })
 }
 
@@ -365,36 +369,74 @@ pub(crate) fn validate_tuning(t: &TuningArgs) -> Result<()> {
 
 fn copy(a: CopyArgs) -> Result<Exit> {
     validate_tuning(&a.tuning)?;
+    let spec = crate::select::spec(&a.hbase)?;
     let sel = selection(&a.selection.exclude)?;
     let src = open_source(&a.ends.src, a.tuning.allow_http)?;
-    if !a.allow_unflushed {
-        // HBase roots only: refuse a copy that would lose edits still only in WALs.
-        if let Some(msg) = crate::preflight::unflushed_guard(&src)? {
+    if !a.allow_unflushed && spec.snapshot.is_none() {
+        // HBase roots only: refuse a copy that would lose edits still only in WALs (of the
+        // selected tables, with --table).
+        if let Some(msg) = crate::preflight::unflushed_guard(&src, &spec.tables)? {
             return usage(msg);
         }
     }
+    let prep = crate::select::prepare(&src, &spec, sel, a.allow_unflushed)?;
     let dst = open_target(&a.ends.dst, &src, a.tuning.allow_http)?;
     let resume_cmd = std::env::args()
         .map(|x| shell_quote(&x))
         .collect::<Vec<_>>()
         .join(" ");
-    let job = build_job(
-        "copy",
-        src,
-        dst,
-        &a.selection.exclude,
-        a.tuning,
-        None,
-        resume_cmd,
-        None,
+    let identity = job_identity(&a.selection.exclude, &spec, &prep.sel);
+    let Some(view) = prep.view else {
+        let job = build_job(
+            "copy", src, dst, &identity, a.tuning, None, resume_cmd, None,
+        )?;
+        let sel = prep.sel;
+        let src_store = job.src.store.clone();
+        let feed = move |sink: &ListSink<'_>| {
+            src_store.list("", &|e: Entry| {
+                if sel.accepts(&e) { sink(e) } else { Ok(()) }
+            })
+        };
+        return execute(job, &feed);
+    };
+    let entries = crate::select::copy_entries(&view, &prep.sel, Some(dst.store.as_ref()))?;
+    let map: std::collections::HashMap<String, Vec<String>> = entries
+        .iter()
+        .filter(|(_, o)| !o.is_empty())
+        .map(|(e, o)| (e.key.clone(), o.clone()))
+        .collect();
+    if let Some(p) = &view.publish {
+        crate::select::put_manifest_first(src.store.as_ref(), dst.store.as_ref(), &entries, p)?;
+    }
+    let src = End {
+        store: crate::select::view_store(&src, Vec::new(), map),
+        url: src.url,
+    };
+    let mut job = build_job(
+        "copy", src, dst, &identity, a.tuning, None, resume_cmd, None,
     )?;
-    let src_store = job.src.store.clone();
+    job.publish = view.publish.clone();
     let feed = move |sink: &ListSink<'_>| {
-        src_store.list("", &|e: Entry| {
-            if sel.accepts(&e) { sink(e) } else { Ok(()) }
-        })
+        for (e, _) in &entries {
+            sink(e.clone())?;
+        }
+        Ok(())
     };
     execute(job, &feed)
+}
+
+/// What makes two jobs the same job: excludes, HBase rules, selection.
+pub(crate) fn job_identity(
+    excludes: &[String],
+    spec: &hbcp_planner::SelectSpec,
+    sel: &Selection,
+) -> Vec<String> {
+    let mut v = excludes.to_vec();
+    if let Some(r) = sel.hbase_rules() {
+        v.push(format!("\0hbase wals={}", r.include_wals));
+    }
+    v.extend(spec.describe());
+    v
 }
 
 fn run_plan(a: RunArgs) -> Result<Exit> {
@@ -413,16 +455,44 @@ fn run_plan(a: RunArgs) -> Result<Exit> {
         .map(|x| shell_quote(&x))
         .collect::<Vec<_>>()
         .join(" ");
-    let job = build_job(
+    let pv = plan_view(&a.plan, &header, dst.store.as_ref())?;
+    let src = match &pv {
+        Some(pv) => End {
+            store: crate::select::view_store(&src, Vec::new(), pv.map.clone()),
+            url: src.url,
+        },
+        None => src,
+    };
+    let skip = pv.as_ref().map(|p| p.skip.clone()).unwrap_or_default();
+    let mut job = build_job(
         "run",
         src,
         dst,
-        &header.excludes,
+        &header.identity(),
         a.tuning,
         Some(header.range_size),
         resume_cmd,
         shard,
     )?;
+    if let Some(pv) = &pv {
+        if let Some(p) = &pv.publish {
+            if shard.is_none() {
+                let entries: Vec<(Entry, Vec<String>)> = pv.tmp_entries.clone();
+                crate::select::put_manifest_first(
+                    job.src.store.as_ref(),
+                    job.dst.store.as_ref(),
+                    &entries,
+                    p,
+                )?;
+            }
+        }
+        // Shards leave the snapshot under .tmp; `hbcp finalize` publishes it.
+        job.publish = if shard.is_none() {
+            pv.publish.clone()
+        } else {
+            None
+        };
+    }
     if job.cfg.range_size != header.range_size {
         return usage(format!(
             "--range-size must match the plan's ({}) when running a plan",
@@ -444,7 +514,7 @@ fn run_plan(a: RunArgs) -> Result<Exit> {
                         Some((s, a)) => a.assign(&e) == s.index,
                         None => true,
                     };
-                    if mine {
+                    if mine && !skip.contains(&e.key) {
                         sink(e)?
                     }
                 }
@@ -459,6 +529,63 @@ fn run_plan(a: RunArgs) -> Result<Exit> {
         }
     };
     execute(job, &feed)
+}
+
+/// What running a plan of an HBase selection needs from the plan.
+pub(crate) struct PlanView {
+    /// Target key → source keys.
+    pub(crate) map: std::collections::HashMap<String, Vec<String>>,
+    /// The snapshot's publishing step.
+    pub(crate) publish: Option<hbcp_planner::view::Publish>,
+    /// The snapshot files to write first.
+    pub(crate) tmp_entries: Vec<(Entry, Vec<String>)>,
+    /// Identity files the target already has.
+    pub(crate) skip: std::collections::HashSet<String>,
+}
+
+/// Read a plan's source mapping (plans of a table or snapshot selection are bounded).
+pub(crate) fn plan_view(
+    plan: &Path,
+    header: &PlanHeader,
+    dst: &dyn Store,
+) -> Result<Option<PlanView>> {
+    let Some(spec) = &header.select else {
+        return Ok(None);
+    };
+    let (_, mut rd) = PlanReader::open(plan)?;
+    let mut map = std::collections::HashMap::new();
+    let mut keys = Vec::new();
+    let mut all = Vec::new();
+    while let Some((e, o)) = rd.next_mapped()? {
+        keys.push(e.key.clone());
+        if !o.is_empty() {
+            map.insert(e.key.clone(), o.clone());
+        }
+        all.push((e, o));
+    }
+    let publish = crate::select::publish_of_plan(spec, &keys);
+    let tmp_entries = match &publish {
+        Some(p) => all
+            .into_iter()
+            .filter(|(e, _)| e.key.starts_with(&p.tmp))
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut skip = std::collections::HashSet::new();
+    if !spec.tables.is_empty() && spec.layout == hbcp_planner::Layout::Root {
+        for k in ["hbase.version", "hbase.id"] {
+            if keys.iter().any(|x| x == k) && dst.head(k)?.is_some() {
+                eprintln!("hbcp: the target already has {k}: kept as it is");
+                skip.insert(k.to_string());
+            }
+        }
+    }
+    Ok(Some(PlanView {
+        map,
+        publish,
+        tmp_entries,
+        skip,
+    }))
 }
 
 /// Copy, verify, write the completion manifest, report; decide the exit status.
@@ -558,6 +685,28 @@ fn execute(
     }
     for w in &outcome.warnings {
         eprintln!("hbcp: warning: {w}");
+    }
+    if exit == Exit::Ok {
+        if let Some(p) = &job.publish {
+            if let Err(e) = publish_snapshot(&job, &outcome, p) {
+                eprintln!("hbcp: the snapshot could not be made visible: {e:#}");
+                status = "copied and verified, but the snapshot could not be made visible".into();
+                return finish(
+                    &job,
+                    &stats,
+                    &outcome,
+                    &verified,
+                    mode,
+                    copy_secs,
+                    Exit::Failed,
+                    status,
+                );
+            }
+            eprintln!(
+                "hbcp: snapshot published: {} (written under {} first)",
+                p.visible, p.tmp
+            );
+        }
     }
     if exit == Exit::Ok && mode != VerifyMode::None {
         let key = match job.shard {
@@ -751,6 +900,13 @@ pub(crate) fn write_completion(
         entries.push(e);
         Ok(())
     })?;
+    if let Some(p) = &job.publish {
+        for e in &mut entries {
+            if let Some(v) = p.visible_key(&e.k) {
+                e.k = v;
+            }
+        }
+    }
     entries.sort_by(|a, b| a.k.cmp(&b.k));
     header.finished = Some(now_rfc3339());
     header.files = Some(verified.files);
@@ -764,6 +920,19 @@ pub(crate) fn write_completion(
     Ok(())
 }
 
+/// Make an exported snapshot visible (its files were written under `.hbase-snapshot/.tmp/`).
+fn publish_snapshot(job: &Job, outcome: &Outcome, p: &hbcp_planner::view::Publish) -> Result<()> {
+    let file = fs::File::open(&outcome.spill)?;
+    let mut tmp = Vec::new();
+    manifest::read(file, &outcome.spill.display().to_string(), |e| {
+        if e.k.starts_with(&p.tmp) && e.kind() == EntryKind::File {
+            tmp.push((e.k.clone(), e.s));
+        }
+        Ok(())
+    })?;
+    crate::select::publish(job.dst.store.as_ref(), p, &tmp)
+}
+
 pub(crate) fn cleanup_staging(job: &Job) {
     if let hbcp_store::Endpoint::Local(_) = &job.dst.url.endpoint {
         let staging = PathBuf::from(job.dst.store.describe())
@@ -774,9 +943,17 @@ pub(crate) fn cleanup_staging(job: &Job) {
 }
 
 fn plan(a: PlanArgs) -> Result<Exit> {
+    let spec = crate::select::spec(&a.hbase)?;
     let src = open_source(&a.ends.src, a.allow_http)?;
     let dst_url = parse_url(&a.ends.dst, "target", a.allow_http)?;
     let sel = selection(&a.selection.exclude)?;
+    if !a.allow_unflushed && spec.snapshot.is_none() {
+        if let Some(msg) = crate::preflight::unflushed_guard(&src, &spec.tables)? {
+            return usage(msg);
+        }
+    }
+    let prep = crate::select::prepare(&src, &spec, sel, a.allow_unflushed)?;
+    let sel = prep.sel;
     let range_size = a
         .range_size
         .unwrap_or(if src.store.caps().is_local && dst_url.is_local() {
@@ -795,6 +972,8 @@ fn plan(a: PlanArgs) -> Result<Exit> {
         range_size,
         excludes: a.selection.exclude.clone(),
         created: now_rfc3339(),
+        select: spec.is_view().then(|| spec.clone()),
+        hbase_wals: sel.hbase_rules().map(|r| r.include_wals),
     };
     let tmp = a.out.with_extension("tmp");
     let mut w = match PlanWriter::create(&tmp, &header) {
@@ -805,27 +984,46 @@ fn plan(a: PlanArgs) -> Result<Exit> {
     let wm = std::sync::Mutex::new(&mut w);
     let mut warnings = Vec::new();
     let warn_m = std::sync::Mutex::new(&mut warnings);
-    let listed = src.store.list("", &|e: Entry| {
-        if !sel.accepts(&e) {
-            return Ok(());
+    let view_entries = match &prep.view {
+        Some(v) => Some(crate::select::copy_entries(v, &sel, None)?),
+        None => None,
+    };
+    let listed = if let Some(entries) = &view_entries {
+        let mut r = Ok(());
+        for (e, o) in entries {
+            if let Err(err) = wm.lock().unwrap().add_mapped(e, o) {
+                *w_err.lock().unwrap() = Some(err.to_string());
+                r = Err(hbcp_store::Error::Unsupported {
+                    what: "plan".into(),
+                    hint: err.to_string(),
+                });
+                break;
+            }
         }
-        if e.kind == EntryKind::Skipped {
-            warn_m.lock().unwrap().push(format!(
-                "not copied: {} ({})",
-                e.key,
-                e.version.as_deref().unwrap_or("")
-            ));
-            return Ok(());
-        }
-        if let Err(err) = wm.lock().unwrap().add(&e) {
-            *w_err.lock().unwrap() = Some(err.to_string());
-            return Err(hbcp_store::Error::Unsupported {
-                what: "plan".into(),
-                hint: err.to_string(),
-            });
-        }
-        Ok(())
-    });
+        r
+    } else {
+        src.store.list("", &|e: Entry| {
+            if !sel.accepts(&e) {
+                return Ok(());
+            }
+            if e.kind == EntryKind::Skipped {
+                warn_m.lock().unwrap().push(format!(
+                    "not copied: {} ({})",
+                    e.key,
+                    e.version.as_deref().unwrap_or("")
+                ));
+                return Ok(());
+            }
+            if let Err(err) = wm.lock().unwrap().add(&e) {
+                *w_err.lock().unwrap() = Some(err.to_string());
+                return Err(hbcp_store::Error::Unsupported {
+                    what: "plan".into(),
+                    hint: err.to_string(),
+                });
+            }
+            Ok(())
+        })
+    };
     if let Some(e) = w_err.into_inner().unwrap() {
         let _ = fs::remove_file(&tmp);
         anyhow::bail!("writing the plan {}: {e}", a.out.display());
@@ -870,6 +1068,7 @@ fn plan(a: PlanArgs) -> Result<Exit> {
 }
 
 fn verify(a: VerifyArgs) -> Result<Exit> {
+    let spec = crate::select::spec(&a.hbase)?;
     let src = open_source(&a.ends.src, a.allow_http)?;
     let dst_url = parse_url(&a.ends.dst, "target", a.allow_http)?;
     if let Some(p) = local_path(&dst_url) {
@@ -890,11 +1089,31 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
             store,
         }
     };
-    let sel = selection(&a.selection.exclude)?;
+    let sel0 = selection(&a.selection.exclude)?;
     let mode = verify_mode(a.verify);
     if mode == VerifyMode::None {
         return usage("--verify none makes no sense for `hbcp verify`; use size or checksum");
     }
+    let prep = crate::select::prepare(&src, &spec, sel0.clone(), a.allow_unflushed)?;
+    let (src_store, sel) = match prep.view {
+        None => (src.store.clone(), prep.sel),
+        Some(mut view) => {
+            // The target's own identity files are not judged (a table copy keeps them).
+            for k in view.identity.clone() {
+                if dst.store.head(&k)?.is_some() {
+                    view.items.remove(&k);
+                }
+            }
+            let entries: Vec<Entry> = view
+                .items
+                .values()
+                .map(|i| i.entry.clone())
+                .filter(|e| sel0.accepts(e))
+                .collect();
+            let store = crate::select::view_store(&src, entries, view.source_map());
+            (store, sel0.with_scope(view.scope()))
+        }
+    };
     let workers = a.workers.unwrap_or(8).clamp(1, 1024);
     let stats = Arc::new(Stats::default());
     let reporter = Reporter::start(stats.clone(), a.progress);
@@ -906,7 +1125,7 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
     };
     let started = now_rfc3339();
     let out = compare_trees(
-        src.store.as_ref(),
+        src_store.as_ref(),
         dst.store.as_ref(),
         &sel,
         &Params {
@@ -1035,10 +1254,18 @@ fn plan_header_and_ends(plan: &Path, allow_http: bool) -> Result<(PlanHeader, En
 
 fn finalize(a: FinalizeArgs) -> Result<Exit> {
     let (header, src, dst) = plan_header_and_ends(&a.plan, a.allow_http)?;
+    let pv = plan_view(&a.plan, &header, dst.store.as_ref())?;
+    let src = match &pv {
+        Some(pv) => End {
+            store: crate::select::view_store(&src, Vec::new(), pv.map.clone()),
+            url: src.url,
+        },
+        None => src,
+    };
     let base = hbcp_engine::job_id(
         &src.url.display,
         &dst.url.display,
-        &header.excludes,
+        &header.identity(),
         header.range_size,
     );
     let shards = finished_shards(dst.store.as_ref(), &base)?;
@@ -1107,7 +1334,28 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
     for m in &verified.mismatches {
         println!("{m}");
     }
-    let ok = not_copied.is_empty() && verified.ok() && mode != VerifyMode::None;
+    let mut ok = not_copied.is_empty() && verified.ok() && mode != VerifyMode::None;
+    if let (true, Some(p)) = (ok, pv.as_ref().and_then(|v| v.publish.as_ref())) {
+        let tmp: Vec<(String, u64)> = entries
+            .iter()
+            .filter(|e| e.k.starts_with(&p.tmp) && e.kind() == EntryKind::File)
+            .map(|e| (e.k.clone(), e.s))
+            .collect();
+        match crate::select::publish(dst.store.as_ref(), p, &tmp) {
+            Ok(()) => {
+                for e in &mut entries {
+                    if let Some(v) = p.visible_key(&e.k) {
+                        e.k = v;
+                    }
+                }
+                eprintln!("hbcp: snapshot published: {}", p.visible);
+            }
+            Err(e) => {
+                eprintln!("hbcp: the snapshot could not be made visible: {e:#}");
+                ok = false;
+            }
+        }
+    }
     if ok {
         entries.sort_by(|x, y| x.k.cmp(&y.k));
         let mut h = manifest::ManifestHeader::new(
@@ -1169,7 +1417,7 @@ fn status(a: StatusArgs) -> Result<Exit> {
     let base = hbcp_engine::job_id(
         &src.url.display,
         &dst.url.display,
-        &header.excludes,
+        &header.identity(),
         header.range_size,
     );
     let done = finished_shards(dst.store.as_ref(), &base)?;

@@ -8,6 +8,7 @@ mod html;
 mod preflight;
 mod progress;
 mod report;
+mod select;
 mod sync;
 
 use std::process::ExitCode;

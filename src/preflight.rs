@@ -59,11 +59,30 @@ fn hfile_max_seq_id(s: &dyn Store, e: &Entry) -> Option<i64> {
 
 /// What `copy` needs to know before it starts: `Ok(None)` when the root is safe to copy
 /// without WALs (or is not an HBase root), `Ok(Some(message))` when edits live only in WALs.
-/// A legacy root is a usage error.
-pub fn unflushed_guard(src: &crate::commands::End) -> Result<Option<String>> {
-    let Some(f) = inspect(src)? else {
+/// With `tables` (namespace, name), only edits of those tables count. A legacy root is a usage
+/// error.
+pub fn unflushed_guard(
+    src: &crate::commands::End,
+    tables: &[(String, String)],
+) -> Result<Option<String>> {
+    let Some(mut f) = inspect(src)? else {
         return Ok(None);
     };
+    if !tables.is_empty() {
+        let names: Vec<String> = tables
+            .iter()
+            .map(|(ns, q)| hbcp_hbase::TableRef::new(ns, q).to_string())
+            .collect();
+        let dirs: Vec<String> = tables
+            .iter()
+            .map(|(ns, q)| format!("data/{ns}/{q}/"))
+            .collect();
+        // An edit whose table is unknown ("?") may be of a selected table: it still counts.
+        f.unflushed
+            .retain(|u| u.table == "?" || names.contains(&u.table));
+        f.recovered
+            .retain(|r| dirs.iter().any(|d| r.contains(d.as_str())));
+    }
     if !f.loses() {
         return Ok(None);
     }

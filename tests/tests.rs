@@ -14,6 +14,7 @@ mod k8s_hadoop;
 mod plan_run;
 mod preflight;
 mod report_html;
+mod select;
 mod shards;
 mod signals;
 mod sync;
