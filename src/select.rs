@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use hbcp_planner::view::{Publish, ViewError, list_snapshots, parse_row_key, parse_time};
-use hbcp_planner::{Layout, SelectSpec, Selection, View, ViewStore, build_view};
+use hbcp_planner::{HbaseRules, Layout, SelectSpec, Selection, View, ViewStore, build_view};
 use hbcp_store::{Entry, EntryKind, Store};
 
 use crate::cli::{HbaseSelectArgs, LayoutArg, SnapshotsArgs};
@@ -78,7 +78,6 @@ pub(crate) fn spec(a: &HbaseSelectArgs) -> Result<SelectSpec> {
 }
 
 /// An HBase root has `hbase.version` at its top.
-#[allow(dead_code)]
 pub(crate) fn is_hbase_root(src: &dyn Store) -> Result<bool> {
     Ok(src
         .head("hbase.version")?
@@ -101,8 +100,11 @@ pub(crate) fn prepare(
     include_wals: bool,
 ) -> Result<Prepared> {
     if !spec.is_view() {
-        // A whole-root copy is copied as it is today (the HBase rules for transient folders
-        // and WALs come with their own change).
+        let sel = if is_hbase_root(src.store.as_ref())? {
+            sel.with_hbase_rules(HbaseRules { include_wals })
+        } else {
+            sel
+        };
         return Ok(Prepared { sel, view: None });
     }
     if include_wals && !spec.tables.is_empty() {

@@ -20,7 +20,7 @@ fn plan_prints_a_summary_and_run_executes_it() {
         "64KiB",
     ]);
     assert_eq!(r.code, 0, "{r:?}");
-    let files = digest(&src).values().filter(|v| !v.0).count();
+    let files = expected_copy(&src).values().filter(|v| !v.0).count();
     assert!(r.stdout.contains(&format!("files: {files}\n")), "{r:?}");
     assert!(r.stdout.contains("tables: 1\n"), "{r:?}");
     assert!(r.stdout.contains("tasks: "), "{r:?}");

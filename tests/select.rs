@@ -615,3 +615,52 @@ fn plan_and_run_a_table_and_a_snapshot_selection_equal_their_copy() {
         assert_same_tree(&a, &b);
     }
 }
+
+#[test]
+fn copy_of_a_real_root_leaves_out_transient_folders_and_wals_unless_allow_unflushed() {
+    let (mut tmp_left, mut wal_left, mut seqid_kept) = (0, 0, 0);
+    for name in real_root_names() {
+        let t = tempfile::tempdir().unwrap();
+        let root = real_root(&name, &t.path().join("x"));
+        if hbcp(["preflight", &s(&root)]).code != 0 {
+            continue; // roots with WAL-only edits need --allow-unflushed: see below
+        }
+        let src = files(&root);
+        let dst = t.path().join("dst");
+        let r = copy(&root, &dst, &[]);
+        assert_eq!(r.code, 0, "{name}: {r:?}");
+        let got = files(&dst);
+        for (k, v) in &src {
+            let top = k.split('/').next().unwrap();
+            let edits = k.contains("/recovered.edits/");
+            if top == ".tmp" {
+                assert!(!got.contains_key(k), "{name}: {k} is transient");
+                tmp_left += 1;
+            } else if matches!(top, "WALs" | "oldWALs" | "MasterProcWALs")
+                || (edits && !k.ends_with(".seqid"))
+            {
+                assert!(!got.contains_key(k), "{name}: {k} is a WAL");
+                wal_left += 1;
+            } else {
+                assert_eq!(got.get(k), Some(v), "{name}: {k} is copied");
+                seqid_kept += usize::from(k.ends_with(".seqid"));
+            }
+        }
+        // The verifier applies the same rules: the WALs left out are not "missing".
+        let v = hbcp(["verify", &s(&root), &s(&dst), "--progress", "none"]);
+        assert_eq!(v.code, 0, "{name}: {v:?}");
+        // With --allow-unflushed the WALs come too; transient folders never do.
+        let dst2 = t.path().join("dst2");
+        let r = copy(&root, &dst2, &["--allow-unflushed"]);
+        assert_eq!(r.code, 0, "{name}: {r:?}");
+        let got2 = files(&dst2);
+        for k in src.keys() {
+            let top = k.split('/').next().unwrap();
+            assert_eq!(got2.contains_key(k), top != ".tmp", "{name}: {k}");
+        }
+    }
+    assert!(
+        tmp_left > 0 && wal_left > 0 && seqid_kept > 0,
+        "{tmp_left} {wal_left} {seqid_kept}"
+    );
+}

@@ -79,7 +79,7 @@ fn sync_after_hbase_activity_sends_only_new_data_and_deletes_within_the_cap() {
         &s(&rep),
     ]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_same_tree(&src, &dst);
+    assert_identical_trees(&src, &dst);
     // Nothing changed: nothing sent, and the target is not listed (the manifest describes it).
     let r = hbcp([
         "sync",
@@ -185,7 +185,7 @@ fn sync_after_hbase_activity_sends_only_new_data_and_deletes_within_the_cap() {
         &s(&rep),
     ]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_same_tree(&src, &dst);
+    assert_identical_trees(&src, &dst);
     let j = report(&rep);
     assert_eq!(j["cycles"][0]["bytes_copied"], 0, "{j}");
     let deleted: Vec<String> = j["deleted"]
@@ -242,7 +242,7 @@ fn sync_moves_compacted_hfiles_inside_the_target_instead_of_sending_them() {
     let j = report(&rep);
     assert_eq!(j["cycles"][0]["bytes_copied"], 0, "moved, not sent: {j}");
     assert_eq!(j["cycles"][0]["files_copied"], 1, "{j}");
-    assert_same_tree(&src, &dst);
+    assert_identical_trees(&src, &dst);
 }
 
 #[test]
@@ -308,7 +308,7 @@ fn sync_watch_runs_cycles_measures_lag_and_stops_cleanly_on_sigint() {
         assert!((0.0..60.0).contains(&max), "plausible lag: {c}");
         assert!(lag["p50_s"].as_f64().unwrap() <= max);
     }
-    assert_same_tree(&src, &dst);
+    assert_identical_trees(&src, &dst);
 }
 
 #[test]

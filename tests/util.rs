@@ -131,9 +131,63 @@ pub fn digest(root: &Path) -> BTreeMap<String, (bool, u64, u64)> {
     out
 }
 
-/// Assert two trees hold the same entries, byte for byte.
+/// True for the keys `hbcp copy` leaves out of an HBase root (DESIGN "what it copies", README
+/// "What hbcp copies from an HBase root"), spelled out here independently of the code: the
+/// transient folders, and the write-ahead logs (copied only with `--allow-unflushed`) except
+/// the regions' `recovered.edits/*.seqid` markers.
+pub fn hbase_copy_leaves_out(key: &str, wals: bool) -> bool {
+    let segs: Vec<&str> = key.split('/').collect();
+    let top = segs[0];
+    let transient = matches!(
+        top,
+        ".tmp" | "corrupt" | ".corrupt" | "staging" | ".hbck" | ".migration" | "splitWAL"
+    ) || (matches!(top, ".hbase-snapshot" | ".snapshot")
+        && segs.get(1) == Some(&".tmp"))
+        || (matches!(top, "data" | "mobdir" | "archive")
+            && segs
+                .iter()
+                .any(|s| matches!(*s, ".tmp" | ".splits" | ".merges" | "splits")));
+    let in_edits = segs.contains(&"recovered.edits");
+    let wal = matches!(
+        top,
+        "WALs" | "oldWALs" | "MasterProcWALs" | ".logs" | ".oldlogs"
+    ) || (in_edits && !key.ends_with(".seqid"));
+    transient || (in_edits && key.ends_with(".temp")) || (!wals && wal)
+}
+
+/// What `hbcp copy SRC` puts at the target: the source's digest, less what the HBase rules
+/// leave out when SRC is an HBase root (a folder with `hbase.version`).
+pub fn expected_copy(src: &Path) -> BTreeMap<String, (bool, u64, u64)> {
+    expected_copy_of(src, false)
+}
+
+/// [`expected_copy`], with the WALs when `wals` (`--allow-unflushed`).
+pub fn expected_copy_of(src: &Path, wals: bool) -> BTreeMap<String, (bool, u64, u64)> {
+    let d = digest(src);
+    if !src.join("hbase.version").is_file() {
+        return d;
+    }
+    d.into_iter()
+        .filter(|(k, _)| !hbase_copy_leaves_out(k, wals))
+        .collect()
+}
+
+/// Assert that `b` is what `hbcp copy a b --allow-unflushed` leaves (the WALs included).
+pub fn assert_same_copy_with_wals(a: &Path, b: &Path) {
+    assert_trees(expected_copy_of(a, true), digest(b));
+}
+
+/// Assert that `b` is what `hbcp copy a b` leaves: [`expected_copy`] of `a`, byte for byte.
 pub fn assert_same_tree(a: &Path, b: &Path) {
-    let (da, db) = (digest(a), digest(b));
+    assert_trees(expected_copy(a), digest(b));
+}
+
+/// Assert two trees hold exactly the same entries, byte for byte (no HBase rules: `sync`).
+pub fn assert_identical_trees(a: &Path, b: &Path) {
+    assert_trees(digest(a), digest(b));
+}
+
+fn assert_trees(da: BTreeMap<String, (bool, u64, u64)>, db: BTreeMap<String, (bool, u64, u64)>) {
     let missing: Vec<&String> = da.keys().filter(|k| !db.contains_key(*k)).collect();
     let extra: Vec<&String> = db.keys().filter(|k| !da.contains_key(*k)).collect();
     let differ: Vec<&String> = da

@@ -62,7 +62,10 @@ pub const HBCP_PREFIX: &str = ".hbcp/";
 pub fn hbase_leaves_out(key: &str, is_dir: bool, include_wals: bool) -> bool {
     let transient =
         hbcp_hbase::is_transient(key) || (is_dir && hbcp_hbase::is_transient(&format!("{key}/x")));
-    transient || (!include_wals && hbcp_hbase::is_wal_family(key))
+    // A region's `recovered.edits/<seqid>.seqid` is not an edit but the marker of the highest
+    // sequence id the region used: kept, so the region never reuses one.
+    let wal = hbcp_hbase::is_wal_family(key) && !(key.ends_with(".seqid") && !is_dir);
+    transient || (!include_wals && wal)
 }
 
 impl Selection {
@@ -230,6 +233,7 @@ mod tests {
         ] {
             assert!(s.accepts_key(k), "{k} should be copied");
         }
+        assert!(s.accepts_key("data/default/t/0123/recovered.edits/37.seqid"));
         let w = Selection::default().with_hbase_rules(HbaseRules { include_wals: true });
         assert!(w.accepts_key("WALs/rs,1,2/rs%2C1%2C2.17"));
         assert!(w.accepts_key("oldWALs/rs%2C1%2C2.17"));
