@@ -12,6 +12,7 @@
 
 mod azure_blocks;
 mod azure_rest;
+mod s3_parts;
 
 use std::fmt;
 use std::ops::Range;
@@ -326,10 +327,24 @@ fn open_s3(
         b = b.with_endpoint(ep).with_virtual_hosted_style_request(false);
     }
     b = b.with_client_options(client_options(allow_http));
+    use object_store::aws::AmazonS3ConfigKey as K;
+    let endpoint = b.get_config_value(&K::Endpoint);
+    let region = b
+        .get_config_value(&K::Region)
+        .unwrap_or_else(|| "us-east-1".into());
     let store = b.build().map_err(|e| Error::BadUrl {
         url: url.display.clone(),
         why: redact_text(&e.to_string(), &refs(&secrets)),
     })?;
+    let parts = s3_parts::S3Parts::new(
+        endpoint.as_deref(),
+        bucket,
+        &region,
+        store.credentials().clone(),
+        secrets.clone(),
+        url.display.clone(),
+        allow_http,
+    )?;
     let caps = Caps {
         is_local: false,
         positional_writes: false,
@@ -338,7 +353,7 @@ fn open_s3(
         min_part_size: 5 << 20,
         default_concurrency: 32,
     };
-    let st = CloudStore::new(
+    let mut st = CloudStore::new(
         store,
         "s3",
         url.display.clone(),
@@ -346,6 +361,7 @@ fn open_s3(
         secrets,
         caps,
     )?;
+    st.s3 = Some(Arc::new(parts));
     Ok((Arc::new(st), Opened::default()))
 }
 
@@ -390,6 +406,8 @@ struct CloudStore<S> {
     rt: tokio::runtime::Runtime,
     /// Azure: block uploads with hbcp's own block IDs (resumable), and Content-MD5.
     azure: Option<Arc<azure_blocks::Blocks>>,
+    /// S3: the listing of open multipart uploads, to resume one a killed run left.
+    s3: Option<Arc<s3_parts::S3Parts>>,
 }
 
 impl<S> fmt::Debug for CloudStore<S> {
@@ -432,6 +450,7 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
             caps,
             rt,
             azure: None,
+            s3: None,
         })
     }
 
@@ -716,16 +735,51 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
             let up = az.begin(self.rt.handle(), key, p.as_ref(), size, part_size, job)?;
             return Ok(Arc::new(up));
         }
-        let id = self
-            .block(self.inner.create_multipart(&p))
-            .map_err(|e| self.err("start upload", key, e))?;
+        // S3: an open upload of this key whose parts fit the plan is continued (a killed run's
+        // parts are not sent again); otherwise a new one is started.
+        // Without the right to list uploads (s3:ListBucketMultipartUploads) or on any error of
+        // that listing, the file is simply uploaded again from its first part.
+        let found = match &self.s3 {
+            Some(s3) if size > part_size => self
+                .block(s3.find(p.as_ref(), size, part_size))
+                .unwrap_or_else(|e| {
+                    tracing::debug!(target: "hbcp::s3", "no resume for {key}: {e}");
+                    None
+                }),
+            _ => None,
+        };
+        let (id, parts, resumed) = match found {
+            Some(r) => {
+                let parts: Vec<Option<PartId>> = r
+                    .etags
+                    .iter()
+                    .map(|e| e.clone().map(|content_id| PartId { content_id }))
+                    .collect();
+                let resumed = parts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        p.as_ref()
+                            .map(|_| part_size.min(size - i as u64 * part_size))
+                    })
+                    .collect();
+                (r.upload_id, parts, resumed)
+            }
+            None => {
+                let id = self
+                    .block(self.inner.create_multipart(&p))
+                    .map_err(|e| self.err("start upload", key, e))?;
+                (id, Vec::new(), Vec::new())
+            }
+        };
         Ok(Arc::new(CloudUpload {
             inner: self.inner.clone(),
             handle: self.rt.handle().clone(),
             path: p,
             key: key.to_string(),
             id,
-            parts: Mutex::new(Vec::new()),
+            parts: Mutex::new(parts),
+            resumed,
             secrets: self.secrets.clone(),
             display: self.display.clone(),
         }))
@@ -787,6 +841,8 @@ struct CloudUpload<S> {
     key: String,
     id: String,
     parts: Mutex<Vec<Option<PartId>>>,
+    /// Sizes of the parts found already uploaded by an earlier run (S3), by index.
+    resumed: Vec<Option<u64>>,
     secrets: Vec<String>,
     display: String,
 }
@@ -865,5 +921,13 @@ impl<S: ObjectStore + MultipartStore> Upload for CloudUpload<S> {
             .handle
             .block_on(self.inner.abort_multipart(&self.path, &self.id));
         Ok(())
+    }
+
+    fn is_resumed(&self) -> bool {
+        self.resumed.iter().any(Option::is_some)
+    }
+
+    fn has_part(&self, index: u32, len: u64) -> bool {
+        self.resumed.get(index as usize).copied().flatten() == Some(len)
     }
 }

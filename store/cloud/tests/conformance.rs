@@ -263,14 +263,16 @@ fn a_later_upload_of_the_same_job_finds_the_parts_already_staged() {
         let again = s
             .begin_upload("resumed/file", size as u64, part as u64, "job-a")
             .unwrap();
-        if name == "azurite" {
-            // Azure must find them: deterministic block IDs and Get Block List.
-            assert!(again.is_resumed(), "{name}: staged blocks not found");
+        if name == "azurite" || name == "s3" {
+            // Azure must find them by deterministic block IDs and Get Block List; S3 by
+            // ListMultipartUploads and ListParts.
+            assert!(again.is_resumed(), "{name}: staged parts not found");
         }
         if again.is_resumed() {
             assert!(again.has_part(0, part as u64), "{name}: part 0");
             assert!(again.has_part(2, part as u64), "{name}: part 2");
-            if name == "azurite" {
+            if name == "azurite" || name == "s3" {
+                // (A local staging file cannot tell which of its ranges were written.)
                 assert!(
                     !again.has_part(1, part as u64),
                     "{name}: part 1 was never sent"
@@ -279,6 +281,8 @@ fn a_later_upload_of_the_same_job_finds_the_parts_already_staged() {
                     !again.has_part(0, part as u64 - 1),
                     "{name}: wrong size trusted"
                 );
+            }
+            if name == "azurite" {
                 // Another job's upload of the same blob does not see them.
                 let other = s
                     .begin_upload("resumed/file", size as u64, part as u64, "job-b")
