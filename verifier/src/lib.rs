@@ -4,12 +4,15 @@
 //!   that hashes what it reads and the verifier that re-reads the target.
 //! - [`manifest`]: the per-file manifest (key, size, checksum) — the completion manifest at
 //!   `DST/.hbcp/manifest.json.zst` is written only when every check holds.
+//! - [`generation`]: point-in-time generations of a backup target (`hbcp backup`): their
+//!   manifests, the layout, and the pruning rule.
 //! - [`check`]: the checks — a target against the manifest of a copy, or two trees against each
 //!   other (`hbcp verify`) — listing every missing, extra, short or differing file.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod check;
 pub mod checksum;
+pub mod generation;
 pub mod manifest;
 
 pub use check::{Mismatch, MismatchKind, VerifyMode, VerifyOutcome};
