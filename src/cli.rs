@@ -52,6 +52,13 @@ pub enum Command {
     Preflight(PreflightArgs),
     /// List the HBase snapshots of a root: name, table, creation time, HFiles, bytes.
     Snapshots(SnapshotsArgs),
+    /// Write a new point-in-time generation of SRC at DST (HFiles stored once across
+    /// generations); `--keep N` prunes older ones.
+    Backup(BackupArgs),
+    /// List the generations of a backup target.
+    Generations(GenerationsArgs),
+    /// Materialise a generation of a backup target as a complete, verified root at TARGET.
+    Restore(RestoreArgs),
 }
 
 /// `hbcp snapshots`.
@@ -65,6 +72,52 @@ pub struct SnapshotsArgs {
     /// Allow plain-HTTP endpoints.
     #[arg(long)]
     pub allow_http: bool,
+}
+
+/// `hbcp backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub ends: Endpoints,
+    /// After the new generation is verified, keep only the newest N generations (files a kept
+    /// generation needs are never deleted).
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// Back up although the preflight found edits that live only in WALs (the WALs are part of
+    /// the generation; without this flag such a backup is refused, exit 2).
+    #[arg(long)]
+    pub allow_unflushed: bool,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+}
+
+/// `hbcp generations`.
+#[derive(Debug, Args)]
+pub struct GenerationsArgs {
+    /// The backup target.
+    pub dst: String,
+    /// Print the list as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Allow plain-HTTP endpoints.
+    #[arg(long)]
+    pub allow_http: bool,
+}
+
+/// `hbcp restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup target.
+    pub dst: String,
+    /// Where to materialise the root (an empty folder, or the target of an interrupted restore).
+    pub target: String,
+    /// The generation to restore (see `hbcp generations DST`).
+    #[arg(long, value_name = "ID")]
+    pub generation: String,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
 }
 
 /// `hbcp preflight`.

@@ -41,6 +41,9 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Bench(a) => crate::bench::bench(a),
         Command::Preflight(a) => crate::preflight::preflight(a),
         Command::Snapshots(a) => crate::select::snapshots(a),
+        Command::Backup(a) => crate::backup::backup(a),
+        Command::Generations(a) => crate::backup::generations(a),
+        Command::Restore(a) => crate::backup::restore(a),
     }
 }
 
@@ -735,7 +738,7 @@ fn execute(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn finish(
+pub(crate) fn finish(
     job: &Job,
     stats: &Stats,
     outcome: &Outcome,
@@ -877,7 +880,7 @@ pub(crate) fn verify_spill(
     })
 }
 
-fn forget(cfg: &Config, keys: &[String]) {
+pub(crate) fn forget(cfg: &Config, keys: &[String]) {
     if let Ok((mut j, _)) = hbcp_engine::Journal::open(&cfg.state_dir, &cfg.job) {
         let recs: Vec<_> = keys
             .iter()

@@ -12,7 +12,7 @@ static N: AtomicU64 = AtomicU64::new(0);
 /// Second Azurite account (AZURITE_ACCOUNTS in scripts/test.sh); its key is test-only.
 const ACCT2_KEY: &str = "aGJjcC1zZWNvbmQtYWNjb3VudC1rZXktZm9yLXRlc3RzLW9ubHkh";
 
-fn azurite() -> Option<String> {
+pub(crate) fn azurite() -> Option<String> {
     match std::env::var("HBCP_TEST_AZURITE") {
         Ok(b) => Some(b),
         Err(_) if std::env::var_os("CI").is_some() => {
@@ -38,7 +38,7 @@ fn s3() -> bool {
     }
 }
 
-fn container(base: &str, account: &str, tag: &str) -> String {
+pub(crate) fn container(base: &str, account: &str, tag: &str) -> String {
     format!(
         "{base}/{account}/{tag}{}n{}/hbase",
         std::process::id(),

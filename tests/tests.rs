@@ -3,6 +3,7 @@
 
 mod util;
 
+mod backup;
 mod bad_input;
 mod cloud;
 mod copy_local;

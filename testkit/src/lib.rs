@@ -1,10 +1,12 @@
 //! Test kit for hbcp: generators of realistic HBase root folders ([`hbase_tree`], also named
 //! [`r#gen`]) with just enough protobuf encoding ([`pb`]) to write HBase's small files as HBase
 //! does; tree digests and damage for copy tests ([`digest`]); the real fixtures unpacked
-//! ([`fixture`]); a runner for the `hbcp` binary ([`cmd`]). Used by the integration tests, the
+//! ([`fixture`]); a runner for the `hbcp` binary ([`cmd`]); HBase activity between two
+//! incremental copies ([`activity`]). Used by the integration tests, the
 //! benchmark scripts (through the `hbcp-gen` binary) and to make `examples/hbase-sample`.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod activity;
 pub mod cmd;
 pub mod digest;
 pub mod fixture;

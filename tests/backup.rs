@@ -1,0 +1,363 @@
+//! `hbcp backup`, `hbcp generations`, `hbcp restore`: point-in-time generations that store each
+//! HFile once, restore byte-identical roots of their moment, and prune without losing what a
+//! kept generation needs — local→local and local→Azurite.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use hbcp_testkit::activity::activity;
+use hbcp_testkit::hbase_tree::{Spec, generate};
+
+use crate::util::*;
+
+fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
+}
+
+fn backup(src: &str, dst: &str, rep: &Path, extra: &[&str]) -> Run {
+    let mut a: Vec<String> = vec![
+        "backup".into(),
+        src.into(),
+        dst.into(),
+        "--progress".into(),
+        "none".into(),
+        "--report".into(),
+        s(rep),
+    ];
+    a.extend(extra.iter().map(|x| x.to_string()));
+    hbcp(a)
+}
+
+fn restore(bk: &str, id: &str, target: &Path) -> Run {
+    hbcp([
+        "restore",
+        bk,
+        "--generation",
+        id,
+        &s(target),
+        "--progress",
+        "none",
+    ])
+}
+
+/// `hbcp generations DST --json`, as (id, files, bytes, new_bytes).
+fn generations(bk: &str) -> Vec<(u64, u64, u64, u64)> {
+    let r = hbcp(["generations", bk, "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["id"].as_u64().unwrap(),
+                g["files"].as_u64().unwrap(),
+                g["bytes"].as_u64().unwrap(),
+                g["new_bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A copy of `root` as it is now (the expected content of the generation about to be taken).
+fn freeze(root: &Path, at: &Path) -> PathBuf {
+    let r = copy(root, at, &["--allow-unflushed"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    at.to_path_buf()
+}
+
+fn sample(root: &Path) {
+    generate(root, &Spec::sample(), 11).unwrap();
+}
+
+fn files_under(p: &Path) -> Vec<String> {
+    digest(p)
+        .into_iter()
+        .filter(|(_, v)| !v.0)
+        .map(|(k, _)| k)
+        .collect()
+}
+
+#[test]
+fn backup_mutate_backup_restore_each_generation_byte_identical_and_only_new_data_sent() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, bk) = (t.path().join("src"), t.path().join("bk"));
+    sample(&src);
+    let rep = t.path().join("r.json");
+    let r = backup(&s(&src), &s(&bk), &rep, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let time1 = freeze(&src, &t.path().join("time1"));
+    let j1 = report(&rep);
+    assert_eq!(j1["generation"], 1, "{j1}");
+    let total1 = j1["bytes"].as_u64().unwrap();
+    assert!(total1 > 1_000_000, "{j1}");
+    assert_eq!(j1["bytes_sent"], total1, "{j1}");
+
+    // A running cluster: flushes, a compaction into archive/, a schema change, the procedure
+    // WAL grown, a file rewritten in place with the same size, a table dropped.
+    let act = activity(&src, 5, true).unwrap();
+    assert!(!act.archived.is_empty() && act.dropped.is_some(), "{act:?}");
+    let r = backup(&s(&src), &s(&bk), &rep, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j2 = report(&rep);
+    assert_eq!(j2["generation"], 2, "{j2}");
+    // Incremental: exactly the new content travels (archived HFiles are the pooled ones).
+    assert_eq!(
+        j2["bytes_sent"].as_u64().unwrap(),
+        act.new_bytes(),
+        "sent more than the new data: {j2}\n{act:?}"
+    );
+    assert_eq!(j2["new_bytes"].as_u64().unwrap(), act.new_bytes(), "{j2}");
+    assert_eq!(j2["verified"]["mismatches"], serde_json::json!([]), "{j2}");
+
+    // Every HFile is stored once, in the pool, whatever its path in either generation.
+    let pool: Vec<String> = files_under(&bk.join("pool"));
+    let names = |root: &Path| -> std::collections::BTreeSet<String> {
+        files_under(root)
+            .into_iter()
+            .filter_map(|k| {
+                let n = k.rsplit('/').next().unwrap().to_string();
+                (n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit())).then_some(n)
+            })
+            .collect()
+    };
+    let mut all = names(&time1);
+    all.extend(names(&src));
+    assert_eq!(
+        pool.iter()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        all
+    );
+
+    let gens = generations(&s(&bk));
+    assert_eq!(
+        gens.iter().map(|g| g.0).collect::<Vec<_>>(),
+        vec![1, 2],
+        "{gens:?}"
+    );
+    assert_eq!(gens[0].2, total1);
+    assert_eq!(gens[1].3, act.new_bytes());
+    // The table view names the same generations.
+    let r = hbcp(["generations", &s(&bk)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with(['1', '2']))
+            .count()
+            == 2,
+        "{r:?}"
+    );
+
+    // Restore generation 1 after the source moved on: the root of time 1, byte for byte.
+    let r1 = t.path().join("r1");
+    let r = restore(&s(&bk), "1", &r1);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("restored and verified"), "{r:?}");
+    assert_same_tree(&time1, &r1);
+    let r2 = t.path().join("r2");
+    let r = restore(&s(&bk), "2", &r2);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&src, &r2);
+
+    // Nothing changed: a third generation stores nothing new and sends nothing.
+    let r = backup(&s(&src), &s(&bk), &rep, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j3 = report(&rep);
+    assert_eq!(
+        (j3["generation"].as_u64(), j3["bytes_sent"].as_u64()),
+        (Some(3), Some(0)),
+        "{j3}"
+    );
+    assert_eq!(j3["new_bytes"], 0, "{j3}");
+}
+
+#[test]
+fn backup_keep_prunes_old_generations_but_never_what_a_kept_one_needs() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, bk) = (t.path().join("src"), t.path().join("bk"));
+    sample(&src);
+    let rep = t.path().join("r.json");
+    let mut times = Vec::new();
+    for i in 1..=4u64 {
+        if i > 1 {
+            activity(&src, 100 + i, i == 3).unwrap();
+        }
+        let r = backup(&s(&src), &s(&bk), &rep, &["--keep", "2"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        times.push(freeze(&src, &t.path().join(format!("time{i}"))));
+    }
+    let j = report(&rep);
+    assert_eq!(j["pruned"]["generations"], serde_json::json!([2]), "{j}");
+    assert_eq!(
+        generations(&s(&bk)).iter().map(|g| g.0).collect::<Vec<_>>(),
+        vec![3, 4]
+    );
+    // The kept generations restore whole, although their oldest HFiles were first stored for
+    // generation 1 (pruned) and moved to archive/ or dropped since.
+    for id in [3usize, 4] {
+        let out = t.path().join(format!("restored{id}"));
+        let r = restore(&s(&bk), &id.to_string(), &out);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert_same_tree(&times[id - 1], &out);
+    }
+    // Pruned generations are gone, and so is what only they needed.
+    let r = restore(&s(&bk), "1", &t.path().join("gone"));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("generations are 3, 4"), "{r:?}");
+    assert!(
+        j["pruned"]["deleted_files"].as_u64().unwrap() > 0,
+        "generation 2 alone had files rewritten since: {j}"
+    );
+    // Every stored file left is one a kept generation has, with that content.
+    let (d3, d4) = (digest(&times[2]), digest(&times[3]));
+    for (k, v) in digest(&bk.join("files")) {
+        if v.0 {
+            continue;
+        }
+        let key = k.split_once('/').unwrap().1;
+        assert!(
+            d3.get(key) == Some(&v) || d4.get(key) == Some(&v),
+            "files/{k} kept although no kept generation has it"
+        );
+    }
+    let kept: std::collections::BTreeSet<String> = [&times[2], &times[3]]
+        .iter()
+        .flat_map(|p| files_under(p))
+        .filter_map(|k| k.rsplit('/').next().map(|n| n.to_string()))
+        .collect();
+    for p in files_under(&bk.join("pool")) {
+        assert!(
+            kept.contains(&p),
+            "pool/{p} kept although no kept generation has it"
+        );
+    }
+}
+
+#[test]
+fn restore_finds_a_damaged_stored_file_and_says_which() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, bk) = (t.path().join("src"), t.path().join("bk"));
+    sample(&src);
+    let rep = t.path().join("r.json");
+    assert_eq!(backup(&s(&src), &s(&bk), &rep, &[]).code, 0);
+    // Flip one byte of a pooled HFile, same size: only the checksum can tell.
+    let victim = files_under(&bk.join("pool"))
+        .into_iter()
+        .max_by_key(|k| fs::metadata(bk.join("pool").join(k)).unwrap().len())
+        .unwrap();
+    let p = bk.join("pool").join(&victim);
+    let mut b = fs::read(&p).unwrap();
+    b[100] ^= 0x40;
+    fs::write(&p, b).unwrap();
+    let out = t.path().join("out");
+    let r = restore(&s(&bk), "1", &out);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains(&victim), "{r:?}");
+    assert!(!out.join(".hbcp/manifest.json.zst").exists());
+}
+
+#[test]
+fn backup_generations_restore_refuse_bad_input_with_one_clear_line() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, bk) = (t.path().join("src"), t.path().join("bk"));
+    sample(&src);
+    let rep = t.path().join("r.json");
+    let other = t.path().join("other");
+    fs::create_dir_all(&other).unwrap();
+    fs::write(other.join("x"), b"not a backup").unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "backup".into(),
+                s(&src),
+                s(&bk),
+                "--keep".into(),
+                "0".into(),
+            ],
+            "--keep 0",
+        ),
+        (
+            vec!["backup".into(), s(&src), s(&other)],
+            "not an hbcp backup target",
+        ),
+        (
+            vec!["generations".into(), s(&other)],
+            "not an hbcp backup target",
+        ),
+        (
+            vec![
+                "restore".into(),
+                s(&other),
+                "--generation".into(),
+                "1".into(),
+                s(&t.path().join("o")),
+            ],
+            "not an hbcp backup target",
+        ),
+    ];
+    for (args, want) in cases {
+        let r = hbcp(&args);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(want), "{args:?}: {r:?}");
+        assert_eq!(r.stderr.trim().lines().count(), 1, "{args:?}: {r:?}");
+    }
+    assert!(!bk.exists(), "a refused backup wrote its target");
+    assert_eq!(backup(&s(&src), &s(&bk), &rep, &[]).code, 0);
+    for (id, target, want) in [
+        ("7", t.path().join("a"), "no such generation"),
+        ("x", t.path().join("b"), "no such generation"),
+        ("1", other.clone(), "not empty"),
+    ] {
+        let r = restore(&s(&bk), id, &target);
+        assert_eq!(r.code, 2, "{r:?}");
+        assert!(r.stderr.contains(want), "{r:?}");
+        assert_eq!(r.stderr.trim().lines().count(), 1, "{r:?}");
+    }
+    // The other folder was not touched.
+    assert_eq!(files_under(&other), vec!["x".to_string()]);
+}
+
+#[test]
+fn backup_local_to_azurite_then_restore_each_generation_and_prune() {
+    let Some(base) = crate::cloud::azurite() else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    sample(&src);
+    let bk = crate::cloud::container(&base, "devstoreaccount1", "gens");
+    let rep = t.path().join("r.json");
+    let r = backup(&s(&src), &bk, &rep, &["--range-size", "64KiB"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let time1 = freeze(&src, &t.path().join("time1"));
+    let act = activity(&src, 8, true).unwrap();
+    let r = backup(&s(&src), &bk, &rep, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = report(&rep);
+    assert_eq!(j["bytes_sent"].as_u64().unwrap(), act.new_bytes(), "{j}");
+    assert_eq!(
+        generations(&bk).iter().map(|g| g.0).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    let r1 = t.path().join("r1");
+    let r = restore(&bk, "1", &r1);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&time1, &r1);
+    // A third generation, keeping one: generation 2's moment is still whole in generation 3.
+    activity(&src, 9, false).unwrap();
+    let r = backup(&s(&src), &bk, &rep, &["--keep", "1"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = report(&rep);
+    assert_eq!(j["pruned"]["generations"], serde_json::json!([1, 2]), "{j}");
+    assert!(j["pruned"]["deleted_files"].as_u64().unwrap() > 0, "{j}");
+    assert_eq!(
+        generations(&bk).iter().map(|g| g.0).collect::<Vec<_>>(),
+        vec![3]
+    );
+    let r3 = t.path().join("r3");
+    let r = restore(&bk, "3", &r3);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&src, &r3);
+}
