@@ -597,6 +597,15 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
     }
     let sel = selection(&a.selection.exclude)?;
     let src = open_source(&a.ends.src, a.tuning.allow_http)?;
+    // A generation holds what `hbcp copy` would copy of the root: an HBase root without its
+    // transient folders, and without the WALs unless --allow-unflushed.
+    let sel = if crate::select::is_hbase_root(src.store.as_ref())? {
+        sel.with_hbase_rules(hbcp_planner::HbaseRules {
+            include_wals: a.allow_unflushed,
+        })
+    } else {
+        sel
+    };
     if !a.allow_unflushed {
         if let Some(msg) = crate::preflight::unflushed_guard(&src, &[])? {
             return usage(msg);
@@ -667,7 +676,11 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         .collect::<Vec<_>>()
         .join(" ");
     let mut excludes = a.selection.exclude.clone();
-    excludes.push("\0backup".into());
+    excludes.push(if a.allow_unflushed {
+        "\0backup+wals".into()
+    } else {
+        "\0backup".into()
+    });
     let mut tuning = a.tuning.clone();
     tuning.range_size = Some(layout.range_size);
     let gen_end = End {

@@ -83,8 +83,9 @@ pub struct BackupArgs {
     /// generation needs are never deleted).
     #[arg(long, value_name = "N")]
     pub keep: Option<usize>,
-    /// Back up although the preflight found edits that live only in WALs (the WALs are part of
-    /// the generation; without this flag such a backup is refused, exit 2).
+    /// Back up although the preflight found edits that live only in WALs: the WALs are then part
+    /// of the generation (without this flag they are left out, as by `copy`, and such a backup
+    /// is refused, exit 2).
     #[arg(long)]
     pub allow_unflushed: bool,
     #[command(flatten)]

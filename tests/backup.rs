@@ -59,11 +59,27 @@ fn generations(bk: &str) -> Vec<(u64, u64, u64, u64)> {
         .collect()
 }
 
-/// A copy of `root` as it is now (the expected content of the generation about to be taken).
+/// A copy of `root` as it is now (`cp -a`): with [`expected_copy`], what the generation about
+/// to be taken must hold.
 fn freeze(root: &Path, at: &Path) -> PathBuf {
-    let r = copy(root, at, &["--allow-unflushed"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(root)
+        .arg(at)
+        .status()
+        .unwrap();
+    assert!(st.success());
     at.to_path_buf()
+}
+
+/// Bytes of new content the activity wrote in what a backup holds (WALs and transient folders
+/// are left out, as by `hbcp copy`).
+fn new_bytes(act: &hbcp_testkit::activity::Activity) -> u64 {
+    act.written
+        .iter()
+        .filter(|(k, _)| !hbase_copy_leaves_out(k, false))
+        .map(|w| w.1)
+        .sum()
 }
 
 fn sample(root: &Path) {
@@ -72,6 +88,15 @@ fn sample(root: &Path) {
 
 fn files_under(p: &Path) -> Vec<String> {
     digest(p)
+        .into_iter()
+        .filter(|(_, v)| !v.0)
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// The files a backup of `root` holds.
+fn backed_up(p: &Path) -> Vec<String> {
+    expected_copy(p)
         .into_iter()
         .filter(|(_, v)| !v.0)
         .map(|(k, _)| k)
@@ -104,16 +129,16 @@ fn backup_mutate_backup_restore_each_generation_byte_identical_and_only_new_data
     // Incremental: exactly the new content travels (archived HFiles are the pooled ones).
     assert_eq!(
         j2["bytes_sent"].as_u64().unwrap(),
-        act.new_bytes(),
+        new_bytes(&act),
         "sent more than the new data: {j2}\n{act:?}"
     );
-    assert_eq!(j2["new_bytes"].as_u64().unwrap(), act.new_bytes(), "{j2}");
+    assert_eq!(j2["new_bytes"].as_u64().unwrap(), new_bytes(&act), "{j2}");
     assert_eq!(j2["verified"]["mismatches"], serde_json::json!([]), "{j2}");
 
     // Every HFile is stored once, in the pool, whatever its path in either generation.
     let pool: Vec<String> = files_under(&bk.join("pool"));
     let names = |root: &Path| -> std::collections::BTreeSet<String> {
-        files_under(root)
+        backed_up(root)
             .into_iter()
             .filter_map(|k| {
                 let n = k.rsplit('/').next().unwrap().to_string();
@@ -137,7 +162,7 @@ fn backup_mutate_backup_restore_each_generation_byte_identical_and_only_new_data
         "{gens:?}"
     );
     assert_eq!(gens[0].2, total1);
-    assert_eq!(gens[1].3, act.new_bytes());
+    assert_eq!(gens[1].3, new_bytes(&act));
     // The table view names the same generations.
     let r = hbcp(["generations", &s(&bk)]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -211,7 +236,7 @@ fn backup_keep_prunes_old_generations_but_never_what_a_kept_one_needs() {
         "generation 2 alone had files rewritten since: {j}"
     );
     // Every stored file left is one a kept generation has, with that content.
-    let (d3, d4) = (digest(&times[2]), digest(&times[3]));
+    let (d3, d4) = (expected_copy(&times[2]), expected_copy(&times[3]));
     for (k, v) in digest(&bk.join("files")) {
         if v.0 {
             continue;
@@ -224,7 +249,7 @@ fn backup_keep_prunes_old_generations_but_never_what_a_kept_one_needs() {
     }
     let kept: std::collections::BTreeSet<String> = [&times[2], &times[3]]
         .iter()
-        .flat_map(|p| files_under(p))
+        .flat_map(|p| backed_up(p))
         .filter_map(|k| k.rsplit('/').next().map(|n| n.to_string()))
         .collect();
     for p in files_under(&bk.join("pool")) {
@@ -336,7 +361,7 @@ fn backup_local_to_azurite_then_restore_each_generation_and_prune() {
     let r = backup(&s(&src), &bk, &rep, &[]);
     assert_eq!(r.code, 0, "{r:?}");
     let j = report(&rep);
-    assert_eq!(j["bytes_sent"].as_u64().unwrap(), act.new_bytes(), "{j}");
+    assert_eq!(j["bytes_sent"].as_u64().unwrap(), new_bytes(&act), "{j}");
     assert_eq!(
         generations(&bk).iter().map(|g| g.0).collect::<Vec<_>>(),
         vec![1, 2]
@@ -360,4 +385,30 @@ fn backup_local_to_azurite_then_restore_each_generation_and_prune() {
     let r = restore(&bk, "3", &r3);
     assert_eq!(r.code, 0, "{r:?}");
     assert_same_tree(&src, &r3);
+}
+
+#[test]
+fn backup_leaves_out_wals_and_transient_folders_unless_allow_unflushed() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    sample(&src);
+    assert!(
+        digest(&src).keys().any(|k| k.starts_with("WALs/")),
+        "the sample has WALs"
+    );
+    let rep = t.path().join("r.json");
+    for (flag, wals) in [(None, false), (Some("--allow-unflushed"), true)] {
+        let bk = t.path().join(format!("bk{wals}"));
+        let r = backup(&s(&src), &s(&bk), &rep, flag.as_slice());
+        assert_eq!(r.code, 0, "{r:?}");
+        let out = t.path().join(format!("out{wals}"));
+        let r = restore(&s(&bk), "1", &out);
+        assert_eq!(r.code, 0, "{r:?}");
+        if wals {
+            assert_same_copy_with_wals(&src, &out);
+        } else {
+            assert_same_tree(&src, &out);
+        }
+        assert_eq!(out.join("WALs").exists(), wals);
+    }
 }
