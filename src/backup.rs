@@ -261,6 +261,16 @@ impl Store for GenStore {
         let loc = self.read_loc(key)?;
         self.inner.read_range_bytes(&loc, range, version)
     }
+    fn read_range_to(
+        &self,
+        key: &str,
+        range: Range<u64>,
+        version: Option<&str>,
+        sink: &mut dyn FnMut(&[u8]) -> hbcp_store::Result<()>,
+    ) -> hbcp_store::Result<()> {
+        let loc = self.read_loc(key)?;
+        self.inner.read_range_to(&loc, range, version, sink)
+    }
     fn put(&self, key: &str, data: &[u8]) -> hbcp_store::Result<()> {
         let loc = self.write_loc(key, Some(data.len() as u64));
         self.inner.put(&loc, data)?;
@@ -394,6 +404,16 @@ impl Store for GenView {
         version: Option<&str>,
     ) -> hbcp_store::Result<bytes::Bytes> {
         self.inner.read_range_bytes(self.loc(key)?, range, version)
+    }
+    fn read_range_to(
+        &self,
+        key: &str,
+        range: Range<u64>,
+        version: Option<&str>,
+        sink: &mut dyn FnMut(&[u8]) -> hbcp_store::Result<()>,
+    ) -> hbcp_store::Result<()> {
+        self.inner
+            .read_range_to(self.loc(key)?, range, version, sink)
     }
     fn put(&self, key: &str, _data: &[u8]) -> hbcp_store::Result<()> {
         Err(self.read_only(&format!("write {key}")))
