@@ -247,6 +247,11 @@ pub struct TuningArgs {
     /// Bandwidth limit over all workers, e.g. 100MiB (per second).
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     pub max_bandwidth: Option<u64>,
+    /// Most memory the copy's buffers and workers may use, e.g. 512MiB (default: a quarter of
+    /// the machine's memory, between 256MiB and 2GiB). Workers wait for room rather than go
+    /// over it.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_memory: Option<u64>,
     /// How to check the target after the copy.
     #[arg(long, value_enum, default_value_t = VerifyArg::Checksum)]
     pub verify: VerifyArg,

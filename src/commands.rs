@@ -306,6 +306,15 @@ pub(crate) fn build_job(
     if workers == 0 || workers > 1024 {
         return usage(format!("--workers {workers}: expected 1 to 1024"));
     }
+    let buffer_budget = match memory_budget(
+        tuning.max_memory,
+        workers,
+        range_size,
+        dst.store.caps().positional_writes,
+    ) {
+        Ok(b) => b,
+        Err(msg) => return usage(msg),
+    };
     let base_job = hbcp_engine::job_id(&src.url.display, &dst.url.display, excludes, range_size);
     let job = match shard {
         Some(sh) => format!("{base_job}-{sh}"),
@@ -318,13 +327,18 @@ pub(crate) fn build_job(
     let cfg = Config {
         workers,
         range_size,
-        chunk: (4u64 << 20).min(range_size),
+        chunk: hbcp_engine::CHUNK.min(range_size),
         overwrite: match tuning.overwrite {
             OverwriteArg::IfDifferent => Overwrite::IfDifferent,
             OverwriteArg::Always => Overwrite::Always,
             OverwriteArg::Never => Overwrite::Never,
         },
         max_bandwidth: tuning.max_bandwidth,
+        buffer_budget,
+        // Against an object store the number of requests in flight adapts (more while the
+        // throughput grows, fewer when throttled); disk to disk it is fixed.
+        start_concurrency: (!(src.store.caps().is_local && dst.store.caps().is_local))
+            .then_some((workers / 2).max(2)),
         job,
         state_dir,
         source_label: src.url.display.clone(),
@@ -370,8 +384,32 @@ pub(crate) fn validate_tuning(t: &TuningArgs) -> Result<()> {
     Ok(())
 }
 
+/// `--max-memory` against the workers and range size it must hold, checked from the URLs
+/// before anything is opened (so that a refusal writes nothing); the same rule
+/// [`build_job`] applies once the endpoints are open.
+pub(crate) fn validate_memory(t: &TuningArgs, src: &str, dst: &str) -> Result<()> {
+    let local = |u: &str| {
+        hbcp_store::StoreUrl::parse(u, true)
+            .map(|u| matches!(u.endpoint, hbcp_store::Endpoint::Local(_)))
+            .ok()
+    };
+    let (Some(src_local), Some(dst_local)) = (local(src), local(dst)) else {
+        return Ok(()); // A bad URL is named when it is opened.
+    };
+    let both = src_local && dst_local;
+    let workers = t.workers.unwrap_or(if both { 8 } else { 32 });
+    let range = t
+        .range_size
+        .unwrap_or(if both { 64 << 20 } else { 8 << 20 });
+    match memory_budget(t.max_memory, workers, range, dst_local) {
+        Ok(_) => Ok(()),
+        Err(msg) => usage(msg),
+    }
+}
+
 fn copy(a: CopyArgs) -> Result<Exit> {
     validate_tuning(&a.tuning)?;
+    validate_memory(&a.tuning, &a.ends.src, &a.ends.dst)?;
     let spec = crate::select::spec(&a.hbase)?;
     let sel = selection(&a.selection.exclude)?;
     let src = open_source(&a.ends.src, a.tuning.allow_http)?;
@@ -822,10 +860,80 @@ pub(crate) fn finish(
             failures: outcome.failures.clone(),
             warnings: outcome.warnings.clone(),
             timeline: stats.timeline(),
+            memory: crate::report::Memory {
+                buffer_budget_bytes: job.cfg.buffer_budget,
+                buffer_peak_bytes: stats.buffer_peak.load(Relaxed),
+            },
+            concurrency: crate::report::Concurrency {
+                workers: job.cfg.workers as u64,
+                adaptive: job.cfg.start_concurrency.is_some(),
+                settled: stats.concurrency_final.load(Relaxed),
+                peak: stats.concurrency_peak.load(Relaxed),
+            },
         };
         report.write(path)?;
     }
     Ok(exit)
+}
+
+/// What hbcp needs besides the range buffers: its own structures, the HTTP clients, the
+/// listing window, the allocator's slack.
+const MEMORY_RESERVE: u64 = 96 << 20;
+
+/// The default `--max-memory`: a quarter of the machine's memory, between 256 MiB and 2 GiB.
+fn default_max_memory() -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kib| kib * 1024)
+        .unwrap_or(4 << 30);
+    (total / 4).clamp(256 << 20, 2 << 30)
+}
+
+/// What each worker thread costs besides the buffers it takes from the budget: its stack's
+/// touched pages, its latency histogram, its allocator cache.
+const MEMORY_PER_WORKER: u64 = 256 << 10;
+
+/// The bytes of buffers the workers may hold at once under `--max-memory`: the cap less the
+/// fixed reserve and the workers' own cost. A worker streaming to a local target holds two
+/// chunks; one sending to an object store holds a whole range (a part is sent from one buffer
+/// so that a retry can send it again): at least that much must fit.
+fn memory_budget(
+    max_memory: Option<u64>,
+    workers: usize,
+    range_size: u64,
+    positional_writes: bool,
+) -> Result<u64, String> {
+    let cap = max_memory.unwrap_or_else(default_max_memory);
+    let fixed = MEMORY_RESERVE + workers as u64 * MEMORY_PER_WORKER;
+    let need = fixed
+        + if positional_writes {
+            2 * hbcp_engine::CHUNK.min(range_size)
+        } else {
+            range_size
+        };
+    if cap < need {
+        return Err(format!(
+            "--max-memory {}: {workers} workers{} need at least {}; raise --max-memory or lower --workers{}",
+            crate::progress::bytes(cap),
+            if positional_writes {
+                String::new()
+            } else {
+                format!(" and one {} range", crate::progress::bytes(range_size))
+            },
+            crate::progress::bytes(need),
+            if positional_writes {
+                ""
+            } else {
+                " / --range-size"
+            },
+        ));
+    }
+    Ok(cap - fixed)
 }
 
 pub(crate) fn exit_code(e: Exit) -> u8 {
@@ -1135,7 +1243,7 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
             mode,
             workers,
             range_size: 64 << 20,
-            chunk: 4 << 20,
+            chunk: hbcp_engine::CHUNK,
         },
         &progress,
     );
@@ -1321,7 +1429,7 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
         mode,
         workers: a.workers.unwrap_or(8).clamp(1, 1024),
         range_size: header.range_size,
-        chunk: (4u64 << 20).min(header.range_size),
+        chunk: hbcp_engine::CHUNK.min(header.range_size),
     };
     let verified = if mode == VerifyMode::None {
         VerifyOutcome::default()

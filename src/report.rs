@@ -73,6 +73,32 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// Throughput over time, one point a second.
     pub timeline: Vec<Sample>,
+    /// Range buffers under `--max-memory`.
+    pub memory: Memory,
+    /// Requests in flight.
+    pub concurrency: Concurrency,
+}
+
+/// Range buffers under `--max-memory`.
+#[derive(Debug, Serialize, Default)]
+pub struct Memory {
+    /// Bytes of range buffers allowed at once (`--max-memory` less hbcp's fixed needs).
+    pub buffer_budget_bytes: u64,
+    /// The most bytes of range buffers held at once.
+    pub buffer_peak_bytes: u64,
+}
+
+/// Requests in flight.
+#[derive(Debug, Serialize, Default)]
+pub struct Concurrency {
+    /// Worker threads (the most requests in flight).
+    pub workers: u64,
+    /// Whether the limit adapted to the endpoint (object stores) or was fixed (disk to disk).
+    pub adaptive: bool,
+    /// The limit at the end of the copy.
+    pub settled: u64,
+    /// The highest limit reached.
+    pub peak: u64,
 }
 
 impl Report {

@@ -350,6 +350,7 @@ fn cycle(
 /// `hbcp sync`.
 pub fn sync(a: SyncArgs) -> Result<Exit> {
     validate_tuning(&a.tuning)?;
+    crate::commands::validate_memory(&a.tuning, &a.ends.src, &a.ends.dst)?;
     let sel = selection(&a.selection.exclude)?;
     let max_delete = match parse_share(&a.max_delete) {
         Ok(v) => v,
