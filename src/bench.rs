@@ -131,6 +131,7 @@ pub fn bench(a: BenchArgs) -> Result<Exit> {
             workers,
             range_size,
             chunk: cfg.chunk,
+            hbase: None,
         },
         &|_| {},
     )?;
