@@ -243,7 +243,10 @@ fn block_walk_in_small_chunks_matches_the_whole_file_walk() {
         assert_eq!(walked.to_string(), whole, "{name}");
     }
     // A file cut short inside its blocks (the trailer kept) ends the walk with an error.
-    let bytes = std::fs::read(fixture(&format!("{HUDI}hudi_1_0_hbase_2_4_9_16KB_NONE_5000.hfile"))).unwrap();
+    let bytes = std::fs::read(fixture(&format!(
+        "{HUDI}hudi_1_0_hbase_2_4_9_16KB_NONE_5000.hfile"
+    )))
+    .unwrap();
     let t = trailer_of(&bytes);
     let mut w = crate::BlockWalk::new(t, bytes.len() as u64);
     w.feed(&bytes[..20_000]).unwrap();

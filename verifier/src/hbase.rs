@@ -353,8 +353,9 @@ mod tests {
     #[test]
     fn truncated_empty_and_foreign_files_named_like_hfiles_are_invalid() {
         let d = tempfile::tempdir().unwrap();
-        let real =
-            fixture("hfiles-hbase-2.4-via-hudi-rs/hudi_1_0_hbase_2_4_9_16KB_GZ_200_20_non_unique.hfile");
+        let real = fixture(
+            "hfiles-hbase-2.4-via-hudi-rs/hudi_1_0_hbase_2_4_9_16KB_GZ_200_20_non_unique.hfile",
+        );
         let cut = format!("{FAM}/cccccccccccccccccccccccccccccccc");
         let empty = format!("{FAM}/dddddddddddddddddddddddddddddddd");
         let v1 = format!("{FAM}/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee");
@@ -386,12 +387,12 @@ mod tests {
         let bad_link = format!("{region}/t=abcd-{}", "9".repeat(32));
         let good_ref = format!("{region}/{hf}.{parent}");
         let bad_ref = format!("{region}/{}.{parent}", "8".repeat(32));
-        put(d.path(), &format!("archive/data/default/t/abcd/cf/{hf}"), b"h");
         put(
             d.path(),
-            &format!("data/default/t2/{parent}/cf/{hf}"),
-            b"p",
+            &format!("archive/data/default/t/abcd/cf/{hf}"),
+            b"h",
         );
+        put(d.path(), &format!("data/default/t2/{parent}/cf/{hf}"), b"p");
         for k in [&good_link, &bad_link, &good_ref, &bad_ref] {
             put(d.path(), k, b"");
         }
@@ -405,7 +406,16 @@ mod tests {
         assert!(f.detail.contains(parent), "{f}");
         // Without the source, links are not judged.
         let mut buf = Vec::new();
-        let r = check(&s, None, &bad_link, 0, HbaseLayout::Root, false, 4096, &mut buf);
+        let r = check(
+            &s,
+            None,
+            &bad_link,
+            0,
+            HbaseLayout::Root,
+            false,
+            4096,
+            &mut buf,
+        );
         assert_eq!(r.unwrap(), None);
     }
 
@@ -416,12 +426,30 @@ mod tests {
         put(d.path(), key, b"not an hfile at all");
         let s = LocalStore::new(d.path().into());
         let mut buf = Vec::new();
-        let f = check(&s, Some(&s), key, 19, HbaseLayout::Bulkload, false, 4096, &mut buf)
-            .unwrap()
-            .unwrap();
+        let f = check(
+            &s,
+            Some(&s),
+            key,
+            19,
+            HbaseLayout::Bulkload,
+            false,
+            4096,
+            &mut buf,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(f.kind, FindingKind::InvalidHfile);
         // The same key in a root layout is no HBase path.
-        let r = check(&s, Some(&s), key, 19, HbaseLayout::Root, false, 4096, &mut buf);
+        let r = check(
+            &s,
+            Some(&s),
+            key,
+            19,
+            HbaseLayout::Root,
+            false,
+            4096,
+            &mut buf,
+        );
         assert_eq!(r.unwrap(), None);
     }
 }
