@@ -28,7 +28,7 @@ use hbcp_verifier::generation::{
     GenerationKey, LAYOUT_FORMAT, LAYOUT_KEY, Layout,
 };
 use hbcp_verifier::manifest::{COMPLETION_KEY, ManifestEntry};
-use hbcp_verifier::{Mismatch, VerifyMode, VerifyOutcome};
+use hbcp_verifier::{VerifyMode, VerifyOutcome};
 
 use crate::cli::{BackupArgs, GenerationsArgs, ProgressArg, RestoreArgs, VerifyArg};
 use crate::commands::{
@@ -710,6 +710,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
     let mut job = build_job(
         "backup", src, gen_end, &excludes, tuning, None, resume_cmd, None,
     )?;
+    job.hbase = crate::commands::hbase_layout(None, &sel);
     job.cfg.known_target = Some(Arc::new(known.index));
     job.cfg.overwrite = Overwrite::Sync;
     let cancel = install_signals()?;
@@ -790,6 +791,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         workers: job.cfg.workers,
         range_size: layout.range_size,
         chunk: job.cfg.chunk,
+        hbase: job.hbase,
     };
     let progress = {
         let st = stats.clone();
@@ -823,21 +825,27 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         &progress,
     )?;
     reporter.finish();
-    let verified = VerifyOutcome {
-        files: v1.files + v2.files,
-        bytes: v1.bytes + v2.bytes,
-        mismatches: v1
-            .mismatches
-            .into_iter()
-            .chain(v2.mismatches)
-            .collect::<Vec<Mismatch>>(),
-    };
+    let mut verified = v1;
+    verified.merge(v2);
     let mut problems: Vec<String> = outcome
         .failures
         .iter()
         .map(|f| format!("failed: {}: {}", f.key, f.error))
         .collect();
     problems.extend(verified.mismatches.iter().map(|m| m.to_string()));
+    crate::commands::warn_findings(&verified.source_findings);
+    let mode = verify_mode(job.tuning.verify);
+    if crate::commands::findings_fail(mode, job.tuning.strict, &verified.source_findings) {
+        problems.push(format!(
+            "{} source findings fail the backup ({})",
+            verified.source_findings.len(),
+            if job.tuning.strict {
+                "--strict"
+            } else {
+                "--verify deep"
+            }
+        ));
+    }
     for w in &outcome.warnings {
         eprintln!("hbcp: warning: {w}");
     }
@@ -966,6 +974,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
                 "bytes": verified.bytes,
                 "mismatches": verified.mismatches,
             },
+            "source_findings": verified.source_findings,
             "failures": outcome.failures,
             "warnings": outcome.warnings,
             "pruned": pruned,
@@ -1174,6 +1183,8 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
                 workers: job.cfg.workers,
                 range_size: header.range_size,
                 chunk: job.cfg.chunk,
+                // The generation was checked when it was backed up; a restore proves the bytes.
+                hbase: None,
             },
             &progress,
         )?;

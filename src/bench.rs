@@ -138,6 +138,7 @@ pub fn bench(a: BenchArgs) -> Result<Exit> {
             workers,
             range_size,
             chunk: cfg.chunk,
+            hbase: None,
         },
         &|_| {},
     )?;

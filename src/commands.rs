@@ -14,7 +14,7 @@ use hbcp_planner::plan::{
 use hbcp_store::{Entry, EntryKind, ListSink, Store, StoreUrl};
 use hbcp_verifier::check::{Params, compare_trees, verify_entries};
 use hbcp_verifier::manifest::{self, COMPLETION_KEY, ManifestEntry};
-use hbcp_verifier::{VerifyMode, VerifyOutcome};
+use hbcp_verifier::{FindingKind, HbaseLayout, SourceFinding, VerifyMode, VerifyOutcome};
 
 use crate::cli::{
     Cli, Command, CopyArgs, FinalizeArgs, OverwriteArg, PlanArgs, ReportArgs, RunArgs, StatusArgs,
@@ -247,6 +247,72 @@ pub(crate) fn verify_mode(v: VerifyArg) -> VerifyMode {
         VerifyArg::None => VerifyMode::None,
         VerifyArg::Size => VerifyMode::Size,
         VerifyArg::Checksum => VerifyMode::Checksum,
+        VerifyArg::Deep => VerifyMode::Deep,
+    }
+}
+
+/// Which HBase checks a job's target gets: none for a folder without `hbase.version`, the
+/// root layout for a whole root (the HBase rules apply) or a table/snapshot view, or the
+/// bulkload layout.
+pub(crate) fn hbase_layout(
+    spec: Option<&hbcp_planner::SelectSpec>,
+    sel: &Selection,
+) -> Option<HbaseLayout> {
+    match spec {
+        Some(s) if s.is_view() => Some(match s.layout {
+            hbcp_planner::Layout::Root => HbaseLayout::Root,
+            hbcp_planner::Layout::Bulkload => HbaseLayout::Bulkload,
+        }),
+        _ => sel.hbase_rules().map(|_| HbaseLayout::Root),
+    }
+}
+
+/// The planner's warnings of a table or snapshot selection (dangling links, missing parents,
+/// unreadable region infos or time ranges) as source findings.
+pub(crate) fn view_findings(view: &hbcp_planner::View) -> Vec<SourceFinding> {
+    view.warnings
+        .iter()
+        .map(|w| {
+            let (key, detail) = match w.split_once(": ") {
+                Some((k, d)) if !k.contains(' ') => (k, d),
+                _ => ("", w.as_str()),
+            };
+            let kind = if detail.contains("dangling HFileLink") {
+                FindingKind::DanglingHfileLink
+            } else if detail.starts_with("Reference") && detail.contains("not at the source") {
+                FindingKind::ReferenceWithoutParent
+            } else {
+                FindingKind::Selection
+            };
+            SourceFinding {
+                key: key.to_string(),
+                kind,
+                detail: detail.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// Add the selection's findings to what the verifier found (one per key: the verifier's, which
+/// says more), sorted by key.
+pub(crate) fn merge_findings(found: &mut Vec<SourceFinding>, selection: &[SourceFinding]) {
+    for f in selection {
+        if f.key.is_empty() || !found.iter().any(|g| g.key == f.key) {
+            found.push(f.clone());
+        }
+    }
+    found.sort_by(|a, b| a.key.cmp(&b.key));
+}
+
+/// Source findings fail a run only under `--verify deep` or `--strict`.
+pub(crate) fn findings_fail(mode: VerifyMode, strict: bool, found: &[SourceFinding]) -> bool {
+    !found.is_empty() && (strict || mode == VerifyMode::Deep)
+}
+
+/// One warning line per source finding, on stderr.
+pub(crate) fn warn_findings(found: &[SourceFinding]) {
+    for f in found {
+        eprintln!("hbcp: warning: {f}");
     }
 }
 
@@ -274,6 +340,10 @@ pub(crate) struct Job {
     shard: Option<ShardId>,
     /// A snapshot export: published after verification.
     pub(crate) publish: Option<hbcp_planner::view::Publish>,
+    /// The source is an HBase root laid out so at the target: the verifier's HBase checks.
+    pub(crate) hbase: Option<HbaseLayout>,
+    /// Source findings of the selection (printed when it was resolved).
+    pub(crate) selection_findings: Vec<SourceFinding>,
 }
 
 pub(crate) fn build_job(
@@ -356,6 +426,8 @@ pub(crate) fn build_job(
         base_job,
         shard,
         publish: None,
+        hbase: None,
+        selection_findings: Vec::new(),
     })
 }
 
@@ -428,9 +500,10 @@ fn copy(a: CopyArgs) -> Result<Exit> {
         .join(" ");
     let identity = job_identity(&a.selection.exclude, &spec, &prep.sel);
     let Some(view) = prep.view else {
-        let job = build_job(
+        let mut job = build_job(
             "copy", src, dst, &identity, a.tuning, None, resume_cmd, None,
         )?;
+        job.hbase = hbase_layout(None, &prep.sel);
         let sel = prep.sel;
         let src_store = job.src.store.clone();
         let feed = move |sink: &ListSink<'_>| {
@@ -457,6 +530,8 @@ fn copy(a: CopyArgs) -> Result<Exit> {
         "copy", src, dst, &identity, a.tuning, None, resume_cmd, None,
     )?;
     job.publish = view.publish.clone();
+    job.hbase = hbase_layout(Some(&spec), &prep.sel);
+    job.selection_findings = view_findings(&view);
     let feed = move |sink: &ListSink<'_>| {
         for (e, _) in &entries {
             sink(e.clone())?;
@@ -534,6 +609,10 @@ fn run_plan(a: RunArgs) -> Result<Exit> {
             None
         };
     }
+    job.hbase = match &header.select {
+        Some(spec) => hbase_layout(Some(spec), &Selection::default()),
+        None => header.hbase_wals.map(|_| HbaseLayout::Root),
+    };
     if job.cfg.range_size != header.range_size {
         return usage(format!(
             "--range-size must match the plan's ({}) when running a plan",
@@ -677,7 +756,9 @@ fn execute(
         }
     }
     reporter.finish();
-    let failed = !outcome.failures.is_empty() || !verified.ok();
+    merge_findings(&mut verified.source_findings, &job.selection_findings);
+    let strict_fail = findings_fail(mode, job.tuning.strict, &verified.source_findings);
+    let failed = !outcome.failures.is_empty() || !verified.ok() || strict_fail;
     let interrupted = cancel.load(Relaxed) || matches!(outcome.stop, Some(Stop::Interrupted));
     let mut status;
     let exit = match &outcome.stop {
@@ -706,7 +787,19 @@ fn execute(
             Exit::Interrupted
         }
         None if failed => {
-            status = "failed".into();
+            status = if strict_fail && outcome.failures.is_empty() && verified.ok() {
+                format!(
+                    "copied and verified, but {} source findings fail the run ({})",
+                    verified.source_findings.len(),
+                    if job.tuning.strict {
+                        "--strict"
+                    } else {
+                        "--verify deep"
+                    }
+                )
+            } else {
+                "failed".into()
+            };
             Exit::Failed
         }
         None => {
@@ -727,6 +820,15 @@ fn execute(
     for w in &outcome.warnings {
         eprintln!("hbcp: warning: {w}");
     }
+    // The selection's findings were printed when it was resolved; the verifier's are new.
+    warn_findings(
+        &verified
+            .source_findings
+            .iter()
+            .filter(|f| !job.selection_findings.contains(f))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
     if exit == Exit::Ok {
         if let Some(p) = &job.publish {
             if let Err(e) = publish_snapshot(&job, &outcome, p) {
@@ -795,10 +897,11 @@ pub(crate) fn finish(
     let verified_txt = match mode {
         VerifyMode::None => "not verified".to_string(),
         _ => format!(
-            "verified {} files, {} ({} mismatches)",
+            "verified {} files, {} ({} mismatches, {} source findings)",
             verified.files,
             bytes(verified.bytes),
-            verified.mismatches.len()
+            verified.mismatches.len(),
+            verified.source_findings.len()
         ),
     };
     let summary = format!(
@@ -823,6 +926,7 @@ pub(crate) fn finish(
                 "files_copied": files_copied, "bytes_copied": bytes_copied,
                 "files_skipped": files_skipped, "failed": outcome.failures.len(),
                 "verified_files": verified.files, "mismatches": verified.mismatches.len(),
+                "source_findings": verified.source_findings.len(),
                 "elapsed_s": elapsed,
             })
         );
@@ -859,6 +963,7 @@ pub(crate) fn finish(
             latency_ms: stats.latency(),
             failures: outcome.failures.clone(),
             warnings: outcome.warnings.clone(),
+            source_findings: verified.source_findings.clone(),
             timeline: stats.timeline(),
             memory: crate::report::Memory {
                 buffer_budget_bytes: job.cfg.buffer_budget,
@@ -962,6 +1067,7 @@ pub(crate) fn verify_spill(
         workers: job.cfg.workers,
         range_size: job.cfg.range_size,
         chunk: job.cfg.chunk,
+        hbase: job.hbase,
     };
     let st = stats.clone();
     let progress = move |n: u64| {
@@ -1203,9 +1309,11 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
     let sel0 = selection(&a.selection.exclude)?;
     let mode = verify_mode(a.verify);
     if mode == VerifyMode::None {
-        return usage("--verify none makes no sense for `hbcp verify`; use size or checksum");
+        return usage("--verify none makes no sense for `hbcp verify`; use size, checksum or deep");
     }
     let prep = crate::select::prepare(&src, &spec, sel0.clone(), a.allow_unflushed)?;
+    let layout = hbase_layout(Some(&spec), &prep.sel);
+    let selection_findings = prep.view.as_ref().map(view_findings).unwrap_or_default();
     let (src_store, sel) = match prep.view {
         None => (src.store.clone(), prep.sel),
         Some(mut view) => {
@@ -1244,25 +1352,49 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
             workers,
             range_size: 64 << 20,
             chunk: hbcp_engine::CHUNK,
+            hbase: layout,
         },
         &progress,
     );
     reporter.finish();
-    let out = match out {
+    let mut out = match out {
         Ok(o) => o,
         Err(e) => return usage(format!("cannot list: {e}")),
     };
     for m in &out.mismatches {
         println!("{m}");
     }
-    let exit = if out.ok() { Exit::Ok } else { Exit::Failed };
+    warn_findings(
+        &out.source_findings
+            .iter()
+            .filter(|f| !selection_findings.contains(f))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    merge_findings(&mut out.source_findings, &selection_findings);
+    let findings_failed = findings_fail(mode, a.strict, &out.source_findings);
+    let exit = if out.ok() && !findings_failed {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    };
     eprintln!(
-        "hbcp: verify {} -> {}: {} files, {} checked; {} mismatches",
+        "hbcp: verify {} -> {}: {} files, {} checked; {} mismatches, {} source findings{}",
         src.url,
         dst.url,
         out.files,
         bytes(out.bytes),
-        out.mismatches.len()
+        out.mismatches.len(),
+        out.source_findings.len(),
+        if findings_failed {
+            if a.strict {
+                " (fail the run: --strict)"
+            } else {
+                " (fail the run: --verify deep)"
+            }
+        } else {
+            ""
+        }
     );
     if let Some(path) = &a.report {
         let r = Report {
@@ -1272,10 +1404,12 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
             started,
             finished: now_rfc3339(),
             exit_code: exit_code(exit),
-            status: if out.ok() {
-                "verified".into()
-            } else {
+            status: if !out.ok() {
                 "mismatches".into()
+            } else if findings_failed {
+                "verified, but source findings fail the run".into()
+            } else {
+                "verified".into()
             },
             files: out.files,
             bytes: out.bytes,
@@ -1285,6 +1419,7 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
                 bytes: out.bytes,
                 mismatches: out.mismatches.clone(),
             },
+            source_findings: out.source_findings.clone(),
             elapsed_s: stats.elapsed().as_secs_f64(),
             latency_ms: stats.latency(),
             timeline: stats.timeline(),
@@ -1430,6 +1565,10 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
         workers: a.workers.unwrap_or(8).clamp(1, 1024),
         range_size: header.range_size,
         chunk: hbcp_engine::CHUNK.min(header.range_size),
+        hbase: match &header.select {
+            Some(spec) => hbase_layout(Some(spec), &Selection::default()),
+            None => header.hbase_wals.map(|_| HbaseLayout::Root),
+        },
     };
     let verified = if mode == VerifyMode::None {
         VerifyOutcome::default()
@@ -1445,7 +1584,11 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
     for m in &verified.mismatches {
         println!("{m}");
     }
-    let mut ok = not_copied.is_empty() && verified.ok() && mode != VerifyMode::None;
+    warn_findings(&verified.source_findings);
+    let mut ok = not_copied.is_empty()
+        && verified.ok()
+        && mode != VerifyMode::None
+        && !findings_fail(mode, a.strict, &verified.source_findings);
     if let (true, Some(p)) = (ok, pv.as_ref().and_then(|v| v.publish.as_ref())) {
         let tmp: Vec<(String, u64)> = entries
             .iter()
@@ -1516,6 +1659,7 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
                 bytes: verified.bytes,
                 mismatches: verified.mismatches.clone(),
             },
+            source_findings: verified.source_findings.clone(),
             ..Default::default()
         };
         r.write(path)?;

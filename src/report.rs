@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use hbcp_engine::{Failure, Latency, Sample};
-use hbcp_verifier::Mismatch;
+use hbcp_verifier::{Mismatch, SourceFinding};
 use serde::Serialize;
 
 /// Verification part of the report.
@@ -16,7 +16,7 @@ pub struct Verified {
     pub files: u64,
     /// Bytes checked.
     pub bytes: u64,
-    /// Every finding.
+    /// Every copy fault (the target differs from the source).
     pub mismatches: Vec<Mismatch>,
 }
 
@@ -69,8 +69,11 @@ pub struct Report {
     pub latency_ms: Latency,
     /// Files that could not be copied.
     pub failures: Vec<Failure>,
-    /// Source findings (not copied, or copied as they are).
+    /// Warnings of the copy (files not copied, or copied as they are).
     pub warnings: Vec<String>,
+    /// What the HBase checks found wrong at the source (copied as it is): warnings that fail
+    /// the run only under `--verify deep` or `--strict`.
+    pub source_findings: Vec<SourceFinding>,
     /// Throughput over time, one point a second.
     pub timeline: Vec<Sample>,
     /// Range buffers under `--max-memory`.
