@@ -5,6 +5,7 @@
 #   BENCH_DIR=/mnt/x RUNS=5 scripts/bench-local.sh
 #   CP_ONLY=1 scripts/bench-local.sh       # the cp and dd rows only (no hbcp binary needed)
 #   HBCP=/path/to/hbcp SKIP_BUILD=1 ...    # use a given binary, build nothing
+#   SETS=large scripts/bench-local.sh      # one set only (large or small)
 # Sets (written by hbcp-gen, kept between runs): "large" = 4 × 512 MiB HFiles, "small" =
 # 20,000 HFiles of 1–64 KiB. Nothing is dropped from the page cache: the source is warm for every
 # tool alike; every target is fresh (deleted and synced before each run). Peak RSS is
@@ -32,8 +33,9 @@ gen() { # gen SET PRESET SEED: once; a set cut short by an interrupted run is wr
     touch "$DIR/$1.done"
   fi
 }
-gen large large 1
-gen small small-files 2
+SETS=${SETS:-large small}
+case " $SETS " in *" large "*) gen large large 1 ;; esac
+case " $SETS " in *" small "*) gen small small-files 2 ;; esac
 
 # run NAME CMD...: appends "seconds maxrss_kib" to $DIR/NAME.times; a failure (hbcp's exit code
 # is 0 only when the copy is complete and verified) stops the benchmark with its stderr.
@@ -49,7 +51,7 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else print (
 
 tools="cp"
 [ -n "$CP_ONLY" ] || tools="cp none full"
-for set in large small; do
+for set in $SETS; do
   rm -f "$DIR"/$set-*.times
   for i in $(seq "$RUNS"); do
     for tool in $tools; do
@@ -78,7 +80,7 @@ rss() { [ -f "$DIR/$1.times" ] && cut -d' ' -f2 "$DIR/$1.times" | sort -n | tail
 echo
 echo "| set | cp -r && sync | hbcp --verify none | hbcp (default verify) | throughput vs cp (none / default) | peak RSS cp / hbcp none / hbcp default |"
 echo "|---|---|---|---|---|---|"
-for set in large small; do
+for set in $SETS; do
   awk -v s="$set" -v b="$(bytes $set)" -v n="$(files $set)" -v tc="$(t $set-cp)" -v tn="$(t $set-none)" -v tf="$(t $set-full)" \
       -v rc="$(rss $set-cp)" -v rn="$(rss $set-none)" -v rf="$(rss $set-full)" 'BEGIN {
     mib = b / 1048576

@@ -210,6 +210,9 @@ impl Upload for MappedUpload {
     ) -> hbcp_store::Result<()> {
         self.inner.put_part_bytes(index, offset, data)
     }
+    fn sync_parts(&self) -> hbcp_store::Result<()> {
+        self.inner.sync_parts()
+    }
     fn commit(&self) -> hbcp_store::Result<()> {
         self.inner.commit()
     }

@@ -480,3 +480,26 @@ fn copy_to_azurite_with_40_workers_holds_no_more_range_buffers_than_max_memory_a
     assert!((2 << 20..=4 << 20).contains(&peak), "{j}");
     assert_same_tree(&src, &back);
 }
+
+/// The Azurite target is identical to `src`: `hbcp verify` finds nothing missing, different
+/// or extra.
+fn azure_same(blob: &str) -> impl Fn(&std::path::Path) + '_ {
+    move |src| {
+        let v = hbcp(["verify", &s(src), blob, "--progress", "none"]);
+        assert_eq!(v.code, 0, "{v:?}");
+    }
+}
+
+#[test]
+fn sync_local_to_azurite_after_generated_activity_with_a_split_sends_only_new_data() {
+    let Some(base) = azurite() else { return };
+    let blob = container(&base, "devstoreaccount1", "syncact");
+    crate::sync::sync_after_generated_activity(&blob, &azure_same(&blob));
+}
+
+#[test]
+fn sync_local_to_azurite_watch_runs_cycles_measures_lag_and_stops_cleanly_on_sigint() {
+    let Some(base) = azurite() else { return };
+    let blob = container(&base, "devstoreaccount1", "syncwatch");
+    crate::sync::watch_runs_cycles_measures_lag_and_stops_on_sigint(&blob, &azure_same(&blob));
+}

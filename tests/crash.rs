@@ -39,7 +39,7 @@ fn copy_killed_at_20_or_more_random_moments_then_rerun_always_finishes_byte_exac
     let total: u64 = expected.values().map(|v| v.1).sum();
     const RANGE: u64 = 256 * 1024;
     const WORKERS: u64 = 4;
-    const RATE: u64 = 8 << 20;
+    const BOUND: i64 = (WORKERS * RANGE) as i64;
     let args = |d: &std::path::Path| {
         vec![
             "copy".to_string(),
@@ -56,11 +56,15 @@ fn copy_killed_at_20_or_more_random_moments_then_rerun_always_finishes_byte_exac
         ]
     };
     // How long an uninterrupted run takes, to spread the kills over it.
-    let probe = t.path().join("probe");
-    let t0 = Instant::now();
-    let r = hbcp(args(&probe));
-    assert_eq!(r.code, 0, "{r:?}");
-    let full = t0.elapsed();
+    // The faster of two runs: the first one also pays for a cold binary and page cache.
+    let mut full = Duration::MAX;
+    for p in 0..2 {
+        let probe = t.path().join(format!("probe{p}"));
+        let t0 = Instant::now();
+        let r = hbcp(args(&probe));
+        assert_eq!(r.code, 0, "{r:?}");
+        full = full.min(t0.elapsed());
+    }
     let mut seed = 0x9e3779b97f4a7c15u64;
     let mut kills = 0;
     let mut worst_resent = 0i64;
@@ -88,22 +92,43 @@ fn copy_killed_at_20_or_more_random_moments_then_rerun_always_finishes_byte_exac
             }
             std::thread::park_timeout(Duration::from_millis(2));
         }
-        // Bytes the killed run had written (write/pwrite syscalls, metadata included), read
-        // just before the SIGKILL.
-        let mut written = 0u64;
+        // Bytes the killed run had written (write/pwrite syscalls), read while it is stopped
+        // (SIGSTOP, waited for), so that nothing is written between the count and the SIGKILL.
+        let mut killed = None;
         if exited.is_none() {
-            written = fs::read_to_string(format!("/proc/{}/io", child.id()))
-                .ok()
-                .and_then(|io| {
-                    io.lines().find_map(|l| {
-                        l.strip_prefix("wchar: ")
-                            .and_then(|v| v.trim().parse().ok())
-                    })
-                })
-                .unwrap_or(0);
-            child.kill().unwrap(); // SIGKILL
-            child.wait().unwrap();
-            kills += 1;
+            let pid = child.id() as i32;
+            let mut status = 0;
+            // SAFETY: a signal to, and a wait for, our own child process.
+            let r = unsafe {
+                libc::kill(pid, libc::SIGSTOP);
+                libc::waitpid(pid, &mut status, libc::WUNTRACED)
+            };
+            if r == pid && libc::WIFSTOPPED(status) {
+                let written: u64 = fs::read_to_string(format!("/proc/{pid}/io"))
+                    .unwrap()
+                    .lines()
+                    .find_map(|l| l.strip_prefix("wchar: ").map(|v| v.trim().parse().unwrap()))
+                    .unwrap();
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                kills += 1;
+                // Less hbcp's own files (journal, manifest spill, completion manifest), which
+                // are not copied data: what stays under .hbcp/ outside staging/.
+                let own = dst.join(".hbcp");
+                let own = if own.exists() {
+                    digest(&own)
+                } else {
+                    Default::default()
+                };
+                let meta: u64 = own
+                    .iter()
+                    .filter(|(k, v)| !v.0 && !k.starts_with("staging/"))
+                    .map(|(_, v)| v.1)
+                    .sum();
+                killed = Some((at, written - meta));
+            }
+            // Otherwise it had exited on its own (waitpid reaped it): a whole run, checked
+            // like the others.
         }
         // Whatever is visible at a final name is whole and right (a run killed before it
         // created the target folder left nothing at all).
@@ -139,20 +164,27 @@ fn copy_killed_at_20_or_more_random_moments_then_rerun_always_finishes_byte_exac
         assert_same_tree(&src, &dst);
         let j: serde_json::Value = serde_json::from_slice(&fs::read(&rep).unwrap()).unwrap();
         let copied = j["bytes_copied"].as_u64().unwrap() as i64;
-        if written > 0 {
-            // Written by the killed run + sent by the rerun − the tree = sent twice.
+        if let Some((at, written)) = killed {
+            // Data written by the killed run + sent by the rerun − the tree = sent twice.
             let resent = written as i64 + copied - total as i64;
+            eprintln!(
+                "crash test: round {round}: killed at {:.0} ms, {visible_bytes} bytes visible, \
+                 {written} data bytes written, rerun sent {copied}: {resent} sent again",
+                at.as_secs_f64() * 1000.0
+            );
+            // One range (or small file) in flight per worker, nothing more: a finished range
+            // is journaled before its worker takes another task.
+            assert!(
+                resent <= BOUND,
+                "round {round}: {resent} bytes sent again > {WORKERS} workers × {RANGE}"
+            );
             worst_resent = worst_resent.max(resent);
             resent_total += resent.max(0);
         }
-        let _ = visible_bytes;
     }
     eprintln!(
         "crash test: {kills} kills in {round} rounds; bytes sent again after a crash: worst {worst_resent}, \
-         total {resent_total} (range {RANGE}, {WORKERS} workers)"
+         total {resent_total}, bound {BOUND} ({WORKERS} workers × {RANGE} range)"
     );
     assert!(kills >= 20, "only {kills} kills landed mid-copy");
-    // At most the ranges in flight plus what completed in the last group-commit interval (250 ms).
-    let bound = (WORKERS * RANGE + RATE / 4 + RANGE) as i64;
-    assert!(worst_resent <= bound, "resent {worst_resent} > {bound}");
 }

@@ -63,6 +63,16 @@ fn report(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
 }
 
+/// The report's `deleted` list.
+fn deleted_of(j: &serde_json::Value) -> Vec<String> {
+    j["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
 fn sync_after_hbase_activity_sends_only_new_data_and_deletes_within_the_cap() {
     let t = tempfile::tempdir().unwrap();
@@ -188,12 +198,7 @@ fn sync_after_hbase_activity_sends_only_new_data_and_deletes_within_the_cap() {
     assert_identical_trees(&src, &dst);
     let j = report(&rep);
     assert_eq!(j["cycles"][0]["bytes_copied"], 0, "{j}");
-    let deleted: Vec<String> = j["deleted"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
+    let deleted = deleted_of(&j);
     assert!(
         deleted
             .iter()
@@ -245,16 +250,18 @@ fn sync_moves_compacted_hfiles_inside_the_target_instead_of_sending_them() {
     assert_identical_trees(&src, &dst);
 }
 
-#[test]
-fn sync_watch_runs_cycles_measures_lag_and_stops_cleanly_on_sigint() {
+/// `hbcp sync SRC DST --watch` over 4 cycles, with HBase flushing a new HFile between cycles:
+/// every later cycle sends it and measures its lag, and SIGINT stops the watch cleanly (exit
+/// 0, the RPO line). `same` checks that the target ends identical to the source.
+pub(crate) fn watch_runs_cycles_measures_lag_and_stops_on_sigint(dst: &str, same: &dyn Fn(&Path)) {
     let t = tempfile::tempdir().unwrap();
-    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    let src = t.path().join("src");
     root(&src);
     let mut child = Command::new(bin())
         .args([
             "sync",
             &s(&src),
-            &s(&dst),
+            dst,
             "--watch",
             "--interval",
             "200ms",
@@ -268,6 +275,7 @@ fn sync_watch_runs_cycles_measures_lag_and_stops_cleanly_on_sigint() {
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut cycles = Vec::new();
     let mut line = String::new();
+    let mut flushed = Vec::new();
     while cycles.len() < 4 {
         line.clear();
         assert!(
@@ -282,11 +290,13 @@ fn sync_watch_runs_cycles_measures_lag_and_stops_cleanly_on_sigint() {
         if cycles.len() < 4 {
             // Between cycles, HBase flushes a new HFile.
             let i = 1000 + cycles.len() as u32;
+            let data = bytes_of(i, 1234 + i as usize);
             put(
                 &src,
                 &format!("{}/cf/{}", region("t1", "aaaa"), hfile(i)),
-                &bytes_of(i, 1234),
+                &data,
             );
+            flushed.push(data.len() as u64);
         }
     }
     // SAFETY: kill(2) on our own child.
@@ -300,15 +310,133 @@ fn sync_watch_runs_cycles_measures_lag_and_stops_cleanly_on_sigint() {
         "a watch stopped by SIGINT is a clean stop: {err}"
     );
     assert!(err.contains("RPO"), "{err}");
-    for c in &cycles[1..] {
-        assert!(c["files_copied"].as_u64().unwrap() >= 1, "{c}");
+    assert!(err.contains("sync stopped after 4 cycles"), "{err}");
+    let numbers: Vec<u64> = cycles
+        .iter()
+        .map(|c| c["cycle"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, vec![1, 2, 3, 4]);
+    for (c, sent) in cycles[1..].iter().zip(&flushed) {
+        assert_eq!(c["exit_code"], 0, "{c}");
+        assert_eq!(c["files_copied"], 1, "the flushed HFile, and only it: {c}");
+        assert_eq!(c["bytes_copied"].as_u64(), Some(*sent), "{c}");
         let lag = &c["lag"];
-        assert!(lag["files"].as_u64().unwrap() >= 1, "{c}");
+        assert_eq!(lag["files"], 1, "{c}");
         let max = lag["max_s"].as_f64().unwrap();
-        assert!((0.0..60.0).contains(&max), "plausible lag: {c}");
-        assert!(lag["p50_s"].as_f64().unwrap() <= max);
+        // It appeared after the previous cycle ended and is measured at this cycle's end:
+        // more than nothing, less than this cycle plus the interval plus slack.
+        let bound = c["elapsed_s"].as_f64().unwrap() + 0.2 + 30.0;
+        assert!(max > 0.0 && max < bound, "plausible lag: {c}");
+        assert!(lag["p50_s"].as_f64().unwrap() <= max, "{c}");
     }
-    assert_identical_trees(&src, &dst);
+    same(&src);
+}
+
+#[test]
+fn sync_watch_runs_cycles_measures_lag_and_stops_cleanly_on_sigint() {
+    let t = tempfile::tempdir().unwrap();
+    let dst = t.path().join("dst");
+    watch_runs_cycles_measures_lag_and_stops_on_sigint(&s(&dst), &|src| {
+        assert_identical_trees(src, &dst)
+    });
+}
+
+/// Sync after generated HBase activity (flushes, a compaction into archive/, a schema change,
+/// a region split with References, a dropped table, a new table): only the new bytes are sent
+/// (asserted against the activity's own account), deletions over the default cap are refused
+/// and reported, then done under a raised cap and listed one by one; the target ends identical
+/// (`same`) and verifies.
+pub(crate) fn sync_after_generated_activity(dst: &str, same: &dyn Fn(&Path)) {
+    use hbcp_testkit::activity::activity;
+    use hbcp_testkit::hbase_tree::{Spec, generate};
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    generate(&src, &Spec::sample(), 21).unwrap();
+    let rep = t.path().join("s.json");
+    let sync = |extra: &[&str]| {
+        let mut a: Vec<String> = vec!["sync".into(), s(&src), dst.into()];
+        a.extend(["--progress", "none", "--report"].map(String::from));
+        a.push(s(&rep));
+        a.extend(extra.iter().map(|x| x.to_string()));
+        hbcp(a)
+    };
+    let r = sync(&[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    same(&src);
+    let act = activity(&src, 22, true).unwrap();
+    let (parent, daughters) = act.split.clone().expect("a region split");
+    assert_eq!(daughters.len(), 2);
+    assert!(
+        act.dropped.is_some() && act.created.is_some() && !act.archived.is_empty(),
+        "{act:?}"
+    );
+    assert!(
+        act.written.iter().any(|w| w.0.starts_with(&daughters[0])
+            && w.0
+                .ends_with(&format!(".{}", parent.rsplit('/').next().unwrap()))),
+        "References written: {act:?}"
+    );
+    let mut gone: Vec<String> = act
+        .archived
+        .iter()
+        .map(|a| a.0.clone())
+        .chain(act.removed.iter().cloned())
+        .collect();
+    gone.sort();
+
+    let r = sync(&["--delete"]);
+    assert_eq!(
+        r.code,
+        1,
+        "{} deletions are over the default 5% cap: {r:?}",
+        gone.len()
+    );
+    assert!(
+        r.stderr.contains("--max-delete") && r.stderr.contains("--force"),
+        "{r:?}"
+    );
+    let j = report(&rep);
+    let c = &j["cycles"][0];
+    assert_eq!(
+        c["bytes_copied"].as_u64().unwrap(),
+        act.new_bytes(),
+        "only the new data is sent (archived HFiles are copied inside the target): {j}\n{act:?}"
+    );
+    assert!(
+        c["deletions_refused"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("would delete {} of", gone.len())),
+        "{c}"
+    );
+    assert_eq!(
+        j["deleted"],
+        serde_json::json!([]),
+        "nothing deleted over the cap: {j}"
+    );
+
+    let r = sync(&["--delete", "--max-delete", "100%"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = report(&rep);
+    assert_eq!(j["cycles"][0]["bytes_copied"], 0, "{j}");
+    let deleted = deleted_of(&j);
+    assert_eq!(deleted, gone, "exactly what the source no longer has");
+    for d in &deleted {
+        assert!(
+            r.stderr.contains(&format!("hbcp: deleted: {d}")),
+            "{d} reported: {r:?}"
+        );
+    }
+    same(&src);
+    let v = hbcp(["verify", &s(&src), dst, "--progress", "none"]);
+    assert_eq!(v.code, 0, "{v:?}");
+}
+
+#[test]
+fn sync_after_generated_activity_with_a_split_sends_only_new_data_and_caps_deletions() {
+    let t = tempfile::tempdir().unwrap();
+    let dst = t.path().join("dst");
+    sync_after_generated_activity(&s(&dst), &|src| assert_identical_trees(src, &dst));
 }
 
 #[test]

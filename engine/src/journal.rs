@@ -2,8 +2,9 @@
 //!
 //! An append-only text file, one record per line: 16 hex digits of xxh3 over the JSON, a space,
 //! the JSON. The first record names the format, version and job. A record is appended only
-//! after the target was flushed (`Store::flush`), and the journal is fsync'd after each batch,
-//! so a record never claims more than is durable. On open, a torn or damaged tail (a crash in
+//! after what it claims is durable (a file: the target was flushed, `Store::flush`; a range:
+//! its staged parts were synced, `Upload::sync_parts`), and the journal is fdatasync'd after
+//! each append, so a record never claims more than is durable. On open, a torn or damaged tail (a crash in
 //! the middle of an append) is cut off and its work redone; a journal of another job, format or
 //! version is refused — never a wrong skip.
 

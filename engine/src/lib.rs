@@ -6,9 +6,11 @@
 //!                      largest first)       write, commit)      manifest spill)
 //! ```
 //! All channels are bounded, so memory stays flat however many files there are. Each range is
-//! hashed (xxh3) as it is read; a file becomes visible at the target only when whole. The
-//! committer makes the target durable (`Store::flush`) before it journals anything, so a rerun
-//! after a crash skips exactly what is durable. A failing file is recorded and the job goes
+//! hashed (xxh3) as it is read; a file becomes visible at the target only when whole. Nothing
+//! is journaled before it is durable: a finished range is made durable by its worker
+//! (`Upload::sync_parts`) and journaled at once while the worker waits, so a crash costs at most
+//! one range per worker; whole files are made durable in groups (`Store::flush`) and then
+//! journaled. A rerun after a crash skips exactly what is durable. A failing file is recorded and the job goes
 //! on; a fatal error (disk full) or an interrupt stops it cleanly.
 #![warn(missing_docs, unreachable_pub)]
 

@@ -92,10 +92,12 @@ enum Done {
         /// Target version after the write (local targets).
         tv: Option<String>,
     },
+    /// A range is durable in the staging area; the worker waits on `ack` until it is journaled.
     Range {
         entry: Entry,
         idx: u32,
         hash: u64,
+        ack: Sender<()>,
     },
     Dir(String),
     /// Already at the target and taken as the same without reading (sync of an HFile).
@@ -799,14 +801,12 @@ fn range_task(
 ) {
     let already_failed = big.failed.lock().unwrap().is_some();
     if !already_failed {
-        match copy_range(sh, big, idx, buf, hist) {
+        match copy_range(sh, big, idx, buf, hist)
+            .and_then(|h| sync_parts(sh, big, hist).map(|()| h))
+        {
             Ok(h) => {
                 big.hashes.lock().unwrap()[idx as usize] = Some(h);
-                let _ = done.send(Done::Range {
-                    entry: big.entry.clone(),
-                    idx,
-                    hash: h,
-                });
+                journal_range(big, idx, h, done);
             }
             Err(e) => {
                 if e.is_fatal() {
@@ -830,6 +830,33 @@ fn range_task(
     }
     if big.remaining.fetch_sub(1, Relaxed) == 1 {
         finish_big(sh, big, done, hist);
+    }
+}
+
+/// Make a finished range durable in the staging area (local disk: `fdatasync` of the staging
+/// file), so that its journal record may be written without a whole-target flush.
+fn sync_parts(sh: &Shared<'_>, big: &Big, hist: &mut Histogram<u64>) -> hbcp_store::Result<()> {
+    let up = big.upload.lock().unwrap().clone();
+    match up {
+        Some(up) => sh.retry(hist, || up.sync_parts()),
+        None => Ok(()),
+    }
+}
+
+/// Hand a durable range to the committer, which journals it at once, and wait until it has:
+/// a worker takes no other task while its last range is unjournaled, so a crash sends again
+/// at most the one range (or small file) each worker has in flight.
+fn journal_range(big: &Big, idx: u32, hash: u64, done: &Sender<Done>) {
+    let (ack, journaled) = bounded(1);
+    let sent = done.send(Done::Range {
+        entry: big.entry.clone(),
+        idx,
+        hash,
+        ack,
+    });
+    if sent.is_ok() {
+        // An error means the committer stopped (it drops the ack): the job is halting.
+        let _ = journaled.recv();
     }
 }
 
@@ -1054,8 +1081,9 @@ fn redo_changed(
     }
 }
 
-/// Committer: batches completions, makes them durable at the target, journals them, and
-/// appends them to the manifest spill.
+/// Committer: journals finished ranges at once (their workers wait for it), batches the
+/// other completions (files made durable by one target flush, then journaled, at most every
+/// 250 ms), and appends everything to the manifest spill.
 #[allow(clippy::too_many_arguments)]
 fn commit_loop(
     sh: &Shared<'_>,
@@ -1068,20 +1096,40 @@ fn commit_loop(
 ) -> Result<(), String> {
     const MAX_BATCH: usize = 8192;
     const MAX_WAIT: Duration = Duration::from_millis(250);
+    /// Completions taken at once from the channel before the journal is written.
+    const MAX_DRAIN: usize = 1024;
     let mut batch: Vec<Record> = Vec::new();
+    // Ranges to journal now, and their waiting workers.
+    let mut ranges: Vec<Record> = Vec::new();
+    let mut acks: Vec<Sender<()>> = Vec::new();
     let mut last = Instant::now();
-    let mut flush = |batch: &mut Vec<Record>| -> Result<(), String> {
-        if batch.is_empty() {
-            return Ok(());
+    let mut write = |batch: &mut Vec<Record>,
+                     ranges: &mut Vec<Record>,
+                     acks: &mut Vec<Sender<()>>,
+                     files_too: bool|
+     -> Result<(), String> {
+        if !ranges.is_empty() {
+            // The ranges' parts were made durable by their workers (Upload::sync_parts).
+            journal.append(ranges).map_err(|e| e.to_string())?;
+            ranges.clear();
+            for a in acks.drain(..) {
+                let _ = a.send(());
+            }
         }
-        sh.dst
-            .flush()
-            .map_err(|e| format!("cannot make the target durable: {e}"))?;
-        journal.append(batch).map_err(|e| e.to_string())?;
-        batch.clear();
+        if files_too && !batch.is_empty() {
+            sh.dst
+                .flush()
+                .map_err(|e| format!("cannot make the target durable: {e}"))?;
+            journal.append(batch).map_err(|e| e.to_string())?;
+            batch.clear();
+        }
         Ok(())
     };
-    let mut handle = |d: Done, batch: &mut Vec<Record>| -> Result<(), String> {
+    let mut handle = |d: Done,
+                      batch: &mut Vec<Record>,
+                      ranges: &mut Vec<Record>,
+                      acks: &mut Vec<Sender<()>>|
+     -> Result<(), String> {
         match d {
             Done::File {
                 entry,
@@ -1103,13 +1151,21 @@ fn commit_loop(
                     });
                 }
             }
-            Done::Range { entry, idx, hash } => batch.push(Record::Range {
-                k: entry.key,
-                s: entry.size,
-                v: entry.version,
-                i: idx,
-                h: hash,
-            }),
+            Done::Range {
+                entry,
+                idx,
+                hash,
+                ack,
+            } => {
+                ranges.push(Record::Range {
+                    k: entry.key,
+                    s: entry.size,
+                    v: entry.version,
+                    i: idx,
+                    h: hash,
+                });
+                acks.push(ack);
+            }
             Done::Dir(k) => {
                 *dirs += 1;
                 spill
@@ -1132,17 +1188,31 @@ fn commit_loop(
     };
     let result = loop {
         let r = match done.recv_timeout(MAX_WAIT.saturating_sub(last.elapsed())) {
-            Ok(d) => handle(d, &mut batch),
+            Ok(d) => {
+                // What else is ready joins the same journal write (ranges finished together
+                // share one fdatasync of the journal).
+                let mut r = handle(d, &mut batch, &mut ranges, &mut acks);
+                let mut n = 1;
+                while r.is_ok() && n < MAX_DRAIN {
+                    match done.try_recv() {
+                        Ok(d) => r = handle(d, &mut batch, &mut ranges, &mut acks),
+                        Err(_) => break,
+                    }
+                    n += 1;
+                }
+                r
+            }
             Err(RecvTimeoutError::Timeout) => Ok(()),
-            Err(RecvTimeoutError::Disconnected) => break flush(&mut batch),
+            Err(RecvTimeoutError::Disconnected) => {
+                break write(&mut batch, &mut ranges, &mut acks, true);
+            }
         };
         let r = r.and_then(|()| {
-            if batch.len() >= MAX_BATCH || last.elapsed() >= MAX_WAIT {
+            let files_too = batch.len() >= MAX_BATCH || last.elapsed() >= MAX_WAIT;
+            if files_too {
                 last = Instant::now();
-                flush(&mut batch)
-            } else {
-                Ok(())
             }
+            write(&mut batch, &mut ranges, &mut acks, files_too)
         });
         if r.is_err() {
             break r;
@@ -1150,7 +1220,9 @@ fn commit_loop(
     };
     if let Err(e) = &result {
         sh.set_stop(Stop::Fatal(e.clone()));
-        // Keep draining so the workers can finish; nothing more is journaled.
+        // Release the waiting workers and keep draining so they can finish; nothing more is
+        // journaled.
+        acks.clear();
         for _ in done.iter() {}
     }
     result

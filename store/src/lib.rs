@@ -86,6 +86,12 @@ pub trait Upload: Send + Sync + fmt::Debug {
     fn put_part_bytes(&self, index: u32, offset: u64, data: bytes::Bytes) -> Result<()> {
         self.put_part(index, offset, &data)
     }
+    /// Make the parts written so far durable, so that a journal record may claim them before
+    /// the file is committed (local disk: `fdatasync` of the staging file). Object stores hold
+    /// a part durably once it is put, so the default does nothing.
+    fn sync_parts(&self) -> Result<()> {
+        Ok(())
+    }
     /// Make the file visible, whole. Every part must have been written.
     fn commit(&self) -> Result<()>;
     /// Drop the staged data. Safe to call after a failed commit.

@@ -442,6 +442,12 @@ impl Upload for LocalUpload {
         write_all_at(&self.file, data, offset, &self.display)
     }
 
+    fn sync_parts(&self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io(self.tmp.display().to_string(), "fdatasync staging file", e))
+    }
+
     fn commit(&self) -> Result<()> {
         commit_rename(&self.tmp, &self.dest, &self.display)
     }

@@ -237,7 +237,23 @@ struct Region {
     files: Vec<(String, Vec<(String, u64)>)>,
 }
 
-impl Gen<'_> {
+impl<'a> Gen<'a> {
+    /// A generator writing under `root`, drawing HFile sizes from `sizes` in turn (64 KiB when
+    /// empty).
+    fn new(root: &'a Path, sizes: &[u64], seed: u64) -> Self {
+        Gen {
+            root,
+            rng: Rng::new(seed),
+            sum: Summary::default(),
+            sizes: if sizes.is_empty() {
+                vec![64 * 1024]
+            } else {
+                sizes.to_vec()
+            },
+            next_size: 0,
+        }
+    }
+
     fn write(&mut self, key: &str, data: &[u8]) -> io::Result<()> {
         let p = self.root.join(key);
         fs::create_dir_all(p.parent().expect("key has a parent"))?;
@@ -491,17 +507,7 @@ impl Gen<'_> {
 
 /// Write a root folder for `spec` under `root` (which should be empty or absent).
 pub fn generate(root: &Path, spec: &Spec, seed: u64) -> io::Result<Summary> {
-    let mut g = Gen {
-        root,
-        rng: Rng::new(seed),
-        sum: Summary::default(),
-        sizes: if spec.hfile_sizes.is_empty() {
-            vec![64 * 1024]
-        } else {
-            spec.hfile_sizes.clone()
-        },
-        next_size: 0,
-    };
+    let mut g = Gen::new(root, &spec.hfile_sizes, seed);
     fs::create_dir_all(root)?;
     g.write("hbase.version", &pbuf(&Msg::new().bytes(1, b"8").0))?;
     let id = format!(
@@ -547,6 +553,99 @@ pub fn generate(root: &Path, spec: &Spec, seed: u64) -> io::Result<Summary> {
         }
     }
     Ok(g.sum)
+}
+
+/// Add one table to an existing root, as a `create` and its first flushes leave it (a
+/// `.tableinfo`, regions with `.regioninfo`, HFiles of `hfile_sizes` in turn).
+pub fn add_table(
+    root: &Path,
+    t: &TableSpec,
+    hfile_sizes: &[u64],
+    seed: u64,
+) -> io::Result<Summary> {
+    let mut g = Gen::new(root, hfile_sizes, seed);
+    g.table(t)?;
+    Ok(g.sum)
+}
+
+/// What [`split_region`] wrote: (key, size) of every file.
+pub type Written = Vec<(String, u64)>;
+
+/// Split the region at `region_dir` (a key under `root`) at row `split_key`, as HBase's split
+/// procedure leaves the folder before the parent is cleaned up: the parent keeps its HFiles and
+/// its `.regioninfo` is rewritten offline and split; two daughters (region id `daughter_id`,
+/// named as HBase names them) get a `.regioninfo` and, in each family, one Reference
+/// `<hfile>.<parent>` per parent HFile (bottom half for the first daughter, top for the second).
+pub fn split_region(
+    root: &Path,
+    region_dir: &str,
+    split_key: &[u8],
+    daughter_id: u64,
+) -> io::Result<Written> {
+    let bad = |e: String| io::Error::new(io::ErrorKind::InvalidData, e);
+    let info_key = format!("{region_dir}/.regioninfo");
+    let parent = hbcp_hbase::parse_region_info(&fs::read(root.join(&info_key))?)
+        .map_err(|e| bad(format!("{info_key}: {e}")))?;
+    let (ns, name) = (&parent.table.namespace, &parent.table.qualifier);
+    let inside = split_key > parent.start_key.as_slice()
+        && (parent.end_key.is_empty() || split_key < parent.end_key.as_slice());
+    if parent.split || !inside {
+        return Err(bad(format!(
+            "{region_dir}: cannot split at {split_key:?} (already split, or the key is outside the region)"
+        )));
+    }
+    let parent_enc = region_dir.rsplit('/').next().unwrap_or(region_dir);
+    let table_dir = region_dir.rsplit_once('/').map(|p| p.0).unwrap_or("");
+    let mut families = Vec::new();
+    for e in fs::read_dir(root.join(region_dir))? {
+        let p = e?.path();
+        if !p.is_dir() {
+            continue;
+        }
+        let mut hfiles: Vec<String> = fs::read_dir(&p)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            .collect();
+        hfiles.sort();
+        if !hfiles.is_empty() {
+            families.push((
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                hfiles,
+            ));
+        }
+    }
+    families.sort();
+    let mut out = Written::new();
+    let mut write = |key: String, data: Vec<u8>| -> io::Result<()> {
+        let p = root.join(&key);
+        fs::create_dir_all(p.parent().expect("key has a parent"))?;
+        fs::write(p, &data)?;
+        out.push((key, data.len() as u64));
+        Ok(())
+    };
+    let (start, end, id) = (&parent.start_key, &parent.end_key, parent.region_id);
+    write(info_key, region_info(ns, name, start, end, id, true))?;
+    let tname = table_string(ns, name);
+    // Reference.Range: TOP = 0, BOTTOM = 1.
+    for (dstart, dend, range) in [
+        (start.as_slice(), split_key, 1),
+        (split_key, end.as_slice(), 0),
+    ] {
+        let enc = encoded_region_name(&tname, dstart, daughter_id);
+        let ddir = format!("{table_dir}/{enc}");
+        write(
+            format!("{ddir}/.regioninfo"),
+            region_info(ns, name, dstart, dend, daughter_id, false),
+        )?;
+        for (fam, hfiles) in &families {
+            for h in hfiles {
+                let reference = Msg::new().bytes(1, split_key).uint(2, range);
+                write(format!("{ddir}/{fam}/{h}.{parent_enc}"), pbuf(&reference.0))?;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `count` HFiles of random sizes in `lo..=hi`, spread over tables, regions and families, as
