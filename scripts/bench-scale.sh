@@ -25,13 +25,13 @@ if [ -z "${SKIP_BUILD:-}" ]; then cargo build --release -q -p hbcp -p hbcp-testk
 HBCP=${HBCP:-$PWD/target/release/hbcp}
 GEN=${GEN:-$PWD/target/release/hbcp-gen}
 mkdir -p "$DIR"
-echo "disk: $(df -h --output=avail "$DIR" | tail -1 | tr -d ' ') free, $(df -i --output=iavail "$DIR" | tail -1 | tr -d ' ') inodes free" >&2
+echo "disk: $(df -h --output=avail "$DIR" | tail -1 | tr -d ' ') free, $(df --output=iavail "$DIR" | tail -1 | tr -d ' ') inodes free" >&2
 
 # fit N: the largest size <= N whose source (if not there yet) and copy fit in the free inodes
 # (files + 2% folders, each side) with 10% to spare.
 fit() {
   local n=$1 free need
-  free=$(df -i --output=iavail "$DIR" | tail -1 | tr -d ' ')
+  free=$(df --output=iavail "$DIR" | tail -1 | tr -d ' ')
   if [ -f "$DIR/src-$n.done" ]; then need=$(( n * 102 / 100 )); else need=$(( n * 204 / 100 )); fi
   if [ "$need" -le $(( free * 9 / 10 )) ]; then echo "$n"; return; fi
   if [ -f "$DIR/src-$n.done" ]; then echo $(( free * 9 / 10 * 100 / 102 / 100000 * 100000 )); return; fi

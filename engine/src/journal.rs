@@ -411,6 +411,11 @@ fn decode(line: &str) -> Option<Record> {
 /// length of its undamaged part. A journal that does not exist says nothing. The resume index
 /// and the sort runs go next to the journal.
 pub fn load(path: &Path, job: &str) -> Result<(Resume, u64)> {
+    load_batched(path, job, DEFAULT_BATCH)
+}
+
+/// [`load`] sorting `batch` records in memory at a time.
+fn load_batched(path: &Path, job: &str, batch: usize) -> Result<(Resume, u64)> {
     let path = path.to_path_buf();
     let mut resume = Resume::default();
     let mut good_len = 0u64;
@@ -418,9 +423,8 @@ pub fn load(path: &Path, job: &str) -> Result<(Resume, u64)> {
         return Ok((resume, 0));
     }
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let mut sort: ExternalSort<Sortable> = ExternalSort::new(&dir, DEFAULT_BATCH, |x, y| {
-        (x.a, x.b, x.q).cmp(&(y.a, y.b, y.q))
-    });
+    let mut sort: ExternalSort<Sortable> =
+        ExternalSort::new(&dir, batch, |x, y| (x.a, x.b, x.q).cmp(&(y.a, y.b, y.q)));
     let f = File::open(&path).map_err(|e| bad(&path, e.to_string()))?;
     let mut rd = BufReader::new(f);
     let mut line = String::new();
@@ -605,6 +609,103 @@ mod tests {
         assert_eq!(r.file("a", 3, Some("v")), None);
         assert_eq!(r.file("a", 3, Some("other")), None);
         assert_eq!(r.ranges_of("big", 100, None), Some(vec![(3, 9)]));
+    }
+
+    #[test]
+    fn a_journal_sorted_on_disk_answers_as_a_replay_does() {
+        use std::collections::HashMap;
+        let d = tempfile::tempdir().unwrap();
+        let (mut j, _) = Journal::open(d.path(), "job").unwrap();
+        // The replay model: key -> file (size, version, hash, tv) and ranges.
+        type Ranges = (u64, Option<String>, Vec<(u32, u64)>);
+        let mut files: HashMap<String, (u64, Option<String>, u64, Option<String>)> = HashMap::new();
+        let mut ranges: HashMap<String, Ranges> = HashMap::new();
+        let mut recs = Vec::new();
+        let mut x = 7u64;
+        for n in 0..3000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let k = format!(
+                "data/default/t/r{}/cf/{:032x}",
+                (x >> 40) % 50,
+                (x >> 20) % 300
+            );
+            let v = ((x >> 8) % 3 != 0).then(|| format!("v{}", (x >> 12) % 2));
+            let s = (x >> 16) % 4;
+            let rec = match (x >> 4) % 7 {
+                0 => {
+                    files.remove(&k);
+                    ranges.remove(&k);
+                    Record::Forget { k: k.clone() }
+                }
+                1..=3 => {
+                    let i = ((x >> 24) % 5) as u32;
+                    let e = ranges
+                        .entry(k.clone())
+                        .or_insert((s, v.clone(), Vec::new()));
+                    if e.0 != s || e.1 != v {
+                        *e = (s, v.clone(), Vec::new());
+                    }
+                    e.2.push((i, n));
+                    Record::Range {
+                        k: k.clone(),
+                        s,
+                        v: v.clone(),
+                        i,
+                        h: n,
+                    }
+                }
+                _ => {
+                    let tv = ((x >> 30) % 2 == 0).then(|| format!("tv{n}"));
+                    ranges.remove(&k);
+                    files.insert(k.clone(), (s, v.clone(), n, tv.clone()));
+                    Record::File {
+                        k: k.clone(),
+                        s,
+                        v: v.clone(),
+                        h: n,
+                        tv,
+                    }
+                }
+            };
+            recs.push(rec);
+        }
+        j.append(&recs).unwrap();
+        drop(j);
+        // Batches of 100 records: 30 sorted runs merged on disk.
+        let (r, _) = load_batched(&d.path().join("journal.log"), "job", 100).unwrap();
+        assert_eq!(r.records, 3001, "the header and 3000 records");
+        assert_eq!(r.files, files.len() as u64);
+        for (k, (s, v, h, tv)) in &files {
+            let want_tv = tv.as_deref().map(|t| version_hash(Some(t)));
+            assert_eq!(r.file(k, *s, v.as_deref()), Some((*h, want_tv)), "{k}");
+            assert_eq!(r.file(k, *s + 1, v.as_deref()), None, "{k}");
+        }
+        for (k, (s, v, list)) in &ranges {
+            let mut want = list.clone();
+            want.sort_by_key(|p| p.0);
+            assert_eq!(r.ranges_of(k, *s, v.as_deref()), Some(want), "{k}");
+        }
+        // Forgotten or never written keys say nothing.
+        for k in recs.iter().filter_map(|r| match r {
+            Record::Forget { k } => Some(k),
+            _ => None,
+        }) {
+            if !files.contains_key(k) {
+                assert!(r.file(k, 0, None).is_none() && r.file(k, 1, Some("v0")).is_none());
+            }
+            if !ranges.contains_key(k) {
+                assert!((0..4).all(|s| r.ranges_of(k, s, Some("v1")).is_none()));
+            }
+        }
+        assert_eq!(r.file("never", 0, None), None);
+        // Nothing is left next to the journal: the index is unlinked, the runs removed.
+        let names: Vec<_> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["journal.log"]);
     }
 
     #[test]

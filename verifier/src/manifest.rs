@@ -308,3 +308,76 @@ pub fn read_store(
     };
     read(r, key, f)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hbcp_store::local::LocalStore;
+
+    fn entry(k: &str, h: u64) -> ManifestEntry {
+        ManifestEntry {
+            k: k.into(),
+            s: h,
+            h: Some(crate::checksum::hex(h)),
+            v: None,
+            d: false,
+            n: true,
+            m: None,
+        }
+    }
+
+    #[test]
+    fn a_spill_in_completion_order_becomes_a_sorted_renamed_manifest_at_the_target() {
+        let d = tempfile::tempdir().unwrap();
+        let spill = d.path().join("spill.zst");
+        let header = ManifestHeader::new("src", "dst", 64, "t0");
+        let mut w = create(&spill, &header).unwrap();
+        let keys = ["b/2", ".tmp/s/m", "a/1", "c/3"];
+        for (i, k) in keys.iter().enumerate() {
+            w.write(&entry(k, i as u64)).unwrap();
+        }
+        w.finish().unwrap();
+        let out = d.path().join("out.zst");
+        let rename = |k: &str| k.strip_prefix(".tmp/").map(|r| format!("z/{r}"));
+        let n = write_sorted(&spill, d.path(), &out, &rename, |h| h.files = Some(4)).unwrap();
+        assert_eq!(n, 4);
+        let root = d.path().join("target");
+        let store = LocalStore::new(root.clone());
+        upload_file(&store, COMPLETION_KEY, &out, "job").unwrap();
+        let size = std::fs::metadata(root.join(COMPLETION_KEY)).unwrap().len();
+        let mut got = Vec::new();
+        let h = read_store(&store, COMPLETION_KEY, size, |e| {
+            got.push((e.k, e.s));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(h.files, Some(4));
+        assert_eq!(
+            got,
+            [
+                ("a/1".into(), 2),
+                ("b/2".into(), 0),
+                ("c/3".into(), 3),
+                ("z/s/m".into(), 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_larger_than_a_part_is_sent_in_parts_and_arrives_whole() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("big");
+        // 8 MiB parts: two and a bit.
+        let data: Vec<u8> = (0..(17u32 << 20) + 5)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
+        std::fs::write(&path, &data).unwrap();
+        let root = d.path().join("target");
+        let store = LocalStore::new(root.clone());
+        upload_file(&store, ".hbcp/big", &path, "job").unwrap();
+        assert!(std::fs::read(root.join(".hbcp/big")).unwrap() == data);
+        // Nothing staged is left behind.
+        let staging = root.join(".hbcp/staging");
+        assert!(!staging.exists() || std::fs::read_dir(staging).unwrap().next().is_none());
+    }
+}
