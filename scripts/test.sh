@@ -2,7 +2,8 @@
 # Runs every test of hbcp on a fresh machine: installs and starts what the tests need
 # (Azurite from npm, moto from pip, on 127.0.0.1 only, stopped by PID at the end), then runs
 # the whole cargo test suite. AZURITE_PORT / MOTO_PORT (default 10000 / 5000) move the emulators
-# so that two checkouts can test side by side. This is the README's test command; .ci/run calls it.
+# so that two checkouts can test side by side. Then scripts/fuzz.sh runs every fuzz target briefly.
+# This is the README's test command; .ci/run calls it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,4 +37,8 @@ set -e
 passed=$(grep -aEo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -aEo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
 echo "tests: ${passed} passed, ${failed} failed"
+# Every fuzz target of fuzz/, briefly (FUZZ_SECONDS each; FUZZ=0 skips them).
+if [ "${FUZZ:-1}" != 0 ]; then
+  bash scripts/fuzz.sh || status=1
+fi
 exit "$status"

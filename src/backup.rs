@@ -28,7 +28,7 @@ use hbcp_verifier::generation::{
     GenerationKey, LAYOUT_FORMAT, LAYOUT_KEY, Layout,
 };
 use hbcp_verifier::manifest::{COMPLETION_KEY, ManifestEntry};
-use hbcp_verifier::{Mismatch, VerifyMode, VerifyOutcome};
+use hbcp_verifier::{VerifyMode, VerifyOutcome};
 
 use crate::cli::{BackupArgs, GenerationsArgs, ProgressArg, RestoreArgs, VerifyArg};
 use crate::commands::{
@@ -261,6 +261,16 @@ impl Store for GenStore {
         let loc = self.read_loc(key)?;
         self.inner.read_range_bytes(&loc, range, version)
     }
+    fn read_range_to(
+        &self,
+        key: &str,
+        range: Range<u64>,
+        version: Option<&str>,
+        sink: &mut dyn FnMut(&[u8]) -> hbcp_store::Result<()>,
+    ) -> hbcp_store::Result<()> {
+        let loc = self.read_loc(key)?;
+        self.inner.read_range_to(&loc, range, version, sink)
+    }
     fn put(&self, key: &str, data: &[u8]) -> hbcp_store::Result<()> {
         let loc = self.write_loc(key, Some(data.len() as u64));
         self.inner.put(&loc, data)?;
@@ -394,6 +404,16 @@ impl Store for GenView {
         version: Option<&str>,
     ) -> hbcp_store::Result<bytes::Bytes> {
         self.inner.read_range_bytes(self.loc(key)?, range, version)
+    }
+    fn read_range_to(
+        &self,
+        key: &str,
+        range: Range<u64>,
+        version: Option<&str>,
+        sink: &mut dyn FnMut(&[u8]) -> hbcp_store::Result<()>,
+    ) -> hbcp_store::Result<()> {
+        self.inner
+            .read_range_to(self.loc(key)?, range, version, sink)
     }
     fn put(&self, key: &str, _data: &[u8]) -> hbcp_store::Result<()> {
         Err(self.read_only(&format!("write {key}")))
@@ -690,6 +710,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
     let mut job = build_job(
         "backup", src, gen_end, &excludes, tuning, None, resume_cmd, None,
     )?;
+    job.hbase = crate::commands::hbase_layout(None, &sel);
     job.cfg.known_target = Some(Arc::new(known.index));
     job.cfg.overwrite = Overwrite::Sync;
     let cancel = install_signals()?;
@@ -770,6 +791,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         workers: job.cfg.workers,
         range_size: layout.range_size,
         chunk: job.cfg.chunk,
+        hbase: job.hbase,
     };
     let progress = {
         let st = stats.clone();
@@ -803,21 +825,27 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         &progress,
     )?;
     reporter.finish();
-    let verified = VerifyOutcome {
-        files: v1.files + v2.files,
-        bytes: v1.bytes + v2.bytes,
-        mismatches: v1
-            .mismatches
-            .into_iter()
-            .chain(v2.mismatches)
-            .collect::<Vec<Mismatch>>(),
-    };
+    let mut verified = v1;
+    verified.merge(v2);
     let mut problems: Vec<String> = outcome
         .failures
         .iter()
         .map(|f| format!("failed: {}: {}", f.key, f.error))
         .collect();
     problems.extend(verified.mismatches.iter().map(|m| m.to_string()));
+    crate::commands::warn_findings(&verified.source_findings);
+    let mode = verify_mode(job.tuning.verify);
+    if crate::commands::findings_fail(mode, job.tuning.strict, &verified.source_findings) {
+        problems.push(format!(
+            "{} source findings fail the backup ({})",
+            verified.source_findings.len(),
+            if job.tuning.strict {
+                "--strict"
+            } else {
+                "--verify deep"
+            }
+        ));
+    }
     for w in &outcome.warnings {
         eprintln!("hbcp: warning: {w}");
     }
@@ -946,6 +974,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
                 "bytes": verified.bytes,
                 "mismatches": verified.mismatches,
             },
+            "source_findings": verified.source_findings,
             "failures": outcome.failures,
             "warnings": outcome.warnings,
             "pruned": pruned,
@@ -1154,6 +1183,8 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
                 workers: job.cfg.workers,
                 range_size: header.range_size,
                 chunk: job.cfg.chunk,
+                // The generation was checked when it was backed up; a restore proves the bytes.
+                hbase: None,
             },
             &progress,
         )?;

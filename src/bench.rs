@@ -81,9 +81,15 @@ pub fn bench(a: BenchArgs) -> Result<Exit> {
     let dst = crate::commands::open_bench_target(&url)?;
     let file_size = (a.size / a.files).max(1);
     let src = SyntheticStore::new(a.files, file_size, 0x5eed);
+    // Against an object store the concurrency adapts, from half of the workers, and the bench
+    // reports where it settled; `--workers N` sets the most (and, with a local target, all).
     let workers = a
         .workers
-        .unwrap_or(dst.caps().default_concurrency)
+        .unwrap_or(if dst.caps().is_local {
+            dst.caps().default_concurrency
+        } else {
+            2 * dst.caps().default_concurrency
+        })
         .clamp(1, 1024);
     let range_size = a.range_size.unwrap_or(if dst.caps().is_local {
         64 << 20
@@ -94,7 +100,8 @@ pub fn bench(a: BenchArgs) -> Result<Exit> {
     let cfg = Config {
         workers,
         range_size,
-        chunk: (4u64 << 20).min(range_size),
+        chunk: hbcp_engine::CHUNK.min(range_size),
+        start_concurrency: (!dst.caps().is_local).then_some((workers / 2).max(2)),
         job: format!("bench-{}", std::process::id()),
         state_dir: state.clone(),
         source_label: src.describe(),
@@ -131,6 +138,7 @@ pub fn bench(a: BenchArgs) -> Result<Exit> {
             workers,
             range_size,
             chunk: cfg.chunk,
+            hbase: None,
         },
         &|_| {},
     )?;
@@ -154,7 +162,11 @@ pub fn bench(a: BenchArgs) -> Result<Exit> {
         at: hbcp_planner::plan::now_rfc3339(),
         files: stats.files_copied.load(Relaxed),
         bytes: written,
-        concurrency: workers,
+        concurrency: if cfg.start_concurrency.is_some() {
+            stats.concurrency_final.load(Relaxed) as usize
+        } else {
+            workers
+        },
         write_bytes_per_s: written as f64 / write_s.max(1e-6),
         write_files_per_s: stats.files_copied.load(Relaxed) as f64 / write_s.max(1e-6),
         read_bytes_per_s: verified.bytes as f64 / read_s.max(1e-6),
@@ -168,7 +180,15 @@ pub fn bench(a: BenchArgs) -> Result<Exit> {
         result.latency_ms.p50,
         result.latency_ms.p99,
         result.latency_ms.max,
-        workers
+        if cfg.start_concurrency.is_some() {
+            format!(
+                "settled at {} (of at most {workers}, highest {})",
+                result.concurrency,
+                stats.concurrency_peak.load(Relaxed)
+            )
+        } else {
+            workers.to_string()
+        }
     );
     if failed || !verified.ok() {
         for f in &out.failures {

@@ -247,9 +247,19 @@ pub struct TuningArgs {
     /// Bandwidth limit over all workers, e.g. 100MiB (per second).
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     pub max_bandwidth: Option<u64>,
-    /// How to check the target after the copy.
+    /// Most memory the copy's buffers and workers may use, e.g. 512MiB (default: a quarter of
+    /// the machine's memory, between 256MiB and 2GiB). Workers wait for room rather than go
+    /// over it.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_memory: Option<u64>,
+    /// How to check the target after the copy (deep: checksums, then every block of every
+    /// HFile with its CRC32C; source findings then fail the run).
     #[arg(long, value_enum, default_value_t = VerifyArg::Checksum)]
     pub verify: VerifyArg,
+    /// Source findings (an invalid HFile, a dangling HFileLink, a Reference without its parent,
+    /// copied as they are) fail the run, exit 1; without it they are warnings.
+    #[arg(long)]
+    pub strict: bool,
     /// Write a JSON report of the run.
     #[arg(long, value_name = "FILE.json")]
     pub report: Option<PathBuf>,
@@ -358,6 +368,9 @@ pub struct FinalizeArgs {
     /// How to check the target.
     #[arg(long, value_enum, default_value_t = VerifyArg::Checksum)]
     pub verify: VerifyArg,
+    /// Source findings fail the run (exit 1).
+    #[arg(long)]
+    pub strict: bool,
     /// Parallel readers.
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
@@ -394,9 +407,14 @@ pub struct VerifyArgs {
     /// The copy was made with --allow-unflushed: the WALs belong to it.
     #[arg(long)]
     pub allow_unflushed: bool,
-    /// Compare sizes only, or every byte (checksum; the default).
+    /// Compare sizes only, every byte (checksum; the default), or every byte and every HFile
+    /// block's CRC32C (deep).
     #[arg(long, value_enum, default_value_t = VerifyArg::Checksum)]
     pub verify: VerifyArg,
+    /// Source findings (an invalid HFile, a dangling HFileLink, a Reference without its
+    /// parent) fail the run, exit 1; without it (and without --verify deep) they are warnings.
+    #[arg(long)]
+    pub strict: bool,
     /// Parallel readers.
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
@@ -418,8 +436,11 @@ pub enum VerifyArg {
     None,
     /// Sizes only.
     Size,
-    /// Sizes and xxh3 checksums of every byte.
+    /// Sizes and xxh3 checksums of every byte; on an HBase root also every HFile's trailer.
     Checksum,
+    /// As checksum, and on an HBase root every block of every HFile with its CRC32C
+    /// checksums; source findings fail the run.
+    Deep,
 }
 
 /// `--progress`.

@@ -14,7 +14,7 @@ use hbcp_planner::plan::{
 use hbcp_store::{Entry, EntryKind, ListSink, Store, StoreUrl};
 use hbcp_verifier::check::{Params, compare_trees, verify_entries};
 use hbcp_verifier::manifest::{self, COMPLETION_KEY, ManifestEntry};
-use hbcp_verifier::{VerifyMode, VerifyOutcome};
+use hbcp_verifier::{FindingKind, HbaseLayout, SourceFinding, VerifyMode, VerifyOutcome};
 
 use crate::cli::{
     Cli, Command, CopyArgs, FinalizeArgs, OverwriteArg, PlanArgs, ReportArgs, RunArgs, StatusArgs,
@@ -247,6 +247,72 @@ pub(crate) fn verify_mode(v: VerifyArg) -> VerifyMode {
         VerifyArg::None => VerifyMode::None,
         VerifyArg::Size => VerifyMode::Size,
         VerifyArg::Checksum => VerifyMode::Checksum,
+        VerifyArg::Deep => VerifyMode::Deep,
+    }
+}
+
+/// Which HBase checks a job's target gets: none for a folder without `hbase.version`, the
+/// root layout for a whole root (the HBase rules apply) or a table/snapshot view, or the
+/// bulkload layout.
+pub(crate) fn hbase_layout(
+    spec: Option<&hbcp_planner::SelectSpec>,
+    sel: &Selection,
+) -> Option<HbaseLayout> {
+    match spec {
+        Some(s) if s.is_view() => Some(match s.layout {
+            hbcp_planner::Layout::Root => HbaseLayout::Root,
+            hbcp_planner::Layout::Bulkload => HbaseLayout::Bulkload,
+        }),
+        _ => sel.hbase_rules().map(|_| HbaseLayout::Root),
+    }
+}
+
+/// The planner's warnings of a table or snapshot selection (dangling links, missing parents,
+/// unreadable region infos or time ranges) as source findings.
+pub(crate) fn view_findings(view: &hbcp_planner::View) -> Vec<SourceFinding> {
+    view.warnings
+        .iter()
+        .map(|w| {
+            let (key, detail) = match w.split_once(": ") {
+                Some((k, d)) if !k.contains(' ') => (k, d),
+                _ => ("", w.as_str()),
+            };
+            let kind = if detail.contains("dangling HFileLink") {
+                FindingKind::DanglingHfileLink
+            } else if detail.starts_with("Reference") && detail.contains("not at the source") {
+                FindingKind::ReferenceWithoutParent
+            } else {
+                FindingKind::Selection
+            };
+            SourceFinding {
+                key: key.to_string(),
+                kind,
+                detail: detail.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// Add the selection's findings to what the verifier found (one per key: the verifier's, which
+/// says more), sorted by key.
+pub(crate) fn merge_findings(found: &mut Vec<SourceFinding>, selection: &[SourceFinding]) {
+    for f in selection {
+        if f.key.is_empty() || !found.iter().any(|g| g.key == f.key) {
+            found.push(f.clone());
+        }
+    }
+    found.sort_by(|a, b| a.key.cmp(&b.key));
+}
+
+/// Source findings fail a run only under `--verify deep` or `--strict`.
+pub(crate) fn findings_fail(mode: VerifyMode, strict: bool, found: &[SourceFinding]) -> bool {
+    !found.is_empty() && (strict || mode == VerifyMode::Deep)
+}
+
+/// One warning line per source finding, on stderr.
+pub(crate) fn warn_findings(found: &[SourceFinding]) {
+    for f in found {
+        eprintln!("hbcp: warning: {f}");
     }
 }
 
@@ -274,6 +340,10 @@ pub(crate) struct Job {
     shard: Option<ShardId>,
     /// A snapshot export: published after verification.
     pub(crate) publish: Option<hbcp_planner::view::Publish>,
+    /// The source is an HBase root laid out so at the target: the verifier's HBase checks.
+    pub(crate) hbase: Option<HbaseLayout>,
+    /// Source findings of the selection (printed when it was resolved).
+    pub(crate) selection_findings: Vec<SourceFinding>,
 }
 
 pub(crate) fn build_job(
@@ -306,6 +376,15 @@ pub(crate) fn build_job(
     if workers == 0 || workers > 1024 {
         return usage(format!("--workers {workers}: expected 1 to 1024"));
     }
+    let buffer_budget = match memory_budget(
+        tuning.max_memory,
+        workers,
+        range_size,
+        dst.store.caps().positional_writes,
+    ) {
+        Ok(b) => b,
+        Err(msg) => return usage(msg),
+    };
     let base_job = hbcp_engine::job_id(&src.url.display, &dst.url.display, excludes, range_size);
     let job = match shard {
         Some(sh) => format!("{base_job}-{sh}"),
@@ -318,13 +397,18 @@ pub(crate) fn build_job(
     let cfg = Config {
         workers,
         range_size,
-        chunk: (4u64 << 20).min(range_size),
+        chunk: hbcp_engine::CHUNK.min(range_size),
         overwrite: match tuning.overwrite {
             OverwriteArg::IfDifferent => Overwrite::IfDifferent,
             OverwriteArg::Always => Overwrite::Always,
             OverwriteArg::Never => Overwrite::Never,
         },
         max_bandwidth: tuning.max_bandwidth,
+        buffer_budget,
+        // Against an object store the number of requests in flight adapts (more while the
+        // throughput grows, fewer when throttled); disk to disk it is fixed.
+        start_concurrency: (!(src.store.caps().is_local && dst.store.caps().is_local))
+            .then_some((workers / 2).max(2)),
         job,
         state_dir,
         source_label: src.url.display.clone(),
@@ -342,6 +426,8 @@ pub(crate) fn build_job(
         base_job,
         shard,
         publish: None,
+        hbase: None,
+        selection_findings: Vec::new(),
     })
 }
 
@@ -370,8 +456,32 @@ pub(crate) fn validate_tuning(t: &TuningArgs) -> Result<()> {
     Ok(())
 }
 
+/// `--max-memory` against the workers and range size it must hold, checked from the URLs
+/// before anything is opened (so that a refusal writes nothing); the same rule
+/// [`build_job`] applies once the endpoints are open.
+pub(crate) fn validate_memory(t: &TuningArgs, src: &str, dst: &str) -> Result<()> {
+    let local = |u: &str| {
+        hbcp_store::StoreUrl::parse(u, true)
+            .map(|u| matches!(u.endpoint, hbcp_store::Endpoint::Local(_)))
+            .ok()
+    };
+    let (Some(src_local), Some(dst_local)) = (local(src), local(dst)) else {
+        return Ok(()); // A bad URL is named when it is opened.
+    };
+    let both = src_local && dst_local;
+    let workers = t.workers.unwrap_or(if both { 8 } else { 32 });
+    let range = t
+        .range_size
+        .unwrap_or(if both { 64 << 20 } else { 8 << 20 });
+    match memory_budget(t.max_memory, workers, range, dst_local) {
+        Ok(_) => Ok(()),
+        Err(msg) => usage(msg),
+    }
+}
+
 fn copy(a: CopyArgs) -> Result<Exit> {
     validate_tuning(&a.tuning)?;
+    validate_memory(&a.tuning, &a.ends.src, &a.ends.dst)?;
     let spec = crate::select::spec(&a.hbase)?;
     let sel = selection(&a.selection.exclude)?;
     let src = open_source(&a.ends.src, a.tuning.allow_http)?;
@@ -390,9 +500,10 @@ fn copy(a: CopyArgs) -> Result<Exit> {
         .join(" ");
     let identity = job_identity(&a.selection.exclude, &spec, &prep.sel);
     let Some(view) = prep.view else {
-        let job = build_job(
+        let mut job = build_job(
             "copy", src, dst, &identity, a.tuning, None, resume_cmd, None,
         )?;
+        job.hbase = hbase_layout(None, &prep.sel);
         let sel = prep.sel;
         let src_store = job.src.store.clone();
         let feed = move |sink: &ListSink<'_>| {
@@ -419,6 +530,8 @@ fn copy(a: CopyArgs) -> Result<Exit> {
         "copy", src, dst, &identity, a.tuning, None, resume_cmd, None,
     )?;
     job.publish = view.publish.clone();
+    job.hbase = hbase_layout(Some(&spec), &prep.sel);
+    job.selection_findings = view_findings(&view);
     let feed = move |sink: &ListSink<'_>| {
         for (e, _) in &entries {
             sink(e.clone())?;
@@ -496,6 +609,10 @@ fn run_plan(a: RunArgs) -> Result<Exit> {
             None
         };
     }
+    job.hbase = match &header.select {
+        Some(spec) => hbase_layout(Some(spec), &Selection::default()),
+        None => header.hbase_wals.map(|_| HbaseLayout::Root),
+    };
     if job.cfg.range_size != header.range_size {
         return usage(format!(
             "--range-size must match the plan's ({}) when running a plan",
@@ -639,7 +756,9 @@ fn execute(
         }
     }
     reporter.finish();
-    let failed = !outcome.failures.is_empty() || !verified.ok();
+    merge_findings(&mut verified.source_findings, &job.selection_findings);
+    let strict_fail = findings_fail(mode, job.tuning.strict, &verified.source_findings);
+    let failed = !outcome.failures.is_empty() || !verified.ok() || strict_fail;
     let interrupted = cancel.load(Relaxed) || matches!(outcome.stop, Some(Stop::Interrupted));
     let mut status;
     let exit = match &outcome.stop {
@@ -668,7 +787,19 @@ fn execute(
             Exit::Interrupted
         }
         None if failed => {
-            status = "failed".into();
+            status = if strict_fail && outcome.failures.is_empty() && verified.ok() {
+                format!(
+                    "copied and verified, but {} source findings fail the run ({})",
+                    verified.source_findings.len(),
+                    if job.tuning.strict {
+                        "--strict"
+                    } else {
+                        "--verify deep"
+                    }
+                )
+            } else {
+                "failed".into()
+            };
             Exit::Failed
         }
         None => {
@@ -689,6 +820,15 @@ fn execute(
     for w in &outcome.warnings {
         eprintln!("hbcp: warning: {w}");
     }
+    // The selection's findings were printed when it was resolved; the verifier's are new.
+    warn_findings(
+        &verified
+            .source_findings
+            .iter()
+            .filter(|f| !job.selection_findings.contains(f))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
     if exit == Exit::Ok {
         if let Some(p) = &job.publish {
             if let Err(e) = publish_snapshot(&job, &outcome, p) {
@@ -757,10 +897,11 @@ pub(crate) fn finish(
     let verified_txt = match mode {
         VerifyMode::None => "not verified".to_string(),
         _ => format!(
-            "verified {} files, {} ({} mismatches)",
+            "verified {} files, {} ({} mismatches, {} source findings)",
             verified.files,
             bytes(verified.bytes),
-            verified.mismatches.len()
+            verified.mismatches.len(),
+            verified.source_findings.len()
         ),
     };
     let summary = format!(
@@ -785,6 +926,7 @@ pub(crate) fn finish(
                 "files_copied": files_copied, "bytes_copied": bytes_copied,
                 "files_skipped": files_skipped, "failed": outcome.failures.len(),
                 "verified_files": verified.files, "mismatches": verified.mismatches.len(),
+                "source_findings": verified.source_findings.len(),
                 "elapsed_s": elapsed,
             })
         );
@@ -821,11 +963,82 @@ pub(crate) fn finish(
             latency_ms: stats.latency(),
             failures: outcome.failures.clone(),
             warnings: outcome.warnings.clone(),
+            source_findings: verified.source_findings.clone(),
             timeline: stats.timeline(),
+            memory: crate::report::Memory {
+                buffer_budget_bytes: job.cfg.buffer_budget,
+                buffer_peak_bytes: stats.buffer_peak.load(Relaxed),
+            },
+            concurrency: crate::report::Concurrency {
+                workers: job.cfg.workers as u64,
+                adaptive: job.cfg.start_concurrency.is_some(),
+                settled: stats.concurrency_final.load(Relaxed),
+                peak: stats.concurrency_peak.load(Relaxed),
+            },
         };
         report.write(path)?;
     }
     Ok(exit)
+}
+
+/// What hbcp needs besides the range buffers: its own structures, the HTTP clients, the
+/// listing window, the allocator's slack.
+const MEMORY_RESERVE: u64 = 96 << 20;
+
+/// The default `--max-memory`: a quarter of the machine's memory, between 256 MiB and 2 GiB.
+fn default_max_memory() -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kib| kib * 1024)
+        .unwrap_or(4 << 30);
+    (total / 4).clamp(256 << 20, 2 << 30)
+}
+
+/// What each worker thread costs besides the buffers it takes from the budget: its stack's
+/// touched pages, its latency histogram, its allocator cache.
+const MEMORY_PER_WORKER: u64 = 256 << 10;
+
+/// The bytes of buffers the workers may hold at once under `--max-memory`: the cap less the
+/// fixed reserve and the workers' own cost. A worker streaming to a local target holds two
+/// chunks; one sending to an object store holds a whole range (a part is sent from one buffer
+/// so that a retry can send it again): at least that much must fit.
+fn memory_budget(
+    max_memory: Option<u64>,
+    workers: usize,
+    range_size: u64,
+    positional_writes: bool,
+) -> Result<u64, String> {
+    let cap = max_memory.unwrap_or_else(default_max_memory);
+    let fixed = MEMORY_RESERVE + workers as u64 * MEMORY_PER_WORKER;
+    let need = fixed
+        + if positional_writes {
+            2 * hbcp_engine::CHUNK.min(range_size)
+        } else {
+            range_size
+        };
+    if cap < need {
+        return Err(format!(
+            "--max-memory {}: {workers} workers{} need at least {}; raise --max-memory or lower --workers{}",
+            crate::progress::bytes(cap),
+            if positional_writes {
+                String::new()
+            } else {
+                format!(" and one {} range", crate::progress::bytes(range_size))
+            },
+            crate::progress::bytes(need),
+            if positional_writes {
+                ""
+            } else {
+                " / --range-size"
+            },
+        ));
+    }
+    Ok(cap - fixed)
 }
 
 pub(crate) fn exit_code(e: Exit) -> u8 {
@@ -850,6 +1063,7 @@ pub(crate) fn verify_spill(
         workers: job.cfg.workers,
         range_size: job.cfg.range_size,
         chunk: job.cfg.chunk,
+        hbase: job.hbase,
     };
     let st = stats.clone();
     let progress = move |n: u64| {
@@ -1070,9 +1284,11 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
     let sel0 = selection(&a.selection.exclude)?;
     let mode = verify_mode(a.verify);
     if mode == VerifyMode::None {
-        return usage("--verify none makes no sense for `hbcp verify`; use size or checksum");
+        return usage("--verify none makes no sense for `hbcp verify`; use size, checksum or deep");
     }
     let prep = crate::select::prepare(&src, &spec, sel0.clone(), a.allow_unflushed)?;
+    let layout = hbase_layout(Some(&spec), &prep.sel);
+    let selection_findings = prep.view.as_ref().map(view_findings).unwrap_or_default();
     let (src_store, sel) = match prep.view {
         None => (src.store.clone(), prep.sel),
         Some(mut view) => {
@@ -1110,27 +1326,51 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
             mode,
             workers,
             range_size: 64 << 20,
-            chunk: 4 << 20,
+            chunk: hbcp_engine::CHUNK,
+            hbase: layout,
         },
         &std::env::temp_dir(),
         &progress,
     );
     reporter.finish();
-    let out = match out {
+    let mut out = match out {
         Ok(o) => o,
         Err(e) => return usage(format!("cannot list: {e}")),
     };
     for m in &out.mismatches {
         println!("{m}");
     }
-    let exit = if out.ok() { Exit::Ok } else { Exit::Failed };
+    warn_findings(
+        &out.source_findings
+            .iter()
+            .filter(|f| !selection_findings.contains(f))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    merge_findings(&mut out.source_findings, &selection_findings);
+    let findings_failed = findings_fail(mode, a.strict, &out.source_findings);
+    let exit = if out.ok() && !findings_failed {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    };
     eprintln!(
-        "hbcp: verify {} -> {}: {} files, {} checked; {} mismatches",
+        "hbcp: verify {} -> {}: {} files, {} checked; {} mismatches, {} source findings{}",
         src.url,
         dst.url,
         out.files,
         bytes(out.bytes),
-        out.mismatches.len()
+        out.mismatches.len(),
+        out.source_findings.len(),
+        if findings_failed {
+            if a.strict {
+                " (fail the run: --strict)"
+            } else {
+                " (fail the run: --verify deep)"
+            }
+        } else {
+            ""
+        }
     );
     if let Some(path) = &a.report {
         let r = Report {
@@ -1140,10 +1380,12 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
             started,
             finished: now_rfc3339(),
             exit_code: exit_code(exit),
-            status: if out.ok() {
-                "verified".into()
-            } else {
+            status: if !out.ok() {
                 "mismatches".into()
+            } else if findings_failed {
+                "verified, but source findings fail the run".into()
+            } else {
+                "verified".into()
             },
             files: out.files,
             bytes: out.bytes,
@@ -1153,6 +1395,7 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
                 bytes: out.bytes,
                 mismatches: out.mismatches.clone(),
             },
+            source_findings: out.source_findings.clone(),
             elapsed_s: stats.elapsed().as_secs_f64(),
             latency_ms: stats.latency(),
             timeline: stats.timeline(),
@@ -1305,7 +1548,11 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
         mode,
         workers: a.workers.unwrap_or(8).clamp(1, 1024),
         range_size: header.range_size,
-        chunk: (4u64 << 20).min(header.range_size),
+        chunk: hbcp_engine::CHUNK.min(header.range_size),
+        hbase: match &header.select {
+            Some(spec) => hbase_layout(Some(spec), &Selection::default()),
+            None => header.hbase_wals.map(|_| HbaseLayout::Root),
+        },
     };
     let verified = if mode == VerifyMode::None {
         VerifyOutcome::default()
@@ -1321,7 +1568,11 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
     for m in &verified.mismatches {
         println!("{m}");
     }
-    let mut ok = not_copied.is_empty() && verified.ok() && mode != VerifyMode::None;
+    warn_findings(&verified.source_findings);
+    let mut ok = not_copied.is_empty()
+        && verified.ok()
+        && mode != VerifyMode::None
+        && !findings_fail(mode, a.strict, &verified.source_findings);
     let publish = pv.as_ref().and_then(|v| v.publish.as_ref());
     if let (true, Some(p)) = (ok, publish) {
         let mut tmp = Vec::new();
@@ -1396,6 +1647,7 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
                 bytes: verified.bytes,
                 mismatches: verified.mismatches.clone(),
             },
+            source_findings: verified.source_findings.clone(),
             ..Default::default()
         };
         r.write(path)?;

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use hbcp_engine::{Failure, Latency, Sample};
-use hbcp_verifier::Mismatch;
+use hbcp_verifier::{Mismatch, SourceFinding};
 use serde::Serialize;
 
 /// Verification part of the report.
@@ -16,7 +16,7 @@ pub struct Verified {
     pub files: u64,
     /// Bytes checked.
     pub bytes: u64,
-    /// Every finding.
+    /// Every copy fault (the target differs from the source).
     pub mismatches: Vec<Mismatch>,
 }
 
@@ -69,10 +69,39 @@ pub struct Report {
     pub latency_ms: Latency,
     /// Files that could not be copied.
     pub failures: Vec<Failure>,
-    /// Source findings (not copied, or copied as they are).
+    /// Warnings of the copy (files not copied, or copied as they are).
     pub warnings: Vec<String>,
+    /// What the HBase checks found wrong at the source (copied as it is): warnings that fail
+    /// the run only under `--verify deep` or `--strict`.
+    pub source_findings: Vec<SourceFinding>,
     /// Throughput over time, one point a second.
     pub timeline: Vec<Sample>,
+    /// Range buffers under `--max-memory`.
+    pub memory: Memory,
+    /// Requests in flight.
+    pub concurrency: Concurrency,
+}
+
+/// Range buffers under `--max-memory`.
+#[derive(Debug, Serialize, Default)]
+pub struct Memory {
+    /// Bytes of range buffers allowed at once (`--max-memory` less hbcp's fixed needs).
+    pub buffer_budget_bytes: u64,
+    /// The most bytes of range buffers held at once.
+    pub buffer_peak_bytes: u64,
+}
+
+/// Requests in flight.
+#[derive(Debug, Serialize, Default)]
+pub struct Concurrency {
+    /// Worker threads (the most requests in flight).
+    pub workers: u64,
+    /// Whether the limit adapted to the endpoint (object stores) or was fixed (disk to disk).
+    pub adaptive: bool,
+    /// The limit at the end of the copy.
+    pub settled: u64,
+    /// The highest limit reached.
+    pub peak: u64,
 }
 
 impl Report {

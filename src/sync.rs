@@ -19,7 +19,7 @@ use hbcp_engine::{Overwrite, Stats, Stop, TargetIndex};
 use hbcp_store::{Entry, EntryKind, ListSink};
 use hbcp_verifier::check::{Params, verify_entries};
 use hbcp_verifier::manifest::{self, COMPLETION_KEY, ManifestEntry};
-use hbcp_verifier::{Mismatch, VerifyMode, VerifyOutcome};
+use hbcp_verifier::{VerifyMode, VerifyOutcome};
 use serde::Serialize;
 
 use crate::cli::{ProgressArg, SyncArgs};
@@ -75,8 +75,10 @@ pub struct Cycle {
     pub deleted: Vec<String>,
     /// Deletions refused (over `--max-delete` without `--force`, or after an error).
     pub deletions_refused: Option<String>,
-    /// Failures and mismatches.
+    /// Failures and mismatches (and source findings under `--verify deep` or `--strict`).
     pub problems: Vec<String>,
+    /// What the HBase checks found wrong at the source in the files written now.
+    pub source_findings: Vec<hbcp_verifier::SourceFinding>,
     /// Replication lag.
     pub lag: Lag,
     /// Seconds the cycle took.
@@ -210,6 +212,7 @@ fn cycle(
         workers: job.cfg.workers,
         range_size: job.cfg.range_size,
         chunk: job.cfg.chunk,
+        hbase: job.hbase,
     };
     let mode = verify_mode(job.tuning.verify);
     let noop = |_: u64| {};
@@ -232,13 +235,8 @@ fn cycle(
             &params(VerifyMode::Size),
             &noop,
         )?;
-        verified.files = v1.files + v2.files;
-        verified.bytes = v1.bytes + v2.bytes;
-        verified.mismatches = v1
-            .mismatches
-            .into_iter()
-            .chain(v2.mismatches)
-            .collect::<Vec<Mismatch>>();
+        verified = v1;
+        verified.merge(v2);
     }
     let verified_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -262,6 +260,12 @@ fn cycle(
     );
     c.problems
         .extend(verified.mismatches.iter().map(|m| m.to_string()));
+    crate::commands::warn_findings(&verified.source_findings);
+    if crate::commands::findings_fail(mode, job.tuning.strict, &verified.source_findings) {
+        c.problems
+            .extend(verified.source_findings.iter().map(|f| f.to_string()));
+    }
+    c.source_findings = verified.source_findings.clone();
     let clean = c.problems.is_empty();
     // Deletions: only after a clean, verified copy.
     let source: HashSet<&str> = entries.iter().map(|e| e.k.as_str()).collect();
@@ -350,6 +354,7 @@ fn cycle(
 /// `hbcp sync`.
 pub fn sync(a: SyncArgs) -> Result<Exit> {
     validate_tuning(&a.tuning)?;
+    crate::commands::validate_memory(&a.tuning, &a.ends.src, &a.ends.dst)?;
     let sel = selection(&a.selection.exclude)?;
     let max_delete = match parse_share(&a.max_delete) {
         Ok(v) => v,
@@ -386,6 +391,11 @@ pub fn sync(a: SyncArgs) -> Result<Exit> {
         resume_cmd,
         None,
     )?;
+    job.hbase = if crate::select::is_hbase_root(job.src.store.as_ref())? {
+        Some(hbcp_verifier::HbaseLayout::Root)
+    } else {
+        None
+    };
     let cancel = install_signals()?;
     let json = a.tuning.progress == ProgressArg::Json;
     let mut n = 0u64;

@@ -120,3 +120,18 @@ fn copy_source_with_a_name_that_is_not_utf8_is_bad_input() {
     let r = copy(&src, &t.path().join("dst"), &[]);
     assert_usage(&r, "not valid UTF-8");
 }
+
+#[test]
+fn copy_max_memory_too_small_for_the_workers_is_refused_naming_what_it_needs() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    boundary_tree(&src, 4096);
+    let dst = t.path().join("dst");
+    let r = copy(&src, &dst, &["--max-memory", "64MiB", "--workers", "8"]);
+    assert_usage(&r, "--max-memory 64.0 MiB");
+    assert!(r.stderr.contains("8 workers"), "{r:?}");
+    nothing_at(&dst);
+    let r = copy(&src, &dst, &["--max-memory", "lots"]);
+    assert_usage(&r, "--max-memory");
+    nothing_at(&dst);
+}

@@ -416,3 +416,67 @@ fn sync_local_to_azurite_sends_only_new_data_and_moves_compacted_hfiles_inside()
     let v = hbcp(["verify", &s(&src), &blob, "--progress", "none"]);
     assert_eq!(v.code, 0, "{v:?}");
 }
+
+#[test]
+fn copy_to_azurite_with_40_workers_holds_no_more_range_buffers_than_max_memory_allows() {
+    let Some(base) = azurite() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir_all(src.join("d")).unwrap();
+    for i in 0..6u32 {
+        let data: Vec<u8> = (0..3 * 1024 * 1024 + 777 * i)
+            .map(|j: u32| (j.wrapping_mul(2654435761) ^ i).to_le_bytes()[3])
+            .collect();
+        fs::write(src.join(format!("d/f{i}")), data).unwrap();
+    }
+    let blob = container(&base, "devstoreaccount1", "mem");
+    // 96 MiB reserve + 40 workers x 256 KiB + 3 MiB: three 1 MiB ranges at once.
+    let rep = t.path().join("up.json");
+    let r = copy(
+        &src,
+        std::path::Path::new(&blob),
+        &[
+            "--workers",
+            "40",
+            "--range-size",
+            "1MiB",
+            "--max-memory",
+            "109MiB",
+            "--report",
+            &s(&rep),
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let j: serde_json::Value = serde_json::from_slice(&fs::read(&rep).unwrap()).unwrap();
+    let budget = j["memory"]["buffer_budget_bytes"].as_u64().unwrap();
+    let peak = j["memory"]["buffer_peak_bytes"].as_u64().unwrap();
+    assert_eq!(budget, 3 << 20, "{j}");
+    assert!(
+        (1 << 20..=budget).contains(&peak),
+        "peak {peak} of budget {budget}"
+    );
+    assert_eq!(j["concurrency"]["adaptive"], true, "{j}");
+    // Down again: a local target streams every range through two 1 MiB chunks, so a 4 MiB
+    // budget lets two ranges stream at once, whatever the 40 workers.
+    let back = t.path().join("back");
+    let rep = t.path().join("down.json");
+    let r = copy(
+        std::path::Path::new(&blob),
+        &back,
+        &[
+            "--workers",
+            "40",
+            "--range-size",
+            "1MiB",
+            "--max-memory",
+            "110MiB",
+            "--report",
+            &s(&rep),
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let j: serde_json::Value = serde_json::from_slice(&fs::read(&rep).unwrap()).unwrap();
+    let peak = j["memory"]["buffer_peak_bytes"].as_u64().unwrap();
+    assert!((2 << 20..=4 << 20).contains(&peak), "{j}");
+    assert_same_tree(&src, &back);
+}

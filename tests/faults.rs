@@ -426,7 +426,9 @@ fn copy_to_s3_killed_mid_upload_then_rerun_sends_again_only_what_was_in_flight()
     // half-uploaded file again exceeds it (measured without resume: median 21 MB). The median,
     // not the worst: a kill while the server is still completing an upload (moto takes seconds
     // for 40 MiB) leaves the rerun racing that completion, and the file is then sent whole.
-    let bound = (WORKERS * PART) as i64;
+    // Plus a few KiB for hbcp's own small objects a rerun writes again (the data resent was
+    // measured at exactly two parts with 4 bytes of such bookkeeping on top).
+    let bound = (WORKERS * PART + 4096) as i64;
     assert!(
         median <= bound,
         "median resent {median} > {bound}: {resent:?}"

@@ -11,6 +11,7 @@ mod crash;
 mod disk_full;
 mod faultproxy;
 mod faults;
+mod hbase_checks;
 mod k8s_hadoop;
 mod plan_run;
 mod preflight;

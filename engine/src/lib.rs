@@ -12,6 +12,8 @@
 //! on; a fatal error (disk full) or an interrupt stops it cleanly.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod adaptive;
+pub mod budget;
 pub mod journal;
 pub mod limiter;
 pub mod stats;
@@ -20,6 +22,7 @@ mod work;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
+pub use budget::Budget;
 pub use journal::{Journal, Resume};
 pub use limiter::Bandwidth;
 pub use stats::{Latency, Sample, Stats};
@@ -98,6 +101,10 @@ pub fn is_hfile_name(name: &str) -> bool {
         && (rest.is_empty() || rest.starts_with("_SeqId_"))
 }
 
+/// Bytes a worker reads or writes at a time on local disk, and the most a streamed range holds
+/// in memory (larger files and ranges stream through one such buffer per worker).
+pub const CHUNK: u64 = 1 << 20;
+
 /// Settings of a copy.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -111,6 +118,13 @@ pub struct Config {
     pub overwrite: Overwrite,
     /// Bandwidth limit in bytes per second.
     pub max_bandwidth: Option<u64>,
+    /// Bytes of range buffers the workers may hold at once (`--max-memory` less hbcp's fixed
+    /// needs); workers wait for room rather than go over it.
+    pub buffer_budget: u64,
+    /// Adaptive concurrency: start with this many requests in flight and let the controller
+    /// move it between 2 and `workers` (throughput up: more; throttled: fewer). `None`: a fixed
+    /// `workers` (local disk to local disk).
+    pub start_concurrency: Option<usize>,
     /// Job identity (source, target, selection).
     pub job: String,
     /// Where the journal and the manifest spill live.
@@ -134,9 +148,11 @@ impl Default for Config {
         Config {
             workers: 8,
             range_size: 64 << 20,
-            chunk: 4 << 20,
+            chunk: CHUNK,
             overwrite: Overwrite::IfDifferent,
             max_bandwidth: None,
+            buffer_budget: 512 << 20,
+            start_concurrency: None,
             job: "job".into(),
             state_dir: PathBuf::from(".hbcp-state"),
             window: 100_000,

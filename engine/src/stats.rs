@@ -37,6 +37,12 @@ pub struct Stats {
     pub files_failed: AtomicU64,
     /// Tasks executed.
     pub tasks: AtomicU64,
+    /// The most bytes of range buffers held at once (the `--max-memory` budget's peak).
+    pub buffer_peak: AtomicU64,
+    /// Adaptive concurrency: the limit of requests in flight it settled on.
+    pub concurrency_final: AtomicU64,
+    /// Adaptive concurrency: the highest limit it reached.
+    pub concurrency_peak: AtomicU64,
     latency: Mutex<Histogram<u64>>,
     timeline: Mutex<Vec<Sample>>,
 }
@@ -86,6 +92,9 @@ impl Default for Stats {
             retries: AtomicU64::new(0),
             files_failed: AtomicU64::new(0),
             tasks: AtomicU64::new(0),
+            buffer_peak: AtomicU64::new(0),
+            concurrency_final: AtomicU64::new(0),
+            concurrency_peak: AtomicU64::new(0),
             latency: Mutex::new(new_histogram()),
             timeline: Mutex::new(Vec::new()),
         }

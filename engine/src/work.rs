@@ -12,6 +12,8 @@ use hbcp_verifier::manifest::{self, ManifestEntry, ManifestHeader};
 use hdrhistogram::Histogram;
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::adaptive::{Controller, Gate};
+use crate::budget::Budget;
 use crate::journal::{Journal, Record, Resume};
 use crate::limiter::Bandwidth;
 use crate::stats::{Stats, new_histogram};
@@ -115,6 +117,10 @@ struct Shared<'a> {
     halt: AtomicBool,
     stop: Mutex<Option<Stop>>,
     limiter: Option<Bandwidth>,
+    /// Range buffers held in memory (object-store targets).
+    budget: Budget,
+    /// Requests in flight (adaptive against object stores).
+    gate: Gate,
     local_dst: bool,
 }
 
@@ -142,11 +148,18 @@ impl Shared<'_> {
     ) -> hbcp_store::Result<T> {
         let mut attempt = 1u32;
         loop {
+            let permit = self.gate.acquire();
             let t0 = Instant::now();
             self.stats.in_flight.fetch_add(1, Relaxed);
             let r = f();
             self.stats.in_flight.fetch_sub(1, Relaxed);
+            drop(permit);
             let _ = hist.record(t0.elapsed().as_micros().max(1) as u64);
+            if let Err(e) = &r {
+                if e.is_throttle() {
+                    self.gate.throttled_at(Instant::now());
+                }
+            }
             match r {
                 Err(e) if e.is_retryable() && attempt < self.cfg.attempts && !self.halted() => {
                     tracing::debug!(target: "hbcp::retry", "attempt {attempt} failed, retrying: {e}");
@@ -202,6 +215,11 @@ pub(crate) fn run(
         halt: AtomicBool::new(false),
         stop: Mutex::new(None),
         limiter: cfg.max_bandwidth.map(Bandwidth::new),
+        budget: Budget::new(cfg.buffer_budget),
+        gate: Gate::new(
+            cfg.workers.max(1),
+            cfg.start_concurrency.unwrap_or(cfg.workers),
+        ),
         local_dst: dst.caps().positional_writes,
     };
     let workers = cfg.workers.max(1);
@@ -247,8 +265,26 @@ pub(crate) fn run(
         }
         drop(task_rx);
         drop(done_tx);
+        // Concurrency controller: once a second, while the copy runs.
+        let (tick_stop, ticks) = bounded::<()>(0);
+        if cfg.start_concurrency.is_some() {
+            s.spawn(move || {
+                let mut c = Controller::new();
+                let mut waits = sh_ref.gate.waits();
+                loop {
+                    match ticks.recv_timeout(Duration::from_secs(1)) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        _ => break,
+                    }
+                    let w = sh_ref.gate.waits();
+                    let bytes = sh_ref.stats.bytes_copied.load(Relaxed);
+                    c.tick(&sh_ref.gate, Instant::now(), bytes, w != waits);
+                    waits = w;
+                }
+            });
+        }
         // Committer (this thread).
-        commit_loop(
+        let r = commit_loop(
             &sh,
             done_rx,
             &mut journal,
@@ -256,12 +292,19 @@ pub(crate) fn run(
             &mut failures,
             &mut warnings,
             &mut dirs,
-        )
+        );
+        drop(tick_stop);
+        r
     });
     if let Err(e) = committer_result {
         sh.set_stop(Stop::Fatal(e));
     }
     let finished = spill_w.finish();
+    sh.stats.buffer_peak.fetch_max(sh.budget.peak(), Relaxed);
+    let st = sh.stats;
+    st.concurrency_final.store(sh.gate.limit() as u64, Relaxed);
+    st.concurrency_peak
+        .fetch_max(sh.gate.peak() as u64, Relaxed);
     let stop = sh.stop.lock().unwrap().clone();
     if stop.is_none() {
         // Without a complete spill there is nothing to verify against.
@@ -496,12 +539,20 @@ fn emit(sh: &Shared<'_>, e: &Option<Entry>, tasks: &Sender<Task>, resume: &Resum
     true
 }
 
+/// The most a worker keeps allocated between tasks (small files reuse it; larger buffers were
+/// taken from the memory budget for one task and are freed after it).
+const KEEP_BUFFER: usize = 128 << 10;
+
 fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
     let mut hist = new_histogram();
     let mut buf = Vec::new();
     for t in tasks.iter() {
         if sh.halted() {
             break;
+        }
+        if buf.capacity() > KEEP_BUFFER {
+            // A buffer the budget no longer covers is given back, not kept for the next task.
+            buf = Vec::new();
         }
         sh.stats.tasks.fetch_add(1, Relaxed);
         match t {
@@ -590,6 +641,7 @@ fn copy_whole(
 ) -> hbcp_store::Result<u64> {
     if !sh.local_dst {
         // Object stores: hand the bytes over as they came, no copy.
+        let _held = sh.budget.take(e.size);
         let data = sh.retry(hist, || {
             sh.src
                 .read_range_bytes(&e.key, 0..e.size, e.version.as_deref())
@@ -600,6 +652,19 @@ fn copy_whole(
         sh.stats.bytes_copied.fetch_add(e.size, Relaxed);
         return Ok(hash);
     }
+    if e.size > sh.cfg.chunk {
+        // Larger than one chunk: streamed into a staged file, never whole in memory.
+        let up = sh.retry(hist, || {
+            sh.dst.begin_upload(&e.key, e.size, e.size, &sh.cfg.job)
+        })?;
+        let r = stream_range(sh, e, 0..e.size, &*up, 0, buf, hist)
+            .and_then(|hash| sh.retry(hist, || up.commit()).map(|()| hash));
+        if r.is_err() {
+            let _ = up.abort();
+        }
+        return r;
+    }
+    let _held = sh.budget.take(e.size);
     sh.retry(hist, || {
         sh.src
             .read_range(&e.key, 0..e.size, e.version.as_deref(), buf)
@@ -609,6 +674,75 @@ fn copy_whole(
     sh.retry(hist, || sh.dst.put(&e.key, buf))?;
     sh.stats.bytes_copied.fetch_add(e.size, Relaxed);
     Ok(hash)
+}
+
+fn stopping() -> StoreError {
+    StoreError::Unsupported {
+        what: "copy".into(),
+        hint: "job stopping".into(),
+    }
+}
+
+/// Stream `range` of the source file `e` into part `idx` of `up` (a target that takes
+/// positional writes), through one buffer of at most `cfg.chunk` bytes: one read request for
+/// the whole range, whatever its size. Returns the xxh3 of the range. A read that fails half
+/// way is retried from the first byte not yet written, so no byte is hashed or written twice.
+fn stream_range(
+    sh: &Shared<'_>,
+    e: &Entry,
+    range: std::ops::Range<u64>,
+    up: &dyn Upload,
+    idx: u32,
+    buf: &mut Vec<u8>,
+    hist: &mut Histogram<u64>,
+) -> hbcp_store::Result<u64> {
+    let chunk = sh.cfg.chunk.max(1) as usize;
+    // The coalescing buffer and the store's own piece (a local read's buffer).
+    let _held = sh.budget.take(2 * chunk as u64);
+    let version = e.version.as_deref();
+    let mut h = Xxh3::new();
+    let mut at = range.start;
+    // Hash, throttle and write one piece at `at`.
+    let mut write = |data: &[u8], at: &mut u64| -> hbcp_store::Result<()> {
+        h.update(data);
+        throttle(sh, data.len());
+        up.put_part(idx, *at, data)?;
+        sh.stats.bytes_copied.fetch_add(data.len() as u64, Relaxed);
+        *at += data.len() as u64;
+        Ok(())
+    };
+    sh.retry(hist, || {
+        // Bytes a failed attempt buffered but did not write are read again.
+        buf.clear();
+        sh.src
+            .read_range_to(&e.key, at..range.end, version, &mut |mut piece| {
+                if sh.halted() {
+                    return Err(stopping());
+                }
+                while !piece.is_empty() {
+                    if buf.is_empty() && piece.len() >= chunk {
+                        // A whole chunk as it came: no copy.
+                        write(&piece[..chunk], &mut at)?;
+                        piece = &piece[chunk..];
+                        continue;
+                    }
+                    let n = (chunk - buf.len()).min(piece.len());
+                    buf.extend_from_slice(&piece[..n]);
+                    piece = &piece[n..];
+                    if buf.len() == chunk {
+                        write(buf, &mut at)?;
+                        buf.clear();
+                    }
+                }
+                Ok(())
+            })?;
+        if !buf.is_empty() {
+            write(buf, &mut at)?;
+            buf.clear();
+        }
+        Ok(())
+    })?;
+    Ok(h.digest())
 }
 
 fn upload_of(
@@ -642,27 +776,11 @@ fn copy_range(
     let r = range_at(e.size, sh.cfg.range_size, idx as u64);
     let version = e.version.as_deref();
     if sh.local_dst {
-        // Positional writes: stream the range in chunks, memory stays at one chunk.
-        let mut h = Xxh3::new();
-        let mut at = r.start;
-        while at < r.end {
-            if sh.halted() {
-                return Err(StoreError::Unsupported {
-                    what: "copy".into(),
-                    hint: "job stopping".into(),
-                });
-            }
-            let end = (at + sh.cfg.chunk).min(r.end);
-            sh.retry(hist, || sh.src.read_range(&e.key, at..end, version, buf))?;
-            h.update(buf);
-            throttle(sh, buf.len());
-            sh.retry(hist, || up.put_part(idx, at, buf))?;
-            sh.stats.bytes_copied.fetch_add(end - at, Relaxed);
-            at = end;
-        }
-        Ok(h.digest())
+        // Positional writes: the range streams through one chunk of memory.
+        stream_range(sh, e, r, &*up, idx, buf, hist)
     } else {
         // One range in memory per worker, handed to the store without a copy.
+        let _held = sh.budget.take(r.end - r.start);
         let data = sh.retry(hist, || sh.src.read_range_bytes(&e.key, r.clone(), version))?;
         let hash = xxhash_rust::xxh3::xxh3_64(&data);
         throttle(sh, data.len());

@@ -193,6 +193,67 @@ fn corrupt_block_fixtures_fail_deep_check_only() {
     }
 }
 
+/// Walks `bytes` as a caller with bounded reads does: chunks of `chunk` bytes, each feed
+/// given what is left of the last one plus at least what the next block needs.
+fn walk_in_chunks(bytes: &[u8], chunk: usize) -> crate::Result<crate::BlockReport> {
+    let t = trailer_of(bytes);
+    let mut w = crate::BlockWalk::new(t, bytes.len() as u64);
+    let mut held: Vec<u8> = Vec::new();
+    let mut read_to = 0usize;
+    let end = w.end() as usize;
+    while (w.offset() as usize) < end {
+        let want = w.need().map_or(0, |n| n as usize).max(held.len() + 1);
+        while held.len() < want && read_to < end {
+            let n = chunk.min(end - read_to);
+            held.extend_from_slice(&bytes[read_to..read_to + n]);
+            read_to += n;
+        }
+        let used = w.feed(&held)? as usize;
+        held.drain(..used);
+        if used == 0 && read_to == end && w.need().is_some() {
+            break;
+        }
+    }
+    w.finish()
+}
+
+#[test]
+fn block_walk_in_small_chunks_matches_the_whole_file_walk() {
+    for name in [
+        "hudi_1_0_hbase_2_4_9_16KB_NONE_5000.hfile",
+        "hudi_1_0_hbase_2_4_13_1KB_GZ_10000_large_keys_deep_index.hfile",
+        "hudi_1_0_hbase_2_4_9_512KB_GZ_20000.hfile",
+        "hudi_1_0_hbase_2_4_9_no_entry.hfile",
+    ] {
+        let bytes = std::fs::read(fixture(&format!("{HUDI}{name}"))).unwrap();
+        let whole = verify_blocks(&bytes).unwrap();
+        for chunk in [1, 97, 4096, 1 << 20] {
+            let walked = walk_in_chunks(&bytes, chunk).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(walked, whole, "{name} in chunks of {chunk}");
+        }
+    }
+    for name in [
+        "TestCompaction_HFileWithCorruptBlock.gz",
+        "TestCompaction_HFileWithCorruptBlock.branch-2.5.gz",
+    ] {
+        let bytes = gunzip(&format!("apache-hbase/{name}"));
+        let whole = verify_blocks(&bytes).unwrap_err().to_string();
+        let walked = walk_in_chunks(&bytes, 1000).unwrap_err();
+        assert!(walked.is_checksum_mismatch(), "{name}: {walked}");
+        assert_eq!(walked.to_string(), whole, "{name}");
+    }
+    // A file cut short inside its blocks (the trailer kept) ends the walk with an error.
+    let bytes = std::fs::read(fixture(&format!(
+        "{HUDI}hudi_1_0_hbase_2_4_9_16KB_NONE_5000.hfile"
+    )))
+    .unwrap();
+    let t = trailer_of(&bytes);
+    let mut w = crate::BlockWalk::new(t, bytes.len() as u64);
+    w.feed(&bytes[..20_000]).unwrap();
+    assert!(w.need().is_some());
+    assert!(w.finish().is_err());
+}
+
 #[test]
 fn hfile_v1_is_unsupported() {
     let bytes = std::fs::read(fixture(

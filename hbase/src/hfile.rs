@@ -623,33 +623,155 @@ impl BlockReport {
     }
 }
 
-/// Deep validation of a whole HFile: parses the trailer, walks every block from offset 0,
-/// verifies every checksum chunk, and requires the walk to end exactly at the trailer.
+/// Deep validation of a whole HFile in memory: parses the trailer, walks every block from
+/// offset 0, verifies every checksum chunk, and requires the walk to end exactly at the
+/// trailer. For files not in memory, [`BlockWalk`] does the same from bounded reads.
 pub fn verify_blocks(file: &[u8]) -> Result<BlockReport> {
     let size = file.len() as u64;
     let tail = &file[file.len().saturating_sub(MAX_TRAILER_SIZE as usize)..];
     let trailer = HFileTrailer::parse(tail, size)?;
-    let end = (size - trailer.trailer_size) as usize;
-    let mut blocks = BTreeMap::new();
-    let mut checksum_chunks = 0;
-    let mut checksum_types = Vec::new();
-    let mut off = 0usize;
-    let body = &file[..end];
-    while off < end {
-        let b = read_block(body, off, off as u64, trailer.version)?;
-        *blocks.entry(b.kind).or_insert(0) += 1;
-        checksum_chunks += b.chunks;
-        if !checksum_types.contains(&b.checksum) {
-            checksum_types.push(b.checksum);
+    let mut walk = BlockWalk::new(trailer, size);
+    let end = walk.end as usize;
+    walk.feed(&file[..end])?;
+    walk.finish()
+}
+
+/// The largest block a [`BlockWalk`] accepts (header, payload and checksums): a bound on the
+/// memory one walk needs. HBase writes blocks of about its block size (64 KiB by default); a
+/// single cell larger than that makes one block of the cell's size.
+pub const MAX_BLOCK_SIZE: u64 = 256 << 20;
+
+/// A block walk fed from bounded reads: [`BlockWalk::feed`] takes file bytes from
+/// [`BlockWalk::offset`] on, checks every block complete in them and says how many bytes it
+/// used; [`BlockWalk::need`] says how many bytes the next block needs at least, so that a
+/// caller reading chunks of a few MiB holds at most one chunk plus one block in memory.
+#[derive(Clone, Debug)]
+pub struct BlockWalk {
+    trailer: HFileTrailer,
+    /// Where the blocks end (the trailer starts).
+    end: u64,
+    off: u64,
+    /// Bytes the next block needs, once its header was seen.
+    need: Option<u64>,
+    blocks: BTreeMap<BlockType, u64>,
+    checksum_chunks: u64,
+    checksum_types: Vec<ChecksumType>,
+}
+
+impl BlockWalk {
+    /// A walk of a file of `file_size` bytes whose trailer was parsed from its tail.
+    pub fn new(trailer: HFileTrailer, file_size: u64) -> Self {
+        let end = file_size.saturating_sub(trailer.trailer_size);
+        BlockWalk {
+            trailer,
+            end,
+            off: 0,
+            need: None,
+            blocks: BTreeMap::new(),
+            checksum_chunks: 0,
+            checksum_types: Vec::new(),
         }
-        off += b.on_disk_len;
     }
-    Ok(BlockReport {
-        trailer,
-        blocks,
-        checksum_chunks,
-        checksum_types,
-    })
+
+    /// File offset of the next block (the first byte [`BlockWalk::feed`] expects).
+    pub fn offset(&self) -> u64 {
+        self.off
+    }
+
+    /// File offset where the blocks end and the trailer starts.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// Bytes from [`BlockWalk::offset`] the next block needs, when a feed stopped inside it
+    /// (at least its header; the whole block once the header was seen).
+    pub fn need(&self) -> Option<u64> {
+        self.need
+    }
+
+    fn header_len(&self) -> u64 {
+        if self.trailer.version.has_block_checksums() {
+            33
+        } else {
+            24
+        }
+    }
+
+    /// Checks every block that is complete in `buf` (file bytes from [`BlockWalk::offset`];
+    /// bytes past the trailer start are ignored) and returns how many bytes were used. The
+    /// rest, if any, starts the next block: feed it again with more bytes after it.
+    pub fn feed(&mut self, buf: &[u8]) -> Result<u64> {
+        let avail = (buf.len() as u64).min(self.end - self.off) as usize;
+        let buf = &buf[..avail];
+        let mut used = 0usize;
+        self.need = None;
+        while self.off < self.end {
+            let rest = &buf[used..];
+            let hlen = self.header_len();
+            if (rest.len() as u64) < hlen {
+                self.need = Some(hlen.min(self.end - self.off));
+                break;
+            }
+            if BlockType::from_magic(&rest[..8]).is_none() {
+                return Err(Error::malformed(
+                    "HFile block header",
+                    "a known block magic",
+                    format!(
+                        "{} at offset {}",
+                        crate::error::hex_prefix(&rest[..hlen as usize]),
+                        self.off
+                    ),
+                ));
+            }
+            let on_disk = hlen + u64::from(be_u32("HFile block header", rest, 8)?);
+            if on_disk > MAX_BLOCK_SIZE {
+                return Err(Error::malformed(
+                    "HFile block header",
+                    "a block of at most 256 MiB",
+                    format!("{on_disk} bytes at offset {}", self.off),
+                ));
+            }
+            if on_disk > self.end - self.off {
+                return Err(Error::Truncated {
+                    what: "HFile block",
+                    offset: self.off,
+                    needed: on_disk,
+                    len: self.end - self.off,
+                });
+            }
+            if (rest.len() as u64) < on_disk {
+                self.need = Some(on_disk);
+                break;
+            }
+            let b = read_block(rest, 0, self.off, self.trailer.version)?;
+            *self.blocks.entry(b.kind).or_insert(0) += 1;
+            self.checksum_chunks += b.chunks;
+            if !self.checksum_types.contains(&b.checksum) {
+                self.checksum_types.push(b.checksum);
+            }
+            used += b.on_disk_len;
+            self.off += b.on_disk_len as u64;
+        }
+        Ok(used as u64)
+    }
+
+    /// Ends the walk: an error unless every block up to the trailer was checked.
+    pub fn finish(self) -> Result<BlockReport> {
+        if self.off < self.end {
+            return Err(Error::Truncated {
+                what: "HFile block",
+                offset: self.off,
+                needed: self.need.unwrap_or(self.header_len()),
+                len: self.end - self.off,
+            });
+        }
+        Ok(BlockReport {
+            trailer: self.trailer,
+            blocks: self.blocks,
+            checksum_chunks: self.checksum_chunks,
+            checksum_types: self.checksum_types,
+        })
+    }
 }
 
 #[cfg(test)]

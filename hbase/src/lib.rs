@@ -27,8 +27,9 @@ mod proptests;
 
 pub use error::{Error, Result};
 pub use hfile::{
-    BlockReport, BlockType, ChecksumType, Compression, FileInfo, HFileTrailer, HFileVersion,
-    MAX_TRAILER_SIZE, parse_file_info_payload, read_file_info, verify_blocks,
+    BlockReport, BlockType, BlockWalk, ChecksumType, Compression, FileInfo, HFileTrailer,
+    HFileVersion, MAX_BLOCK_SIZE, MAX_TRAILER_SIZE, parse_file_info_payload, read_file_info,
+    verify_blocks,
 };
 pub use meta::{
     ColumnFamily, HbaseVersion, RefHalf, Reference, RegionInfo, TableDescriptor, parse_cluster_id,

@@ -1178,6 +1178,22 @@ impl Store for ViewStore {
         }
         Err(hbcp_store::Error::NotFound { key: key.into() })
     }
+    fn read_range_to(
+        &self,
+        key: &str,
+        range: Range<u64>,
+        version: Option<&str>,
+        sink: &mut dyn FnMut(&[u8]) -> hbcp_store::Result<()>,
+    ) -> hbcp_store::Result<()> {
+        // A missing key is known before any byte arrives, so the next source can be tried.
+        for s in &self.sources(key) {
+            match self.inner.read_range_to(s, range.clone(), version, sink) {
+                Err(hbcp_store::Error::NotFound { .. }) => continue,
+                r => return r,
+            }
+        }
+        Err(hbcp_store::Error::NotFound { key: key.into() })
+    }
     fn put(&self, _key: &str, _data: &[u8]) -> hbcp_store::Result<()> {
         Err(read_only("put"))
     }

@@ -134,6 +134,20 @@ impl Error {
         matches!(self, Error::NoSpace { .. } | Error::BadUrl { .. })
     }
 
+    /// Whether the service asked us to slow down (HTTP 503 ServerBusy / SlowDown, 429).
+    pub fn is_throttle(&self) -> bool {
+        match self {
+            Error::Remote {
+                status, message, ..
+            } => {
+                matches!(status, Some(429 | 503))
+                    || message.contains("ServerBusy")
+                    || message.contains("SlowDown")
+            }
+            _ => false,
+        }
+    }
+
     /// Whether this means the object is absent.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })

@@ -143,6 +143,22 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Write a whole small file in one go; visible only when whole.
     fn put(&self, key: &str, data: &[u8]) -> Result<()>;
 
+    /// Stream `range` of `key` into `sink`, piece by piece as the bytes arrive, so that no
+    /// buffer of the whole range is held (one request on object stores). Same checks as
+    /// [`Store::read_range`]: the version, and a short read is an error. When it fails the
+    /// sink may already have seen a prefix of the range; the caller resumes after that prefix.
+    /// An error returned by the sink stops the read and is returned as it is.
+    fn read_range_to(
+        &self,
+        key: &str,
+        range: Range<u64>,
+        version: Option<&str>,
+        sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let data = self.read_range_bytes(key, range, version)?;
+        sink(&data)
+    }
+
     /// Like [`Store::read_range`], returning shared bytes (no copy where the store receives
     /// them that way).
     fn read_range_bytes(

@@ -63,6 +63,27 @@ impl LocalStore {
             .join(format!("{h:032x}.part"))
     }
 
+    /// Open `key` for reading; if `version` is given, fail with [`Error::Changed`] unless the
+    /// file still has it.
+    fn open_checked(&self, key: &str, version: Option<&str>) -> Result<(File, String)> {
+        let path = self.path_of(key)?;
+        let display = self.display(key);
+        let file = open_read(&path, &display)?;
+        if let Some(v) = version {
+            let md = file
+                .metadata()
+                .map_err(|e| Error::io(&display, "stat", e))?;
+            let now = version_of(&md);
+            if now != v {
+                return Err(Error::Changed {
+                    key: key.to_string(),
+                    why: format!("listed as {v}, now {now}"),
+                });
+            }
+        }
+        Ok((file, display))
+    }
+
     fn display(&self, key: &str) -> String {
         self.root.join(key).display().to_string()
     }
@@ -258,6 +279,30 @@ fn open_read(path: &Path, display: &str) -> Result<File> {
     })
 }
 
+/// Bytes read at a time by [`LocalStore`]'s streaming read.
+const STREAM_PIECE: u64 = 1 << 20;
+
+/// Fill `buf` from `file` at `offset`; end of file before it is full is a short read.
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64, key: &str, display: &str) -> Result<()> {
+    let len = buf.len();
+    let mut done = 0usize;
+    while done < len {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => {
+                return Err(Error::ShortRead {
+                    key: key.to_string(),
+                    offset: offset + done as u64,
+                    wanted: (len - done) as u64,
+                });
+            }
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(display, "read", e)),
+        }
+    }
+    Ok(())
+}
+
 fn ensure_parent(path: &Path) -> Result<()> {
     if let Some(parent) = path.parent() {
         if !parent.is_dir() {
@@ -322,38 +367,29 @@ impl Store for LocalStore {
         version: Option<&str>,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
-        let path = self.path_of(key)?;
-        let display = self.display(key);
-        let file = open_read(&path, &display)?;
-        if let Some(v) = version {
-            let md = file
-                .metadata()
-                .map_err(|e| Error::io(&display, "stat", e))?;
-            let now = version_of(&md);
-            if now != v {
-                return Err(Error::Changed {
-                    key: key.to_string(),
-                    why: format!("listed as {v}, now {now}"),
-                });
-            }
-        }
+        let (file, display) = self.open_checked(key, version)?;
         let len = (range.end - range.start) as usize;
         buf.clear();
         buf.resize(len, 0);
-        let mut done = 0usize;
-        while done < len {
-            match file.read_at(&mut buf[done..], range.start + done as u64) {
-                Ok(0) => {
-                    return Err(Error::ShortRead {
-                        key: key.to_string(),
-                        offset: range.start + done as u64,
-                        wanted: (len - done) as u64,
-                    });
-                }
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::io(&display, "read", e)),
-            }
+        read_exact_at(&file, buf, range.start, key, &display)
+    }
+
+    fn read_range_to(
+        &self,
+        key: &str,
+        range: Range<u64>,
+        version: Option<&str>,
+        sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let (file, display) = self.open_checked(key, version)?;
+        // One piece of at most STREAM_PIECE bytes in memory, whatever the range.
+        let mut piece = vec![0u8; (range.end - range.start).min(STREAM_PIECE) as usize];
+        let mut at = range.start;
+        while at < range.end {
+            let n = (range.end - at).min(STREAM_PIECE) as usize;
+            read_exact_at(&file, &mut piece[..n], at, key, &display)?;
+            sink(&piece[..n])?;
+            at += n as u64;
         }
         Ok(())
     }

@@ -169,9 +169,11 @@ struct Gen<'a> {
 /// and the version word (minor 3, major 3).
 pub fn hfile_trailer(file_size: u64, entries: u64) -> Vec<u8> {
     let body = file_size.saturating_sub(4096);
+    // Offsets inside the body in the order HBase writes them (data < load-on-open <= file
+    // info < trailer), also for bodies shorter than 256 bytes.
     let proto = Msg::new()
-        .uint(1, body.saturating_sub(64)) // file_info_offset
-        .uint(2, body.saturating_sub(128)) // load_on_open_data_offset
+        .uint(1, body.saturating_sub(64).max(body * 3 / 4)) // file_info_offset
+        .uint(2, body.saturating_sub(128).max(body / 2)) // load_on_open_data_offset
         .uint(3, 37) // uncompressed_data_index_size
         .uint(4, body) // total_uncompressed_bytes
         .uint(5, 1) // data_index_count
@@ -179,7 +181,7 @@ pub fn hfile_trailer(file_size: u64, entries: u64) -> Vec<u8> {
         .uint(7, entries) // entry_count
         .uint(8, 1) // num_data_index_levels
         .uint(9, 0) // first_data_block_offset
-        .uint(10, body.saturating_sub(256)) // last_data_block_offset
+        .uint(10, body.saturating_sub(256).max(body / 4)) // last_data_block_offset
         .bytes(11, b"org.apache.hadoop.hbase.KeyValue$KVComparator")
         .uint(12, 2); // compression NONE
     let mut t = b"TRABLK\"$".to_vec();

@@ -1,4 +1,6 @@
-//! The checks. Every finding is a [`Mismatch`] naming the key; nothing stops at the first one.
+//! The checks. Every copy fault is a [`Mismatch`] naming the key; nothing stops at the first
+//! one. On an HBase target the files proven equal to the source also get the HBase checks of
+//! [`crate::hbase`], whose findings are the source's ([`SourceFinding`]), not the copy's.
 
 use std::fmt;
 use std::path::Path;
@@ -13,6 +15,7 @@ use serde::Serialize;
 
 use crate::Result;
 use crate::checksum::{hash_file, hex};
+use crate::hbase::{self, HbaseLayout, SourceFinding};
 use crate::manifest::ManifestEntry;
 
 /// How hard to check.
@@ -26,7 +29,7 @@ pub enum VerifyMode {
     /// Sizes and checksums of every byte (the default).
     #[default]
     Checksum,
-    /// Checksums plus the HBase format checks.
+    /// Checksums plus a walk of every HFile block with its CRC32C checksums.
     Deep,
 }
 
@@ -119,14 +122,25 @@ pub struct VerifyOutcome {
     pub files: u64,
     /// Bytes checked.
     pub bytes: u64,
-    /// Findings, in no particular order.
+    /// Copy faults (the target differs from the source), sorted by key where listed.
     pub mismatches: Vec<Mismatch>,
+    /// Source findings (what the HBase checks found wrong at the source, copied as it is),
+    /// sorted by key.
+    pub source_findings: Vec<SourceFinding>,
 }
 
 impl VerifyOutcome {
-    /// True when nothing was found.
+    /// True when the target matches the source (source findings do not count).
     pub fn ok(&self) -> bool {
         self.mismatches.is_empty()
+    }
+
+    /// Add another outcome's counts and findings.
+    pub fn merge(&mut self, other: VerifyOutcome) {
+        self.files += other.files;
+        self.bytes += other.bytes;
+        self.mismatches.extend(other.mismatches);
+        self.source_findings.extend(other.source_findings);
     }
 }
 
@@ -141,6 +155,54 @@ pub struct Params {
     pub range_size: u64,
     /// Read chunk.
     pub chunk: u64,
+    /// The source is an HBase root laid out so at the target: run the HBase checks (with
+    /// [`VerifyMode::Checksum`] or [`VerifyMode::Deep`]) on the files proven equal.
+    pub hbase: Option<HbaseLayout>,
+}
+
+impl Params {
+    /// The HBase checks of one file that compared equal: a source finding, or a copy fault
+    /// when the target could not be read.
+    fn hbase_check(
+        &self,
+        dst: &dyn Store,
+        src: Option<&dyn Store>,
+        key: &str,
+        size: u64,
+    ) -> Result<Option<SourceFinding>, MismatchKind> {
+        let Some(layout) = self.hbase else {
+            return Ok(None);
+        };
+        if !matches!(self.mode, VerifyMode::Checksum | VerifyMode::Deep) {
+            return Ok(None);
+        }
+        let deep = self.mode == VerifyMode::Deep;
+        with_buf(|b| hbase::check(dst, src, key, size, layout, deep, self.chunk, b))
+            .map_err(|error| MismatchKind::Unreadable { error })
+    }
+}
+
+/// Findings of a parallel check, gathered.
+#[derive(Default)]
+struct Found {
+    mismatches: Mutex<Vec<Mismatch>>,
+    source: Mutex<Vec<SourceFinding>>,
+}
+
+impl Found {
+    fn add(&self, key: String, r: Result<Option<SourceFinding>, MismatchKind>) {
+        match r {
+            Ok(None) => {}
+            Ok(Some(f)) => self.source.lock().unwrap().push(f),
+            Err(kind) => self.mismatches.lock().unwrap().push(Mismatch { key, kind }),
+        }
+    }
+
+    fn into_parts(self) -> (Vec<Mismatch>, Vec<SourceFinding>) {
+        let mut src = self.source.into_inner().unwrap();
+        src.sort_by(|a, b| a.key.cmp(&b.key));
+        (self.mismatches.into_inner().unwrap(), src)
+    }
 }
 
 fn pool(workers: usize) -> rayon::ThreadPool {
@@ -255,7 +317,7 @@ where
 {
     let files = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
-    let found = Mutex::new(Vec::new());
+    let found = Found::default();
     pool(p.workers).install(|| {
         entries.par_bridge().for_each(|e| {
             let mut finding = compare_one(dst, &e.k, e.kind(), e.s, e.checksum(), None, p);
@@ -284,18 +346,23 @@ where
                     }
                 }
             }
+            let r = match finding {
+                Some(kind) => Err(kind),
+                None if e.kind() == EntryKind::File => p.hbase_check(dst, src, &e.k, e.s),
+                None => Ok(None),
+            };
             files.fetch_add(1, Ordering::Relaxed);
             bytes.fetch_add(e.s, Ordering::Relaxed);
             progress(e.s);
-            if let Some(kind) = finding {
-                found.lock().unwrap().push(Mismatch { key: e.k, kind });
-            }
+            found.add(e.k, r);
         })
     });
+    let (mismatches, source_findings) = found.into_parts();
     Ok(VerifyOutcome {
         files: files.into_inner(),
         bytes: bytes.into_inner(),
-        mismatches: found.into_inner().unwrap(),
+        mismatches,
+        source_findings,
     })
 }
 
@@ -352,7 +419,7 @@ pub fn compare_trees(
     let (tx, rx) = crossbeam_channel::bounded::<Entry>(4096);
     let files = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
-    let found = Mutex::new(Vec::new());
+    let found = Found::default();
     let list_result = std::thread::scope(|s| {
         let (source, sort_failed) = (&source, &sort_failed);
         let lister = s.spawn(move || {
@@ -376,12 +443,17 @@ pub fn compare_trees(
                     Some((src, e.version.as_deref())),
                     p,
                 );
+                let r = match finding {
+                    Some(kind) => Err(kind),
+                    None if e.kind == EntryKind::File => {
+                        p.hbase_check(dst, Some(src), &e.key, e.size)
+                    }
+                    None => Ok(None),
+                };
                 files.fetch_add(1, Ordering::Relaxed);
                 bytes.fetch_add(e.size, Ordering::Relaxed);
                 progress(e.size);
-                if let Some(kind) = finding {
-                    found.lock().unwrap().push(Mismatch { key: e.key, kind });
-                }
+                found.add(e.key, r);
             })
         });
         lister.join().expect("lister thread")
@@ -390,7 +462,7 @@ pub fn compare_trees(
         return Err(e.into());
     }
     list_result?;
-    let mut mismatches = found.into_inner().unwrap();
+    let (mut mismatches, source_findings) = found.into_parts();
     // Extras: target keys that no source entry has (a merge of the two sorted key lists). An
     // empty directory at the target that only holds other extras is reported with them.
     let mut src_keys = source.into_inner().unwrap().finish()?.peekable();
@@ -427,6 +499,7 @@ pub fn compare_trees(
         files: files.into_inner(),
         bytes: bytes.into_inner(),
         mismatches,
+        source_findings,
     })
 }
 
@@ -442,6 +515,7 @@ mod tests {
             workers: 2,
             range_size: 8,
             chunk: 3,
+            hbase: None,
         }
     }
 

@@ -24,7 +24,8 @@ pub fn combine(range_hashes: &[u64]) -> u64 {
     }
 }
 
-/// Hash of one range, reading it in chunks of at most `chunk` bytes (memory stays bounded).
+/// Hash of one range, streamed as it is read (one request; memory stays at the store's
+/// streaming piece). Ranges of at most `chunk` bytes are read into `buf` in one go instead.
 pub fn hash_range(
     store: &dyn Store,
     key: &str,
@@ -33,14 +34,15 @@ pub fn hash_range(
     chunk: u64,
     buf: &mut Vec<u8>,
 ) -> Result<u64> {
-    let mut h = Xxh3::new();
-    let mut at = range.start;
-    while at < range.end {
-        let end = (at + chunk).min(range.end);
-        store.read_range(key, at..end, version, buf)?;
-        h.update(buf);
-        at = end;
+    if range.end - range.start <= chunk {
+        store.read_range(key, range, version, buf)?;
+        return Ok(xxh3_64(buf));
     }
+    let mut h = Xxh3::new();
+    store.read_range_to(key, range, version, &mut |piece| {
+        h.update(piece);
+        Ok(())
+    })?;
     Ok(h.digest())
 }
 

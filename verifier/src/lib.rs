@@ -8,14 +8,19 @@
 //!   manifests, the layout, and the pruning rule.
 //! - [`check`]: the checks — a target against the manifest of a copy, or two trees against each
 //!   other (`hbcp verify`) — listing every missing, extra, short or differing file.
+//! - [`hbase`]: the HBase checks of a verified HBase target (HFile trailers, `--verify deep`
+//!   block walks, HFileLinks and References resolving at the source): source findings,
+//!   kept apart from the copy faults.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod check;
 pub mod checksum;
 pub mod generation;
+pub mod hbase;
 pub mod manifest;
 
 pub use check::{Mismatch, MismatchKind, VerifyMode, VerifyOutcome};
+pub use hbase::{FindingKind, HbaseLayout, SourceFinding};
 
 /// Result with the verifier error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -702,6 +702,55 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         Ok(bytes.slice(..want as usize))
     }
 
+    fn read_range_to(
+        &self,
+        key: &str,
+        range: Range<u64>,
+        version: Option<&str>,
+        sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        if range.start == range.end {
+            let b = self.read_range_bytes(key, range, version)?;
+            return sink(&b);
+        }
+        let p = self.path(key)?;
+        let opts = GetOptions {
+            range: Some(GetRange::Bounded(range.clone())),
+            if_match: version.map(|v| format!("\"{}\"", v.trim_matches('"'))),
+            ..Default::default()
+        };
+        let want = range.end - range.start;
+        // One GET for the whole range; its body is handed on as it arrives, so memory stays at
+        // the HTTP client's few buffered chunks whatever the range size.
+        let got = self.block(async {
+            let res = self
+                .inner
+                .get_opts(&p, opts)
+                .await
+                .map_err(|e| self.err("read", key, e))?;
+            let mut stream = res.into_stream();
+            let mut got = 0u64;
+            while got < want {
+                let Some(chunk) = stream.next().await else {
+                    break;
+                };
+                let chunk = chunk.map_err(|e| self.err("read", key, e))?;
+                let take = chunk.len().min((want - got) as usize);
+                sink(&chunk[..take])?;
+                got += take as u64;
+            }
+            Ok::<u64, Error>(got)
+        })?;
+        if got < want {
+            return Err(Error::ShortRead {
+                key: key.into(),
+                offset: range.start + got,
+                wanted: want - got,
+            });
+        }
+        Ok(())
+    }
+
     fn put_bytes(&self, key: &str, data: bytes::Bytes) -> Result<()> {
         let p = self.path(key)?;
         if let Some(az) = self.azure.as_ref().filter(|a| a.put_md5) {
