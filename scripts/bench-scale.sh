@@ -79,6 +79,7 @@ for want in "${SIZES[@]}"; do
   copied=$(find "$DIR/dst" -type f -not -path '*/.hbcp/*' | wc -l)
   [ "$copied" -eq "$n" ] || { echo "copied $copied files, expected $n" >&2; exit 1; }
   rows+=("| local | $n$note | $plan_s s | $(per_min "$n" "$plan_s") | $plan_rss MiB | $copy_s s | $(per_min "$n" "$copy_s") | $copy_rss MiB |")
+  echo "${rows[-1]}" >&2   # each row as soon as it is measured: a run stopped later keeps it
   fresh_target
 done
 
