@@ -1058,10 +1058,6 @@ pub(crate) fn verify_spill(
     mode: VerifyMode,
     stats: &Arc<Stats>,
 ) -> Result<VerifyOutcome> {
-    let file = fs::File::open(&outcome.spill)
-        .with_context(|| format!("manifest spill {}", outcome.spill.display()))?;
-    let (tx, rx) = crossbeam_channel::bounded::<ManifestEntry>(4096);
-    let display = outcome.spill.display().to_string();
     let params = Params {
         mode,
         workers: job.cfg.workers,
@@ -1074,24 +1070,13 @@ pub(crate) fn verify_spill(
         st.bytes_verified.fetch_add(n, Relaxed);
         st.files_verified.fetch_add(1, Relaxed);
     };
-    std::thread::scope(|s| {
-        let reader = s.spawn(move || {
-            manifest::read(file, &display, |e| {
-                let _ = tx.send(e);
-                Ok(())
-            })
-        });
-        let out = verify_entries(
-            job.dst.store.as_ref(),
-            Some(job.src.store.as_ref()),
-            rx.into_iter(),
-            &params,
-            &progress,
-        );
-        let read = reader.join().expect("spill reader");
-        read?;
-        Ok(out?)
-    })
+    verify_file(
+        &outcome.spill,
+        job.dst.store.as_ref(),
+        Some(job.src.store.as_ref()),
+        &params,
+        &progress,
+    )
 }
 
 pub(crate) fn forget(cfg: &Config, keys: &[String]) {
@@ -1104,36 +1089,26 @@ pub(crate) fn forget(cfg: &Config, keys: &[String]) {
     }
 }
 
-/// The completion manifest: every file with size and checksum, written last, in one put.
+/// The completion manifest: every file with size and checksum, sorted by key, written last.
+/// The spill goes through an external sort into a local file that is then sent in parts, so
+/// memory does not grow with the file count.
 pub(crate) fn write_completion(
     job: &Job,
     outcome: &Outcome,
     verified: &VerifyOutcome,
     key: &str,
 ) -> Result<()> {
-    let file = fs::File::open(&outcome.spill)?;
-    let mut entries = Vec::new();
-    let mut header = manifest::read(file, &outcome.spill.display().to_string(), |e| {
-        entries.push(e);
-        Ok(())
+    let out = job.cfg.state_dir.join("completion.manifest.zst");
+    let rename = |k: &str| job.publish.as_ref().and_then(|p| p.visible_key(k));
+    manifest::write_sorted(&outcome.spill, &job.cfg.state_dir, &out, &rename, |h| {
+        h.finished = Some(now_rfc3339());
+        h.files = Some(verified.files);
+        h.bytes = Some(verified.bytes);
     })?;
-    if let Some(p) = &job.publish {
-        for e in &mut entries {
-            if let Some(v) = p.visible_key(&e.k) {
-                e.k = v;
-            }
-        }
-    }
-    entries.sort_by(|a, b| a.k.cmp(&b.k));
-    header.finished = Some(now_rfc3339());
-    header.files = Some(verified.files);
-    header.bytes = Some(verified.bytes);
-    let bytes = manifest::encode(&header, entries)?;
-    job.dst
-        .store
-        .put(key, &bytes)
+    manifest::upload_file(job.dst.store.as_ref(), key, &out, &job.cfg.job)
         .with_context(|| format!("writing {key}"))?;
     job.dst.store.flush()?;
+    let _ = fs::remove_file(&out);
     Ok(())
 }
 
@@ -1354,6 +1329,7 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
             chunk: hbcp_engine::CHUNK,
             hbase: layout,
         },
+        &std::env::temp_dir(),
         &progress,
     );
     reporter.finish();
@@ -1466,9 +1442,7 @@ pub(crate) fn read_manifest_at(
         .head(key)?
         .with_context(|| format!("{key}: not found at the target"))?
         .size;
-    let mut buf = Vec::new();
-    dst.read_range(key, 0..size, None, &mut buf)?;
-    manifest::read(&buf[..], key, |e| {
+    manifest::read_store(dst, key, size, |e| {
         f(e);
         Ok(())
     })?;
@@ -1535,23 +1509,33 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
         );
         return Ok(Exit::Failed);
     }
-    // Every entry of the plan must be in exactly the manifest of the shard it belongs to.
-    let mut copied = std::collections::HashMap::new();
-    for i in 0..count {
-        let key = shard_key(&base, ShardId { index: i, count });
-        read_manifest_at(dst.store.as_ref(), &key, |e| {
-            copied.insert(e.k.clone(), e);
-        })?;
-    }
-    let (_, mut rd) = PlanReader::open(&a.plan)?;
-    let mut not_copied = Vec::new();
-    let mut entries = Vec::new();
-    while let Some(e) = rd.next_entry()? {
-        match copied.remove(&e.key) {
-            Some(m) => entries.push(m),
-            None => not_copied.push(e.key),
+    // Every entry of the plan must be in the manifest of a shard: a merge of the shard
+    // manifests and the plan keys, both sorted on disk, so memory stays flat.
+    let scratch = std::env::temp_dir().join(format!("hbcp-finalize-{}", std::process::id()));
+    fs::create_dir_all(&scratch)?;
+    let matched = scratch.join("matched.manifest.zst");
+    let mut mh = manifest::ManifestHeader::new(
+        &header.source,
+        &header.target,
+        header.range_size,
+        &header.created,
+    );
+    let not_copied = match_shards(
+        dst.store.as_ref(),
+        &base,
+        count,
+        &a.plan,
+        &scratch,
+        &matched,
+        &mh,
+    );
+    let not_copied = match not_copied {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&scratch);
+            return Err(e);
         }
-    }
+    };
     for k in &not_copied {
         println!("not copied by any shard: {k}");
     }
@@ -1573,10 +1557,10 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
     let verified = if mode == VerifyMode::None {
         VerifyOutcome::default()
     } else {
-        verify_entries(
+        verify_file(
+            &matched,
             dst.store.as_ref(),
             Some(src.store.as_ref()),
-            entries.clone().into_iter(),
             &params,
             &progress,
         )?
@@ -1589,21 +1573,21 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
         && verified.ok()
         && mode != VerifyMode::None
         && !findings_fail(mode, a.strict, &verified.source_findings);
-    if let (true, Some(p)) = (ok, pv.as_ref().and_then(|v| v.publish.as_ref())) {
-        let tmp: Vec<(String, u64)> = entries
-            .iter()
-            .filter(|e| e.k.starts_with(&p.tmp) && e.kind() == EntryKind::File)
-            .map(|e| (e.k.clone(), e.s))
-            .collect();
-        match crate::select::publish(dst.store.as_ref(), p, &tmp) {
-            Ok(()) => {
-                for e in &mut entries {
-                    if let Some(v) = p.visible_key(&e.k) {
-                        e.k = v;
-                    }
+    let publish = pv.as_ref().and_then(|v| v.publish.as_ref());
+    if let (true, Some(p)) = (ok, publish) {
+        let mut tmp = Vec::new();
+        manifest::read(
+            fs::File::open(&matched)?,
+            &matched.display().to_string(),
+            |e| {
+                if e.k.starts_with(&p.tmp) && e.kind() == EntryKind::File {
+                    tmp.push((e.k.clone(), e.s));
                 }
-                eprintln!("hbcp: snapshot published: {}", p.visible);
-            }
+                Ok(())
+            },
+        )?;
+        match crate::select::publish(dst.store.as_ref(), p, &tmp) {
+            Ok(()) => eprintln!("hbcp: snapshot published: {}", p.visible),
             Err(e) => {
                 eprintln!("hbcp: the snapshot could not be made visible: {e:#}");
                 ok = false;
@@ -1611,20 +1595,24 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
         }
     }
     if ok {
-        entries.sort_by(|x, y| x.k.cmp(&y.k));
-        let mut h = manifest::ManifestHeader::new(
-            &header.source,
-            &header.target,
-            header.range_size,
-            &header.created,
-        );
-        h.finished = Some(now_rfc3339());
-        h.files = Some(verified.files);
-        h.bytes = Some(verified.bytes);
-        let bytes_ = manifest::encode(&h, entries)?;
-        dst.store.put(COMPLETION_KEY, &bytes_)?;
-        dst.store.flush()?;
+        mh.finished = Some(now_rfc3339());
+        mh.files = Some(verified.files);
+        mh.bytes = Some(verified.bytes);
+        let out = scratch.join("completion.manifest.zst");
+        let rename = |k: &str| publish.and_then(|p| p.visible_key(k));
+        let written = manifest::write_sorted(&matched, &scratch, &out, &rename, |h| *h = mh)
+            .map_err(anyhow::Error::from)
+            .and_then(|_| {
+                manifest::upload_file(dst.store.as_ref(), COMPLETION_KEY, &out, &base)
+                    .map_err(anyhow::Error::from)
+            })
+            .and_then(|()| dst.store.flush().map_err(anyhow::Error::from));
+        if let Err(e) = written {
+            let _ = fs::remove_dir_all(&scratch);
+            return Err(e.context(format!("writing {COMPLETION_KEY}")));
+        }
     }
+    let _ = fs::remove_dir_all(&scratch);
     eprintln!(
         "hbcp: finalize: {count} shards, {} files, {} verified; {} not copied, {} mismatches{}",
         verified.files,
@@ -1667,6 +1655,91 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
     Ok(if ok { Exit::Ok } else { Exit::Failed })
 }
 
+/// Merge the shard manifests of a plan with the plan's keys: the manifest entries of the
+/// plan's keys go to the manifest file `out` (sorted by key; a key in two shards' manifests
+/// counts once, the later shard's); returns the plan keys that no shard copied.
+fn match_shards(
+    dst: &dyn Store,
+    base: &str,
+    count: u32,
+    plan: &Path,
+    scratch: &Path,
+    out: &Path,
+    header: &manifest::ManifestHeader,
+) -> Result<Vec<String>> {
+    let mut copied = manifest::sorter(scratch);
+    let mut failed = None;
+    for i in 0..count {
+        let key = shard_key(base, ShardId { index: i, count });
+        read_manifest_at(dst, &key, |e| {
+            if failed.is_none() {
+                failed = copied.push(e).err();
+            }
+        })?;
+    }
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    let mut keys = hbcp_planner::extsort::ExternalSort::new(
+        scratch,
+        hbcp_planner::extsort::DEFAULT_BATCH,
+        |a: &String, b: &String| a.cmp(b),
+    );
+    let (_, mut rd) = PlanReader::open(plan)?;
+    while let Some(e) = rd.next_entry()? {
+        keys.push(e.key)?;
+    }
+    let mut w = manifest::create(out, header)?;
+    let mut not_copied = Vec::new();
+    let mut copied = copied.finish()?.peekable();
+    for k in keys.finish()? {
+        let k = k?;
+        let mut found = None;
+        while let Some(Ok(m)) = copied.peek() {
+            if m.k > k {
+                break;
+            }
+            let m = copied.next().expect("peeked")?;
+            if m.k == k {
+                found = Some(m);
+            }
+        }
+        if let Some(Err(_)) = copied.peek() {
+            copied.next().expect("peeked")?;
+        }
+        match found {
+            Some(m) => w.write(&m)?,
+            None => not_copied.push(k),
+        }
+    }
+    w.finish()?;
+    Ok(not_copied)
+}
+
+/// Check a target against the manifest file `path`, streaming it to the checking threads.
+fn verify_file(
+    path: &Path,
+    dst: &dyn Store,
+    src: Option<&dyn Store>,
+    params: &Params,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<VerifyOutcome> {
+    let file = fs::File::open(path).with_context(|| format!("manifest {}", path.display()))?;
+    let display = path.display().to_string();
+    let (tx, rx) = crossbeam_channel::bounded::<ManifestEntry>(4096);
+    std::thread::scope(|s| {
+        let reader = s.spawn(move || {
+            manifest::read(file, &display, |e| {
+                let _ = tx.send(e);
+                Ok(())
+            })
+        });
+        let out = verify_entries(dst, src, rx.into_iter(), params, progress);
+        reader.join().expect("manifest reader")?;
+        Ok(out?)
+    })
+}
+
 fn status(a: StatusArgs) -> Result<Exit> {
     let (header, src, dst) = plan_header_and_ends(&a.plan, a.allow_http)?;
     let base = hbcp_engine::job_id(
@@ -1703,12 +1776,7 @@ fn status(a: StatusArgs) -> Result<Exit> {
         let progress =
             hbcp_engine::journal::load(&state.join("journal.log"), &format!("{base}-{sh}"))
                 .ok()
-                .map(|(r, _)| {
-                    (
-                        r.files.len() as u64,
-                        r.files.values().map(|f| f.0).sum::<u64>(),
-                    )
-                });
+                .map(|(r, _)| (r.files, r.file_bytes));
         let line = if finished {
             format!(
                 "shard {}/{count}: done, {files} files, {}",

@@ -165,6 +165,11 @@ pub fn preflight(a: PreflightArgs) -> Result<Exit> {
 
 fn inspect(src: &crate::commands::End) -> Result<Option<Findings>> {
     let store = src.store.as_ref();
+    // Not an HBase root: nothing to inspect, and no listing (a plain folder of millions of
+    // files is not listed twice, nor held in memory).
+    if !matches!(store.head("hbase.version"), Ok(Some(e)) if e.kind == EntryKind::File) {
+        return Ok(None);
+    }
     let all = Mutex::new(Vec::new());
     if let Err(e) = store.list("", &|e: Entry| {
         if e.kind == EntryKind::File {

@@ -7,14 +7,22 @@
 //! each append, so a record never claims more than is durable. On open, a torn or damaged tail (a crash in
 //! the middle of an append) is cut off and its work redone; a journal of another job, format or
 //! version is refused — never a wrong skip.
+//!
+//! What a journal says ([`Resume`]) is not held in memory: on open the records go through an
+//! external sort by a 128-bit hash of the key ([`hbcp_planner::extsort`]), are folded per key
+//! (a later record wins, a `Forget` clears), and land in an unlinked index file of fixed
+//! 56-byte entries sorted by key hash. Memory keeps one 16-byte key hash per 64 entries
+//! (0.25 bytes per journaled file); a lookup reads one or two 3.5 KiB blocks (page cache).
 
-use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use hbcp_planner::extsort::{DEFAULT_BATCH, ExternalSort};
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::xxh3_64;
+use xxhash_rust::xxh3::{xxh3_64, xxh3_128};
 
 use crate::{Error, Result};
 
@@ -76,13 +84,136 @@ pub enum Record {
     },
 }
 
+/// A version token as compared by a resume: a hash, 0 for none.
+pub fn version_hash(v: Option<&str>) -> u64 {
+    match v {
+        None => 0,
+        Some(v) => xxh3_64(v.as_bytes()) | 1,
+    }
+}
+
+fn key_hash(key: &str) -> u128 {
+    xxh3_128(key.as_bytes())
+}
+
+/// Index entries per block of the sparse in-memory index.
+const BLOCK: usize = 64;
+/// Bytes of one index entry.
+const ENTRY: usize = 56;
+const TAG_FILE: u32 = 1;
+const TAG_RANGE: u32 = 2;
+
+/// One folded fact of the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fact {
+    key: u128,
+    tag: u32,
+    /// Range index (ranges).
+    idx: u32,
+    size: u64,
+    version: u64,
+    hash: u64,
+    /// Target version hash (files).
+    tv: u64,
+}
+
+impl Fact {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.key.to_le_bytes());
+        out.extend_from_slice(&self.tag.to_le_bytes());
+        out.extend_from_slice(&self.idx.to_le_bytes());
+        for v in [self.size, self.version, self.hash, self.tv] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    fn decode(b: &[u8]) -> Fact {
+        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        Fact {
+            key: u128::from_le_bytes(b[0..16].try_into().expect("16 bytes")),
+            tag: u32::from_le_bytes(b[16..20].try_into().expect("4 bytes")),
+            idx: u32::from_le_bytes(b[20..24].try_into().expect("4 bytes")),
+            size: u64_at(24),
+            version: u64_at(32),
+            hash: u64_at(40),
+            tv: u64_at(48),
+        }
+    }
+}
+
+/// A journal record as sorted on open: key hash, then journal order.
+#[derive(Debug, Serialize, Deserialize)]
+struct Sortable {
+    /// Key hash, high and low halves.
+    a: u64,
+    b: u64,
+    /// Position in the journal.
+    q: u64,
+    /// 0 file, 1 range, 2 forget.
+    t: u8,
+    s: u64,
+    v: u64,
+    h: u64,
+    /// Target version hash (file) or range index (range).
+    x: u64,
+}
+
+impl Sortable {
+    fn key(&self) -> u128 {
+        ((self.a as u128) << 64) | self.b as u128
+    }
+}
+
+/// The index of what a journal says, in an unlinked file.
+#[derive(Debug)]
+struct Index {
+    file: File,
+    entries: u64,
+    /// First key hash of every block.
+    firsts: Vec<u128>,
+}
+
+impl Index {
+    /// Every fact about `key`.
+    fn facts(&self, key: u128) -> Vec<Fact> {
+        let mut out = Vec::new();
+        // The last block that starts below the key: a key's facts may begin in it.
+        let mut block = self.firsts.partition_point(|f| *f < key).saturating_sub(1);
+        let mut buf = vec![0u8; BLOCK * ENTRY];
+        while block < self.firsts.len() {
+            let start = block as u64 * BLOCK as u64;
+            let n = (self.entries - start).min(BLOCK as u64) as usize;
+            if self
+                .file
+                .read_exact_at(&mut buf[..n * ENTRY], start * ENTRY as u64)
+                .is_err()
+            {
+                // An unreadable index trusts nothing: the work is redone.
+                return Vec::new();
+            }
+            for c in buf[..n * ENTRY].chunks_exact(ENTRY) {
+                let f = Fact::decode(c);
+                if f.key > key {
+                    return out;
+                }
+                if f.key == key {
+                    out.push(f);
+                }
+            }
+            block += 1;
+        }
+        out
+    }
+}
+
 /// What an earlier run made durable.
 #[derive(Debug, Default)]
 pub struct Resume {
-    /// Files: key → (size, version, checksum, target version).
-    pub files: HashMap<String, (u64, Option<String>, u64, Option<String>)>,
-    /// Ranges: key → (size, version, [(index, hash)]).
-    pub ranges: HashMap<String, (u64, Option<String>, Vec<(u32, u64)>)>,
+    index: Option<Index>,
+    /// Files journaled as durable.
+    pub files: u64,
+    /// Their bytes.
+    pub file_bytes: u64,
     /// Records read.
     pub records: u64,
     /// Bytes of a damaged tail that were dropped.
@@ -90,23 +221,160 @@ pub struct Resume {
 }
 
 impl Resume {
-    /// The journaled file, if it matches size and source version: (checksum, target version).
-    pub fn file(&self, key: &str, size: u64, version: Option<&str>) -> Option<(u64, Option<&str>)> {
-        match self.files.get(key) {
-            Some((s, v, h, tv)) if *s == size && v.as_deref() == version => {
-                Some((*h, tv.as_deref()))
-            }
-            _ => None,
+    fn facts(&self, key: &str) -> Vec<Fact> {
+        match &self.index {
+            Some(ix) => ix.facts(key_hash(key)),
+            None => Vec::new(),
         }
     }
 
-    /// Durable ranges of a file, if size and version match.
-    pub fn ranges_of(&self, key: &str, size: u64, version: Option<&str>) -> Option<&[(u32, u64)]> {
-        match self.ranges.get(key) {
-            Some((s, v, r)) if *s == size && v.as_deref() == version => Some(r),
-            _ => None,
+    /// The journaled file, if it matches size and source version: (checksum, hash of the
+    /// target version, see [`version_hash`]).
+    pub fn file(&self, key: &str, size: u64, version: Option<&str>) -> Option<(u64, Option<u64>)> {
+        let v = version_hash(version);
+        self.facts(key)
+            .into_iter()
+            .find(|f| f.tag == TAG_FILE && f.size == size && f.version == v)
+            .map(|f| (f.hash, (f.tv != 0).then_some(f.tv)))
+    }
+
+    /// Durable ranges of a file, if size and version match: (index, hash).
+    pub fn ranges_of(
+        &self,
+        key: &str,
+        size: u64,
+        version: Option<&str>,
+    ) -> Option<Vec<(u32, u64)>> {
+        let v = version_hash(version);
+        let r: Vec<(u32, u64)> = self
+            .facts(key)
+            .into_iter()
+            .filter(|f| f.tag == TAG_RANGE && f.size == size && f.version == v)
+            .map(|f| (f.idx, f.hash))
+            .collect();
+        (!r.is_empty()).then_some(r)
+    }
+}
+
+/// Folds the sorted records of one key into facts (the last word wins, as on replay).
+#[derive(Default)]
+struct Fold {
+    key: Option<u128>,
+    file: Option<Fact>,
+    ranges: Vec<Fact>,
+}
+
+impl Fold {
+    fn apply(&mut self, r: &Sortable) {
+        let key = r.key();
+        match r.t {
+            0 => {
+                self.ranges.clear();
+                self.file = Some(Fact {
+                    key,
+                    tag: TAG_FILE,
+                    idx: 0,
+                    size: r.s,
+                    version: r.v,
+                    hash: r.h,
+                    tv: r.x,
+                });
+            }
+            1 => {
+                if let Some(first) = self.ranges.first() {
+                    if first.size != r.s || first.version != r.v {
+                        self.ranges.clear();
+                    }
+                }
+                self.ranges.push(Fact {
+                    key,
+                    tag: TAG_RANGE,
+                    idx: r.x as u32,
+                    size: r.s,
+                    version: r.v,
+                    hash: r.h,
+                    tv: 0,
+                });
+            }
+            _ => {
+                self.file = None;
+                self.ranges.clear();
+            }
         }
     }
+
+    /// Hand out the facts of the finished key, in index order.
+    fn drain(
+        &mut self,
+        out: &mut impl FnMut(Fact) -> std::io::Result<()>,
+        resume: &mut Resume,
+    ) -> std::io::Result<()> {
+        if let Some(f) = self.file.take() {
+            resume.files += 1;
+            resume.file_bytes += f.size;
+            out(f)?;
+        }
+        self.ranges.sort_by_key(|f| f.idx);
+        for f in self.ranges.drain(..) {
+            out(f)?;
+        }
+        Ok(())
+    }
+}
+
+fn build_index(
+    dir: &Path,
+    sorted: impl Iterator<Item = hbcp_planner::Result<Sortable>>,
+    resume: &mut Resume,
+) -> Result<()> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let path = dir.join(format!(
+        "journal.index.{}.{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Relaxed)
+    ));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| bad(&path, format!("cannot create the resume index: {e}")))?;
+    // Unlinked at once: it lives as long as this run, and a crash leaves nothing behind.
+    let _ = fs::remove_file(&path);
+    let mut w = BufWriter::new(&file);
+    let mut entries = 0u64;
+    let mut firsts = Vec::new();
+    let mut enc = Vec::with_capacity(ENTRY);
+    let mut write = |f: Fact| -> std::io::Result<()> {
+        if entries % BLOCK as u64 == 0 {
+            firsts.push(f.key);
+        }
+        entries += 1;
+        enc.clear();
+        f.encode(&mut enc);
+        w.write_all(&enc)
+    };
+    let mut fold = Fold::default();
+    let io = |e: std::io::Error| bad(&path, format!("resume index: {e}"));
+    for r in sorted {
+        let r = r.map_err(|e| bad(&path, format!("sorting the journal: {e}")))?;
+        if fold.key != Some(r.key()) {
+            fold.drain(&mut write, resume).map_err(io)?;
+            fold.key = Some(r.key());
+        }
+        fold.apply(&r);
+    }
+    fold.drain(&mut write, resume).map_err(io)?;
+    w.flush().map_err(io)?;
+    drop(w);
+    if entries > 0 {
+        resume.index = Some(Index {
+            file,
+            entries,
+            firsts,
+        });
+    }
+    Ok(())
 }
 
 /// An open journal.
@@ -141,92 +409,113 @@ fn decode(line: &str) -> Option<Record> {
 }
 
 /// Read what the journal at `path` says is durable, without changing it; also returns the
-/// length of its undamaged part. A journal that does not exist says nothing.
+/// length of its undamaged part. A journal that does not exist says nothing. The resume index
+/// and the sort runs go next to the journal.
 pub fn load(path: &Path, job: &str) -> Result<(Resume, u64)> {
+    load_batched(path, job, DEFAULT_BATCH)
+}
+
+/// [`load`] sorting `batch` records in memory at a time.
+fn load_batched(path: &Path, job: &str, batch: usize) -> Result<(Resume, u64)> {
     let path = path.to_path_buf();
     let mut resume = Resume::default();
     let mut good_len = 0u64;
-    let exists = path.exists();
-    if exists {
-        let f = File::open(&path).map_err(|e| bad(&path, e.to_string()))?;
-        let mut rd = BufReader::new(f);
-        let mut line = String::new();
-        let mut first = true;
-        loop {
-            line.clear();
-            let n = match rd.read_line(&mut line) {
-                Ok(n) => n,
-                Err(_) => break, // not UTF-8: a damaged tail
-            };
-            if n == 0 || !line.ends_with('\n') {
-                break;
-            }
-            let Some(rec) = decode(line.trim_end_matches('\n')) else {
-                break;
-            };
-            if first {
-                match &rec {
-                    Record::Job {
-                        format,
-                        version,
-                        job: j,
-                    } => {
-                        if format != JOURNAL_FORMAT {
-                            return Err(bad(&path, format!("not an hbcp journal ({format})")));
-                        }
-                        if *version != JOURNAL_VERSION {
-                            return Err(bad(
-                                &path,
-                                format!(
-                                    "journal version {version} is not supported (this hbcp writes {JOURNAL_VERSION}); \
-                                     remove the state folder to start over"
-                                ),
-                            ));
-                        }
-                        if j != job {
-                            return Err(bad(
-                                &path,
-                                format!("journal of another job ({j}, this is {job})"),
-                            ));
-                        }
-                    }
-                    _ => return Err(bad(&path, "first record is not a job header")),
-                }
-                first = false;
-            } else {
-                match rec {
-                    Record::File { k, s, v, h, tv } => {
-                        resume.ranges.remove(&k);
-                        resume.files.insert(k, (s, v, h, tv));
-                    }
-                    Record::Range { k, s, v, i, h } => {
-                        let e = resume
-                            .ranges
-                            .entry(k)
-                            .or_insert_with(|| (s, v.clone(), Vec::new()));
-                        if e.0 != s || e.1 != v {
-                            *e = (s, v, Vec::new());
-                        }
-                        e.2.push((i, h));
-                    }
-                    Record::Forget { k } => {
-                        resume.files.remove(&k);
-                        resume.ranges.remove(&k);
-                    }
-                    Record::Job { .. } => return Err(bad(&path, "second job header")),
-                }
-            }
-            resume.records += 1;
-            good_len += n as u64;
+    if !path.exists() {
+        return Ok((resume, 0));
+    }
+    let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let mut sort: ExternalSort<Sortable> =
+        ExternalSort::new(&dir, batch, |x, y| (x.a, x.b, x.q).cmp(&(y.a, y.b, y.q)));
+    let f = File::open(&path).map_err(|e| bad(&path, e.to_string()))?;
+    let mut rd = BufReader::new(f);
+    let mut line = String::new();
+    let mut first = true;
+    loop {
+        line.clear();
+        let n = match rd.read_line(&mut line) {
+            Ok(n) => n,
+            Err(_) => break, // not UTF-8: a damaged tail
+        };
+        if n == 0 || !line.ends_with('\n') {
+            break;
         }
-        let total = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        resume.dropped_tail = total - good_len;
-        if first && total > 0 {
-            return Err(bad(
-                &path,
-                "damaged journal header; remove the state folder to start over",
-            ));
+        let Some(rec) = decode(line.trim_end_matches('\n')) else {
+            break;
+        };
+        if first {
+            match &rec {
+                Record::Job {
+                    format,
+                    version,
+                    job: j,
+                } => {
+                    if format != JOURNAL_FORMAT {
+                        return Err(bad(&path, format!("not an hbcp journal ({format})")));
+                    }
+                    if *version != JOURNAL_VERSION {
+                        return Err(bad(
+                            &path,
+                            format!(
+                                "journal version {version} is not supported (this hbcp writes {JOURNAL_VERSION}); \
+                                 remove the state folder to start over"
+                            ),
+                        ));
+                    }
+                    if j != job {
+                        return Err(bad(
+                            &path,
+                            format!("journal of another job ({j}, this is {job})"),
+                        ));
+                    }
+                }
+                _ => return Err(bad(&path, "first record is not a job header")),
+            }
+            first = false;
+        } else {
+            let (k, t, s, v, h, x) = match &rec {
+                Record::File { k, s, v, h, tv } => (
+                    k,
+                    0,
+                    *s,
+                    version_hash(v.as_deref()),
+                    *h,
+                    version_hash(tv.as_deref()),
+                ),
+                Record::Range { k, s, v, i, h } => {
+                    (k, 1, *s, version_hash(v.as_deref()), *h, *i as u64)
+                }
+                Record::Forget { k } => (k, 2, 0, 0, 0, 0),
+                Record::Job { .. } => return Err(bad(&path, "second job header")),
+            };
+            let kh = key_hash(k);
+            sort.push(Sortable {
+                a: (kh >> 64) as u64,
+                b: kh as u64,
+                q: resume.records,
+                t,
+                s,
+                v,
+                h,
+                x,
+            })
+            .map_err(|e| bad(&path, format!("sorting the journal: {e}")))?;
         }
+        resume.records += 1;
+        good_len += n as u64;
+    }
+    let total = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    resume.dropped_tail = total - good_len;
+    if first && total > 0 {
+        return Err(bad(
+            &path,
+            "damaged journal header; remove the state folder to start over",
+        ));
+    }
+    if !sort.is_empty() {
+        let sorted = sort
+            .finish()
+            .map_err(|e| bad(&path, format!("sorting the journal: {e}")))?;
+        build_index(&dir, sorted, &mut resume)?;
     }
     Ok((resume, good_len))
 }
@@ -302,7 +591,7 @@ mod tests {
     fn reopen_sees_what_was_appended() {
         let d = tempfile::tempdir().unwrap();
         let (mut j, r) = Journal::open(d.path(), "job1").unwrap();
-        assert!(r.files.is_empty());
+        assert_eq!(r.files, 0);
         j.append(&[f("a", 1), f("b", 2)]).unwrap();
         j.append(&[Record::Range {
             k: "big".into(),
@@ -320,7 +609,104 @@ mod tests {
         let (_j, r) = Journal::open(d.path(), "job1").unwrap();
         assert_eq!(r.file("a", 3, Some("v")), None);
         assert_eq!(r.file("a", 3, Some("other")), None);
-        assert_eq!(r.ranges_of("big", 100, None), Some(&[(3, 9)][..]));
+        assert_eq!(r.ranges_of("big", 100, None), Some(vec![(3, 9)]));
+    }
+
+    #[test]
+    fn a_journal_sorted_on_disk_answers_as_a_replay_does() {
+        use std::collections::HashMap;
+        let d = tempfile::tempdir().unwrap();
+        let (mut j, _) = Journal::open(d.path(), "job").unwrap();
+        // The replay model: key -> file (size, version, hash, tv) and ranges.
+        type Ranges = (u64, Option<String>, Vec<(u32, u64)>);
+        let mut files: HashMap<String, (u64, Option<String>, u64, Option<String>)> = HashMap::new();
+        let mut ranges: HashMap<String, Ranges> = HashMap::new();
+        let mut recs = Vec::new();
+        let mut x = 7u64;
+        for n in 0..3000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let k = format!(
+                "data/default/t/r{}/cf/{:032x}",
+                (x >> 40) % 50,
+                (x >> 20) % 300
+            );
+            let v = ((x >> 8) % 3 != 0).then(|| format!("v{}", (x >> 12) % 2));
+            let s = (x >> 16) % 4;
+            let rec = match (x >> 4) % 7 {
+                0 => {
+                    files.remove(&k);
+                    ranges.remove(&k);
+                    Record::Forget { k: k.clone() }
+                }
+                1..=3 => {
+                    let i = ((x >> 24) % 5) as u32;
+                    let e = ranges
+                        .entry(k.clone())
+                        .or_insert((s, v.clone(), Vec::new()));
+                    if e.0 != s || e.1 != v {
+                        *e = (s, v.clone(), Vec::new());
+                    }
+                    e.2.push((i, n));
+                    Record::Range {
+                        k: k.clone(),
+                        s,
+                        v: v.clone(),
+                        i,
+                        h: n,
+                    }
+                }
+                _ => {
+                    let tv = ((x >> 30) % 2 == 0).then(|| format!("tv{n}"));
+                    ranges.remove(&k);
+                    files.insert(k.clone(), (s, v.clone(), n, tv.clone()));
+                    Record::File {
+                        k: k.clone(),
+                        s,
+                        v: v.clone(),
+                        h: n,
+                        tv,
+                    }
+                }
+            };
+            recs.push(rec);
+        }
+        j.append(&recs).unwrap();
+        drop(j);
+        // Batches of 100 records: 30 sorted runs merged on disk.
+        let (r, _) = load_batched(&d.path().join("journal.log"), "job", 100).unwrap();
+        assert_eq!(r.records, 3001, "the header and 3000 records");
+        assert_eq!(r.files, files.len() as u64);
+        for (k, (s, v, h, tv)) in &files {
+            let want_tv = tv.as_deref().map(|t| version_hash(Some(t)));
+            assert_eq!(r.file(k, *s, v.as_deref()), Some((*h, want_tv)), "{k}");
+            assert_eq!(r.file(k, *s + 1, v.as_deref()), None, "{k}");
+        }
+        for (k, (s, v, list)) in &ranges {
+            let mut want = list.clone();
+            want.sort_by_key(|p| p.0);
+            assert_eq!(r.ranges_of(k, *s, v.as_deref()), Some(want), "{k}");
+        }
+        // Forgotten or never written keys say nothing.
+        for k in recs.iter().filter_map(|r| match r {
+            Record::Forget { k } => Some(k),
+            _ => None,
+        }) {
+            if !files.contains_key(k) {
+                assert!(r.file(k, 0, None).is_none() && r.file(k, 1, Some("v0")).is_none());
+            }
+            if !ranges.contains_key(k) {
+                assert!((0..4).all(|s| r.ranges_of(k, s, Some("v1")).is_none()));
+            }
+        }
+        assert_eq!(r.file("never", 0, None), None);
+        // Nothing is left next to the journal: the index is unlinked, the runs removed.
+        let names: Vec<_> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["journal.log"]);
     }
 
     #[test]

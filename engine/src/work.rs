@@ -384,7 +384,8 @@ fn plan(
                 Ok(Some(t))
                     if t.kind == EntryKind::File
                         && t.size == e.size
-                        && (tv.is_none() || tv == t.version.as_deref()) =>
+                        && (tv.is_none()
+                            || tv == Some(crate::journal::version_hash(t.version.as_deref()))) =>
                 {
                     sh.stats.files_skipped.fetch_add(1, Relaxed);
                     sh.stats.bytes_skipped.fetch_add(e.size, Relaxed);
@@ -507,13 +508,13 @@ fn emit(sh: &Shared<'_>, e: &Option<Entry>, tasks: &Sender<Task>, resume: &Resum
             .begin_upload(&e.key, e.size, sh.cfg.range_size, &sh.cfg.job)
         {
             for (i, h) in done {
-                let r = range_at(e.size, sh.cfg.range_size, *i as u64);
+                let r = range_at(e.size, sh.cfg.range_size, i as u64);
                 // Each journaled range is trusted only if the store still holds it staged.
-                if !up.has_part(*i, r.end - r.start) {
+                if !up.has_part(i, r.end - r.start) {
                     continue;
                 }
-                if let Some(slot) = hashes.get_mut(*i as usize) {
-                    *slot = Some(*h);
+                if let Some(slot) = hashes.get_mut(i as usize) {
+                    *slot = Some(h);
                     sh.stats.bytes_skipped.fetch_add(r.end - r.start, Relaxed);
                 }
             }

@@ -4,9 +4,11 @@
 //! entries belong to the job, [`split`] cuts a file into byte ranges, [`LargestFirst`] orders a
 //! bounded window of files so that the big ones start early and the tail is short, and
 //! [`plan`] reads and writes the versioned, checksummed plan file. [`records`] is the framed,
-//! zstd-compressed record format shared by plan files and manifests.
+//! zstd-compressed record format shared by plan files and manifests; [`extsort`] sorts more of
+//! them than fit in memory.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod extsort;
 pub mod order;
 pub mod plan;
 pub mod records;

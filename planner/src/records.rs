@@ -43,12 +43,21 @@ pub struct RecordWriter<W: Write> {
 impl RecordWriter<BufWriter<File>> {
     /// Create `path` and write the header.
     pub fn create(path: &Path, header: &impl Serialize) -> Result<Self> {
+        Self::create_at(path, header, 3)
+    }
+
+    /// [`RecordWriter::create`] at zstd level 1, for scratch files (sort runs) read back soon.
+    pub fn create_fast(path: &Path, header: &impl Serialize) -> Result<Self> {
+        Self::create_at(path, header, 1)
+    }
+
+    fn create_at(path: &Path, header: &impl Serialize, level: i32) -> Result<Self> {
         let display = path.display().to_string();
         let f = File::create(path).map_err(|source| Error::Io {
             path: display.clone(),
             source,
         })?;
-        RecordWriter::new(BufWriter::new(f), &display, header)
+        RecordWriter::with_level(BufWriter::new(f), &display, header, level)
     }
 }
 
@@ -56,7 +65,12 @@ impl<W: Write> RecordWriter<W> {
     /// Start a record stream on `w`; `header` must serialize to an object with `format` and
     /// `version` fields.
     pub fn new(w: W, display: &str, header: &impl Serialize) -> Result<Self> {
-        let enc = zstd::Encoder::new(w, 3).map_err(|source| Error::Io {
+        Self::with_level(w, display, header, 3)
+    }
+
+    /// [`RecordWriter::new`] at a given zstd level.
+    pub fn with_level(w: W, display: &str, header: &impl Serialize, level: i32) -> Result<Self> {
+        let enc = zstd::Encoder::new(w, level).map_err(|source| Error::Io {
             path: display.to_string(),
             source,
         })?;

@@ -5,7 +5,10 @@
 //! visible at its final name. Durability is a group commit: [`Store::flush`] calls `syncfs(2)`
 //! on the target file system, once per batch of files instead of one `fsync` per file. Listing
 //! is our own walker: it keeps every name byte-exact (`%2C`, `=`, `#123`, spaces, unicode),
-//! reports empty directories, and never follows a symlink out of the root.
+//! reports empty directories, and never follows a symlink out of the root. Large roots are
+//! walked by a few threads over a shared stack of folders (stat-bound work overlaps); the
+//! entries of one folder come in one burst, in the order the folder lists them, and memory
+//! holds only the folders not walked yet, never the files.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -23,12 +26,23 @@ pub const HBCP_DIR: &str = ".hbcp";
 #[derive(Debug, Clone)]
 pub struct LocalStore {
     root: PathBuf,
+    walkers: usize,
 }
 
 impl LocalStore {
-    /// A store rooted at `root` (which need not exist yet).
+    /// A store rooted at `root` (which need not exist yet), listed by up to 4 threads.
     pub fn new(root: PathBuf) -> Self {
-        LocalStore { root }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        LocalStore {
+            root,
+            walkers: cores.clamp(1, 4),
+        }
+    }
+
+    /// List with `n` threads (1: one thread, depth first, in the order folders list).
+    pub fn with_walkers(mut self, n: usize) -> Self {
+        self.walkers = n.max(1);
+        self
     }
 
     /// The root directory.
@@ -96,12 +110,14 @@ fn entry_of(key: String, md: &fs::Metadata, kind: EntryKind) -> Entry {
     }
 }
 
-fn walk(
+/// List one folder: its files (and findings) go to `sink`, its subfolders to `subdirs`.
+fn walk_one(
     root: &Path,
     canon_root: &Path,
     rel: &str,
     prefix: &str,
     sink: &ListSink<'_>,
+    subdirs: &mut Vec<String>,
 ) -> Result<()> {
     let dir = if rel.is_empty() {
         root.to_path_buf()
@@ -114,7 +130,6 @@ fn walk(
         Err(e) => return Err(Error::io(dir.display().to_string(), "list directory", e)),
     };
     let mut empty = true;
-    let mut subdirs = Vec::new();
     for de in rd {
         let de = de.map_err(|e| Error::io(dir.display().to_string(), "list directory", e))?;
         empty = false;
@@ -162,10 +177,84 @@ fn walk(
             .map_err(|e| Error::io(dir.display().to_string(), "stat", e))?;
         sink(entry_of(rel.to_string(), &md, EntryKind::Dir))?;
     }
-    for sub in subdirs {
-        walk(root, canon_root, &sub, prefix, sink)?;
+    Ok(())
+}
+
+/// Depth first on this thread, in the order folders list.
+fn walk(root: &Path, canon_root: &Path, prefix: &str, sink: &ListSink<'_>) -> Result<()> {
+    let mut stack = vec![String::new()];
+    let mut subs = Vec::new();
+    while let Some(rel) = stack.pop() {
+        walk_one(root, canon_root, &rel, prefix, sink, &mut subs)?;
+        stack.extend(subs.drain(..).rev());
     }
     Ok(())
+}
+
+/// The folders still to walk, shared by the walker threads.
+struct Pending {
+    dirs: Vec<String>,
+    /// Threads walking a folder now (they may add more).
+    busy: usize,
+    /// The first error; every thread stops.
+    err: Option<Error>,
+}
+
+/// `threads` walkers over a shared stack of folders; the first error stops them all.
+fn walk_parallel(
+    root: &Path,
+    canon_root: &Path,
+    prefix: &str,
+    sink: &ListSink<'_>,
+    threads: usize,
+) -> Result<()> {
+    let pending = std::sync::Mutex::new(Pending {
+        dirs: vec![String::new()],
+        busy: 0,
+        err: None,
+    });
+    let wake = std::sync::Condvar::new();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut subs = Vec::new();
+                loop {
+                    let rel = {
+                        let mut p = pending.lock().unwrap();
+                        loop {
+                            if p.err.is_some() {
+                                return;
+                            }
+                            if let Some(d) = p.dirs.pop() {
+                                p.busy += 1;
+                                break d;
+                            }
+                            if p.busy == 0 {
+                                wake.notify_all();
+                                return;
+                            }
+                            p = wake.wait(p).unwrap();
+                        }
+                    };
+                    let r = walk_one(root, canon_root, &rel, prefix, sink, &mut subs);
+                    let mut p = pending.lock().unwrap();
+                    p.busy -= 1;
+                    match r {
+                        Ok(()) => p.dirs.extend(subs.drain(..).rev()),
+                        Err(e) => {
+                            subs.clear();
+                            p.err.get_or_insert(e);
+                        }
+                    }
+                    wake.notify_all();
+                }
+            });
+        }
+    });
+    match pending.into_inner().unwrap().err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 fn skipped(key: String, why: &str) -> Entry {
@@ -252,7 +341,11 @@ impl Store for LocalStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(Error::io(self.root.display().to_string(), "open root", e)),
         };
-        walk(&self.root, &canon, "", prefix, sink)
+        if self.walkers > 1 {
+            walk_parallel(&self.root, &canon, prefix, sink, self.walkers)
+        } else {
+            walk(&self.root, &canon, prefix, sink)
+        }
     }
 
     fn head(&self, key: &str) -> Result<Option<Entry>> {
@@ -503,6 +596,41 @@ mod tests {
                 ("empty/dir".into(), EntryKind::Dir, 0),
             ]
         );
+    }
+
+    #[test]
+    fn parallel_walk_lists_what_one_thread_lists_and_stops_on_an_error() {
+        use std::os::unix::ffi::OsStrExt;
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        for t in 0..5 {
+            for reg in 0..7 {
+                let dir = r.join(format!("data/default/t{t}/r{reg}/cf"));
+                fs::create_dir_all(&dir).unwrap();
+                for f in 0..(t * reg) {
+                    fs::write(dir.join(format!("h{f}")), vec![0u8; f]).unwrap();
+                }
+            }
+        }
+        fs::create_dir_all(r.join("data/default/t4/empty")).unwrap();
+        let one = list_all(&LocalStore::new(r.into()).with_walkers(1));
+        let four = list_all(&LocalStore::new(r.into()).with_walkers(4));
+        // 10 × 21 files, 11 empty family folders and one empty folder.
+        assert_eq!(one.len(), 210 + 12, "{}", one.len());
+        let keys = |v: &[Entry]| {
+            v.iter()
+                .map(|e| (e.key.clone(), e.size))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(&one), keys(&four));
+        // A bad name deep in the tree stops every walker with the error.
+        let bad = std::ffi::OsStr::from_bytes(b"bad\xff");
+        fs::write(r.join("data/default/t3/r2/cf").join(bad), b"").unwrap();
+        let err = LocalStore::new(r.into())
+            .with_walkers(4)
+            .list("", &|_| Ok(()))
+            .unwrap_err();
+        assert!(err.to_string().contains("not valid UTF-8"), "{err}");
     }
 
     #[test]

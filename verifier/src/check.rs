@@ -2,12 +2,13 @@
 //! one. On an HBase target the files proven equal to the source also get the HBase checks of
 //! [`crate::hbase`], whose findings are the source's ([`SourceFinding`]), not the copy's.
 
-use std::collections::HashMap;
 use std::fmt;
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hbcp_planner::Selection;
+use hbcp_planner::extsort::{DEFAULT_BATCH, ExternalSort};
 use hbcp_store::{Entry, EntryKind, Store};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -365,31 +366,66 @@ where
     })
 }
 
+/// Keys in byte order, with bounded memory (runs spill under `scratch`).
+fn key_sorter(scratch: &Path) -> ExternalSort<String> {
+    ExternalSort::new(scratch, DEFAULT_BATCH * 2, |a, b| a.cmp(b))
+}
+
+/// Push into a shared sorter from a listing callback; a failure is kept and stops the listing.
+fn push_key(
+    sort: &Mutex<ExternalSort<String>>,
+    failed: &Mutex<Option<hbcp_planner::Error>>,
+    key: String,
+) -> hbcp_store::Result<()> {
+    match sort.lock().unwrap().push(key) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let hint = e.to_string();
+            *failed.lock().unwrap() = Some(e);
+            Err(hbcp_store::Error::Unsupported {
+                what: "listing".into(),
+                hint,
+            })
+        }
+    }
+}
+
 /// Compare two trees (`hbcp verify SRC DST`): every selected source entry must be at the
 /// target with the same size (and checksum, unless `mode` is `Size`); every target entry must
-/// be at the source.
+/// be at the source. Memory stays flat at any file count: source entries stream to the checking
+/// threads, and the extras come from a merge of the two key listings, each sorted on disk
+/// under `scratch`.
 pub fn compare_trees(
     src: &dyn Store,
     dst: &dyn Store,
     selection: &Selection,
     p: &Params,
+    scratch: &Path,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<VerifyOutcome> {
-    let target: Mutex<HashMap<String, EntryKind>> = Mutex::new(HashMap::new());
-    dst.list("", &|e: Entry| {
+    let sort_failed = Mutex::new(None);
+    let target = Mutex::new(key_sorter(scratch));
+    let listed = dst.list("", &|e: Entry| {
         if e.kind != EntryKind::Skipped && selection.accepts(&e) {
-            target.lock().unwrap().insert(e.key, e.kind);
+            push_key(&target, &sort_failed, e.key)?;
         }
         Ok(())
-    })?;
+    });
+    if let Some(e) = sort_failed.lock().unwrap().take() {
+        return Err(e.into());
+    }
+    listed?;
+    let source = Mutex::new(key_sorter(scratch));
     let (tx, rx) = crossbeam_channel::bounded::<Entry>(4096);
     let files = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
     let found = Found::default();
     let list_result = std::thread::scope(|s| {
+        let (source, sort_failed) = (&source, &sort_failed);
         let lister = s.spawn(move || {
             src.list("", &|e: Entry| {
                 if e.kind != EntryKind::Skipped && selection.accepts(&e) {
+                    push_key(source, sort_failed, e.key.clone())?;
                     // A closed channel means the consumers are gone; stop quietly.
                     let _ = tx.send(e);
                 }
@@ -398,7 +434,6 @@ pub fn compare_trees(
         });
         pool(p.workers).install(|| {
             rx.into_iter().par_bridge().for_each(|e| {
-                target.lock().unwrap().remove(&e.key);
                 let finding = compare_one(
                     dst,
                     &e.key,
@@ -423,14 +458,42 @@ pub fn compare_trees(
         });
         lister.join().expect("lister thread")
     });
+    if let Some(e) = sort_failed.lock().unwrap().take() {
+        return Err(e.into());
+    }
     list_result?;
     let (mut mismatches, source_findings) = found.into_parts();
-    let extra = target.into_inner().unwrap();
-    // An empty directory at the target that only holds other extras is reported with them.
-    mismatches.extend(extra.into_keys().map(|key| Mismatch {
-        key,
-        kind: MismatchKind::Extra,
-    }));
+    // Extras: target keys that no source entry has (a merge of the two sorted key lists). An
+    // empty directory at the target that only holds other extras is reported with them.
+    let mut src_keys = source.into_inner().unwrap().finish()?.peekable();
+    for t in target.into_inner().unwrap().finish()? {
+        let t = t?;
+        let mut at_source = false;
+        while let Some(s) = src_keys.peek() {
+            match s {
+                Ok(s) if s.as_str() < t.as_str() => {
+                    src_keys.next();
+                }
+                Ok(s) => {
+                    at_source = *s == t;
+                    break;
+                }
+                Err(_) => {
+                    return Err(src_keys
+                        .next()
+                        .expect("peeked")
+                        .expect_err("an error")
+                        .into());
+                }
+            }
+        }
+        if !at_source {
+            mismatches.push(Mismatch {
+                key: t,
+                kind: MismatchKind::Extra,
+            });
+        }
+    }
     mismatches.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(VerifyOutcome {
         files: files.into_inner(),
@@ -477,7 +540,16 @@ mod tests {
             LocalStore::new(a.path().into()),
             LocalStore::new(b.path().into()),
         );
-        let out = compare_trees(&sa, &sb, &Selection::default(), &params(), &|_| {}).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let out = compare_trees(
+            &sa,
+            &sb,
+            &Selection::default(),
+            &params(),
+            scratch.path(),
+            &|_| {},
+        )
+        .unwrap();
         let got: Vec<String> = out.mismatches.iter().map(|m| m.to_string()).collect();
         assert_eq!(got.len(), 5, "{got:?}");
         assert!(got[0].starts_with("missing: emptydir"), "{got:?}");

@@ -2,12 +2,18 @@
 //! job was. The engine appends to a local spill while it copies (memory stays flat); the
 //! completion manifest is written to the target at [`COMPLETION_KEY`] last, and only when
 //! verification passed. HBase ignores the `.hbcp/` folder.
+//!
+//! Memory stays flat at any file count: the spill is in completion order, so the completion
+//! manifest is the spill through an external sort ([`write_sorted`]), written to a local file
+//! and sent in parts ([`upload_file`]); manifests at a store are read as a stream
+//! ([`read_store`]).
 
-use std::io::BufWriter;
+use std::io::{BufWriter, Read};
 use std::path::Path;
 
+use hbcp_planner::extsort::{DEFAULT_BATCH, ExternalSort};
 use hbcp_planner::records::{RecordReader, RecordWriter};
-use hbcp_store::{Entry, EntryKind};
+use hbcp_store::{Entry, EntryKind, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
@@ -168,4 +174,210 @@ pub fn read<R: std::io::Read>(
         f(e)?;
     }
     Ok(h)
+}
+
+/// Manifest entries in key order, with a bounded amount of memory (runs spill under
+/// `scratch`).
+pub fn sorter(scratch: &Path) -> ExternalSort<ManifestEntry> {
+    ExternalSort::new(scratch, DEFAULT_BATCH, |a, b| a.k.cmp(&b.k))
+}
+
+/// Write the entries of the manifest file `spill` to a new manifest file `out`, sorted by key,
+/// with keys renamed by `rename` (snapshot publishing) and the header edited by `header`;
+/// returns the number of entries.
+pub fn write_sorted(
+    spill: &Path,
+    scratch: &Path,
+    out: &Path,
+    rename: &dyn Fn(&str) -> Option<String>,
+    header: impl FnOnce(&mut ManifestHeader),
+) -> Result<u64> {
+    let mut sort = sorter(scratch);
+    let file = std::fs::File::open(spill).map_err(|source| hbcp_planner::Error::Io {
+        path: spill.display().to_string(),
+        source,
+    })?;
+    let mut h = read(file, &spill.display().to_string(), |mut e| {
+        if let Some(v) = rename(&e.k) {
+            e.k = v;
+        }
+        Ok(sort.push(e)?)
+    })?;
+    header(&mut h);
+    let mut w = create(out, &h)?;
+    for e in sort.finish()? {
+        w.write(&e?)?;
+    }
+    let n = w.records();
+    w.finish()?;
+    Ok(n)
+}
+
+/// Send the local file `path` to `key` of `dst`: in one put when small, else as a staged
+/// upload in parts (so a manifest of millions of files is never held in memory), visible only
+/// when whole.
+pub fn upload_file(dst: &dyn Store, key: &str, path: &Path, job: &str) -> Result<()> {
+    let io = |source| hbcp_planner::Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let size = f.metadata().map_err(io)?.len();
+    let caps = dst.caps();
+    let part = (8u64 << 20)
+        .max(caps.min_part_size)
+        .max(size.div_ceil(caps.max_parts.max(1) as u64))
+        .min(caps.max_part_size.max(1));
+    let mut buf = Vec::new();
+    if size <= part {
+        f.read_to_end(&mut buf).map_err(io)?;
+        dst.put(key, &buf)?;
+        return Ok(());
+    }
+    let up = dst.begin_upload(key, size, part, job)?;
+    let sent = (|| -> Result<()> {
+        let mut at = 0u64;
+        let mut idx = 0u32;
+        while at < size {
+            let n = part.min(size - at);
+            buf.resize(n as usize, 0);
+            f.read_exact(&mut buf).map_err(io)?;
+            up.put_part(idx, at, &buf)?;
+            at += n;
+            idx += 1;
+        }
+        Ok(up.commit()?)
+    })();
+    if sent.is_err() {
+        let _ = up.abort();
+    }
+    sent
+}
+
+/// Reads a key of a store as a stream, a few MiB at a time.
+struct StoreReader<'a> {
+    store: &'a dyn Store,
+    key: &'a str,
+    size: u64,
+    at: u64,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for StoreReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos == self.buf.len() {
+            if self.at >= self.size {
+                return Ok(0);
+            }
+            let end = (self.at + (4 << 20)).min(self.size);
+            self.store
+                .read_range(self.key, self.at..end, None, &mut self.buf)
+                .map_err(std::io::Error::other)?;
+            if self.buf.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("{}: shorter than its listed size", self.key),
+                ));
+            }
+            self.at += self.buf.len() as u64;
+            self.pos = 0;
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Read the manifest at `key` of a store as a stream (`size` bytes), calling `f` for every
+/// entry; returns the header.
+pub fn read_store(
+    store: &dyn Store,
+    key: &str,
+    size: u64,
+    f: impl FnMut(ManifestEntry) -> Result<()>,
+) -> Result<ManifestHeader> {
+    let r = StoreReader {
+        store,
+        key,
+        size,
+        at: 0,
+        buf: Vec::new(),
+        pos: 0,
+    };
+    read(r, key, f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hbcp_store::local::LocalStore;
+
+    fn entry(k: &str, h: u64) -> ManifestEntry {
+        ManifestEntry {
+            k: k.into(),
+            s: h,
+            h: Some(crate::checksum::hex(h)),
+            v: None,
+            d: false,
+            n: true,
+            m: None,
+        }
+    }
+
+    #[test]
+    fn a_spill_in_completion_order_becomes_a_sorted_renamed_manifest_at_the_target() {
+        let d = tempfile::tempdir().unwrap();
+        let spill = d.path().join("spill.zst");
+        let header = ManifestHeader::new("src", "dst", 64, "t0");
+        let mut w = create(&spill, &header).unwrap();
+        let keys = ["b/2", ".tmp/s/m", "a/1", "c/3"];
+        for (i, k) in keys.iter().enumerate() {
+            w.write(&entry(k, i as u64)).unwrap();
+        }
+        w.finish().unwrap();
+        let out = d.path().join("out.zst");
+        let rename = |k: &str| k.strip_prefix(".tmp/").map(|r| format!("z/{r}"));
+        let n = write_sorted(&spill, d.path(), &out, &rename, |h| h.files = Some(4)).unwrap();
+        assert_eq!(n, 4);
+        let root = d.path().join("target");
+        let store = LocalStore::new(root.clone());
+        upload_file(&store, COMPLETION_KEY, &out, "job").unwrap();
+        let size = std::fs::metadata(root.join(COMPLETION_KEY)).unwrap().len();
+        let mut got = Vec::new();
+        let h = read_store(&store, COMPLETION_KEY, size, |e| {
+            got.push((e.k, e.s));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(h.files, Some(4));
+        assert_eq!(
+            got,
+            [
+                ("a/1".into(), 2),
+                ("b/2".into(), 0),
+                ("c/3".into(), 3),
+                ("z/s/m".into(), 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_larger_than_a_part_is_sent_in_parts_and_arrives_whole() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("big");
+        // 8 MiB parts: two and a bit.
+        let data: Vec<u8> = (0..(17u32 << 20) + 5)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
+        std::fs::write(&path, &data).unwrap();
+        let root = d.path().join("target");
+        let store = LocalStore::new(root.clone());
+        upload_file(&store, ".hbcp/big", &path, "job").unwrap();
+        assert!(std::fs::read(root.join(".hbcp/big")).unwrap() == data);
+        // Nothing staged is left behind.
+        let staging = root.join(".hbcp/staging");
+        assert!(!staging.exists() || std::fs::read_dir(staging).unwrap().next().is_none());
+    }
 }
