@@ -32,8 +32,10 @@ curl -sf -X PUT "$HBCP_TEST_S3/hbcp-test" -o /dev/null || { echo "cannot create 
 # fake-gcs-server; its key JSON (GOOGLE_SERVICE_ACCOUNT_KEY) points object_store at it.
 eval "$(PORT="${GCS_PORT:-4443}" bash scripts/gcs.sh start)"
 servers+=(gcs)
-curl -sf -X POST -H 'Content-Type: application/json' -d '{"name":"hbcp-test"}' \
-  "$HBCP_TEST_GCS/storage/v1/b" -o /dev/null || { echo "cannot create the GCS test bucket" >&2; exit 1; }
+# 409: it is there already (an emulator left running by an earlier run).
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+  -d '{"name":"hbcp-test"}' "$HBCP_TEST_GCS/storage/v1/b")
+case "$code" in 200|409) ;; *) echo "cannot create the GCS test bucket (HTTP $code)" >&2; exit 1 ;; esac
 
 log=$(mktemp "${TMPDIR:-/tmp}/hbcp-test.XXXXXX.log")
 set +e

@@ -400,6 +400,15 @@ fn open_gcs(
     if let Some(j) = &key_json {
         secrets.extend(gcs_key_secrets(j));
     }
+    // Application default credentials (a user's refresh token and client secret): for their
+    // secrets only; object_store reads the file itself.
+    if let Some(j) = b
+        .get_config_value(&K::ApplicationCredentials)
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    {
+        secrets.extend(gcs_key_secrets(&j));
+    }
     let base = b.get_config_value(&K::BaseUrl).or_else(|| {
         key_json
             .as_ref()
@@ -443,7 +452,9 @@ fn open_gcs(
 fn gcs_key_json(text: &str, source: &str) -> std::result::Result<serde_json::Value, String> {
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(v) if v.is_object() => Ok(v),
-        Ok(_) => Err(format!("{source} is not a JSON object (a service-account key)")),
+        Ok(_) => Err(format!(
+            "{source} is not a JSON object (a service-account key)"
+        )),
         Err(e) => Err(format!(
             "{source} is not valid JSON (line {}, column {})",
             e.line(),
@@ -514,15 +525,27 @@ mod gcs_tests {
             "failed for copier@project.iam.gserviceaccount.com: bad {body} and \"1//0refresh-token-value\""
         );
         let out = redact_text(&text, &refs(&secrets));
-        assert!(!out.contains(body) && !out.contains("refresh-token"), "{out}");
-        assert!(out.contains("copier@project.iam.gserviceaccount.com"), "{out}");
+        assert!(
+            !out.contains(body) && !out.contains("refresh-token"),
+            "{out}"
+        );
+        assert!(
+            out.contains("copier@project.iam.gserviceaccount.com"),
+            "{out}"
+        );
     }
 
     #[test]
     fn a_broken_key_json_is_described_by_position_only() {
-        let e = gcs_key_json("{\"private_key\": \"SECRETSECRET", "GOOGLE_SERVICE_ACCOUNT_KEY")
-            .unwrap_err();
-        assert!(e.contains("GOOGLE_SERVICE_ACCOUNT_KEY is not valid JSON (line 1"), "{e}");
+        let e = gcs_key_json(
+            "{\"private_key\": \"SECRETSECRET",
+            "GOOGLE_SERVICE_ACCOUNT_KEY",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("GOOGLE_SERVICE_ACCOUNT_KEY is not valid JSON (line 1"),
+            "{e}"
+        );
         assert!(!e.contains("SECRET"), "{e}");
     }
 }

@@ -148,7 +148,9 @@ fn gcs() -> Option<(String, String)> {
     match std::env::var("HBCP_TEST_GCS") {
         Ok(base) => Some((base, unique("gconf"))),
         Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but fake-gcs-server is not running (HBCP_TEST_GCS): run scripts/test.sh")
+            panic!(
+                "CI is set but fake-gcs-server is not running (HBCP_TEST_GCS): run scripts/test.sh"
+            )
         }
         Err(_) => {
             eprintln!("skipped: fake-gcs-server not running (HBCP_TEST_GCS unset)");
@@ -224,11 +226,23 @@ fn gcs_writes_are_refused_by_fake_gcs_server_with_a_clear_error() {
     let s = store(&format!("gs://hbcp-test/{prefix}"));
     let e = s.put("small", b"x").unwrap_err();
     assert!(
-        e.to_string().contains(&format!("gs://hbcp-test/{prefix}/small")),
+        e.to_string()
+            .contains(&format!("gs://hbcp-test/{prefix}/small")),
         "{e}"
     );
-    assert!(matches!(e, Error::Remote { retryable: false, .. }), "{e:?}");
-    let e = s.begin_upload("large", 20 << 20, 5 << 20, "job").unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Remote {
+                retryable: false,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = s
+        .begin_upload("large", 20 << 20, 5 << 20, "job")
+        .unwrap_err();
     assert!(e.to_string().contains("start upload"), "{e}");
 }
 
