@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of hbcp on a fresh machine: installs and starts what the tests need
-# (Azurite from npm, moto from pip, on 127.0.0.1 only, stopped by PID at the end), then runs
-# the whole cargo test suite. AZURITE_PORT / MOTO_PORT (default 10000 / 5000) move the emulators
-# so that two checkouts can test side by side. Then scripts/fuzz.sh runs every fuzz target briefly.
-# This is the README's test command; .ci/run calls it.
+# (Azurite from npm, moto and fake-gcs-server from pip, on 127.0.0.1 only, stopped by PID at
+# the end), then runs the whole cargo test suite. AZURITE_PORT / MOTO_PORT / GCS_PORT (default
+# 10000 / 5000 / 4443) move the emulators so that two checkouts can test side by side. Then
+# scripts/fuzz.sh runs every fuzz target briefly. This is the README's test command; .ci/run
+# calls it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,7 @@ cleanup() {
     case "$s" in
       azurite) PORT="${AZURITE_PORT:-10000}" bash scripts/azurite.sh stop || true ;;
       moto) PORT="${MOTO_PORT:-5000}" bash scripts/moto.sh stop || true ;;
+      gcs) PORT="${GCS_PORT:-4443}" bash scripts/gcs.sh stop || true ;;
     esac
   done
 }
@@ -28,6 +30,13 @@ servers+=(moto)
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
 export AWS_ENDPOINT_URL="$HBCP_TEST_S3"
 curl -sf -X PUT "$HBCP_TEST_S3/hbcp-test" -o /dev/null || { echo "cannot create the S3 test bucket" >&2; exit 1; }
+# fake-gcs-server; its key JSON (GOOGLE_SERVICE_ACCOUNT_KEY) points object_store at it.
+eval "$(PORT="${GCS_PORT:-4443}" bash scripts/gcs.sh start)"
+servers+=(gcs)
+# 409: it is there already (an emulator left running by an earlier run).
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+  -d '{"name":"hbcp-test"}' "$HBCP_TEST_GCS/storage/v1/b")
+case "$code" in 200|409) ;; *) echo "cannot create the GCS test bucket (HTTP $code)" >&2; exit 1 ;; esac
 
 log=$(mktemp "${TMPDIR:-/tmp}/hbcp-test.XXXXXX.log")
 set +e

@@ -78,7 +78,7 @@ pub fn bench(a: BenchArgs) -> Result<Exit> {
     let folder = format!("hbcp-bench-{}", std::process::id());
     let parent = parse_url(&a.dst, a.allow_http)?;
     let url = parse_url(&sub_url(&a.dst, &folder), a.allow_http)?;
-    let dst = crate::commands::open_bench_target(&url)?;
+    let dst = crate::commands::open_bench_target(&url, a.allow_http)?;
     let file_size = (a.size / a.files).max(1);
     let src = SyntheticStore::new(a.files, file_size, 0x5eed);
     // Against an object store the concurrency adapts, from half of the workers, and the bench

@@ -118,7 +118,7 @@ pub(crate) fn open_source(s: &str, allow_http: bool) -> Result<End> {
         let store: Arc<dyn Store> = Arc::new(hbcp_store::local::LocalStore::new(canon));
         return Ok(End { url, store });
     }
-    let store = open_remote(&url, false)?;
+    let store = open_remote(&url, false, allow_http)?;
     Ok(End { url, store })
 }
 
@@ -127,9 +127,12 @@ static AZURE_ENDPOINT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock
 /// `--put-md5`, set once from the command line.
 static PUT_MD5: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
-fn open_remote(url: &StoreUrl, target: bool) -> Result<Arc<dyn Store>> {
+/// `allow_http` is `--allow-http`: URL parsing refused a plain-HTTP URL without it, and the
+/// store refuses a plain-HTTP endpoint that the environment names (`AWS_ENDPOINT_URL`, a GCS
+/// key's `gcs_base_url`) off loopback.
+fn open_remote(url: &StoreUrl, target: bool, allow_http: bool) -> Result<Arc<dyn Store>> {
     let opts = hbcp_store_cloud::CloudOptions {
-        allow_http: true, // plain HTTP was already refused by URL parsing unless allowed
+        allow_http,
         azure_endpoint: AZURE_ENDPOINT.get().cloned().flatten(),
         create_container: target,
         put_md5: PUT_MD5.get().copied().unwrap_or(false),
@@ -190,12 +193,12 @@ pub(crate) fn open_target(s: &str, src: &End, allow_http: bool) -> Result<End> {
         let store: Arc<dyn Store> = Arc::new(hbcp_store::local::LocalStore::new(canon));
         return Ok(End { url, store });
     }
-    let store = open_remote(&url, true)?;
+    let store = open_remote(&url, true, allow_http)?;
     Ok(End { url, store })
 }
 
 /// The folder `hbcp bench` writes to.
-pub(crate) fn open_bench_target(url: &StoreUrl) -> Result<Arc<dyn Store>> {
+pub(crate) fn open_bench_target(url: &StoreUrl, allow_http: bool) -> Result<Arc<dyn Store>> {
     match local_path(url) {
         Some(p) => {
             if let Err(e) = fs::create_dir_all(p) {
@@ -205,7 +208,7 @@ pub(crate) fn open_bench_target(url: &StoreUrl) -> Result<Arc<dyn Store>> {
                 p.to_path_buf(),
             )))
         }
-        None => open_remote(url, true),
+        None => open_remote(url, true, allow_http),
     }
 }
 
@@ -1275,7 +1278,7 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
             store: Arc::new(hbcp_store::local::LocalStore::new(canon)),
         }
     } else {
-        let store = open_remote(&dst_url, false)?;
+        let store = open_remote(&dst_url, false, a.allow_http)?;
         End {
             url: dst_url,
             store,
@@ -1462,7 +1465,7 @@ fn plan_header_and_ends(plan: &Path, allow_http: bool) -> Result<(PlanHeader, En
             url: dst_url,
         },
         None => {
-            let store = open_remote(&dst_url, false)?;
+            let store = open_remote(&dst_url, false, allow_http)?;
             End {
                 url: dst_url,
                 store,

@@ -2,14 +2,16 @@
 //! [`r#gen`]) with just enough protobuf encoding ([`pb`]) to write HBase's small files as HBase
 //! does; tree digests and damage for copy tests ([`digest`]); the real fixtures unpacked
 //! ([`fixture`]); a runner for the `hbcp` binary ([`cmd`]); HBase activity between two
-//! incremental copies ([`activity`]). Used by the integration tests, the
-//! benchmark scripts (through the `hbcp-gen` binary) and to make `examples/hbase-sample`.
+//! incremental copies ([`activity`]); objects put into the GCS emulator ([`gcs_emulator`]).
+//! Used by the integration tests, the benchmark scripts (through the `hbcp-gen` binary) and to
+//! make `examples/hbase-sample`.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod activity;
 pub mod cmd;
 pub mod digest;
 pub mod fixture;
+pub mod gcs_emulator;
 pub mod hbase_tree;
 pub mod pb;
 

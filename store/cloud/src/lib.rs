@@ -80,7 +80,7 @@ pub fn open(url: &StoreUrl, opts: &CloudOptions) -> Result<(Arc<dyn Store>, Open
             opts,
         ),
         Endpoint::S3 { bucket, prefix } => open_s3(url, bucket, prefix, opts),
-        Endpoint::Gcs { bucket, prefix } => open_gcs(url, bucket, prefix),
+        Endpoint::Gcs { bucket, prefix } => open_gcs(url, bucket, prefix, opts),
         Endpoint::Memory { name } => {
             let s = object_store::memory::InMemory::new();
             let st = CloudStore::new(
@@ -365,17 +365,69 @@ fn open_s3(
     Ok((Arc::new(st), Opened::default()))
 }
 
-fn open_gcs(url: &StoreUrl, bucket: &str, prefix: &str) -> Result<(Arc<dyn Store>, Opened)> {
-    use object_store::gcp::GoogleCloudStorageBuilder;
-    let store = GoogleCloudStorageBuilder::from_env()
+fn open_gcs(
+    url: &StoreUrl,
+    bucket: &str,
+    prefix: &str,
+    opts: &CloudOptions,
+) -> Result<(Arc<dyn Store>, Opened)> {
+    use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey as K};
+    let bad = |why: String| Error::BadUrl {
+        url: url.display.clone(),
+        why,
+    };
+    let b = GoogleCloudStorageBuilder::from_env()
         .with_bucket_name(bucket)
-        .with_retry(retry_config())
-        .with_client_options(client_options(false))
+        .with_retry(retry_config());
+    // The key JSON (GOOGLE_SERVICE_ACCOUNT_KEY, or the file GOOGLE_SERVICE_ACCOUNT names) is
+    // read here too: for its secrets, to be redacted, and for its `gcs_base_url` (an emulator).
+    let key_json = match (
+        b.get_config_value(&K::ServiceAccountKey),
+        b.get_config_value(&K::ServiceAccount),
+    ) {
+        (Some(k), _) => Some(gcs_key_json(&k, "GOOGLE_SERVICE_ACCOUNT_KEY").map_err(bad)?),
+        (None, Some(path)) => match std::fs::read_to_string(&path) {
+            Ok(k) => Some(gcs_key_json(&k, &path).map_err(bad)?),
+            // object_store says what is wrong with the file when it builds.
+            Err(_) => None,
+        },
+        (None, None) => None,
+    };
+    let mut secrets = Vec::new();
+    if let Some(t) = b.get_config_value(&K::BearerToken) {
+        secrets.push(t);
+    }
+    if let Some(j) = &key_json {
+        secrets.extend(gcs_key_secrets(j));
+    }
+    // Application default credentials (a user's refresh token and client secret): for their
+    // secrets only; object_store reads the file itself.
+    if let Some(j) = b
+        .get_config_value(&K::ApplicationCredentials)
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    {
+        secrets.extend(gcs_key_secrets(&j));
+    }
+    let base = b.get_config_value(&K::BaseUrl).or_else(|| {
+        key_json
+            .as_ref()
+            .and_then(|j| j.get("gcs_base_url")?.as_str().map(str::to_string))
+    });
+    let mut allow_http = opts.allow_http;
+    if let Some(h) = base.as_deref().and_then(|b| b.strip_prefix("http://")) {
+        // Plain HTTP only to an emulator on this machine, or when asked for.
+        if !opts.allow_http && !is_loopback_host(h.split('/').next().unwrap_or("")) {
+            return Err(bad(format!(
+                "the GCS base URL http://{h} is plain HTTP; pass --allow-http"
+            )));
+        }
+        allow_http = true;
+    }
+    let store = b
+        .with_client_options(client_options(allow_http))
         .build()
-        .map_err(|e| Error::BadUrl {
-            url: url.display.clone(),
-            why: redact_text(&e.to_string(), &[]),
-        })?;
+        .map_err(|e| bad(redact_text(&e.to_string(), &refs(&secrets))))?;
     let caps = Caps {
         is_local: false,
         positional_writes: false,
@@ -389,10 +441,113 @@ fn open_gcs(url: &StoreUrl, bucket: &str, prefix: &str) -> Result<(Arc<dyn Store
         "gcs",
         url.display.clone(),
         prefix.to_string(),
-        Vec::new(),
+        secrets,
         caps,
     )?;
     Ok((Arc::new(st), Opened::default()))
+}
+
+/// Parse a GCS credentials JSON. The error says where it is broken, never what it holds (a
+/// parser's message could quote a piece of the private key).
+fn gcs_key_json(text: &str, source: &str) -> std::result::Result<serde_json::Value, String> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) if v.is_object() => Ok(v),
+        Ok(_) => Err(format!(
+            "{source} is not a JSON object (a service-account key)"
+        )),
+        Err(e) => Err(format!(
+            "{source} is not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        )),
+    }
+}
+
+/// Fields of a GCS credentials JSON that name things and are not secret.
+const GCS_PUBLIC_FIELDS: &[&str] = &[
+    "type",
+    "project_id",
+    "private_key_id",
+    "client_email",
+    "client_id",
+    "auth_uri",
+    "token_uri",
+    "auth_provider_x509_cert_url",
+    "client_x509_cert_url",
+    "universe_domain",
+    "gcs_base_url",
+    "quota_project_id",
+];
+
+/// The secret values in a GCS credentials JSON: every string but the public fields (the private
+/// key, an OAuth client secret and refresh token, and whatever a wrongly written key holds),
+/// the private key also in its JSON form and each line of its body, so that a piece of it is
+/// caught too.
+fn gcs_key_secrets(j: &serde_json::Value) -> Vec<String> {
+    let mut v = Vec::new();
+    let Some(fields) = j.as_object() else {
+        return v;
+    };
+    for (field, value) in fields {
+        let Some(s) = value.as_str() else { continue };
+        if GCS_PUBLIC_FIELDS.contains(&field.as_str()) {
+            continue;
+        }
+        v.push(s.to_string());
+        // The key's newlines as `\n`, as a message quoting the JSON has them.
+        v.push(s.replace('\n', "\\n"));
+        v.extend(
+            s.lines()
+                .map(str::trim)
+                .filter(|l| l.len() >= 16 && !l.starts_with("-----"))
+                .map(str::to_string),
+        );
+    }
+    v
+}
+
+#[cfg(test)]
+mod gcs_tests {
+    use super::*;
+
+    #[test]
+    fn every_secret_of_a_key_json_is_found_and_its_names_are_not() {
+        let body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC";
+        let j = serde_json::json!({
+            "type": "service_account",
+            "client_email": "copier@project.iam.gserviceaccount.com",
+            "private_key": format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n"),
+            "refresh_token": "1//0refresh-token-value",
+            "disable_oauth": true,
+        });
+        let secrets = gcs_key_secrets(&j);
+        let text = format!(
+            "failed for copier@project.iam.gserviceaccount.com: bad {body} and \"1//0refresh-token-value\""
+        );
+        let out = redact_text(&text, &refs(&secrets));
+        assert!(
+            !out.contains(body) && !out.contains("refresh-token"),
+            "{out}"
+        );
+        assert!(
+            out.contains("copier@project.iam.gserviceaccount.com"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_broken_key_json_is_described_by_position_only() {
+        let e = gcs_key_json(
+            "{\"private_key\": \"SECRETSECRET",
+            "GOOGLE_SERVICE_ACCOUNT_KEY",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("GOOGLE_SERVICE_ACCOUNT_KEY is not valid JSON (line 1"),
+            "{e}"
+        );
+        assert!(!e.contains("SECRET"), "{e}");
+    }
 }
 
 /// The object-store-backed implementation of [`Store`].
