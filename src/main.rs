@@ -85,6 +85,26 @@ fn init_logging() {
         .try_init();
 }
 
+/// mimalloc's `mi_option_arena_eager_commit` (the 5th entry of `mi_option_e` in mimalloc.h,
+/// the same in v2 and v3).
+const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+
+/// On Linux mimalloc commits its first arena whole; with 32 or more worker threads that kept
+/// about 14 MiB per thread resident whatever the buffers (a download of the 1.6 GiB mixed set at
+/// 32 workers peaked at 500 MiB; 200 MiB with eager commit off). The option must be set before
+/// the first allocation reserves that arena, which happens before `main`: so this runs as an
+/// ELF constructor, before the Rust runtime allocates anything (C code's malloc is not mimalloc).
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static MIMALLOC_OPTIONS: extern "C" fn() = {
+    extern "C" fn set() {
+        // SAFETY: sets one of mimalloc's documented options; it allocates nothing.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
+    }
+    set
+};
+
 fn main() -> ExitCode {
     init_logging();
     let cli = match cli::Cli::try_parse() {
