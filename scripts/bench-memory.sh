@@ -14,7 +14,6 @@ HBCP=$PWD/target/release/hbcp
 PORT=${PORT:-10000}; export PORT
 eval "$(bash scripts/azurite.sh start)"
 trap 'bash scripts/azurite.sh stop' EXIT
-export AZURE_STORAGE_USE_EMULATOR=true
 mkdir -p "$DIR/src"
 # 12 files of 64 MiB (768 MiB): every one is cut into ranges, so every worker can hold one.
 for i in $(seq 1 12); do
