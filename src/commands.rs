@@ -220,7 +220,12 @@ pub(crate) fn selection(excludes: &[String]) -> Result<Selection> {
 }
 
 fn default_range_size(src: &End, dst: &End) -> u64 {
-    if src.store.caps().is_local && dst.store.caps().is_local {
+    default_range_size_for(src.store.caps().is_local && dst.store.caps().is_local)
+}
+
+/// The default `--range-size` of a copy, disk to disk or not.
+fn default_range_size_for(both_local: bool) -> u64 {
+    if both_local {
         64 << 20
     } else {
         // One range in memory per worker: 32 × 8 MiB.
@@ -473,9 +478,7 @@ pub(crate) fn validate_memory(t: &TuningArgs, src: &str, dst: &str) -> Result<()
     };
     let both = src_local && dst_local;
     let workers = t.workers.unwrap_or(if both { 8 } else { 32 });
-    let range = t
-        .range_size
-        .unwrap_or(if both { 64 << 20 } else { 8 << 20 });
+    let range = t.range_size.unwrap_or_else(|| default_range_size_for(both));
     match memory_budget(t.max_memory, workers, range, dst_local) {
         Ok(_) => Ok(()),
         Err(msg) => usage(msg),
