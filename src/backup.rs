@@ -193,37 +193,6 @@ impl GenStore {
     }
 }
 
-#[derive(Debug)]
-struct MappedUpload {
-    inner: Arc<dyn Upload>,
-}
-
-impl Upload for MappedUpload {
-    fn put_part(&self, index: u32, offset: u64, data: &[u8]) -> hbcp_store::Result<()> {
-        self.inner.put_part(index, offset, data)
-    }
-    fn put_part_bytes(
-        &self,
-        index: u32,
-        offset: u64,
-        data: bytes::Bytes,
-    ) -> hbcp_store::Result<()> {
-        self.inner.put_part_bytes(index, offset, data)
-    }
-    fn sync_parts(&self) -> hbcp_store::Result<()> {
-        self.inner.sync_parts()
-    }
-    fn commit(&self) -> hbcp_store::Result<()> {
-        self.inner.commit()
-    }
-    fn abort(&self) -> hbcp_store::Result<()> {
-        self.inner.abort()
-    }
-    fn is_resumed(&self) -> bool {
-        self.inner.is_resumed()
-    }
-}
-
 fn renamed(e: Option<Entry>, key: &str) -> Option<Entry> {
     e.map(|mut e| {
         e.key = key.to_string();
@@ -294,9 +263,11 @@ impl Store for GenStore {
         job: &str,
     ) -> hbcp_store::Result<Arc<dyn Upload>> {
         let loc = self.write_loc(key, Some(size));
+        // The inner store's own upload, unwrapped: its MD5 (`--put-md5`) and its knowledge of
+        // parts staged by an interrupted run are the backup's too.
         let up = self.inner.begin_upload(&loc, size, part_size, job)?;
         self.wrote(key, &loc);
-        Ok(Arc::new(MappedUpload { inner: up }))
+        Ok(up)
     }
     fn copy_within(&self, from: &str, to: &str) -> hbcp_store::Result<()> {
         let from_loc = self.read_loc(from)?;

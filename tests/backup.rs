@@ -412,3 +412,50 @@ fn backup_leaves_out_wals_and_transient_folders_unless_allow_unflushed() {
         assert_eq!(out.join("WALs").exists(), wals);
     }
 }
+
+#[test]
+fn backup_put_md5_stores_each_files_md5_on_azurite_staged_files_included() {
+    use md5::Digest;
+    let Some(base) = crate::cloud::azurite() else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    sample(&src);
+    let bk = crate::cloud::container(&base, "devstoreaccount1", "md5gens");
+    let rep = t.path().join("r.json");
+    // 64 KiB ranges: the sample's HFiles go up as staged blocks and one commit each.
+    let r = backup(&s(&src), &bk, &rep, &["--range-size", "64KiB", "--put-md5"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let u = hbcp_store::StoreUrl::parse(&bk, true).unwrap();
+    let opts = hbcp_store_cloud::CloudOptions {
+        allow_http: true,
+        ..Default::default()
+    };
+    let (store, _) = hbcp_store_cloud::open(&u, &opts).unwrap();
+    let entries = std::sync::Mutex::new(Vec::new());
+    store
+        .list("", &|e| {
+            entries.lock().unwrap().push(e);
+            Ok(())
+        })
+        .unwrap();
+    let entries = entries.into_inner().unwrap();
+    let staged = entries.iter().filter(|e| e.size > 64 * 1024).count();
+    assert!(staged > 0, "no file was large enough to be staged: {entries:?}");
+    let mut checked = 0;
+    for e in entries.iter().filter(|e| e.size > 0 && !e.is_dir()) {
+        let mut bytes = Vec::new();
+        store.read_range(&e.key, 0..e.size, None, &mut bytes).unwrap();
+        let want = <[u8; 16]>::from(md5::Md5::digest(&bytes));
+        assert_eq!(
+            store.content_md5(&e.key).unwrap(),
+            Some(want),
+            "Content-MD5 of {} ({} bytes)",
+            e.key,
+            e.size
+        );
+        checked += 1;
+    }
+    assert!(checked >= staged, "{checked} files checked");
+}
