@@ -190,7 +190,9 @@ pub(crate) fn open_target(s: &str, src: &End, allow_http: bool) -> Result<End> {
         if let Err(e) = fs::write(&test, b"").and_then(|_| fs::remove_file(&test)) {
             return usage(format!("target {}: not writable: {e}", p.display()));
         }
-        let store: Arc<dyn Store> = Arc::new(hbcp_store::local::LocalStore::new(canon));
+        // A local target writes and verifies with O_DIRECT where its file system allows.
+        let store: Arc<dyn Store> =
+            Arc::new(hbcp_store::local::LocalStore::new(canon).with_direct_io(true));
         return Ok(End { url, store });
     }
     let store = open_remote(&url, true, allow_http)?;

@@ -442,11 +442,16 @@ fn backup_put_md5_stores_each_files_md5_on_azurite_staged_files_included() {
         .unwrap();
     let entries = entries.into_inner().unwrap();
     let staged = entries.iter().filter(|e| e.size > 64 * 1024).count();
-    assert!(staged > 0, "no file was large enough to be staged: {entries:?}");
+    assert!(
+        staged > 0,
+        "no file was large enough to be staged: {entries:?}"
+    );
     let mut checked = 0;
     for e in entries.iter().filter(|e| e.size > 0 && !e.is_dir()) {
         let mut bytes = Vec::new();
-        store.read_range(&e.key, 0..e.size, None, &mut bytes).unwrap();
+        store
+            .read_range(&e.key, 0..e.size, None, &mut bytes)
+            .unwrap();
         let want = <[u8; 16]>::from(md5::Md5::digest(&bytes));
         assert_eq!(
             store.content_md5(&e.key).unwrap(),

@@ -583,7 +583,7 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
                 ) => redo_changed(sh, &e.key, &done, &mut buf, &mut hist),
                 Err(err) => fail(sh, &done, &e.key, err),
             },
-            Task::Range(big, idx) => range_task(sh, &big, idx, &done, &mut buf, &mut hist),
+            Task::Range(big, idx) => range_task(sh, &big, idx, &done, &mut hist),
             Task::Commit(big) => finish_big(sh, &big, &done, &mut hist),
             Task::Check(e, write) => check_task(sh, &e, write, &done, &mut buf, &mut hist),
             Task::CopyWithin { from, entry, hash } => {
@@ -659,7 +659,7 @@ fn copy_whole(
         let up = sh.retry(hist, || {
             sh.dst.begin_upload(&e.key, e.size, e.size, &sh.cfg.job)
         })?;
-        let r = stream_range(sh, e, 0..e.size, &*up, 0, buf, hist)
+        let r = stream_range(sh, e, 0..e.size, &*up, 0, hist)
             .and_then(|hash| sh.retry(hist, || up.commit()).map(|()| hash));
         if r.is_err() {
             let _ = up.abort();
@@ -695,7 +695,6 @@ fn stream_range(
     range: std::ops::Range<u64>,
     up: &dyn Upload,
     idx: u32,
-    buf: &mut Vec<u8>,
     hist: &mut Histogram<u64>,
 ) -> hbcp_store::Result<u64> {
     let chunk = sh.cfg.chunk.max(1) as usize;
@@ -713,34 +712,38 @@ fn stream_range(
         *at += data.len() as u64;
         Ok(())
     };
+    // The coalescing buffer, aligned so that a local target can write it with O_DIRECT as it
+    // is; held for this range only (the budget's `_held`).
+    let mut cb = hbcp_store::AlignedBuf::new();
+    cb.reserve(chunk.min((range.end - range.start) as usize));
     sh.retry(hist, || {
         // Bytes a failed attempt buffered but did not write are read again.
-        buf.clear();
+        cb.clear();
         sh.src
             .read_range_to(&e.key, at..range.end, version, &mut |mut piece| {
                 if sh.halted() {
                     return Err(stopping());
                 }
                 while !piece.is_empty() {
-                    if buf.is_empty() && piece.len() >= chunk {
+                    if cb.is_empty() && piece.len() >= chunk {
                         // A whole chunk as it came: no copy.
                         write(&piece[..chunk], &mut at)?;
                         piece = &piece[chunk..];
                         continue;
                     }
-                    let n = (chunk - buf.len()).min(piece.len());
-                    buf.extend_from_slice(&piece[..n]);
+                    let n = (chunk - cb.len()).min(piece.len());
+                    cb.extend_from_slice(&piece[..n]);
                     piece = &piece[n..];
-                    if buf.len() == chunk {
-                        write(buf, &mut at)?;
-                        buf.clear();
+                    if cb.len() == chunk {
+                        write(cb.as_slice(), &mut at)?;
+                        cb.clear();
                     }
                 }
                 Ok(())
             })?;
-        if !buf.is_empty() {
-            write(buf, &mut at)?;
-            buf.clear();
+        if !cb.is_empty() {
+            write(cb.as_slice(), &mut at)?;
+            cb.clear();
         }
         Ok(())
     })?;
@@ -770,7 +773,6 @@ fn copy_range(
     sh: &Shared<'_>,
     big: &Big,
     idx: u32,
-    buf: &mut Vec<u8>,
     hist: &mut Histogram<u64>,
 ) -> hbcp_store::Result<u64> {
     let e = &big.entry;
@@ -779,7 +781,7 @@ fn copy_range(
     let version = e.version.as_deref();
     if sh.local_dst {
         // Positional writes: the range streams through one chunk of memory.
-        stream_range(sh, e, r, &*up, idx, buf, hist)
+        stream_range(sh, e, r, &*up, idx, hist)
     } else {
         // One range in memory per worker, handed to the store without a copy.
         let _held = sh.budget.take(r.end - r.start);
@@ -797,14 +799,11 @@ fn range_task(
     big: &Arc<Big>,
     idx: u32,
     done: &Sender<Done>,
-    buf: &mut Vec<u8>,
     hist: &mut Histogram<u64>,
 ) {
     let already_failed = big.failed.lock().unwrap().is_some();
     if !already_failed {
-        match copy_range(sh, big, idx, buf, hist)
-            .and_then(|h| sync_parts(sh, big, hist).map(|()| h))
-        {
+        match copy_range(sh, big, idx, hist).and_then(|h| sync_parts(sh, big, hist).map(|()| h)) {
             Ok(h) => {
                 big.hashes.lock().unwrap()[idx as usize] = Some(h);
                 journal_range(big, idx, h, done);
@@ -1042,7 +1041,7 @@ fn copy_inline(
         failed: Mutex::new(None),
     };
     for i in 0..n {
-        match copy_range(sh, &big, i, buf, hist) {
+        match copy_range(sh, &big, i, hist) {
             Ok(h) => big.hashes.lock().unwrap()[i as usize] = Some(h),
             Err(err) => {
                 if err.is_fatal() {

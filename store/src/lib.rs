@@ -9,6 +9,7 @@
 //! nothing read from a listing or a plan can escape a local target root.
 #![warn(missing_docs, unreachable_pub)]
 
+mod direct;
 mod error;
 pub mod local;
 pub mod redact;
@@ -20,6 +21,7 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+pub use direct::AlignedBuf;
 pub use error::{Error, Result};
 pub use url::{Endpoint, StoreUrl};
 

@@ -8,15 +8,17 @@
 //! reports empty directories, and never follows a symlink out of the root. Large roots are
 //! walked by a few threads over a shared stack of folders (stat-bound work overlaps); the
 //! entries of one folder come in one burst, in the order the folder lists them, and memory
-//! holds only the folders not walked yet, never the files.
+//! holds only the folders not walked yet, never the files. A target store writes, and reads
+//! back to verify, with `O_DIRECT` where the file system allows ([`crate::direct`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::ops::Range;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::direct::{AlignedBuf, Switch};
 use crate::{Caps, Entry, EntryKind, Error, ListSink, Result, Store, Upload, check_key};
 
 /// Name of hbcp's own folder at the top of a target root (staging, journal, manifest).
@@ -27,6 +29,7 @@ pub const HBCP_DIR: &str = ".hbcp";
 pub struct LocalStore {
     root: PathBuf,
     walkers: usize,
+    direct: Arc<Switch>,
 }
 
 impl LocalStore {
@@ -36,7 +39,16 @@ impl LocalStore {
         LocalStore {
             root,
             walkers: cores.clamp(1, 4),
+            direct: Arc::new(Switch::new(false)),
         }
+    }
+
+    /// Write and read with `O_DIRECT` where the file system allows it (a target: what hbcp
+    /// writes it syncs and re-reads, so the page cache would only cost a copy, and a read past
+    /// the cache verifies the disk). Off by default: a source's hot files are best read cached.
+    pub fn with_direct_io(mut self, on: bool) -> Self {
+        self.direct = Arc::new(Switch::new(on));
+        self
     }
 
     /// List with `n` threads (1: one thread, depth first, in the order folders list).
@@ -86,6 +98,24 @@ impl LocalStore {
 
     fn display(&self, key: &str) -> String {
         self.root.join(key).display().to_string()
+    }
+
+    /// Open `key` to read `len` bytes (a direct descriptor too when that is worth a second
+    /// open: at least one whole block).
+    fn reader<'a>(&'a self, key: &'a str, version: Option<&str>, len: u64) -> Result<Reader<'a>> {
+        let (file, display) = self.open_checked(key, version)?;
+        let direct = if len >= crate::direct::ALIGN as u64 {
+            self.direct.open(&self.path_of(key)?, false)
+        } else {
+            None
+        };
+        Ok(Reader {
+            file,
+            direct,
+            sw: &self.direct,
+            key,
+            display,
+        })
     }
 }
 
@@ -282,25 +312,47 @@ fn open_read(path: &Path, display: &str) -> Result<File> {
 /// Bytes read at a time by [`LocalStore`]'s streaming read.
 const STREAM_PIECE: u64 = 1 << 20;
 
-/// Fill `buf` from `file` at `offset`; end of file before it is full is a short read.
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64, key: &str, display: &str) -> Result<()> {
-    let len = buf.len();
-    let mut done = 0usize;
-    while done < len {
-        match file.read_at(&mut buf[done..], offset + done as u64) {
-            Ok(0) => {
-                return Err(Error::ShortRead {
-                    key: key.to_string(),
-                    offset: offset + done as u64,
-                    wanted: (len - done) as u64,
-                });
-            }
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io(display, "read", e)),
+/// A file open for reading, with its direct-I/O descriptor when the store reads direct.
+struct Reader<'a> {
+    file: File,
+    direct: Option<File>,
+    sw: &'a Switch,
+    key: &'a str,
+    display: String,
+}
+
+impl Reader<'_> {
+    /// Read exactly `n` bytes at `offset` into `piece`; the end of file first is a short read.
+    fn read_piece(&self, piece: &mut AlignedBuf, n: usize, offset: u64) -> Result<()> {
+        let got = self
+            .sw
+            .read_into(self.direct.as_ref(), &self.file, piece, n, offset)
+            .map_err(|e| Error::io(&self.display, "read", e))?;
+        if got < n {
+            return Err(Error::ShortRead {
+                key: self.key.to_string(),
+                offset: offset + got as u64,
+                wanted: (n - got) as u64,
+            });
         }
+        Ok(())
     }
-    Ok(())
+
+    /// Fill `buf` at `offset`; end of file before it is full is a short read.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        let n = self
+            .sw
+            .read_at(self.direct.as_ref(), &self.file, buf, offset)
+            .map_err(|e| Error::io(&self.display, "read", e))?;
+        if n < buf.len() {
+            return Err(Error::ShortRead {
+                key: self.key.to_string(),
+                offset: offset + n as u64,
+                wanted: (buf.len() - n) as u64,
+            });
+        }
+        Ok(())
+    }
 }
 
 fn ensure_parent(path: &Path) -> Result<()> {
@@ -311,11 +363,6 @@ fn ensure_parent(path: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn write_all_at(file: &File, data: &[u8], offset: u64, display: &str) -> Result<()> {
-    file.write_all_at(data, offset)
-        .map_err(|e| Error::io(display, "write", e))
 }
 
 impl Store for LocalStore {
@@ -367,11 +414,11 @@ impl Store for LocalStore {
         version: Option<&str>,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
-        let (file, display) = self.open_checked(key, version)?;
+        let r = self.reader(key, version, range.end - range.start)?;
         let len = (range.end - range.start) as usize;
         buf.clear();
         buf.resize(len, 0);
-        read_exact_at(&file, buf, range.start, key, &display)
+        r.read_exact_at(buf, range.start)
     }
 
     fn read_range_to(
@@ -381,14 +428,15 @@ impl Store for LocalStore {
         version: Option<&str>,
         sink: &mut dyn FnMut(&[u8]) -> Result<()>,
     ) -> Result<()> {
-        let (file, display) = self.open_checked(key, version)?;
-        // One piece of at most STREAM_PIECE bytes in memory, whatever the range.
-        let mut piece = vec![0u8; (range.end - range.start).min(STREAM_PIECE) as usize];
+        let r = self.reader(key, version, range.end - range.start)?;
+        // One piece of at most STREAM_PIECE bytes in memory, whatever the range; aligned, so
+        // that a direct read lands in it and a direct write can take it as it is.
+        let mut piece = AlignedBuf::new();
         let mut at = range.start;
         while at < range.end {
             let n = (range.end - at).min(STREAM_PIECE) as usize;
-            read_exact_at(&file, &mut piece[..n], at, key, &display)?;
-            sink(&piece[..n])?;
+            r.read_piece(&mut piece, n, at)?;
+            sink(piece.as_slice())?;
             at += n as u64;
         }
         Ok(())
@@ -406,11 +454,20 @@ impl Store for LocalStore {
             .mode(0o644)
             .open(&tmp)
             .map_err(|e| Error::io(tmp.display().to_string(), "create staging file", e))?;
-        if let Err(e) = write_all_at(&file, data, 0, &display) {
+        let direct = if data.len() >= crate::direct::ALIGN {
+            self.direct.open(&tmp, true)
+        } else {
+            None
+        };
+        if let Err(e) = self
+            .direct
+            .write_at(direct.as_ref(), &file, data, 0)
+            .map_err(|e| Error::io(&display, "write", e))
+        {
             let _ = fs::remove_file(&tmp);
             return Err(e);
         }
-        drop(file);
+        drop((direct, file));
         commit_rename(&tmp, &dest, &display)
     }
 
@@ -442,8 +499,15 @@ impl Store for LocalStore {
             file.set_len(size)
                 .map_err(|e| Error::io(tmp.display().to_string(), "size staging file", e))?;
         }
+        let direct = if size >= crate::direct::ALIGN as u64 {
+            self.direct.open(&tmp, true)
+        } else {
+            None
+        };
         Ok(Arc::new(LocalUpload {
             file,
+            direct,
+            sw: self.direct.clone(),
             tmp,
             dest,
             display,
@@ -520,6 +584,9 @@ fn commit_rename(tmp: &Path, dest: &Path, display: &str) -> Result<()> {
 #[derive(Debug)]
 struct LocalUpload {
     file: File,
+    /// The staging file opened again with `O_DIRECT`, when the store writes direct.
+    direct: Option<File>,
+    sw: Arc<Switch>,
     tmp: PathBuf,
     dest: PathBuf,
     display: String,
@@ -532,7 +599,9 @@ impl Upload for LocalUpload {
     }
 
     fn put_part(&self, _index: u32, offset: u64, data: &[u8]) -> Result<()> {
-        write_all_at(&self.file, data, offset, &self.display)
+        self.sw
+            .write_at(self.direct.as_ref(), &self.file, data, offset)
+            .map_err(|e| Error::io(&self.display, "write", e))
     }
 
     fn sync_parts(&self) -> Result<()> {
