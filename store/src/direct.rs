@@ -109,6 +109,32 @@ impl AlignedBuf {
     }
 }
 
+/// True when the file system holding `path` (or its nearest existing ancestor) is one whose
+/// `O_DIRECT` is a plain, fast path: ext2/3/4, xfs, btrfs. Elsewhere (NFS, FUSE, overlay,
+/// tmpfs) direct I/O may be refused, synchronous per request, or slower, so hbcp stays buffered.
+pub(crate) fn worth_it(path: &Path) -> bool {
+    const EXT4: i64 = 0xEF53;
+    const XFS: i64 = 0x5846_5342;
+    const BTRFS: i64 = 0x9123_683E;
+    let mut p = path;
+    loop {
+        if let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) {
+            // SAFETY: `c` is a valid NUL-terminated path and `st` a zeroed statfs that the call
+            // fills in; both outlive the call.
+            let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+            if unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0 {
+                #[allow(clippy::unnecessary_cast)]
+                let t = st.f_type as i64;
+                return matches!(t, EXT4 | XFS | BTRFS);
+            }
+        }
+        match p.parent() {
+            Some(q) => p = q,
+            None => return false,
+        }
+    }
+}
+
 fn aligned(p: *const u8) -> bool {
     (p as usize) % ALIGN == 0
 }
@@ -400,6 +426,15 @@ mod tests {
             assert_eq!(rb.as_slice(), expect, "at {off}");
         }
         assert_eq!(direct.is_some(), sw.on());
+    }
+
+    #[test]
+    fn only_plain_local_file_systems_get_direct_io() {
+        // /proc is procfs; a path that does not exist yet is judged by its parent.
+        assert!(!worth_it(Path::new("/proc/self")));
+        let d = tempfile::tempdir().unwrap();
+        let here = worth_it(d.path());
+        assert_eq!(worth_it(&d.path().join("not/yet/there")), here);
     }
 
     #[test]
