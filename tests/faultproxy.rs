@@ -32,7 +32,8 @@ pub enum Mode {
 #[derive(Debug, Default)]
 pub struct Counters {
     pub requests: AtomicU64,
-    /// Request body bytes received on PUTs (block and blob uploads), whole or cut off.
+    /// Request body bytes received on uploads (PUTs of blocks, blobs and S3 parts; GCS's
+    /// POSTs to /upload/), whole or cut off.
     pub put_body_bytes: AtomicU64,
     pub busy_503: AtomicU64,
     pub timeout_500: AtomicU64,
@@ -144,7 +145,9 @@ impl State {
         }
         let fault = self.draw();
         let (parts, mut body) = req.into_parts();
-        let is_put = parts.method == hyper::Method::PUT;
+        // GCS JSON API uploads are POSTs to /upload/….
+        let is_put = parts.method == hyper::Method::PUT
+            || parts.method == hyper::Method::POST && parts.uri.path().starts_with("/upload/");
         // Read the request body frame by frame, counting what arrives (a client killed in the
         // middle of a body has still sent what was counted).
         let mut data = Vec::new();
