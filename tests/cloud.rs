@@ -655,7 +655,11 @@ fn copy_azurite_to_gcs_verifies() {
     let src = t.path().join("src");
     generated(&src);
     let blob = container(&abase, "devstoreaccount1", "togcs");
-    let r = copy(&src, std::path::Path::new(&blob), &["--range-size", "64KiB"]);
+    let r = copy(
+        &src,
+        std::path::Path::new(&blob),
+        &["--range-size", "64KiB"],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     let gs = gcs_target("a2g");
     let r = copy(

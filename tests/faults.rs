@@ -521,7 +521,11 @@ fn copy_to_gcs_killed_mid_upload_then_rerun_reuses_the_staged_part_objects() {
     let before = put();
     let t0 = Instant::now();
     let out = run(&prefix("gprobe")).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let full = t0.elapsed();
     let clean_bytes = (put() - before) as i64;
     let mut seed = 0x9e3779b97f4a7c15u64;
@@ -585,5 +589,8 @@ fn copy_to_gcs_killed_mid_upload_then_rerun_reuses_the_staged_part_objects() {
     // At most the parts in flight (one per worker) per crash, plus hbcp's own small objects a
     // rerun writes again. Sending a half-uploaded file's parts again would exceed it.
     let bound = (WORKERS * PART + 4096) as i64;
-    assert!(median <= bound, "median resent {median} > {bound}: {resent:?}");
+    assert!(
+        median <= bound,
+        "median resent {median} > {bound}: {resent:?}"
+    );
 }

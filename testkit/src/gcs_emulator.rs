@@ -9,7 +9,12 @@ use std::net::TcpStream;
 use std::path::Path;
 
 /// Send one request to the emulator at `base` (`http://127.0.0.1:PORT`); the status and body.
-fn request(base: &str, method: &str, path_query: &str, data: &[u8]) -> Result<(u16, String), String> {
+fn request(
+    base: &str,
+    method: &str,
+    path_query: &str,
+    data: &[u8],
+) -> Result<(u16, String), String> {
     let hostport = base
         .strip_prefix("http://")
         .ok_or_else(|| format!("{base}: expected http://HOST:PORT"))?
@@ -39,7 +44,10 @@ fn request(base: &str, method: &str, path_query: &str, data: &[u8]) -> Result<(u
 
 /// Upload `data` as object `name` of `bucket` on the emulator at `base` (`http://127.0.0.1:PORT`).
 pub fn upload(base: &str, bucket: &str, name: &str, data: &[u8]) -> Result<(), String> {
-    let pq = format!("/upload/storage/v1/b/{bucket}/o?uploadType=media&name={}", encode(name));
+    let pq = format!(
+        "/upload/storage/v1/b/{bucket}/o?uploadType=media&name={}",
+        encode(name)
+    );
     match request(base, "POST", &pq, data)? {
         (200, _) => Ok(()),
         (s, body) => Err(format!("upload {name}: HTTP {s}: {body}")),
@@ -49,7 +57,12 @@ pub fn upload(base: &str, bucket: &str, name: &str, data: &[u8]) -> Result<(), S
 /// The JSON API resource (metadata) of object `name`, as the emulator answers it; `None` when
 /// there is no such object.
 pub fn resource(base: &str, bucket: &str, name: &str) -> Result<Option<String>, String> {
-    match request(base, "GET", &format!("/storage/v1/b/{bucket}/o/{}", encode(name)), b"")? {
+    match request(
+        base,
+        "GET",
+        &format!("/storage/v1/b/{bucket}/o/{}", encode(name)),
+        b"",
+    )? {
         (200, body) => Ok(Some(body)),
         (404, _) => Ok(None),
         (s, body) => Err(format!("metadata of {name}: HTTP {s}: {body}")),

@@ -194,9 +194,10 @@ impl GcsJson {
 
     /// Send one request about `object`; the body of a 2xx answer.
     async fn send(&self, what: &str, object: &str, r: Req) -> Result<String> {
-        let cred = self.creds.get_credential().await.map_err(|e| {
-            self.fail(what, object, None, &format!("GCS credential: {e}"), false)
-        })?;
+        let cred =
+            self.creds.get_credential().await.map_err(|e| {
+                self.fail(what, object, None, &format!("GCS credential: {e}"), false)
+            })?;
         // Sized for large parts: 60 s plus a second per MiB.
         let timeout = Duration::from_secs(60 + (r.body.len() as u64 >> 20));
         let mut req = self
@@ -241,7 +242,13 @@ impl GcsJson {
                     detail: Some(redact_text(&detail, &refs)),
                 })
             }
-            s => Err(self.fail(what, object, Some(s), &detail, matches!(s, 408 | 429 | 500..=599))),
+            s => Err(self.fail(
+                what,
+                object,
+                Some(s),
+                &detail,
+                matches!(s, 408 | 429 | 500..=599),
+            )),
         }
     }
 
@@ -255,8 +262,18 @@ impl GcsJson {
     }
 
     /// Upload `data` as `object` in one request. With `md5`, GCS checks the bytes against it.
-    pub(crate) async fn upload(&self, what: &str, object: &str, data: Bytes, md5: bool) -> Result<()> {
-        let base = format!("{}/upload/storage/v1/b/{}/o", self.base, encode(&self.bucket));
+    pub(crate) async fn upload(
+        &self,
+        what: &str,
+        object: &str,
+        data: Bytes,
+        md5: bool,
+    ) -> Result<()> {
+        let base = format!(
+            "{}/upload/storage/v1/b/{}/o",
+            self.base,
+            encode(&self.bucket)
+        );
         let req = if md5 {
             let meta = serde_json::json!({
                 "name": object,
@@ -316,7 +333,13 @@ impl GcsJson {
         };
         match self.send("metadata of", object, req).await {
             Ok(t) => serde_json::from_str(&t).map(Some).map_err(|e| {
-                self.fail("metadata of", object, None, &format!("not JSON: {e}"), false)
+                self.fail(
+                    "metadata of",
+                    object,
+                    None,
+                    &format!("not JSON: {e}"),
+                    false,
+                )
             }),
             Err(Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -328,7 +351,9 @@ impl GcsJson {
         let Some(r) = self.resource(object).await? else {
             return Ok(None);
         };
-        let b64 = r["md5Hash"].as_str().or_else(|| r["metadata"][MD5_META].as_str());
+        let b64 = r["md5Hash"]
+            .as_str()
+            .or_else(|| r["metadata"][MD5_META].as_str());
         Ok(b64
             .and_then(|v| B64.decode(v.trim()).ok())
             .and_then(|v| <[u8; 16]>::try_from(v.as_slice()).ok()))
@@ -382,7 +407,13 @@ impl GcsJson {
                 Err(e) => return Err(e),
             };
             let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-                self.fail("list staged parts", prefix, None, &format!("not JSON: {e}"), false)
+                self.fail(
+                    "list staged parts",
+                    prefix,
+                    None,
+                    &format!("not JSON: {e}"),
+                    false,
+                )
             })?;
             for item in v["items"].as_array().into_iter().flatten() {
                 let size = match &item["size"] {
@@ -461,7 +492,13 @@ impl GcsJson {
             match v["rewriteToken"].as_str() {
                 Some(t) if !t.is_empty() => token = Some(t.to_string()),
                 _ => {
-                    return Err(self.fail("copy", from, None, "rewrite not done and no token", false));
+                    return Err(self.fail(
+                        "copy",
+                        from,
+                        None,
+                        "rewrite not done and no token",
+                        false,
+                    ));
                 }
             }
         }
@@ -539,7 +576,9 @@ impl GcsUpload {
     async fn compose_tree(&self, md5: Option<[u8; 16]>) -> Result<Vec<String>> {
         let g = &self.gcs;
         let levels = compose_plan(self.parts as usize);
-        let mut below: Vec<String> = (0..self.parts).map(|i| part_name(&self.staging, i)).collect();
+        let mut below: Vec<String> = (0..self.parts)
+            .map(|i| part_name(&self.staging, i))
+            .collect();
         let mut made = Vec::new();
         for (l, groups) in levels.iter().enumerate() {
             if l + 1 == levels.len() {
@@ -579,15 +618,19 @@ impl Upload for GcsUpload {
 
     fn put_part_bytes(&self, index: u32, _offset: u64, data: Bytes) -> Result<()> {
         let name = part_name(&self.staging, index);
-        self.handle
-            .block_on(self.gcs.upload("write part of", &name, data, self.gcs.put_md5))
+        self.handle.block_on(
+            self.gcs
+                .upload("write part of", &name, data, self.gcs.put_md5),
+        )
     }
 
     fn commit(&self) -> Result<()> {
         let md5 = *self.md5.lock().unwrap();
         let made = self.handle.block_on(self.compose_tree(md5))?;
         // The file is whole and visible; the staged objects are only a cost now.
-        let mut names: Vec<String> = (0..self.parts).map(|i| part_name(&self.staging, i)).collect();
+        let mut names: Vec<String> = (0..self.parts)
+            .map(|i| part_name(&self.staging, i))
+            .collect();
         names.extend(made);
         if let Err(e) = self.handle.block_on(self.gcs.delete_all(names)) {
             tracing::warn!(
@@ -657,7 +700,10 @@ mod tests {
 
     #[test]
     fn part_names_are_fixed_width_and_only_parts_parse_back() {
-        assert_eq!(part_name("r/.hbcp/gcs-parts/00ff", 7), "r/.hbcp/gcs-parts/00ff/00000007");
+        assert_eq!(
+            part_name("r/.hbcp/gcs-parts/00ff", 7),
+            "r/.hbcp/gcs-parts/00ff/00000007"
+        );
         assert_eq!(index_of("00000007"), Some(7));
         assert_eq!(index_of("c0-00000001"), None);
         assert_eq!(index_of("0000007"), None);
@@ -674,7 +720,10 @@ mod tests {
             encode("WALs/rs%2C1/a b=c#ü"),
             "WALs%2Frs%252C1%2Fa%20b%3Dc%23%C3%BC"
         );
-        assert_eq!(error_message(r#"{"error":{"code":403,"message":"denied"}}"#), "denied");
+        assert_eq!(
+            error_message(r#"{"error":{"code":403,"message":"denied"}}"#),
+            "denied"
+        );
         assert_eq!(error_message("plain"), "plain");
     }
 }

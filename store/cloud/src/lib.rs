@@ -567,7 +567,10 @@ mod gcs_tests {
         assert_eq!(status_of(after_retries), Some(503));
         let reqwest = "HTTP status server error (502 Bad Gateway) for url (http://127.0.0.1/x)";
         assert_eq!(status_of(reqwest), Some(502));
-        assert_eq!(status_of("Response status: 429 Too Many Requests"), Some(429));
+        assert_eq!(
+            status_of("Response status: 429 Too Many Requests"),
+            Some(429)
+        );
         let no_status = "Generic GCS error: Error performing PUT http://127.0.0.1:4443/b/k in \
             10s - error sending request: connection reset";
         assert_eq!(status_of(no_status), None);

@@ -499,7 +499,12 @@ fn gcs_an_upload_of_more_than_32_parts_composes_in_a_tree_shows_no_part_and_leav
     let size = n * part - 100;
     let data: Vec<u8> = (0..size).map(|i| (i * 11 % 247) as u8).collect();
     let up = s
-        .begin_upload("WALs/rs1%2C16020%2C1/big file=ü", size as u64, part as u64, "job")
+        .begin_upload(
+            "WALs/rs1%2C16020%2C1/big file=ü",
+            size as u64,
+            part as u64,
+            "job",
+        )
         .unwrap();
     assert!(!up.is_resumed());
     std::thread::scope(|sc| {
@@ -520,11 +525,23 @@ fn gcs_an_upload_of_more_than_32_parts_composes_in_a_tree_shows_no_part_and_leav
     assert!(s.head("WALs/rs1%2C16020%2C1/big file=ü").unwrap().is_none());
     up.commit().unwrap();
     let mut buf = Vec::new();
-    s.read_range("WALs/rs1%2C16020%2C1/big file=ü", 0..size as u64, None, &mut buf)
-        .unwrap();
+    s.read_range(
+        "WALs/rs1%2C16020%2C1/big file=ü",
+        0..size as u64,
+        None,
+        &mut buf,
+    )
+    .unwrap();
     assert!(buf == data, "the composed object is the file");
-    assert_eq!(all_keys(&url), vec!["WALs/rs1%2C16020%2C1/big file=ü".to_string()]);
-    assert!(all_keys(&parts_url).is_empty(), "{:?}", all_keys(&parts_url));
+    assert_eq!(
+        all_keys(&url),
+        vec!["WALs/rs1%2C16020%2C1/big file=ü".to_string()]
+    );
+    assert!(
+        all_keys(&parts_url).is_empty(),
+        "{:?}",
+        all_keys(&parts_url)
+    );
     // An aborted upload deletes what it staged.
     let up = s.begin_upload("aborted", 3000, 1024, "job").unwrap();
     up.put_part(1, 1024, &[7; 1024]).unwrap();
