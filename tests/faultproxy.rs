@@ -26,6 +26,8 @@ pub enum Mode {
     Faults { per_mille: u64, seed: u64 },
     /// Answer every request 403 AuthenticationFailed.
     Deny,
+    /// Answer GCS JSON API uploads (POSTs to /upload/…) 403, pass everything else.
+    DenyUploads,
 }
 
 /// Counters, readable while the proxy runs.
@@ -135,6 +137,17 @@ impl State {
     ) -> Result<Response<Body>, std::io::Error> {
         let c = &self.counters;
         c.requests.fetch_add(1, Relaxed);
+        let upload = req.method() == hyper::Method::POST && req.uri().path().starts_with("/upload/");
+        if matches!(self.mode, Mode::DenyUploads) && upload {
+            c.denied.fetch_add(1, Relaxed);
+            return Ok(Response::builder()
+                .status(403)
+                .header("content-type", "application/json")
+                .body(full(
+                    r#"{"error":{"code":403,"message":"caller does not have storage.objects.create access"}}"#,
+                ))
+                .unwrap());
+        }
         if matches!(self.mode, Mode::Deny) {
             c.denied.fetch_add(1, Relaxed);
             return Ok(azure_error(

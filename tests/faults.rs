@@ -167,6 +167,59 @@ fn every_request_denied_with_403_fails_fast_naming_the_target() {
     );
 }
 
+#[test]
+fn gcs_uploads_denied_with_403_fail_fast_naming_the_object_and_nothing_is_retried() {
+    let Ok(gcs) = std::env::var("HBCP_TEST_GCS") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but fake-gcs-server is not running; run scripts/test.sh"
+        );
+        eprintln!("skipped: fake-gcs-server not running (HBCP_TEST_GCS unset)");
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    tree(&src, 1, 5);
+    let files = 7; // 1 large, 5 small, 1 WAL name
+    // Listing and reads pass; every JSON API upload is refused.
+    let proxy = faultproxy::start(&gcs, Mode::DenyUploads);
+    let key = format!(
+        r#"{{"gcs_base_url":"{}","disable_oauth":true,"client_email":"","private_key_id":"","private_key":""}}"#,
+        proxy.url
+    );
+    let dst = format!(
+        "gs://hbcp-test/denied{}n{}/hbase",
+        std::process::id(),
+        N.fetch_add(1, Relaxed)
+    );
+    let o = Command::new(bin())
+        .args([
+            "copy",
+            &s(&src),
+            &dst,
+            "--progress",
+            "none",
+            "--range-size",
+            "256KiB",
+        ])
+        .env("GOOGLE_SERVICE_ACCOUNT_KEY", &key)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("permission denied"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{dst}/WALs%2Cname with space=1")),
+        "the error names the object: {stderr}"
+    );
+    // Each upload refused once: no retry of a 403.
+    let denied = proxy.counters.denied.load(Relaxed);
+    assert!(
+        (1..=files + 4).contains(&denied),
+        "{denied} uploads were refused for {files} files"
+    );
+}
+
 /// Every blob visible in the container is whole and equal to the source file of that name.
 fn visible_blobs_are_whole(direct: &str, expected: &BTreeMap<String, (bool, u64, u64)>) {
     let u = hbcp_store::StoreUrl::parse(direct, true).unwrap();
