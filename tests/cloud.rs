@@ -517,9 +517,9 @@ fn sync_local_to_azurite_watch_runs_cycles_measures_lag_and_stops_cleanly_on_sig
     crate::sync::watch_runs_cycles_measures_lag_and_stops_on_sigint(&blob, &azure_same(&blob));
 }
 
-// GCS, on fake-gcs-server (scripts/gcs.sh). The emulator refuses the XML API object PUT and
-// multipart uploads that object_store writes GCS with (fake-gcs-server#1164, #852), so GCS is
-// tested as a source: its objects are put through the emulator's own upload API.
+// GCS, on fake-gcs-server (scripts/gcs.sh). As a target: hbcp writes through the JSON API
+// (uploads, part objects joined by compose). As a source: objects put through the emulator's
+// own upload API, independently of hbcp.
 
 fn gcs() -> Option<String> {
     match std::env::var("HBCP_TEST_GCS") {
@@ -576,6 +576,102 @@ fn copy_gcs_to_local_in_ranges_verifies_then_verify_names_a_flipped_byte() {
     hbcp_testkit::gcs_emulator::upload(&base, "hbcp-test", &format!("{prefix}/{key}"), &data)
         .unwrap();
     assert_verify_finds_only(&src, &gs, &key);
+}
+
+/// A fresh folder of the emulator's test bucket, as a gs:// URL.
+fn gcs_target(tag: &str) -> String {
+    format!(
+        "gs://hbcp-test/{tag}{}n{}/hbase",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// The objects left under a GCS target's part staging folder.
+fn gcs_parts_left(target: &str) -> Vec<String> {
+    let url = hbcp_store::StoreUrl::parse(&format!("{target}/.hbcp/gcs-parts"), true).unwrap();
+    let (store, _) = hbcp_store_cloud::open(&url, &Default::default()).unwrap();
+    let left = std::sync::Mutex::new(Vec::new());
+    store
+        .list("", &|e| {
+            left.lock().unwrap().push(e.key);
+            Ok(())
+        })
+        .unwrap();
+    left.into_inner().unwrap()
+}
+
+#[test]
+fn copy_local_to_gcs_and_gcs_to_gcs_in_composed_ranges_verifies_then_names_a_flipped_byte() {
+    let Some(base) = gcs() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    generated(&src);
+    // A large file of 49 ranges: two levels of composes (32 sources at most per compose).
+    let fam = src.join("data/default/big/0123456789abcdef0123456789abcdef/cf");
+    fs::create_dir_all(&fam).unwrap();
+    let large: Vec<u8> = (0..(3 << 20) + 7).map(|i: u32| (i % 251) as u8).collect();
+    fs::write(fam.join(format!("{:032x}", 1)), &large).unwrap();
+    // Names GCS must keep byte-exact.
+    fs::write(src.join("WALs%2Cname with space=1 ü"), b"byte-exact names").unwrap();
+    let gs = gcs_target("l2g");
+    let r = copy(&src, std::path::Path::new(&gs), &["--range-size", "64KiB"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = hbcp(["verify", &s(&src), &gs, "--progress", "none"]);
+    assert_eq!(v.code, 0, "{v:?}");
+    assert!(gcs_parts_left(&gs).is_empty(), "{:?}", gcs_parts_left(&gs));
+    let back = t.path().join("back");
+    let r = copy(std::path::Path::new(&gs), &back, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&src, &back);
+    // GCS to GCS, in ranges again.
+    let gs2 = gcs_target("g2g");
+    let r = copy(
+        std::path::Path::new(&gs),
+        std::path::Path::new(&gs2),
+        &["--range-size", "256KiB"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = hbcp(["verify", &s(&src), &gs2, "--progress", "none"]);
+    assert_eq!(v.code, 0, "{v:?}");
+    // One composed target object rewritten with a byte flipped, independently of hbcp.
+    let key = format!(
+        "data/default/big/0123456789abcdef0123456789abcdef/cf/{:032x}",
+        1
+    );
+    let mut data = large.clone();
+    data[large.len() / 3] ^= 0x01;
+    let prefix = gs2.strip_prefix("gs://hbcp-test/").unwrap();
+    hbcp_testkit::gcs_emulator::upload(&base, "hbcp-test", &format!("{prefix}/{key}"), &data)
+        .unwrap();
+    assert_verify_finds_only(&src, &gs2, &key);
+}
+
+#[test]
+fn copy_azurite_to_gcs_verifies() {
+    let Some(_) = gcs() else { return };
+    let Some(abase) = azurite() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    generated(&src);
+    let blob = container(&abase, "devstoreaccount1", "togcs");
+    let r = copy(
+        &src,
+        std::path::Path::new(&blob),
+        &["--range-size", "64KiB"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let gs = gcs_target("a2g");
+    let r = copy(
+        std::path::Path::new(&blob),
+        std::path::Path::new(&gs),
+        &["--range-size", "64KiB"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = hbcp(["verify", &s(&src), &gs, "--progress", "none"]);
+    assert_eq!(v.code, 0, "{v:?}");
+    let v = hbcp(["verify", &blob, &gs, "--progress", "none"]);
+    assert_eq!(v.code, 0, "{v:?}");
 }
 
 #[test]
@@ -665,37 +761,46 @@ fn no_gcs_private_key_appears_in_any_output_journal_plan_or_report() {
         let r = run_env(&args, &env);
         outputs.push(r.stdout + &r.stderr);
     }
-    // Refused writes, a key that cannot sign, a broken key JSON, a key in a wrong field: all
-    // fail, and say why without the key.
-    let bad_json = format!("{{\"private_key\": \"{BODY}\", oops");
-    let wrong_field = format!(
-        "{{\"private_key\": \"\", \"private_key_id\": \"\", \"client_email\": \"\", \"disable_oauth\": \"{BODY}\"}}"
-    );
+    // A write (hbcp writes GCS through the JSON API), and its verify.
     let target = format!("{gs}-copy");
-    let cases = [
-        ("refused write", key(false)),
-        ("unusable key", key(true)),
-        ("broken JSON", bad_json),
-        ("key in the wrong field", wrong_field),
-    ];
-    for (what, k) in &cases {
-        let r = run_env(
+    let write = |target: &str, k: &str| {
+        run_env(
             &[
                 "copy",
                 &s(&src),
-                &target,
+                target,
                 "--progress",
                 "none",
                 "--report",
                 &s(&rep),
             ],
-            &[("GOOGLE_SERVICE_ACCOUNT_KEY", k.as_str())],
-        );
+            &[("GOOGLE_SERVICE_ACCOUNT_KEY", k)],
+        )
+    };
+    let r = write(&target, &with_key);
+    assert_eq!(r.code, 0, "{r:?}");
+    outputs.push(r.stdout + &r.stderr);
+    let r = run_env(&["verify", &s(&src), &target, "--progress", "none"], &env);
+    assert_eq!(r.code, 0, "{r:?}");
+    outputs.push(r.stdout + &r.stderr);
+    // A write into a bucket that does not exist, a key that cannot sign, a broken key JSON, a
+    // key in a wrong field: all fail, and say why (naming the URL) without the key.
+    let bad_json = format!("{{\"private_key\": \"{BODY}\", oops");
+    let wrong_field = format!(
+        "{{\"private_key\": \"\", \"private_key_id\": \"\", \"client_email\": \"\", \"disable_oauth\": \"{BODY}\"}}"
+    );
+    let missing = format!("gs://hbcp-missing-{}/x", std::process::id());
+    let cases = [
+        ("write into a missing bucket", key(false), missing.as_str()),
+        ("unusable key", key(true), target.as_str()),
+        ("broken JSON", bad_json, target.as_str()),
+        ("key in the wrong field", wrong_field, target.as_str()),
+    ];
+    for (what, k, to) in &cases {
+        let r = write(to, k);
         assert_ne!(r.code, 0, "{what}: {r:?}");
-        assert!(
-            r.stderr.contains("gs://hbcp-test/"),
-            "{what}: names the URL: {r:?}"
-        );
+        let bucket = to.split('/').take(3).collect::<Vec<_>>().join("/");
+        assert!(r.stderr.contains(&bucket), "{what}: names the URL: {r:?}");
         outputs.push(r.stdout + &r.stderr);
     }
     outputs.extend(written(&[&rep, &plan], &state));

@@ -26,13 +26,16 @@ pub enum Mode {
     Faults { per_mille: u64, seed: u64 },
     /// Answer every request 403 AuthenticationFailed.
     Deny,
+    /// Answer GCS JSON API uploads (POSTs to /upload/…) 403, pass everything else.
+    DenyUploads,
 }
 
 /// Counters, readable while the proxy runs.
 #[derive(Debug, Default)]
 pub struct Counters {
     pub requests: AtomicU64,
-    /// Request body bytes received on PUTs (block and blob uploads), whole or cut off.
+    /// Request body bytes received on uploads (PUTs of blocks, blobs and S3 parts; GCS's
+    /// POSTs to /upload/), whole or cut off.
     pub put_body_bytes: AtomicU64,
     pub busy_503: AtomicU64,
     pub timeout_500: AtomicU64,
@@ -134,6 +137,17 @@ impl State {
     ) -> Result<Response<Body>, std::io::Error> {
         let c = &self.counters;
         c.requests.fetch_add(1, Relaxed);
+        let upload = req.method() == hyper::Method::POST && req.uri().path().starts_with("/upload/");
+        if matches!(self.mode, Mode::DenyUploads) && upload {
+            c.denied.fetch_add(1, Relaxed);
+            return Ok(Response::builder()
+                .status(403)
+                .header("content-type", "application/json")
+                .body(full(
+                    r#"{"error":{"code":403,"message":"caller does not have storage.objects.create access"}}"#,
+                ))
+                .unwrap());
+        }
         if matches!(self.mode, Mode::Deny) {
             c.denied.fetch_add(1, Relaxed);
             return Ok(azure_error(
@@ -144,7 +158,9 @@ impl State {
         }
         let fault = self.draw();
         let (parts, mut body) = req.into_parts();
-        let is_put = parts.method == hyper::Method::PUT;
+        // GCS JSON API uploads are POSTs to /upload/….
+        let is_put = parts.method == hyper::Method::PUT
+            || parts.method == hyper::Method::POST && parts.uri.path().starts_with("/upload/");
         // Read the request body frame by frame, counting what arrives (a client killed in the
         // middle of a body has still sent what was counted).
         let mut data = Vec::new();

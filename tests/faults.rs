@@ -167,6 +167,59 @@ fn every_request_denied_with_403_fails_fast_naming_the_target() {
     );
 }
 
+#[test]
+fn gcs_uploads_denied_with_403_fail_fast_naming_the_object_and_nothing_is_retried() {
+    let Ok(gcs) = std::env::var("HBCP_TEST_GCS") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but fake-gcs-server is not running; run scripts/test.sh"
+        );
+        eprintln!("skipped: fake-gcs-server not running (HBCP_TEST_GCS unset)");
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    tree(&src, 1, 5);
+    let files = 7; // 1 large, 5 small, 1 WAL name
+    // Listing and reads pass; every JSON API upload is refused.
+    let proxy = faultproxy::start(&gcs, Mode::DenyUploads);
+    let key = format!(
+        r#"{{"gcs_base_url":"{}","disable_oauth":true,"client_email":"","private_key_id":"","private_key":""}}"#,
+        proxy.url
+    );
+    let dst = format!(
+        "gs://hbcp-test/denied{}n{}/hbase",
+        std::process::id(),
+        N.fetch_add(1, Relaxed)
+    );
+    let o = Command::new(bin())
+        .args([
+            "copy",
+            &s(&src),
+            &dst,
+            "--progress",
+            "none",
+            "--range-size",
+            "256KiB",
+        ])
+        .env("GOOGLE_SERVICE_ACCOUNT_KEY", &key)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("permission denied"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{dst}/WALs%2Cname with space=1")),
+        "the error names the object: {stderr}"
+    );
+    // Each upload refused once: no retry of a 403.
+    let denied = proxy.counters.denied.load(Relaxed);
+    assert!(
+        (1..=files + 4).contains(&denied),
+        "{denied} uploads were refused for {files} files"
+    );
+}
+
 /// Every blob visible in the container is whole and equal to the source file of that name.
 fn visible_blobs_are_whole(direct: &str, expected: &BTreeMap<String, (bool, u64, u64)>) {
     let u = hbcp_store::StoreUrl::parse(direct, true).unwrap();
@@ -445,6 +498,149 @@ fn copy_to_s3_killed_mid_upload_then_rerun_sends_again_only_what_was_in_flight()
     // for 40 MiB) leaves the rerun racing that completion, and the file is then sent whole.
     // Plus a few KiB for hbcp's own small objects a rerun writes again (the data resent was
     // measured at exactly two parts with 4 bytes of such bookkeeping on top).
+    let bound = (WORKERS * PART + 4096) as i64;
+    assert!(
+        median <= bound,
+        "median resent {median} > {bound}: {resent:?}"
+    );
+}
+
+#[test]
+fn copy_to_gcs_killed_mid_upload_then_rerun_reuses_the_staged_part_objects() {
+    // fake-gcs-server behind the counting proxy: large files of 8 part objects each, killed at
+    // random moments; the rerun finds the part objects already staged (by name and size) and
+    // sends only the missing ones, then composes.
+    let gcs = match std::env::var("HBCP_TEST_GCS") {
+        Ok(b) => b,
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but fake-gcs-server is not running; run scripts/test.sh")
+        }
+        Err(_) => {
+            eprintln!("skipped: fake-gcs-server not running (HBCP_TEST_GCS unset)");
+            return;
+        }
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    let fam = src.join("data/default/t/0123456789abcdef0123456789abcdef/f");
+    fs::create_dir_all(&fam).unwrap();
+    const PART: u64 = 1 << 20;
+    for i in 0..2u64 {
+        let data: Vec<u8> = (0..8 * PART + 1000 * i)
+            .map(|j| (j.wrapping_mul(2654435761) >> (i + 5)) as u8)
+            .collect();
+        fs::write(fam.join(format!("{i:032x}")), data).unwrap();
+    }
+    fs::write(src.join("WALs%2Cname with space=1"), b"byte-exact names").unwrap();
+    const WORKERS: u64 = 2;
+    let proxy = faultproxy::start(&gcs, Mode::Pass);
+    let put = || proxy.counters.put_body_bytes.load(Relaxed);
+    let key_for = |base: &str| {
+        format!(
+            r#"{{"gcs_base_url":"{base}","disable_oauth":true,"client_email":"","private_key_id":"","private_key":""}}"#
+        )
+    };
+    let (via_proxy, direct) = (key_for(&proxy.url), key_for(&gcs));
+    let state = t.path().join("state");
+    let run = |dst: &str| {
+        let mut c = Command::new(bin());
+        c.args([
+            "copy",
+            &s(&src),
+            dst,
+            "--progress",
+            "none",
+            "--range-size",
+            "1MiB",
+            "--workers",
+            &WORKERS.to_string(),
+            "--max-bandwidth",
+            "4MiB",
+            "--state",
+            &s(&state.join(dst.rsplit('/').nth(1).unwrap())),
+        ])
+        .env("GOOGLE_SERVICE_ACCOUNT_KEY", &via_proxy)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+        c
+    };
+    let prefix = |tag: &str| {
+        format!(
+            "gs://hbcp-test/{tag}{}n{}/hbase",
+            std::process::id(),
+            N.fetch_add(1, Relaxed)
+        )
+    };
+    let before = put();
+    let t0 = Instant::now();
+    let out = run(&prefix("gprobe")).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let full = t0.elapsed();
+    let clean_bytes = (put() - before) as i64;
+    let mut seed = 0x9e3779b97f4a7c15u64;
+    let (mut kills, mut round) = (0, 0);
+    let mut resent = Vec::new();
+    while kills < 5 && round < 20 {
+        round += 1;
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        // Between 20% and 80% of the way: several parts of each file are up.
+        let at = full.mul_f64(0.2 + (seed % 600) as f64 / 1000.0);
+        let dst = prefix("gcrash");
+        let before = put();
+        let mut child = run(&dst).stderr(Stdio::null()).spawn().unwrap();
+        let deadline = Instant::now() + at;
+        let mut exited = false;
+        while Instant::now() < deadline {
+            if child.try_wait().unwrap().is_some() {
+                exited = true;
+                break;
+            }
+            std::thread::park_timeout(Duration::from_millis(2));
+        }
+        if !exited {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+        let killed_bytes = (put() - before) as i64;
+        let before = put();
+        let out = run(&dst).output().unwrap();
+        assert!(
+            out.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rerun_bytes = (put() - before) as i64;
+        // Straight to the emulator: the target is the source, byte for byte.
+        let v = Command::new(bin())
+            .args(["verify", &s(&src), &dst, "--progress", "none"])
+            .env("GOOGLE_SERVICE_ACCOUNT_KEY", &direct)
+            .output()
+            .unwrap();
+        assert!(
+            v.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&v.stderr)
+        );
+        if !exited {
+            resent.push(killed_bytes + rerun_bytes - clean_bytes);
+        }
+    }
+    resent.sort();
+    let median = resent[resent.len() / 2];
+    eprintln!(
+        "gcs crash test: {kills} kills in {round} rounds; bytes sent again per crash {resent:?}, \
+         median {median} (part {PART}, {WORKERS} workers, clean run {clean_bytes})"
+    );
+    assert!(kills >= 5, "only {kills} kills landed mid-copy");
+    // At most the parts in flight (one per worker) per crash, plus hbcp's own small objects a
+    // rerun writes again. Sending a half-uploaded file's parts again would exceed it.
     let bound = (WORKERS * PART + 4096) as i64;
     assert!(
         median <= bound,

@@ -1,39 +1,71 @@
 //! Writing objects into fake-gcs-server (the GCS emulator that `scripts/gcs.sh` starts) through
-//! its JSON upload API. The emulator does not take the XML API's object PUT that object_store
-//! (and so hbcp) writes with, so tests of GCS as a source put their data in this way.
+//! its JSON upload API, and reading an object's metadata resource, independently of hbcp: tests
+//! of GCS as a source put their data in this way, and tests of GCS as a target look at what hbcp
+//! wrote (custom metadata, whether a part object is left).
 //! Plain HTTP/1.1 over a `TcpStream`: the emulator listens on 127.0.0.1 only.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 
-/// Upload `data` as object `name` of `bucket` on the emulator at `base` (`http://127.0.0.1:PORT`).
-pub fn upload(base: &str, bucket: &str, name: &str, data: &[u8]) -> Result<(), String> {
+/// Send one request to the emulator at `base` (`http://127.0.0.1:PORT`); the status and body.
+fn request(
+    base: &str,
+    method: &str,
+    path_query: &str,
+    data: &[u8],
+) -> Result<(u16, String), String> {
     let hostport = base
         .strip_prefix("http://")
         .ok_or_else(|| format!("{base}: expected http://HOST:PORT"))?
         .trim_end_matches('/');
     let mut conn = TcpStream::connect(hostport).map_err(|e| format!("connect {hostport}: {e}"))?;
     let head = format!(
-        "POST /upload/storage/v1/b/{bucket}/o?uploadType=media&name={} HTTP/1.1\r\n\
+        "{method} {path_query} HTTP/1.1\r\n\
          Host: {hostport}\r\nContent-Type: application/octet-stream\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
-        encode(name),
         data.len()
     );
     conn.write_all(head.as_bytes())
         .and_then(|_| conn.write_all(data))
-        .map_err(|e| format!("upload {name}: {e}"))?;
+        .map_err(|e| format!("{method} {path_query}: {e}"))?;
     let mut answer = Vec::new();
     conn.read_to_end(&mut answer)
-        .map_err(|e| format!("upload {name}: {e}"))?;
+        .map_err(|e| format!("{method} {path_query}: {e}"))?;
     let answer = String::from_utf8_lossy(&answer);
-    match answer.split(' ').nth(1) {
-        Some("200") => Ok(()),
-        _ => Err(format!(
-            "upload {name}: {}",
-            answer.lines().next().unwrap_or("no answer")
-        )),
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("{method} {path_query}: no HTTP answer"))?;
+    let body = answer.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+    Ok((status, body.to_string()))
+}
+
+/// Upload `data` as object `name` of `bucket` on the emulator at `base` (`http://127.0.0.1:PORT`).
+pub fn upload(base: &str, bucket: &str, name: &str, data: &[u8]) -> Result<(), String> {
+    let pq = format!(
+        "/upload/storage/v1/b/{bucket}/o?uploadType=media&name={}",
+        encode(name)
+    );
+    match request(base, "POST", &pq, data)? {
+        (200, _) => Ok(()),
+        (s, body) => Err(format!("upload {name}: HTTP {s}: {body}")),
+    }
+}
+
+/// The JSON API resource (metadata) of object `name`, as the emulator answers it; `None` when
+/// there is no such object.
+pub fn resource(base: &str, bucket: &str, name: &str) -> Result<Option<String>, String> {
+    match request(
+        base,
+        "GET",
+        &format!("/storage/v1/b/{bucket}/o/{}", encode(name)),
+        b"",
+    )? {
+        (200, body) => Ok(Some(body)),
+        (404, _) => Ok(None),
+        (s, body) => Err(format!("metadata of {name}: HTTP {s}: {body}")),
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod azure_blocks;
 mod azure_rest;
+mod gcs_json;
 mod s3_parts;
 
 use std::fmt;
@@ -428,15 +429,31 @@ fn open_gcs(
         .with_client_options(client_options(allow_http))
         .build()
         .map_err(|e| bad(redact_text(&e.to_string(), &refs(&secrets))))?;
+    // Parts are objects of their own joined by compose: no minimum size; a compose tree of
+    // three levels takes 32^3 parts, more than the engine ever cuts.
     let caps = Caps {
         is_local: false,
         positional_writes: false,
-        max_part_size: 5 << 30,
+        max_part_size: 5 << 40,
         max_parts: 10_000,
-        min_part_size: 5 << 20,
+        min_part_size: 1,
         default_concurrency: 32,
     };
-    let st = CloudStore::new(
+    let parts_root = if prefix.is_empty() {
+        gcs_json::PARTS_DIR.to_string()
+    } else {
+        format!("{prefix}/{}", gcs_json::PARTS_DIR)
+    };
+    let json = gcs_json::GcsJson::new(
+        base.as_deref().unwrap_or("https://storage.googleapis.com"),
+        bucket,
+        store.credentials().clone(),
+        secrets.clone(),
+        parts_root,
+        opts.put_md5,
+        allow_http,
+    )?;
+    let mut st = CloudStore::new(
         store,
         "gcs",
         url.display.clone(),
@@ -444,6 +461,7 @@ fn open_gcs(
         secrets,
         caps,
     )?;
+    st.gcs = Some(Arc::new(json));
     Ok((Arc::new(st), Opened::default()))
 }
 
@@ -536,6 +554,29 @@ mod gcs_tests {
     }
 
     #[test]
+    fn status_of_reads_every_message_shape_object_store_and_reqwest_give() {
+        // A client error answered at once (the message a refused part upload carries): it
+        // must carry its 400, or a part error would be retried as if it were transient.
+        let refused = "Generic GCS error: Error performing PUT http://127.0.0.1:4443/hbcp-test/x?\
+            partNumber=1&uploadId=abc in 1.2ms - Server returned non-2xx status code: 400 Bad \
+            Request: invalid uploadType";
+        assert_eq!(status_of(refused), Some(400));
+        let after_retries = "Generic S3 error: Error performing PUT http://127.0.0.1:5000/b/k in \
+            31s, after 8 retries, max_retries: 8, retry_timeout: 180s  - Server returned non-2xx \
+            status code: 503 Service Unavailable: ";
+        assert_eq!(status_of(after_retries), Some(503));
+        let reqwest = "HTTP status server error (502 Bad Gateway) for url (http://127.0.0.1/x)";
+        assert_eq!(status_of(reqwest), Some(502));
+        assert_eq!(
+            status_of("Response status: 429 Too Many Requests"),
+            Some(429)
+        );
+        let no_status = "Generic GCS error: Error performing PUT http://127.0.0.1:4443/b/k in \
+            10s - error sending request: connection reset";
+        assert_eq!(status_of(no_status), None);
+    }
+
+    #[test]
     fn a_broken_key_json_is_described_by_position_only() {
         let e = gcs_key_json(
             "{\"private_key\": \"SECRETSECRET",
@@ -563,6 +604,8 @@ struct CloudStore<S> {
     azure: Option<Arc<azure_blocks::Blocks>>,
     /// S3: the listing of open multipart uploads, to resume one a killed run left.
     s3: Option<Arc<s3_parts::S3Parts>>,
+    /// GCS: writes through the JSON API (uploads, part objects joined by compose, rewrites).
+    gcs: Option<Arc<gcs_json::GcsJson>>,
 }
 
 impl<S> fmt::Debug for CloudStore<S> {
@@ -606,6 +649,7 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
             rt,
             azure: None,
             s3: None,
+            gcs: None,
         })
     }
 
@@ -697,8 +741,9 @@ async fn folder_marker<S: ObjectStore>(inner: &S, path: &Path) -> bool {
 }
 
 fn status_of(msg: &str) -> Option<u16> {
-    // object_store's messages carry "… status: 503 Service Unavailable …" or "HTTP status server error (503 …)".
-    for pat in ["status: ", "error (", "Status: "] {
+    // object_store's messages carry "… status code: 400 Bad Request: …" (a non-2xx answer),
+    // "… status: 503 Service Unavailable …" or "HTTP status server error (503 …)".
+    for pat in ["status code: ", "status: ", "error (", "Status: "] {
         if let Some(i) = msg.find(pat) {
             let rest = &msg[i + pat.len()..];
             let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
@@ -762,6 +807,14 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
                 let loc = meta.location.as_ref().to_string();
                 let Some(rel) = self.rel(&loc) else { continue };
                 if rel.is_empty() || !rel.starts_with(prefix) {
+                    continue;
+                }
+                // GCS part objects of uploads not yet committed are no file of the tree.
+                if self.gcs.is_some()
+                    && rel
+                        .strip_prefix(gcs_json::PARTS_DIR)
+                        .is_some_and(|r| r.starts_with('/'))
+                {
                     continue;
                 }
                 if let Some(dir) = rel.strip_suffix(&format!("/{DIR_MARKER}")) {
@@ -908,6 +961,9 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
 
     fn put_bytes(&self, key: &str, data: bytes::Bytes) -> Result<()> {
         let p = self.path(key)?;
+        if let Some(g) = &self.gcs {
+            return self.block(g.put(p.as_ref(), data));
+        }
         if let Some(az) = self.azure.as_ref().filter(|a| a.put_md5) {
             return self.block(az.put_blob(p.as_ref(), data));
         }
@@ -917,7 +973,7 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
     }
 
     fn put(&self, key: &str, data: &[u8]) -> Result<()> {
-        if self.azure.as_ref().is_some_and(|a| a.put_md5) {
+        if self.azure.as_ref().is_some_and(|a| a.put_md5) || self.gcs.is_some() {
             return self.put_bytes(key, bytes::Bytes::copy_from_slice(data));
         }
         let p = self.path(key)?;
@@ -937,6 +993,10 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         let p = self.path(key)?;
         if let Some(az) = &self.azure {
             let up = az.begin(self.rt.handle(), key, p.as_ref(), size, part_size, job)?;
+            return Ok(Arc::new(up));
+        }
+        if let Some(g) = &self.gcs {
+            let up = g.begin(self.rt.handle(), key, p.as_ref(), size, part_size, job)?;
             return Ok(Arc::new(up));
         }
         // S3: an open upload of this key whose parts fit the plan is continued (a killed run's
@@ -995,12 +1055,21 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
                 let p = self.path(key)?;
                 self.block(az.content_md5(p.as_ref()))
             }
-            None => Ok(None),
+            None => match &self.gcs {
+                Some(g) => {
+                    let p = self.path(key)?;
+                    self.block(g.content_md5(p.as_ref()))
+                }
+                None => Ok(None),
+            },
         }
     }
 
     fn copy_within(&self, from: &str, to: &str) -> Result<()> {
         let (f, t) = (self.path(from)?, self.path(to)?);
+        if let Some(g) = &self.gcs {
+            return self.block(g.rewrite(f.as_ref(), t.as_ref()));
+        }
         self.block(self.inner.copy(&f, &t))
             .map_err(|e| self.err("copy", from, e))
     }
@@ -1011,6 +1080,9 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         } else {
             self.path(&format!("{key}/{DIR_MARKER}"))?
         };
+        if let Some(g) = &self.gcs {
+            return self.block(g.put(p.as_ref(), bytes::Bytes::new()));
+        }
         let mut attrs = Attributes::new();
         if self.kind == "azure" {
             attrs.insert(Attribute::Metadata(FOLDER_META.into()), "true".into());

@@ -1,9 +1,9 @@
 //! One conformance suite for every store (STYLE #11): the same functions run against local
-//! disk, the in-memory store, Azurite and moto's S3; GCS, on fake-gcs-server, as a source (its
-//! objects put through the emulator's own upload API: it refuses the XML API writes object_store
-//! sends, see `gcs_writes_are_refused_by_fake_gcs_server_with_a_clear_error`). The emulators are
-//! started by `scripts/test.sh` (`HBCP_TEST_AZURITE`, `HBCP_TEST_S3`, `HBCP_TEST_GCS`); without
-//! them these tests fail under CI and say they were skipped elsewhere.
+//! disk, the in-memory store, Azurite, moto's S3 and fake-gcs-server's GCS (hbcp writes GCS
+//! through its JSON API: uploads, part objects joined by compose). GCS is also read here as a
+//! source of objects put through the emulator's own upload API. The emulators are started by
+//! `scripts/test.sh` (`HBCP_TEST_AZURITE`, `HBCP_TEST_S3`, `HBCP_TEST_GCS`); without them these
+//! tests fail under CI and say they were skipped elsewhere.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -61,6 +61,12 @@ fn stores(t: &tempfile::TempDir) -> Vec<(&'static str, Arc<dyn Store>)> {
             panic!("CI is set but moto is not running (HBCP_TEST_S3): run scripts/test.sh")
         }
         Err(_) => eprintln!("skipped: moto not running (HBCP_TEST_S3 unset)"),
+    }
+    if gcs().is_some() {
+        v.push((
+            "gcs",
+            store(&format!("gs://hbcp-test/{}/pre%2Cfix", unique("conf"))),
+        ));
     }
     v
 }
@@ -217,36 +223,6 @@ fn gcs_ranges_of_a_large_object_read_from_threads_and_folder_markers() {
 }
 
 #[test]
-fn gcs_writes_are_refused_by_fake_gcs_server_with_a_clear_error() {
-    // fake-gcs-server 1.54 (the one scripts/gcs.sh installs) serves the XML API's reads but
-    // not its object PUT (fsouza/fake-gcs-server#1164) nor its multipart uploads (#852), which
-    // are what object_store writes GCS with. hbcp must say so as an error naming the object,
-    // never panic. When this test fails the emulator learned them: move GCS into `stores()`.
-    let Some((_, prefix)) = gcs() else { return };
-    let s = store(&format!("gs://hbcp-test/{prefix}"));
-    let e = s.put("small", b"x").unwrap_err();
-    assert!(
-        e.to_string()
-            .contains(&format!("gs://hbcp-test/{prefix}/small")),
-        "{e}"
-    );
-    assert!(
-        matches!(
-            e,
-            Error::Remote {
-                retryable: false,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
-    let e = s
-        .begin_upload("large", 20 << 20, 5 << 20, "job")
-        .unwrap_err();
-    assert!(e.to_string().contains("start upload"), "{e}");
-}
-
-#[test]
 fn conditional_reads_fail_once_the_object_changed() {
     let t = tempfile::tempdir().unwrap();
     for (name, s) in stores(&t) {
@@ -263,6 +239,13 @@ fn conditional_reads_fail_once_the_object_changed() {
         assert_eq!(buf, b"version");
         std::thread::sleep(std::time::Duration::from_millis(5)); // distinct mtime on local disk
         s.put("f", b"version two!").unwrap();
+        let now = s.head("f").unwrap().unwrap().version;
+        assert!(now.is_some() && now.as_ref() != Some(&v), "{name}: {now:?}");
+        if name == "gcs" {
+            // fake-gcs-server ignores If-Match (and ifGenerationMatch) on reads: it serves the
+            // new bytes. The changed version above is what a resumed copy and the verifier see.
+            continue;
+        }
         let r = s.read_range("f", 0..7, Some(&v), &mut buf);
         assert!(matches!(r, Err(Error::Changed { .. })), "{name}: {r:?}");
     }
@@ -375,15 +358,16 @@ fn a_later_upload_of_the_same_job_finds_the_parts_already_staged() {
         let again = s
             .begin_upload("resumed/file", size as u64, part as u64, "job-a")
             .unwrap();
-        if name == "azurite" || name == "s3" {
+        let finds_parts = matches!(name, "azurite" | "s3" | "gcs");
+        if finds_parts {
             // Azure must find them by deterministic block IDs and Get Block List; S3 by
-            // ListMultipartUploads and ListParts.
+            // ListMultipartUploads and ListParts; GCS by its part objects' names and sizes.
             assert!(again.is_resumed(), "{name}: staged parts not found");
         }
         if again.is_resumed() {
             assert!(again.has_part(0, part as u64), "{name}: part 0");
             assert!(again.has_part(2, part as u64), "{name}: part 2");
-            if name == "azurite" || name == "s3" {
+            if finds_parts {
                 // (A local staging file cannot tell which of its ranges were written.)
                 assert!(
                     !again.has_part(1, part as u64),
@@ -394,7 +378,7 @@ fn a_later_upload_of_the_same_job_finds_the_parts_already_staged() {
                     "{name}: wrong size trusted"
                 );
             }
-            if name == "azurite" {
+            if name == "azurite" || name == "gcs" {
                 // Another job's upload of the same blob does not see them.
                 let other = s
                     .begin_upload("resumed/file", size as u64, part as u64, "job-b")
@@ -488,4 +472,150 @@ fn put_md5_stores_the_whole_file_md5_on_azure() {
     }
     up.commit().unwrap();
     assert_eq!(plain.content_md5("large2").unwrap(), None);
+}
+
+/// What a store rooted at `url` lists, every key (hbcp's own folder included).
+fn all_keys(url: &str) -> Vec<String> {
+    let out = Mutex::new(Vec::new());
+    store(url)
+        .list("", &|e| {
+            out.lock().unwrap().push(e.key);
+            Ok(())
+        })
+        .unwrap();
+    let mut v = out.into_inner().unwrap();
+    v.sort();
+    v
+}
+
+#[test]
+fn gcs_an_upload_of_more_than_32_parts_composes_in_a_tree_shows_no_part_and_leaves_none() {
+    let Some((_, prefix)) = gcs() else { return };
+    let url = format!("gs://hbcp-test/{prefix}/root");
+    let parts_url = format!("{url}/.hbcp/gcs-parts");
+    let s = store(&url);
+    let part = 1024;
+    let n = 70; // three composes of the parts, then one of those three
+    let size = n * part - 100;
+    let data: Vec<u8> = (0..size).map(|i| (i * 11 % 247) as u8).collect();
+    let up = s
+        .begin_upload(
+            "WALs/rs1%2C16020%2C1/big file=ü",
+            size as u64,
+            part as u64,
+            "job",
+        )
+        .unwrap();
+    assert!(!up.is_resumed());
+    std::thread::scope(|sc| {
+        for t in 0..4 {
+            let (up, data) = (up.clone(), &data);
+            sc.spawn(move || {
+                for i in (t..n).step_by(4).rev() {
+                    let a = i * part;
+                    up.put_part(i as u32, a as u64, &data[a..(a + part).min(size)])
+                        .unwrap();
+                }
+            });
+        }
+    });
+    // Staged: the parts are objects of their own, none under the target's name, none listed.
+    assert_eq!(all_keys(&parts_url).len(), n, "one object per part");
+    assert!(all_keys(&url).is_empty(), "{:?}", all_keys(&url));
+    assert!(s.head("WALs/rs1%2C16020%2C1/big file=ü").unwrap().is_none());
+    up.commit().unwrap();
+    let mut buf = Vec::new();
+    s.read_range(
+        "WALs/rs1%2C16020%2C1/big file=ü",
+        0..size as u64,
+        None,
+        &mut buf,
+    )
+    .unwrap();
+    assert!(buf == data, "the composed object is the file");
+    assert_eq!(
+        all_keys(&url),
+        vec!["WALs/rs1%2C16020%2C1/big file=ü".to_string()]
+    );
+    assert!(
+        all_keys(&parts_url).is_empty(),
+        "{:?}",
+        all_keys(&parts_url)
+    );
+    // An aborted upload deletes what it staged.
+    let up = s.begin_upload("aborted", 3000, 1024, "job").unwrap();
+    up.put_part(1, 1024, &[7; 1024]).unwrap();
+    up.put_part(0, 0, &[8; 1024]).unwrap();
+    assert_eq!(all_keys(&parts_url).len(), 2);
+    up.abort().unwrap();
+    assert!(all_keys(&parts_url).is_empty());
+    assert!(s.head("aborted").unwrap().is_none());
+}
+
+#[test]
+fn gcs_put_md5_is_checked_by_gcs_for_uploads_and_kept_as_metadata_on_composite_objects() {
+    use md5::Digest;
+    let Some((base, prefix)) = gcs() else { return };
+    let u = StoreUrl::parse(&format!("gs://hbcp-test/{prefix}"), true).unwrap();
+    let opts = CloudOptions {
+        allow_http: true,
+        put_md5: true,
+        ..Default::default()
+    };
+    let (s, _) = open(&u, &opts).unwrap();
+    let small = b"a small metadata file".to_vec();
+    s.put("small", &small).unwrap();
+    let md5 = |d: &[u8]| <[u8; 16]>::from(md5::Md5::digest(d));
+    assert_eq!(s.content_md5("small").unwrap(), Some(md5(&small)));
+    let part = 4096;
+    let data: Vec<u8> = (0..3 * part + 5).map(|i| (i * 31 % 241) as u8).collect();
+    let up = s
+        .begin_upload("large", data.len() as u64, part as u64, "job")
+        .unwrap();
+    assert!(up.wants_md5());
+    for (i, c) in data.chunks(part).enumerate() {
+        up.put_part(i as u32, (i * part) as u64, c).unwrap();
+    }
+    up.set_md5(md5(&data));
+    up.commit().unwrap();
+    assert_eq!(s.content_md5("large").unwrap(), Some(md5(&data)));
+    // Real GCS keeps no md5Hash for a composite object: hbcp's own claim is its metadata.
+    use base64::Engine;
+    let meta = hbcp_testkit::gcs_emulator::resource(&base, "hbcp-test", &format!("{prefix}/large"))
+        .unwrap()
+        .unwrap();
+    let want = base64::engine::general_purpose::STANDARD.encode(md5(&data));
+    assert!(
+        meta.contains(&format!("\"hbcp-content-md5\":\"{want}\"")),
+        "{meta}"
+    );
+    assert_eq!(s.content_md5("no/such").unwrap(), None);
+}
+
+#[test]
+fn gcs_writes_into_a_missing_bucket_fail_at_once_naming_the_object() {
+    let Some(_) = gcs() else { return };
+    let s = store(&format!("gs://no-such-bucket-{}/p", unique("b")));
+    let e = s.put("WALs/a%2Cb", b"x").unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Remote {
+                retryable: false,
+                status: Some(404),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("gs://no-such-bucket-"), "{e}");
+    assert!(e.to_string().contains("/p/WALs/a%2Cb"), "{e}");
+    let up = s.begin_upload("big", 10, 5, "job");
+    // The listing of staged parts answers 404 for a missing bucket, or the part upload does.
+    let e = match up {
+        Err(e) => e,
+        Ok(up) => up.put_part(0, 0, b"01234").unwrap_err(),
+    };
+    assert!(!e.is_retryable(), "{e:?}");
+    assert!(e.to_string().contains("gs://no-such-bucket-"), "{e}");
 }
