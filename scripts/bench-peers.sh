@@ -3,7 +3,14 @@
 # RUNS (default 3), a fresh container per run. Uploads are timed to the end of the tool;
 # downloads up to `sync` of the target for AzCopy, since hbcp fsyncs (syncfs) itself.
 #   scripts/bench-peers.sh [mixed|small|both]      # prints a markdown table
-# Needs: npm (azurite, @azure-tools/azcopy-linux), Debian's libsecret-1-0 and time.
+#   SCALE_N=5000 scripts/bench-peers.sh scale      # the scale set, also rclone; prints its table
+#   scripts/bench-peers.sh all                     # mixed, small and scale
+# The scale set is SCALE_N (default 5000) empty files in an HBase-like layout (`hbcp-gen --preset
+# scale`: 100 a region), uploaded and downloaded by AzCopy, hbcp and rclone (Debian's package,
+# configured by RCLONE_CONFIG_AZ_* variables only: no config file is written) with 32 requests in
+# flight each (AzCopy's default on 2 cores, hbcp's most, rclone's `--transfers 32 --checkers
+# 32`); every download is counted.
+# Needs: npm (azurite, @azure-tools/azcopy-linux), Debian's libsecret-1-0, time and rclone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -12,6 +19,11 @@ DIR=${BENCH_DIR:-/tmp/hbcp-peers}
 KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 dpkg -s libsecret-1-0 >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq libsecret-1-0 >/dev/null; }
+case "$SETS" in both) SETS="mixed small" ;; all) SETS="mixed small scale" ;; esac
+SCALE_N=${SCALE_N:-5000}
+if [[ " $SETS " == *" scale "* ]] && ! command -v rclone >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq rclone >/dev/null
+fi
 AZCOPY=.tools/node/node_modules/@azure-tools/azcopy-linux/dist/bin/azcopy_linux_amd64
 [ -f "$AZCOPY" ] || npm install --silent --no-audit --no-fund --prefix .tools/node @azure-tools/azcopy-linux >&2
 chmod +x "$AZCOPY"
@@ -22,8 +34,13 @@ PORT=${PORT:-10000}; export PORT
 eval "$(bash scripts/azurite.sh start)"
 trap 'bash scripts/azurite.sh stop' EXIT
 mkdir -p "$DIR"
-[ -d "$DIR/mixed" ] || "$GEN" --out "$DIR/mixed" --preset mixed --seed 3 >/dev/null
-[ -d "$DIR/small" ] || "$GEN" --out "$DIR/small" --preset small-files --seed 4 >/dev/null
+[[ " $SETS " != *" mixed "* ]] || [ -d "$DIR/mixed" ] || "$GEN" --out "$DIR/mixed" --preset mixed --seed 3 >/dev/null
+[[ " $SETS " != *" small "* ]] || [ -d "$DIR/small" ] || "$GEN" --out "$DIR/small" --preset small-files --seed 4 >/dev/null
+if [[ " $SETS " == *" scale "* ]] && [ ! -f "$DIR/scale-$SCALE_N.done" ]; then
+  rm -rf "$DIR/scale-$SCALE_N"
+  "$GEN" --out "$DIR/scale-$SCALE_N" --preset scale --files "$SCALE_N" >/dev/null
+  touch "$DIR/scale-$SCALE_N.done"
+fi
 
 # An account SAS for Azurite (AzCopy cannot use a shared key).
 SAS=$(python3 - "$KEY" <<'PY'
@@ -44,7 +61,7 @@ measure() {
   awk '{print $1, $2+$3, $4}' "$DIR/t.out" >> "$DIR/$name.times"
 }
 for set in mixed small; do
-  [ "$SETS" = both ] || [ "$SETS" = "$set" ] || continue
+  [[ " $SETS " == *" $set "* ]] || continue
   rm -f "$DIR/$set"-*.times
   for _ in $(seq "$RUNS"); do
     n=$((n + 1))
@@ -60,8 +77,42 @@ for set in mixed small; do
     rm -rf "$DIR/down"
   done
 done
+# The scale set: SCALE_N empty files, three tools, each downloading what it uploaded.
+down_count() { # the files a download wrote (hbcp's own .hbcp folder aside), or stop
+  local got
+  got=$(find "$DIR/down" -type f -not -path '*/.hbcp/*' | wc -l)
+  [ "$got" -eq "$SCALE_N" ] || { echo "$1 downloaded $got of $SCALE_N files" >&2; exit 1; }
+}
+if [[ " $SETS " == *" scale "* ]]; then
+  src=$DIR/scale-$SCALE_N
+  rm -f "$DIR"/scale-*.times
+  export RCLONE_CONFIG_AZ_TYPE=azureblob
+  for _ in $(seq "$RUNS"); do
+    n=$((n + 1))
+    base="http://127.0.0.1:$PORT/devstoreaccount1"
+    for c in "az${n}scale" "rc${n}scale"; do
+      curl -sf -X PUT "$base/$c?restype=container&$SAS" -H "x-ms-version: 2021-08-06" -H "Content-Length: 0" -o /dev/null
+    done
+    export RCLONE_CONFIG_AZ_SAS_URL="$base/rc${n}scale?$SAS"
+    measure scale-up-azcopy "$AZCOPY" copy "$src/*" "$base/az${n}scale?$SAS" --from-to LocalBlob --recursive --log-level ERROR --output-level quiet
+    measure scale-up-hbcp "$HBCP" copy "$src" "$base/hb${n}scale" --progress none
+    measure scale-up-rclone rclone copy "$src" "az:rc${n}scale" --transfers 32 --checkers 32 -q
+    rm -rf "$DIR/down"; mkdir -p "$DIR/down"; sync
+    measure scale-down-azcopy bash -c "'$AZCOPY' copy '$base/az${n}scale/*?$SAS' '$DIR/down' --from-to BlobLocal --recursive --log-level ERROR --output-level quiet && sync"
+    down_count AzCopy
+    rm -rf "$DIR/down"; sync
+    measure scale-down-hbcp "$HBCP" copy "$base/hb${n}scale" "$DIR/down" --progress none
+    down_count hbcp
+    rm -rf "$DIR/down"; mkdir -p "$DIR/down"; sync
+    measure scale-down-rclone bash -c "rclone copy 'az:rc${n}scale' '$DIR/down' --transfers 32 --checkers 32 -q && sync"
+    down_count rclone
+    rm -rf "$DIR/down"
+  done
+  unset RCLONE_CONFIG_AZ_SAS_URL
+fi
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 col() { cut -d' ' -f"$2" "$DIR/$1.times" | median; }
+if [[ " $SETS " == *" mixed "* || " $SETS " == *" small "* ]]; then
 echo "| set | direction | AzCopy wall | hbcp wall | wall ratio hbcp/AzCopy | AzCopy CPU-s/GiB | hbcp CPU-s/GiB | CPU ratio | AzCopy peak RSS | hbcp peak RSS | RSS ratio | files/s AzCopy | files/s hbcp |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for set in mixed small; do
@@ -77,5 +128,19 @@ for set in mixed small; do
         s, g, f, d, aw, hw, hw/aw, ac/g, hc/g, hc/ac, ar/1024, hr/1024, hr/ar, f/aw, f/hw }'
   done
 done
+fi
+if [ -f "$DIR/scale-up-hbcp.times" ]; then
+  echo
+  echo "| scale set ($SCALE_N empty files) | direction | wall | files/s | CPU-s | peak RSS |"
+  echo "|---|---|---|---|---|---|"
+  for dir in up down; do
+    for tool in azcopy hbcp rclone; do
+      w=$(col "scale-$dir-$tool" 1); c=$(col "scale-$dir-$tool" 2); r=$(col "scale-$dir-$tool" 3)
+      awk -v t="$tool" -v d="$dir" -v f="$SCALE_N" -v w="$w" -v c="$c" -v r="$r" 'BEGIN {
+        name = (t == "azcopy" ? "AzCopy 10.32.2" : (t == "rclone" ? "rclone 1.60.1" : "hbcp"))
+        printf "| %s | %s | %.2f s | %.0f | %.1f | %.0f MiB |\n", name, d, w, f/w, c, r/1024 }'
+    done
+  done
+fi
 echo
 echo "medians of $RUNS alternating runs; Azurite in memory on 127.0.0.1; a fresh container per run"

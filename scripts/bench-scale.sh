@@ -4,6 +4,7 @@
 #   scripts/bench-scale.sh 100000 1000000   # given sizes
 #   AZURITE_N=100000 scripts/bench-scale.sh 100000   # also N objects to and from Azurite
 #   BENCH_DIR=/mnt/x HBCP=/path/hbcp GEN=/path/hbcp-gen SKIP_BUILD=1 ...
+#   SCALE_FS=loop scripts/bench-scale.sh 10000000   # on a fresh ext4 loop image (needs root)
 # For every size N: `hbcp-gen --preset scale` writes N empty files in an HBase-like layout
 # (data/default/TABLE/REGION/FAMILY/HFILE: 20 regions a table, 2 families, 50 files each), kept
 # between runs; then `hbcp plan` (files per minute, peak RSS) and `hbcp copy` with the default
@@ -12,6 +13,13 @@
 # of BENCH_DIR is cut to the largest that does, and the table says so. With AZURITE_N, the
 # N-file set is copied to an Azurite container (started on AZURITE_PORT, default 10200) and then
 # planned from it (a listing of N objects).
+# With SCALE_FS=loop (root only) the benchmark runs on a sparse ext4 image made for it, so that
+# the root file system's inode count does not cut the size: the image (SCALE_IMG, default
+# /var/tmp/hbcp-scale.img) gets inodes for two copies of the largest size (`mkfs.ext4 -N`), is
+# mounted with `mount -o loop` on a temporary folder that becomes BENCH_DIR, and is unmounted and
+# deleted at exit (KEEP_IMG=1 keeps it, and a kept image is mounted again as it is, with its
+# generated sets, by the next run). Its size grows with what is written (inode tables, folders,
+# the journal): about 0.7 GB per million files, both copies, plus 2 GiB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${BENCH_DIR:-/tmp/hbcp-scale}
@@ -24,6 +32,38 @@ fi
 if [ -z "${SKIP_BUILD:-}" ]; then cargo build --release -q -p hbcp -p hbcp-testkit; fi
 HBCP=${HBCP:-$PWD/target/release/hbcp}
 GEN=${GEN:-$PWD/target/release/hbcp-gen}
+cleanups=()
+cleanup() { local c; for c in "${cleanups[@]}"; do eval "$c" || true; done; }
+trap cleanup EXIT
+if [ "${SCALE_FS:-}" = loop ]; then
+  [ "$(id -u)" -eq 0 ] || { echo "SCALE_FS=loop needs root (mkfs.ext4, mount -o loop)" >&2; exit 2; }
+  IMG=${SCALE_IMG:-/var/tmp/hbcp-scale.img}
+  max=0; for s in "${SIZES[@]}"; do [ "$s" -gt "$max" ] && max=$s; done
+  # inodes: two copies of the largest set and its folders (2% of the files), the 10% that fit
+  # keeps free, and some to spare.
+  # ext4 holds at most one inode per 4 KiB block, so the image's nominal size is inodes x 4 KiB;
+  # what it grows to on disk (grow) is its 256-byte inodes, a 4 KiB block per folder, the
+  # journal and 1 GiB of room.
+  inodes=$(( max * 204 / 100 * 100 / 88 + 100000 ))
+  bytes=$(( inodes * 4096 ))
+  grow=$(( inodes * 256 + max * 4 / 100 * 4096 + (2 << 30) ))
+  if [ ! -f "$IMG" ]; then
+    avail=$(df --output=avail -B1 "$(dirname "$IMG")" | tail -1 | tr -d ' ')
+    if [ "$grow" -gt $(( avail * 9 / 10 )) ]; then
+      echo "SCALE_FS=loop: an image for $max files may grow to $(( grow >> 30 )) GiB; $(( avail >> 30 )) GiB free at $(dirname "$IMG")" >&2
+      exit 2
+    fi
+    truncate -s "$bytes" "$IMG"
+    # the inode tables are left to be written as they are used (no lazy init thread at mount),
+    # so the sparse image only grows with the files written into it
+    mkfs.ext4 -q -F -N "$inodes" -m 0 -E lazy_itable_init=1,lazy_journal_init=1 "$IMG"
+  fi
+  [ -n "${KEEP_IMG:-}" ] || cleanups+=("rm -f '$IMG'")
+  DIR=$(mktemp -d /tmp/hbcp-scale-mnt.XXXXXX)
+  mount -o loop,noinit_itable "$IMG" "$DIR"
+  cleanups=("umount '$DIR' && rmdir '$DIR'" "${cleanups[@]}")
+  echo "SCALE_FS=loop: $IMG ($(( bytes >> 30 )) GiB sparse, up to $(( grow >> 30 )) GiB on disk, $inodes inodes) on $DIR" >&2
+fi
 mkdir -p "$DIR"
 echo "disk: $(df -h --output=avail "$DIR" | tail -1 | tr -d ' ') free, $(df --output=iavail "$DIR" | tail -1 | tr -d ' ') inodes free" >&2
 
@@ -80,7 +120,8 @@ for want in "${SIZES[@]}"; do
   [ "$copied" -eq "$n" ] || { echo "copied $copied files, expected $n" >&2; exit 1; }
   rows+=("| local | $n$note | $plan_s s | $(per_min "$n" "$plan_s") | $plan_rss MiB | $copy_s s | $(per_min "$n" "$copy_s") | $copy_rss MiB |")
   echo "${rows[-1]}" >&2   # each row as soon as it is measured: a run stopped later keeps it
-  fresh_target
+  # a loop image deleted at exit takes the last target with it, faster than removing its files
+  [ "$want" = "${SIZES[-1]}" ] && [ "${SCALE_FS:-}" = loop ] && [ -z "${KEEP_IMG:-}" ] || fresh_target
 done
 
 if [ -n "${AZURITE_N:-}" ]; then
@@ -88,7 +129,7 @@ if [ -n "${AZURITE_N:-}" ]; then
   gen "$n"
   port=${AZURITE_PORT:-10200}
   eval "$(PORT=$port bash scripts/azurite.sh start)"
-  trap 'PORT=$port bash scripts/azurite.sh stop' EXIT
+  cleanups=("PORT=$port bash scripts/azurite.sh stop" "${cleanups[@]}")
   blob="$HBCP_TEST_AZURITE/devstoreaccount1/scale$$/hbase"
   rm -rf "$DIR/state"
   echo "copy $n files to Azurite" >&2

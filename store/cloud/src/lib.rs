@@ -623,6 +623,8 @@ const FOLDER_META: &str = "hdi_isfolder";
 /// On S3 and GCS (whose object names cannot end in `/` through object_store) an empty
 /// directory is kept as a 0-byte object of this name inside it.
 const DIR_MARKER: &str = ".hbcp-empty-dir";
+/// HEADs in flight while a listing tells directory markers from empty files (Azure).
+const LIST_HEADS: usize = 32;
 
 impl<S: ObjectStore + MultipartStore> CloudStore<S> {
     fn new(
@@ -800,37 +802,52 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
             None => None,
         };
         let inner = self.inner.clone();
+        let marker_suffix = format!("/{DIR_MARKER}");
         self.block(async {
-            let mut stream = inner.list(p.as_ref());
-            while let Some(item) = stream.next().await {
-                let meta = item.map_err(|e| self.err("list", prefix, e))?;
-                let loc = meta.location.as_ref().to_string();
-                let Some(rel) = self.rel(&loc) else { continue };
-                if rel.is_empty() || !rel.starts_with(prefix) {
-                    continue;
+            // HDInsight directory markers are 0-byte blobs with hdi_isfolder=true, which only a
+            // HEAD of the blob tells; the HEADs of the listed 0-byte blobs run LIST_HEADS at a
+            // time (in listing order), or a root of a million empty files would be a million
+            // requests one after another.
+            let inner = &inner;
+            let marker_suffix = &marker_suffix;
+            let mut classified = inner
+                .list(p.as_ref())
+                .map(|item| async move {
+                    let meta = item?;
+                    let loc = meta.location.as_ref().to_string();
+                    let Some(rel) = self.rel(&loc).map(str::to_string) else {
+                        return Ok(None);
+                    };
+                    if rel.is_empty() || !rel.starts_with(prefix) {
+                        return Ok(None);
+                    }
+                    // GCS part objects of uploads not yet committed are no file of the tree.
+                    if self.gcs.is_some()
+                        && rel
+                            .strip_prefix(gcs_json::PARTS_DIR)
+                            .is_some_and(|r| r.starts_with('/'))
+                    {
+                        return Ok(None);
+                    }
+                    if let Some(dir) = rel.strip_suffix(marker_suffix.as_str()) {
+                        return Ok(Some(entry_of(dir.to_string(), &meta, EntryKind::Dir)));
+                    }
+                    let kind = if meta.size == 0
+                        && self.kind == "azure"
+                        && folder_marker(&**inner, &meta.location).await
+                    {
+                        EntryKind::Dir
+                    } else {
+                        EntryKind::File
+                    };
+                    Ok(Some(entry_of(rel, &meta, kind)))
+                })
+                .buffered(LIST_HEADS);
+            while let Some(item) = classified.next().await {
+                let entry: Option<Entry> = item.map_err(|e| self.err("list", prefix, e))?;
+                if let Some(e) = entry {
+                    sink(e)?;
                 }
-                // GCS part objects of uploads not yet committed are no file of the tree.
-                if self.gcs.is_some()
-                    && rel
-                        .strip_prefix(gcs_json::PARTS_DIR)
-                        .is_some_and(|r| r.starts_with('/'))
-                {
-                    continue;
-                }
-                if let Some(dir) = rel.strip_suffix(&format!("/{DIR_MARKER}")) {
-                    sink(entry_of(dir.to_string(), &meta, EntryKind::Dir))?;
-                    continue;
-                }
-                // HDInsight directory markers are 0-byte blobs with hdi_isfolder=true.
-                let kind = if meta.size == 0
-                    && self.kind == "azure"
-                    && folder_marker(&*inner, &meta.location).await
-                {
-                    EntryKind::Dir
-                } else {
-                    EntryKind::File
-                };
-                sink(entry_of(rel.to_string(), &meta, kind))?;
             }
             Ok(())
         })
