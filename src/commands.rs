@@ -137,6 +137,7 @@ fn open_remote(url: &StoreUrl, target: bool, allow_http: bool) -> Result<Arc<dyn
         azure_endpoint: AZURE_ENDPOINT.get().cloned().flatten(),
         create_container: target,
         put_md5: PUT_MD5.get().copied().unwrap_or(false),
+        list_concurrency: None,
     };
     match hbcp_store_cloud::open(url, &opts) {
         Ok((s, opened)) => {
