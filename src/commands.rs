@@ -138,6 +138,7 @@ fn open_remote(url: &StoreUrl, target: bool, allow_http: bool) -> Result<Arc<dyn
         create_container: target,
         put_md5: PUT_MD5.get().copied().unwrap_or(false),
         list_concurrency: None,
+        list_page_size: None,
     };
     match hbcp_store_cloud::open(url, &opts) {
         Ok((s, opened)) => {
