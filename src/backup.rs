@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use hbcp_engine::{Overwrite, Stats, Stop, TargetIndex, is_hfile_name};
+use hbcp_store::timed::Timed;
 use hbcp_store::{Caps, Entry, EntryKind, ListSink, Store, Upload};
 use hbcp_verifier::check::{Params, verify_entries};
 use hbcp_verifier::generation::{
@@ -210,6 +211,14 @@ impl Store for GenStore {
     fn list(&self, prefix: &str, sink: &ListSink<'_>) -> hbcp_store::Result<()> {
         self.inner.list(prefix, sink)
     }
+    fn list_paged(
+        &self,
+        prefix: &str,
+        sink: &ListSink<'_>,
+        page: &(dyn Fn(std::time::Duration) + Sync),
+    ) -> hbcp_store::Result<()> {
+        self.inner.list_paged(prefix, sink, page)
+    }
     fn head(&self, key: &str) -> hbcp_store::Result<Option<Entry>> {
         let loc = self.read_loc(key)?;
         Ok(renamed(self.inner.head(&loc)?, key))
@@ -348,6 +357,15 @@ impl Store for GenView {
             }
         }
         Ok(())
+    }
+    fn list_paged(
+        &self,
+        prefix: &str,
+        sink: &ListSink<'_>,
+        _page: &(dyn Fn(std::time::Duration) + Sync),
+    ) -> hbcp_store::Result<()> {
+        // Served from memory: no listing request is made.
+        self.list(prefix, sink)
     }
     fn head(&self, key: &str) -> hbcp_store::Result<Option<Entry>> {
         match self.at.get(key) {
@@ -700,9 +718,8 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         );
     }
     let reporter = Reporter::start(stats.clone(), job.tuning.progress);
-    let src_store = job.src.store.clone();
-    let feed = move |sink: &ListSink<'_>| {
-        src_store.list("", &|e: Entry| {
+    let feed = move |src: &dyn Store, sink: &ListSink<'_>| {
+        src.list("", &|e: Entry| {
             if sel.accepts(&e) { sink(e) } else { Ok(()) }
         })
     };
@@ -784,15 +801,16 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         .filter(|(e, at)| !e.d && !is_new(at))
         .map(|(e, _)| e.clone())
         .collect();
+    let gen_timed = &Timed::new(gen_store.as_ref(), stats.ops());
     let v1 = verify_entries(
-        gen_store.as_ref(),
-        Some(job.src.store.as_ref()),
+        gen_timed,
+        Some(&Timed::new(job.src.store.as_ref(), stats.ops())),
         fresh.into_iter(),
         &params(verify_mode(job.tuning.verify)),
         &progress,
     )?;
     let v2 = verify_entries(
-        gen_store.as_ref(),
+        gen_timed,
         None,
         shared.into_iter(),
         &params(VerifyMode::Size),
@@ -955,6 +973,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
             "throughput_bytes_per_s": bytes_sent as f64 / elapsed.max(1e-6),
             "elapsed_s": elapsed,
             "latency_ms": stats.latency(),
+            "latency_by_op_ms": stats.latency_by_op(),
         });
         let tmp = path.with_extension("json.tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(&report)?)?;
@@ -1101,7 +1120,7 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
     }
     let reporter = Reporter::start(stats.clone(), job.tuning.progress);
     let feed_entries = entries.clone();
-    let feed = move |sink: &ListSink<'_>| {
+    let feed = move |_: &dyn Store, sink: &ListSink<'_>| {
         for e in &feed_entries {
             sink(Entry {
                 key: e.k.clone(),

@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use hbcp_engine::{Config, Stats};
 use hbcp_store::synthetic::SyntheticStore;
+use hbcp_store::timed::Timed;
 use hbcp_store::{Entry, ListSink, Store};
 use hbcp_verifier::VerifyMode;
 use hbcp_verifier::check::{Params, verify_entries};
@@ -41,6 +42,10 @@ pub struct BenchResult {
     pub read_bytes_per_s: f64,
     /// Request latencies of the write phase (ms).
     pub latency_ms: hbcp_engine::Latency,
+    /// Request latencies by operation of the whole bench: the write (puts, staged parts,
+    /// commits), the read-back (gets), the clean-up (list pages, deletes).
+    #[serde(default)]
+    pub latency_by_op_ms: std::collections::BTreeMap<String, hbcp_engine::OpLatency>,
 }
 
 /// Where the last bench of an endpoint is kept.
@@ -118,9 +123,12 @@ pub fn bench(a: BenchArgs) -> Result<Exit> {
         bytes(file_size * a.files)
     );
     let t0 = Instant::now();
-    let feed = |sink: &ListSink<'_>| src.list("", sink);
+    let feed = |src: &dyn Store, sink: &ListSink<'_>| src.list("", sink);
     let out = hbcp_engine::copy(&src, dst.as_ref(), &feed, &cfg, &stats, &cancel)?;
     let write_s = t0.elapsed().as_secs_f64();
+    let write_latency = stats.latency();
+    // The read-back and the clean-up are timed too (by operation).
+    let dst = &Timed::new(dst.as_ref(), stats.ops());
     let failed = !out.failures.is_empty() || out.stop.is_some();
     // Read everything back and check it.
     let t1 = Instant::now();
@@ -130,7 +138,7 @@ pub fn bench(a: BenchArgs) -> Result<Exit> {
         Ok(())
     })?;
     let verified = verify_entries(
-        dst.as_ref(),
+        dst,
         None,
         entries.into_iter(),
         &Params {
@@ -170,7 +178,8 @@ pub fn bench(a: BenchArgs) -> Result<Exit> {
         write_bytes_per_s: written as f64 / write_s.max(1e-6),
         write_files_per_s: stats.files_copied.load(Relaxed) as f64 / write_s.max(1e-6),
         read_bytes_per_s: verified.bytes as f64 / read_s.max(1e-6),
-        latency_ms: stats.latency(),
+        latency_ms: write_latency,
+        latency_by_op_ms: stats.latency_by_op(),
     };
     println!(
         "write: {}/s, {:.0} files/s; read back: {}/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} requests in flight",
@@ -190,6 +199,12 @@ pub fn bench(a: BenchArgs) -> Result<Exit> {
             workers.to_string()
         }
     );
+    for (op, l) in &result.latency_by_op_ms {
+        println!(
+            "  {op:<6} {:>7} requests: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            l.count, l.p50, l.p90, l.p99, l.max
+        );
+    }
     if failed || !verified.ok() {
         for f in &out.failures {
             eprintln!("hbcp: failed: {}: {}", f.key, f.error);

@@ -11,6 +11,7 @@ use hbcp_planner::Selection;
 use hbcp_planner::plan::{
     PLAN_FORMAT, PLAN_VERSION, PlanHeader, PlanReader, PlanWriter, now_rfc3339,
 };
+use hbcp_store::timed::Timed;
 use hbcp_store::{Entry, EntryKind, ListSink, Store, StoreUrl};
 use hbcp_verifier::check::{Params, compare_trees, verify_entries};
 use hbcp_verifier::manifest::{self, COMPLETION_KEY, ManifestEntry};
@@ -136,6 +137,8 @@ fn open_remote(url: &StoreUrl, target: bool, allow_http: bool) -> Result<Arc<dyn
         azure_endpoint: AZURE_ENDPOINT.get().cloned().flatten(),
         create_container: target,
         put_md5: PUT_MD5.get().copied().unwrap_or(false),
+        list_concurrency: None,
+        list_page_size: None,
     };
     match hbcp_store_cloud::open(url, &opts) {
         Ok((s, opened)) => {
@@ -513,9 +516,8 @@ fn copy(a: CopyArgs) -> Result<Exit> {
         )?;
         job.hbase = hbase_layout(None, &prep.sel);
         let sel = prep.sel;
-        let src_store = job.src.store.clone();
-        let feed = move |sink: &ListSink<'_>| {
-            src_store.list("", &|e: Entry| {
+        let feed = move |src: &dyn Store, sink: &ListSink<'_>| {
+            src.list("", &|e: Entry| {
                 if sel.accepts(&e) { sink(e) } else { Ok(()) }
             })
         };
@@ -540,7 +542,7 @@ fn copy(a: CopyArgs) -> Result<Exit> {
     job.publish = view.publish.clone();
     job.hbase = hbase_layout(Some(&spec), &prep.sel);
     job.selection_findings = view_findings(&view);
-    let feed = move |sink: &ListSink<'_>| {
+    let feed = move |_: &dyn Store, sink: &ListSink<'_>| {
         for (e, _) in &entries {
             sink(e.clone())?;
         }
@@ -629,7 +631,7 @@ fn run_plan(a: RunArgs) -> Result<Exit> {
     }
     let plan_path = a.plan.clone();
     let range_size = header.range_size;
-    let feed = move |sink: &ListSink<'_>| -> hbcp_store::Result<()> {
+    let feed = move |_: &dyn Store, sink: &ListSink<'_>| -> hbcp_store::Result<()> {
         let (_, mut rd) = PlanReader::open(&plan_path).map_err(|e| hbcp_store::Error::BadKey {
             key: plan_path.display().to_string(),
             why: e.to_string(),
@@ -717,10 +719,7 @@ pub(crate) fn plan_view(
 }
 
 /// Copy, verify, write the completion manifest, report; decide the exit status.
-fn execute(
-    job: Job,
-    feed: &(dyn Fn(&ListSink<'_>) -> hbcp_store::Result<()> + Sync),
-) -> Result<Exit> {
+fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
     let cancel = install_signals()?;
     let stats = Arc::new(Stats::default());
     let cfg = &job.cfg;
@@ -969,6 +968,7 @@ pub(crate) fn finish(
             throughput_bytes_per_s: rate,
             elapsed_s: elapsed,
             latency_ms: stats.latency(),
+            latency_by_op_ms: stats.latency_by_op(),
             failures: outcome.failures.clone(),
             warnings: outcome.warnings.clone(),
             source_findings: verified.source_findings.clone(),
@@ -1078,10 +1078,11 @@ pub(crate) fn verify_spill(
         st.bytes_verified.fetch_add(n, Relaxed);
         st.files_verified.fetch_add(1, Relaxed);
     };
+    // The verifier's requests (the read-back above all) join the run's latencies.
     verify_file(
         &outcome.spill,
-        job.dst.store.as_ref(),
-        Some(job.src.store.as_ref()),
+        &Timed::new(job.dst.store.as_ref(), stats.ops()),
+        Some(&Timed::new(job.src.store.as_ref(), stats.ops())),
         &params,
         &progress,
     )
@@ -1327,8 +1328,8 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
     };
     let started = now_rfc3339();
     let out = compare_trees(
-        src_store.as_ref(),
-        dst.store.as_ref(),
+        &Timed::new(src_store.as_ref(), stats.ops()),
+        &Timed::new(dst.store.as_ref(), stats.ops()),
         &sel,
         &Params {
             mode,
@@ -1406,6 +1407,7 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
             source_findings: out.source_findings.clone(),
             elapsed_s: stats.elapsed().as_secs_f64(),
             latency_ms: stats.latency(),
+            latency_by_op_ms: stats.latency_by_op(),
             timeline: stats.timeline(),
             ..Default::default()
         };
@@ -1567,8 +1569,8 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
     } else {
         verify_file(
             &matched,
-            dst.store.as_ref(),
-            Some(src.store.as_ref()),
+            &Timed::new(dst.store.as_ref(), stats.ops()),
+            Some(&Timed::new(src.store.as_ref(), stats.ops())),
             &params,
             &progress,
         )?
@@ -1656,6 +1658,8 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
                 mismatches: verified.mismatches.clone(),
             },
             source_findings: verified.source_findings.clone(),
+            latency_ms: stats.latency(),
+            latency_by_op_ms: stats.latency_by_op(),
             ..Default::default()
         };
         r.write(path)?;

@@ -1,6 +1,7 @@
 //! `hbcp report FILE.json --html OUT.html`: draws a run for people who would rather look than
-//! read — throughput over time, requests in flight, and the latency percentiles — as one
-//! self-contained HTML page with inline SVG (no script, no network).
+//! read — throughput over time, requests in flight, the latency percentiles of all requests,
+//! and each operation's latency distribution (list pages, heads, gets, puts, staged parts,
+//! commits, deletes…) — as one self-contained HTML page with inline SVG (no script, no network).
 
 use std::fmt::Write;
 
@@ -76,10 +77,17 @@ fn line_chart(title: &str, unit: &str, pts: &[(f64, f64)], color: &str) -> Strin
     svg
 }
 
-fn bar_chart(title: &str, bars: &[(&str, f64)]) -> String {
+/// Bars labelled below with their name and above with their value (`value` formats it).
+fn bar_chart<L: AsRef<str>>(
+    title: &str,
+    bars: &[(L, f64)],
+    value: &dyn Fn(f64) -> String,
+) -> String {
     let mut svg = String::new();
     let max = bars.iter().map(|b| b.1).fold(0.0, f64::max).max(1e-9);
     let bw = (W - 2.0 * PAD) / bars.len().max(1) as f64;
+    // Many narrow bars (a distribution) take smaller labels.
+    let font = if bars.len() > 10 { 9 } else { 12 };
     let _ = write!(
         svg,
         r#"<figure><figcaption>{}</figcaption><svg viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{}">"#,
@@ -91,18 +99,73 @@ fn bar_chart(title: &str, bars: &[(&str, f64)]) -> String {
         let x = PAD + i as f64 * bw + bw * 0.15;
         let _ = write!(
             svg,
-            r##"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" fill="#4a7fb5"/><text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">{}</text><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle" fill="#333">{v:.2} ms</text>"##,
+            r##"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" fill="#4a7fb5"/><text x="{:.1}" y="{:.1}" font-size="{font}" text-anchor="middle">{}</text><text x="{:.1}" y="{:.1}" font-size="{font}" text-anchor="middle" fill="#333">{}</text>"##,
             H - PAD - h,
             bw * 0.7,
             x + bw * 0.35,
             H - PAD + 16.0,
-            esc(label),
+            esc(label.as_ref()),
             x + bw * 0.35,
-            H - PAD - h - 4.0
+            H - PAD - h - 4.0,
+            esc(&value(*v)),
         );
     }
     svg.push_str("</svg></figure>");
     svg
+}
+
+/// One section per operation: its percentiles, and its latency distribution drawn as a
+/// histogram of requests per latency bucket (buckets double in width).
+fn by_operation(ops: &Value) -> String {
+    let Some(ops) = ops.as_object().filter(|o| !o.is_empty()) else {
+        return String::new();
+    };
+    let mut html = String::from(
+        "<h2>Request latency by operation</h2><table><tr><th>operation</th><th>requests</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>",
+    );
+    let ms = |l: &Value, k: &str| format!("{:.2} ms", l[k].as_f64().unwrap_or(0.0));
+    for (op, l) in ops {
+        let _ = write!(
+            html,
+            "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(op),
+            l["count"].as_u64().unwrap_or(0),
+            ms(l, "p50"),
+            ms(l, "p90"),
+            ms(l, "p99"),
+            ms(l, "max")
+        );
+    }
+    html.push_str("</table>");
+    for (op, l) in ops {
+        let bars: Vec<(String, f64)> = l["buckets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|b| {
+                let le = b["le_ms"].as_f64().unwrap_or(0.0);
+                let label = if le < 1.0 {
+                    format!("{:.0}µs", le * 1000.0)
+                } else if le < 1000.0 {
+                    format!("{le:.0}ms")
+                } else {
+                    format!("{:.0}s", le / 1000.0)
+                };
+                (label, b["count"].as_f64().unwrap_or(0.0))
+            })
+            .collect();
+        let _ = write!(html, r#"<section class="op" id="op-{}">"#, esc(op));
+        html.push_str(&bar_chart(
+            &format!(
+                "{op}: {} requests, latency distribution (requests per bucket, up to the bound below)",
+                l["count"].as_u64().unwrap_or(0)
+            ),
+            &bars,
+            &|v| format!("{v:.0}"),
+        ));
+        html.push_str("</section>");
+    }
+    html
 }
 
 /// Render a report (the JSON written by `--report`) as HTML.
@@ -194,7 +257,9 @@ pub fn render(report: &Value) -> String {
             lat["count"].as_u64().unwrap_or(0)
         ),
         &bars,
+        &|v| format!("{v:.2} ms"),
     ));
+    html.push_str(&by_operation(&report["latency_by_op_ms"]));
     if !failures.is_empty() || mismatches > 0 {
         html.push_str("<h2 class=\"bad\">Problems</h2><ul>");
         for f in &failures {

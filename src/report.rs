@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use hbcp_engine::{Failure, Latency, Sample};
+use std::collections::BTreeMap;
+
+use hbcp_engine::{Failure, Latency, OpLatency, Sample};
 use hbcp_verifier::{Mismatch, SourceFinding};
 use serde::Serialize;
 
@@ -65,8 +67,11 @@ pub struct Report {
     pub throughput_bytes_per_s: f64,
     /// Seconds of the whole run.
     pub elapsed_s: f64,
-    /// Per-request latencies.
+    /// Per-request latencies (every request).
     pub latency_ms: Latency,
+    /// Per-request latencies by operation (`list` pages, `head`, `get`, `put`, `stage`,
+    /// `commit`, `delete`…), with their distribution.
+    pub latency_by_op_ms: BTreeMap<String, OpLatency>,
     /// Files that could not be copied.
     pub failures: Vec<Failure>,
     /// Warnings of the copy (files not copied, or copied as they are).

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use hbcp_engine::{Overwrite, Stats, Stop, TargetIndex};
+use hbcp_store::timed::Timed;
 use hbcp_store::{Entry, EntryKind, ListSink};
 use hbcp_verifier::check::{Params, verify_entries};
 use hbcp_verifier::manifest::{self, COMPLETION_KEY, ManifestEntry};
@@ -181,9 +182,8 @@ fn cycle(
     job.cfg.overwrite = Overwrite::Sync;
     job.cfg.started = hbcp_planner::plan::now_rfc3339();
     let stats = Arc::new(Stats::default());
-    let src_store = job.src.store.clone();
-    let feed = move |sink: &ListSink<'_>| {
-        src_store.list("", &|e: Entry| {
+    let feed = move |src: &dyn hbcp_store::Store, sink: &ListSink<'_>| {
+        src.list("", &|e: Entry| {
             if sel.accepts(&e) { sink(e) } else { Ok(()) }
         })
     };
@@ -221,15 +221,16 @@ fn cycle(
     if mode != VerifyMode::None {
         let fresh = entries.iter().filter(|e| e.n).cloned().collect::<Vec<_>>();
         let kept = entries.iter().filter(|e| !e.n).cloned().collect::<Vec<_>>();
+        let dst = &Timed::new(job.dst.store.as_ref(), stats.ops());
         let v1 = verify_entries(
-            job.dst.store.as_ref(),
-            Some(job.src.store.as_ref()),
+            dst,
+            Some(&Timed::new(job.src.store.as_ref(), stats.ops())),
             fresh.into_iter(),
             &params(mode),
             &noop,
         )?;
         let v2 = verify_entries(
-            job.dst.store.as_ref(),
+            dst,
             None,
             kept.into_iter(),
             &params(VerifyMode::Size),

@@ -137,7 +137,8 @@ impl State {
     ) -> Result<Response<Body>, std::io::Error> {
         let c = &self.counters;
         c.requests.fetch_add(1, Relaxed);
-        let upload = req.method() == hyper::Method::POST && req.uri().path().starts_with("/upload/");
+        let upload =
+            req.method() == hyper::Method::POST && req.uri().path().starts_with("/upload/");
         if matches!(self.mode, Mode::DenyUploads) && upload {
             c.denied.fetch_add(1, Relaxed);
             return Ok(Response::builder()

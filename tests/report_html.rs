@@ -1,6 +1,7 @@
-//! `hbcp report FILE.json --html OUT.html`.
+//! `hbcp report FILE.json --html OUT.html`, the report's per-operation latencies, `hbcp bench`.
 
 use std::fs;
+use std::path::Path;
 
 use crate::util::*;
 
@@ -70,6 +71,14 @@ fn bench_measures_an_endpoint_removes_its_data_and_feeds_the_plan_estimate() {
         out.contains("write: ") && out.contains("files/s") && out.contains("read back"),
         "{out}"
     );
+    // Per-operation latencies: the write, the read-back and the clean-up.
+    for op in ["put", "get", "list", "delete"] {
+        assert!(
+            out.lines()
+                .any(|l| l.trim_start().starts_with(op) && l.contains("requests: p50")),
+            "no {op} latency line in {out}"
+        );
+    }
     let j: serde_json::Value = serde_json::from_slice(&fs::read(&rep).unwrap()).unwrap();
     assert_eq!(j["files"], 16);
     assert_eq!(j["bytes"], 8 << 20);
@@ -96,4 +105,110 @@ fn bench_measures_an_endpoint_removes_its_data_and_feeds_the_plan_estimate() {
     );
     let (code, _, err) = run(&["bench", &s(&target), "--files", "0"]);
     assert_eq!(code, Some(2), "{err}");
+}
+
+/// Small files (whole, one put each) and large ones (cut into 64 KiB ranges, one staged part
+/// each, one commit each): (small files, large files, ranges of the large files).
+fn small_and_large(root: &Path) -> (u64, u64, u64) {
+    let dir = root.join("data/default/t/r1/cf");
+    fs::create_dir_all(&dir).unwrap();
+    let mut seed = 7u64;
+    let mut bytes = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (seed >> 56) as u8
+            })
+            .collect()
+    };
+    for i in 0..5 {
+        fs::write(dir.join(format!("small{i}")), bytes(1000 + i * 100)).unwrap();
+    }
+    // 300,000 bytes: 5 ranges of 64 KiB; 200,000 bytes: 4.
+    fs::write(dir.join("large0"), bytes(300_000)).unwrap();
+    fs::write(dir.join("large1"), bytes(200_000)).unwrap();
+    (5, 2, 9)
+}
+
+/// The report's `latency_by_op_ms` counts exactly the requests a checksum-verified copy of
+/// `small_and_large` makes, and each operation's percentiles are ordered and above zero.
+fn assert_counts_are_the_requests_made(report: &Path, html: &Path) {
+    let j: serde_json::Value = serde_json::from_slice(&fs::read(report).unwrap()).unwrap();
+    let by = j["latency_by_op_ms"].as_object().expect("latency_by_op_ms");
+    let count = |op: &str| by.get(op).map_or(0, |l| l["count"].as_u64().unwrap());
+    let (small, large, ranges) = (5, 2, 9);
+    assert_eq!(count("put"), small, "{by:?}");
+    assert_eq!(count("stage"), ranges, "{by:?}");
+    assert_eq!(count("commit"), large, "{by:?}");
+    assert_eq!(count("begin"), large, "{by:?}");
+    // Read once from the source, read back once from the target by the verifier.
+    assert_eq!(count("get"), 2 * (small + ranges), "{by:?}");
+    assert!(count("list") >= 1, "{by:?}");
+    assert_eq!(count("delete") + count("abort"), 0, "{by:?}");
+    let total: u64 = by.values().map(|l| l["count"].as_u64().unwrap()).sum();
+    assert_eq!(j["latency_ms"]["count"].as_u64().unwrap(), total);
+    for (op, l) in by {
+        let v = |k: &str| l[k].as_f64().unwrap();
+        assert!(v("p50") > 0.0, "{op}: {l}");
+        assert!(
+            v("p50") <= v("p90")
+                && v("p90") <= v("p99")
+                && v("p99") <= v("p999")
+                && v("p999") <= v("max"),
+            "{op}: {l}"
+        );
+        let in_buckets: u64 = l["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["count"].as_u64().unwrap())
+            .sum();
+        assert_eq!(in_buckets, l["count"].as_u64().unwrap(), "{op}: {l}");
+    }
+    let r = hbcp(["report", &s(report), "--html", &s(html)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let page = fs::read_to_string(html).unwrap();
+    assert!(page.contains("Request latency by operation"));
+    for op in by.keys() {
+        assert!(
+            page.contains(&format!("<section class=\"op\" id=\"op-{op}\">")),
+            "no section for {op}"
+        );
+    }
+}
+
+#[test]
+fn copy_to_local_reports_latency_by_operation_counting_every_request() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    small_and_large(&src);
+    let json = t.path().join("r.json");
+    let r = copy(
+        &src,
+        &dst,
+        &["--range-size", "64KiB", "--report", &s(&json)],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_counts_are_the_requests_made(&json, &t.path().join("r.html"));
+}
+
+#[test]
+fn copy_to_azurite_reports_latency_by_operation_counting_every_request() {
+    let Some(base) = crate::cloud::azurite() else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    small_and_large(&src);
+    let blob = crate::cloud::container(&base, "devstoreaccount1", "lat");
+    let json = t.path().join("r.json");
+    let r = copy(
+        &src,
+        Path::new(&blob),
+        &["--range-size", "64KiB", "--report", &s(&json)],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_counts_are_the_requests_made(&json, &t.path().join("r.html"));
 }

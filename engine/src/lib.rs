@@ -27,7 +27,7 @@ use std::sync::atomic::AtomicBool;
 pub use budget::Budget;
 pub use journal::{Journal, Resume};
 pub use limiter::Bandwidth;
-pub use stats::{Latency, Sample, Stats};
+pub use stats::{Latency, OpLatency, Sample, Stats};
 pub use work::{Failure, Outcome, Stop};
 
 /// Result with the engine error.
@@ -179,11 +179,17 @@ pub fn spill_path(state_dir: &Path) -> PathBuf {
     state_dir.join("copied.manifest.zst")
 }
 
+/// What feeds a copy its entries: given the source store the engine reads through (timed, so
+/// a listing's pages count among the run's requests), it delivers the selected entries (from a
+/// listing or a plan) to the sink.
+pub type Feed<'a> =
+    dyn Fn(&dyn hbcp_store::Store, &hbcp_store::ListSink<'_>) -> hbcp_store::Result<()> + Sync + 'a;
+
 /// Run a copy: `feed` delivers the selected entries (from a listing or a plan) to its sink.
 pub fn copy(
     src: &dyn hbcp_store::Store,
     dst: &dyn hbcp_store::Store,
-    feed: &(dyn Fn(&hbcp_store::ListSink<'_>) -> hbcp_store::Result<()> + Sync),
+    feed: &Feed<'_>,
     cfg: &Config,
     stats: &Stats,
     cancel: &AtomicBool,

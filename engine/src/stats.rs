@@ -1,9 +1,11 @@
 //! One `Stats` of atomics, updated by the workers and read by whoever reports progress.
 
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hbcp_store::timed::{Op, OpLatencies};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -43,7 +45,8 @@ pub struct Stats {
     pub concurrency_final: AtomicU64,
     /// Adaptive concurrency: the highest limit it reached.
     pub concurrency_peak: AtomicU64,
-    latency: Mutex<Histogram<u64>>,
+    /// Request latencies by operation (every store call of the run, timed by `Timed`).
+    ops: Arc<OpLatencies>,
     timeline: Mutex<Vec<Sample>>,
 }
 
@@ -75,6 +78,65 @@ pub struct Latency {
     pub max: f64,
 }
 
+/// Latencies of one operation, in milliseconds, and their distribution.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct OpLatency {
+    /// Requests measured.
+    pub count: u64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Maximum.
+    pub max: f64,
+    /// The distribution: requests per bucket of doubling width, from the first bucket with a
+    /// request to the last (empty buckets in between kept, so they draw as a histogram).
+    #[serde(default)]
+    pub buckets: Vec<Bucket>,
+}
+
+/// Requests whose latency is at most `le_ms` (and above the previous bucket's bound).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Bucket {
+    /// Upper bound, milliseconds.
+    pub le_ms: f64,
+    /// Requests in the bucket.
+    pub count: u64,
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+impl OpLatency {
+    /// Percentiles and buckets of a histogram of microseconds.
+    pub fn of(h: &Histogram<u64>) -> Self {
+        let mut buckets = Vec::new();
+        for v in h.iter_log(1, 2.0) {
+            buckets.push(Bucket {
+                le_ms: ms(v.value_iterated_to()),
+                count: v.count_since_last_iteration(),
+            });
+        }
+        // Trim the empty buckets before the first request.
+        let first = buckets.iter().position(|b| b.count > 0).unwrap_or(0);
+        buckets.drain(..first);
+        OpLatency {
+            count: h.len(),
+            p50: ms(h.value_at_quantile(0.5)),
+            p90: ms(h.value_at_quantile(0.9)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+            buckets,
+        }
+    }
+}
+
 impl Default for Stats {
     fn default() -> Self {
         Stats {
@@ -95,15 +157,10 @@ impl Default for Stats {
             buffer_peak: AtomicU64::new(0),
             concurrency_final: AtomicU64::new(0),
             concurrency_peak: AtomicU64::new(0),
-            latency: Mutex::new(new_histogram()),
+            ops: Arc::new(OpLatencies::default()),
             timeline: Mutex::new(Vec::new()),
         }
     }
-}
-
-/// A histogram of microseconds from 1 µs to 1 hour, 3 significant digits.
-pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("histogram bounds")
 }
 
 impl Stats {
@@ -112,15 +169,15 @@ impl Stats {
         self.started.elapsed()
     }
 
-    /// Merge a worker's latency histogram.
-    pub fn merge_latency(&self, h: &Histogram<u64>) {
-        let _ = self.latency.lock().unwrap().add(h);
+    /// The latency histograms the run's stores are timed into
+    /// (`hbcp_store::timed::Timed::new(store, stats.ops())`).
+    pub fn ops(&self) -> Arc<OpLatencies> {
+        self.ops.clone()
     }
 
-    /// Latency percentiles so far.
+    /// Latency percentiles of every request so far.
     pub fn latency(&self) -> Latency {
-        let h = self.latency.lock().unwrap();
-        let ms = |us: u64| us as f64 / 1000.0;
+        let h = self.ops.all();
         Latency {
             count: h.len(),
             p50: ms(h.value_at_quantile(0.5)),
@@ -128,6 +185,17 @@ impl Stats {
             p999: ms(h.value_at_quantile(0.999)),
             max: ms(h.max()),
         }
+    }
+
+    /// Latencies of each operation that was requested at least once, by name.
+    pub fn latency_by_op(&self) -> BTreeMap<String, OpLatency> {
+        Op::ALL
+            .iter()
+            .filter_map(|op| {
+                let h = self.ops.get(*op);
+                (!h.is_empty()).then(|| (op.name().to_string(), OpLatency::of(&h)))
+            })
+            .collect()
     }
 
     /// Record a point of the timeline.
@@ -151,5 +219,38 @@ impl Stats {
     /// The timeline so far.
     pub fn timeline(&self) -> Vec<Sample> {
         self.timeline.lock().unwrap().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_operations_percentiles_are_ordered_and_its_buckets_hold_every_request() {
+        let lat = OpLatencies::default();
+        for _ in 0..90 {
+            lat.record(Op::Get, Duration::from_millis(1));
+        }
+        for _ in 0..10 {
+            lat.record(Op::Get, Duration::from_millis(40));
+        }
+        lat.record(Op::Put, Duration::from_micros(300));
+        let s = Stats {
+            ops: Arc::new(lat),
+            ..Stats::default()
+        };
+        let by = s.latency_by_op();
+        assert_eq!(by.keys().collect::<Vec<_>>(), ["get", "put"]);
+        let g = &by["get"];
+        assert_eq!(g.count, 100);
+        assert!((g.p50 - 1.0).abs() < 0.01, "{g:?}");
+        assert!((g.p99 - 40.0).abs() < 0.1, "{g:?}");
+        assert!(g.p50 <= g.p90 && g.p90 <= g.p99 && g.p99 <= g.p999 && g.p999 <= g.max);
+        assert_eq!(g.buckets.iter().map(|b| b.count).sum::<u64>(), 100);
+        assert!(g.buckets.windows(2).all(|w| w[0].le_ms < w[1].le_ms));
+        assert!(g.buckets[0].count > 0 && g.buckets.last().unwrap().count > 0);
+        // Every request of every operation, in the compatible all-requests block.
+        assert_eq!(s.latency().count, 101);
     }
 }

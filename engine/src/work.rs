@@ -6,17 +6,17 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use hbcp_planner::{LargestFirst, range_count, split::range_at};
+use hbcp_store::timed::Timed;
 use hbcp_store::{Entry, EntryKind, Error as StoreError, Store, Upload};
 use hbcp_verifier::checksum::{combine, hash_file};
 use hbcp_verifier::manifest::{self, ManifestEntry, ManifestHeader};
-use hdrhistogram::Histogram;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::adaptive::{Controller, Gate};
 use crate::budget::Budget;
 use crate::journal::{Journal, Record, Resume};
 use crate::limiter::Bandwidth;
-use crate::stats::{Stats, new_histogram};
+use crate::stats::Stats;
 use crate::{Config, Overwrite, Result, spill_path};
 
 /// A file that could not be copied.
@@ -143,11 +143,7 @@ impl Shared<'_> {
     }
 
     /// Run a store call with bounded retries and exponential backoff with jitter.
-    fn retry<T>(
-        &self,
-        hist: &mut Histogram<u64>,
-        mut f: impl FnMut() -> hbcp_store::Result<T>,
-    ) -> hbcp_store::Result<T> {
+    fn retry<T>(&self, mut f: impl FnMut() -> hbcp_store::Result<T>) -> hbcp_store::Result<T> {
         let mut attempt = 1u32;
         loop {
             let permit = self.gate.acquire();
@@ -156,7 +152,6 @@ impl Shared<'_> {
             let r = f();
             self.stats.in_flight.fetch_sub(1, Relaxed);
             drop(permit);
-            let _ = hist.record(t0.elapsed().as_micros().max(1) as u64);
             if let Err(e) = &r {
                 if e.is_throttle() {
                     self.gate.throttled_at(Instant::now());
@@ -186,11 +181,14 @@ pub(crate) fn backoff(attempt: u32, seed: Instant) -> Duration {
 pub(crate) fn run(
     src: &dyn Store,
     dst: &dyn Store,
-    feed: &(dyn Fn(&hbcp_store::ListSink<'_>) -> hbcp_store::Result<()> + Sync),
+    feed: &crate::Feed<'_>,
     cfg: &Config,
     stats: &Stats,
     cancel: &AtomicBool,
 ) -> Result<Outcome> {
+    // Every request of the copy (listing, planner, workers) is timed by operation.
+    let src = &Timed::new(src, stats.ops());
+    let dst = &Timed::new(dst, stats.ops());
     let (mut journal, resume) = Journal::open(&cfg.state_dir, &cfg.job)?;
     let spill = spill_path(&cfg.state_dir);
     let header = ManifestHeader::new(
@@ -236,7 +234,7 @@ pub(crate) fn run(
         // Feeder: listing or plan → entries.
         let sh_ref = &sh;
         s.spawn(move || {
-            let r = feed(&|e: Entry| {
+            let r = feed(sh_ref.src, &|e: Entry| {
                 if sh_ref.halted() {
                     return Err(StoreError::Unsupported {
                         what: "listing".into(),
@@ -356,7 +354,6 @@ fn plan(
         }
     };
     let mut window = LargestFirst::new(sh.cfg.window);
-    let mut hist = new_histogram();
     let send = |t: Task| tasks.send(t).is_ok();
     for e in entries.iter() {
         if sh.halted() {
@@ -380,7 +377,7 @@ fn plan(
         sh.stats.bytes_listed.fetch_add(e.size, Relaxed);
         // Resume: a file the journal says is durable, still there with its size.
         if let Some((h, tv)) = resume.file(&e.key, e.size, e.version.as_deref()) {
-            match sh.retry(&mut hist, || sh.dst.head(&e.key)) {
+            match sh.retry(|| sh.dst.head(&e.key)) {
                 Ok(Some(t))
                     if t.kind == EntryKind::File
                         && t.size == e.size
@@ -412,7 +409,7 @@ fn plan(
         } else if target_empty {
             None
         } else {
-            match sh.retry(&mut hist, || sh.dst.head(&e.key)) {
+            match sh.retry(|| sh.dst.head(&e.key)) {
                 Ok(x) => x,
                 Err(err) => {
                     let _ = done.send(Done::Failed(Failure {
@@ -489,7 +486,6 @@ fn plan(
             break;
         }
     }
-    sh.stats.merge_latency(&hist);
 }
 
 /// Turn a file into tasks. Returns false when the workers are gone.
@@ -546,7 +542,6 @@ fn emit(sh: &Shared<'_>, e: &Option<Entry>, tasks: &Sender<Task>, resume: &Resum
 const KEEP_BUFFER: usize = 128 << 10;
 
 fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
-    let mut hist = new_histogram();
     let mut buf = Vec::new();
     for t in tasks.iter() {
         if sh.halted() {
@@ -558,13 +553,13 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
         }
         sh.stats.tasks.fetch_add(1, Relaxed);
         match t {
-            Task::Dir(key) => match sh.retry(&mut hist, || sh.dst.make_dir(&key)) {
+            Task::Dir(key) => match sh.retry(|| sh.dst.make_dir(&key)) {
                 Ok(()) => {
                     let _ = done.send(Done::Dir(key));
                 }
                 Err(e) => fail(sh, &done, &key, e),
             },
-            Task::Whole(e) => match copy_whole(sh, &e, &mut buf, &mut hist) {
+            Task::Whole(e) => match copy_whole(sh, &e, &mut buf) {
                 Ok(hash) => {
                     sh.stats.files_copied.fetch_add(1, Relaxed);
                     let tv = target_version(sh, &e.key);
@@ -580,14 +575,14 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
                     StoreError::Changed { .. }
                     | StoreError::NotFound { .. }
                     | StoreError::ShortRead { .. },
-                ) => redo_changed(sh, &e.key, &done, &mut buf, &mut hist),
+                ) => redo_changed(sh, &e.key, &done, &mut buf),
                 Err(err) => fail(sh, &done, &e.key, err),
             },
-            Task::Range(big, idx) => range_task(sh, &big, idx, &done, &mut hist),
-            Task::Commit(big) => finish_big(sh, &big, &done, &mut hist),
-            Task::Check(e, write) => check_task(sh, &e, write, &done, &mut buf, &mut hist),
+            Task::Range(big, idx) => range_task(sh, &big, idx, &done),
+            Task::Commit(big) => finish_big(sh, &big, &done),
+            Task::Check(e, write) => check_task(sh, &e, write, &done, &mut buf),
             Task::CopyWithin { from, entry, hash } => {
-                match sh.retry(&mut hist, || sh.dst.copy_within(&from, &entry.key)) {
+                match sh.retry(|| sh.dst.copy_within(&from, &entry.key)) {
                     Ok(()) => {
                         sh.stats.files_copied.fetch_add(1, Relaxed);
                         let tv = target_version(sh, &entry.key);
@@ -600,12 +595,11 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
                         });
                     }
                     // No server-side copy here (or the old copy is gone): send it.
-                    Err(_) => copy_inline(sh, &entry, &done, &mut buf, &mut hist),
+                    Err(_) => copy_inline(sh, &entry, &done, &mut buf),
                 }
             }
         }
     }
-    sh.stats.merge_latency(&hist);
 }
 
 /// The target's version token of a file just written, on local targets (a cheap stat) so that
@@ -635,45 +629,38 @@ fn throttle(sh: &Shared<'_>, n: usize) {
     }
 }
 
-fn copy_whole(
-    sh: &Shared<'_>,
-    e: &Entry,
-    buf: &mut Vec<u8>,
-    hist: &mut Histogram<u64>,
-) -> hbcp_store::Result<u64> {
+fn copy_whole(sh: &Shared<'_>, e: &Entry, buf: &mut Vec<u8>) -> hbcp_store::Result<u64> {
     if !sh.local_dst {
         // Object stores: hand the bytes over as they came, no copy.
         let _held = sh.budget.take(e.size);
-        let data = sh.retry(hist, || {
+        let data = sh.retry(|| {
             sh.src
                 .read_range_bytes(&e.key, 0..e.size, e.version.as_deref())
         })?;
         let hash = xxhash_rust::xxh3::xxh3_64(&data);
         throttle(sh, data.len());
-        sh.retry(hist, || sh.dst.put_bytes(&e.key, data.clone()))?;
+        sh.retry(|| sh.dst.put_bytes(&e.key, data.clone()))?;
         sh.stats.bytes_copied.fetch_add(e.size, Relaxed);
         return Ok(hash);
     }
     if e.size > sh.cfg.chunk {
         // Larger than one chunk: streamed into a staged file, never whole in memory.
-        let up = sh.retry(hist, || {
-            sh.dst.begin_upload(&e.key, e.size, e.size, &sh.cfg.job)
-        })?;
-        let r = stream_range(sh, e, 0..e.size, &*up, 0, hist)
-            .and_then(|hash| sh.retry(hist, || up.commit()).map(|()| hash));
+        let up = sh.retry(|| sh.dst.begin_upload(&e.key, e.size, e.size, &sh.cfg.job))?;
+        let r = stream_range(sh, e, 0..e.size, &*up, 0)
+            .and_then(|hash| sh.retry(|| up.commit()).map(|()| hash));
         if r.is_err() {
             let _ = up.abort();
         }
         return r;
     }
     let _held = sh.budget.take(e.size);
-    sh.retry(hist, || {
+    sh.retry(|| {
         sh.src
             .read_range(&e.key, 0..e.size, e.version.as_deref(), buf)
     })?;
     let hash = xxhash_rust::xxh3::xxh3_64(buf);
     throttle(sh, buf.len());
-    sh.retry(hist, || sh.dst.put(&e.key, buf))?;
+    sh.retry(|| sh.dst.put(&e.key, buf))?;
     sh.stats.bytes_copied.fetch_add(e.size, Relaxed);
     Ok(hash)
 }
@@ -695,7 +682,6 @@ fn stream_range(
     range: std::ops::Range<u64>,
     up: &dyn Upload,
     idx: u32,
-    hist: &mut Histogram<u64>,
 ) -> hbcp_store::Result<u64> {
     let chunk = sh.cfg.chunk.max(1) as usize;
     // The coalescing buffer and the store's own piece (a local read's buffer).
@@ -716,7 +702,7 @@ fn stream_range(
     // is; held for this range only (the budget's `_held`).
     let mut cb = hbcp_store::AlignedBuf::new();
     cb.reserve(chunk.min((range.end - range.start) as usize));
-    sh.retry(hist, || {
+    sh.retry(|| {
         // Bytes a failed attempt buffered but did not write are read again.
         cb.clear();
         sh.src
@@ -750,17 +736,13 @@ fn stream_range(
     Ok(h.digest())
 }
 
-fn upload_of(
-    sh: &Shared<'_>,
-    big: &Big,
-    hist: &mut Histogram<u64>,
-) -> hbcp_store::Result<Arc<dyn Upload>> {
+fn upload_of(sh: &Shared<'_>, big: &Big) -> hbcp_store::Result<Arc<dyn Upload>> {
     let mut g = big.upload.lock().unwrap();
     if let Some(u) = &*g {
         return Ok(u.clone());
     }
     let e = &big.entry;
-    let u = sh.retry(hist, || {
+    let u = sh.retry(|| {
         sh.dst
             .begin_upload(&e.key, e.size, sh.cfg.range_size, &sh.cfg.job)
     })?;
@@ -769,41 +751,30 @@ fn upload_of(
 }
 
 /// Read one range (hashing as it reads) and write it.
-fn copy_range(
-    sh: &Shared<'_>,
-    big: &Big,
-    idx: u32,
-    hist: &mut Histogram<u64>,
-) -> hbcp_store::Result<u64> {
+fn copy_range(sh: &Shared<'_>, big: &Big, idx: u32) -> hbcp_store::Result<u64> {
     let e = &big.entry;
-    let up = upload_of(sh, big, hist)?;
+    let up = upload_of(sh, big)?;
     let r = range_at(e.size, sh.cfg.range_size, idx as u64);
     let version = e.version.as_deref();
     if sh.local_dst {
         // Positional writes: the range streams through one chunk of memory.
-        stream_range(sh, e, r, &*up, idx, hist)
+        stream_range(sh, e, r, &*up, idx)
     } else {
         // One range in memory per worker, handed to the store without a copy.
         let _held = sh.budget.take(r.end - r.start);
-        let data = sh.retry(hist, || sh.src.read_range_bytes(&e.key, r.clone(), version))?;
+        let data = sh.retry(|| sh.src.read_range_bytes(&e.key, r.clone(), version))?;
         let hash = xxhash_rust::xxh3::xxh3_64(&data);
         throttle(sh, data.len());
-        sh.retry(hist, || up.put_part_bytes(idx, r.start, data.clone()))?;
+        sh.retry(|| up.put_part_bytes(idx, r.start, data.clone()))?;
         sh.stats.bytes_copied.fetch_add(r.end - r.start, Relaxed);
         Ok(hash)
     }
 }
 
-fn range_task(
-    sh: &Shared<'_>,
-    big: &Arc<Big>,
-    idx: u32,
-    done: &Sender<Done>,
-    hist: &mut Histogram<u64>,
-) {
+fn range_task(sh: &Shared<'_>, big: &Arc<Big>, idx: u32, done: &Sender<Done>) {
     let already_failed = big.failed.lock().unwrap().is_some();
     if !already_failed {
-        match copy_range(sh, big, idx, hist).and_then(|h| sync_parts(sh, big, hist).map(|()| h)) {
+        match copy_range(sh, big, idx).and_then(|h| sync_parts(sh, big).map(|()| h)) {
             Ok(h) => {
                 big.hashes.lock().unwrap()[idx as usize] = Some(h);
                 journal_range(big, idx, h, done);
@@ -829,16 +800,16 @@ fn range_task(
         }
     }
     if big.remaining.fetch_sub(1, Relaxed) == 1 {
-        finish_big(sh, big, done, hist);
+        finish_big(sh, big, done);
     }
 }
 
 /// Make a finished range durable in the staging area (local disk: `fdatasync` of the staging
 /// file), so that its journal record may be written without a whole-target flush.
-fn sync_parts(sh: &Shared<'_>, big: &Big, hist: &mut Histogram<u64>) -> hbcp_store::Result<()> {
+fn sync_parts(sh: &Shared<'_>, big: &Big) -> hbcp_store::Result<()> {
     let up = big.upload.lock().unwrap().clone();
     match up {
-        Some(up) => sh.retry(hist, || up.sync_parts()),
+        Some(up) => sh.retry(|| up.sync_parts()),
         None => Ok(()),
     }
 }
@@ -861,7 +832,7 @@ fn journal_range(big: &Big, idx: u32, hash: u64, done: &Sender<Done>) {
 }
 
 /// The last range of a file is done: commit it (or abort it if a range failed).
-fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>, hist: &mut Histogram<u64>) {
+fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
     let key = &big.entry.key;
     if let Some((err, changed)) = big.failed.lock().unwrap().clone() {
         if sh.halted() {
@@ -873,7 +844,7 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>, hist: &mut Histog
         }
         if changed {
             let mut buf = Vec::new();
-            return redo_changed(sh, key, done, &mut buf, hist);
+            return redo_changed(sh, key, done, &mut buf);
         }
         sh.stats.files_failed.fetch_add(1, Relaxed);
         let _ = done.send(Done::Failed(Failure {
@@ -890,7 +861,7 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>, hist: &mut Histog
         .map(|h| h.unwrap_or(0))
         .collect();
     debug_assert_eq!(hashes.len(), big.ranges as usize);
-    let up = match upload_of(sh, big, hist) {
+    let up = match upload_of(sh, big) {
         Ok(u) => u,
         Err(e) => return fail(sh, done, key, e),
     };
@@ -899,7 +870,7 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>, hist: &mut Histog
         // sent in any order by any worker).
         let e = &big.entry;
         let mut buf = Vec::new();
-        match sh.retry(hist, || {
+        match sh.retry(|| {
             md5_of(
                 sh.src,
                 &e.key,
@@ -918,13 +889,13 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>, hist: &mut Histog
                         | StoreError::ShortRead { .. }
                 ) {
                     let _ = up.abort();
-                    return redo_changed(sh, key, done, &mut buf, hist);
+                    return redo_changed(sh, key, done, &mut buf);
                 }
                 return fail(sh, done, key, err);
             }
         }
     }
-    match sh.retry(hist, || up.commit()) {
+    match sh.retry(|| up.commit()) {
         Ok(()) => {
             sh.stats.files_copied.fetch_add(1, Relaxed);
             let _ = done.send(Done::File {
@@ -965,25 +936,16 @@ fn md5_of(
 
 /// A file already at the target with the same size: compare checksums; copy if different
 /// (and allowed).
-fn check_task(
-    sh: &Shared<'_>,
-    e: &Entry,
-    write: bool,
-    done: &Sender<Done>,
-    buf: &mut Vec<u8>,
-    hist: &mut Histogram<u64>,
-) {
+fn check_task(sh: &Shared<'_>, e: &Entry, write: bool, done: &Sender<Done>, buf: &mut Vec<u8>) {
     let rs = sh.cfg.range_size;
     let chunk = sh.cfg.chunk;
-    let src_hash = match sh.retry(hist, || {
-        hash_file(sh.src, &e.key, e.size, rs, e.version.as_deref(), chunk, buf)
-    }) {
+    let src_hash = match sh
+        .retry(|| hash_file(sh.src, &e.key, e.size, rs, e.version.as_deref(), chunk, buf))
+    {
         Ok(h) => h,
         Err(err) => return fail(sh, done, &e.key, err),
     };
-    let dst_hash = sh.retry(hist, || {
-        hash_file(sh.dst, &e.key, e.size, rs, None, chunk, buf)
-    });
+    let dst_hash = sh.retry(|| hash_file(sh.dst, &e.key, e.size, rs, None, chunk, buf));
     let same = matches!(dst_hash, Ok(h) if h == src_hash);
     if same || !write {
         sh.stats.files_skipped.fetch_add(1, Relaxed);
@@ -1001,23 +963,17 @@ fn check_task(
         });
         return;
     }
-    copy_inline(sh, e, done, buf, hist);
+    copy_inline(sh, e, done, buf);
 }
 
 /// Copy one file here, range after range (a file found different at the target, or one whose
 /// source changed during the copy).
-fn copy_inline(
-    sh: &Shared<'_>,
-    e: &Entry,
-    done: &Sender<Done>,
-    buf: &mut Vec<u8>,
-    hist: &mut Histogram<u64>,
-) {
+fn copy_inline(sh: &Shared<'_>, e: &Entry, done: &Sender<Done>, buf: &mut Vec<u8>) {
     let rs = sh.cfg.range_size;
     let chunk = sh.cfg.chunk;
     let n = range_count(e.size, rs).max(1) as u32;
     if e.size <= chunk.min(rs) {
-        match copy_whole(sh, e, buf, hist) {
+        match copy_whole(sh, e, buf) {
             Ok(h) => {
                 sh.stats.files_copied.fetch_add(1, Relaxed);
                 let _ = done.send(Done::File {
@@ -1041,7 +997,7 @@ fn copy_inline(
         failed: Mutex::new(None),
     };
     for i in 0..n {
-        match copy_range(sh, &big, i, hist) {
+        match copy_range(sh, &big, i) {
             Ok(h) => big.hashes.lock().unwrap()[i as usize] = Some(h),
             Err(err) => {
                 if err.is_fatal() {
@@ -1053,24 +1009,18 @@ fn copy_inline(
             }
         }
     }
-    finish_big(sh, &big, done, hist);
+    finish_big(sh, &big, done);
 }
 
 /// The source file changed while it was read: copy its new version (once), or report that it
 /// was deleted. Never a target file made of two versions.
-fn redo_changed(
-    sh: &Shared<'_>,
-    key: &str,
-    done: &Sender<Done>,
-    buf: &mut Vec<u8>,
-    hist: &mut Histogram<u64>,
-) {
-    match sh.retry(hist, || sh.src.head(key)) {
+fn redo_changed(sh: &Shared<'_>, key: &str, done: &Sender<Done>, buf: &mut Vec<u8>) {
+    match sh.retry(|| sh.src.head(key)) {
         Ok(Some(now)) if now.kind == EntryKind::File => {
             let _ = done.send(Done::Warning(format!(
                 "{key}: changed at the source during the copy; copied its new version"
             )));
-            copy_inline(sh, &now, done, buf, hist);
+            copy_inline(sh, &now, done, buf);
         }
         Ok(_) => {
             let _ = done.send(Done::Warning(format!(

@@ -116,7 +116,7 @@ fn run_case(key: &str, at: u64, hook: Hook) -> Case {
     let out = hbcp_engine::copy(
         &store,
         &target,
-        &|sink| store.list("", sink),
+        &|src: &dyn Store, sink| src.list("", sink),
         &cfg,
         &stats,
         &cancel,

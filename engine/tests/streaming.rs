@@ -128,7 +128,7 @@ fn a_read_broken_mid_body_resumes_after_the_written_bytes_and_writes_nothing_twi
     let out = hbcp_engine::copy(
         &store,
         &LocalStore::new(dst.clone()),
-        &|sink| store.list("", sink),
+        &|src: &dyn Store, sink| src.list("", sink),
         &cfg,
         &stats,
         &AtomicBool::new(false),

@@ -1135,6 +1135,15 @@ impl Store for ViewStore {
         }
         Ok(())
     }
+    fn list_paged(
+        &self,
+        prefix: &str,
+        sink: &ListSink<'_>,
+        _page: &(dyn Fn(std::time::Duration) + Sync),
+    ) -> hbcp_store::Result<()> {
+        // Served from memory: no listing request is made.
+        self.list(prefix, sink)
+    }
     fn head(&self, key: &str) -> hbcp_store::Result<Option<Entry>> {
         for s in self.sources(key) {
             if let Some(mut e) = self.inner.head(&s)? {

@@ -14,12 +14,13 @@ mod error;
 pub mod local;
 pub mod redact;
 pub mod synthetic;
+pub mod timed;
 pub mod url;
 
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 pub use direct::AlignedBuf;
 pub use error::{Error, Result};
@@ -134,6 +135,20 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// root) into `sink`, in no particular order. Directory entries are reported only for
     /// empty directories / directory markers. Stops at the first error returned by `sink`.
     fn list(&self, prefix: &str, sink: &ListSink<'_>) -> Result<()>;
+
+    /// Like [`Store::list`], calling `page` with the duration of every listing request (one
+    /// LIST page on object stores). Stores without pages report the whole listing as one.
+    fn list_paged(
+        &self,
+        prefix: &str,
+        sink: &ListSink<'_>,
+        page: &(dyn Fn(Duration) + Sync),
+    ) -> Result<()> {
+        let t0 = Instant::now();
+        let r = self.list(prefix, sink);
+        page(t0.elapsed());
+        r
+    }
 
     /// Metadata of one key, `None` if it does not exist.
     fn head(&self, key: &str) -> Result<Option<Entry>>;

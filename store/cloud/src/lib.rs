@@ -15,16 +15,19 @@ mod azure_rest;
 mod gcs_json;
 mod s3_parts;
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use hbcp_store::redact::redact_text;
 use hbcp_store::{
     Caps, Endpoint, Entry, EntryKind, Error, ListSink, Result, Store, StoreUrl, Upload,
 };
+use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{
@@ -44,7 +47,21 @@ pub struct CloudOptions {
     /// Store Content-MD5 with every blob written (`--put-md5`; Azure), so that Azure's own tools
     /// can check the blobs.
     pub put_md5: bool,
+    /// LIST requests in flight while listing (`None`: [`LIST_CONCURRENCY`]; `Some(1)`: one
+    /// sequential paged listing of the whole prefix).
+    pub list_concurrency: Option<usize>,
+    /// Most entries asked for per LIST page (`None`: the service's own, Azure 5000, S3 1000).
+    pub list_page_size: Option<usize>,
 }
+
+/// LIST requests in flight by default: the top of a root is listed with a delimiter, level by
+/// level, and the prefixes found are listed concurrently.
+pub const LIST_CONCURRENCY: usize = 16;
+
+/// Levels listed with a delimiter below the listed prefix before each prefix found is listed
+/// flat: for an HBase root `data/`, `data/NS/`, `data/NS/TABLE/`, then one flat listing per
+/// region (and per WAL folder, per archived table…).
+const DELIMITED_LEVELS: usize = 4;
 
 /// The well-known key of the Azure storage emulator's `devstoreaccount1` (public, not a secret).
 const EMULATOR_KEY: &str =
@@ -277,7 +294,16 @@ fn open_azure(
         display.clone(),
         allow_http,
     )?;
-    let mut st = CloudStore::new(store, "azure", display, prefix.to_string(), secrets, caps)?;
+    let store = Arc::new(store);
+    let mut st = CloudStore::new_shared(
+        store.clone(),
+        "azure",
+        display,
+        prefix.to_string(),
+        secrets,
+        caps,
+    )?
+    .paged(store, opts);
     st.azure = Some(Arc::new(blocks));
     Ok((Arc::new(st), opened))
 }
@@ -354,14 +380,16 @@ fn open_s3(
         min_part_size: 5 << 20,
         default_concurrency: 32,
     };
-    let mut st = CloudStore::new(
-        store,
+    let store = Arc::new(store);
+    let mut st = CloudStore::new_shared(
+        store.clone(),
         "s3",
         url.display.clone(),
         prefix.to_string(),
         secrets,
         caps,
-    )?;
+    )?
+    .paged(store, opts);
     st.s3 = Some(Arc::new(parts));
     Ok((Arc::new(st), Opened::default()))
 }
@@ -453,14 +481,16 @@ fn open_gcs(
         opts.put_md5,
         allow_http,
     )?;
-    let mut st = CloudStore::new(
-        store,
+    let store = Arc::new(store);
+    let mut st = CloudStore::new_shared(
+        store.clone(),
         "gcs",
         url.display.clone(),
         prefix.to_string(),
         secrets,
         caps,
-    )?;
+    )?
+    .paged(store, opts);
     st.gcs = Some(Arc::new(json));
     Ok((Arc::new(st), Opened::default()))
 }
@@ -606,6 +636,12 @@ struct CloudStore<S> {
     s3: Option<Arc<s3_parts::S3Parts>>,
     /// GCS: writes through the JSON API (uploads, part objects joined by compose, rewrites).
     gcs: Option<Arc<gcs_json::GcsJson>>,
+    /// Page by page listing (Azure, S3, GCS), which lists in parallel and times each page.
+    pager: Option<Arc<dyn PaginatedListStore>>,
+    /// LIST requests in flight.
+    list_concurrency: usize,
+    /// Most entries per LIST page, if not the service's default.
+    list_page_size: Option<usize>,
 }
 
 impl<S> fmt::Debug for CloudStore<S> {
@@ -635,6 +671,17 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
         secrets: Vec<String>,
         caps: Caps,
     ) -> Result<Self> {
+        Self::new_shared(Arc::new(inner), kind, display, prefix, secrets, caps)
+    }
+
+    fn new_shared(
+        inner: Arc<S>,
+        kind: &'static str,
+        display: String,
+        prefix: String,
+        secrets: Vec<String>,
+        caps: Caps,
+    ) -> Result<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -642,7 +689,7 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
             .build()
             .map_err(|e| Error::io("tokio runtime", "start", e))?;
         Ok(CloudStore {
-            inner: Arc::new(inner),
+            inner,
             kind,
             display,
             prefix,
@@ -652,7 +699,18 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
             azure: None,
             s3: None,
             gcs: None,
+            pager: None,
+            list_concurrency: 1,
+            list_page_size: None,
         })
+    }
+
+    /// List page by page through `pager`, with the requests in flight that `opts` asks for.
+    fn paged(mut self, pager: Arc<dyn PaginatedListStore>, opts: &CloudOptions) -> Self {
+        self.pager = Some(pager);
+        self.list_concurrency = opts.list_concurrency.unwrap_or(LIST_CONCURRENCY).max(1);
+        self.list_page_size = opts.list_page_size;
+        self
     }
 
     fn path(&self, key: &str) -> Result<Path> {
@@ -716,6 +774,136 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
                     retryable,
                 }
             }
+        }
+    }
+
+    /// One listed object as hbcp sees it: a directory marker (ours on S3 and GCS, HDInsight's
+    /// `hdi_isfolder` blobs on Azure) as a directory, the rest as files. Objects outside the
+    /// store root or the listed prefix, and GCS part objects of uploads not yet committed, are
+    /// passed over (`None`).
+    async fn classify(&self, prefix: &str, meta: object_store::ObjectMeta) -> Option<Entry> {
+        let loc = meta.location.as_ref();
+        let rel = self.rel(loc)?;
+        if rel.is_empty() || !rel.starts_with(prefix) {
+            return None;
+        }
+        if self.gcs.is_some()
+            && rel
+                .strip_prefix(gcs_json::PARTS_DIR)
+                .is_some_and(|r| r.starts_with('/'))
+        {
+            return None;
+        }
+        if let Some(dir) = rel.strip_suffix(&format!("/{DIR_MARKER}")) {
+            return Some(entry_of(dir.to_string(), &meta, EntryKind::Dir));
+        }
+        // HDInsight directory markers are 0-byte blobs with hdi_isfolder=true, which only a
+        // HEAD of the blob tells.
+        let kind = if meta.size == 0
+            && self.kind == "azure"
+            && folder_marker(&*self.inner, &meta.location).await
+        {
+            EntryKind::Dir
+        } else {
+            EntryKind::File
+        };
+        Some(entry_of(rel.to_string(), &meta, kind))
+    }
+
+    /// Hand a page of listed objects to the sink, in listing order; the HEADs that tell Azure's
+    /// folder markers from empty files run [`LIST_HEADS`] at a time, or a root of a million
+    /// empty files would be a million requests one after another.
+    async fn emit_page(
+        &self,
+        prefix: &str,
+        objects: Vec<object_store::ObjectMeta>,
+        sink: &ListSink<'_>,
+    ) -> Result<()> {
+        let mut entries = futures::stream::iter(objects)
+            .map(|m| self.classify(prefix, m))
+            .buffered(LIST_HEADS);
+        while let Some(e) = entries.next().await {
+            if let Some(e) = e {
+                sink(e)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// List `top` (a full object prefix ending in `/`, or the whole bucket) page by page, with
+    /// up to `list_concurrency` LIST requests in flight. The first [`DELIMITED_LEVELS`] levels
+    /// are listed with a `/` delimiter; every prefix found there is queued and listed on its
+    /// own, concurrently, and below those levels each prefix is listed flat. With one request
+    /// in flight the whole prefix is one flat paged listing. Pages go to the sink as they come,
+    /// so what is held is at most one page per request in flight, plus the queue of prefixes
+    /// still to list (names only). The order of the entries is not the key order (the
+    /// listing's contract is no particular order).
+    async fn walk(
+        &self,
+        pager: &Arc<dyn PaginatedListStore>,
+        top: Option<String>,
+        prefix: &str,
+        sink: &ListSink<'_>,
+        page: &(dyn Fn(Duration) + Sync),
+    ) -> Result<()> {
+        #[derive(Clone)]
+        struct Req {
+            prefix: Option<String>,
+            level: usize,
+            token: Option<String>,
+        }
+        let conc = self.list_concurrency.max(1);
+        let levels = if conc > 1 { DELIMITED_LEVELS } else { 0 };
+        let max_keys = self.list_page_size;
+        let mut queue = VecDeque::from([Req {
+            prefix: top,
+            level: 0,
+            token: None,
+        }]);
+        let mut running = FuturesUnordered::new();
+        loop {
+            while running.len() < conc {
+                let Some(req) = queue.pop_front() else { break };
+                let pager = pager.clone();
+                running.push(self.rt.spawn(async move {
+                    let opts = PaginatedListOptions {
+                        delimiter: (req.level < levels).then_some("/".into()),
+                        page_token: req.token.clone(),
+                        max_keys,
+                        ..Default::default()
+                    };
+                    let t0 = Instant::now();
+                    let r = pager.list_paginated(req.prefix.as_deref(), opts).await;
+                    (req, t0.elapsed(), r)
+                }));
+            }
+            let Some(done) = running.next().await else {
+                return Ok(());
+            };
+            let (req, took, r) = done.map_err(|e| Error::Remote {
+                what: format!("list {}/{prefix}", self.display.trim_end_matches('/')),
+                message: format!("listing task failed: {e}"),
+                status: None,
+                retryable: false,
+            })?;
+            page(took);
+            let res = r.map_err(|e| self.err("list", prefix, e))?;
+            if let Some(token) = res.page_token {
+                // The rest of this folder first: a started listing is finished before new
+                // ones start, so few page tokens are held at once.
+                queue.push_front(Req {
+                    token: Some(token),
+                    ..req.clone()
+                });
+            }
+            for sub in res.result.common_prefixes {
+                queue.push_back(Req {
+                    prefix: Some(format!("{}/", sub.as_ref())),
+                    level: req.level + 1,
+                    token: None,
+                });
+            }
+            self.emit_page(prefix, res.result.objects, sink).await?;
         }
     }
 
@@ -788,6 +976,15 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
     }
 
     fn list(&self, prefix: &str, sink: &ListSink<'_>) -> Result<()> {
+        self.list_paged(prefix, sink, &|_| {})
+    }
+
+    fn list_paged(
+        &self,
+        prefix: &str,
+        sink: &ListSink<'_>,
+        page: &(dyn Fn(Duration) + Sync),
+    ) -> Result<()> {
         let full = match (self.prefix.is_empty(), prefix.is_empty()) {
             (true, true) => None,
             (true, false) => Some(prefix.trim_end_matches('/').to_string()),
@@ -801,58 +998,27 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
             })?),
             None => None,
         };
-        let inner = self.inner.clone();
-        let marker_suffix = format!("/{DIR_MARKER}");
-        self.block(async {
-            // HDInsight directory markers are 0-byte blobs with hdi_isfolder=true, which only a
-            // HEAD of the blob tells; the HEADs of the listed 0-byte blobs run LIST_HEADS at a
-            // time (in listing order), or a root of a million empty files would be a million
-            // requests one after another.
-            let inner = &inner;
-            let marker_suffix = &marker_suffix;
-            let mut classified = inner
-                .list(p.as_ref())
-                .map(|item| async move {
-                    let meta = item?;
-                    let loc = meta.location.as_ref().to_string();
-                    let Some(rel) = self.rel(&loc).map(str::to_string) else {
-                        return Ok(None);
-                    };
-                    if rel.is_empty() || !rel.starts_with(prefix) {
-                        return Ok(None);
+        let Some(pager) = &self.pager else {
+            // No pages to see (the in-memory store): one stream, timed as one page.
+            let t0 = Instant::now();
+            let inner = self.inner.clone();
+            let r = self.block(async {
+                let mut stream = inner.list(p.as_ref());
+                while let Some(item) = stream.next().await {
+                    let meta = item.map_err(|e| self.err("list", prefix, e))?;
+                    if let Some(e) = self.classify(prefix, meta).await {
+                        sink(e)?;
                     }
-                    // GCS part objects of uploads not yet committed are no file of the tree.
-                    if self.gcs.is_some()
-                        && rel
-                            .strip_prefix(gcs_json::PARTS_DIR)
-                            .is_some_and(|r| r.starts_with('/'))
-                    {
-                        return Ok(None);
-                    }
-                    if let Some(dir) = rel.strip_suffix(marker_suffix.as_str()) {
-                        return Ok(Some(entry_of(dir.to_string(), &meta, EntryKind::Dir)));
-                    }
-                    let kind = if meta.size == 0
-                        && self.kind == "azure"
-                        && folder_marker(&**inner, &meta.location).await
-                    {
-                        EntryKind::Dir
-                    } else {
-                        EntryKind::File
-                    };
-                    Ok(Some(entry_of(rel, &meta, kind)))
-                })
-                .buffered(LIST_HEADS);
-            while let Some(item) = classified.next().await {
-                let entry: Option<Entry> = item.map_err(|e| self.err("list", prefix, e))?;
-                if let Some(e) = entry {
-                    sink(e)?;
                 }
-            }
-            Ok(())
-        })
+                Ok(())
+            });
+            page(t0.elapsed());
+            return r;
+        };
+        // A paged listing takes the prefix as it is: the folder's own `/` is added here.
+        let top = p.map(|p| format!("{}/", p.as_ref()));
+        self.block(self.walk(pager, top, prefix, sink, page))
     }
-
     fn head(&self, key: &str) -> Result<Option<Entry>> {
         let p = self.path(key)?;
         if self.kind != "azure" {

@@ -643,3 +643,185 @@ fn gcs_writes_into_a_missing_bucket_fail_at_once_naming_the_object() {
     assert!(!e.is_retryable(), "{e:?}");
     assert!(e.to_string().contains("gs://no-such-bucket-"), "{e}");
 }
+
+/// Every entry of a listing, whole (key, size, version, modification time, kind), by key.
+fn listing(s: &dyn Store, prefix: &str) -> Vec<hbcp_store::Entry> {
+    let out = Mutex::new(Vec::new());
+    s.list(prefix, &|e| {
+        out.lock().unwrap().push(e);
+        Ok(())
+    })
+    .unwrap();
+    let mut v = out.into_inner().unwrap();
+    v.sort_by(|a, b| a.key.cmp(&b.key));
+    v
+}
+
+/// An HBase-like root of `tables` tables (in two namespaces) of 3 regions each, with WALs
+/// whose names carry `%2C`, empty directories, top-level files and folders deeper than a
+/// region. Returns every file key put and the table folders.
+fn many_tables(s: &dyn Store, tables: usize) -> (Vec<String>, Vec<String>) {
+    let mut keys = vec!["hbase.version".to_string(), "hbase.id".to_string()];
+    let mut folders = Vec::new();
+    for t in 0..tables {
+        let ns = if t % 2 == 0 { "default" } else { "ns1" };
+        let table = format!("data/{ns}/t{t:02}");
+        folders.push(table.clone());
+        keys.push(format!("{table}/.tabledesc/.tableinfo.0000000001"));
+        for r in 0..3 {
+            let region = format!("{table}/{t:02}{r}0123456789abcdef0123456789ab");
+            keys.push(format!("{region}/.regioninfo"));
+            keys.push(format!(
+                "{region}/cf/{t:02}{r}aaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+            ));
+            keys.push(format!(
+                "{region}/recovered.edits/deep/er/0000000000000000{r}.seqid"
+            ));
+        }
+    }
+    for w in 0..5 {
+        keys.push(format!(
+            "WALs/rs{w}%2C16020%2C1700000000000/rs{w}%2C16020%2C1700000000000.{w}"
+        ));
+    }
+    keys.push("oldWALs/rs0%2C16020%2C1.1".into());
+    // A few writers at once: the emulators take one small PUT at a time each.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|sc| {
+        for _ in 0..6 {
+            sc.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(k) = keys.get(i) else { break };
+                    s.put(k, format!("{k}:{i}").as_bytes()).unwrap();
+                }
+            });
+        }
+    });
+    for d in [
+        "data/default/empty-table",
+        "archive/data/ns1/t01/cold/empty",
+    ] {
+        s.make_dir(d).unwrap();
+    }
+    (keys, folders)
+}
+
+fn cloud_urls() -> Vec<(&'static str, String)> {
+    let mut v = Vec::new();
+    if let Ok(base) = std::env::var("HBCP_TEST_AZURITE") {
+        v.push((
+            "azurite",
+            format!("{base}/devstoreaccount1/{}/hb%2Case", unique("plist")),
+        ));
+    }
+    if std::env::var("HBCP_TEST_S3").is_ok() {
+        v.push(("s3", format!("s3://hbcp-test/{}/hb%2Case", unique("plist"))));
+    }
+    // Without the emulators, stores() above says what was skipped (and fails under CI).
+    let t = tempfile::tempdir().unwrap();
+    let _ = stores(&t);
+    v
+}
+
+fn open_listing(url: &str, concurrency: usize, page: Option<usize>) -> Arc<dyn Store> {
+    let u = StoreUrl::parse(url, true).unwrap();
+    open(
+        &u,
+        &CloudOptions {
+            allow_http: true,
+            create_container: true,
+            list_concurrency: Some(concurrency),
+            list_page_size: page,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .0
+}
+
+#[test]
+fn parallel_listing_equals_the_sequential_paged_listing_entry_for_entry() {
+    for (name, url) in cloud_urls() {
+        let seq = open_listing(&url, 1, None);
+        let (keys, folders) = many_tables(seq.as_ref(), 24);
+        let want = listing(seq.as_ref(), "");
+        // Every file put, byte-exact (`%2C` stays `%2C`), and the two empty directories.
+        let mut files: Vec<&str> = want
+            .iter()
+            .filter(|e| e.kind == EntryKind::File)
+            .map(|e| e.key.as_str())
+            .collect();
+        files.sort();
+        let mut put: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
+        put.sort();
+        assert_eq!(files, put, "{name}");
+        assert_eq!(
+            want.iter().filter(|e| e.kind == EntryKind::Dir).count(),
+            2,
+            "{name}"
+        );
+        for (conc, page) in [(16, None), (8, Some(7)), (3, Some(2)), (1, Some(5))] {
+            let par = open_listing(&url, conc, page);
+            assert_eq!(
+                listing(par.as_ref(), ""),
+                want,
+                "{name}: {conc} in flight, pages of {page:?}"
+            );
+            let data: Vec<_> = want
+                .iter()
+                .filter(|e| e.key.starts_with("data/"))
+                .cloned()
+                .collect();
+            assert_eq!(listing(par.as_ref(), "data/"), data, "{name}: data/");
+            let t07: Vec<_> = want
+                .iter()
+                .filter(|e| e.key.starts_with("data/ns1/t07/"))
+                .cloned()
+                .collect();
+            assert_eq!(t07.len(), 10, "{name}");
+            assert_eq!(
+                listing(par.as_ref(), "data/ns1/t07/"),
+                t07,
+                "{name}: one table"
+            );
+        }
+        // The parallel path is the one taken: one LIST per folder above the regions and per
+        // region, where the sequential listing is one paged LIST of the whole root.
+        let pages = |s: &dyn Store| {
+            let lat = Arc::new(hbcp_store::timed::OpLatencies::default());
+            let _ = listing(&hbcp_store::timed::Timed::new(s, lat.clone()), "");
+            lat.get(hbcp_store::timed::Op::List).len()
+        };
+        assert_eq!(pages(seq.as_ref()), 1, "{name}");
+        assert!(
+            pages(open_listing(&url, 16, None).as_ref()) > 24 * 3,
+            "{name}"
+        );
+        // A root of many tables lists every one of them, each with all its regions.
+        let par = open_listing(&url, 16, Some(3));
+        let got = listing(par.as_ref(), "");
+        for f in &folders {
+            let n = got
+                .iter()
+                .filter(|e| e.key.starts_with(&format!("{f}/")) && e.key.ends_with("/.regioninfo"))
+                .count();
+            assert_eq!(n, 3, "{name}: {f}");
+        }
+    }
+}
+
+#[test]
+fn every_list_page_is_timed_as_one_list_request() {
+    for (name, url) in cloud_urls() {
+        let s = open_listing(&url, 1, Some(4));
+        for i in 0..10 {
+            s.put(&format!("p/{i:02}"), b"x").unwrap();
+        }
+        let lat = Arc::new(hbcp_store::timed::OpLatencies::default());
+        let timed = hbcp_store::timed::Timed::new(s.as_ref(), lat.clone());
+        assert_eq!(listing(&timed, "p/").len(), 10, "{name}");
+        // 10 objects in pages of at most 4: three LIST requests.
+        assert_eq!(lat.get(hbcp_store::timed::Op::List).len(), 3, "{name}");
+    }
+}
