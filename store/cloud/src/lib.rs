@@ -910,10 +910,6 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
     fn block<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
     }
-
-    fn is_folder_marker(&self, path: &Path) -> bool {
-        self.block(folder_marker(&*self.inner, path))
-    }
 }
 
 async fn folder_marker<S: ObjectStore>(inner: &S, path: &Path) -> bool {
@@ -1027,15 +1023,32 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
                 return Ok(Some(entry_of(key.to_string(), &m, EntryKind::Dir)));
             }
         }
+        if self.kind == "azure" {
+            // One HEAD answers both: the blob's properties and its metadata (an HDInsight
+            // folder marker is a 0-byte blob with hdi_isfolder=true).
+            let opts = GetOptions {
+                head: true,
+                ..Default::default()
+            };
+            return match self.block(self.inner.get_opts(&p, opts)) {
+                Ok(r) => {
+                    let marker = r.meta.size == 0
+                        && r.attributes
+                            .get(&Attribute::Metadata(FOLDER_META.into()))
+                            .is_some_and(|v| v.as_ref() == "true");
+                    let kind = if marker {
+                        EntryKind::Dir
+                    } else {
+                        EntryKind::File
+                    };
+                    Ok(Some(entry_of(key.to_string(), &r.meta, kind)))
+                }
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(self.err("head", key, e)),
+            };
+        }
         match self.block(self.inner.head(&p)) {
-            Ok(m) => {
-                let kind = if m.size == 0 && self.kind == "azure" && self.is_folder_marker(&p) {
-                    EntryKind::Dir
-                } else {
-                    EntryKind::File
-                };
-                Ok(Some(entry_of(key.to_string(), &m, kind)))
-            }
+            Ok(m) => Ok(Some(entry_of(key.to_string(), &m, EntryKind::File))),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.err("head", key, e)),
         }
