@@ -918,12 +918,16 @@ async fn folder_marker<S: ObjectStore>(inner: &S, path: &Path) -> bool {
         ..Default::default()
     };
     match inner.get_opts(path, opts).await {
-        Ok(r) => r
-            .attributes
-            .get(&Attribute::Metadata(FOLDER_META.into()))
-            .is_some_and(|v| v.as_ref() == "true"),
+        Ok(r) => marks_folder(&r.attributes),
         Err(_) => false,
     }
+}
+
+/// True when a blob's metadata says it is an HDInsight folder marker (`hdi_isfolder=true`).
+fn marks_folder(attributes: &object_store::Attributes) -> bool {
+    attributes
+        .get(&Attribute::Metadata(FOLDER_META.into()))
+        .is_some_and(|v| v.as_ref() == "true")
 }
 
 fn status_of(msg: &str) -> Option<u16> {
@@ -1032,10 +1036,7 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
             };
             return match self.block(self.inner.get_opts(&p, opts)) {
                 Ok(r) => {
-                    let marker = r.meta.size == 0
-                        && r.attributes
-                            .get(&Attribute::Metadata(FOLDER_META.into()))
-                            .is_some_and(|v| v.as_ref() == "true");
+                    let marker = r.meta.size == 0 && marks_folder(&r.attributes);
                     let kind = if marker {
                         EntryKind::Dir
                     } else {
