@@ -38,6 +38,10 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: applicat
   -d '{"name":"hbcp-test"}' "$HBCP_TEST_GCS/storage/v1/b")
 case "$code" in 200|409) ;; *) echo "cannot create the GCS test bucket (HTTP $code)" >&2; exit 1 ;; esac
 
+# A run needs ~4 GB of disk for target/; say what there is, so that a failure to link on a
+# full disk is plain from the log. Incremental state is only waste on a one-off run.
+df -h . | sed 's/^/disk: /'
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 log=$(mktemp "${TMPDIR:-/tmp}/hbcp-test.XXXXXX.log")
 set +e
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
