@@ -34,6 +34,10 @@ pub enum Mode {
 #[derive(Debug, Default)]
 pub struct Counters {
     pub requests: AtomicU64,
+    /// HEAD requests (properties of one object).
+    pub heads: AtomicU64,
+    /// LIST requests (Azure's `comp=list` GETs).
+    pub lists: AtomicU64,
     /// Request body bytes received on uploads (PUTs of blocks, blobs and S3 parts; GCS's
     /// POSTs to /upload/), whole or cut off.
     pub put_body_bytes: AtomicU64,
@@ -137,6 +141,16 @@ impl State {
     ) -> Result<Response<Body>, std::io::Error> {
         let c = &self.counters;
         c.requests.fetch_add(1, Relaxed);
+        if req.method() == hyper::Method::HEAD {
+            c.heads.fetch_add(1, Relaxed);
+        }
+        if req
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p == "comp=list"))
+        {
+            c.lists.fetch_add(1, Relaxed);
+        }
         let upload =
             req.method() == hyper::Method::POST && req.uri().path().starts_with("/upload/");
         if matches!(self.mode, Mode::DenyUploads) && upload {

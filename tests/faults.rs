@@ -133,6 +133,47 @@ fn copy_up_and_down_through_faults_on_8_percent_of_requests_completes_and_verifi
 }
 
 #[test]
+fn an_azure_listing_tells_empty_files_from_folder_markers_without_a_head_each() {
+    let Some(base) = azurite() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    let fam = src.join("data/default/t/0123456789abcdef0123456789abcdef/f");
+    fs::create_dir_all(&fam).unwrap();
+    for i in 0..120 {
+        fs::write(fam.join(format!("{i:032x}")), b"").unwrap();
+    }
+    for d in ["archive", "data/default/t/.tmp", "oldWALs"] {
+        fs::create_dir_all(src.join(d)).unwrap();
+    }
+    fs::write(src.join("hbase.id"), b"id").unwrap();
+    let path = container("emptyls");
+    let direct = format!("{base}/{path}");
+    let r = copy(&src, std::path::Path::new(&direct), &[]);
+    assert_eq!(r.code, 0, "upload: {r:?}");
+
+    // Planning the copy back lists the source through the proxy: 124 entries, 123 of them
+    // 0-byte blobs (3 folder markers), in a handful of LIST pages and no HEAD per blob.
+    let proxy = faultproxy::start(&base, Mode::Pass);
+    let via_proxy = format!("{}/{path}", proxy.url);
+    let back = t.path().join("back");
+    let plan = t.path().join("plan.zst");
+    let p = hbcp(["plan", &via_proxy, &s(&back), "--out", &s(&plan)]);
+    assert_eq!(p.code, 0, "plan: {p:?}");
+    let c = &proxy.counters;
+    let (heads, lists) = (c.heads.load(Relaxed), c.lists.load(Relaxed));
+    assert!(lists >= 1, "the source was listed: {lists} LIST requests");
+    assert!(
+        heads <= 4,
+        "{heads} HEADs while listing 123 empty blobs: the listing must say which are folders"
+    );
+
+    // And the copy down makes the markers directories and the empty blobs empty files.
+    let r = copy(std::path::Path::new(&via_proxy), &back, &[]);
+    assert_eq!(r.code, 0, "download: {r:?}");
+    assert_same_tree(&src, &back);
+}
+
+#[test]
 fn every_request_denied_with_403_fails_fast_naming_the_target() {
     let Some(base) = azurite() else { return };
     let t = tempfile::tempdir().unwrap();

@@ -228,8 +228,15 @@ impl Blocks {
         mut ms_headers: Vec<(&'static str, String)>,
         body: Bytes,
     ) -> Result<(String, reqwest::header::HeaderMap)> {
-        let path = format!("{}/{}", self.container_path, encode_path(blob));
-        let mut url = format!("{}/{}", self.container_url, encode_path(blob));
+        // An empty blob name addresses the container itself (List Blobs).
+        let (path, mut url) = if blob.is_empty() {
+            (self.container_path.clone(), self.container_url.clone())
+        } else {
+            (
+                format!("{}/{}", self.container_path, encode_path(blob)),
+                format!("{}/{}", self.container_url, encode_path(blob)),
+            )
+        };
         let mut q: Vec<(String, String)> = query
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -356,6 +363,22 @@ impl Blocks {
                 matches!(s, 408 | 429 | 500..=599),
             )),
         }
+    }
+
+    /// A request to the container itself (List Blobs); returns the body of a 2xx answer.
+    pub(crate) async fn send_container(
+        &self,
+        what: &str,
+        method: reqwest::Method,
+        query: &[(&str, &str)],
+    ) -> Result<String> {
+        self.send(what, method, "", query, vec![], vec![], Bytes::new())
+            .await
+    }
+
+    /// The container's URL as the user gave it, for messages.
+    pub(crate) fn display_url(&self) -> &str {
+        self.display.trim_end_matches('/')
     }
 
     fn fail(

@@ -11,6 +11,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod azure_blocks;
+mod azure_list;
 mod azure_rest;
 mod gcs_json;
 mod s3_parts;
@@ -653,6 +654,41 @@ impl<S> fmt::Debug for CloudStore<S> {
     }
 }
 
+/// One listed object, from whichever listing produced it.
+#[derive(Debug)]
+struct Listed {
+    /// The full object name (the store's prefix included).
+    location: String,
+    size: u64,
+    e_tag: Option<String>,
+    modified: Option<std::time::SystemTime>,
+    /// Whether the listing itself said the object is a folder marker (Azure's List Blobs with
+    /// metadata); `None` when it cannot tell.
+    folder: Option<bool>,
+}
+
+impl From<&object_store::ObjectMeta> for Listed {
+    fn from(m: &object_store::ObjectMeta) -> Self {
+        Listed {
+            location: m.location.as_ref().to_string(),
+            size: m.size,
+            e_tag: m.e_tag.clone(),
+            modified: Some(
+                std::time::UNIX_EPOCH
+                    + Duration::from_millis(m.last_modified.timestamp_millis().max(0) as u64),
+            ),
+            folder: None,
+        }
+    }
+}
+
+/// One page of a listing: objects, common prefixes (without their `/`), the next page's token.
+struct Page {
+    objects: Vec<Listed>,
+    prefixes: Vec<String>,
+    token: Option<String>,
+}
+
 /// Metadata key of HDInsight's WASB directory markers.
 const FOLDER_META: &str = "hdi_isfolder";
 
@@ -781,9 +817,8 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
     /// `hdi_isfolder` blobs on Azure) as a directory, the rest as files. Objects outside the
     /// store root or the listed prefix, and GCS part objects of uploads not yet committed, are
     /// passed over (`None`).
-    async fn classify(&self, prefix: &str, meta: object_store::ObjectMeta) -> Option<Entry> {
-        let loc = meta.location.as_ref();
-        let rel = self.rel(loc)?;
+    async fn classify(&self, prefix: &str, meta: Listed) -> Option<Entry> {
+        let rel = self.rel(&meta.location)?;
         if rel.is_empty() || !rel.starts_with(prefix) {
             return None;
         }
@@ -797,12 +832,20 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
         if let Some(dir) = rel.strip_suffix(&format!("/{DIR_MARKER}")) {
             return Some(entry_of(dir.to_string(), &meta, EntryKind::Dir));
         }
-        // HDInsight directory markers are 0-byte blobs with hdi_isfolder=true, which only a
-        // HEAD of the blob tells.
-        let kind = if meta.size == 0
-            && self.kind == "azure"
-            && folder_marker(&*self.inner, &meta.location).await
-        {
+        // HDInsight directory markers are 0-byte blobs with hdi_isfolder=true. Azure's own
+        // listing says so; a listing without metadata needs a HEAD of the blob.
+        let folder = match meta.folder {
+            Some(f) => f && meta.size == 0,
+            None => {
+                meta.size == 0
+                    && self.kind == "azure"
+                    && match Path::parse(&meta.location) {
+                        Ok(p) => folder_marker(&*self.inner, &p).await,
+                        Err(_) => false,
+                    }
+            }
+        };
+        let kind = if folder {
             EntryKind::Dir
         } else {
             EntryKind::File
@@ -810,13 +853,13 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
         Some(entry_of(rel.to_string(), &meta, kind))
     }
 
-    /// Hand a page of listed objects to the sink, in listing order; the HEADs that tell Azure's
-    /// folder markers from empty files run [`LIST_HEADS`] at a time, or a root of a million
-    /// empty files would be a million requests one after another.
+    /// Hand a page of listed objects to the sink, in listing order. Where the listing cannot
+    /// tell Azure's folder markers from empty files, the HEADs that do run [`LIST_HEADS`] at a
+    /// time, or a root of a million empty files would be a million requests one after another.
     async fn emit_page(
         &self,
         prefix: &str,
-        objects: Vec<object_store::ObjectMeta>,
+        objects: Vec<Listed>,
         sink: &ListSink<'_>,
     ) -> Result<()> {
         let mut entries = futures::stream::iter(objects)
@@ -828,6 +871,70 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
             }
         }
         Ok(())
+    }
+
+    /// One page of `prefix` (a full object prefix), through Azure's List Blobs with metadata
+    /// when this is Azure, else through object_store's paged listing. A retryable failure is
+    /// retried with backoff, as object_store retries its own requests.
+    async fn fetch_page(
+        &self,
+        pager: &Arc<dyn PaginatedListStore>,
+        prefix: Option<&str>,
+        delimited: bool,
+        token: Option<&str>,
+    ) -> std::result::Result<Page, Error> {
+        let Some(az) = &self.azure else {
+            let opts = PaginatedListOptions {
+                delimiter: delimited.then_some("/".into()),
+                page_token: token.map(str::to_string),
+                max_keys: self.list_page_size,
+                ..Default::default()
+            };
+            let r = pager
+                .list_paginated(prefix, opts)
+                .await
+                .map_err(|e| self.err("list", prefix.unwrap_or(""), e))?;
+            return Ok(Page {
+                objects: r.result.objects.iter().map(Listed::from).collect(),
+                prefixes: r
+                    .result
+                    .common_prefixes
+                    .iter()
+                    .map(|p| p.as_ref().to_string())
+                    .collect(),
+                token: r.page_token,
+            });
+        };
+        let mut attempt = 0u32;
+        loop {
+            match az
+                .list_page(prefix, delimited, token, self.list_page_size)
+                .await
+            {
+                Ok(p) => {
+                    return Ok(Page {
+                        objects: p
+                            .blobs
+                            .into_iter()
+                            .map(|b| Listed {
+                                location: b.name,
+                                size: b.size,
+                                e_tag: b.etag,
+                                modified: b.modified,
+                                folder: Some(b.folder),
+                            })
+                            .collect(),
+                        prefixes: p.prefixes,
+                        token: p.next,
+                    });
+                }
+                Err(e) if e.is_retryable() && attempt < LIST_RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// List `top` (a full object prefix ending in `/`, or the whole bucket) page by page, with
@@ -854,7 +961,6 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
         }
         let conc = self.list_concurrency.max(1);
         let levels = if conc > 1 { DELIMITED_LEVELS } else { 0 };
-        let max_keys = self.list_page_size;
         let mut queue = VecDeque::from([Req {
             prefix: top,
             level: 0,
@@ -864,31 +970,28 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
         loop {
             while running.len() < conc {
                 let Some(req) = queue.pop_front() else { break };
-                let pager = pager.clone();
-                running.push(self.rt.spawn(async move {
-                    let opts = PaginatedListOptions {
-                        delimiter: (req.level < levels).then_some("/".into()),
-                        page_token: req.token.clone(),
-                        max_keys,
-                        ..Default::default()
-                    };
+                running.push(async move {
                     let t0 = Instant::now();
-                    let r = pager.list_paginated(req.prefix.as_deref(), opts).await;
+                    let r = self
+                        .fetch_page(
+                            pager,
+                            req.prefix.as_deref(),
+                            req.level < levels,
+                            req.token.as_deref(),
+                        )
+                        .await;
                     (req, t0.elapsed(), r)
-                }));
+                });
             }
-            let Some(done) = running.next().await else {
+            let Some((req, took, r)) = running.next().await else {
                 return Ok(());
             };
-            let (req, took, r) = done.map_err(|e| Error::Remote {
-                what: format!("list {}/{prefix}", self.display.trim_end_matches('/')),
-                message: format!("listing task failed: {e}"),
-                status: None,
-                retryable: false,
-            })?;
             page(took);
-            let res = r.map_err(|e| self.err("list", prefix, e))?;
-            if let Some(token) = res.page_token {
+            let res = r.map_err(|e| match e {
+                Error::NotFound { .. } => Error::NotFound { key: prefix.into() },
+                e => e,
+            })?;
+            if let Some(token) = res.token {
                 // The rest of this folder first: a started listing is finished before new
                 // ones start, so few page tokens are held at once.
                 queue.push_front(Req {
@@ -896,14 +999,14 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
                     ..req.clone()
                 });
             }
-            for sub in res.result.common_prefixes {
+            for sub in res.prefixes {
                 queue.push_back(Req {
-                    prefix: Some(format!("{}/", sub.as_ref())),
+                    prefix: Some(format!("{sub}/")),
                     level: req.level + 1,
                     token: None,
                 });
             }
-            self.emit_page(prefix, res.result.objects, sink).await?;
+            self.emit_page(prefix, res.objects, sink).await?;
         }
     }
 
@@ -945,7 +1048,7 @@ fn status_of(msg: &str) -> Option<u16> {
     None
 }
 
-fn entry_of(key: String, meta: &object_store::ObjectMeta, kind: EntryKind) -> Entry {
+fn entry_of(key: String, meta: &Listed, kind: EntryKind) -> Entry {
     Entry {
         key,
         size: if kind == EntryKind::File {
@@ -958,12 +1061,23 @@ fn entry_of(key: String, meta: &object_store::ObjectMeta, kind: EntryKind) -> En
             .e_tag
             .as_deref()
             .map(|t| t.trim_matches('"').to_string()),
-        modified: Some(
-            std::time::UNIX_EPOCH
-                + Duration::from_millis(meta.last_modified.timestamp_millis().max(0) as u64),
-        ),
+        modified: meta.modified,
         kind,
     }
+}
+
+/// Retries of one failed LIST page (Azure's own listing; object_store retries its own).
+const LIST_RETRIES: u32 = 8;
+
+/// The wait before retry `attempt` (from 1): exponential from 100 ms, capped at 15 s, with
+/// jitter of up to half of it.
+fn backoff(attempt: u32) -> Duration {
+    let base = 100u64.saturating_mul(1 << attempt.min(8)).min(15_000);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    Duration::from_millis(base / 2 + nanos % (base / 2 + 1))
 }
 
 impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
@@ -1006,7 +1120,7 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
                 let mut stream = inner.list(p.as_ref());
                 while let Some(item) = stream.next().await {
                     let meta = item.map_err(|e| self.err("list", prefix, e))?;
-                    if let Some(e) = self.classify(prefix, meta).await {
+                    if let Some(e) = self.classify(prefix, Listed::from(&meta)).await {
                         sink(e)?;
                     }
                 }
@@ -1024,7 +1138,11 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         if self.kind != "azure" {
             let marker = self.path(&format!("{key}/{DIR_MARKER}"))?;
             if let Ok(m) = self.block(self.inner.head(&marker)) {
-                return Ok(Some(entry_of(key.to_string(), &m, EntryKind::Dir)));
+                return Ok(Some(entry_of(
+                    key.to_string(),
+                    &Listed::from(&m),
+                    EntryKind::Dir,
+                )));
             }
         }
         if self.kind == "azure" {
@@ -1042,14 +1160,22 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
                     } else {
                         EntryKind::File
                     };
-                    Ok(Some(entry_of(key.to_string(), &r.meta, kind)))
+                    Ok(Some(entry_of(
+                        key.to_string(),
+                        &Listed::from(&r.meta),
+                        kind,
+                    )))
                 }
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(self.err("head", key, e)),
             };
         }
         match self.block(self.inner.head(&p)) {
-            Ok(m) => Ok(Some(entry_of(key.to_string(), &m, EntryKind::File))),
+            Ok(m) => Ok(Some(entry_of(
+                key.to_string(),
+                &Listed::from(&m),
+                EntryKind::File,
+            ))),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.err("head", key, e)),
         }
