@@ -17,10 +17,17 @@ case "${1:-}" in
       mkdir -p "$tools"
       npm install --silent --no-audit --no-fund --prefix "$tools" azurite@3.35.0 >&2
     fi
+    # In memory, unless AZURITE_DB names a SQL database for the blob metadata (mysql://…, see
+    # scripts/mariadb.sh); then the blob data goes to a folder of its own, deleted at stop.
+    store=(--inMemoryPersistence)
+    if [ -n "${AZURITE_DB:-}" ]; then
+      rm -rf "$tools/azurite-$port-data"; mkdir -p "$tools/azurite-$port-data"
+      store=(--location "$tools/azurite-$port-data")
+    fi
     start_server azurite "$port" "$tools/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 \
-      --blobPort "$port" --inMemoryPersistence --disableTelemetry --loose --skipApiVersionCheck --silent
+      --blobPort "$port" "${store[@]}" --disableTelemetry --loose --skipApiVersionCheck --silent
     echo "export HBCP_TEST_AZURITE=http://127.0.0.1:$port"
     ;;
-  stop) stop_server ;;
+  stop) stop_server; rm -rf "$tools/azurite-$port-data" ;;
   *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac

@@ -16,17 +16,11 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 SETS=${1:-both}
 DIR=${BENCH_DIR:-/tmp/hbcp-peers}
-KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+. scripts/lib.sh
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
-dpkg -s libsecret-1-0 >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq libsecret-1-0 >/dev/null; }
 case "$SETS" in both) SETS="mixed small" ;; all) SETS="mixed small scale" ;; esac
 SCALE_N=${SCALE_N:-5000}
-if [[ " $SETS " == *" scale "* ]] && ! command -v rclone >/dev/null; then
-  apt-get update -qq && apt-get install -y -qq rclone >/dev/null
-fi
-AZCOPY=.tools/node/node_modules/@azure-tools/azcopy-linux/dist/bin/azcopy_linux_amd64
-[ -f "$AZCOPY" ] || npm install --silent --no-audit --no-fund --prefix .tools/node @azure-tools/azcopy-linux >&2
-chmod +x "$AZCOPY"
+if [[ " $SETS " == *" scale "* ]]; then peer_tools rclone; else peer_tools; fi
 cargo build --release -q -p hbcp -p hbcp-testkit
 HBCP=$PWD/target/release/hbcp
 GEN=$PWD/target/release/hbcp-gen
@@ -43,15 +37,7 @@ if [[ " $SETS " == *" scale "* ]] && [ ! -f "$DIR/scale-$SCALE_N.done" ]; then
 fi
 
 # An account SAS for Azurite (AzCopy cannot use a shared key).
-SAS=$(python3 - "$KEY" <<'PY'
-import base64, hmac, hashlib, sys, urllib.parse
-key = base64.b64decode(sys.argv[1])
-p = dict(sv="2021-08-06", ss="b", srt="sco", sp="rwdlacup", se="2099-01-01T00:00:00Z", spr="https,http")
-to_sign = "\n".join(["devstoreaccount1", p["sp"], p["ss"], p["srt"], "", p["se"], "", p["spr"], p["sv"], "", ""])
-p["sig"] = base64.b64encode(hmac.new(key, to_sign.encode(), hashlib.sha256).digest()).decode()
-print(urllib.parse.urlencode(p))
-PY
-)
+SAS=$(azurite_sas)
 export AZCOPY_LOG_LOCATION=$DIR/azlogs AZCOPY_JOB_PLAN_LOCATION=$DIR/azplans AZCOPY_DISABLE_SYSLOG=true
 n=0
 # measure NAME CMD… → appends "wall cpu maxrss_kib" to $DIR/NAME.times

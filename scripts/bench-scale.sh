@@ -3,6 +3,7 @@
 #   scripts/bench-scale.sh                  # sizes 100000 1000000 10000000 (or the largest that fits)
 #   scripts/bench-scale.sh 100000 1000000   # given sizes
 #   AZURITE_N=100000 scripts/bench-scale.sh 100000   # also N objects to and from Azurite
+#   AZURITE_SQL=1 AZURITE_N=1000000 scripts/bench-scale.sh none   # a 1 M-object listing (below)
 #   BENCH_DIR=/mnt/x HBCP=/path/hbcp GEN=/path/hbcp-gen SKIP_BUILD=1 ...
 #   SCALE_FS=loop scripts/bench-scale.sh 10000000   # on a fresh ext4 loop image (needs root)
 # For every size N: `hbcp-gen --preset scale` writes N empty files in an HBase-like layout
@@ -12,7 +13,11 @@
 # /usr/bin/time's %M. A size whose source and copy would not fit in the free inodes or space
 # of BENCH_DIR is cut to the largest that does, and the table says so. With AZURITE_N, the
 # N-file set is copied to an Azurite container (started on AZURITE_PORT, default 10200) and then
-# planned from it (a listing of N objects).
+# planned from it (a listing of N objects). With AZURITE_SQL=1, Azurite keeps its metadata in
+# MariaDB (scripts/mariadb.sh, port MARIADB_PORT, default 3399): AZURITE_SEED (2000) files go up
+# through hbcp and the Blob API, the rest of the N blobs are their rows cloned by SQL, so that a
+# million-object container is loaded in a minute, not Azurite's three hours of PUTs. With
+# AZURITE_PEERS=1 the same container is also listed by `azcopy list` and `rclone size`.
 # With SCALE_FS=loop (root only) the benchmark runs on a sparse ext4 image made for it, so that
 # the root file system's inode count does not cut the size: the image (SCALE_IMG, default
 # /var/tmp/hbcp-scale.img) gets inodes for two copies of the largest size (`mkfs.ext4 -N`), is
@@ -25,6 +30,8 @@ cd "$(dirname "$0")/.."
 DIR=${BENCH_DIR:-/tmp/hbcp-scale}
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(100000 1000000 10000000)
+# `none`: no local size (only the Azurite listing)
+[ "${SIZES[0]}" != none ] || SIZES=()
 if [ ! -x /usr/bin/time ]; then
   echo "installing GNU time (for peak RSS)" >&2
   apt-get update -qq && apt-get install -y -qq time >/dev/null
@@ -90,7 +97,7 @@ gen() { # gen N: once; a set cut short by an interrupted run is written again
 # the benchmark with its stderr.
 measure() {
   local name=$1; shift
-  if ! /usr/bin/time -f "%e %M" -o "$DIR/t.out" "$@" >/dev/null 2>"$DIR/$name.err"; then
+  if ! /usr/bin/time -f "%e %M" -o "$DIR/t.out" "$@" >"$DIR/$name.out" 2>"$DIR/$name.err"; then
     echo "FAILED: $*" >&2; tail -20 "$DIR/$name.err" >&2; exit 1
   fi
   read -r SECS RSS_KIB < "$DIR/t.out"
@@ -126,19 +133,87 @@ done
 
 if [ -n "${AZURITE_N:-}" ]; then
   n=$AZURITE_N
-  gen "$n"
   port=${AZURITE_PORT:-10200}
+  container=scale$$
+  seed=$n
+  if [ -n "${AZURITE_SQL:-}" ]; then
+    # Azurite keeps its blob metadata in MariaDB; hbcp uploads a seed set through the Blob API
+    # and SQL clones its rows to N blobs (Azurite's own store takes ~100 PUTs/s: 3 h a million).
+    dbport=${MARIADB_PORT:-3399}
+    eval "$(PORT=$dbport bash scripts/mariadb.sh start)"
+    cleanups=("PORT=$dbport bash scripts/mariadb.sh stop" "${cleanups[@]}")
+    PORT=$dbport bash scripts/mariadb.sh sql "CREATE DATABASE azurite_$$"
+    export AZURITE_DB="${HBCP_MARIADB}azurite_$$"
+    seed=$(( n < ${AZURITE_SEED:-2000} ? n : ${AZURITE_SEED:-2000} ))
+  fi
+  gen "$seed"
   eval "$(PORT=$port bash scripts/azurite.sh start)"
   cleanups=("PORT=$port bash scripts/azurite.sh stop" "${cleanups[@]}")
-  blob="$HBCP_TEST_AZURITE/devstoreaccount1/scale$$/hbase"
+  blob="$HBCP_TEST_AZURITE/devstoreaccount1/$container/hbase"
   rm -rf "$DIR/state"
-  echo "copy $n files to Azurite" >&2
-  measure azcopy "$HBCP" copy "$DIR/src-$n" "$blob" --progress none --state "$DIR/state"
+  echo "copy $seed files to Azurite" >&2
+  measure azcopy "$HBCP" copy "$DIR/src-$seed" "$blob" --progress none --state "$DIR/state"
   up_s=$SECS up_rss=$RSS_MIB
+  up_note="$up_s s (local → Azurite)"
+  if [ "$seed" -lt "$n" ]; then
+    more=$(( n - seed )) t0=$SECONDS
+    echo "clone $more blob rows by SQL" >&2
+    # empty HFiles of 500 tables x 20 regions x 2 families; each row a copy of a seed HFile's
+    # (same empty content), with its own name and ETag
+    PORT=$dbport bash scripts/mariadb.sh sql "USE azurite_$$;
+      INSERT INTO Blobs (accountName, containerName, blobName, snapshot, lastModified,
+        creationTime, accessTierChangeTime, accessTierInferred, etag, blobType,
+        blobSequenceNumber, accessTier, contentProperties, lease, deleting, isCommitted,
+        persistency, committedBlocksInOrder, metadata, blobTags)
+      SELECT b.accountName, b.containerName,
+        CONCAT('hbase/data/default/bulk', LPAD(q.seq DIV 2000, 4, '0'), '/',
+               LPAD(HEX(q.seq DIV 100 MOD 20 + 4096), 32, '0'), '/cf', q.seq MOD 2, '/',
+               LPAD(HEX(q.seq), 32, '0')),
+        '', b.lastModified, b.creationTime, b.accessTierChangeTime, b.accessTierInferred,
+        CONCAT('\"0x8DB', LPAD(HEX(q.seq), 12, '0'), '\"'), b.blobType, b.blobSequenceNumber,
+        b.accessTier, b.contentProperties, b.lease, 0, 1, b.persistency,
+        b.committedBlocksInOrder, b.metadata, b.blobTags
+      FROM seq_1_to_$more q
+      JOIN (SELECT * FROM Blobs WHERE containerName = '$container'
+              AND blobName LIKE 'hbase/data/%' AND contentProperties LIKE '%\"contentLength\":0,%'
+              LIMIT 1) b;"
+    up_note="$up_s s ($seed files local → Azurite; $more more rows by SQL in $(( SECONDS - t0 )) s)"
+  fi
   echo "plan from Azurite ($n objects listed)" >&2
   rm -f "$DIR/plan.zst"
-  measure azplan "$HBCP" plan "$blob" "$DIR/dst" --out "$DIR/plan.zst"
-  rows+=("| Azurite | $n | $SECS s (plan: listing $n objects) | $(per_min "$n" "$SECS") | $RSS_MIB MiB | $up_s s (local → Azurite) | $(per_min "$n" "$up_s") | $up_rss MiB |")
+  # Azurite's SQL store fills a delimited List Blobs page by reading the matching rows from the
+  # first with a growing OFFSET, so a delimited listing of a million-blob container is
+  # quadratic (a page took over 60 s); with the SQL store the listing is one sequential paged
+  # one unless AZURITE_LIST_CONCURRENCY says otherwise.
+  lc=${AZURITE_LIST_CONCURRENCY:-${AZURITE_SQL:+1}}
+  measure azplan env ${lc:+HBCP_LIST_CONCURRENCY=$lc} "$HBCP" plan "$blob" "$DIR/dst" --out "$DIR/plan.zst"
+  listed=$(sed -n 's/^files: //p' "$DIR/azplan.out")
+  [ "$listed" = "$n" ] || { echo "the plan has $listed files, expected $n" >&2; exit 1; }
+  rows+=("| Azurite${AZURITE_SQL:+ (MariaDB store)} | $n | $SECS s (plan: listing $n objects${lc:+, $lc LIST in flight}) | $(per_min "$n" "$SECS") | $RSS_MIB MiB | $up_note | $(per_min "$seed" "$up_s") | $up_rss MiB |")
+  echo "${rows[-1]}" >&2
+  if [ -n "${AZURITE_PEERS:-}" ]; then
+    # The same listing by the peers: `azcopy list` and `rclone size` (both list every blob).
+    . scripts/lib.sh
+    peer_tools rclone
+    sas=$(azurite_sas)
+    export AZCOPY_LOG_LOCATION=$DIR/azlogs AZCOPY_JOB_PLAN_LOCATION=$DIR/azplans AZCOPY_DISABLE_SYSLOG=true
+    url="$HBCP_TEST_AZURITE/devstoreaccount1/$container"
+    # every blob of the container: the N files and hbcp's own under hbase/.hbcp/
+    all=$(PORT=$dbport bash scripts/mariadb.sh sql "SELECT COUNT(*) FROM azurite_$$.Blobs WHERE containerName = '$container'")
+    echo "azcopy list ($all objects)" >&2
+    measure azlist "$AZCOPY" list "$url?$sas" --location Blob --machine-readable
+    got=$(grep -c '^hbase/' "$DIR/azlist.out" || true)
+    [ "$got" = "$all" ] || { echo "azcopy listed $got blobs, expected $all" >&2; exit 1; }
+    rows+=("| Azurite, \`azcopy list\` (AzCopy 10.32.2) | $all | $SECS s | $(per_min "$all" "$SECS") | $RSS_MIB MiB | | | |")
+    echo "${rows[-1]}" >&2
+    echo "rclone size ($all objects)" >&2
+    measure rclist env RCLONE_CONFIG_AZ_TYPE=azureblob RCLONE_CONFIG_AZ_SAS_URL="$url?$sas" \
+      rclone size az: --json --checkers 32
+    got=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["count"])' "$DIR/rclist.out")
+    [ "$got" = "$all" ] || { echo "rclone listed $got objects, expected $all" >&2; exit 1; }
+    rows+=("| Azurite, \`rclone size\` (rclone $(rclone version | sed -n '1s/^rclone v//p')) | $all | $SECS s | $(per_min "$all" "$SECS") | $RSS_MIB MiB | | | |")
+    echo "${rows[-1]}" >&2
+  fi
   rm -rf "$DIR/state" "$DIR/plan.zst"
 fi
 

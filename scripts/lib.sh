@@ -4,6 +4,11 @@
 #                                         # historical name .tools/NAME.pid)
 #   start_server NAME PORT CMD...         # starts CMD unless running; waits for the port
 #   stop_server                           # kills the PID in $pidfile
+# And, for the benchmarks against the peers:
+#   peer_tools [rclone]    # installs AzCopy 10.32.2 (npm) and its libsecret-1-0 (and rclone,
+#                          # Debian's) if missing; sets $AZCOPY
+#   azurite_sas            # prints an account SAS for Azurite's devstoreaccount1 (AzCopy and
+#                          # rclone cannot use a shared key)
 
 server_files() {
   pidfile=.tools/$1.pid
@@ -35,4 +40,25 @@ stop_server() {
     kill "$(cat "$pidfile")" 2>/dev/null || true
     rm -f "$pidfile"
   fi
+}
+
+peer_tools() {
+  dpkg -s libsecret-1-0 >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq libsecret-1-0 >/dev/null; }
+  if [ "${1:-}" = rclone ] && ! command -v rclone >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq rclone >/dev/null
+  fi
+  AZCOPY=$PWD/.tools/node/node_modules/@azure-tools/azcopy-linux/dist/bin/azcopy_linux_amd64
+  [ -f "$AZCOPY" ] || npm install --silent --no-audit --no-fund --prefix .tools/node @azure-tools/azcopy-linux >&2
+  chmod +x "$AZCOPY"
+}
+
+azurite_sas() {
+  python3 - "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==" <<'PY'
+import base64, hmac, hashlib, sys, urllib.parse
+key = base64.b64decode(sys.argv[1])
+p = dict(sv="2021-08-06", ss="b", srt="sco", sp="rwdlacup", se="2099-01-01T00:00:00Z", spr="https,http")
+to_sign = "\n".join(["devstoreaccount1", p["sp"], p["ss"], p["srt"], "", p["se"], "", p["spr"], p["sv"], "", ""])
+p["sig"] = base64.b64encode(hmac.new(key, to_sign.encode(), hashlib.sha256).digest()).decode()
+print(urllib.parse.urlencode(p))
+PY
 }

@@ -128,6 +128,23 @@ static AZURE_ENDPOINT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock
 /// `--put-md5`, set once from the command line.
 static PUT_MD5: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
+/// LIST requests in flight on an object store, from `HBCP_LIST_CONCURRENCY` (like AzCopy's
+/// `AZCOPY_CONCURRENT_SCAN`); unset: the store's default (16). 1 lists the root as one sequential
+/// paged listing, without the per-folder delimited listings, which suits a service that is
+/// slow at delimited listings of big containers (Azurite with a SQL store).
+fn list_concurrency() -> Result<Option<usize>> {
+    match std::env::var("HBCP_LIST_CONCURRENCY") {
+        Err(_) => Ok(None),
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if (1..=256).contains(&n) => Ok(Some(n)),
+            _ => usage(format!(
+                "HBCP_LIST_CONCURRENCY={v:?}: expected the number of LIST requests in flight, \
+                 1 to 256"
+            )),
+        },
+    }
+}
+
 /// `allow_http` is `--allow-http`: URL parsing refused a plain-HTTP URL without it, and the
 /// store refuses a plain-HTTP endpoint that the environment names (`AWS_ENDPOINT_URL`, a GCS
 /// key's `gcs_base_url`) off loopback.
@@ -137,7 +154,7 @@ fn open_remote(url: &StoreUrl, target: bool, allow_http: bool) -> Result<Arc<dyn
         azure_endpoint: AZURE_ENDPOINT.get().cloned().flatten(),
         create_container: target,
         put_md5: PUT_MD5.get().copied().unwrap_or(false),
-        list_concurrency: None,
+        list_concurrency: list_concurrency()?,
         list_page_size: None,
     };
     match hbcp_store_cloud::open(url, &opts) {

@@ -135,3 +135,26 @@ fn copy_max_memory_too_small_for_the_workers_is_refused_naming_what_it_needs() {
     assert_usage(&r, "--max-memory");
     nothing_at(&dst);
 }
+
+#[test]
+fn a_list_concurrency_that_is_not_a_number_from_1_to_256_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let plan = t.path().join("plan.zst");
+    for bad in ["lots", "0", "1000"] {
+        let o = std::process::Command::new(bin())
+            .args([
+                "plan",
+                "http://127.0.0.1:9/devstoreaccount1/c/hbase",
+                &s(&t.path().join("dst")),
+                "--out",
+                &s(&plan),
+            ])
+            .env("HBCP_LIST_CONCURRENCY", bad)
+            .output()
+            .unwrap();
+        let r = to_run(o);
+        assert_usage(&r, &format!("HBCP_LIST_CONCURRENCY=\"{bad}\""));
+        assert!(r.stderr.contains("1 to 256"), "{r:?}");
+        nothing_at(&plan);
+    }
+}

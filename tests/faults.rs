@@ -161,11 +161,35 @@ fn an_azure_listing_tells_empty_files_from_folder_markers_without_a_head_each() 
     assert_eq!(p.code, 0, "plan: {p:?}");
     let c = &proxy.counters;
     let (heads, lists) = (c.heads.load(Relaxed), c.lists.load(Relaxed));
-    assert!(lists >= 1, "the source was listed: {lists} LIST requests");
+    assert!(
+        lists > 1,
+        "the folders were listed each on its own: {lists} LIST requests"
+    );
     assert!(
         heads <= 4,
         "{heads} HEADs while listing 123 empty blobs: the listing must say which are folders"
     );
+    // HBCP_LIST_CONCURRENCY=1: one sequential listing, a single page for 124 blobs.
+    let (h0, l0) = (c.heads.load(Relaxed), c.lists.load(Relaxed));
+    let p1 = Command::new(bin())
+        .args(["plan", &via_proxy, &s(&back), "--out", &s(&plan)])
+        .env("HBCP_LIST_CONCURRENCY", "1")
+        .output()
+        .unwrap();
+    assert!(
+        p1.status.success(),
+        "{}",
+        String::from_utf8_lossy(&p1.stderr)
+    );
+    let files = |o: &[u8]| {
+        String::from_utf8_lossy(o)
+            .lines()
+            .find(|l| l.starts_with("files: "))
+            .map(str::to_string)
+    };
+    assert_eq!(files(&p1.stdout), files(p.stdout.as_bytes()), "same plan");
+    assert_eq!(c.lists.load(Relaxed) - l0, 1, "one LIST page");
+    assert!(c.heads.load(Relaxed) - h0 <= 4);
 
     // And the copy down makes the markers directories and the empty blobs empty files.
     let r = copy(std::path::Path::new(&via_proxy), &back, &[]);
@@ -406,86 +430,117 @@ fn copy_to_azurite_killed_at_20_random_moments_then_rerun_finishes_byte_exact() 
     assert!(kills >= 20, "only {kills} kills landed mid-copy");
 }
 
-#[test]
-fn copy_to_s3_killed_mid_upload_then_rerun_sends_again_only_what_was_in_flight() {
-    // moto's S3 behind the counting proxy: large files of 8 parts each, killed at random
-    // moments; the rerun continues the open multipart uploads (ListMultipartUploads +
-    // ListParts) instead of sending every part of a half-uploaded file again.
-    let s3 = match std::env::var("HBCP_TEST_S3") {
-        Ok(b) => b,
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but moto is not running; run scripts/test.sh")
-        }
-        Err(_) => {
-            eprintln!("skipped: moto not running (HBCP_TEST_S3 unset)");
-            return;
-        }
-    };
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
+/// Two large files of 8 parts of `part` bytes each (and a little), under `src`.
+fn two_files_of_8_parts(src: &std::path::Path, part: u64) {
     let fam = src.join("data/default/t/0123456789abcdef0123456789abcdef/f");
     fs::create_dir_all(&fam).unwrap();
-    const PART: u64 = 5 << 20;
     for i in 0..2u64 {
-        let data: Vec<u8> = (0..8 * PART + 1000 * i)
+        let data: Vec<u8> = (0..8 * part + 1000 * i)
             .map(|j| (j.wrapping_mul(2654435761) >> (i + 5)) as u8)
             .collect();
         fs::write(fam.join(format!("{i:032x}")), data).unwrap();
     }
-    const WORKERS: u64 = 2;
-    let proxy = faultproxy::start(&s3, Mode::Pass);
-    let put = || proxy.counters.put_body_bytes.load(Relaxed);
-    let state = t.path().join("state");
+}
+
+/// What [`crash_rounds`] measured.
+struct Crashes {
+    kills: u32,
+    rounds: u32,
+    /// Upload body bytes sent again per crash (the killed run and its rerun, less a clean
+    /// run's), sorted.
+    resent: Vec<i64>,
+    clean: i64,
+}
+
+impl Crashes {
+    fn median(&self) -> i64 {
+        self.resent[self.resent.len() / 2]
+    }
+}
+
+/// A crash test's copy: `hbcp copy SRC BUCKET/TAG…/hbase` with `range`-sized parts, WORKERS
+/// workers and a `bandwidth` cap (so that kills land mid-copy), a state folder per target; the
+/// store is found through `env`, set to `via_proxy` for the copies and to `direct` for verify.
+struct CrashCopy<'a> {
+    src: &'a std::path::Path,
+    state: &'a std::path::Path,
+    bucket: &'a str,
+    range: &'a str,
+    bandwidth: &'a str,
+    env: &'a str,
+    via_proxy: &'a str,
+    direct: &'a str,
+}
+
+const WORKERS: u64 = 2;
+
+/// A clean copy to a fresh target `probe`, then rounds of: a copy to a fresh target `tag`
+/// killed (SIGKILL) between `from` and `from` + 60% of the clean run's time, its rerun, and a
+/// verify of the target straight against the emulator; until 5 kills landed mid-copy (at most
+/// 20 rounds). `put` reads the counting proxy's upload bytes.
+fn crash_rounds(
+    cc: &CrashCopy<'_>,
+    (probe, tag): (&str, &str),
+    put: &dyn Fn() -> u64,
+    from: f64,
+) -> Crashes {
     let run = |dst: &str| {
         let mut c = Command::new(bin());
         c.args([
             "copy",
-            &s(&src),
+            &s(cc.src),
             dst,
             "--progress",
             "none",
             "--range-size",
-            "5MiB",
+            cc.range,
             "--workers",
             &WORKERS.to_string(),
             "--max-bandwidth",
-            "16MiB",
+            cc.bandwidth,
             "--state",
-            &s(&state.join(dst.rsplit('/').nth(1).unwrap())),
+            &s(&cc.state.join(dst.rsplit('/').nth(1).unwrap())),
         ])
-        .env("AWS_ENDPOINT_URL", &proxy.url)
+        .env(cc.env, cc.via_proxy)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
         c
     };
+    let verify = |dst: &str| {
+        Command::new(bin())
+            .args(["verify", &s(cc.src), dst, "--progress", "none"])
+            .env(cc.env, cc.direct)
+            .output()
+            .unwrap()
+    };
     let prefix = |tag: &str| {
         format!(
-            "s3://hbcp-test/{tag}{}n{}/hbase",
+            "{}/{tag}{}n{}/hbase",
+            cc.bucket,
             std::process::id(),
             N.fetch_add(1, Relaxed)
         )
     };
     let before = put();
     let t0 = Instant::now();
-    let out = run(&prefix("s3probe")).output().unwrap();
+    let out = run(&prefix(probe)).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let full = t0.elapsed();
-    let clean_bytes = (put() - before) as i64;
+    let clean = (put() - before) as i64;
     let mut seed = 0x9e3779b97f4a7c15u64;
-    let (mut kills, mut round) = (0, 0);
+    let (mut kills, mut rounds) = (0, 0);
     let mut resent = Vec::new();
-    while kills < 5 && round < 20 {
-        round += 1;
+    while kills < 5 && rounds < 20 {
+        rounds += 1;
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        // Between 30% and 90% of the way: several parts of each file are up.
-        let at = full.mul_f64(0.3 + (seed % 600) as f64 / 1000.0);
-        let dst = prefix("s3crash");
+        let at = full.mul_f64(from + (seed % 600) as f64 / 1000.0);
+        let dst = prefix(tag);
         let before = put();
         let mut child = run(&dst).stderr(Stdio::null()).spawn().unwrap();
         let deadline = Instant::now() + at;
@@ -507,32 +562,70 @@ fn copy_to_s3_killed_mid_upload_then_rerun_sends_again_only_what_was_in_flight()
         let out = run(&dst).output().unwrap();
         assert!(
             out.status.success(),
-            "round {round}: {}",
+            "round {rounds}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         let rerun_bytes = (put() - before) as i64;
-        let dst_direct = dst.clone();
-        let v = Command::new(bin())
-            .args(["verify", &s(&src), &dst_direct, "--progress", "none"])
-            .env("AWS_ENDPOINT_URL", &s3)
-            .output()
-            .unwrap();
+        // Straight to the emulator: the target is the source, byte for byte.
+        let v = verify(&dst);
         assert!(
             v.status.success(),
-            "round {round}: {}",
+            "round {rounds}: {}",
             String::from_utf8_lossy(&v.stderr)
         );
         if !exited {
-            resent.push(killed_bytes + rerun_bytes - clean_bytes);
+            resent.push(killed_bytes + rerun_bytes - clean);
         }
     }
     resent.sort();
-    let median = resent[resent.len() / 2];
-    eprintln!(
-        "s3 crash test: {kills} kills in {round} rounds; bytes sent again per crash {resent:?}, \
-         median {median} (part {PART}, {WORKERS} workers, clean run {clean_bytes})"
-    );
     assert!(kills >= 5, "only {kills} kills landed mid-copy");
+    Crashes {
+        kills,
+        rounds,
+        resent,
+        clean,
+    }
+}
+
+#[test]
+fn copy_to_s3_killed_mid_upload_then_rerun_sends_again_only_what_was_in_flight() {
+    // moto's S3 behind the counting proxy: large files of 8 parts each, killed at random
+    // moments; the rerun continues the open multipart uploads (ListMultipartUploads +
+    // ListParts) instead of sending every part of a half-uploaded file again.
+    let s3 = match std::env::var("HBCP_TEST_S3") {
+        Ok(b) => b,
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but moto is not running; run scripts/test.sh")
+        }
+        Err(_) => {
+            eprintln!("skipped: moto not running (HBCP_TEST_S3 unset)");
+            return;
+        }
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    const PART: u64 = 5 << 20;
+    two_files_of_8_parts(&src, PART);
+    let proxy = faultproxy::start(&s3, Mode::Pass);
+    let cc = CrashCopy {
+        src: &src,
+        state: &t.path().join("state"),
+        bucket: "s3://hbcp-test",
+        range: "5MiB",
+        bandwidth: "16MiB",
+        env: "AWS_ENDPOINT_URL",
+        via_proxy: &proxy.url,
+        direct: &s3,
+    };
+    let put = || proxy.counters.put_body_bytes.load(Relaxed);
+    // Between 30% and 90% of the way: several parts of each file are up.
+    let c = crash_rounds(&cc, ("s3probe", "s3crash"), &put, 0.3);
+    let median = c.median();
+    eprintln!(
+        "s3 crash test: {} kills in {} rounds; bytes sent again per crash {:?}, median {median} \
+         (part {PART}, {WORKERS} workers, clean run {})",
+        c.kills, c.rounds, c.resent, c.clean
+    );
     // At most one part per worker per crash (the issue's bound). Sending the parts of a
     // half-uploaded file again exceeds it (measured without resume: median 21 MB). The median,
     // not the worst: a kill while the server is still completing an upload (moto takes seconds
@@ -542,7 +635,8 @@ fn copy_to_s3_killed_mid_upload_then_rerun_sends_again_only_what_was_in_flight()
     let bound = (WORKERS * PART + 4096) as i64;
     assert!(
         median <= bound,
-        "median resent {median} > {bound}: {resent:?}"
+        "median resent {median} > {bound}: {:?}",
+        c.resent
     );
 }
 
@@ -563,128 +657,40 @@ fn copy_to_gcs_killed_mid_upload_then_rerun_reuses_the_staged_part_objects() {
     };
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
-    let fam = src.join("data/default/t/0123456789abcdef0123456789abcdef/f");
-    fs::create_dir_all(&fam).unwrap();
     const PART: u64 = 1 << 20;
-    for i in 0..2u64 {
-        let data: Vec<u8> = (0..8 * PART + 1000 * i)
-            .map(|j| (j.wrapping_mul(2654435761) >> (i + 5)) as u8)
-            .collect();
-        fs::write(fam.join(format!("{i:032x}")), data).unwrap();
-    }
+    two_files_of_8_parts(&src, PART);
     fs::write(src.join("WALs%2Cname with space=1"), b"byte-exact names").unwrap();
-    const WORKERS: u64 = 2;
     let proxy = faultproxy::start(&gcs, Mode::Pass);
-    let put = || proxy.counters.put_body_bytes.load(Relaxed);
     let key_for = |base: &str| {
         format!(
             r#"{{"gcs_base_url":"{base}","disable_oauth":true,"client_email":"","private_key_id":"","private_key":""}}"#
         )
     };
-    let (via_proxy, direct) = (key_for(&proxy.url), key_for(&gcs));
-    let state = t.path().join("state");
-    let run = |dst: &str| {
-        let mut c = Command::new(bin());
-        c.args([
-            "copy",
-            &s(&src),
-            dst,
-            "--progress",
-            "none",
-            "--range-size",
-            "1MiB",
-            "--workers",
-            &WORKERS.to_string(),
-            "--max-bandwidth",
-            "4MiB",
-            "--state",
-            &s(&state.join(dst.rsplit('/').nth(1).unwrap())),
-        ])
-        .env("GOOGLE_SERVICE_ACCOUNT_KEY", &via_proxy)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-        c
+    let cc = CrashCopy {
+        src: &src,
+        state: &t.path().join("state"),
+        bucket: "gs://hbcp-test",
+        range: "1MiB",
+        bandwidth: "4MiB",
+        env: "GOOGLE_SERVICE_ACCOUNT_KEY",
+        via_proxy: &key_for(&proxy.url),
+        direct: &key_for(&gcs),
     };
-    let prefix = |tag: &str| {
-        format!(
-            "gs://hbcp-test/{tag}{}n{}/hbase",
-            std::process::id(),
-            N.fetch_add(1, Relaxed)
-        )
-    };
-    let before = put();
-    let t0 = Instant::now();
-    let out = run(&prefix("gprobe")).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let full = t0.elapsed();
-    let clean_bytes = (put() - before) as i64;
-    let mut seed = 0x9e3779b97f4a7c15u64;
-    let (mut kills, mut round) = (0, 0);
-    let mut resent = Vec::new();
-    while kills < 5 && round < 20 {
-        round += 1;
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        // Between 20% and 80% of the way: several parts of each file are up.
-        let at = full.mul_f64(0.2 + (seed % 600) as f64 / 1000.0);
-        let dst = prefix("gcrash");
-        let before = put();
-        let mut child = run(&dst).stderr(Stdio::null()).spawn().unwrap();
-        let deadline = Instant::now() + at;
-        let mut exited = false;
-        while Instant::now() < deadline {
-            if child.try_wait().unwrap().is_some() {
-                exited = true;
-                break;
-            }
-            std::thread::park_timeout(Duration::from_millis(2));
-        }
-        if !exited {
-            child.kill().unwrap(); // SIGKILL
-            kills += 1;
-        }
-        child.wait().unwrap();
-        let killed_bytes = (put() - before) as i64;
-        let before = put();
-        let out = run(&dst).output().unwrap();
-        assert!(
-            out.status.success(),
-            "round {round}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let rerun_bytes = (put() - before) as i64;
-        // Straight to the emulator: the target is the source, byte for byte.
-        let v = Command::new(bin())
-            .args(["verify", &s(&src), &dst, "--progress", "none"])
-            .env("GOOGLE_SERVICE_ACCOUNT_KEY", &direct)
-            .output()
-            .unwrap();
-        assert!(
-            v.status.success(),
-            "round {round}: {}",
-            String::from_utf8_lossy(&v.stderr)
-        );
-        if !exited {
-            resent.push(killed_bytes + rerun_bytes - clean_bytes);
-        }
-    }
-    resent.sort();
-    let median = resent[resent.len() / 2];
+    let put = || proxy.counters.put_body_bytes.load(Relaxed);
+    // Between 20% and 80% of the way: several parts of each file are up.
+    let c = crash_rounds(&cc, ("gprobe", "gcrash"), &put, 0.2);
+    let median = c.median();
     eprintln!(
-        "gcs crash test: {kills} kills in {round} rounds; bytes sent again per crash {resent:?}, \
-         median {median} (part {PART}, {WORKERS} workers, clean run {clean_bytes})"
+        "gcs crash test: {} kills in {} rounds; bytes sent again per crash {:?}, median {median} \
+         (part {PART}, {WORKERS} workers, clean run {})",
+        c.kills, c.rounds, c.resent, c.clean
     );
-    assert!(kills >= 5, "only {kills} kills landed mid-copy");
     // At most the parts in flight (one per worker) per crash, plus hbcp's own small objects a
     // rerun writes again. Sending a half-uploaded file's parts again would exceed it.
     let bound = (WORKERS * PART + 4096) as i64;
     assert!(
         median <= bound,
-        "median resent {median} > {bound}: {resent:?}"
+        "median resent {median} > {bound}: {:?}",
+        c.resent
     );
 }

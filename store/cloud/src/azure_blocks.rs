@@ -301,8 +301,14 @@ impl Blocks {
                 .collect();
             url.push_str(&parts.join("&"));
         }
-        // Sized for large parts: 60 s plus a second per MiB.
-        let timeout = Duration::from_secs(60 + (body.len() as u64 >> 20));
+        // Sized for large parts: 60 s plus a second per MiB. A container request (List Blobs)
+        // gets object_store's 300 s: a service may take long to fill a delimited page of a
+        // huge container.
+        let timeout = if blob.is_empty() {
+            Duration::from_secs(300)
+        } else {
+            Duration::from_secs(60 + (body.len() as u64 >> 20))
+        };
         let mut req = self.client.request(method, &url).timeout(timeout);
         for (k, v) in std_headers.iter().chain(ms_headers.iter()) {
             req = req.header(*k, v);
