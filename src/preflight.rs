@@ -167,23 +167,11 @@ fn inspect(src: &crate::commands::End) -> Result<Option<Findings>> {
     let store = src.store.as_ref();
     // Not an HBase root: nothing to inspect, and no listing (a plain folder of millions of
     // files is not listed twice, nor held in memory).
-    if !matches!(store.head("hbase.version"), Ok(Some(e)) if e.kind == EntryKind::File) {
-        return Ok(None);
-    }
-    let all = Mutex::new(Vec::new());
-    if let Err(e) = store.list("", &|e: Entry| {
-        if e.kind == EntryKind::File {
-            all.lock().unwrap().push(e);
-        }
-        Ok(())
-    }) {
-        return usage(format!("cannot list {}: {e}", src.url));
-    }
-    let all = all.into_inner().unwrap();
-    let Some(ver) = all.iter().find(|e| e.key == "hbase.version") else {
-        return Ok(None);
+    let ver = match store.head("hbase.version") {
+        Ok(Some(e)) if e.kind == EntryKind::File => e,
+        _ => return Ok(None),
     };
-    let v = match read_all(store, ver)
+    let v = match read_all(store, &ver)
         .map_err(|e| e.to_string())
         .and_then(|b| parse_hbase_version(&b).map_err(|e| e.to_string()))
     {
@@ -196,45 +184,109 @@ fn inspect(src: &crate::commands::End) -> Result<Option<Findings>> {
             src.url, v.version
         ));
     }
-    let mut tables: BTreeMap<String, TableStats> = BTreeMap::new();
-    let mut snapshots = BTreeSet::new();
-    let mut family_hfiles: HashMap<(String, String), Vec<&Entry>> = HashMap::new();
-    let mut wals = Vec::new();
-    let mut recovered = Vec::new();
-    for e in &all {
+    // One streamed pass over the root. What is kept grows with tables, regions, families and
+    // WALs, never with the HFiles: a family's HFiles are listed again, folder by folder, only
+    // for the families that a WAL has edits of.
+    #[derive(Default)]
+    struct Pass {
+        tables: BTreeMap<String, TableStats>,
+        snapshots: BTreeSet<String>,
+        /// (region, family) → the family folder holding its HFiles.
+        family_dirs: HashMap<(String, String), String>,
+        wals: Vec<Entry>,
+        recovered: Vec<String>,
+    }
+    let pass = Mutex::new(Pass::default());
+    if let Err(e) = store.list("", &|e: Entry| {
+        if e.kind != EntryKind::File {
+            return Ok(());
+        }
+        let mut p = pass.lock().unwrap();
         match classify(&e.key) {
             PathKind::HFile {
                 at,
                 archived: false,
                 ..
             } => {
-                let t = tables.entry(at.table.to_string()).or_default();
+                let t = p.tables.entry(at.table.to_string()).or_default();
                 t.regions.insert(at.region.clone());
                 t.families.insert(at.family.clone());
                 t.hfiles += 1;
                 t.bytes += e.size;
-                family_hfiles
-                    .entry((at.region, at.family))
-                    .or_default()
-                    .push(e);
+                if let Some((dir, _)) = e.key.rsplit_once('/') {
+                    p.family_dirs
+                        .entry((at.region, at.family))
+                        .or_insert_with(|| dir.to_string());
+                }
             }
             PathKind::RegionInfo { table, region } => {
-                tables
+                p.tables
                     .entry(table.to_string())
                     .or_default()
                     .regions
                     .insert(region);
             }
             PathKind::SnapshotInfo { name } => {
-                snapshots.insert(name);
+                p.snapshots.insert(name);
             }
-            PathKind::Wal { .. } => wals.push(e),
+            PathKind::Wal { .. } => p.wals.push(e),
             PathKind::RecoveredEdits { name, .. } if !name.ends_with(".seqid") && e.size > 0 => {
-                recovered.push(e.key.clone())
+                p.recovered.push(e.key.clone())
             }
             _ => {}
         }
+        Ok(())
+    }) {
+        return usage(format!("cannot list {}: {e}", src.url));
     }
+    let Pass {
+        tables,
+        snapshots,
+        family_dirs,
+        wals,
+        recovered,
+    } = pass.into_inner().unwrap();
+    // The highest sequence id flushed to the HFiles of a family, listed when first asked for.
+    let mut flushed_of: HashMap<(String, String), Option<i64>> = HashMap::new();
+    let mut max_flushed = |region: &str, family: &str| -> Option<i64> {
+        let k = (region.to_string(), family.to_string());
+        if let Some(m) = flushed_of.get(&k) {
+            return *m;
+        }
+        let dir = family_dirs.get(&k)?;
+        let hfiles = Mutex::new(Vec::new());
+        let listed = store.list(&format!("{dir}/"), &|e: Entry| {
+            let direct = e
+                .key
+                .strip_prefix(dir.as_str())
+                .and_then(|r| r.strip_prefix('/'))
+                .is_some_and(|name| !name.contains('/'));
+            if e.kind == EntryKind::File
+                && direct
+                && matches!(
+                    classify(&e.key),
+                    PathKind::HFile {
+                        archived: false,
+                        ..
+                    }
+                )
+            {
+                hfiles.lock().unwrap().push(e);
+            }
+            Ok(())
+        });
+        let m = match listed {
+            Ok(()) => hfiles
+                .into_inner()
+                .unwrap()
+                .iter()
+                .filter_map(|h| hfile_max_seq_id(store, h))
+                .max(),
+            Err(_) => None,
+        };
+        flushed_of.insert(k, m);
+        m
+    };
     let mut open_wals = Vec::new();
     let mut unflushed = Vec::new();
     let mut unreadable = Vec::new();
@@ -264,9 +316,7 @@ fn inspect(src: &crate::commands::End) -> Result<Option<Findings>> {
             .map(|e| (e.encoded_region.as_str(), e.table.as_str()))
             .collect();
         for ((region, family), seq) in summary.max_data_seq_ids() {
-            let flushed = family_hfiles
-                .get(&(region.clone(), family.clone()))
-                .and_then(|hs| hs.iter().filter_map(|h| hfile_max_seq_id(store, h)).max());
+            let flushed = max_flushed(&region, &family);
             if flushed.is_none_or(|m| (seq as i64) > m) {
                 unflushed.push(Unflushed {
                     table: tables_of
