@@ -873,70 +873,6 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
         Ok(())
     }
 
-    /// One page of `prefix` (a full object prefix), through Azure's List Blobs with metadata
-    /// when this is Azure, else through object_store's paged listing. A retryable failure is
-    /// retried with backoff, as object_store retries its own requests.
-    async fn fetch_page(
-        &self,
-        pager: &Arc<dyn PaginatedListStore>,
-        prefix: Option<&str>,
-        delimited: bool,
-        token: Option<&str>,
-    ) -> std::result::Result<Page, Error> {
-        let Some(az) = &self.azure else {
-            let opts = PaginatedListOptions {
-                delimiter: delimited.then_some("/".into()),
-                page_token: token.map(str::to_string),
-                max_keys: self.list_page_size,
-                ..Default::default()
-            };
-            let r = pager
-                .list_paginated(prefix, opts)
-                .await
-                .map_err(|e| self.err("list", prefix.unwrap_or(""), e))?;
-            return Ok(Page {
-                objects: r.result.objects.iter().map(Listed::from).collect(),
-                prefixes: r
-                    .result
-                    .common_prefixes
-                    .iter()
-                    .map(|p| p.as_ref().to_string())
-                    .collect(),
-                token: r.page_token,
-            });
-        };
-        let mut attempt = 0u32;
-        loop {
-            match az
-                .list_page(prefix, delimited, token, self.list_page_size)
-                .await
-            {
-                Ok(p) => {
-                    return Ok(Page {
-                        objects: p
-                            .blobs
-                            .into_iter()
-                            .map(|b| Listed {
-                                location: b.name,
-                                size: b.size,
-                                e_tag: b.etag,
-                                modified: b.modified,
-                                folder: Some(b.folder),
-                            })
-                            .collect(),
-                        prefixes: p.prefixes,
-                        token: p.next,
-                    });
-                }
-                Err(e) if e.is_retryable() && attempt < LIST_RETRIES => {
-                    attempt += 1;
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
     /// List `top` (a full object prefix ending in `/`, or the whole bucket) page by page, with
     /// up to `list_concurrency` LIST requests in flight. The first [`DELIMITED_LEVELS`] levels
     /// are listed with a `/` delimiter; every prefix found there is queued and listed on its
@@ -961,6 +897,10 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
         }
         let conc = self.list_concurrency.max(1);
         let levels = if conc > 1 { DELIMITED_LEVELS } else { 0 };
+        let lister = match &self.azure {
+            Some(az) => Lister::Azure(az.clone()),
+            None => Lister::Paged(pager.clone()),
+        };
         let mut queue = VecDeque::from([Req {
             prefix: top,
             level: 0,
@@ -970,26 +910,34 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
         loop {
             while running.len() < conc {
                 let Some(req) = queue.pop_front() else { break };
-                running.push(async move {
+                // Spawned, so that requests in flight go on while a page goes to the sink.
+                let fetch = fetch_page(
+                    lister.clone(),
+                    req.prefix.clone(),
+                    req.level < levels,
+                    req.token.clone(),
+                    self.list_page_size,
+                );
+                running.push(self.rt.spawn(async move {
                     let t0 = Instant::now();
-                    let r = self
-                        .fetch_page(
-                            pager,
-                            req.prefix.as_deref(),
-                            req.level < levels,
-                            req.token.as_deref(),
-                        )
-                        .await;
+                    let r = fetch.await;
                     (req, t0.elapsed(), r)
-                });
+                }));
             }
-            let Some((req, took, r)) = running.next().await else {
+            let Some(done) = running.next().await else {
                 return Ok(());
             };
+            let (req, took, r) = done.map_err(|e| Error::Remote {
+                what: format!("list {}/{prefix}", self.display.trim_end_matches('/')),
+                message: format!("listing task failed: {e}"),
+                status: None,
+                retryable: false,
+            })?;
             page(took);
             let res = r.map_err(|e| match e {
-                Error::NotFound { .. } => Error::NotFound { key: prefix.into() },
-                e => e,
+                PageError::Store(e) => self.err("list", prefix, e),
+                PageError::Ours(Error::NotFound { .. }) => Error::NotFound { key: prefix.into() },
+                PageError::Ours(e) => e,
             })?;
             if let Some(token) = res.token {
                 // The rest of this folder first: a started listing is finished before new
@@ -1078,6 +1026,87 @@ fn backoff(attempt: u32) -> Duration {
         .map(|d| d.subsec_nanos() as u64)
         .unwrap_or(0);
     Duration::from_millis(base / 2 + nanos % (base / 2 + 1))
+}
+
+/// Where a listing's pages come from: Azure's own List Blobs with metadata, or object_store's
+/// paged listing (S3, GCS).
+#[derive(Clone)]
+enum Lister {
+    Azure(Arc<azure_blocks::Blocks>),
+    Paged(Arc<dyn PaginatedListStore>),
+}
+
+/// Why a page could not be had: an object_store error (mapped by the store, which knows its
+/// secrets and URL) or one of hbcp's own.
+enum PageError {
+    Store(object_store::Error),
+    Ours(Error),
+}
+
+/// One page of `prefix` (a full object prefix). Azure's own listing retries a retryable
+/// failure with backoff, as object_store retries its own requests.
+async fn fetch_page(
+    lister: Lister,
+    prefix: Option<String>,
+    delimited: bool,
+    token: Option<String>,
+    max_keys: Option<usize>,
+) -> std::result::Result<Page, PageError> {
+    let az = match lister {
+        Lister::Azure(az) => az,
+        Lister::Paged(pager) => {
+            let opts = PaginatedListOptions {
+                delimiter: delimited.then_some("/".into()),
+                page_token: token,
+                max_keys,
+                ..Default::default()
+            };
+            let r = pager
+                .list_paginated(prefix.as_deref(), opts)
+                .await
+                .map_err(PageError::Store)?;
+            return Ok(Page {
+                objects: r.result.objects.iter().map(Listed::from).collect(),
+                prefixes: r
+                    .result
+                    .common_prefixes
+                    .iter()
+                    .map(|p| p.as_ref().to_string())
+                    .collect(),
+                token: r.page_token,
+            });
+        }
+    };
+    let mut attempt = 0u32;
+    loop {
+        match az
+            .list_page(prefix.as_deref(), delimited, token.as_deref(), max_keys)
+            .await
+        {
+            Ok(p) => {
+                return Ok(Page {
+                    objects: p
+                        .blobs
+                        .into_iter()
+                        .map(|b| Listed {
+                            location: b.name,
+                            size: b.size,
+                            e_tag: b.etag,
+                            modified: b.modified,
+                            folder: Some(b.folder),
+                        })
+                        .collect(),
+                    prefixes: p.prefixes,
+                    token: p.next,
+                });
+            }
+            Err(e) if e.is_retryable() && attempt < LIST_RETRIES => {
+                attempt += 1;
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            Err(e) => return Err(PageError::Ours(e)),
+        }
+    }
 }
 
 impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
