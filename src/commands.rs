@@ -540,30 +540,39 @@ fn copy(a: CopyArgs) -> Result<Exit> {
         };
         return execute(job, &feed);
     };
-    let entries = crate::select::copy_entries(&view, &prep.sel, Some(dst.store.as_ref()))?;
-    let map: std::collections::HashMap<String, Vec<String>> = entries
-        .iter()
-        .filter(|(_, o)| !o.is_empty())
-        .map(|(e, o)| (e.key.clone(), o.clone()))
-        .collect();
-    if let Some(p) = &view.publish {
-        crate::select::put_manifest_first(src.store.as_ref(), dst.store.as_ref(), &entries, p)?;
+    let skip = crate::select::identity_at_target(&view, dst.store.as_ref())?;
+    for k in &skip {
+        eprintln!("hbcp: the target already has {k}: kept as it is");
     }
+    let sel = prep.sel;
+    if let Some(p) = &view.publish {
+        let mut first = Vec::new();
+        crate::select::copy_entries(&view, &sel, &skip, &mut |e, o| {
+            if e.key.starts_with(&p.tmp) {
+                first.push((e, o));
+            }
+            Ok(())
+        })?;
+        crate::select::put_manifest_first(src.store.as_ref(), dst.store.as_ref(), &first, p)?;
+    }
+    let vstore = crate::select::view_store(&src, &spec, None);
     let src = End {
-        store: crate::select::view_store(&src, Vec::new(), map),
+        store: vstore.clone(),
         url: src.url,
     };
     let mut job = build_job(
         "copy", src, dst, &identity, a.tuning, None, resume_cmd, None,
     )?;
     job.publish = view.publish.clone();
-    job.hbase = hbase_layout(Some(&spec), &prep.sel);
+    job.hbase = hbase_layout(Some(&spec), &sel);
     job.selection_findings = view_findings(&view);
+    // The view's files stream from its sealed list; each key's sources are known to the view
+    // store before the engine can read it.
     let feed = move |_: &dyn Store, sink: &ListSink<'_>| {
-        for (e, _) in &entries {
-            sink(e.clone())?;
-        }
-        Ok(())
+        crate::select::copy_entries(&view, &sel, &skip, &mut |e, o| {
+            vstore.map_key(&e.key, &o);
+            sink(e)
+        })
     };
     execute(job, &feed)
 }
@@ -599,13 +608,7 @@ fn run_plan(a: RunArgs) -> Result<Exit> {
         .collect::<Vec<_>>()
         .join(" ");
     let pv = plan_view(&a.plan, &header, dst.store.as_ref())?;
-    let src = match &pv {
-        Some(pv) => End {
-            store: crate::select::view_store(&src, Vec::new(), pv.map.clone()),
-            url: src.url,
-        },
-        None => src,
-    };
+    let src = plan_source(src, &header, pv.as_ref());
     let skip = pv.as_ref().map(|p| p.skip.clone()).unwrap_or_default();
     let mut job = build_job(
         "run",
@@ -690,7 +693,9 @@ pub(crate) struct PlanView {
     pub(crate) skip: std::collections::HashSet<String>,
 }
 
-/// Read a plan's source mapping (plans of a table or snapshot selection are bounded).
+/// Read what running a plan of an HBase selection needs, in one pass over the plan: the source
+/// keys that are not implied by the target key (a bulkload layout's), the snapshot's files
+/// to write first, the identity files the target has.
 pub(crate) fn plan_view(
     plan: &Path,
     header: &PlanHeader,
@@ -700,19 +705,24 @@ pub(crate) fn plan_view(
         return Ok(None);
     };
     let (_, mut rd) = PlanReader::open(plan)?;
+    let snapshot = crate::select::derives_archive(spec);
     let mut map = std::collections::HashMap::new();
-    let mut keys = Vec::new();
-    let mut all = Vec::new();
+    let mut snapshot_files = Vec::new();
+    let mut identity = Vec::new();
     while let Some((e, o)) = rd.next_mapped()? {
-        keys.push(e.key.clone());
-        if !o.is_empty() {
+        if !hbcp_planner::view::implied_sources(&e.key, &o, snapshot) {
             map.insert(e.key.clone(), o.clone());
         }
-        all.push((e, o));
+        if e.key.starts_with(".hbase-snapshot/.tmp/") {
+            snapshot_files.push((e, o));
+        } else if e.key == "hbase.version" || e.key == "hbase.id" {
+            identity.push(e.key);
+        }
     }
+    let keys: Vec<String> = snapshot_files.iter().map(|(e, _)| e.key.clone()).collect();
     let publish = crate::select::publish_of_plan(spec, &keys);
     let tmp_entries = match &publish {
-        Some(p) => all
+        Some(p) => snapshot_files
             .into_iter()
             .filter(|(e, _)| e.key.starts_with(&p.tmp))
             .collect(),
@@ -720,10 +730,10 @@ pub(crate) fn plan_view(
     };
     let mut skip = std::collections::HashSet::new();
     if !spec.tables.is_empty() && spec.layout == hbcp_planner::Layout::Root {
-        for k in ["hbase.version", "hbase.id"] {
-            if keys.iter().any(|x| x == k) && dst.head(k)?.is_some() {
+        for k in identity {
+            if dst.head(&k)?.is_some() {
                 eprintln!("hbcp: the target already has {k}: kept as it is");
-                skip.insert(k.to_string());
+                skip.insert(k);
             }
         }
     }
@@ -733,6 +743,23 @@ pub(crate) fn plan_view(
         tmp_entries,
         skip,
     }))
+}
+
+/// The source of a plan's job: through the plan's view, when it has one.
+fn plan_source(src: End, header: &PlanHeader, pv: Option<&PlanView>) -> End {
+    match (pv, &header.select) {
+        (Some(pv), Some(spec)) => {
+            let store = crate::select::view_store(&src, spec, None);
+            for (k, o) in &pv.map {
+                store.map_key(k, o);
+            }
+            End {
+                store,
+                url: src.url,
+            }
+        }
+        _ => src,
+    }
 }
 
 /// Copy, verify, write the completion manifest, report; decide the exit status.
@@ -1202,23 +1229,16 @@ fn plan(a: PlanArgs) -> Result<Exit> {
     let wm = std::sync::Mutex::new(&mut w);
     let mut warnings = Vec::new();
     let warn_m = std::sync::Mutex::new(&mut warnings);
-    let view_entries = match &prep.view {
-        Some(v) => Some(crate::select::copy_entries(v, &sel, None)?),
-        None => None,
-    };
-    let listed = if let Some(entries) = &view_entries {
-        let mut r = Ok(());
-        for (e, o) in entries {
-            if let Err(err) = wm.lock().unwrap().add_mapped(e, o) {
+    let listed = if let Some(view) = &prep.view {
+        crate::select::copy_entries(view, &sel, &Default::default(), &mut |e, o| {
+            wm.lock().unwrap().add_mapped(&e, &o).map_err(|err| {
                 *w_err.lock().unwrap() = Some(err.to_string());
-                r = Err(hbcp_store::Error::Unsupported {
+                hbcp_store::Error::Unsupported {
                     what: "plan".into(),
                     hint: err.to_string(),
-                });
-                break;
-            }
-        }
-        r
+                }
+            })
+        })
     } else {
         src.store.list("", &|e: Entry| {
             if !sel.accepts(&e) {
@@ -1315,23 +1335,24 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
     let prep = crate::select::prepare(&src, &spec, sel0.clone(), a.allow_unflushed)?;
     let layout = hbase_layout(Some(&spec), &prep.sel);
     let selection_findings = prep.view.as_ref().map(view_findings).unwrap_or_default();
-    let (src_store, sel) = match prep.view {
-        None => (src.store.clone(), prep.sel),
-        Some(mut view) => {
+    let (src_store, sel, dst_sel) = match prep.view {
+        None => (src.store.clone(), prep.sel.clone(), prep.sel),
+        Some(view) => {
             // The target's own identity files are not judged (a table copy keeps them).
-            for k in view.identity.clone() {
-                if dst.store.head(&k)?.is_some() {
-                    view.items.remove(&k);
+            let skip = crate::select::identity_at_target(&view, dst.store.as_ref())?;
+            let dst_sel = sel0.clone().with_scope(view.scope());
+            let keep = sel0.clone();
+            let listing: hbcp_planner::ViewListing = Box::new(move |sink| {
+                for item in view.items.iter().map_err(crate::select::items_err)? {
+                    let item = item.map_err(crate::select::items_err)?;
+                    if keep.accepts(&item.entry) && !skip.contains(&item.entry.key) {
+                        sink(item.entry, item.sources)?;
+                    }
                 }
-            }
-            let entries: Vec<Entry> = view
-                .items
-                .values()
-                .map(|i| i.entry.clone())
-                .filter(|e| sel0.accepts(e))
-                .collect();
-            let store = crate::select::view_store(&src, entries, view.source_map());
-            (store, sel0.with_scope(view.scope()))
+                Ok(())
+            });
+            let store: Arc<dyn Store> = crate::select::view_store(&src, &spec, Some(listing));
+            (store, sel0, dst_sel)
         }
     };
     let workers = a.workers.unwrap_or(8).clamp(1, 1024);
@@ -1348,6 +1369,7 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
         &Timed::new(src_store.as_ref(), stats.ops()),
         &Timed::new(dst.store.as_ref(), stats.ops()),
         &sel,
+        &dst_sel,
         &Params {
             mode,
             workers,
@@ -1502,13 +1524,7 @@ fn plan_header_and_ends(plan: &Path, allow_http: bool) -> Result<(PlanHeader, En
 fn finalize(a: FinalizeArgs) -> Result<Exit> {
     let (header, src, dst) = plan_header_and_ends(&a.plan, a.allow_http)?;
     let pv = plan_view(&a.plan, &header, dst.store.as_ref())?;
-    let src = match &pv {
-        Some(pv) => End {
-            store: crate::select::view_store(&src, Vec::new(), pv.map.clone()),
-            url: src.url,
-        },
-        None => src,
-    };
+    let src = plan_source(src, &header, pv.as_ref());
     let base = hbcp_engine::job_id(
         &src.url.display,
         &dst.url.display,

@@ -2,7 +2,7 @@
 //! a whole-root copy, and for a table or snapshot the resolved view, seen through a
 //! [`ViewStore`]. Also `hbcp snapshots` and the publishing step of a snapshot export.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -86,7 +86,8 @@ pub(crate) fn is_hbase_root(src: &dyn Store) -> Result<bool> {
 
 /// What a job reads.
 pub(crate) struct Prepared {
-    /// The selection of keys (with the HBase rules, or the view's scope).
+    /// The selection of keys (with the HBase rules of a whole root). For a view, the keys are
+    /// the view's, and [`View::scope`] narrows the target side of a verification.
     pub(crate) sel: Selection,
     /// The view, for a table or snapshot selection.
     pub(crate) view: Option<View>,
@@ -117,6 +118,7 @@ pub(crate) fn prepare(
         Ok(v) => v,
         Err(ViewError::Usage(m)) => return usage(m),
         Err(ViewError::Store(e)) => return usage(format!("cannot read the source: {e}")),
+        Err(e @ ViewError::Spill(_)) => return Err(e.into()),
     };
     for n in &view.notes {
         eprintln!("hbcp: {n}");
@@ -124,49 +126,77 @@ pub(crate) fn prepare(
     for w in &view.warnings {
         eprintln!("hbcp: warning: {w}");
     }
-    let sel = sel.with_scope(view.scope());
     Ok(Prepared {
         sel,
         view: Some(view),
     })
 }
 
-/// The entries a copy of `view` feeds (snapshot files under their `.tmp` keys) with their
-/// source keys, the identity files the target already has left out.
+/// The root identity files of `view` that the target already has: they are kept as they are.
+pub(crate) fn identity_at_target(view: &View, dst: &dyn Store) -> Result<HashSet<String>> {
+    let mut have = HashSet::new();
+    for k in &view.identity {
+        if dst.head(k)?.is_some() {
+            have.insert(k.clone());
+        }
+    }
+    Ok(have)
+}
+
+/// A failure to read the view's file list, as a store error (it stops a listing or a feed).
+pub(crate) fn items_err(e: hbcp_planner::Error) -> hbcp_store::Error {
+    hbcp_store::Error::Unsupported {
+        what: "reading the selection's file list".into(),
+        hint: e.to_string(),
+    }
+}
+
+/// Feed `f` the entries a copy of `view` writes (snapshot files under their `.tmp` keys) with
+/// their source keys, in key order, streamed from the view's sealed file; those `sel` leaves
+/// out and the identity files in `skip` are not fed.
 pub(crate) fn copy_entries(
     view: &View,
     sel: &Selection,
-    dst: Option<&dyn Store>,
-) -> Result<Vec<(Entry, Vec<String>)>> {
-    let mut out = Vec::new();
-    for (k, item) in &view.items {
-        if !sel.accepts(&item.entry) {
-            continue;
-        }
-        if view.identity.contains(k) && dst.map(|d| d.head(k)).transpose()?.flatten().is_some() {
-            eprintln!("hbcp: the target already has {k}: kept as it is");
+    skip: &HashSet<String>,
+    f: &mut dyn FnMut(Entry, Vec<String>) -> hbcp_store::Result<()>,
+) -> hbcp_store::Result<()> {
+    for item in view.items.iter().map_err(items_err)? {
+        let item = item.map_err(items_err)?;
+        let k = &item.entry.key;
+        if !sel.accepts(&item.entry) || skip.contains(k) {
             continue;
         }
         let mut e = item.entry.clone();
-        let mut sources = item.sources.clone();
+        let mut sources = item.sources;
         if let Some(tmp) = view.publish.as_ref().and_then(|p| p.tmp_key(k)) {
             if sources.is_empty() {
                 sources = vec![k.clone()];
             }
             e.key = tmp;
         }
-        out.push((e, sources));
+        f(e, sources)?;
     }
-    Ok(out)
+    Ok(())
 }
 
-/// A source seen through the view: reads each target key from its source keys.
+/// Whether a view's HFiles under `archive/data/` are read from where HBase looks for them (a
+/// snapshot in the root layout).
+pub(crate) fn derives_archive(spec: &SelectSpec) -> bool {
+    spec.snapshot.is_some() && spec.layout == Layout::Root
+}
+
+/// A source seen through a view: reads each target key from its source keys (filled with
+/// [`ViewStore::map_key`]), lists what `listing` gives.
 pub(crate) fn view_store(
     src: &End,
-    entries: Vec<Entry>,
-    map: HashMap<String, Vec<String>>,
-) -> Arc<dyn Store> {
-    Arc::new(ViewStore::new(src.store.clone(), entries, map))
+    spec: &SelectSpec,
+    listing: Option<hbcp_planner::ViewListing>,
+) -> Arc<ViewStore> {
+    Arc::new(ViewStore::new(
+        src.store.clone(),
+        listing,
+        derives_archive(spec),
+    ))
 }
 
 /// The publish step of a snapshot whose files were written under `.tmp`, from a plan's keys.
@@ -193,7 +223,7 @@ pub(crate) fn put_manifest_first(
     entries: &[(Entry, Vec<String>)],
     p: &Publish,
 ) -> Result<()> {
-    for (e, sources) in entries {
+    for (e, sources) in entries.iter() {
         if !e.key.starts_with(&p.tmp) || e.kind != EntryKind::File {
             continue;
         }

@@ -20,7 +20,8 @@ pub mod view;
 pub use order::LargestFirst;
 pub use select::{HbaseRules, Scope, Selection};
 pub use split::{range_count, ranges};
-pub use view::{Layout, SelectSpec, View, ViewStore, build_view};
+pub mod items;
+pub use view::{Layout, SelectSpec, View, ViewListing, ViewStore, build_view};
 
 /// Result with the planner error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -9,10 +9,10 @@
 //! `staging/`, `.hbck/`, `splitWAL/`, `.migration/`, `.hbase-snapshot/.tmp/` — snapshots being
 //! taken or exported —, pre-2.5 `.splits/`/`.merges/`, `*.temp` recovered edits) are left out,
 //! and so are the write-ahead logs (`WALs/`, `oldWALs/`, `MasterProcWALs/`, `recovered.edits/`)
-//! unless they are asked for. A [`Scope`] narrows a job to the keys of an HBase selection
-//! (a table's closure, a snapshot) so that the verifier judges only those.
+//! unless they are asked for. A [`Scope`] holds the folders of an HBase selection (a table's
+//! regions, a snapshot's folder) so that the verifier calls "extra" only the target files under
+//! them that the source lacks.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -37,11 +37,10 @@ pub struct HbaseRules {
     pub include_wals: bool,
 }
 
-/// The keys an HBase selection owns: exact keys plus whole folders.
+/// The folders an HBase selection owns at the target: a file under them that the source does
+/// not have is "extra" there; a file elsewhere is none of the job's business.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
-    /// Exact keys.
-    pub keys: HashSet<String>,
     /// Key prefixes ending in `/`.
     pub prefixes: Vec<String>,
 }
@@ -49,7 +48,7 @@ pub struct Scope {
 impl Scope {
     /// Whether `key` is in the scope.
     pub fn contains(&self, key: &str) -> bool {
-        self.keys.contains(key) || self.prefixes.iter().any(|p| key.starts_with(p.as_str()))
+        self.prefixes.iter().any(|p| key.starts_with(p.as_str()))
     }
 }
 
@@ -241,12 +240,11 @@ mod tests {
     }
 
     #[test]
-    fn a_scope_narrows_to_its_keys_and_folders() {
+    fn a_scope_narrows_to_its_folders() {
         let mut scope = Scope::default();
-        scope.keys.insert("hbase.version".into());
         scope.prefixes.push("data/default/t/".into());
         let s = Selection::default().with_scope(scope);
-        assert!(s.accepts_key("hbase.version"));
+        assert!(!s.accepts_key("hbase.version"));
         assert!(s.accepts_key("data/default/t/r/cf/abc"));
         assert!(!s.accepts_key("data/default/t2/r/cf/abc"));
         assert!(!s.accepts_key("hbase.id"));

@@ -26,6 +26,8 @@ use hbcp_hbase::{
 use hbcp_store::{Caps, Entry, EntryKind, ListSink, Store, Upload};
 use serde::{Deserialize, Serialize};
 
+pub use crate::items::Item;
+use crate::items::{Items, SealError};
 use crate::select::{Scope, hbase_leaves_out};
 
 /// Target layout.
@@ -228,16 +230,6 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
     }
 }
 
-/// One file of a view.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Item {
-    /// The entry, under its target key; size and version are the source's.
-    pub entry: Entry,
-    /// Source keys to read it from, in order (a snapshot's HFile may move from `data/` to
-    /// `archive/` while it is copied). Empty: the same key as the target.
-    pub sources: Vec<String>,
-}
-
 /// A snapshot copied in ExportSnapshot's order: its files are written under `tmp` first and
 /// become visible under `visible` only after everything verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,10 +256,10 @@ impl Publish {
 }
 
 /// A resolved selection.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug)]
 pub struct View {
-    /// Target key → item.
-    pub items: BTreeMap<String, Item>,
+    /// The files, in target-key order (on disk past a batch; sealed once resolved).
+    pub items: Items,
     /// Folders the selection owns at the target (for the verifier's "extra" findings).
     pub prefixes: Vec<String>,
     /// Root identity files (`hbase.version`, `hbase.id`): copied only when the target has none.
@@ -282,45 +274,45 @@ pub struct View {
 }
 
 impl View {
-    /// The scope of the view, for a [`crate::Selection`].
+    fn new() -> Result<View, ViewError> {
+        Ok(View {
+            items: Items::new()?,
+            prefixes: Vec::new(),
+            identity: Vec::new(),
+            publish: None,
+            warnings: Vec::new(),
+            notes: Vec::new(),
+        })
+    }
+
+    /// The scope of the view at the target, for a [`crate::Selection`]: the folders it owns.
+    /// (A file outside them is always a file of the view itself, so it is never "extra".)
     pub fn scope(&self) -> Scope {
         Scope {
-            keys: self.items.keys().cloned().collect(),
             prefixes: self.prefixes.clone(),
         }
     }
 
-    /// Target key → source keys, for a [`ViewStore`].
-    pub fn source_map(&self) -> HashMap<String, Vec<String>> {
-        self.items
-            .iter()
-            .filter(|(_, i)| !i.sources.is_empty())
-            .map(|(k, i)| (k.clone(), i.sources.clone()))
-            .collect()
-    }
-
-    fn add(&mut self, key: String, e: &Entry, sources: Vec<String>) -> Result<(), String> {
+    fn add(&mut self, key: String, e: &Entry, sources: Vec<String>) -> Result<(), ViewError> {
         let sources = if sources.len() == 1 && sources[0] == key {
             Vec::new()
         } else {
             sources
         };
-        if let Some(old) = self.items.get(&key) {
-            // Same name and size: the same write-once HFile reached two ways (HBase's rule).
-            if old.entry.size != e.size {
-                return Err(format!(
-                    "two different files would be written to {key}: {} and {}",
-                    old.sources.first().unwrap_or(&key),
-                    sources.first().unwrap_or(&key)
-                ));
-            }
-            return Ok(());
-        }
-        let mut entry = e.clone();
-        entry.key = key.clone();
-        self.items.insert(key, Item { entry, sources });
-        Ok(())
+        Ok(self.items.push(key, e, sources)?)
     }
+}
+
+/// Where HBase looks for an HFile of `archive/data/…` (a snapshot's HFile is copied to its
+/// archive key and read from the first of these that has it).
+pub fn archive_candidates(key: &str) -> Option<[String; 4]> {
+    let tail = key.strip_prefix("archive/data/")?;
+    Some([
+        format!("data/{tail}"),
+        key.to_string(),
+        format!(".tmp/data/{tail}"),
+        format!("mobdir/data/{tail}"),
+    ])
 }
 
 /// Why a selection could not be resolved.
@@ -332,6 +324,18 @@ pub enum ViewError {
     /// The source could not be read.
     #[error(transparent)]
     Store(#[from] hbcp_store::Error),
+    /// The selection's spill files could not be written or read.
+    #[error("the selection's file list: {0}")]
+    Spill(#[from] crate::Error),
+}
+
+impl From<SealError> for ViewError {
+    fn from(e: SealError) -> Self {
+        match e {
+            SealError::Conflict(c) => ViewError::Usage(c.to_string()),
+            SealError::Spill(e) => ViewError::Spill(e),
+        }
+    }
 }
 
 fn list(src: &dyn Store, prefix: &str) -> hbcp_store::Result<Vec<Entry>> {
@@ -419,51 +423,64 @@ struct Unit {
     leading: Vec<Entry>,
 }
 
-/// Resolve `spec` against `src` (which must not be written meanwhile for the result to hold).
-/// `workers` bounds the parallel reads of small files and HFile trailers.
-pub fn build_view(src: &dyn Store, spec: &SelectSpec, workers: usize) -> Result<View, ViewError> {
-    if let Err(m) = spec.check() {
-        return Err(ViewError::Usage(m));
-    }
-    let mut v = View::default();
-    let mut units: Vec<Unit> = Vec::new();
-    if let Some(name) = &spec.snapshot {
-        snapshot_units(src, spec, name, &mut v, &mut units)?;
-    } else {
-        for (ns, q) in &spec.tables {
-            table_units(
-                src,
-                spec,
-                &TableRef::new(ns, q),
-                workers,
-                &mut v,
-                &mut units,
-            )?;
-        }
-        if spec.layout == Layout::Root {
-            for k in ["hbase.version", "hbase.id"] {
-                if let Some(e) = src.head(k)? {
-                    v.identity.push(k.to_string());
-                    v.add(k.to_string(), &e, Vec::new())
-                        .map_err(ViewError::Usage)?;
-                }
-            }
+/// HFiles whose cell time range is read together (in parallel) before they are kept or left.
+const TIME_BATCH: usize = 4096;
+
+/// Takes the units of a view as they are found: adds them at once, or with a time range in
+/// batches of [`TIME_BATCH`] after reading each distinct HFile's FileInfo once.
+struct Units<'a> {
+    src: &'a dyn Store,
+    spec: &'a SelectSpec,
+    workers: usize,
+    batch: Vec<Unit>,
+    kept: u64,
+    unknown: u64,
+}
+
+impl<'a> Units<'a> {
+    fn new(src: &'a dyn Store, spec: &'a SelectSpec, workers: usize) -> Self {
+        Units {
+            src,
+            spec,
+            workers,
+            batch: Vec::new(),
+            kept: 0,
+            unknown: 0,
         }
     }
-    // Time range: read each distinct HFile's FileInfo once.
-    let keep: Vec<bool> = if spec.has_times() {
+
+    fn push(&mut self, u: Unit, v: &mut View) -> Result<(), ViewError> {
+        if !self.spec.has_times() {
+            return self.keep(u, v);
+        }
+        self.batch.push(u);
+        if self.batch.len() >= TIME_BATCH {
+            self.flush(v)?;
+        }
+        Ok(())
+    }
+
+    fn keep(&mut self, u: Unit, v: &mut View) -> Result<(), ViewError> {
+        self.kept += 1;
+        for l in &u.leading {
+            v.add(l.key.clone(), l, Vec::new())?;
+        }
+        v.add(u.target, &u.file, u.candidates)
+    }
+
+    fn flush(&mut self, v: &mut View) -> Result<(), ViewError> {
+        let units = std::mem::take(&mut self.batch);
         let mut distinct: Vec<Entry> = units.iter().map(|u| u.file.clone()).collect();
         distinct.sort_by(|a, b| a.key.cmp(&b.key));
         distinct.dedup_by(|a, b| a.key == b.key);
-        let ranges = parallel(&distinct, workers, |e| hfile_time_range(src, e));
+        let ranges = parallel(&distinct, self.workers, |e| hfile_time_range(self.src, e));
         let mut by_key = HashMap::new();
-        let mut unknown = 0;
         for (e, r) in distinct.iter().zip(ranges) {
             let keep = match r {
-                Ok(tr) => spec.time_overlaps(tr),
+                Ok(tr) => self.spec.time_overlaps(tr),
                 Err(why) => {
-                    unknown += 1;
-                    if unknown <= 20 {
+                    self.unknown += 1;
+                    if self.unknown <= 20 {
                         v.warnings.push(format!(
                             "{}: cell time range unknown ({why}); copied, as it may hold cells in the range",
                             e.key
@@ -474,34 +491,93 @@ pub fn build_view(src: &dyn Store, spec: &SelectSpec, workers: usize) -> Result<
             };
             by_key.insert(e.key.clone(), keep);
         }
-        if unknown > 20 {
+        for u in units {
+            if by_key[&u.file.key] {
+                self.keep(u, v)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, v: &mut View) -> Result<(), ViewError> {
+        self.flush(v)?;
+        if self.unknown > 20 {
             v.warnings.push(format!(
                 "{} more HFiles with an unknown time range were copied",
-                unknown - 20
+                self.unknown - 20
             ));
         }
-        units.iter().map(|u| by_key[&u.file.key]).collect()
-    } else {
-        vec![true; units.len()]
-    };
-    let mut kept = 0u64;
-    for (u, k) in units.into_iter().zip(keep) {
-        if !k {
-            continue;
-        }
-        kept += 1;
-        for l in &u.leading {
-            v.add(l.key.clone(), l, Vec::new())
-                .map_err(ViewError::Usage)?;
-        }
-        v.add(u.target.clone(), &u.file, u.candidates)
-            .map_err(ViewError::Usage)?;
+        v.notes.push(format!("HFiles selected: {}", self.kept));
+        Ok(())
     }
-    v.notes.push(format!("HFiles selected: {kept}"));
+}
+
+/// Stream the listing of `prefix` to `f` on this thread (the listing runs on another), HBase's
+/// transient files and entries that are not copied left out. An error of `f` stops the listing.
+fn for_each_listed(
+    src: &dyn Store,
+    prefix: &str,
+    mut f: impl FnMut(Entry) -> Result<(), ViewError>,
+) -> Result<(), ViewError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Entry>(1024);
+    std::thread::scope(|s| {
+        let lister = s.spawn(move || {
+            src.list(prefix, &|e: Entry| {
+                if e.kind == EntryKind::Skipped || hbase_leaves_out(&e.key, e.is_dir(), false) {
+                    return Ok(());
+                }
+                tx.send(e).map_err(|_| hbcp_store::Error::Unsupported {
+                    what: "listing".into(),
+                    hint: "stopped: the selection could not be resolved".into(),
+                })
+            })
+        });
+        let mut out = Ok(());
+        for e in rx.iter() {
+            if let Err(x) = f(e) {
+                out = Err(x);
+                break;
+            }
+        }
+        drop(rx);
+        let listed = lister
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        out?;
+        Ok(listed?)
+    })
+}
+
+/// Resolve `spec` against `src` (which must not be written meanwhile for the result to hold).
+/// `workers` bounds the parallel reads of small files and HFile trailers. The files stream from
+/// the listing into the view's [`Items`]: memory holds the regions of a table, not its files.
+pub fn build_view(src: &dyn Store, spec: &SelectSpec, workers: usize) -> Result<View, ViewError> {
+    if let Err(m) = spec.check() {
+        return Err(ViewError::Usage(m));
+    }
+    let mut v = View::new()?;
+    let mut units = Units::new(src, spec, workers);
+    if let Some(name) = &spec.snapshot {
+        snapshot_units(src, spec, name, &mut v, &mut units)?;
+    } else {
+        for (ns, q) in &spec.tables {
+            table_units(src, spec, &TableRef::new(ns, q), workers, &mut v, &mut units)?;
+        }
+        if spec.layout == Layout::Root {
+            for k in ["hbase.version", "hbase.id"] {
+                if let Some(e) = src.head(k)? {
+                    v.identity.push(k.to_string());
+                    v.add(k.to_string(), &e, Vec::new())?;
+                }
+            }
+        }
+    }
+    units.finish(&mut v)?;
     if spec.has_times() {
         // Files left out inside the selected folders are not "extra" at the target.
         v.prefixes.clear();
     }
+    v.items.seal()?;
     Ok(v)
 }
 
@@ -535,42 +611,34 @@ fn table_units(
     t: &TableRef,
     workers: usize,
     v: &mut View,
-    units: &mut Vec<Unit>,
+    units: &mut Units<'_>,
 ) -> Result<(), ViewError> {
     let tdir = format!("data/{}/{}/", t.namespace, t.qualifier);
-    let entries: Vec<Entry> = list(src, &tdir)?
-        .into_iter()
-        .filter(|e| !hbase_leaves_out(&e.key, e.is_dir(), false))
-        .collect();
-    if entries.is_empty() {
-        let found = list_tables(src)?;
-        return Err(ViewError::Usage(format!(
-            "--table {}: no such table under {}data/ (tables found: {})",
-            hbcp_name(t),
-            "",
-            if found.is_empty() {
-                "none".to_string()
-            } else {
-                found.join(", ")
-            }
-        )));
-    }
     let bulk = spec.layout == Layout::Bulkload;
-    // Regions and their .regioninfo, when the choice of regions depends on them.
+    let region_of = |key: &str| -> Option<String> {
+        let (first, _) = key[tdir.len()..].split_once('/')?;
+        (!first.starts_with('.')).then(|| first.to_string())
+    };
+    // Regions and their .regioninfo, when the choice of regions depends on them: a first
+    // listing that keeps only those (a table has thousands of regions, not millions).
     let mut regions: BTreeMap<String, Option<RegionInfo>> = BTreeMap::new();
-    let mut infos = Vec::new();
-    for e in &entries {
-        let rest = &e.key[tdir.len()..];
-        if let Some((first, _)) = rest.split_once('/') {
-            if !first.starts_with('.') {
-                regions.entry(first.to_string()).or_insert(None);
+    let mut listed_any = false;
+    let decide = spec.has_rows() || bulk;
+    if decide {
+        let mut infos = Vec::new();
+        for_each_listed(src, &tdir, |e| {
+            listed_any = true;
+            if let Some(r) = region_of(&e.key) {
+                regions.entry(r).or_insert(None);
             }
+            if matches!(classify(&e.key), PathKind::RegionInfo { .. }) {
+                infos.push(e);
+            }
+            Ok(())
+        })?;
+        if !listed_any {
+            return Err(no_such_table(src, t)?);
         }
-        if matches!(classify(&e.key), PathKind::RegionInfo { .. }) {
-            infos.push(e.clone());
-        }
-    }
-    if spec.has_rows() || bulk {
         let parsed = parallel(&infos, workers, |e| {
             read_all(src, e).map(|b| parse_region_info(&b).map_err(|x| x.to_string()))
         });
@@ -616,6 +684,41 @@ fn table_units(
             chosen.insert(r.clone());
         }
     }
+    // The files, streamed from the listing. Without a row range every region is taken, and
+    // the regions are counted as they come.
+    let mut mob_families = BTreeSet::new();
+    for_each_listed(src, &tdir, |e| {
+        listed_any = true;
+        let region = region_of(&e.key);
+        let Some(region) = region else {
+            // Table descriptor and any other table-level file (root layout).
+            if let PathKind::TableDescriptor { .. } = classify(&e.key) {
+                if let Ok(b) = read_all(src, &e) {
+                    if let Ok(d) = hbcp_hbase::parse_table_descriptor(&b) {
+                        for f in d.families.iter().filter(|f| f.is_mob()) {
+                            mob_families.insert(f.name.clone());
+                        }
+                    }
+                }
+            }
+            if !bulk {
+                v.add(e.key.clone(), &e, Vec::new())?;
+            }
+            return Ok(());
+        };
+        if decide {
+            if !chosen.contains(&region) {
+                return Ok(());
+            }
+        } else if !chosen.contains(&region) {
+            chosen.insert(region.clone());
+            regions.insert(region, None);
+        }
+        region_file(src, t, &tdir, e, bulk, v, units)
+    })?;
+    if !listed_any {
+        return Err(no_such_table(src, t)?);
+    }
     v.notes.push(format!(
         "table {}: {} of {} regions{}",
         hbcp_name(t),
@@ -633,70 +736,106 @@ fn table_units(
             v.prefixes.push(format!("{tdir}{r}/"));
         }
     }
-    // Table descriptor and any other table-level file (root layout).
-    let mut mob_families = BTreeSet::new();
-    for e in &entries {
-        let rest = &e.key[tdir.len()..];
-        let region = rest.split('/').next().unwrap_or("");
-        let in_region = rest.contains('/') && !region.starts_with('.');
-        if !in_region {
-            if let PathKind::TableDescriptor { .. } = classify(&e.key) {
-                if let Ok(b) = read_all(src, e) {
-                    if let Ok(d) = hbcp_hbase::parse_table_descriptor(&b) {
-                        for f in d.families.iter().filter(|f| f.is_mob()) {
-                            mob_families.insert(f.name.clone());
-                        }
-                    }
-                }
+    // The table's MOB files.
+    let mob = format!("mobdir/data/{}/{}/", t.namespace, t.qualifier);
+    if bulk && !mob_families.is_empty() {
+        return Err(no_mob_in_bulkload(t));
+    }
+    let mut mobs = 0u64;
+    for_each_listed(src, &mob, |e| {
+        if bulk {
+            if e.kind == EntryKind::File {
+                return Err(no_mob_in_bulkload(t));
             }
-            if !bulk {
-                v.add(e.key.clone(), e, Vec::new())
-                    .map_err(ViewError::Usage)?;
-            }
-            continue;
+            return Ok(());
         }
-        if !chosen.contains(region) {
-            continue;
+        mobs += 1;
+        v.add(e.key.clone(), &e, Vec::new())
+    })?;
+    if mobs > 0 {
+        v.prefixes.push(mob.clone());
+        v.notes.push(format!(
+            "table {}: {mobs} MOB files (mobdir is copied whole)",
+            hbcp_name(t),
+        ));
+    }
+    Ok(())
+}
+
+fn no_mob_in_bulkload(t: &TableRef) -> ViewError {
+    ViewError::Usage(format!(
+        "--layout bulkload: table {} has MOB data (mobdir/ or IS_MOB families), which completebulkload cannot carry; copy it with the default --layout root",
+        hbcp_name(t)
+    ))
+}
+
+fn no_such_table(src: &dyn Store, t: &TableRef) -> Result<ViewError, ViewError> {
+    let found = list_tables(src)?;
+    Ok(ViewError::Usage(format!(
+        "--table {}: no such table under data/ (tables found: {})",
+        hbcp_name(t),
+        if found.is_empty() {
+            "none".to_string()
+        } else {
+            found.join(", ")
         }
-        match classify(&e.key) {
-            PathKind::HFile { at, name, .. } => units.push(Unit {
-                file: e.clone(),
+    )))
+}
+
+/// One file inside a chosen region: an HFile, a link or reference (resolved to the HFile it
+/// leads to), or another region file (root layout).
+fn region_file(
+    src: &dyn Store,
+    t: &TableRef,
+    tdir: &str,
+    e: Entry,
+    bulk: bool,
+    v: &mut View,
+    units: &mut Units<'_>,
+) -> Result<(), ViewError> {
+    match classify(&e.key) {
+        PathKind::HFile { at, name, .. } => units.push(
+            Unit {
                 candidates: vec![e.key.clone()],
                 target: if bulk {
                     bulk_key(t, &at.family, &name)
                 } else {
                     e.key.clone()
                 },
+                file: e,
                 leading: Vec::new(),
-            }),
-            PathKind::HFileLink { at, target, .. } => {
-                let lead = if bulk { Vec::new() } else { vec![e.clone()] };
-                link_unit(src, t, &at.family, &target, lead, e, bulk, v, units)?;
-            }
-            PathKind::Reference {
-                at,
-                parent_region,
-                hfile,
-                ..
-            } => {
-                let lead = if bulk { Vec::new() } else { vec![e.clone()] };
-                let parent_key = format!("{tdir}{parent_region}/{}/{hfile}", at.family);
-                match parse_hfile_link_name(&hfile) {
-                    Ok(target) => {
-                        // A reference to a link in the parent region: the link file too.
-                        let mut lead = lead;
-                        match src.head(&parent_key)? {
-                            Some(pl) if !bulk => lead.push(pl),
-                            Some(_) => {}
-                            None => v.warnings.push(format!(
-                                "{}: Reference to {parent_key}, which is not at the source",
-                                e.key
-                            )),
-                        }
-                        link_unit(src, t, &at.family, &target, lead, e, bulk, v, units)?;
+            },
+            v,
+        ),
+        PathKind::HFileLink { at, target, .. } => {
+            let lead = if bulk { Vec::new() } else { vec![e.clone()] };
+            link_unit(src, t, &at.family, &target, lead, &e, bulk, v, units)
+        }
+        PathKind::Reference {
+            at,
+            parent_region,
+            hfile,
+            ..
+        } => {
+            let lead = if bulk { Vec::new() } else { vec![e.clone()] };
+            let parent_key = format!("{tdir}{parent_region}/{}/{hfile}", at.family);
+            match parse_hfile_link_name(&hfile) {
+                Ok(target) => {
+                    // A reference to a link in the parent region: the link file too.
+                    let mut lead = lead;
+                    match src.head(&parent_key)? {
+                        Some(pl) if !bulk => lead.push(pl),
+                        Some(_) => {}
+                        None => v.warnings.push(format!(
+                            "{}: Reference to {parent_key}, which is not at the source",
+                            e.key
+                        )),
                     }
-                    Err(_) => match src.head(&parent_key)? {
-                        Some(p) => units.push(Unit {
+                    link_unit(src, t, &at.family, &target, lead, &e, bulk, v, units)
+                }
+                Err(_) => match src.head(&parent_key)? {
+                    Some(p) => units.push(
+                        Unit {
                             target: if bulk {
                                 bulk_key(t, &at.family, &hfile)
                             } else {
@@ -705,51 +844,25 @@ fn table_units(
                             candidates: vec![parent_key],
                             file: p,
                             leading: lead,
-                        }),
-                        None => {
-                            v.warnings.push(format!(
-                                "{}: Reference without its parent HFile {parent_key} at the source",
-                                e.key
-                            ));
-                            for l in lead {
-                                v.add(l.key.clone(), &l, Vec::new())
-                                    .map_err(ViewError::Usage)?;
-                            }
+                        },
+                        v,
+                    ),
+                    None => {
+                        v.warnings.push(format!(
+                            "{}: Reference without its parent HFile {parent_key} at the source",
+                            e.key
+                        ));
+                        for l in lead {
+                            v.add(l.key.clone(), &l, Vec::new())?;
                         }
-                    },
-                }
+                        Ok(())
+                    }
+                },
             }
-            _ if bulk => {}
-            _ => v
-                .add(e.key.clone(), e, Vec::new())
-                .map_err(ViewError::Usage)?,
         }
+        _ if bulk => Ok(()),
+        _ => v.add(e.key.clone(), &e, Vec::new()),
     }
-    // The table's MOB files.
-    let mob = format!("mobdir/data/{}/{}/", t.namespace, t.qualifier);
-    let mobs: Vec<Entry> = list(src, &mob)?
-        .into_iter()
-        .filter(|e| !hbase_leaves_out(&e.key, e.is_dir(), false))
-        .collect();
-    if bulk && (!mob_families.is_empty() || mobs.iter().any(|e| e.kind == EntryKind::File)) {
-        return Err(ViewError::Usage(format!(
-            "--layout bulkload: table {} has MOB data (mobdir/ or IS_MOB families), which completebulkload cannot carry; copy it with the default --layout root",
-            hbcp_name(t)
-        )));
-    }
-    if !mobs.is_empty() {
-        v.prefixes.push(mob.clone());
-        v.notes.push(format!(
-            "table {}: {} MOB files (mobdir is copied whole)",
-            hbcp_name(t),
-            mobs.len()
-        ));
-    }
-    for e in &mobs {
-        v.add(e.key.clone(), e, Vec::new())
-            .map_err(ViewError::Usage)?;
-    }
-    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -762,7 +875,7 @@ fn link_unit(
     link: &Entry,
     bulk: bool,
     v: &mut View,
-    units: &mut Vec<Unit>,
+    units: &mut Units<'_>,
 ) -> Result<(), ViewError> {
     let candidates: Vec<String> = target.candidate_keys(family).to_vec();
     match find_first(src, &candidates)? {
@@ -778,20 +891,23 @@ fn link_unit(
                     }
                 }
             }
-            units.push(Unit {
-                target: if bulk {
-                    bulk_key(t, family, &target.hfile)
-                } else {
-                    f.key.clone()
+            units.push(
+                Unit {
+                    target: if bulk {
+                        bulk_key(t, family, &target.hfile)
+                    } else {
+                        f.key.clone()
+                    },
+                    candidates: if bulk {
+                        candidates
+                    } else {
+                        vec![f.key.clone()]
+                    },
+                    file: f,
+                    leading: lead,
                 },
-                candidates: if bulk {
-                    candidates
-                } else {
-                    vec![f.key.clone()]
-                },
-                file: f,
-                leading: lead,
-            });
+                v,
+            )?;
         }
         None => {
             v.warnings.push(format!(
@@ -799,8 +915,7 @@ fn link_unit(
                 link.key, target.hfile
             ));
             for l in lead {
-                v.add(l.key.clone(), &l, Vec::new())
-                    .map_err(ViewError::Usage)?;
+                v.add(l.key.clone(), &l, Vec::new())?;
             }
         }
     }
@@ -979,7 +1094,7 @@ fn snapshot_units(
     spec: &SelectSpec,
     name: &str,
     v: &mut View,
-    units: &mut Vec<Unit>,
+    units: &mut Units<'_>,
 ) -> Result<(), ViewError> {
     let dirs = snapshot_dirs(src)?;
     let d = pick_snapshot(src, &dirs, name)?;
@@ -997,16 +1112,19 @@ fn snapshot_units(
         regions.insert(h.region.clone());
         let candidates = candidates_of(h);
         match find_first(src, &candidates)? {
-            Some(f) => units.push(Unit {
-                target: if bulk {
-                    bulk_key(&r.table, &h.family, &h.hfile)
-                } else {
-                    h.archive_key()
+            Some(f) => units.push(
+                Unit {
+                    target: if bulk {
+                        bulk_key(&r.table, &h.family, &h.hfile)
+                    } else {
+                        h.archive_key()
+                    },
+                    candidates,
+                    file: f,
+                    leading: Vec::new(),
                 },
-                candidates,
-                file: f,
-                leading: Vec::new(),
-            }),
+                v,
+            )?,
             None => {
                 missing += 1;
                 v.warnings.push(format!(
@@ -1025,8 +1143,7 @@ fn snapshot_units(
     if !bulk {
         let visible = format!(".hbase-snapshot/{}/", d.dir);
         for e in &d.files {
-            v.add(e.key.clone(), e, Vec::new())
-                .map_err(ViewError::Usage)?;
+            v.add(e.key.clone(), e, Vec::new())?;
         }
         v.prefixes.push(visible.clone());
         v.publish = Some(Publish {
@@ -1074,42 +1191,72 @@ pub fn list_snapshots(src: &dyn Store) -> hbcp_store::Result<Vec<Result<Snapshot
     Ok(out)
 }
 
+/// True when `sources` are what a [`ViewStore`] reads `key` from anyway (the key itself, or
+/// for a snapshot in the root layout its [`archive_candidates`]), so they need not be held.
+pub fn implied_sources(key: &str, sources: &[String], snapshot: bool) -> bool {
+    sources.is_empty()
+        || (sources.len() == 1 && sources[0] == key)
+        || (snapshot && archive_candidates(key).is_some_and(|c| c[..] == sources[..]))
+}
+
+/// Where a [`ViewListing`] sends each entry (under its target key) with its source keys.
+pub type ItemSink<'a> = dyn Fn(Entry, Vec<String>) -> hbcp_store::Result<()> + Sync + 'a;
+
+/// What a [`ViewStore`] lists: it feeds every entry of the view to the sink.
+pub type ViewListing = Box<dyn Fn(&ItemSink<'_>) -> hbcp_store::Result<()> + Send + Sync>;
+
 /// The source seen through a [`View`]: lists the view's entries under their target keys and
 /// reads each target key from its source key(s). Never written to.
-#[derive(Debug)]
 pub struct ViewStore {
     inner: Arc<dyn Store>,
     map: RwLock<HashMap<String, Vec<String>>>,
-    entries: Vec<Entry>,
+    listing: Option<ViewListing>,
+    derive: bool,
+}
+
+impl std::fmt::Debug for ViewStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ViewStore")
+            .field("inner", &self.inner)
+            .field("mapped", &self.map.read().unwrap().len())
+            .finish()
+    }
 }
 
 impl ViewStore {
-    /// A view of `inner`: `entries` (target keys) and where each is read from (`map`; a key
-    /// not in it is read under the same key).
-    pub fn new(
-        inner: Arc<dyn Store>,
-        entries: Vec<Entry>,
-        map: HashMap<String, Vec<String>>,
-    ) -> Self {
+    /// A view of `inner` that lists what `listing` gives (target keys; nothing without it).
+    /// A key is read from the sources given to [`ViewStore::map_key`]; else, for a snapshot
+    /// in the root layout (`snapshot`), an HFile under `archive/data/` from where HBase looks
+    /// for it ([`archive_candidates`]); else under the same key.
+    pub fn new(inner: Arc<dyn Store>, listing: Option<ViewListing>, snapshot: bool) -> Self {
         ViewStore {
             inner,
-            map: RwLock::new(map),
-            entries,
+            map: RwLock::new(HashMap::new()),
+            listing,
+            derive: snapshot,
         }
     }
 
-    /// Read `key` from `sources` (plans fill the map as they are read).
-    pub fn map_key(&self, key: String, sources: Vec<String>) {
-        self.map.write().unwrap().insert(key, sources);
+    /// Read `key` from `sources` (filled as a view or plan is fed). Sources that the key
+    /// implies are not held, so a snapshot of millions of HFiles takes no memory here.
+    pub fn map_key(&self, key: &str, sources: &[String]) {
+        if implied_sources(key, sources, self.derive) {
+            return;
+        }
+        self.map
+            .write()
+            .unwrap()
+            .insert(key.to_string(), sources.to_vec());
     }
 
     fn sources(&self, key: &str) -> Vec<String> {
-        self.map
-            .read()
-            .unwrap()
-            .get(key)
-            .cloned()
-            .unwrap_or_else(|| vec![key.to_string()])
+        if let Some(s) = self.map.read().unwrap().get(key) {
+            return s.clone();
+        }
+        match archive_candidates(key).filter(|_| self.derive) {
+            Some(c) => c.to_vec(),
+            None => vec![key.to_string()],
+        }
     }
 }
 
@@ -1128,12 +1275,17 @@ impl Store for ViewStore {
         self.inner.caps()
     }
     fn list(&self, prefix: &str, sink: &ListSink<'_>) -> hbcp_store::Result<()> {
-        for e in &self.entries {
-            if e.key.starts_with(prefix) {
-                sink(e.clone())?;
+        let Some(listing) = &self.listing else {
+            return Ok(());
+        };
+        // A listed key can be read at once: its sources are known before it is passed on.
+        listing(&|e: Entry, sources: Vec<String>| {
+            if !e.key.starts_with(prefix) {
+                return Ok(());
             }
-        }
-        Ok(())
+            self.map_key(&e.key, &sources);
+            sink(e)
+        })
     }
     fn list_paged(
         &self,

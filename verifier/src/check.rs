@@ -390,15 +390,16 @@ fn push_key(
     }
 }
 
-/// Compare two trees (`hbcp verify SRC DST`): every selected source entry must be at the
-/// target with the same size (and checksum, unless `mode` is `Size`); every target entry must
-/// be at the source. Memory stays flat at any file count: source entries stream to the checking
+/// Compare two trees (`hbcp verify SRC DST`): every source entry `selection` takes must be at
+/// the target with the same size (and checksum, unless `mode` is `Size`); every target entry
+/// `dst_selection` takes must be at the source. Memory stays flat at any file count: source entries stream to the checking
 /// threads, and the extras come from a merge of the two key listings, each sorted on disk
 /// under `scratch`.
 pub fn compare_trees(
     src: &dyn Store,
     dst: &dyn Store,
     selection: &Selection,
+    dst_selection: &Selection,
     p: &Params,
     scratch: &Path,
     progress: &(dyn Fn(u64) + Sync),
@@ -406,7 +407,7 @@ pub fn compare_trees(
     let sort_failed = Mutex::new(None);
     let target = Mutex::new(key_sorter(scratch));
     let listed = dst.list("", &|e: Entry| {
-        if e.kind != EntryKind::Skipped && selection.accepts(&e) {
+        if e.kind != EntryKind::Skipped && dst_selection.accepts(&e) {
             push_key(&target, &sort_failed, e.key)?;
         }
         Ok(())
@@ -544,6 +545,7 @@ mod tests {
         let out = compare_trees(
             &sa,
             &sb,
+            &Selection::default(),
             &Selection::default(),
             &params(),
             scratch.path(),
