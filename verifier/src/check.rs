@@ -513,22 +513,20 @@ where
         crossbeam_channel::bounded::<(ManifestEntry, Option<Option<MismatchKind>>)>(4096);
     let merged = std::thread::scope(|s| {
         let merger = s.spawn(move || -> Result<()> {
+            let mut last: Option<Listed> = None;
             for e in matched.into_inner().unwrap().finish()? {
                 let e = e?;
                 let Some(listing) = listing.as_mut() else {
                     let _ = tx.send((e, None));
                     continue;
                 };
-                let mut now = None;
+                // The last listed key at or before this one (kept: a key the spill holds twice
+                // is looked up twice).
                 while let Some(l) = listing.next_if(|l| l.as_ref().map_or(true, |l| l.0 <= e.k)) {
-                    let l = l?;
-                    if l.0 == e.k {
-                        now = Some(l.1);
-                    }
+                    last = Some(l?);
                 }
-                let finding =
-                    e.v.as_deref()
-                        .and_then(|v| source_finding(v, now.as_ref().map(|n| n.as_deref())));
+                let now = last.as_ref().filter(|l| l.0 == e.k).map(|l| l.1.as_deref());
+                let finding = e.v.as_deref().and_then(|v| source_finding(v, now));
                 let _ = tx.send((e, Some(finding)));
             }
             Ok(())
@@ -783,6 +781,11 @@ mod tests {
         let (listed, notes) = changes(&sb, listing, &entries);
         assert!(notes.is_empty());
         assert_eq!(listed, heads);
+        // A key the manifest holds twice is found at the source twice.
+        let mut twice = entries.clone();
+        twice.push(entries[3].clone());
+        let (got, _) = changes(&sb, listing, &twice);
+        assert_eq!(got, heads);
         // Listed per folder, with a folder the copy did not list ("d/" only): what is outside
         // reads as deleted, so the prefixes must be the copy's own.
         let d = ["d/".to_string()];
