@@ -13,7 +13,7 @@ use hbcp_planner::plan::{
 };
 use hbcp_store::timed::Timed;
 use hbcp_store::{Entry, EntryKind, ListSink, Store, StoreUrl};
-use hbcp_verifier::check::{Params, compare_trees, verify_entries};
+use hbcp_verifier::check::{Params, SourceCheck, compare_trees, verify_entries_checked};
 use hbcp_verifier::manifest::{self, COMPLETION_KEY, ManifestEntry};
 use hbcp_verifier::{FindingKind, HbaseLayout, SourceFinding, VerifyMode, VerifyOutcome};
 
@@ -374,6 +374,9 @@ pub(crate) struct Job {
     pub(crate) hbase: Option<HbaseLayout>,
     /// Source findings of the selection (printed when it was resolved).
     pub(crate) selection_findings: Vec<SourceFinding>,
+    /// The prefixes the copy listed at the source, when its keys are the source's own (a plain
+    /// copy, not a view): the verification may list them again instead of a HEAD per file.
+    pub(crate) source_prefixes: Option<Vec<String>>,
 }
 
 pub(crate) fn build_job(
@@ -458,6 +461,7 @@ pub(crate) fn build_job(
         publish: None,
         hbase: None,
         selection_findings: Vec::new(),
+        source_prefixes: None,
     })
 }
 
@@ -533,10 +537,16 @@ fn copy(a: CopyArgs) -> Result<Exit> {
         )?;
         job.hbase = hbase_layout(None, &prep.sel);
         let sel = prep.sel;
+        // The whole root, listed again by the verification (see `verify_spill`).
+        let prefixes = vec![String::new()];
+        job.source_prefixes = Some(prefixes.clone());
         let feed = move |src: &dyn Store, sink: &ListSink<'_>| {
-            src.list("", &|e: Entry| {
-                if sel.accepts(&e) { sink(e) } else { Ok(()) }
-            })
+            for prefix in &prefixes {
+                src.list(prefix, &|e: Entry| {
+                    if sel.accepts(&e) { sink(e) } else { Ok(()) }
+                })?;
+            }
+            Ok(())
         };
         return execute(job, &feed);
     };
@@ -871,6 +881,9 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
     for w in &outcome.warnings {
         eprintln!("hbcp: warning: {w}");
     }
+    for n in &verified.notes {
+        eprintln!("hbcp: note: {n}");
+    }
     // The selection's findings were printed when it was resolved; the verifier's are new.
     warn_findings(
         &verified
@@ -1014,7 +1027,12 @@ pub(crate) fn finish(
             latency_ms: stats.latency(),
             latency_by_op_ms: stats.latency_by_op(),
             failures: outcome.failures.clone(),
-            warnings: outcome.warnings.clone(),
+            warnings: outcome
+                .warnings
+                .iter()
+                .chain(&verified.notes)
+                .cloned()
+                .collect(),
             source_findings: verified.source_findings.clone(),
             timeline: stats.timeline(),
             memory: crate::report::Memory {
@@ -1123,14 +1141,34 @@ pub(crate) fn verify_spill(
         st.files_verified.fetch_add(1, Relaxed);
     };
     // The verifier's requests (the read-back above all) join the run's latencies.
+    let src = Timed::new(job.src.store.as_ref(), stats.ops());
+    let files = stats.files_copied.load(Relaxed) + stats.files_skipped.load(Relaxed);
+    let check = match &job.source_prefixes {
+        Some(prefixes) if !job.src.store.caps().is_local && files > RELIST_MIN_FILES => {
+            SourceCheck::Listing {
+                store: &src,
+                prefixes,
+                scratch: &job.cfg.state_dir,
+            }
+        }
+        _ => SourceCheck::Head(&src),
+    };
     verify_file(
         &outcome.spill,
         &Timed::new(job.dst.store.as_ref(), stats.ops()),
-        Some(&Timed::new(job.src.store.as_ref(), stats.ops())),
+        check,
         &params,
         &progress,
     )
 }
+
+/// Above this many files, the verification of a copy from an object store checks the source
+/// versions with one listing of what the copy listed instead of a HEAD per file. The listing
+/// costs a LIST page per 1,000 (S3, GCS) to 5,000 (Azure) keys of the whole listed tree, the
+/// HEADs one request per copied file (32 in flight): at 256 files the HEADs take 8 round trips,
+/// about one LIST page's time, and a listing of a tree larger than what was selected still has
+/// a margin. Request prices point the same way (one S3 LIST costs 12.5 HEADs).
+const RELIST_MIN_FILES: u64 = 256;
 
 pub(crate) fn forget(cfg: &Config, keys: &[String]) {
     if let Ok((mut j, _)) = hbcp_engine::Journal::open(&cfg.state_dir, &cfg.job) {
@@ -1603,7 +1641,7 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
         verify_file(
             &matched,
             &Timed::new(dst.store.as_ref(), stats.ops()),
-            Some(&Timed::new(src.store.as_ref(), stats.ops())),
+            SourceCheck::Head(&Timed::new(src.store.as_ref(), stats.ops())),
             &params,
             &progress,
         )?
@@ -1765,7 +1803,7 @@ fn match_shards(
 fn verify_file(
     path: &Path,
     dst: &dyn Store,
-    src: Option<&dyn Store>,
+    src: SourceCheck<'_>,
     params: &Params,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<VerifyOutcome> {
@@ -1779,7 +1817,7 @@ fn verify_file(
                 Ok(())
             })
         });
-        let out = verify_entries(dst, src, rx.into_iter(), params, progress);
+        let out = verify_entries_checked(dst, src, rx.into_iter(), params, progress);
         reader.join().expect("manifest reader")?;
         Ok(out?)
     })

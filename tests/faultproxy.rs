@@ -2,7 +2,8 @@
 //! client). It forwards every request, counts the request body bytes it received, and on a
 //! chosen share of requests answers 503 ServerBusy or 500 OperationTimedOut, resets the
 //! connection in the middle of a body, or stalls before answering; or answers every request
-//! with 403.
+//! with 403. A hook may run once, before the first LIST that follows a read of an object (a
+//! copy's verification listing the source again): a test changes the source there.
 //!
 //! The draws are deterministic (a seeded xorshift), so a failing run can be replayed.
 
@@ -38,6 +39,8 @@ pub struct Counters {
     pub heads: AtomicU64,
     /// LIST requests (Azure's `comp=list` GETs).
     pub lists: AtomicU64,
+    /// GETs of a range of an object (a copy reading its source).
+    pub range_gets: AtomicU64,
     /// Request body bytes received on uploads (PUTs of blocks, blobs and S3 parts; GCS's
     /// POSTs to /upload/), whole or cut off.
     pub put_body_bytes: AtomicU64,
@@ -63,19 +66,27 @@ struct State {
     mode: Mode,
     rng: Mutex<u64>,
     counters: Arc<Counters>,
+    hook: Arc<Mutex<Option<Hook>>>,
 }
+
+/// What to run once, before the first LIST request that comes after a ranged GET.
+pub type Hook = Box<dyn FnOnce() + Send>;
 
 /// A running proxy; stopped when dropped.
 pub struct Proxy {
     /// `http://127.0.0.1:PORT`, to use in place of the upstream's base URL.
     pub url: String,
     pub counters: Arc<Counters>,
+    /// The hook, if it has not run: dropped here, not on the proxy's runtime (a hook may own
+    /// a runtime of its own, which cannot be dropped there).
+    hook: Arc<Mutex<Option<Hook>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for Proxy {
     fn drop(&mut self) {
+        drop(self.hook.lock().unwrap().take());
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -150,6 +161,22 @@ impl State {
             .is_some_and(|q| q.split('&').any(|p| p == "comp=list"))
         {
             c.lists.fetch_add(1, Relaxed);
+            let hook = match c.range_gets.load(Relaxed) {
+                0 => None,
+                _ => self.hook.lock().unwrap().take(),
+            };
+            if let Some(h) = hook {
+                // On a thread of its own: the hook may block on a runtime of its own.
+                tokio::task::spawn_blocking(move || std::thread::spawn(h).join())
+                    .await
+                    .map_err(std::io::Error::other)?
+                    .map_err(|_| std::io::Error::other("fault proxy: the hook panicked"))?;
+            }
+        }
+        if req.method() == hyper::Method::GET
+            && (req.headers().contains_key("range") || req.headers().contains_key("x-ms-range"))
+        {
+            c.range_gets.fetch_add(1, Relaxed);
         }
         let upload =
             req.method() == hyper::Method::POST && req.uri().path().starts_with("/upload/");
@@ -275,6 +302,12 @@ impl State {
 
 /// Start a proxy to `upstream` (`http://127.0.0.1:PORT` of Azurite) on 127.0.0.1.
 pub fn start(upstream: &str, mode: Mode) -> Proxy {
+    start_with_hook(upstream, mode, None)
+}
+
+/// [`start`], with a hook to run once, before the first LIST after a ranged GET.
+pub fn start_with_hook(upstream: &str, mode: Mode, hook: Option<Hook>) -> Proxy {
+    let hook = Arc::new(Mutex::new(hook));
     let counters = Arc::new(Counters::default());
     let seed = match mode {
         Mode::Faults { seed, .. } => seed | 1,
@@ -289,6 +322,7 @@ pub fn start(upstream: &str, mode: Mode) -> Proxy {
         mode,
         rng: Mutex::new(seed),
         counters: counters.clone(),
+        hook: hook.clone(),
     });
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
@@ -325,6 +359,7 @@ pub fn start(upstream: &str, mode: Mode) -> Proxy {
     Proxy {
         url: format!("http://{addr}"),
         counters,
+        hook,
         stop: Some(stop_tx),
         thread: Some(thread),
     }

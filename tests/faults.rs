@@ -198,6 +198,85 @@ fn an_azure_listing_tells_empty_files_from_folder_markers_without_a_head_each() 
 }
 
 #[test]
+fn a_verified_download_of_many_blobs_lists_the_source_again_instead_of_a_head_each() {
+    let Some(base) = azurite() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    // More files than the 256 from which the verification lists instead of HEADs.
+    let n = 300;
+    for i in 0..n {
+        let dir = src.join(format!("d{}", i % 3));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(format!("f{i:04}")), format!("blob {i}")).unwrap();
+    }
+    let path = container("relist");
+    let direct = format!("{base}/{path}");
+    let r = copy(&src, std::path::Path::new(&direct), &[]);
+    assert_eq!(r.code, 0, "upload: {r:?}");
+
+    // Between the copy's reads and its verification (at the first LIST after a read), one blob
+    // is rewritten and one deleted, straight at Azurite.
+    let url = hbcp_store::StoreUrl::parse(&direct, true).unwrap();
+    let (store, _) = hbcp_store_cloud::open(&url, &Default::default()).unwrap();
+    let hook: faultproxy::Hook = Box::new(move || {
+        store
+            .put("d1/f0001", b"rewritten after the copy read it")
+            .unwrap();
+        store.delete("d2/f0002").unwrap();
+    });
+    let proxy = faultproxy::start_with_hook(&base, Mode::Pass, Some(hook));
+    let via_proxy = format!("{}/{path}", proxy.url);
+    let back = t.path().join("back");
+    let rep = t.path().join("down.json");
+    // One sequential listing: the copy's is one LIST page, done before the first read.
+    let out = Command::new(bin())
+        .args(["copy", &via_proxy, &s(&back), "--progress", "none"])
+        .args(["--report", &s(&rep)])
+        .env("HBCP_LIST_CONCURRENCY", "1")
+        .output()
+        .unwrap();
+    let r = to_run(out);
+    assert_eq!(r.code, 1, "the source changed: {r:?}");
+    let c = &proxy.counters;
+    let (heads, lists) = (c.heads.load(Relaxed), c.lists.load(Relaxed));
+    assert!(
+        heads < n / 10,
+        "{heads} HEADs for {n} blobs: the verification must not HEAD every source blob"
+    );
+    assert_eq!(lists, 2, "the copy's listing and the verification's");
+    let mut got: Vec<(String, String)> = report(&rep)["verified"]["mismatches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["key"].as_str().unwrap().to_string(),
+                m["detail"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].0, "d1/f0001");
+    assert!(
+        got[0].1.starts_with("copied version 0x") && got[0].1.contains(", source now 0x"),
+        "{got:?}"
+    );
+    assert_eq!(got[1], ("d2/f0002".into(), "deleted at the source".into()));
+    assert!(
+        r.stderr
+            .contains("source changed during the copy: d2/f0002 (deleted at the source)"),
+        "{r:?}"
+    );
+    // What was copied is what the source had when it was read.
+    assert_eq!(fs::read(back.join("d1/f0001")).unwrap(), b"blob 1");
+    assert_eq!(
+        fs::read_dir(back.join("d0")).unwrap().count(),
+        n as usize / 3
+    );
+}
+
+#[test]
 fn every_request_denied_with_403_fails_fast_naming_the_target() {
     let Some(base) = azurite() else { return };
     let t = tempfile::tempdir().unwrap();

@@ -127,6 +127,9 @@ pub struct VerifyOutcome {
     /// Source findings (what the HBase checks found wrong at the source, copied as it is),
     /// sorted by key.
     pub source_findings: Vec<SourceFinding>,
+    /// What the run should know about how it was checked (a fallback taken, say).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl VerifyOutcome {
@@ -141,6 +144,7 @@ impl VerifyOutcome {
         self.bytes += other.bytes;
         self.mismatches.extend(other.mismatches);
         self.source_findings.extend(other.source_findings);
+        self.notes.extend(other.notes);
     }
 }
 
@@ -302,9 +306,65 @@ fn compare_one(
     }
 }
 
+/// How a verification proves that no source file changed since it was copied.
+#[derive(Clone, Copy)]
+pub enum SourceCheck<'a> {
+    /// No source check (and no HBase checks that need the source).
+    None,
+    /// One HEAD of the source per copied file: cheap on local disk, and for a few files.
+    Head(&'a dyn Store),
+    /// One listing of the source under each of `prefixes` (those the copy listed), joined by
+    /// key with the copied entries; both sides are sorted on disk under `scratch`, so memory
+    /// stays flat at any file count. An object store answers a LIST page of 1,000 to 5,000
+    /// entries in about the time of one HEAD: for many files this is the cheap way. If the
+    /// listing fails, the files are checked with one HEAD each instead (the same findings),
+    /// and [`VerifyOutcome::notes`] says so.
+    Listing {
+        /// The source.
+        store: &'a dyn Store,
+        /// What to list (`""` for the whole root).
+        prefixes: &'a [String],
+        /// Where the sorts spill.
+        scratch: &'a Path,
+    },
+}
+
+impl<'a> SourceCheck<'a> {
+    fn store(&self) -> Option<&'a dyn Store> {
+        match *self {
+            SourceCheck::None => None,
+            SourceCheck::Head(s) | SourceCheck::Listing { store: s, .. } => Some(s),
+        }
+    }
+}
+
+/// What the source's entry says now (`None`: it is gone; `Some(version)` otherwise) about a
+/// file copied at version `v`.
+fn source_finding(v: &str, now: Option<Option<&str>>) -> Option<MismatchKind> {
+    match now {
+        Some(Some(n)) if n == v => None,
+        Some(n) => Some(MismatchKind::SourceChanged {
+            detail: format!("copied version {v}, source now {}", n.unwrap_or("?")),
+        }),
+        None => Some(MismatchKind::SourceChanged {
+            detail: "deleted at the source".into(),
+        }),
+    }
+}
+
+/// [`source_finding`] by one HEAD of the source.
+fn head_finding(src: &dyn Store, key: &str, v: &str) -> Option<MismatchKind> {
+    match src.head(key) {
+        Ok(now) => source_finding(v, now.as_ref().map(|e| e.version.as_deref())),
+        Err(err) => Some(MismatchKind::Unreadable {
+            error: format!("source: {err}"),
+        }),
+    }
+}
+
 /// Check a target against manifest entries (what the engine copied, with the checksums it
 /// computed while reading the source). With `src`, also check that no source file changed
-/// since it was copied.
+/// since it was copied, by one HEAD per file.
 pub fn verify_entries<I>(
     dst: &dyn Store,
     src: Option<&dyn Store>,
@@ -315,6 +375,30 @@ pub fn verify_entries<I>(
 where
     I: Iterator<Item = ManifestEntry> + Send,
 {
+    let check = src.map_or(SourceCheck::None, SourceCheck::Head);
+    verify_entries_checked(dst, check, entries, p, progress)
+}
+
+/// [`verify_entries`] with the source checked as `check` says.
+pub fn verify_entries_checked<I>(
+    dst: &dyn Store,
+    check: SourceCheck<'_>,
+    entries: I,
+    p: &Params,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<VerifyOutcome>
+where
+    I: Iterator<Item = ManifestEntry> + Send,
+{
+    if let SourceCheck::Listing {
+        store,
+        prefixes,
+        scratch,
+    } = check
+    {
+        return verify_listed(dst, store, prefixes, scratch, entries, p, progress);
+    }
+    let src = check.store();
     let files = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
     let found = Found::default();
@@ -323,27 +407,7 @@ where
             let mut finding = compare_one(dst, &e.k, e.kind(), e.s, e.checksum(), None, p);
             if finding.is_none() {
                 if let (Some(src), Some(v)) = (src, e.v.as_deref()) {
-                    match src.head(&e.k) {
-                        Ok(Some(now)) if now.version.as_deref() == Some(v) => {}
-                        Ok(Some(now)) => {
-                            finding = Some(MismatchKind::SourceChanged {
-                                detail: format!(
-                                    "copied version {v}, source now {}",
-                                    now.version.as_deref().unwrap_or("?")
-                                ),
-                            })
-                        }
-                        Ok(None) => {
-                            finding = Some(MismatchKind::SourceChanged {
-                                detail: "deleted at the source".into(),
-                            })
-                        }
-                        Err(err) => {
-                            finding = Some(MismatchKind::Unreadable {
-                                error: format!("source: {err}"),
-                            })
-                        }
-                    }
+                    finding = head_finding(src, &e.k, v);
                 }
             }
             let r = match finding {
@@ -363,6 +427,135 @@ where
         bytes: bytes.into_inner(),
         mismatches,
         source_findings,
+        notes: Vec::new(),
+    })
+}
+
+/// A listed source key and its version, ordered by key.
+type Listed = (String, Option<String>);
+
+/// [`SourceCheck::Listing`]: the target is checked while the source is listed again; the
+/// entries that matched at the target and the listing are then merged by key (both sorted on
+/// disk), and what the merge leaves unchanged gets the HBase checks. The findings are those of
+/// [`SourceCheck::Head`], found with a LIST page per thousands of files instead of a HEAD each.
+fn verify_listed<I>(
+    dst: &dyn Store,
+    src: &dyn Store,
+    prefixes: &[String],
+    scratch: &Path,
+    entries: I,
+    p: &Params,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<VerifyOutcome>
+where
+    I: Iterator<Item = ManifestEntry> + Send,
+{
+    let files = AtomicU64::new(0);
+    let bytes = AtomicU64::new(0);
+    let found = Found::default();
+    let sort_failed = Mutex::new(None);
+    // Only what still needs the source: a version to check, or the HBase checks to run.
+    let hbase = p.hbase.is_some() && matches!(p.mode, VerifyMode::Checksum | VerifyMode::Deep);
+    let matched = Mutex::new(crate::manifest::sorter(scratch));
+    let listed = Mutex::new(ExternalSort::<Listed>::new(
+        scratch,
+        DEFAULT_BATCH,
+        |a, b| a.0.cmp(&b.0),
+    ));
+    let list_result = std::thread::scope(|s| {
+        let (listed, sort_failed) = (&listed, &sort_failed);
+        let lister = s.spawn(move || -> hbcp_store::Result<()> {
+            for prefix in prefixes {
+                src.list(prefix, &|e: Entry| {
+                    if e.kind == EntryKind::Skipped {
+                        return Ok(());
+                    }
+                    push_sorted(listed, sort_failed, (e.key, e.version))
+                })?;
+            }
+            Ok(())
+        });
+        pool(p.workers).install(|| {
+            entries.par_bridge().for_each(|e| {
+                let finding = compare_one(dst, &e.k, e.kind(), e.s, e.checksum(), None, p);
+                files.fetch_add(1, Ordering::Relaxed);
+                bytes.fetch_add(e.s, Ordering::Relaxed);
+                progress(e.s);
+                match finding {
+                    Some(kind) => found.add(e.k, Err(kind)),
+                    None if e.v.is_some() || hbase && e.kind() == EntryKind::File => {
+                        // A failure is kept; the push is then refused quietly.
+                        let _ = push_sorted(&matched, sort_failed, e);
+                    }
+                    None => {}
+                }
+            })
+        });
+        lister.join().expect("lister thread")
+    });
+    if let Some(e) = sort_failed.lock().unwrap().take() {
+        return Err(e.into());
+    }
+    let mut notes = Vec::new();
+    let mut listing = match list_result {
+        Ok(()) => Some(listed.into_inner().unwrap().finish()?.peekable()),
+        Err(e) => {
+            notes.push(format!(
+                "the source could not be listed again to check its versions ({e}); checked \
+                 with one HEAD per file instead"
+            ));
+            None
+        }
+    };
+    // The merge, in key order: each matched entry with what the listing says of it (or `None`
+    // when there is no listing: a HEAD then). The checks that follow run in parallel.
+    let (tx, rx) =
+        crossbeam_channel::bounded::<(ManifestEntry, Option<Option<MismatchKind>>)>(4096);
+    let merged = std::thread::scope(|s| {
+        let merger = s.spawn(move || -> Result<()> {
+            let mut last: Option<Listed> = None;
+            for e in matched.into_inner().unwrap().finish()? {
+                let e = e?;
+                let Some(listing) = listing.as_mut() else {
+                    let _ = tx.send((e, None));
+                    continue;
+                };
+                // The last listed key at or before this one (kept: a key the spill holds twice
+                // is looked up twice).
+                while let Some(l) = listing.next_if(|l| l.as_ref().map_or(true, |l| l.0 <= e.k)) {
+                    last = Some(l?);
+                }
+                let now = last.as_ref().filter(|l| l.0 == e.k).map(|l| l.1.as_deref());
+                let finding = e.v.as_deref().and_then(|v| source_finding(v, now));
+                let _ = tx.send((e, Some(finding)));
+            }
+            Ok(())
+        });
+        pool(p.workers).install(|| {
+            rx.into_iter().par_bridge().for_each(|(e, listed)| {
+                let finding = match (listed, e.v.as_deref()) {
+                    (Some(f), _) => f,
+                    (None, Some(v)) => head_finding(src, &e.k, v),
+                    (None, None) => None,
+                };
+                let r = match finding {
+                    Some(kind) => Err(kind),
+                    None if e.kind() == EntryKind::File => p.hbase_check(dst, Some(src), &e.k, e.s),
+                    None => Ok(None),
+                };
+                found.add(e.k, r);
+            })
+        });
+        merger.join().expect("merge thread")
+    });
+    merged?;
+    let (mismatches, source_findings) = found.into_parts();
+    Ok(VerifyOutcome {
+        files: files.into_inner(),
+        bytes: bytes.into_inner(),
+        mismatches,
+        source_findings,
+        notes,
     })
 }
 
@@ -372,12 +565,12 @@ fn key_sorter(scratch: &Path) -> ExternalSort<String> {
 }
 
 /// Push into a shared sorter from a listing callback; a failure is kept and stops the listing.
-fn push_key(
-    sort: &Mutex<ExternalSort<String>>,
+fn push_sorted<T: serde::Serialize + serde::de::DeserializeOwned>(
+    sort: &Mutex<ExternalSort<T>>,
     failed: &Mutex<Option<hbcp_planner::Error>>,
-    key: String,
+    t: T,
 ) -> hbcp_store::Result<()> {
-    match sort.lock().unwrap().push(key) {
+    match sort.lock().unwrap().push(t) {
         Ok(()) => Ok(()),
         Err(e) => {
             let hint = e.to_string();
@@ -408,7 +601,7 @@ pub fn compare_trees(
     let target = Mutex::new(key_sorter(scratch));
     let listed = dst.list("", &|e: Entry| {
         if e.kind != EntryKind::Skipped && dst_selection.accepts(&e) {
-            push_key(&target, &sort_failed, e.key)?;
+            push_sorted(&target, &sort_failed, e.key)?;
         }
         Ok(())
     });
@@ -426,7 +619,7 @@ pub fn compare_trees(
         let lister = s.spawn(move || {
             src.list("", &|e: Entry| {
                 if e.kind != EntryKind::Skipped && selection.accepts(&e) {
-                    push_key(source, sort_failed, e.key.clone())?;
+                    push_sorted(source, sort_failed, e.key.clone())?;
                     // A closed channel means the consumers are gone; stop quietly.
                     let _ = tx.send(e);
                 }
@@ -501,6 +694,7 @@ pub fn compare_trees(
         bytes: bytes.into_inner(),
         mismatches,
         source_findings,
+        notes: Vec::new(),
     })
 }
 
@@ -518,6 +712,106 @@ mod tests {
             chunk: 3,
             hbase: None,
         }
+    }
+
+    /// Source changes found by `check`, as (key, line) sorted by key.
+    fn changes(
+        dst: &LocalStore,
+        check: SourceCheck<'_>,
+        entries: &[ManifestEntry],
+    ) -> (Vec<String>, Vec<String>) {
+        let out = verify_entries_checked(dst, check, entries.iter().cloned(), &params(), &|_| {})
+            .unwrap();
+        assert_eq!(out.files, entries.len() as u64);
+        let mut got: Vec<String> = out.mismatches.iter().map(|m| m.to_string()).collect();
+        got.sort();
+        (got, out.notes)
+    }
+
+    #[test]
+    fn a_listing_of_the_source_finds_what_a_head_per_file_finds() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let (sa, sb) = (
+            LocalStore::new(a.path().into()),
+            LocalStore::new(b.path().into()),
+        );
+        let mut entries = Vec::new();
+        for (k, v) in [
+            ("d/same", "same"),
+            ("d/edit", "edit"),
+            ("gone", "gone"),
+            ("empty", ""),
+        ] {
+            for root in [a.path(), b.path()] {
+                fs::create_dir_all(root.join("d")).unwrap();
+                fs::write(root.join(k), v).unwrap();
+            }
+            let e = sa.head(k).unwrap().unwrap();
+            let h = hash_file(&sa, k, e.size, 8, None, 3, &mut Vec::new()).unwrap();
+            entries.push(ManifestEntry::file(&e, h));
+        }
+        fs::create_dir(a.path().join("dir")).unwrap();
+        fs::create_dir(b.path().join("dir")).unwrap();
+        entries.push(ManifestEntry::dir("dir"));
+        // After the copy: one source file rewritten, one deleted; a target file differs too
+        // (a copy fault, found before any source check).
+        fs::write(a.path().join("d/edit"), "edited at the source").unwrap();
+        fs::remove_file(a.path().join("gone")).unwrap();
+        fs::write(b.path().join("d/same"), "SAME").unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let root = [String::new()];
+        let (heads, notes) = changes(&sb, SourceCheck::Head(&sa), &entries);
+        assert!(notes.is_empty());
+        assert_eq!(heads.len(), 3, "{heads:?}");
+        assert!(heads[0].starts_with("differs: d/same"), "{heads:?}");
+        assert!(
+            heads[1].starts_with("source changed during the copy: d/edit (copied version ")
+                && heads[1].contains(", source now "),
+            "{heads:?}"
+        );
+        assert_eq!(
+            heads[2],
+            "source changed during the copy: gone (deleted at the source)"
+        );
+        let listing = SourceCheck::Listing {
+            store: &sa,
+            prefixes: &root,
+            scratch: scratch.path(),
+        };
+        let (listed, notes) = changes(&sb, listing, &entries);
+        assert!(notes.is_empty());
+        assert_eq!(listed, heads);
+        // A key the manifest holds twice is found at the source twice.
+        let mut twice = entries.clone();
+        twice.push(entries[3].clone());
+        let (got, _) = changes(&sb, listing, &twice);
+        assert_eq!(got, heads);
+        // Listed per folder, with a folder the copy did not list ("d/" only): what is outside
+        // reads as deleted, so the prefixes must be the copy's own.
+        let d = ["d/".to_string()];
+        let (part, _) = changes(
+            &sb,
+            SourceCheck::Listing {
+                store: &sa,
+                prefixes: &d,
+                scratch: scratch.path(),
+            },
+            &entries,
+        );
+        assert_eq!(part.len(), 4, "{part:?}");
+        assert!(
+            part.contains(&"source changed during the copy: empty (deleted at the source)".into()),
+            "{part:?}"
+        );
+        // A listing that fails (a name that is not UTF-8 stops a local listing): one HEAD per
+        // file instead, the same findings, and a note.
+        use std::os::unix::ffi::OsStrExt;
+        fs::write(a.path().join(std::ffi::OsStr::from_bytes(b"bad\xff")), "x").unwrap();
+        let (fallback, notes) = changes(&sb, listing, &entries);
+        assert_eq!(fallback, heads);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("one HEAD per file instead"), "{notes:?}");
     }
 
     #[test]

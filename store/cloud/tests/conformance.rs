@@ -340,6 +340,51 @@ fn folders_copies_and_deletes() {
 }
 
 #[test]
+fn a_listing_gives_every_entry_the_version_a_head_gives() {
+    // The verification of a copy checks the source's versions by a listing instead of a HEAD
+    // per file (when there are many): the two must say the same of the same object, for a file
+    // put whole, a file of staged parts, an empty file, a folder marker and odd names.
+    let t = tempfile::tempdir().unwrap();
+    for (name, s) in stores(&t) {
+        s.put("v/whole", b"whole file").unwrap();
+        s.put("v/empty", b"").unwrap();
+        s.put(NAMES[0], b"odd name").unwrap();
+        s.make_dir("v/dir")
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let part = s.caps().min_part_size.max(1) as usize;
+        let up = s
+            .begin_upload("v/parts", 2 * part as u64, part as u64, "job")
+            .unwrap();
+        up.put_part(0, 0, &vec![1u8; part]).unwrap();
+        up.put_part(1, part as u64, &vec![2u8; part]).unwrap();
+        up.commit().unwrap();
+        let listed = listing(s.as_ref(), "");
+        let listed: Vec<_> = listed
+            .iter()
+            .filter(|e| !e.key.starts_with(".hbcp"))
+            .collect();
+        assert_eq!(listed.len(), 5, "{name}: {listed:?}");
+        for e in listed {
+            let h = s
+                .head(&e.key)
+                .unwrap()
+                .unwrap_or_else(|| panic!("{name}: {}", e.key));
+            // Local disk gives directories no version; every object store does.
+            assert!(
+                e.version.is_some() || e.kind == EntryKind::Dir && name == "local",
+                "{name}: {e:?}"
+            );
+            assert_eq!(
+                (&h.version, h.kind, h.size),
+                (&e.version, e.kind, e.size),
+                "{name}: {}",
+                e.key
+            );
+        }
+    }
+}
+
+#[test]
 fn many_empty_files_and_folder_markers_interleaved_are_each_listed_as_what_they_are() {
     // Azure tells a folder marker from an empty file by a HEAD of each 0-byte blob, several at
     // a time: every answer must land on its own blob, whatever order they come back in.
