@@ -72,6 +72,7 @@ if [ "${SCALE_FS:-}" = loop ]; then
   echo "SCALE_FS=loop: $IMG ($(( bytes >> 30 )) GiB sparse, up to $(( grow >> 30 )) GiB on disk, $inodes inodes) on $DIR" >&2
 fi
 mkdir -p "$DIR"
+. scripts/lib.sh
 echo "disk: $(df -h --output=avail "$DIR" | tail -1 | tr -d ' ') free, $(df --output=iavail "$DIR" | tail -1 | tr -d ' ') inodes free" >&2
 
 # fit N: the largest size <= N whose source (if not there yet) and copy fit in the free inodes
@@ -83,25 +84,6 @@ fit() {
   if [ "$need" -le $(( free * 9 / 10 )) ]; then echo "$n"; return; fi
   if [ -f "$DIR/src-$n.done" ]; then echo $(( free * 9 / 10 * 100 / 102 / 100000 * 100000 )); return; fi
   echo $(( free * 9 / 10 * 100 / 204 / 100000 * 100000 ))
-}
-gen() { # gen N: once; a set cut short by an interrupted run is written again
-  if [ ! -f "$DIR/src-$1.done" ]; then
-    rm -rf "${DIR:?}/src-$1"
-    local t0=$SECONDS
-    "$GEN" --out "$DIR/src-$1" --preset scale --files "$1" >&2
-    echo "generated $1 files in $(( SECONDS - t0 ))s" >&2
-    touch "$DIR/src-$1.done"
-  fi
-}
-# measure NAME CMD...: runs CMD under /usr/bin/time; sets SECS and RSS_MIB; a failure stops
-# the benchmark with its stderr.
-measure() {
-  local name=$1; shift
-  if ! /usr/bin/time -f "%e %M" -o "$DIR/t.out" "$@" >"$DIR/$name.out" 2>"$DIR/$name.err"; then
-    echo "FAILED: $*" >&2; tail -20 "$DIR/$name.err" >&2; exit 1
-  fi
-  read -r SECS RSS_KIB < "$DIR/t.out"
-  RSS_MIB=$(( RSS_KIB / 1024 ))
 }
 per_min() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.2f M", n / (s > 0 ? s : 0.01) * 60 / 1e6 }'; }
 fresh_target() { rm -rf "${DIR:?}/dst" "${DIR:?}/state" "$DIR/plan.zst"; sync; }
@@ -193,7 +175,6 @@ if [ -n "${AZURITE_N:-}" ]; then
   echo "${rows[-1]}" >&2
   if [ -n "${AZURITE_PEERS:-}" ]; then
     # The same listing by the peers: `azcopy list` and `rclone size` (both list every blob).
-    . scripts/lib.sh
     peer_tools rclone
     sas=$(azurite_sas)
     export AZCOPY_LOG_LOCATION=$DIR/azlogs AZCOPY_JOB_PLAN_LOCATION=$DIR/azplans AZCOPY_DISABLE_SYSLOG=true
