@@ -32,13 +32,8 @@ SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(100000 1000000 10000000)
 # `none`: no local size (only the Azurite listing)
 [ "${SIZES[0]}" != none ] || SIZES=()
-if [ ! -x /usr/bin/time ]; then
-  echo "installing GNU time (for peak RSS)" >&2
-  apt-get update -qq && apt-get install -y -qq time >/dev/null
-fi
-if [ -z "${SKIP_BUILD:-}" ]; then cargo build --release -q -p hbcp -p hbcp-testkit; fi
-HBCP=${HBCP:-$PWD/target/release/hbcp}
-GEN=${GEN:-$PWD/target/release/hbcp-gen}
+. scripts/lib.sh
+bench_setup
 cleanups=()
 cleanup() { local c; for c in "${cleanups[@]}"; do eval "$c" || true; done; }
 trap cleanup EXIT
@@ -72,7 +67,6 @@ if [ "${SCALE_FS:-}" = loop ]; then
   echo "SCALE_FS=loop: $IMG ($(( bytes >> 30 )) GiB sparse, up to $(( grow >> 30 )) GiB on disk, $inodes inodes) on $DIR" >&2
 fi
 mkdir -p "$DIR"
-. scripts/lib.sh
 echo "disk: $(df -h --output=avail "$DIR" | tail -1 | tr -d ' ') free, $(df --output=iavail "$DIR" | tail -1 | tr -d ' ') inodes free" >&2
 
 # fit N: the largest size <= N whose source (if not there yet) and copy fit in the free inodes

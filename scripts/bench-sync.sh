@@ -16,15 +16,9 @@ DIR=${BENCH_DIR:-/tmp/hbcp-scale}
 RUNS=${RUNS:-1}
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(200000 1000000)
-if [ ! -x /usr/bin/time ]; then
-  echo "installing GNU time (for peak RSS)" >&2
-  apt-get update -qq && apt-get install -y -qq time >/dev/null
-fi
-if [ -z "${SKIP_BUILD:-}" ]; then cargo build --release -q -p hbcp -p hbcp-testkit; fi
-HBCP=${HBCP:-$PWD/target/release/hbcp}
-GEN=${GEN:-$PWD/target/release/hbcp-gen}
-mkdir -p "$DIR"
 . scripts/lib.sh
+bench_setup
+mkdir -p "$DIR"
 echo "disk: $(df -h --output=avail "$DIR" | tail -1 | tr -d ' ') free, $(df --output=iavail "$DIR" | tail -1 | tr -d ' ') inodes free" >&2
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }

@@ -11,6 +11,8 @@
 #                          # rclone cannot use a shared key)
 # And, for the scale benchmarks (bench-scale.sh, bench-sync.sh), with $DIR the bench folder and
 # $GEN the hbcp-gen binary:
+#   bench_setup            # GNU time (for peak RSS), the release build unless SKIP_BUILD, and
+#                          # $HBCP and $GEN (default: the release binaries)
 #   gen N                  # writes $DIR/src-N, N empty files (hbcp-gen --preset scale), once
 #   measure NAME CMD...    # runs CMD under /usr/bin/time; sets SECS and RSS_MIB
 
@@ -65,6 +67,16 @@ to_sign = "\n".join(["devstoreaccount1", p["sp"], p["ss"], p["srt"], "", p["se"]
 p["sig"] = base64.b64encode(hmac.new(key, to_sign.encode(), hashlib.sha256).digest()).decode()
 print(urllib.parse.urlencode(p))
 PY
+}
+
+bench_setup() {
+  if [ ! -x /usr/bin/time ]; then
+    echo "installing GNU time (for peak RSS)" >&2
+    apt-get update -qq && apt-get install -y -qq time >/dev/null
+  fi
+  if [ -z "${SKIP_BUILD:-}" ]; then cargo build --release -q -p hbcp -p hbcp-testkit; fi
+  HBCP=${HBCP:-$PWD/target/release/hbcp}
+  GEN=${GEN:-$PWD/target/release/hbcp-gen}
 }
 
 gen() { # gen N: once; a set cut short by an interrupted run is written again
