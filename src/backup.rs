@@ -684,8 +684,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         "\0backup".into()
     });
     // The index goes where the job's state will be (build_job picks the same folder).
-    let job_id =
-        hbcp_engine::job_id(&src.url.display, &display, &excludes, layout.range_size);
+    let job_id = hbcp_engine::job_id(&src.url.display, &display, &excludes, layout.range_size);
     let scratch = crate::commands::state_dir_of(&a.tuning, &dst, &job_id);
     let known = load_known(store.as_ref(), &listing, &scratch)?;
     let earlier = known.stored;

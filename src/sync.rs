@@ -294,9 +294,14 @@ fn cycle(
     if mode != VerifyMode::None {
         let dst = &Timed::new(job.dst.store.as_ref(), stats.ops());
         let src = Timed::new(job.src.store.as_ref(), stats.ops());
-        let v1 = verify_file_where(&outcome.spill, dst, Some(&src), &params(mode), &noop, &|e| {
-            e.n
-        })?;
+        let v1 = verify_file_where(
+            &outcome.spill,
+            dst,
+            Some(&src),
+            &params(mode),
+            &noop,
+            &|e| e.n,
+        )?;
         let v2 = verify_file_where(
             &outcome.spill,
             dst,
@@ -389,9 +394,8 @@ fn cycle(
         let share = extra as f64 / target_files.max(1) as f64;
         if !clean {
             if extra > 0 {
-                c.deletions_refused = Some(format!(
-                    "{extra} deletions not done: this cycle had errors"
-                ));
+                c.deletions_refused =
+                    Some(format!("{extra} deletions not done: this cycle had errors"));
             }
         } else if mode == VerifyMode::None {
             if extra > 0 {
@@ -431,7 +435,12 @@ fn cycle(
             let none = manifest::encode(&header, std::iter::empty())?;
             job.dst.store.put(EXTRAS_KEY, &none)?;
         } else {
-            manifest::upload_file(job.dst.store.as_ref(), EXTRAS_KEY, &extras_path, &job.cfg.job)?;
+            manifest::upload_file(
+                job.dst.store.as_ref(),
+                EXTRAS_KEY,
+                &extras_path,
+                &job.cfg.job,
+            )?;
         }
         crate::commands::write_completion(job, &outcome, &verified, COMPLETION_KEY)?;
         let _ = std::fs::remove_dir_all(&job.cfg.state_dir);

@@ -448,15 +448,31 @@ fn sync_of_thousands_of_files_finds_moved_hfiles_and_deletions_in_every_index_bl
     let (src, dst) = (t.path().join("src"), t.path().join("dst"));
     let key = |i: u32| {
         let (r, f) = (i / 50, i % 50);
-        format!("{}/cf{}/{}", region("big", &format!("{r:032x}")), f % 2, hfile(i))
+        format!(
+            "{}/cf{}/{}",
+            region("big", &format!("{r:032x}")),
+            f % 2,
+            hfile(i)
+        )
     };
     for i in 0..2000 {
         put(&src, &key(i), &bytes_of(i, 16 + (i % 7) as usize));
     }
     let sync = |extra: &[&str]| {
         let rep = t.path().join("s.json");
-        let mut args = vec!["sync".to_string(), s(&src), s(&dst), "--report".into(), s(&rep)];
-        args.extend(["--progress", "none"].iter().chain(extra).map(|a| a.to_string()));
+        let mut args = vec![
+            "sync".to_string(),
+            s(&src),
+            s(&dst),
+            "--report".into(),
+            s(&rep),
+        ];
+        args.extend(
+            ["--progress", "none"]
+                .iter()
+                .chain(extra)
+                .map(|a| a.to_string()),
+        );
         let r = hbcp(args);
         assert_eq!(r.code, 0, "{r:?}");
         report(&rep)["cycles"][0].clone()
@@ -480,7 +496,11 @@ fn sync_of_thousands_of_files_finds_moved_hfiles_and_deletions_in_every_index_bl
     for i in 5000..5010 {
         let data = bytes_of(i, 100 + i as usize % 13);
         sent += data.len() as u64;
-        put(&src, &key(i % 2000).replace(&hfile(i % 2000), &hfile(i)), &data);
+        put(
+            &src,
+            &key(i % 2000).replace(&hfile(i % 2000), &hfile(i)),
+            &data,
+        );
     }
     let c = sync(&["--delete"]);
     assert_eq!(c["target_listed"], false, "{c}");
@@ -500,7 +520,11 @@ fn sync_of_thousands_of_files_finds_moved_hfiles_and_deletions_in_every_index_bl
     let c = sync(&["--delete"]);
     assert_eq!(
         (&c["files_copied"], &c["files_unchanged"], &c["deleted"]),
-        (&serde_json::json!(0), &serde_json::json!(1970), &serde_json::json!([])),
+        (
+            &serde_json::json!(0),
+            &serde_json::json!(1970),
+            &serde_json::json!([])
+        ),
         "{c}"
     );
 }
