@@ -32,13 +32,8 @@ SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(100000 1000000 10000000)
 # `none`: no local size (only the Azurite listing)
 [ "${SIZES[0]}" != none ] || SIZES=()
-if [ ! -x /usr/bin/time ]; then
-  echo "installing GNU time (for peak RSS)" >&2
-  apt-get update -qq && apt-get install -y -qq time >/dev/null
-fi
-if [ -z "${SKIP_BUILD:-}" ]; then cargo build --release -q -p hbcp -p hbcp-testkit; fi
-HBCP=${HBCP:-$PWD/target/release/hbcp}
-GEN=${GEN:-$PWD/target/release/hbcp-gen}
+. scripts/lib.sh
+bench_setup
 cleanups=()
 cleanup() { local c; for c in "${cleanups[@]}"; do eval "$c" || true; done; }
 trap cleanup EXIT
@@ -83,25 +78,6 @@ fit() {
   if [ "$need" -le $(( free * 9 / 10 )) ]; then echo "$n"; return; fi
   if [ -f "$DIR/src-$n.done" ]; then echo $(( free * 9 / 10 * 100 / 102 / 100000 * 100000 )); return; fi
   echo $(( free * 9 / 10 * 100 / 204 / 100000 * 100000 ))
-}
-gen() { # gen N: once; a set cut short by an interrupted run is written again
-  if [ ! -f "$DIR/src-$1.done" ]; then
-    rm -rf "${DIR:?}/src-$1"
-    local t0=$SECONDS
-    "$GEN" --out "$DIR/src-$1" --preset scale --files "$1" >&2
-    echo "generated $1 files in $(( SECONDS - t0 ))s" >&2
-    touch "$DIR/src-$1.done"
-  fi
-}
-# measure NAME CMD...: runs CMD under /usr/bin/time; sets SECS and RSS_MIB; a failure stops
-# the benchmark with its stderr.
-measure() {
-  local name=$1; shift
-  if ! /usr/bin/time -f "%e %M" -o "$DIR/t.out" "$@" >"$DIR/$name.out" 2>"$DIR/$name.err"; then
-    echo "FAILED: $*" >&2; tail -20 "$DIR/$name.err" >&2; exit 1
-  fi
-  read -r SECS RSS_KIB < "$DIR/t.out"
-  RSS_MIB=$(( RSS_KIB / 1024 ))
 }
 per_min() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.2f M", n / (s > 0 ? s : 0.01) * 60 / 1e6 }'; }
 fresh_target() { rm -rf "${DIR:?}/dst" "${DIR:?}/state" "$DIR/plan.zst"; sync; }
@@ -193,7 +169,6 @@ if [ -n "${AZURITE_N:-}" ]; then
   echo "${rows[-1]}" >&2
   if [ -n "${AZURITE_PEERS:-}" ]; then
     # The same listing by the peers: `azcopy list` and `rclone size` (both list every blob).
-    . scripts/lib.sh
     peer_tools rclone
     sas=$(azurite_sas)
     export AZCOPY_LOG_LOCATION=$DIR/azlogs AZCOPY_JOB_PLAN_LOCATION=$DIR/azplans AZCOPY_DISABLE_SYSLOG=true

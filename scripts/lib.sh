@@ -9,6 +9,12 @@
 #                          # Debian's) if missing; sets $AZCOPY
 #   azurite_sas            # prints an account SAS for Azurite's devstoreaccount1 (AzCopy and
 #                          # rclone cannot use a shared key)
+# And, for the scale benchmarks (bench-scale.sh, bench-sync.sh), with $DIR the bench folder and
+# $GEN the hbcp-gen binary:
+#   bench_setup            # GNU time (for peak RSS), the release build unless SKIP_BUILD, and
+#                          # $HBCP and $GEN (default: the release binaries)
+#   gen N                  # writes $DIR/src-N, N empty files (hbcp-gen --preset scale), once
+#   measure NAME CMD...    # runs CMD under /usr/bin/time; sets SECS and RSS_MIB
 
 server_files() {
   pidfile=.tools/$1.pid
@@ -61,4 +67,35 @@ to_sign = "\n".join(["devstoreaccount1", p["sp"], p["ss"], p["srt"], "", p["se"]
 p["sig"] = base64.b64encode(hmac.new(key, to_sign.encode(), hashlib.sha256).digest()).decode()
 print(urllib.parse.urlencode(p))
 PY
+}
+
+bench_setup() {
+  if [ ! -x /usr/bin/time ]; then
+    echo "installing GNU time (for peak RSS)" >&2
+    apt-get update -qq && apt-get install -y -qq time >/dev/null
+  fi
+  if [ -z "${SKIP_BUILD:-}" ]; then cargo build --release -q -p hbcp -p hbcp-testkit; fi
+  HBCP=${HBCP:-$PWD/target/release/hbcp}
+  GEN=${GEN:-$PWD/target/release/hbcp-gen}
+}
+
+gen() { # gen N: once; a set cut short by an interrupted run is written again
+  if [ ! -f "$DIR/src-$1.done" ]; then
+    rm -rf "${DIR:?}/src-$1"
+    local t0=$SECONDS
+    "$GEN" --out "$DIR/src-$1" --preset scale --files "$1" >&2
+    echo "generated $1 files in $(( SECONDS - t0 ))s" >&2
+    touch "$DIR/src-$1.done"
+  fi
+}
+
+# measure NAME CMD...: runs CMD under /usr/bin/time; sets SECS and RSS_MIB; a failure stops
+# the benchmark with its stderr.
+measure() {
+  local name=$1; shift
+  if ! /usr/bin/time -f "%e %M" -o "$DIR/t.out" "$@" >"$DIR/$name.out" 2>"$DIR/$name.err"; then
+    echo "FAILED: $*" >&2; tail -20 "$DIR/$name.err" >&2; exit 1
+  fi
+  read -r SECS RSS_KIB < "$DIR/t.out"
+  RSS_MIB=$(( RSS_KIB / 1024 ))
 }

@@ -452,7 +452,8 @@ struct Pending {
     id: u64,
 }
 
-/// What the visible generations stored, as the engine's index and the store's maps.
+/// What the visible generations stored, as the engine's index (on disk under `scratch`) and
+/// the store's maps.
 struct Known {
     index: TargetIndex,
     prev: HashMap<String, String>,
@@ -461,13 +462,11 @@ struct Known {
     stored: HashSet<String>,
 }
 
-fn load_known(store: &dyn Store, listing: &Listing) -> Result<Known> {
-    let mut k = Known {
-        index: TargetIndex::default(),
-        prev: HashMap::new(),
-        pooled: HashMap::new(),
-        stored: HashSet::new(),
-    };
+fn load_known(store: &dyn Store, listing: &Listing, scratch: &std::path::Path) -> Result<Known> {
+    let mut index = TargetIndex::builder(scratch)?;
+    let mut prev = HashMap::new();
+    let mut pooled = HashMap::new();
+    let mut stored = HashSet::new();
     // Oldest first, so that the newest generation's entry wins.
     for id in listing.visible() {
         let (_, entries) = read_generation(store, id)?;
@@ -475,16 +474,21 @@ fn load_known(store: &dyn Store, listing: &Listing) -> Result<Known> {
             if e.d {
                 continue;
             }
-            k.index.add(&e.k, e.s, e.checksum());
+            index.add(&e.k, e.s, e.checksum())?;
             let Some(at) = e.at else { continue };
             if let Some(name) = at.strip_prefix(g::POOL_PREFIX) {
-                k.pooled.insert(name.to_string(), e.s);
+                pooled.insert(name.to_string(), e.s);
             }
-            k.prev.insert(e.k, at.clone());
-            k.stored.insert(at);
+            prev.insert(e.k, at.clone());
+            stored.insert(at);
         }
     }
-    Ok(k)
+    Ok(Known {
+        index: index.finish()?,
+        prev,
+        pooled,
+        stored,
+    })
 }
 
 fn read_spill(path: &std::path::Path) -> Result<Vec<ManifestEntry>> {
@@ -673,7 +677,16 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
             id
         }
     };
-    let known = load_known(store.as_ref(), &listing)?;
+    let mut excludes = a.selection.exclude.clone();
+    excludes.push(if a.allow_unflushed {
+        "\0backup+wals".into()
+    } else {
+        "\0backup".into()
+    });
+    // The index goes where the job's state will be (build_job picks the same folder).
+    let job_id = hbcp_engine::job_id(&src.url.display, &display, &excludes, layout.range_size);
+    let scratch = crate::commands::state_dir_of(&a.tuning, &dst, &job_id);
+    let known = load_known(store.as_ref(), &listing, &scratch)?;
     let earlier = known.stored;
     let gen_store = Arc::new(GenStore {
         inner: store.clone(),
@@ -687,12 +700,6 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         .map(|x| shell_quote(&x))
         .collect::<Vec<_>>()
         .join(" ");
-    let mut excludes = a.selection.exclude.clone();
-    excludes.push(if a.allow_unflushed {
-        "\0backup+wals".into()
-    } else {
-        "\0backup".into()
-    });
     let mut tuning = a.tuning.clone();
     tuning.range_size = Some(layout.range_size);
     let gen_end = End {

@@ -272,6 +272,15 @@ pub(crate) fn default_state_dir(dst: &End, job: &str) -> PathBuf {
     base.join("hbcp").join("jobs").join(job)
 }
 
+/// Where the job `job` keeps its journal and scratch files: `--state`, else
+/// [`default_state_dir`].
+pub(crate) fn state_dir_of(tuning: &TuningArgs, dst: &End, job: &str) -> PathBuf {
+    tuning
+        .state
+        .clone()
+        .unwrap_or_else(|| default_state_dir(dst, job))
+}
+
 pub(crate) fn verify_mode(v: VerifyArg) -> VerifyMode {
     match v {
         VerifyArg::None => VerifyMode::None,
@@ -423,10 +432,7 @@ pub(crate) fn build_job(
         Some(sh) => format!("{base_job}-{sh}"),
         None => base_job.clone(),
     };
-    let state_dir = tuning
-        .state
-        .clone()
-        .unwrap_or_else(|| default_state_dir(&dst, &job));
+    let state_dir = state_dir_of(&tuning, &dst, &job);
     let cfg = Config {
         workers,
         range_size,
@@ -1807,13 +1813,27 @@ fn verify_file(
     params: &Params,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<VerifyOutcome> {
+    verify_file_where(path, dst, src, params, progress, &|_| true)
+}
+
+/// [`verify_file`] for the entries `keep` accepts.
+pub(crate) fn verify_file_where(
+    path: &Path,
+    dst: &dyn Store,
+    src: SourceCheck<'_>,
+    params: &Params,
+    progress: &(dyn Fn(u64) + Sync),
+    keep: &(dyn Fn(&ManifestEntry) -> bool + Sync),
+) -> Result<VerifyOutcome> {
     let file = fs::File::open(path).with_context(|| format!("manifest {}", path.display()))?;
     let display = path.display().to_string();
     let (tx, rx) = crossbeam_channel::bounded::<ManifestEntry>(4096);
     std::thread::scope(|s| {
         let reader = s.spawn(move || {
             manifest::read(file, &display, |e| {
-                let _ = tx.send(e);
+                if keep(&e) {
+                    let _ = tx.send(e);
+                }
                 Ok(())
             })
         });

@@ -9,24 +9,31 @@
 //! (`--delete`) happen only after the copy verified, only of what the source no longer has, never
 //! more than `--max-delete` of the target without `--force`, and never in a run with an error.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::iter::Peekable;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
+use hbcp_engine::index::SORT_BATCH;
 use hbcp_engine::{Overwrite, Stats, Stop, TargetIndex};
+use hbcp_planner::extsort::ExternalSort;
+use hbcp_planner::records::RecordReader;
 use hbcp_store::timed::Timed;
 use hbcp_store::{Entry, EntryKind, ListSink};
-use hbcp_verifier::check::{Params, verify_entries};
-use hbcp_verifier::manifest::{self, COMPLETION_KEY, ManifestEntry};
+use hbcp_verifier::check::{Params, SourceCheck};
+use hbcp_verifier::manifest::{
+    self, COMPLETION_KEY, MANIFEST_FORMAT, MANIFEST_VERSION, ManifestEntry, ManifestHeader,
+};
 use hbcp_verifier::{VerifyMode, VerifyOutcome};
+use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::cli::{ProgressArg, SyncArgs};
 use crate::commands::{
     Job, build_job, cleanup_staging, install_signals, open_source, open_target, read_manifest_at,
-    selection, shell_quote, validate_tuning, verify_mode,
+    selection, shell_quote, validate_tuning, verify_file_where, verify_mode,
 };
 use crate::progress::bytes;
 use crate::{Exit, usage};
@@ -45,17 +52,43 @@ pub struct Lag {
     pub max_s: f64,
 }
 
-fn lag_of(mut v: Vec<f64>) -> Lag {
-    if v.is_empty() {
-        return Lag::default();
+/// The lags of a cycle's files, in a few KiB at any file count: a histogram of milliseconds
+/// (3 significant digits: percentiles within 0.1%) and the exact maximum.
+struct LagMeter {
+    ms: Histogram<u64>,
+    max_s: f64,
+}
+
+impl Default for LagMeter {
+    fn default() -> Self {
+        LagMeter {
+            ms: Histogram::new(3).expect("3 significant digits are valid"),
+            max_s: 0.0,
+        }
     }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let q = |p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
-    Lag {
-        files: v.len() as u64,
-        p50_s: q(0.5),
-        p99_s: q(0.99),
-        max_s: *v.last().unwrap(),
+}
+
+impl LagMeter {
+    fn record(&mut self, s: f64) {
+        let s = s.max(0.0);
+        self.ms.saturating_record((s * 1000.0).round() as u64);
+        self.max_s = self.max_s.max(s);
+    }
+
+    fn lag(&self) -> Lag {
+        if self.ms.is_empty() {
+            return Lag::default();
+        }
+        let q = |p: f64| {
+            let v = self.ms.median_equivalent(self.ms.value_at_quantile(p));
+            (v as f64 / 1000.0).min(self.max_s)
+        };
+        Lag {
+            files: self.ms.len(),
+            p50_s: q(0.5),
+            p99_s: q(0.99),
+            max_s: self.max_s,
+        }
     }
 }
 
@@ -108,52 +141,88 @@ pub fn parse_share(s: &str) -> Result<f64, String> {
 /// together describe the whole target.
 const EXTRAS_KEY: &str = ".hbcp/sync-extras.manifest.zst";
 
+/// What the target holds, on disk under the job's state folder: from the manifests, or (a
+/// recheck, or no manifests yet) from a listing; true when listed.
 fn load_index(job: &Job, recheck: bool) -> Result<(TargetIndex, bool)> {
     let dst = job.dst.store.as_ref();
-    let mut idx = TargetIndex::default();
+    let mut idx = TargetIndex::builder(&job.cfg.state_dir)?;
     if !recheck && dst.head(COMPLETION_KEY)?.is_some() && dst.head(EXTRAS_KEY)?.is_some() {
+        let mut failed = None;
         for key in [COMPLETION_KEY, EXTRAS_KEY] {
             read_manifest_at(dst, key, |e: ManifestEntry| {
-                if !e.d {
-                    let h = e.checksum();
-                    idx.add(&e.k, e.s, h);
+                if !e.d && failed.is_none() {
+                    failed = idx.add(&e.k, e.s, e.checksum()).err();
                 }
             })?;
         }
-        return Ok((idx, false));
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        return Ok((idx.finish()?, false));
     }
-    let found = std::sync::Mutex::new(TargetIndex::default());
-    dst.list("", &|e: Entry| {
+    let found = Mutex::new(idx);
+    let failed = Mutex::new(None);
+    let listed = dst.list("", &|e: Entry| {
         if e.kind == EntryKind::File && !(e.key.starts_with(".hbcp/")) {
-            found.lock().unwrap().add(&e.key, e.size, None);
+            if let Err(err) = found.lock().unwrap().add(&e.key, e.size, None) {
+                let hint = err.to_string();
+                *failed.lock().unwrap() = Some(err);
+                return Err(hbcp_store::Error::Unsupported {
+                    what: "listing".into(),
+                    hint,
+                });
+            }
         }
         Ok(())
-    })?;
-    Ok((found.into_inner().unwrap(), true))
+    });
+    if let Some(e) = failed.into_inner().unwrap() {
+        return Err(e.into());
+    }
+    listed?;
+    Ok((found.into_inner().unwrap().finish()?, true))
 }
 
-fn read_spill(path: &std::path::Path) -> Result<Vec<ManifestEntry>> {
-    let mut v = Vec::new();
-    manifest::read(
-        std::fs::File::open(path)?,
-        &path.display().to_string(),
-        |e| {
-            v.push(e);
-            Ok(())
-        },
-    )?;
-    Ok(v)
+/// The entries of a manifest file (the cycle's spill, its extras), streamed.
+fn entries_of(path: &Path) -> Result<impl Iterator<Item = Result<ManifestEntry>>> {
+    let (_, mut rd): (ManifestHeader, _) =
+        RecordReader::open(path, MANIFEST_FORMAT, MANIFEST_VERSION)?;
+    Ok(std::iter::from_fn(move || {
+        rd.next_record::<ManifestEntry>()
+            .transpose()
+            .map(|r| r.map_err(Into::into))
+    }))
 }
 
-/// Remove `key`'s parent folders that are now empty (local targets keep folders).
-fn prune_empty_parents(job: &Job, key: &str, keep: &HashSet<&str>) {
+/// Move `keys` (sorted) past the keys before `k`; true when `k` is one of them.
+fn holds(
+    keys: &mut Peekable<impl Iterator<Item = hbcp_planner::Result<String>>>,
+    k: &str,
+) -> Result<bool> {
+    loop {
+        match keys.peek() {
+            None => return Ok(false),
+            Some(Ok(s)) if s.as_str() < k => {
+                keys.next();
+            }
+            Some(Ok(s)) => return Ok(s == k),
+            Some(Err(_)) => {
+                keys.next().expect("peeked")?;
+            }
+        }
+    }
+}
+
+/// Remove `key`'s parent folders that are now empty (local targets keep folders), up to a
+/// folder the source has (`keep`).
+fn prune_empty_parents(job: &Job, key: &str, keep: &TargetIndex) {
     if !job.dst.store.caps().is_local {
         return;
     }
     let root = std::path::PathBuf::from(job.dst.store.describe());
     let mut k = key;
     while let Some((parent, _)) = k.rsplit_once('/') {
-        if keep.contains(parent) {
+        // A folder the source has stays (and one the index cannot tell of).
+        if !matches!(keep.get(parent), Ok(None)) {
             break;
         }
         let p = root.join(parent);
@@ -176,6 +245,8 @@ fn cycle(
     cancel: &Arc<AtomicBool>,
 ) -> Result<(Cycle, bool)> {
     let t0 = Instant::now();
+    // The last cycle's index goes (with its scratch files) before this one is built.
+    job.cfg.known_target = None;
     let (index, listed) = load_index(job, recheck)?;
     let index = Arc::new(index);
     job.cfg.known_target = Some(index.clone());
@@ -194,7 +265,9 @@ fn cycle(
         &job.cfg,
         &stats,
         cancel,
-    )?;
+    );
+    job.cfg.known_target = None;
+    let outcome = outcome?;
     let mut c = Cycle {
         cycle: n,
         target_listed: listed,
@@ -206,7 +279,6 @@ fn cycle(
         c.exit_code = if interrupted { 3 } else { 1 };
         return Ok((c, interrupted));
     }
-    let entries = read_spill(&outcome.spill)?;
     let params = |mode| Params {
         mode,
         workers: job.cfg.workers,
@@ -216,25 +288,27 @@ fn cycle(
     };
     let mode = verify_mode(job.tuning.verify);
     let noop = |_: u64| {};
-    // Files written now: every byte; files kept: present with their size.
+    // Files written now: every byte; files kept: present with their size. Each is a pass over
+    // the spill.
     let mut verified = VerifyOutcome::default();
     if mode != VerifyMode::None {
-        let fresh = entries.iter().filter(|e| e.n).cloned().collect::<Vec<_>>();
-        let kept = entries.iter().filter(|e| !e.n).cloned().collect::<Vec<_>>();
         let dst = &Timed::new(job.dst.store.as_ref(), stats.ops());
-        let v1 = verify_entries(
+        let src = Timed::new(job.src.store.as_ref(), stats.ops());
+        let v1 = verify_file_where(
+            &outcome.spill,
             dst,
-            Some(&Timed::new(job.src.store.as_ref(), stats.ops())),
-            fresh.into_iter(),
+            SourceCheck::Head(&src),
             &params(mode),
             &noop,
+            &|e| e.n,
         )?;
-        let v2 = verify_entries(
+        let v2 = verify_file_where(
+            &outcome.spill,
             dst,
-            None,
-            kept.into_iter(),
+            SourceCheck::None,
             &params(VerifyMode::Size),
             &noop,
+            &|e| !e.n,
         )?;
         verified = v1;
         verified.merge(v2);
@@ -243,13 +317,29 @@ fn cycle(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
-    c.lag = lag_of(
-        entries
-            .iter()
-            .filter(|e| e.n && !e.d)
-            .filter_map(|e| e.m.map(|m| (verified_at - m).max(0.0)))
-            .collect(),
-    );
+    // One more pass: the lags of the files written now; the source's keys, sorted on disk, for
+    // the extras; and with deletions at a local target, the folders the source has.
+    let state = job.cfg.state_dir.clone();
+    let mut lag = LagMeter::default();
+    let mut source = ExternalSort::<String>::new(&state, SORT_BATCH, |a, b| a.cmp(b));
+    let mut dirs = if a.delete && job.dst.store.caps().is_local {
+        Some(TargetIndex::builder(&state)?)
+    } else {
+        None
+    };
+    for e in entries_of(&outcome.spill)? {
+        let e = e?;
+        if e.n && !e.d {
+            if let Some(m) = e.m {
+                lag.record(verified_at - m);
+            }
+        }
+        if let (true, Some(d)) = (e.d, dirs.as_mut()) {
+            d.add(&e.k, 0, None)?;
+        }
+        source.push(e.k)?;
+    }
+    c.lag = lag.lag();
     c.files_copied = stats.files_copied.load(Relaxed);
     c.bytes_copied = stats.bytes_copied.load(Relaxed);
     c.files_unchanged = stats.files_skipped.load(Relaxed);
@@ -268,79 +358,94 @@ fn cycle(
     }
     c.source_findings = verified.source_findings.clone();
     let clean = c.problems.is_empty();
+    // The target files the source no longer has (a merge of the index's keys with the
+    // source's, both in order), to a manifest file: deleted, or kept as the extras manifest.
+    let header = ManifestHeader::new(
+        &job.cfg.source_label,
+        &job.cfg.target_label,
+        job.cfg.range_size,
+        &job.cfg.started,
+    );
+    let extras_path = state.join("extras.manifest.zst");
+    let mut w = manifest::create(&extras_path, &header)?;
+    let mut held = source.finish()?.peekable();
+    for t in index.iter() {
+        let (k, known) = t?;
+        if !holds(&mut held, &k)? && sel.accepts_key(&k) {
+            w.write(&ManifestEntry {
+                k,
+                s: known.size,
+                h: known.hash.map(hbcp_verifier::checksum::hex),
+                v: None,
+                d: false,
+                n: false,
+                m: None,
+            })?;
+        }
+    }
+    drop(held);
+    let extra = w.records();
+    w.finish()?;
+    let target_files = index.len();
+    drop(index);
     // Deletions: only after a clean, verified copy.
-    let source: HashSet<&str> = entries.iter().map(|e| e.k.as_str()).collect();
-    let extra: Vec<&String> = index
-        .by_key
-        .keys()
-        .filter(|k| !source.contains(k.as_str()) && sel.accepts_key(k))
-        .collect();
+    let mut deleted_all = false;
     if a.delete {
-        let share = extra.len() as f64 / index.by_key.len().max(1) as f64;
+        let share = extra as f64 / target_files.max(1) as f64;
         if !clean {
-            if !extra.is_empty() {
-                c.deletions_refused = Some(format!(
-                    "{} deletions not done: this cycle had errors",
-                    extra.len()
-                ));
+            if extra > 0 {
+                c.deletions_refused =
+                    Some(format!("{extra} deletions not done: this cycle had errors"));
             }
         } else if mode == VerifyMode::None {
-            if !extra.is_empty() {
+            if extra > 0 {
                 c.deletions_refused =
                     Some("deletions need a verified copy; not with --verify none".into());
             }
         } else if share > max_delete && !a.force {
             c.deletions_refused = Some(format!(
-                "would delete {} of {} target files ({:.1}%), more than --max-delete {:.1}%; pass --force to delete them",
-                extra.len(),
-                index.by_key.len(),
+                "would delete {extra} of {target_files} target files ({:.1}%), more than --max-delete {:.1}%; pass --force to delete them",
                 share * 100.0,
                 max_delete * 100.0
             ));
         } else {
-            let dirs: HashSet<&str> = entries
-                .iter()
-                .filter(|e| e.d)
-                .map(|e| e.k.as_str())
-                .collect();
-            for k in extra.iter().copied() {
-                match job.dst.store.delete(k) {
+            let dirs = dirs.take().map(|d| d.finish()).transpose()?;
+            // In key order, as the extras were found.
+            for e in entries_of(&extras_path)? {
+                let k = e?.k;
+                match job.dst.store.delete(&k) {
                     Ok(()) => {
-                        prune_empty_parents(job, k, &dirs);
-                        c.deleted.push(k.clone());
+                        if let Some(d) = &dirs {
+                            prune_empty_parents(job, &k, d);
+                        }
+                        c.deleted.push(k);
                     }
                     Err(e) => c.problems.push(format!("delete {k}: {e}")),
                 }
             }
-            c.deleted.sort();
+            deleted_all = true;
         }
     }
+    drop(dirs);
     if c.problems.is_empty() && mode != VerifyMode::None {
         // The manifests now describe the target: the next cycle starts from them, and the
-        // journal of this cycle is no longer needed.
-        let deleted: HashSet<&str> = c.deleted.iter().map(|d| d.as_str()).collect();
-        let remaining = extra
-            .iter()
-            .filter(|k| !deleted.contains(k.as_str()))
-            .map(|k| {
-                let (size, hash) = index.by_key[*k];
-                let mut m = ManifestEntry::dir(k);
-                m.d = false;
-                m.n = false;
-                m.s = size;
-                m.h = hash.map(hbcp_verifier::checksum::hex);
-                m
-            });
-        let header = manifest::ManifestHeader::new(
-            &job.cfg.source_label,
-            &job.cfg.target_label,
-            job.cfg.range_size,
-            &job.cfg.started,
-        );
-        let bytes_ = manifest::encode(&header, remaining)?;
-        job.dst.store.put(EXTRAS_KEY, &bytes_)?;
+        // journal of this cycle is no longer needed. Without a problem, a deletion pass
+        // deleted every extra.
+        if deleted_all {
+            let none = manifest::encode(&header, std::iter::empty())?;
+            job.dst.store.put(EXTRAS_KEY, &none)?;
+        } else {
+            manifest::upload_file(
+                job.dst.store.as_ref(),
+                EXTRAS_KEY,
+                &extras_path,
+                &job.cfg.job,
+            )?;
+        }
         crate::commands::write_completion(job, &outcome, &verified, COMPLETION_KEY)?;
         let _ = std::fs::remove_dir_all(&job.cfg.state_dir);
+    } else {
+        let _ = std::fs::remove_file(&extras_path);
     }
     cleanup_staging(job);
     c.exit_code = if !c.problems.is_empty() || c.deletions_refused.is_some() {
@@ -504,8 +609,23 @@ mod tests {
         assert_eq!(parse_share("0.2").unwrap(), 0.2);
         assert!(parse_share("150%").is_err());
         assert!(parse_share("lots").is_err());
-        let l = lag_of(vec![3.0, 1.0, 2.0]);
-        assert_eq!((l.files, l.p50_s, l.max_s), (3, 2.0, 3.0));
-        assert_eq!(lag_of(vec![]).files, 0);
+        let mut m = LagMeter::default();
+        for s in [3.0, 1.0, 2.0, -1.0] {
+            m.record(s);
+        }
+        let l = m.lag();
+        assert_eq!((l.files, l.max_s), (4, 3.0));
+        assert!((l.p50_s - 1.0).abs() < 0.002, "{l:?}");
+        assert!((l.p99_s - 3.0).abs() < 0.004, "{l:?}");
+        // A day and a millisecond apart: both within 0.1%.
+        let mut m = LagMeter::default();
+        for _ in 0..99 {
+            m.record(0.001);
+        }
+        m.record(86_400.0);
+        let l = m.lag();
+        assert!((l.p50_s - 0.001).abs() < 1e-6, "{l:?}");
+        assert_eq!(l.max_s, 86_400.0);
+        assert_eq!(LagMeter::default().lag().files, 0);
     }
 }

@@ -439,6 +439,96 @@ fn sync_after_generated_activity_with_a_split_sends_only_new_data_and_caps_delet
     sync_after_generated_activity(&s(&dst), &|src| assert_identical_trees(src, &dst));
 }
 
+/// A target index of several blocks (2,000 HFiles: the key table is 64 KiB blocks, the name
+/// table 16 KiB ones): compacted HFiles found by name in any block are copied inside the
+/// target, new ones sent, and exactly the files the source no longer has deleted.
+#[test]
+fn sync_of_thousands_of_files_finds_moved_hfiles_and_deletions_in_every_index_block() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    let key = |i: u32| {
+        let (r, f) = (i / 50, i % 50);
+        format!(
+            "{}/cf{}/{}",
+            region("big", &format!("{r:032x}")),
+            f % 2,
+            hfile(i)
+        )
+    };
+    for i in 0..2000 {
+        put(&src, &key(i), &bytes_of(i, 16 + (i % 7) as usize));
+    }
+    let sync = |extra: &[&str]| {
+        let rep = t.path().join("s.json");
+        let mut args = vec![
+            "sync".to_string(),
+            s(&src),
+            s(&dst),
+            "--report".into(),
+            s(&rep),
+        ];
+        args.extend(
+            ["--progress", "none"]
+                .iter()
+                .chain(extra)
+                .map(|a| a.to_string()),
+        );
+        let r = hbcp(args);
+        assert_eq!(r.code, 0, "{r:?}");
+        report(&rep)["cycles"][0].clone()
+    };
+    sync(&[]);
+    assert_identical_trees(&src, &dst);
+    // Compactions: 30 HFiles move to archive/ (spread over the whole key range); 40 others go;
+    // 10 are flushed.
+    let mut gone = Vec::new();
+    for i in (0..2000).step_by(66).take(30) {
+        let to = src.join(format!("archive/{}", key(i)));
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        fs::rename(src.join(key(i)), &to).unwrap();
+        gone.push(key(i));
+    }
+    for i in (7..2000).step_by(50).take(40) {
+        fs::remove_file(src.join(key(i))).unwrap();
+        gone.push(key(i));
+    }
+    let mut sent = 0;
+    for i in 5000..5010 {
+        let data = bytes_of(i, 100 + i as usize % 13);
+        sent += data.len() as u64;
+        put(
+            &src,
+            &key(i % 2000).replace(&hfile(i % 2000), &hfile(i)),
+            &data,
+        );
+    }
+    let c = sync(&["--delete"]);
+    assert_eq!(c["target_listed"], false, "{c}");
+    assert_eq!(c["files_copied"], 40, "30 moved and 10 new: {c}");
+    assert_eq!(c["bytes_copied"], sent, "moved HFiles are not sent: {c}");
+    assert_eq!(c["files_unchanged"], 2000 - 70, "{c}");
+    gone.sort();
+    let deleted: Vec<String> = c["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(deleted, gone);
+    assert_identical_trees(&src, &dst);
+    // And the next cycle starts from what this one left: nothing to do.
+    let c = sync(&["--delete"]);
+    assert_eq!(
+        (&c["files_copied"], &c["files_unchanged"], &c["deleted"]),
+        (
+            &serde_json::json!(0),
+            &serde_json::json!(1970),
+            &serde_json::json!([])
+        ),
+        "{c}"
+    );
+}
+
 #[test]
 fn sync_refuses_bad_values() {
     let t = tempfile::tempdir().unwrap();

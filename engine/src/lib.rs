@@ -16,6 +16,7 @@
 
 pub mod adaptive;
 pub mod budget;
+pub mod index;
 pub mod journal;
 pub mod limiter;
 pub mod stats;
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 pub use budget::Budget;
+pub use index::{Known, Named, TargetIndex, TargetIndexBuilder};
 pub use journal::{Journal, Resume};
 pub use limiter::Bandwidth;
 pub use stats::{Latency, OpLatency, Sample, Stats};
@@ -51,6 +53,23 @@ pub enum Error {
     /// A manifest/plan format error.
     #[error(transparent)]
     Format(#[from] hbcp_planner::Error),
+    /// The target index's scratch file cannot be written or read.
+    #[error("target index {path}: {source}")]
+    IndexIo {
+        /// The file.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The target index's scratch file is damaged.
+    #[error("target index {path}: {why}")]
+    Index {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        why: String,
+    },
 }
 
 /// What to do with a file that already exists at the target.
@@ -67,29 +86,6 @@ pub enum Overwrite {
     /// size is the same file and is not read; other files are compared by checksum; an HFile
     /// that moved (data/ → archive/) is copied inside the target instead of sent again.
     Sync,
-}
-
-/// What the target is known to hold (from the last completion manifest, or a listing), so
-/// that a sync neither lists nor heads the target file by file.
-#[derive(Debug, Default)]
-pub struct TargetIndex {
-    /// key → (size, checksum if known).
-    pub by_key: std::collections::HashMap<String, (u64, Option<u64>)>,
-    /// HFile name → (key, size), to find moved HFiles.
-    pub by_name: std::collections::HashMap<String, (String, u64)>,
-}
-
-impl TargetIndex {
-    /// Record a target file.
-    pub fn add(&mut self, key: &str, size: u64, hash: Option<u64>) {
-        if let Some(name) = key.rsplit('/').next() {
-            if is_hfile_name(name) {
-                self.by_name
-                    .insert(name.to_string(), (key.to_string(), size));
-            }
-        }
-        self.by_key.insert(key.to_string(), (size, hash));
-    }
 }
 
 /// HFile names are 32 lowercase hex digits (a UUID), possibly with a bulk-load suffix
@@ -141,7 +137,8 @@ pub struct Config {
     pub target_label: String,
     /// Job start (RFC 3339).
     pub started: String,
-    /// What the target holds, when known without looking (sync).
+    /// What the target holds, when known without looking (sync, backup), so that a sync
+    /// neither lists nor heads the target file by file.
     pub known_target: Option<std::sync::Arc<TargetIndex>>,
 }
 

@@ -398,10 +398,19 @@ fn plan(
                 _ => {}
             }
         }
-        let existing = if let Some(idx) = &sh.cfg.known_target {
-            idx.by_key.get(&e.key).map(|(size, _)| Entry {
+        // What the index says of this key (a sync, a backup), read once.
+        let known = sh.cfg.known_target.as_deref();
+        let indexed = match known.map(|k| k.get(&e.key)).transpose() {
+            Ok(x) => x.flatten(),
+            Err(err) => {
+                sh.set_stop(Stop::Fatal(err.to_string()));
+                break;
+            }
+        };
+        let existing = if known.is_some() {
+            indexed.map(|k| Entry {
                 key: e.key.clone(),
-                size: *size,
+                size: k.size,
                 version: None,
                 modified: None,
                 kind: EntryKind::File,
@@ -423,20 +432,25 @@ fn plan(
         if sh.cfg.overwrite == Overwrite::Sync {
             let name = e.key.rsplit('/').next().unwrap_or("");
             let hfile = crate::is_hfile_name(name);
-            let known = sh.cfg.known_target.as_deref();
             match &existing {
                 Some(x) if x.kind == EntryKind::File && x.size == e.size && hfile => {
-                    let hash = known.and_then(|k| k.by_key.get(&e.key)).and_then(|v| v.1);
+                    let hash = indexed.and_then(|k| k.hash);
                     sh.stats.files_skipped.fetch_add(1, Relaxed);
                     sh.stats.bytes_skipped.fetch_add(e.size, Relaxed);
                     let _ = done.send(Done::Kept { entry: e, hash });
                     continue;
                 }
                 None if hfile => {
-                    let moved = known.and_then(|k| {
-                        let (from, size) = k.by_name.get(name)?;
-                        let hash = k.by_key.get(from)?.1?;
-                        (*size == e.size && *from != e.key).then(|| (from.clone(), hash))
+                    let named = match known.map(|k| k.by_name(name)).transpose() {
+                        Ok(x) => x.flatten(),
+                        Err(err) => {
+                            sh.set_stop(Stop::Fatal(err.to_string()));
+                            break;
+                        }
+                    };
+                    let moved = named.and_then(|n| {
+                        let hash = n.hash?;
+                        (n.size == e.size && n.key != e.key).then_some((n.key, hash))
                     });
                     if let Some((from, hash)) = moved {
                         if !send(Task::CopyWithin {
