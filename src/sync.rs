@@ -62,7 +62,9 @@ struct LagMeter {
 impl Default for LagMeter {
     fn default() -> Self {
         LagMeter {
-            ms: Histogram::new(3).expect("3 significant digits are valid"),
+            // Up to ten years of lag; fixed bounds (no resizing while recording).
+            ms: Histogram::new_with_bounds(1, 10 * 365 * 86_400_000, 3)
+                .expect("bounds and 3 significant digits are valid"),
             max_s: 0.0,
         }
     }
