@@ -655,6 +655,12 @@ fn run_plan(a: RunArgs) -> Result<Exit> {
             None
         };
     }
+    if pv.is_none() && shard.is_none() {
+        // A plan of the whole root run whole: its verification may list the source again, as
+        // `copy`'s does (the plan listed the root). Not a shard: each would list all of it for
+        // its own part.
+        job.source_prefixes = Some(vec![String::new()]);
+    }
     job.hbase = match &header.select {
         Some(spec) => hbase_layout(Some(spec), &Selection::default()),
         None => header.hbase_wals.map(|_| HbaseLayout::Root),

@@ -200,6 +200,44 @@ fn an_azure_listing_tells_empty_files_from_folder_markers_without_a_head_each() 
 #[test]
 fn a_verified_download_of_many_blobs_lists_the_source_again_instead_of_a_head_each() {
     let Some(base) = azurite() else { return };
+    relisted_download(&base, "relist", &|via_proxy, back, rep| {
+        Command::new(bin())
+            .args(["copy", via_proxy, &s(back), "--progress", "none"])
+            .args(["--report", &s(rep)])
+            .env("HBCP_LIST_CONCURRENCY", "1")
+            .output()
+            .unwrap()
+    });
+}
+
+#[test]
+fn a_plan_of_many_blobs_run_whole_is_verified_by_listing_the_source_again() {
+    let Some(base) = azurite() else { return };
+    relisted_download(&base, "relist-plan", &|via_proxy, back, rep| {
+        let plan = rep.with_extension("plan.zst");
+        let out = Command::new(bin())
+            .args(["plan", via_proxy, &s(back), "--out", &s(&plan)])
+            .env("HBCP_LIST_CONCURRENCY", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "plan: {:?}", to_run(out));
+        Command::new(bin())
+            .args(["run", &s(&plan), "--progress", "none", "--report", &s(rep)])
+            .env("HBCP_LIST_CONCURRENCY", "1")
+            .output()
+            .unwrap()
+    });
+}
+
+/// Download 300 blobs (more than the 256 from which the verification lists instead of HEADs)
+/// through a counting proxy with `download(via_proxy, back, report)`; one blob is rewritten
+/// and one deleted between the reads and the verification. The verification must find both
+/// with the source's LIST made once more, not a HEAD per blob.
+fn relisted_download(
+    base: &str,
+    name: &str,
+    download: &dyn Fn(&str, &std::path::Path, &std::path::Path) -> std::process::Output,
+) {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     // More files than the 256 from which the verification lists instead of HEADs.
@@ -209,7 +247,7 @@ fn a_verified_download_of_many_blobs_lists_the_source_again_instead_of_a_head_ea
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join(format!("f{i:04}")), format!("blob {i}")).unwrap();
     }
-    let path = container("relist");
+    let path = container(name);
     let direct = format!("{base}/{path}");
     let r = copy(&src, std::path::Path::new(&direct), &[]);
     assert_eq!(r.code, 0, "upload: {r:?}");
@@ -224,18 +262,12 @@ fn a_verified_download_of_many_blobs_lists_the_source_again_instead_of_a_head_ea
             .unwrap();
         store.delete("d2/f0002").unwrap();
     });
-    let proxy = faultproxy::start_with_hook(&base, Mode::Pass, Some(hook));
+    let proxy = faultproxy::start_with_hook(base, Mode::Pass, Some(hook));
     let via_proxy = format!("{}/{path}", proxy.url);
     let back = t.path().join("back");
     let rep = t.path().join("down.json");
-    // One sequential listing: the copy's is one LIST page, done before the first read.
-    let out = Command::new(bin())
-        .args(["copy", &via_proxy, &s(&back), "--progress", "none"])
-        .args(["--report", &s(&rep)])
-        .env("HBCP_LIST_CONCURRENCY", "1")
-        .output()
-        .unwrap();
-    let r = to_run(out);
+    // One sequential listing: the copy's (or plan's) is one LIST page, before the first read.
+    let r = to_run(download(&via_proxy, &back, &rep));
     assert_eq!(r.code, 1, "the source changed: {r:?}");
     let c = &proxy.counters;
     let (heads, lists) = (c.heads.load(Relaxed), c.lists.load(Relaxed));
@@ -243,7 +275,7 @@ fn a_verified_download_of_many_blobs_lists_the_source_again_instead_of_a_head_ea
         heads < n / 10,
         "{heads} HEADs for {n} blobs: the verification must not HEAD every source blob"
     );
-    assert_eq!(lists, 2, "the copy's listing and the verification's");
+    assert_eq!(lists, 2, "the copy's (or plan's) listing and the verification's");
     let mut got: Vec<(String, String)> = report(&rep)["verified"]["mismatches"]
         .as_array()
         .unwrap()
