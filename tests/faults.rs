@@ -275,7 +275,10 @@ fn relisted_download(
         heads < n / 10,
         "{heads} HEADs for {n} blobs: the verification must not HEAD every source blob"
     );
-    assert_eq!(lists, 2, "the copy's (or plan's) listing and the verification's");
+    assert_eq!(
+        lists, 2,
+        "the copy's (or plan's) listing and the verification's"
+    );
     let mut got: Vec<(String, String)> = report(&rep)["verified"]["mismatches"]
         .as_array()
         .unwrap()

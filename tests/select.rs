@@ -120,14 +120,25 @@ fn copy_table_brings_the_hfiles_its_links_point_to_from_data_or_archive() {
     // The selection owns its regions' folders at the target: a file there that the source
     // lacks is extra; a file of another table is none of its business.
     let region_dir = dst.join(links[0].rsplit_once('/').unwrap().0);
-    fs::write(region_dir.join("0123456789abcdef0123456789abcdef"), b"stray").unwrap();
+    fs::write(
+        region_dir.join("0123456789abcdef0123456789abcdef"),
+        b"stray",
+    )
+    .unwrap();
     fs::create_dir_all(dst.join("data/default/othertable/r1/cf")).unwrap();
     fs::write(dst.join("data/default/othertable/r1/cf/f"), b"other").unwrap();
     let v = verify();
     assert_eq!(v.code, 1, "{v:?}");
-    let extras: Vec<&str> = v.stdout.lines().filter(|l| l.starts_with("extra: ")).collect();
+    let extras: Vec<&str> = v
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("extra: "))
+        .collect();
     assert_eq!(extras.len(), 1, "{v:?}");
-    assert!(extras[0].ends_with("/0123456789abcdef0123456789abcdef"), "{v:?}");
+    assert!(
+        extras[0].ends_with("/0123456789abcdef0123456789abcdef"),
+        "{v:?}"
+    );
     fs::remove_file(region_dir.join("0123456789abcdef0123456789abcdef")).unwrap();
     fs::remove_file(dst.join(&archived)).unwrap();
     let v = verify();

@@ -289,15 +289,24 @@ mod tests {
             .push("a/x".into(), &file("data/a/x", 5), vec!["data/a/x".into()])
             .unwrap();
         for i in 0..5 {
-            items.push(format!("b/{i}"), &file("b", 1), Vec::new()).unwrap();
+            items
+                .push(format!("b/{i}"), &file("b", 1), Vec::new())
+                .unwrap();
         }
         items
-            .push("a/x".into(), &file("archive/a/x", 6), vec!["archive/a/x".into()])
+            .push(
+                "a/x".into(),
+                &file("archive/a/x", 6),
+                vec!["archive/a/x".into()],
+            )
             .unwrap();
         match items.seal() {
             Err(SealError::Conflict(c)) => {
                 assert_eq!(c.key, "a/x");
-                assert_eq!((c.first.as_str(), c.second.as_str()), ("data/a/x", "archive/a/x"));
+                assert_eq!(
+                    (c.first.as_str(), c.second.as_str()),
+                    ("data/a/x", "archive/a/x")
+                );
             }
             other => panic!("expected a conflict, got {other:?}"),
         }
@@ -307,7 +316,9 @@ mod tests {
     fn the_spill_folder_is_removed_with_the_items() {
         let mut items = Items::with_batch(1).unwrap();
         for i in 0..4 {
-            items.push(format!("k{i}"), &file("k", 1), Vec::new()).unwrap();
+            items
+                .push(format!("k{i}"), &file("k", 1), Vec::new())
+                .unwrap();
         }
         items.seal().unwrap();
         let dir = items.dir.path().to_path_buf();

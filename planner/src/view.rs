@@ -561,7 +561,14 @@ pub fn build_view(src: &dyn Store, spec: &SelectSpec, workers: usize) -> Result<
         snapshot_units(src, spec, name, &mut v, &mut units)?;
     } else {
         for (ns, q) in &spec.tables {
-            table_units(src, spec, &TableRef::new(ns, q), workers, &mut v, &mut units)?;
+            table_units(
+                src,
+                spec,
+                &TableRef::new(ns, q),
+                workers,
+                &mut v,
+                &mut units,
+            )?;
         }
         if spec.layout == Layout::Root {
             for k in ["hbase.version", "hbase.id"] {
