@@ -13,29 +13,11 @@ static N: AtomicU64 = AtomicU64::new(0);
 const ACCT2_KEY: &str = "aGJjcC1zZWNvbmQtYWNjb3VudC1rZXktZm9yLXRlc3RzLW9ubHkh";
 
 pub(crate) fn azurite() -> Option<String> {
-    match std::env::var("HBCP_TEST_AZURITE") {
-        Ok(b) => Some(b),
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but Azurite is not running; run scripts/test.sh")
-        }
-        Err(_) => {
-            eprintln!("skipped: Azurite not running (HBCP_TEST_AZURITE unset)");
-            None
-        }
-    }
+    emulator("HBCP_TEST_AZURITE", "Azurite")
 }
 
 fn s3() -> bool {
-    match std::env::var("HBCP_TEST_S3") {
-        Ok(_) => true,
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but moto is not running; run scripts/test.sh")
-        }
-        Err(_) => {
-            eprintln!("skipped: moto not running (HBCP_TEST_S3 unset)");
-            false
-        }
-    }
+    emulator("HBCP_TEST_S3", "moto").is_some()
 }
 
 pub(crate) fn container(base: &str, account: &str, tag: &str) -> String {
@@ -521,17 +503,8 @@ fn sync_local_to_azurite_watch_runs_cycles_measures_lag_and_stops_cleanly_on_sig
 // (uploads, part objects joined by compose). As a source: objects put through the emulator's
 // own upload API, independently of hbcp.
 
-fn gcs() -> Option<String> {
-    match std::env::var("HBCP_TEST_GCS") {
-        Ok(b) => Some(b),
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but fake-gcs-server is not running; run scripts/test.sh")
-        }
-        Err(_) => {
-            eprintln!("skipped: fake-gcs-server not running (HBCP_TEST_GCS unset)");
-            None
-        }
-    }
+pub(crate) fn gcs() -> Option<String> {
+    emulator("HBCP_TEST_GCS", "fake-gcs-server")
 }
 
 /// `src` put into a fresh folder of the emulator's test bucket; its gs:// URL.

@@ -10,23 +10,11 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use crate::cloud::{azurite, gcs};
 use crate::faultproxy::{self, Mode};
 use crate::util::*;
 
 static N: AtomicU64 = AtomicU64::new(0);
-
-fn azurite() -> Option<String> {
-    match std::env::var("HBCP_TEST_AZURITE") {
-        Ok(b) => Some(b),
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but Azurite is not running; run scripts/test.sh")
-        }
-        Err(_) => {
-            eprintln!("skipped: Azurite not running (HBCP_TEST_AZURITE unset)");
-            None
-        }
-    }
-}
 
 /// A fresh container path under `base` (Azurite's or the proxy's URL).
 fn container(tag: &str) -> String {
@@ -348,14 +336,7 @@ fn every_request_denied_with_403_fails_fast_naming_the_target() {
 
 #[test]
 fn gcs_uploads_denied_with_403_fail_fast_naming_the_object_and_nothing_is_retried() {
-    let Ok(gcs) = std::env::var("HBCP_TEST_GCS") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but fake-gcs-server is not running; run scripts/test.sh"
-        );
-        eprintln!("skipped: fake-gcs-server not running (HBCP_TEST_GCS unset)");
-        return;
-    };
+    let Some(gcs) = gcs() else { return };
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     tree(&src, 1, 5);
@@ -706,15 +687,8 @@ fn copy_to_s3_killed_mid_upload_then_rerun_sends_again_only_what_was_in_flight()
     // moto's S3 behind the counting proxy: large files of 8 parts each, killed at random
     // moments; the rerun continues the open multipart uploads (ListMultipartUploads +
     // ListParts) instead of sending every part of a half-uploaded file again.
-    let s3 = match std::env::var("HBCP_TEST_S3") {
-        Ok(b) => b,
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but moto is not running; run scripts/test.sh")
-        }
-        Err(_) => {
-            eprintln!("skipped: moto not running (HBCP_TEST_S3 unset)");
-            return;
-        }
+    let Some(s3) = emulator("HBCP_TEST_S3", "moto") else {
+        return;
     };
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
@@ -759,16 +733,7 @@ fn copy_to_gcs_killed_mid_upload_then_rerun_reuses_the_staged_part_objects() {
     // fake-gcs-server behind the counting proxy: large files of 8 part objects each, killed at
     // random moments; the rerun finds the part objects already staged (by name and size) and
     // sends only the missing ones, then composes.
-    let gcs = match std::env::var("HBCP_TEST_GCS") {
-        Ok(b) => b,
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but fake-gcs-server is not running; run scripts/test.sh")
-        }
-        Err(_) => {
-            eprintln!("skipped: fake-gcs-server not running (HBCP_TEST_GCS unset)");
-            return;
-        }
-    };
+    let Some(gcs) = gcs() else { return };
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     const PART: u64 = 1 << 20;

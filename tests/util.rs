@@ -6,6 +6,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Path to the built `hbcp` binary.
+/// The URL of an emulator that scripts/test.sh started (`var`, e.g. `HBCP_TEST_S3`), or
+/// `None` with a "skipped" line when it is not running. Under CI a missing emulator is a
+/// failure, not a skip.
+pub fn emulator(var: &str, name: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(b) => Some(b),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but {name} is not running; run scripts/test.sh")
+        }
+        Err(_) => {
+            eprintln!("skipped: {name} not running ({var} unset)");
+            None
+        }
+    }
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_hbcp")
 }
