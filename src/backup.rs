@@ -23,7 +23,7 @@ use anyhow::{Context, Result};
 use hbcp_engine::{Overwrite, Stats, Stop, TargetIndex, is_hfile_name};
 use hbcp_store::timed::Timed;
 use hbcp_store::{Caps, Entry, EntryKind, ListSink, Store, Upload};
-use hbcp_verifier::check::{Params, verify_entries};
+use hbcp_verifier::check::{Params, SourceCheck, verify_entries};
 use hbcp_verifier::generation::{
     self as g, GENERATION_FORMAT, GENERATION_VERSION, GenerationEntry, GenerationHeader,
     GenerationKey, LAYOUT_FORMAT, LAYOUT_KEY, Layout,
@@ -811,14 +811,14 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
     let gen_timed = &Timed::new(gen_store.as_ref(), stats.ops());
     let v1 = verify_entries(
         gen_timed,
-        Some(&Timed::new(job.src.store.as_ref(), stats.ops())),
+        SourceCheck::Head(&Timed::new(job.src.store.as_ref(), stats.ops())),
         fresh.into_iter(),
         &params(verify_mode(job.tuning.verify)),
         &progress,
     )?;
     let v2 = verify_entries(
         gen_timed,
-        None,
+        SourceCheck::None,
         shared.into_iter(),
         &params(VerifyMode::Size),
         &progress,
@@ -1176,7 +1176,7 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
         });
         verified = verify_entries(
             job.dst.store.as_ref(),
-            None,
+            SourceCheck::None,
             expected,
             &Params {
                 mode,

@@ -13,7 +13,7 @@ use hbcp_store::synthetic::SyntheticStore;
 use hbcp_store::timed::Timed;
 use hbcp_store::{Entry, ListSink, Store};
 use hbcp_verifier::VerifyMode;
-use hbcp_verifier::check::{Params, verify_entries};
+use hbcp_verifier::check::{Params, SourceCheck, verify_entries};
 use hbcp_verifier::manifest;
 use serde::{Deserialize, Serialize};
 
@@ -139,7 +139,7 @@ pub fn bench(a: BenchArgs) -> Result<Exit> {
     })?;
     let verified = verify_entries(
         dst,
-        None,
+        SourceCheck::None,
         entries.into_iter(),
         &Params {
             mode: VerifyMode::Checksum,

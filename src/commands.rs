@@ -13,7 +13,7 @@ use hbcp_planner::plan::{
 };
 use hbcp_store::timed::Timed;
 use hbcp_store::{Entry, EntryKind, ListSink, Store, StoreUrl};
-use hbcp_verifier::check::{Params, SourceCheck, compare_trees, verify_entries_checked};
+use hbcp_verifier::check::{Params, SourceCheck, compare_trees, verify_entries};
 use hbcp_verifier::manifest::{self, COMPLETION_KEY, ManifestEntry};
 use hbcp_verifier::{FindingKind, HbaseLayout, SourceFinding, VerifyMode, VerifyOutcome};
 
@@ -1843,7 +1843,7 @@ pub(crate) fn verify_file_where(
                 Ok(())
             })
         });
-        let out = verify_entries_checked(dst, src, rx.into_iter(), params, progress);
+        let out = verify_entries(dst, src, rx.into_iter(), params, progress);
         reader.join().expect("manifest reader")?;
         Ok(out?)
     })

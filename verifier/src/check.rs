@@ -363,24 +363,9 @@ fn head_finding(src: &dyn Store, key: &str, v: &str) -> Option<MismatchKind> {
 }
 
 /// Check a target against manifest entries (what the engine copied, with the checksums it
-/// computed while reading the source). With `src`, also check that no source file changed
-/// since it was copied, by one HEAD per file.
+/// computed while reading the source), and that no source file changed since it was copied
+/// as `check` says.
 pub fn verify_entries<I>(
-    dst: &dyn Store,
-    src: Option<&dyn Store>,
-    entries: I,
-    p: &Params,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<VerifyOutcome>
-where
-    I: Iterator<Item = ManifestEntry> + Send,
-{
-    let check = src.map_or(SourceCheck::None, SourceCheck::Head);
-    verify_entries_checked(dst, check, entries, p, progress)
-}
-
-/// [`verify_entries`] with the source checked as `check` says.
-pub fn verify_entries_checked<I>(
     dst: &dyn Store,
     check: SourceCheck<'_>,
     entries: I,
@@ -720,8 +705,7 @@ mod tests {
         check: SourceCheck<'_>,
         entries: &[ManifestEntry],
     ) -> (Vec<String>, Vec<String>) {
-        let out = verify_entries_checked(dst, check, entries.iter().cloned(), &params(), &|_| {})
-            .unwrap();
+        let out = verify_entries(dst, check, entries.iter().cloned(), &params(), &|_| {}).unwrap();
         assert_eq!(out.files, entries.len() as u64);
         let mut got: Vec<String> = out.mismatches.iter().map(|m| m.to_string()).collect();
         got.sort();
