@@ -34,7 +34,7 @@ use hbcp_verifier::{VerifyMode, VerifyOutcome};
 use crate::cli::{BackupArgs, GenerationsArgs, ProgressArg, RestoreArgs, VerifyArg};
 use crate::commands::{
     End, build_job, cleanup_staging, finish, forget, install_signals, open_source, open_target,
-    selection, shell_quote, validate_tuning, verify_mode, write_completion,
+    selection, validate_tuning, verify_mode, write_completion,
 };
 use crate::progress::{Reporter, bytes};
 use crate::{Exit, usage};
@@ -696,19 +696,13 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         pooled_now: Mutex::new(HashMap::new()),
         resolved: Mutex::new(HashMap::new()),
     });
-    let resume_cmd = std::env::args()
-        .map(|x| shell_quote(&x))
-        .collect::<Vec<_>>()
-        .join(" ");
     let mut tuning = a.tuning.clone();
     tuning.range_size = Some(layout.range_size);
     let gen_end = End {
         url: dst.url.clone(),
         store: gen_store.clone(),
     };
-    let mut job = build_job(
-        "backup", src, gen_end, &excludes, tuning, None, resume_cmd, None,
-    )?;
+    let mut job = build_job("backup", src, gen_end, &excludes, tuning, None, None)?;
     job.hbase = crate::commands::hbase_layout(None, &sel);
     job.cfg.known_target = Some(Arc::new(known.index));
     job.cfg.overwrite = Overwrite::Sync;
@@ -744,31 +738,15 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
             return Err(anyhow::Error::new(e).context("cannot start the backup"));
         }
     };
-    let interrupted = cancel.load(Relaxed) || matches!(outcome.stop, Some(Stop::Interrupted));
-    match &outcome.stop {
-        Some(Stop::Listing(msg)) => {
-            reporter.finish();
-            eprintln!("hbcp: cannot list the source: {msg}");
-            return Ok(Exit::Usage);
-        }
-        Some(Stop::Fatal(msg)) => {
-            reporter.finish();
-            eprintln!("hbcp: stopped: {msg}");
-            eprintln!(
-                "hbcp: generation {id} is not visible; fix the cause and resume with:\n  {}",
-                job.resume_cmd
-            );
-            return Ok(Exit::Interrupted);
-        }
-        _ if interrupted => {
-            reporter.finish();
-            eprintln!(
-                "hbcp: interrupted; generation {id} is not visible; resume with:\n  {}",
-                job.resume_cmd
-            );
-            return Ok(Exit::Interrupted);
-        }
-        _ => {}
+    let hidden = format!("generation {id} is not visible");
+    if let Some((exit, _)) = crate::exit::early_end(
+        outcome.stop.as_ref(),
+        cancel.load(Relaxed),
+        crate::exit::wrote(&stats, &outcome),
+        Some(&hidden),
+    ) {
+        reporter.finish();
+        return Ok(exit);
     }
     // Verify: every byte stored by this generation; the files it shares with earlier ones by
     // size (they were verified when stored).
@@ -937,10 +915,10 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
     let elapsed = stats.elapsed().as_secs_f64();
     let bytes_sent = stats.bytes_copied.load(Relaxed);
     if quiet {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
-                "event": "done", "exit_code": crate::commands::exit_code(exit), "generation": id,
+                "event": "done", "exit_code": exit.code(), "generation": id,
                 "files": header.files, "bytes": header.bytes, "new_files": header.new_files,
                 "new_bytes": header.new_bytes, "bytes_sent": bytes_sent,
                 "pruned": pruned.generations, "elapsed_s": elapsed,
@@ -954,7 +932,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
             "target": job.dst.url.display,
             "started": job.cfg.started,
             "finished": hbcp_planner::plan::now_rfc3339(),
-            "exit_code": crate::commands::exit_code(exit),
+            "exit_code": exit.code(),
             "generation": id,
             "resumed": resumed,
             "written": problems.is_empty(),
@@ -1022,19 +1000,23 @@ pub fn generations(a: GenerationsArgs) -> Result<Exit> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(Exit::Ok);
     }
     if rows.is_empty() {
         eprintln!("hbcp: {}: no generations yet", end.url.display);
         return Ok(Exit::Ok);
     }
-    println!(
+    outln!(
         "{:>6}  {:<24}  {:>10}  {:>12}  {:>12}",
-        "ID", "TIME", "FILES", "BYTES", "NEW BYTES"
+        "ID",
+        "TIME",
+        "FILES",
+        "BYTES",
+        "NEW BYTES"
     );
     for h in &rows {
-        println!(
+        outln!(
             "{:>6}  {:<24}  {:>10}  {:>12}  {:>12}",
             h.id,
             h.finished,
@@ -1090,21 +1072,8 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
         store: Arc::new(view),
     };
     let dst = open_target(&a.target, &backup_end, a.tuning.allow_http)?;
-    let resume_cmd = std::env::args()
-        .map(|x| shell_quote(&x))
-        .collect::<Vec<_>>()
-        .join(" ");
     let excludes = vec![format!("\0restore:{id}")];
-    let mut job = build_job(
-        "restore",
-        src,
-        dst,
-        &excludes,
-        a.tuning.clone(),
-        None,
-        resume_cmd,
-        None,
-    )?;
+    let mut job = build_job("restore", src, dst, &excludes, a.tuning.clone(), None, None)?;
     job.cfg.source_label = format!("{display} generation {id}");
     if !job.cfg.state_dir.exists() && has_content(job.dst.store.as_ref())? {
         return usage(format!(
@@ -1195,19 +1164,14 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
     }
     reporter.finish();
     let failed = !outcome.failures.is_empty() || !verified.ok();
-    let (exit, status) = match &outcome.stop {
-        Some(Stop::Listing(msg)) | Some(Stop::Fatal(msg)) => {
-            eprintln!("hbcp: stopped: {msg}");
-            eprintln!(
-                "hbcp: nothing partial is visible at the target; fix the cause and resume with:\n  {}",
-                job.resume_cmd
-            );
-            (Exit::Interrupted, format!("stopped: {msg}"))
-        }
-        _ if interrupted => {
-            eprintln!("hbcp: interrupted; resume with:\n  {}", job.resume_cmd);
-            (Exit::Interrupted, "interrupted".to_string())
-        }
+    let early = crate::exit::early_end(
+        outcome.stop.as_ref(),
+        interrupted,
+        crate::exit::wrote(&stats, &outcome),
+        None,
+    );
+    let (exit, status) = match early {
+        Some(end) => end,
         _ if failed => (Exit::Failed, "failed".to_string()),
         _ if mode == VerifyMode::None => (
             Exit::Ok,

@@ -181,7 +181,7 @@ pub fn bench(a: BenchArgs) -> Result<Exit> {
         latency_ms: write_latency,
         latency_by_op_ms: stats.latency_by_op(),
     };
-    println!(
+    outln!(
         "write: {}/s, {:.0} files/s; read back: {}/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} requests in flight",
         bytes(result.write_bytes_per_s as u64),
         result.write_files_per_s,
@@ -200,9 +200,13 @@ pub fn bench(a: BenchArgs) -> Result<Exit> {
         }
     );
     for (op, l) in &result.latency_by_op_ms {
-        println!(
+        outln!(
             "  {op:<6} {:>7} requests: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-            l.count, l.p50, l.p90, l.p99, l.max
+            l.count,
+            l.p50,
+            l.p90,
+            l.p99,
+            l.max
         );
     }
     if failed || !verified.ok() {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use anyhow::{Context, Result};
-use hbcp_engine::{Config, Outcome, Overwrite, Stats, Stop};
+use hbcp_engine::{Config, Outcome, Overwrite, Stats};
 use hbcp_planner::Selection;
 use hbcp_planner::plan::{
     PLAN_FORMAT, PLAN_VERSION, PlanHeader, PlanReader, PlanWriter, now_rfc3339,
@@ -372,7 +372,6 @@ pub(crate) struct Job {
     pub(crate) cfg: Config,
     pub(crate) tuning: TuningArgs,
     pub(crate) command: String,
-    pub(crate) resume_cmd: String,
     /// The job of the whole plan (shards add their suffix to `cfg.job`).
     base_job: String,
     /// This run is one shard of a plan.
@@ -395,7 +394,6 @@ pub(crate) fn build_job(
     excludes: &[String],
     tuning: TuningArgs,
     range_size: Option<u64>,
-    resume_cmd: String,
     shard: Option<ShardId>,
 ) -> Result<Job> {
     let range_size = tuning
@@ -461,7 +459,6 @@ pub(crate) fn build_job(
         cfg,
         tuning,
         command: command.into(),
-        resume_cmd,
         base_job,
         shard,
         publish: None,
@@ -469,16 +466,6 @@ pub(crate) fn build_job(
         selection_findings: Vec::new(),
         source_prefixes: None,
     })
-}
-
-pub(crate) fn shell_quote(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-:=@,+%".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }
 
 /// Check flag values that need no endpoint, before anything is opened or written.
@@ -532,15 +519,9 @@ fn copy(a: CopyArgs) -> Result<Exit> {
     }
     let prep = crate::select::prepare(&src, &spec, sel, a.allow_unflushed)?;
     let dst = open_target(&a.ends.dst, &src, a.tuning.allow_http)?;
-    let resume_cmd = std::env::args()
-        .map(|x| shell_quote(&x))
-        .collect::<Vec<_>>()
-        .join(" ");
     let identity = job_identity(&a.selection.exclude, &spec, &prep.sel);
     let Some(view) = prep.view else {
-        let mut job = build_job(
-            "copy", src, dst, &identity, a.tuning, None, resume_cmd, None,
-        )?;
+        let mut job = build_job("copy", src, dst, &identity, a.tuning, None, None)?;
         job.hbase = hbase_layout(None, &prep.sel);
         let sel = prep.sel;
         // The whole root, listed again by the verification (see `verify_spill`).
@@ -576,9 +557,7 @@ fn copy(a: CopyArgs) -> Result<Exit> {
         store: vstore.clone(),
         url: src.url,
     };
-    let mut job = build_job(
-        "copy", src, dst, &identity, a.tuning, None, resume_cmd, None,
-    )?;
+    let mut job = build_job("copy", src, dst, &identity, a.tuning, None, None)?;
     job.publish = view.publish.clone();
     job.hbase = hbase_layout(Some(&spec), &sel);
     job.selection_findings = view_findings(&view);
@@ -619,10 +598,6 @@ fn run_plan(a: RunArgs) -> Result<Exit> {
     };
     let src = open_source(&header.source, a.tuning.allow_http)?;
     let dst = open_target(&header.target, &src, a.tuning.allow_http)?;
-    let resume_cmd = std::env::args()
-        .map(|x| shell_quote(&x))
-        .collect::<Vec<_>>()
-        .join(" ");
     let pv = plan_view(&a.plan, &header, dst.store.as_ref())?;
     let src = plan_source(src, &header, pv.as_ref());
     let skip = pv.as_ref().map(|p| p.skip.clone()).unwrap_or_default();
@@ -633,7 +608,6 @@ fn run_plan(a: RunArgs) -> Result<Exit> {
         &header.identity(),
         a.tuning,
         Some(header.range_size),
-        resume_cmd,
         shard,
     )?;
     if let Some(pv) = &pv {
@@ -832,32 +806,17 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
     merge_findings(&mut verified.source_findings, &job.selection_findings);
     let strict_fail = findings_fail(mode, job.tuning.strict, &verified.source_findings);
     let failed = !outcome.failures.is_empty() || !verified.ok() || strict_fail;
-    let interrupted = cancel.load(Relaxed) || matches!(outcome.stop, Some(Stop::Interrupted));
+    let interrupted = cancel.load(Relaxed);
     let mut status;
-    let exit = match &outcome.stop {
-        Some(Stop::Listing(msg)) => {
-            eprintln!("hbcp: cannot list the source: {msg}");
-            status = "bad input".to_string();
-            Exit::Usage
-        }
-        Some(Stop::Fatal(msg)) => {
-            eprintln!("hbcp: stopped: {msg}");
-            eprintln!(
-                "hbcp: nothing partial is visible at the target; fix the cause and resume with:\n  {}",
-                job.resume_cmd
-            );
-            status = format!("stopped: {msg}");
-            Exit::Interrupted
-        }
-        Some(Stop::Interrupted) => {
-            eprintln!("hbcp: interrupted; resume with:\n  {}", job.resume_cmd);
-            status = "interrupted".into();
-            Exit::Interrupted
-        }
-        None if interrupted => {
-            eprintln!("hbcp: interrupted; resume with:\n  {}", job.resume_cmd);
-            status = "interrupted".into();
-            Exit::Interrupted
+    let exit = match crate::exit::early_end(
+        outcome.stop.as_ref(),
+        interrupted,
+        crate::exit::wrote(&stats, &outcome),
+        None,
+    ) {
+        Some((exit, why)) => {
+            status = why;
+            exit
         }
         None if failed => {
             status = if strict_fail && outcome.failures.is_empty() && verified.ok() {
@@ -964,6 +923,8 @@ pub(crate) fn finish(
     exit: Exit,
     status: String,
 ) -> Result<Exit> {
+    // A reader of stdout that leaves from now on does not change the status.
+    crate::exit::settle(exit);
     let files_copied = stats.files_copied.load(Relaxed);
     let bytes_copied = stats.bytes_copied.load(Relaxed);
     let files_skipped = stats.files_skipped.load(Relaxed);
@@ -994,19 +955,6 @@ pub(crate) fn finish(
             sh.index, sh.count
         );
     }
-    if matches!(job.tuning.progress, crate::cli::ProgressArg::Json) {
-        println!(
-            "{}",
-            serde_json::json!({
-                "event": "done", "status": status, "exit_code": exit_code(exit),
-                "files_copied": files_copied, "bytes_copied": bytes_copied,
-                "files_skipped": files_skipped, "failed": outcome.failures.len(),
-                "verified_files": verified.files, "mismatches": verified.mismatches.len(),
-                "source_findings": verified.source_findings.len(),
-                "elapsed_s": elapsed,
-            })
-        );
-    }
     eprintln!("{summary}");
     if let Some(path) = &job.tuning.report {
         let report = Report {
@@ -1015,8 +963,8 @@ pub(crate) fn finish(
             target: job.dst.url.display.clone(),
             started: job.cfg.started.clone(),
             finished: now_rfc3339(),
-            exit_code: exit_code(exit),
-            status,
+            exit_code: exit.code(),
+            status: status.clone(),
             job: job.cfg.job.clone(),
             state_dir: job.cfg.state_dir.display().to_string(),
             files: files_copied + files_skipped,
@@ -1059,6 +1007,19 @@ pub(crate) fn finish(
             },
         };
         report.write(path)?;
+    }
+    if matches!(job.tuning.progress, crate::cli::ProgressArg::Json) {
+        outln!(
+            "{}",
+            serde_json::json!({
+                "event": "done", "status": status, "exit_code": exit.code(),
+                "files_copied": files_copied, "bytes_copied": bytes_copied,
+                "files_skipped": files_skipped, "failed": outcome.failures.len(),
+                "verified_files": verified.files, "mismatches": verified.mismatches.len(),
+                "source_findings": verified.source_findings.len(),
+                "elapsed_s": elapsed,
+            })
+        );
     }
     Ok(exit)
 }
@@ -1121,15 +1082,6 @@ fn memory_budget(
         ));
     }
     Ok(cap - fixed)
-}
-
-pub(crate) fn exit_code(e: Exit) -> u8 {
-    match e {
-        Exit::Ok => 0,
-        Exit::Failed => 1,
-        Exit::Usage => 2,
-        Exit::Interrupted => 3,
-    }
 }
 
 /// Re-read the target for every file of the spill and compare with the checksums computed
@@ -1325,21 +1277,21 @@ fn plan(a: PlanArgs) -> Result<Exit> {
     for w in &warnings {
         eprintln!("hbcp: warning: {w}");
     }
-    println!("plan: {}", a.out.display());
-    println!("source: {}", header.source);
-    println!("target: {}", header.target);
-    println!("files: {}", summary.files);
-    println!("empty directories: {}", summary.dirs);
-    println!("bytes: {} ({})", summary.bytes, bytes(summary.bytes));
-    println!(
+    outln!("plan: {}", a.out.display());
+    outln!("source: {}", header.source);
+    outln!("target: {}", header.target);
+    outln!("files: {}", summary.files);
+    outln!("empty directories: {}", summary.dirs);
+    outln!("bytes: {} ({})", summary.bytes, bytes(summary.bytes));
+    outln!(
         "tasks: {} (range size {})",
         summary.tasks,
         bytes(range_size)
     );
-    println!("largest file: {}", bytes(summary.largest));
-    println!("tables: {}", summary.tables);
+    outln!("largest file: {}", bytes(summary.largest));
+    outln!("tables: {}", summary.tables);
     match crate::bench::estimate(&header.target, summary.files, summary.bytes) {
-        Some((secs, b)) => println!(
+        Some((secs, b)) => outln!(
             "estimate: {} at {}/s and {:.0} files/s (hbcp bench {} at {})",
             humantime::format_duration(std::time::Duration::from_secs(secs.ceil() as u64)),
             bytes(b.write_bytes_per_s as u64),
@@ -1347,7 +1299,7 @@ fn plan(a: PlanArgs) -> Result<Exit> {
             b.target,
             b.at
         ),
-        None => println!(
+        None => outln!(
             "estimate: none yet; run `hbcp bench {}` to measure the target",
             header.target
         ),
@@ -1436,7 +1388,7 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
         Err(e) => return usage(format!("cannot list: {e}")),
     };
     for m in &out.mismatches {
-        println!("{m}");
+        outln!("{m}");
     }
     warn_findings(
         &out.source_findings
@@ -1477,7 +1429,7 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
             target: dst.url.display.clone(),
             started,
             finished: now_rfc3339(),
-            exit_code: exit_code(exit),
+            exit_code: exit.code(),
             status: if !out.ok() {
                 "mismatches".into()
             } else if findings_failed {
@@ -1594,7 +1546,7 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
         .collect();
     if !missing.is_empty() {
         for i in &missing {
-            println!("missing shard: {i}/{count}");
+            outln!("missing shard: {i}/{count}");
         }
         eprintln!(
             "hbcp: {} of {count} shards have not finished; run them, then finalize again",
@@ -1630,7 +1582,7 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
         }
     };
     for k in &not_copied {
-        println!("not copied by any shard: {k}");
+        outln!("not copied by any shard: {k}");
     }
     let mode = verify_mode(a.verify);
     let stats = Stats::default();
@@ -1659,7 +1611,7 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
         )?
     };
     for m in &verified.mismatches {
-        println!("{m}");
+        outln!("{m}");
     }
     warn_findings(&verified.source_findings);
     let mut ok = not_copied.is_empty()
@@ -1913,10 +1865,10 @@ fn status(a: StatusArgs) -> Result<Exit> {
                 bytes(bytes_total)
             )
         };
-        println!("{line}");
+        outln!("{line}");
     }
     let complete = dst.store.head(COMPLETION_KEY)?.is_some();
-    println!(
+    outln!(
         "job {base}: {}",
         if complete {
             "finalized"

@@ -1,5 +1,9 @@
 //! The `hbcp` binary: arguments in, exit code out. The work is done by the library crates;
-//! the exit codes of DESIGN.md are decided here, in one place.
+//! the exit codes of DESIGN.md are decided in one place, `exit.rs`.
+
+// First: its `outln!` is used by the modules below.
+#[macro_use]
+mod exit;
 
 mod backup;
 mod bench;
@@ -19,46 +23,7 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Exit statuses of DESIGN.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    /// 0: complete and verified.
-    Ok,
-    /// 1: finished, but something failed or did not verify.
-    Failed,
-    /// 2: bad usage or bad input.
-    Usage,
-    /// 3: interrupted, resumable.
-    Interrupted,
-}
-
-impl From<Exit> for ExitCode {
-    fn from(e: Exit) -> ExitCode {
-        ExitCode::from(match e {
-            Exit::Ok => 0,
-            Exit::Failed => 1,
-            Exit::Usage => 2,
-            Exit::Interrupted => 3,
-        })
-    }
-}
-
-/// Bad usage or bad input: printed as one line, exit 2.
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-/// Shorthand to fail with exit 2.
-pub fn usage<T>(msg: impl Into<String>) -> anyhow::Result<T> {
-    Err(UsageError(msg.into()).into())
-}
+pub use exit::{Exit, usage};
 
 /// `HBCP_LOG=debug` (or `info`, `trace`) prints hbcp's own diagnostics on stderr: each retry
 /// with the error that caused it and the service's request id. Only hbcp's targets are enabled:
@@ -121,14 +86,6 @@ fn main() -> ExitCode {
     };
     match commands::run(cli) {
         Ok(code) => code.into(),
-        Err(e) => {
-            if let Some(u) = e.downcast_ref::<UsageError>() {
-                eprintln!("hbcp: {u}");
-                Exit::Usage.into()
-            } else {
-                eprintln!("hbcp: error: {e:#}");
-                Exit::Failed.into()
-            }
-        }
+        Err(e) => exit::of_error(&e).into(),
     }
 }

@@ -138,7 +138,7 @@ impl Findings {
 pub fn preflight(a: PreflightArgs) -> Result<Exit> {
     let src = open_source(&a.src, a.allow_http)?;
     let Some(f) = inspect(&src)? else {
-        println!(
+        outln!(
             "{}: no hbase.version — not an HBase root; hbcp copies it as plain files",
             src.url
         );
@@ -347,10 +347,10 @@ fn inspect(src: &crate::commands::End) -> Result<Option<Findings>> {
 
 fn print_findings(src: &crate::commands::End, f: &Findings) {
     let (tables, snapshots) = (&f.tables, &f.snapshots);
-    println!("root: {} (HBase layout version {})", src.url, f.version);
-    println!("tables: {}", tables.len());
+    outln!("root: {} (HBase layout version {})", src.url, f.version);
+    outln!("tables: {}", tables.len());
     for (name, t) in tables {
-        println!(
+        outln!(
             "  {name}: {} regions, {} families, {} HFiles, {}",
             t.regions.len(),
             t.families.len(),
@@ -358,28 +358,28 @@ fn print_findings(src: &crate::commands::End, f: &Findings) {
             bytes(t.bytes)
         );
     }
-    println!("snapshots: {}", snapshots.len());
+    outln!("snapshots: {}", snapshots.len());
     for s in snapshots {
-        println!("  {s}");
+        outln!("  {s}");
     }
-    println!(
+    outln!(
         "WALs: {} ({} still open: no closing trailer)",
         f.wals,
         f.open_wals.len()
     );
     for w in &f.open_wals {
-        println!("  open: {w}");
+        outln!("  open: {w}");
     }
     for r in &f.recovered {
-        println!("  recovered edits not replayed: {r}");
+        outln!("  recovered edits not replayed: {r}");
     }
     for u in &f.unreadable {
-        println!("  not checked: {u}");
+        outln!("  not checked: {u}");
     }
     if f.loses() {
-        println!("verdict: a copy without the WALs would LOSE edits:");
+        outln!("verdict: a copy without the WALs would LOSE edits:");
         for u in &f.unflushed {
-            println!(
+            outln!(
                 "  table {} region {} family {}: WAL edits up to sequence id {} (flushed: {})",
                 u.table,
                 u.region,
@@ -389,9 +389,9 @@ fn print_findings(src: &crate::commands::End, f: &Findings) {
                     .map_or("nothing".to_string(), |m| m.to_string())
             );
         }
-        println!("  stop writes and flush first, e.g. {}", f.flush_commands());
+        outln!("  stop writes and flush first, e.g. {}", f.flush_commands());
     } else {
-        println!(
+        outln!(
             "verdict: every edit in the WALs is also in HFiles; a copy without the WALs loses nothing"
         );
     }

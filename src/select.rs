@@ -289,13 +289,17 @@ pub(crate) fn snapshots(a: SnapshotsArgs) -> Result<Exit> {
         }
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
     } else if rows.is_empty() {
-        println!("{}: no snapshots under .hbase-snapshot/", src.url);
+        outln!("{}: no snapshots under .hbase-snapshot/", src.url);
     } else {
-        println!(
+        outln!(
             "{:<28} {:<28} {:<20} {:>7} {:>12}",
-            "NAME", "TABLE", "CREATED (UTC)", "HFILES", "BYTES"
+            "NAME",
+            "TABLE",
+            "CREATED (UTC)",
+            "HFILES",
+            "BYTES"
         );
         for s in &rows {
             let created = if s.creation_time > 0 {
@@ -312,7 +316,7 @@ pub(crate) fn snapshots(a: SnapshotsArgs) -> Result<Exit> {
             } else {
                 format!("{} (dir {})", s.name, s.dir)
             };
-            println!(
+            outln!(
                 "{:<28} {:<28} {:<20} {:>7} {:>12}{}",
                 name,
                 s.table,
@@ -327,7 +331,7 @@ pub(crate) fn snapshots(a: SnapshotsArgs) -> Result<Exit> {
             );
         }
         let total: u64 = rows.iter().map(|s| s.bytes).sum();
-        println!("{} snapshots, {}", rows.len(), bytes(total));
+        outln!("{} snapshots, {}", rows.len(), bytes(total));
     }
     Ok(if bad > 0 { Exit::Failed } else { Exit::Ok })
 }

@@ -33,7 +33,7 @@ use serde::Serialize;
 use crate::cli::{ProgressArg, SyncArgs};
 use crate::commands::{
     Job, build_job, cleanup_staging, install_signals, open_source, open_target, read_manifest_at,
-    selection, shell_quote, validate_tuning, verify_file_where, verify_mode,
+    selection, validate_tuning, verify_file_where, verify_mode,
 };
 use crate::progress::bytes;
 use crate::{Exit, usage};
@@ -276,10 +276,16 @@ fn cycle(
         ..Default::default()
     };
     let interrupted = matches!(outcome.stop, Some(Stop::Interrupted)) || cancel.load(Relaxed);
-    if let Some(stop) = &outcome.stop {
-        c.problems.push(format!("{stop:?}"));
-        c.exit_code = if interrupted { 3 } else { 1 };
-        return Ok((c, interrupted));
+    if outcome.stop.is_some() {
+        // An earlier cycle wrote at the target: a listing failure now is no longer bad input.
+        let wrote = n > 1 || crate::exit::wrote(&stats, &outcome);
+        if let Some((exit, why)) =
+            crate::exit::early_end(outcome.stop.as_ref(), interrupted, wrote, None)
+        {
+            c.problems.push(why);
+            c.exit_code = exit.code();
+            return Ok((c, interrupted));
+        }
     }
     let params = |mode| Params {
         mode,
@@ -483,22 +489,9 @@ pub fn sync(a: SyncArgs) -> Result<Exit> {
     }
     let src = open_source(&a.ends.src, a.tuning.allow_http)?;
     let dst = open_target(&a.ends.dst, &src, a.tuning.allow_http)?;
-    let resume_cmd = std::env::args()
-        .map(|x| shell_quote(&x))
-        .collect::<Vec<_>>()
-        .join(" ");
     let mut excludes = a.selection.exclude.clone();
     excludes.push("\0sync".into());
-    let mut job = build_job(
-        "sync",
-        src,
-        dst,
-        &excludes,
-        a.tuning.clone(),
-        None,
-        resume_cmd,
-        None,
-    )?;
+    let mut job = build_job("sync", src, dst, &excludes, a.tuning.clone(), None, None)?;
     job.hbase = if crate::select::is_hbase_root(job.src.store.as_ref())? {
         Some(hbcp_verifier::HbaseLayout::Root)
     } else {
@@ -532,7 +525,7 @@ pub fn sync(a: SyncArgs) -> Result<Exit> {
             }
         );
         if json {
-            println!("{}", serde_json::json!({"event": "cycle", "cycle": &c}));
+            outln!("{}", serde_json::json!({"event": "cycle", "cycle": &c}));
         }
         eprintln!("{line}");
         for d in &c.deleted {
@@ -596,6 +589,7 @@ pub fn sync(a: SyncArgs) -> Result<Exit> {
     let last = all.last().map(|c| c.exit_code).unwrap_or(1);
     Ok(match last {
         0 => Exit::Ok,
+        2 => Exit::Usage,
         3 => Exit::Interrupted,
         _ => Exit::Failed,
     })

@@ -281,7 +281,7 @@ fn no_secret_appears_in_any_output_journal_plan_or_report() {
 
 /// What hbcp wrote: the `files` (reports, plans; zstd-compressed ones also decoded) and every
 /// file under the `state` folder (journals).
-fn written(files: &[&std::path::Path], state: &std::path::Path) -> Vec<String> {
+pub(crate) fn written(files: &[&std::path::Path], state: &std::path::Path) -> Vec<String> {
     let mut out = Vec::new();
     for p in files {
         if let Ok(b) = fs::read(p) {

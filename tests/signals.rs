@@ -1,5 +1,5 @@
 //! SIGINT / SIGTERM: stop taking work, flush the journal, exit 3 with the command to resume;
-//! the same command then finishes.
+//! the same command then finishes. The resume line never holds a secret (issue #17, item 12).
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -77,4 +77,145 @@ fn copy_interrupted_by_sigint_exits_3_and_resumes() {
 #[test]
 fn copy_interrupted_by_sigterm_exits_3_and_resumes() {
     interrupted_then_resumed(libc::SIGTERM);
+}
+
+/// A valid account SAS of Azurite's `devstoreaccount1` (its well-known, public key), signed
+/// by Python's standard library as Azure specifies the string to sign (not by hbcp's code).
+fn azurite_sas() -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(
+            r#"import base64, hmac, hashlib, urllib.parse
+key = base64.b64decode("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==")
+p = dict(sv="2021-08-06", ss="b", srt="sco", sp="rwdlacup", se="2099-01-01T00:00:00Z", spr="https,http")
+to_sign = "\n".join(["devstoreaccount1", p["sp"], p["ss"], p["srt"], "", p["se"], "", p["spr"], p["sv"], "", ""])
+p["sig"] = base64.b64encode(hmac.new(key, to_sign.encode(), hashlib.sha256).digest()).decode()
+print(urllib.parse.urlencode(p))"#,
+        )
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Issue #17 item 12: a SIGINT'd copy to a URL that carries its SAS prints the resume line with
+/// the signature redacted, and the signature appears in no output, report, journal or state
+/// file.
+#[test]
+fn copy_to_a_sas_url_interrupted_by_sigint_prints_no_signature() {
+    let Some(base) = crate::cloud::azurite() else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    let fam = src.join("data/default/t/0123456789abcdef0123456789abcdef/f");
+    fs::create_dir_all(&fam).unwrap();
+    for i in 0..32u32 {
+        fs::write(fam.join(format!("{i:032x}")), vec![i as u8; 64 * 1024]).unwrap();
+    }
+    let sas = azurite_sas();
+    let sig = sas
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("sig="))
+        .unwrap()
+        .to_string();
+    // The signature as it may be printed: URL-encoded in the query, or decoded.
+    let sig_plain = sig
+        .replace("%2B", "+")
+        .replace("%2F", "/")
+        .replace("%3D", "=");
+    let url = format!(
+        "{}?{sas}",
+        crate::cloud::container(&base, "devstoreaccount1", "sas")
+    );
+    let (rep, state) = (t.path().join("r.json"), t.path().join("state"));
+    // 2 MiB at 256 KiB/s: the signal lands mid-copy.
+    let mut child = Command::new(bin())
+        .args([
+            "copy",
+            &s(&src),
+            &url,
+            "--progress",
+            "json",
+            "--max-bandwidth",
+            "256KiB",
+            "--workers",
+            "2",
+            "--report",
+            &s(&rep),
+            "--state",
+            &s(&state),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.contains("\"event\":\"progress\""), "{first}");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let mut outputs = vec![first + &rest, err.clone()];
+    outputs.extend(crate::cloud::written(&[&rep], &state));
+    assert!(outputs.len() > 3, "the report and the journal were read");
+    for (i, o) in outputs.iter().enumerate() {
+        assert!(
+            !o.contains(&sig) && !o.contains(&sig_plain),
+            "output {i} holds the SAS signature:\n{o}"
+        );
+    }
+    assert_eq!(status.code(), Some(3), "{err}");
+    let resume = err
+        .split("interrupted; resume with:\n")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        resume
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains("sig=REDACTED")),
+        "the resume line names the URL, redacted: {err}"
+    );
+    assert!(
+        err.contains("AZURE_STORAGE_SAS_TOKEN"),
+        "says how to give the SAS again: {err}"
+    );
+}
+
+/// Issue #17 item 14: `hbcp verify … | head -1` — the reader leaves after one line; hbcp ends
+/// quietly (no panic, not 101) with the status of an interrupted run.
+#[test]
+fn verify_into_a_pipe_closed_after_one_line_ends_quietly() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    let fam = src.join("data/default/t/0123456789abcdef0123456789abcdef/f");
+    fs::create_dir_all(&fam).unwrap();
+    fs::create_dir_all(&dst).unwrap();
+    // 3000 missing files: ~250 KB of "missing: …" lines, more than a pipe holds (64 KiB).
+    for i in 0..3000u32 {
+        fs::write(fam.join(format!("{i:032x}")), b"x").unwrap();
+    }
+    let mut child = Command::new(bin())
+        .args(["verify", &s(&src), &s(&dst), "--progress", "none"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(!line.is_empty(), "verify printed a first line");
+    drop(out); // `head -1` exits.
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(status.code(), Some(101), "{err}");
+    assert_eq!(status.code(), Some(3), "{err}");
 }

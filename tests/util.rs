@@ -5,7 +5,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Path to the built `hbcp` binary.
 /// The URL of an emulator that scripts/test.sh started (`var`, e.g. `HBCP_TEST_S3`), or
 /// `None` with a "skipped" line when it is not running. Under CI a missing emulator is a
 /// failure, not a skip.
@@ -22,8 +21,13 @@ pub fn emulator(var: &str, name: &str) -> Option<String> {
     }
 }
 
+/// Path to the built `hbcp` binary. `HBCP_TEST_BIN` runs the tests against another build (an older one, to see a regression
+/// test fail before its fix).
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_hbcp")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("HBCP_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_hbcp").to_string())
+    })
 }
 
 /// Result of one hbcp run.

@@ -1,7 +1,8 @@
 //! Secret redaction: the one place that turns a URL or a message into something safe to print.
 //!
-//! SAS query strings, `sig=`, account keys and bearer tokens are replaced with `REDACTED`
-//! before any text leaves the storage layer.
+//! SAS query strings, `sig=`, account keys, `Authorization` header values and bearer tokens
+//! are replaced with `REDACTED` before any text leaves the storage layer; so are the values of
+//! the environment variables that hold secrets ([`env_secrets`]).
 
 /// Query parameters whose values are secrets (SAS and similar).
 const SECRET_PARAMS: &[&str] = &[
@@ -21,6 +22,31 @@ const SECRET_PARAMS: &[&str] = &[
     "accountkey",
     "sharedaccesssignature",
 ];
+
+/// Environment variables whose values are secrets (keys, SAS tokens, client secrets, session
+/// tokens): their values are redacted wherever they appear.
+pub const SECRET_ENV: &[&str] = &[
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_ACCESS_KEY",
+    "AZURE_STORAGE_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_STORAGE_SAS_KEY",
+    "AZURE_STORAGE_TOKEN",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_STORAGE_CONNECTION_STRING",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "GOOGLE_SERVICE_ACCOUNT_KEY",
+];
+
+/// The values of [`SECRET_ENV`] set in this process's environment.
+pub fn env_secrets() -> Vec<String> {
+    SECRET_ENV
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .filter(|v| !v.trim().is_empty())
+        .collect()
+}
 
 /// Redact secrets in a URL: userinfo passwords and secret query parameters.
 pub fn redact_url(url: &str) -> String {
@@ -63,35 +89,85 @@ fn redact_userinfo(base: &str) -> String {
 
 /// Remove known secret values from free text (an error message from a service, say).
 /// `secrets` are the literal values in use (keys, SAS tokens); each is replaced wherever it
-/// appears, and so are `sig=` parameters and `Authorization` header values.
+/// appears, and so are secret query parameters (`sig=`…), `Authorization` header values and
+/// `Bearer` tokens.
 pub fn redact_text(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_string();
     for s in secrets {
+        let s = s.trim();
         if s.len() >= 4 {
             out = out.replace(s, "REDACTED");
+            // A SAS token given with its leading '?' or percent-encoded in a URL.
+            let bare = s.trim_start_matches('?');
+            if bare.len() >= 4 && bare != s {
+                out = out.replace(bare, "REDACTED");
+            }
         }
     }
-    // sig=... up to the next & or whitespace or quote.
-    let mut result = String::with_capacity(out.len());
-    let lower = out.to_ascii_lowercase();
+    let out = redact_after(&out, &|rest, prev| {
+        SECRET_PARAMS
+            .iter()
+            .find(|p| {
+                rest.starts_with(*p)
+                    && rest[p.len()..].starts_with('=')
+                    && prev.is_none_or(|b| matches!(b, b'?' | b'&' | b' ' | b'"' | b'\''))
+            })
+            .map(|p| p.len() + 1)
+    });
+    // `Authorization: SharedKey acct:sig`, `authorization=Bearer …`: the whole value.
+    let out = redact_after(&out, &|rest, prev| {
+        let name = "authorization";
+        (rest.starts_with(name) && prev.is_none_or(|b| !b.is_ascii_alphanumeric()))
+            .then(|| {
+                let after = &rest[name.len()..];
+                let sep = after.len() - after.trim_start_matches(['"', '\'', ':', '=', ' ']).len();
+                (sep > 0).then_some(name.len() + sep)
+            })
+            .flatten()
+    });
+    redact_after(&out, &|rest, prev| {
+        (rest.starts_with("bearer ") && prev.is_none_or(|b| !b.is_ascii_alphanumeric()))
+            .then_some("bearer ".len())
+    })
+}
+
+/// Replace what follows each match of `at` (given the lowercased rest of the text and the byte
+/// before it, it returns the length of the name to keep) up to the end of the value (`&`,
+/// whitespace, a quote, a comma) with `REDACTED`.
+fn redact_after(text: &str, at: &dyn Fn(&str, Option<u8>) -> Option<usize>) -> String {
+    let lower = text.to_ascii_lowercase();
+    let bytes = text.as_bytes();
+    let mut result = String::with_capacity(text.len());
     let mut i = 0;
-    while i < out.len() {
-        let rest = &lower[i..];
-        let hit = SECRET_PARAMS.iter().find(|p| {
-            rest.starts_with(&format!("{p}="))
-                && (i == 0 || matches!(out.as_bytes()[i - 1], b'?' | b'&' | b' ' | b'"' | b'\''))
-        });
-        if let Some(p) = hit {
-            result.push_str(&out[i..i + p.len() + 1]);
+    while i < text.len() {
+        if let Some(n) = at(&lower[i..], i.checked_sub(1).map(|j| bytes[j])) {
+            result.push_str(&text[i..i + n]);
+            i += n;
+            // A header value such as "SharedKey acct:sig" or "Bearer tok" keeps its scheme.
+            let word_end = text[i..]
+                .find(|c: char| c.is_whitespace() || matches!(c, '&' | '"' | '\'' | ','))
+                .map_or(text.len(), |e| i + e);
+            let scheme = &lower[i..word_end];
+            if matches!(
+                scheme,
+                "sharedkey" | "bearer" | "basic" | "sharedaccesssignature"
+            ) && text[word_end..].starts_with(' ')
+            {
+                result.push_str(&text[i..=word_end]);
+                i = word_end + 1;
+            }
             result.push_str("REDACTED");
-            i += p.len() + 1;
-            while i < out.len() && !matches!(out.as_bytes()[i], b'&' | b' ' | b'"' | b'\'' | b'\n')
+            while i < text.len()
+                && !matches!(
+                    bytes[i],
+                    b'&' | b' ' | b'"' | b'\'' | b'\n' | b'\r' | b',' | b'\t'
+                )
             {
                 i += 1;
             }
             continue;
         }
-        let ch = out[i..].chars().next().unwrap_or(' ');
+        let ch = text[i..].chars().next().unwrap_or(' ');
         result.push(ch);
         i += ch.len_utf8();
     }
@@ -120,5 +196,36 @@ mod tests {
             &["MYKEYVALUE"],
         );
         assert!(!t.contains("ZZZ") && !t.contains("MYKEYVALUE"), "{t}");
+    }
+
+    #[test]
+    fn header_values_and_bearer_tokens_are_removed() {
+        let t = redact_text(
+            "request failed: Authorization: SharedKey devstoreaccount1:c2VjcmV0 x-ms-date: now",
+            &[],
+        );
+        assert_eq!(
+            t,
+            "request failed: Authorization: SharedKey REDACTED x-ms-date: now"
+        );
+        let t = redact_text(
+            "headers {\"authorization\": \"Bearer eyJ0eXAi.abc.def\"}",
+            &[],
+        );
+        assert!(!t.contains("eyJ0eXAi"), "{t}");
+        let t = redact_text("token refresh: bearer eyJhbGciOi.x.y expired", &[]);
+        assert_eq!(t, "token refresh: bearer REDACTED expired");
+        // Words that merely contain the names stay.
+        let t = redact_text("an unauthorized request; the bearers", &[]);
+        assert_eq!(t, "an unauthorized request; the bearers");
+    }
+
+    #[test]
+    fn a_sas_token_given_with_its_question_mark_is_removed_without_it() {
+        let t = redact_text(
+            "https://a/c?sv=1&se=2&sp=r&xx=SECRETVALUE",
+            &["?sv=1&se=2&sp=r&xx=SECRETVALUE"],
+        );
+        assert!(!t.contains("SECRETVALUE"), "{t}");
     }
 }

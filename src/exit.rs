@@ -1,0 +1,261 @@
+//! How every command ends, written once (issue #16): the exit statuses of DESIGN.md and their
+//! codes, the decision of which status a run that stopped early gets, the resume line (with
+//! every secret taken out), and standard output that a closed pipe ends quietly instead of with
+//! a panic. Commands call these; none of them builds a resume line or maps a status itself.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+
+use hbcp_engine::Stop;
+
+/// Exit statuses of DESIGN.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: complete and verified.
+    Ok,
+    /// 1: finished, but something failed or did not verify.
+    Failed,
+    /// 2: bad usage or bad input, found before anything was written.
+    Usage,
+    /// 3: interrupted, resumable (a signal, a full disk, a journal that cannot be written).
+    Interrupted,
+}
+
+impl Exit {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Failed => 1,
+            Exit::Usage => 2,
+            Exit::Interrupted => 3,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e.code())
+    }
+}
+
+/// Bad usage or bad input: printed as one line, exit 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Shorthand to fail with exit 2.
+pub fn usage<T>(msg: impl Into<String>) -> anyhow::Result<T> {
+    Err(UsageError(msg.into()).into())
+}
+
+/// The run could not go on and can be resumed once the cause is fixed (a journal that cannot
+/// be written): exit 3, with the resume line.
+#[derive(Debug)]
+pub struct Resumable(pub String);
+
+impl std::fmt::Display for Resumable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Resumable {}
+
+/// The status of an error that ended a command: bad input is 2 (one line), a resumable stop is
+/// 3 (with the resume line), anything else 1. Every line passes through the redactor.
+pub fn of_error(e: &anyhow::Error) -> Exit {
+    if let Some(u) = e.downcast_ref::<UsageError>() {
+        eprintln!("hbcp: {}", redact(&u.0));
+        Exit::Usage
+    } else if let Some(r) = e.downcast_ref::<Resumable>() {
+        eprintln!("hbcp: stopped: {}", redact(&r.0));
+        print_resume("nothing partial is visible at the target; fix the cause and");
+        Exit::Interrupted
+    } else {
+        eprintln!("hbcp: error: {}", redact(&format!("{e:#}")));
+        Exit::Failed
+    }
+}
+
+/// How an engine run that did not reach its end ends: the status, the status text of the
+/// report, and the lines on stderr (the resume line among them). `None`: it ran to the end.
+///
+/// - The source listing failed before anything was written at the target: bad input, 2.
+/// - The listing failed after bytes were written, or a fatal stop (disk full, a journal that
+///   cannot be written, the target refused): 3, resumable once the cause is fixed.
+/// - A signal: 3.
+///
+/// `hidden` says what the target does not show yet (a backup's generation), when it is more
+/// than "nothing partial".
+pub(crate) fn early_end(
+    stop: Option<&Stop>,
+    interrupted: bool,
+    wrote: bool,
+    hidden: Option<&str>,
+) -> Option<(Exit, String)> {
+    match stop {
+        Some(Stop::Listing(msg)) if !wrote => {
+            eprintln!("hbcp: cannot list the source: {}", redact(msg));
+            Some((Exit::Usage, "bad input".into()))
+        }
+        Some(Stop::Listing(msg) | Stop::Fatal(msg)) => {
+            eprintln!("hbcp: stopped: {}", redact(msg));
+            print_resume(&format!(
+                "{}; fix the cause and",
+                hidden.unwrap_or("nothing partial is visible at the target")
+            ));
+            Some((Exit::Interrupted, format!("stopped: {}", redact(msg))))
+        }
+        Some(Stop::Interrupted) => Some(interrupted_end(hidden)),
+        None if interrupted => Some(interrupted_end(hidden)),
+        None => None,
+    }
+}
+
+/// Whether an engine run wrote anything at the target (bytes, files or folders).
+pub(crate) fn wrote(stats: &hbcp_engine::Stats, outcome: &hbcp_engine::Outcome) -> bool {
+    stats.bytes_copied.load(Relaxed) > 0 || stats.files_copied.load(Relaxed) > 0 || outcome.dirs > 0
+}
+
+fn interrupted_end(hidden: Option<&str>) -> (Exit, String) {
+    match hidden {
+        Some(h) => print_resume(&format!("interrupted; {h};")),
+        None => print_resume("interrupted;"),
+    }
+    (Exit::Interrupted, "interrupted".into())
+}
+
+/// Text made safe to print: secret URL parameters, `Authorization` and bearer values, and the
+/// values of the environment's secret variables are replaced by `REDACTED`.
+pub(crate) fn redact(text: &str) -> String {
+    let env = hbcp_store::redact::env_secrets();
+    let refs: Vec<&str> = env.iter().map(String::as_str).collect();
+    hbcp_store::redact::redact_text(text, &refs)
+}
+
+/// The command line of this run, quoted for a shell, with every secret replaced by
+/// `REDACTED` (a URL's SAS signature, a password, the value of a secret environment
+/// variable); and whether something was replaced.
+pub(crate) fn resume_command() -> (String, bool) {
+    let env = hbcp_store::redact::env_secrets();
+    let refs: Vec<&str> = env.iter().map(String::as_str).collect();
+    let mut redacted = false;
+    let line = std::env::args()
+        .map(|a| {
+            let safe = hbcp_store::redact::redact_text(&hbcp_store::redact::redact_url(&a), &refs);
+            redacted |= safe != a;
+            shell_quote(&safe)
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    (line, redacted)
+}
+
+/// `hbcp: {lead} resume with:` and the command line, secrets removed; when one was, a line that
+/// says how to give it again.
+pub(crate) fn print_resume(lead: &str) {
+    let (line, redacted) = resume_command();
+    eprintln!("hbcp: {lead} resume with:\n  {line}");
+    if redacted {
+        eprintln!(
+            "hbcp: secrets are not shown (REDACTED): put the URL's SAS back in its place, or \
+             give it in AZURE_STORAGE_SAS_TOKEN"
+        );
+    }
+}
+
+/// A word as a POSIX shell reads it back.
+pub(crate) fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-:=@,+%".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The status the process ends with if standard output is closed under it: set by a command
+/// once it knows its outcome (until then, 3: the run did not get to say its result).
+static ON_CLOSED_STDOUT: AtomicU8 = AtomicU8::new(3);
+
+/// The outcome is known: a closed standard output from now on ends the process with it.
+pub(crate) fn settle(e: Exit) {
+    ON_CLOSED_STDOUT.store(e.code(), Relaxed);
+}
+
+/// Write one line on standard output. When the reader has gone (`hbcp verify … | head -1`),
+/// the process ends at once, quietly, as a program killed by SIGPIPE would, with the status
+/// [`settle`] set (3 before: interrupted, resumable; everything journaled is durable). Any
+/// other write error is ignored, as `println!`'s would not be (it panics).
+pub(crate) fn out_line(args: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(ON_CLOSED_STDOUT.load(Relaxed).into());
+        }
+    }
+}
+
+/// `println!` that ends the process quietly on a closed pipe instead of panicking
+/// ([`out_line`]); the binary writes standard output through it only.
+macro_rules! outln {
+    () => {
+        $crate::exit::out_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::exit::out_line(format_args!($($arg)*))
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_designs() {
+        let all = [Exit::Ok, Exit::Failed, Exit::Usage, Exit::Interrupted];
+        assert_eq!(all.map(Exit::code), [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_listing_failure_is_bad_input_only_before_anything_was_written() {
+        let stop = Stop::Listing("boom".into());
+        assert_eq!(
+            early_end(Some(&stop), false, false, None).unwrap().0,
+            Exit::Usage
+        );
+        assert_eq!(
+            early_end(Some(&stop), false, true, None).unwrap().0,
+            Exit::Interrupted
+        );
+        let fatal = Stop::Fatal("full".into());
+        assert_eq!(
+            early_end(Some(&fatal), false, false, None).unwrap().0,
+            Exit::Interrupted
+        );
+        assert_eq!(
+            early_end(None, true, false, None).unwrap().0,
+            Exit::Interrupted
+        );
+        assert!(early_end(None, false, true, None).is_none());
+    }
+
+    #[test]
+    fn shell_quote_round_trips_quotes() {
+        assert_eq!(shell_quote("/a/b"), "/a/b");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote("x?sv=1&sig=REDACTED"), "'x?sv=1&sig=REDACTED'");
+    }
+}
