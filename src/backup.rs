@@ -735,7 +735,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         Ok(o) => o,
         Err(e) => {
             reporter.finish();
-            return Err(anyhow::Error::new(e).context("cannot start the backup"));
+            return Err(crate::exit::engine_error(e, "cannot start the backup"));
         }
     };
     let hidden = format!("generation {id} is not visible");
@@ -903,7 +903,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         }
     } else {
         let keys: Vec<String> = verified.mismatches.iter().map(|m| m.key.clone()).collect();
-        forget(&job.cfg, &keys);
+        forget(&job.cfg, &keys)?;
         for p in &problems {
             eprintln!("hbcp: {p}");
         }
@@ -1119,7 +1119,7 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
         Ok(o) => o,
         Err(e) => {
             reporter.finish();
-            return Err(anyhow::Error::new(e).context("cannot start the restore"));
+            return Err(crate::exit::engine_error(e, "cannot start the restore"));
         }
     };
     let copy_secs = stats.elapsed().as_secs_f64();
@@ -1159,7 +1159,7 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
         )?;
         if !verified.ok() {
             let keys: Vec<String> = verified.mismatches.iter().map(|m| m.key.clone()).collect();
-            forget(&job.cfg, &keys);
+            forget(&job.cfg, &keys)?;
         }
     }
     reporter.finish();

@@ -788,7 +788,7 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
         Ok(o) => o,
         Err(e) => {
             reporter.finish();
-            return Err(anyhow::Error::new(e).context("cannot start the copy"));
+            return Err(crate::exit::engine_error(e, "cannot start the copy"));
         }
     };
     let copy_secs = stats.elapsed().as_secs_f64();
@@ -799,7 +799,7 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
         verified = verify_spill(&job, &outcome, mode, &stats)?;
         if !verified.ok() {
             let keys: Vec<String> = verified.mismatches.iter().map(|m| m.key.clone()).collect();
-            forget(cfg, &keys);
+            forget(cfg, &keys)?;
         }
     }
     reporter.finish();
@@ -1134,14 +1134,17 @@ pub(crate) fn verify_spill(
 /// a margin. Request prices point the same way (one S3 LIST costs 12.5 HEADs).
 const RELIST_MIN_FILES: u64 = 256;
 
-pub(crate) fn forget(cfg: &Config, keys: &[String]) {
-    if let Ok((mut j, _)) = hbcp_engine::Journal::open(&cfg.state_dir, &cfg.job) {
-        let recs: Vec<_> = keys
-            .iter()
-            .map(|k| hbcp_engine::journal::Record::Forget { k: k.clone() })
-            .collect();
-        let _ = j.append(&recs);
-    }
+/// Journal that `keys` did not verify, so that a rerun copies them again instead of trusting
+/// their records. A journal that cannot be written stops the run (exit 3): a rerun could trust
+/// a stale record.
+pub(crate) fn forget(cfg: &Config, keys: &[String]) -> Result<()> {
+    let recs: Vec<_> = keys
+        .iter()
+        .map(|k| hbcp_engine::journal::Record::Forget { k: k.clone() })
+        .collect();
+    hbcp_engine::Journal::open(&cfg.state_dir, &cfg.job)
+        .and_then(|(mut j, _)| j.append(&recs))
+        .map_err(|e| crate::exit::engine_error(e, "cannot record the files that did not verify"))
 }
 
 /// The completion manifest: every file with size and checksum, sorted by key, written last.

@@ -70,6 +70,15 @@ impl std::fmt::Display for Resumable {
 
 impl std::error::Error for Resumable {}
 
+/// An engine error that ended a command: a journal that cannot be opened or written is a
+/// resumable stop (3: fix the cause, run again); anything else is an error (1).
+pub(crate) fn engine_error(e: hbcp_engine::Error, what: &str) -> anyhow::Error {
+    match e {
+        hbcp_engine::Error::Journal { .. } => Resumable(format!("{what}: {e}")).into(),
+        e => anyhow::Error::new(e).context(what.to_string()),
+    }
+}
+
 /// The status of an error that ended a command: bad input is 2 (one line), a resumable stop is
 /// 3 (with the resume line), anything else 1. Every line passes through the redactor.
 pub fn of_error(e: &anyhow::Error) -> Exit {

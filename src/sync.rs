@@ -269,7 +269,7 @@ fn cycle(
         cancel,
     );
     job.cfg.known_target = None;
-    let outcome = outcome?;
+    let outcome = outcome.map_err(|e| crate::exit::engine_error(e, "cannot start the sync"))?;
     let mut c = Cycle {
         cycle: n,
         target_listed: listed,

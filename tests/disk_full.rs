@@ -74,3 +74,65 @@ cd / && umount "{mnt}"
     );
     assert!(text.contains("SAME"), "{text}");
 }
+
+/// Issue #17 item 6: a journal that cannot be written (its folder, `--state`, is on a full
+/// disk) stops the run with exit 3 and the resume line, naming the journal; with space freed
+/// the same command finishes.
+#[test]
+fn copy_whose_journal_cannot_be_written_stops_with_3_and_resumes() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    let fam = src.join("data/default/t/0123456789abcdef0123456789abcdef/f");
+    fs::create_dir_all(&fam).unwrap();
+    for i in 0..8u32 {
+        fs::write(fam.join(format!("{i:032x}")), vec![i as u8; 100_000]).unwrap();
+    }
+    let mnt = t.path().join("mnt");
+    fs::create_dir_all(&mnt).unwrap();
+    let dst = t.path().join("dst");
+    let script = format!(
+        r#"set -u
+mount -t tmpfs -o size=1m tmpfs "{mnt}" || {{ echo "MOUNT-FAILED"; exit 0; }}
+head -c 4M /dev/zero > "{mnt}/filler" 2>/dev/null
+"{bin}" copy "{src}" "{dst}" --progress none --state "{mnt}/state"
+echo "FIRST=$?"
+rm "{mnt}/filler"
+"{bin}" copy "{src}" "{dst}" --progress none --state "{mnt}/state"
+echo "SECOND=$?"
+diff -r --exclude=.hbcp "{src}" "{dst}" > /dev/null && echo "SAME"
+cd / && umount "{mnt}"
+"#,
+        mnt = mnt.display(),
+        bin = bin(),
+        src = src.display(),
+        dst = dst.display()
+    );
+    let out = Command::new("unshare")
+        .arg("-m")
+        .arg("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("unshare");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains("MOUNT-FAILED"),
+        "this test needs root and mount namespaces: {text}"
+    );
+    assert!(
+        text.contains("FIRST=3"),
+        "a journal that cannot be written is exit 3: {text}"
+    );
+    assert!(text.contains("journal"), "names the journal: {text}");
+    assert!(text.contains("resume with"), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(
+        text.contains("SECOND=0"),
+        "the same command finishes: {text}"
+    );
+    assert!(text.contains("SAME"), "{text}");
+}
