@@ -400,9 +400,7 @@ pub(crate) fn build_job(
         .range_size
         .or(range_size)
         .unwrap_or_else(|| default_range_size(&src, &dst));
-    if range_size < 4096 {
-        return usage(format!("--range-size {range_size}: must be at least 4KiB"));
-    }
+    check_range_size(range_size)?;
     let workers = tuning.workers.unwrap_or_else(|| {
         if src.store.caps().is_local && dst.store.caps().is_local {
             8
@@ -468,12 +466,18 @@ pub(crate) fn build_job(
     })
 }
 
+/// `--range-size` within its bounds (the plan reader checks a plan's by the same constant).
+fn check_range_size(rs: u64) -> Result<()> {
+    if rs < hbcp_planner::plan::MIN_RANGE_SIZE {
+        return usage(format!("--range-size {rs}: must be at least 4KiB"));
+    }
+    Ok(())
+}
+
 /// Check flag values that need no endpoint, before anything is opened or written.
 pub(crate) fn validate_tuning(t: &TuningArgs) -> Result<()> {
     if let Some(rs) = t.range_size {
-        if rs < 4096 {
-            return usage(format!("--range-size {rs}: must be at least 4KiB"));
-        }
+        check_range_size(rs)?;
     }
     if let Some(w) = t.workers {
         if w == 0 || w > 1024 {
@@ -1211,9 +1215,7 @@ fn plan(a: PlanArgs) -> Result<Exit> {
         } else {
             8 << 20
         });
-    if range_size < 4096 {
-        return usage(format!("--range-size {range_size}: must be at least 4KiB"));
-    }
+    check_range_size(range_size)?;
     let header = PlanHeader {
         format: PLAN_FORMAT.into(),
         version: PLAN_VERSION,
@@ -1816,8 +1818,11 @@ fn status(a: StatusArgs) -> Result<Exit> {
     let Some(count) = a.shards.or_else(|| done.iter().map(|s| s.count).max()) else {
         return usage("no shard has finished yet; say how many shards there are with --shards N");
     };
-    if count == 0 {
-        return usage("--shards must be at least 1");
+    if count == 0 || count > hbcp_planner::shard::MAX_SHARDS {
+        return usage(format!(
+            "--shards {count}: expected 1 to {}",
+            hbcp_planner::shard::MAX_SHARDS
+        ));
     }
     // What each shard has to do, by the same assignment the shards use.
     let mut want = vec![(0u64, 0u64); count as usize];

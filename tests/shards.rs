@@ -243,3 +243,67 @@ fn a_shard_killed_midway_and_rerun_alone_lets_finalize_succeed() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_same_tree(&src, &dst);
 }
+
+/// Run hbcp, killing it if it has not ended within `secs` (then the code is -1).
+fn hbcp_within(args: &[&str], secs: u64) -> Run {
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::park_timeout(std::time::Duration::from_millis(50));
+    }
+    if child.try_wait().unwrap().is_none() {
+        let _ = child.kill();
+    }
+    to_run(child.wait_with_output().unwrap())
+}
+
+/// The plan at `from` with its header's range size set to `range_size`, checksum recomputed
+/// (a hand-edited plan: the reader checks the checksum, so only the header is wrong).
+fn plan_with_range_size(from: &std::path::Path, to: &std::path::Path, range_size: u64) {
+    let text = String::from_utf8(zstd::decode_all(&fs::read(from).unwrap()[..]).unwrap()).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut header: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    header["range_size"] = range_size.into();
+    lines[0] = header.to_string();
+    let trailer = lines.pop().unwrap();
+    let mut t: serde_json::Value = serde_json::from_str(&trailer).unwrap();
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    t["xxh3"] = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(body.as_bytes())).into();
+    let out = format!("{body}{t}\n");
+    fs::write(to, zstd::encode_all(out.as_bytes(), 3).unwrap()).unwrap();
+}
+
+/// Issue #17 item 17: `status --shards 4000000000` allocated a counter per shard up front, and a
+/// plan whose header says range_size 0 reached an assert!. Both are bad input: exit 2, one line,
+/// at once.
+#[test]
+fn status_of_4000000000_shards_and_plans_cut_at_0_bytes_are_bad_input() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    tree(&src);
+    let plan = t.path().join("p.plan");
+    let r = hbcp(["plan", &s(&src), &s(&dst), "--out", &s(&plan)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = hbcp_within(&["status", &s(&plan), "--shards", "4000000000"], 20);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("--shards 4000000000"), "{r:?}");
+    assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
+    let zero = t.path().join("zero.plan");
+    plan_with_range_size(&plan, &zero, 0);
+    for args in [
+        vec!["status", &s(&zero), "--shards", "2"],
+        vec!["run", &s(&zero), "--shard", "0/2", "--progress", "none"],
+        vec!["finalize", &s(&zero)],
+    ] {
+        let r = hbcp_within(&args, 20);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(r.stderr.contains("range_size 0"), "{args:?}: {r:?}");
+        assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {r:?}");
+    }
+    assert!(!dst.exists(), "bad input writes nothing at the target");
+}

@@ -21,6 +21,9 @@ pub const PLAN_FORMAT: &str = "hbcp-plan";
 /// The plan format version this build reads and writes.
 pub const PLAN_VERSION: u32 = 1;
 
+/// The smallest range size a plan may cut files at (`--range-size`'s lower bound).
+pub const MIN_RANGE_SIZE: u64 = 4096;
+
 /// Header of a plan file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PlanHeader {
@@ -205,9 +208,28 @@ pub struct PlanReader {
 }
 
 impl PlanReader {
-    /// Open a plan file and return its header.
+    /// Open a plan file and return its header, checked: a header out of bounds (a range size
+    /// under [`MIN_RANGE_SIZE`], no source or target) is a bad file, before any entry is read.
     pub fn open(path: &Path) -> Result<(PlanHeader, PlanReader)> {
-        let (h, inner) = RecordReader::open(path, PLAN_FORMAT, PLAN_VERSION)?;
+        let (h, inner): (PlanHeader, _) = RecordReader::open(path, PLAN_FORMAT, PLAN_VERSION)?;
+        let bad = |why: String| {
+            Err(crate::Error::BadFile {
+                path: path.display().to_string(),
+                why,
+            })
+        };
+        if h.range_size < MIN_RANGE_SIZE {
+            return bad(format!(
+                "range_size {} in the plan header: expected at least {MIN_RANGE_SIZE}; write the plan again with hbcp plan",
+                h.range_size
+            ));
+        }
+        if h.source.is_empty() || h.target.is_empty() {
+            return bad(
+                "the plan header names no source or no target; write the plan again with hbcp plan"
+                    .into(),
+            );
+        }
         Ok((h, PlanReader { inner }))
     }
 

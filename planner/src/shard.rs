@@ -22,6 +22,9 @@ pub struct ShardId {
     pub count: u32,
 }
 
+/// The most shards a plan may be run in (a status or finalize keeps a counter per shard).
+pub const MAX_SHARDS: u32 = 100_000;
+
 impl ShardId {
     /// Parse `I/N` with `0 <= I < N`.
     pub fn parse(s: &str) -> Result<Self, String> {
@@ -36,9 +39,9 @@ impl ShardId {
             .trim()
             .parse()
             .map_err(|_| format!("--shard {s:?}: N is not a number"))?;
-        if count == 0 || index >= count || count > 100_000 {
+        if count == 0 || index >= count || count > MAX_SHARDS {
             return Err(format!(
-                "--shard {s:?}: expected 0 <= I < N <= 100000 (shards count from 0)"
+                "--shard {s:?}: expected 0 <= I < N <= {MAX_SHARDS} (shards count from 0)"
             ));
         }
         Ok(ShardId { index, count })
