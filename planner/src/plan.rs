@@ -273,7 +273,7 @@ mod tests {
             version: PLAN_VERSION,
             source: "/a".into(),
             target: "/b".into(),
-            range_size: 10,
+            range_size: MIN_RANGE_SIZE,
             excludes: vec![],
             created: now_rfc3339(),
             select: None,
@@ -283,7 +283,7 @@ mod tests {
         let es = vec![
             Entry {
                 key: "data/default/t/r/f/x".into(),
-                size: 25,
+                size: 2 * MIN_RANGE_SIZE + 1,
                 version: Some("v1".into()),
                 modified: Some(UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789)),
                 kind: EntryKind::File,
@@ -302,7 +302,7 @@ mod tests {
         let s = w.finish().unwrap();
         assert_eq!(
             (s.files, s.dirs, s.bytes, s.tasks, s.tables),
-            (1, 1, 25, 3, 1)
+            (1, 1, 2 * MIN_RANGE_SIZE + 1, 3, 1)
         );
         let (h2, mut r) = PlanReader::open(&p).unwrap();
         assert_eq!(h2, h);
