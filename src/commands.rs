@@ -813,6 +813,7 @@ fn plan_source(src: End, header: &PlanHeader, pv: Option<&PlanView>) -> End {
 
 /// Copy, verify, write the completion manifest, report; decide the exit status.
 fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
+    let _lock = lock_target(&job)?;
     let cancel = install_signals()?;
     let stats = Arc::new(Stats::default());
     let cfg = &job.cfg;
@@ -1219,6 +1220,29 @@ pub(crate) fn verify_spill(
         &params,
         &progress,
     )
+}
+
+/// One run at a time per target (see [`hbcp_engine::lock`]): a whole run holds `.hbcp/lock`,
+/// a shard its own lock (the shards of one plan run side by side).
+pub(crate) fn lock_target(job: &Job) -> Result<hbcp_engine::lock::TargetLock> {
+    use hbcp_engine::lock::{Holder, LOCK_KEY, LockError, TargetLock};
+    let key = match job.shard {
+        None => LOCK_KEY.to_string(),
+        Some(_) => format!("{LOCK_KEY}-{}", job.cfg.job),
+    };
+    let root = local_path(&job.dst.url).map(|_| PathBuf::from(job.dst.store.describe()));
+    let me = Holder::me(&job.command, &job.cfg.started);
+    match TargetLock::acquire(&job.dst.store, root.as_deref(), &key, &me) {
+        Ok((lock, None)) => Ok(lock),
+        Ok((lock, Some(gone))) => {
+            eprintln!("hbcp: took over the lock of a run that is gone ({gone})");
+            Ok(lock)
+        }
+        Err(e @ (LockError::Held(_) | LockError::Unreadable { .. })) => usage(e.to_string()),
+        Err(e) => {
+            Err(anyhow::Error::new(e).context(format!("cannot lock the target {}", job.dst.url)))
+        }
+    }
 }
 
 /// The target's extras (see [`hbcp_verifier::check::find_extras`]): copy faults under the

@@ -21,4 +21,5 @@ mod select;
 mod shards;
 mod signals;
 mod sync;
+mod target_lock;
 mod verify_local;
