@@ -287,6 +287,17 @@ pub struct CopyArgs {
     /// with the data; without this flag such a copy is refused, exit 2).
     #[arg(long)]
     pub allow_unflushed: bool,
+    /// Remove target files under the copied HBase table, region and family folders that the
+    /// source lacks (without it each one fails the copy, exit 1: HBase would load it).
+    #[arg(long)]
+    pub delete_extra: bool,
+    /// With --delete-extra: refuse to delete more than this share of the files under those
+    /// folders without --force.
+    #[arg(long, value_name = "SHARE", default_value = "5%")]
+    pub max_delete: String,
+    /// With --delete-extra: delete even more than --max-delete.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub selection: SelectionArgs,
     #[command(flatten)]

@@ -385,6 +385,10 @@ pub(crate) struct Job {
     /// The prefixes the copy listed at the source, when its keys are the source's own (a plain
     /// copy, not a view): the verification may list them again instead of a HEAD per file.
     pub(crate) source_prefixes: Option<Vec<String>>,
+    /// The keys that belong to the job at the target (what an extra may be).
+    pub(crate) target_selection: Selection,
+    /// `--delete-extra`, with its cap.
+    pub(crate) delete_extra: Option<hbcp_verifier::check::DeleteExtra>,
 }
 
 pub(crate) fn build_job(
@@ -463,6 +467,8 @@ pub(crate) fn build_job(
         hbase: None,
         selection_findings: Vec::new(),
         source_prefixes: None,
+        target_selection: Selection::default(),
+        delete_extra: None,
     })
 }
 
@@ -510,6 +516,13 @@ pub(crate) fn validate_memory(t: &TuningArgs, src: &str, dst: &str) -> Result<()
 
 fn copy(a: CopyArgs) -> Result<Exit> {
     validate_tuning(&a.tuning)?;
+    let delete_extra = match crate::sync::parse_share(&a.max_delete) {
+        Ok(max_share) => a.delete_extra.then_some(hbcp_verifier::check::DeleteExtra {
+            max_share,
+            force: a.force,
+        }),
+        Err(e) => return usage(format!("--max-delete {e}")),
+    };
     validate_memory(&a.tuning, &a.ends.src, &a.ends.dst)?;
     let spec = crate::select::spec(&a.hbase)?;
     let sel = selection(&a.selection.exclude)?;
@@ -527,6 +540,8 @@ fn copy(a: CopyArgs) -> Result<Exit> {
     let Some(view) = prep.view else {
         let mut job = build_job("copy", src, dst, &identity, a.tuning, None, None)?;
         job.hbase = hbase_layout(None, &prep.sel);
+        job.target_selection = prep.sel.clone();
+        job.delete_extra = delete_extra;
         let sel = prep.sel;
         // The whole root, listed again by the verification (see `verify_spill`).
         let prefixes = vec![String::new()];
@@ -564,6 +579,8 @@ fn copy(a: CopyArgs) -> Result<Exit> {
     let mut job = build_job("copy", src, dst, &identity, a.tuning, None, None)?;
     job.publish = view.publish.clone();
     job.hbase = hbase_layout(Some(&spec), &sel);
+    job.target_selection = sel.clone();
+    job.delete_extra = delete_extra;
     job.selection_findings = view_findings(&view);
     // The view's files stream from its sealed list; each key's sources are known to the view
     // store before the engine can read it.
@@ -643,6 +660,7 @@ fn run_plan(a: RunArgs) -> Result<Exit> {
         Some(spec) => hbase_layout(Some(spec), &Selection::default()),
         None => header.hbase_wals.map(|_| HbaseLayout::Root),
     };
+    job.target_selection = plan_target_selection(&header)?;
     if job.cfg.range_size != header.range_size {
         return usage(format!(
             "--range-size must match the plan's ({}) when running a plan",
@@ -679,6 +697,15 @@ fn run_plan(a: RunArgs) -> Result<Exit> {
         }
     };
     execute(job, &feed)
+}
+
+/// The keys that belong to a plan's job at the target: its excludes and HBase rules.
+fn plan_target_selection(header: &PlanHeader) -> Result<Selection> {
+    let sel = selection(&header.excludes)?;
+    Ok(match header.hbase_wals {
+        Some(include_wals) => sel.with_hbase_rules(hbcp_planner::HbaseRules { include_wals }),
+        None => sel,
+    })
 }
 
 /// What running a plan of an HBase selection needs from the plan.
@@ -764,6 +791,7 @@ fn plan_source(src: End, header: &PlanHeader, pv: Option<&PlanView>) -> End {
 
 /// Copy, verify, write the completion manifest, report; decide the exit status.
 fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
+    let _lock = lock_target(&job)?;
     let cancel = install_signals()?;
     let stats = Arc::new(Stats::default());
     let cfg = &job.cfg;
@@ -778,6 +806,17 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
             cfg.job,
             cfg.state_dir.display()
         );
+    }
+    // The target is about to change: whatever completion manifest it has no longer holds.
+    for key in [
+        Some(COMPLETION_KEY.to_string()),
+        job.shard.map(|sh| shard_key(&job.base_job, sh)),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        manifest::withdraw(job.dst.store.as_ref(), &key)
+            .with_context(|| format!("cannot remove the old completion manifest {key}"))?;
     }
     let reporter = Reporter::start(stats.clone(), progress_mode);
     let outcome = hbcp_engine::copy(
@@ -801,6 +840,10 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
     if outcome.stop.is_none() && mode != VerifyMode::None {
         reporter.phase("verify");
         verified = verify_spill(&job, &outcome, mode, &stats)?;
+        if job.shard.is_none() {
+            // A shard's extras are the other shards' files: `hbcp finalize` judges them.
+            check_extras(&job, &outcome, &mut verified)?;
+        }
         if !verified.ok() {
             let keys: Vec<String> = verified.mismatches.iter().map(|m| m.key.clone()).collect();
             forget(cfg, &keys)?;
@@ -938,11 +981,15 @@ pub(crate) fn finish(
     let verified_txt = match mode {
         VerifyMode::None => "not verified".to_string(),
         _ => format!(
-            "verified {} files, {} ({} mismatches, {} source findings)",
+            "verified {} files, {} ({} mismatches, {} source findings){}",
             verified.files,
             bytes(verified.bytes),
             verified.mismatches.len(),
-            verified.source_findings.len()
+            verified.source_findings.len(),
+            match verified.extras.len() {
+                0 => String::new(),
+                n => format!("; {n} files at the target are not at the source"),
+            }
         ),
     };
     let summary = format!(
@@ -985,6 +1032,7 @@ pub(crate) fn finish(
                 files: verified.files,
                 bytes: verified.bytes,
                 mismatches: verified.mismatches.clone(),
+                extras: verified.extras.clone(),
             },
             throughput_bytes_per_s: rate,
             elapsed_s: elapsed,
@@ -1128,6 +1176,61 @@ pub(crate) fn verify_spill(
         &params,
         &progress,
     )
+}
+
+/// One run at a time per target (see [`hbcp_engine::lock`]): a whole run holds `.hbcp/lock`,
+/// a shard its own lock (the shards of one plan run side by side).
+pub(crate) fn lock_target(job: &Job) -> Result<hbcp_engine::lock::TargetLock> {
+    use hbcp_engine::lock::{Holder, LOCK_KEY, LockError, TargetLock};
+    let key = match job.shard {
+        None => LOCK_KEY.to_string(),
+        Some(_) => format!("{LOCK_KEY}-{}", job.cfg.job),
+    };
+    let root = local_path(&job.dst.url).map(|_| PathBuf::from(job.dst.store.describe()));
+    let me = Holder::me(&job.command, &job.cfg.started);
+    match TargetLock::acquire(&job.dst.store, root.as_deref(), &key, &me) {
+        Ok((lock, None)) => Ok(lock),
+        Ok((lock, Some(gone))) => {
+            eprintln!("hbcp: took over the lock of a run that is gone ({gone})");
+            Ok(lock)
+        }
+        Err(e @ (LockError::Held(_) | LockError::Unreadable { .. })) => usage(e.to_string()),
+        Err(e) => {
+            Err(anyhow::Error::new(e).context(format!("cannot lock the target {}", job.dst.url)))
+        }
+    }
+}
+
+/// The target's extras (see [`hbcp_verifier::check::find_extras`]): copy faults under the
+/// copied HBase folders (removed with `--delete-extra`), the rest reported.
+fn check_extras(job: &Job, outcome: &Outcome, verified: &mut VerifyOutcome) -> Result<()> {
+    let extras = hbcp_verifier::check::find_extras(
+        job.dst.store.as_ref(),
+        &outcome.spill,
+        job.hbase,
+        &job.target_selection,
+        &job.cfg.state_dir,
+    )
+    .context("listing the target for extra files")?;
+    let (deleted, refused) = extras.settle(job.dst.store.as_ref(), job.delete_extra, verified);
+    for k in &deleted {
+        eprintln!("hbcp: removed extra (not at the source): {k}");
+    }
+    if let Some(line) = refused {
+        eprintln!("hbcp: {line}");
+        verified.notes.push(line);
+    }
+    const SHOWN: usize = 20;
+    for k in verified.extras.iter().take(SHOWN) {
+        eprintln!("hbcp: note: at the target, not at the source: {k}");
+    }
+    if verified.extras.len() > SHOWN {
+        eprintln!(
+            "hbcp: note: … and {} more at the target, not at the source (the report lists all)",
+            verified.extras.len() - SHOWN
+        );
+    }
+    Ok(())
 }
 
 /// Above this many files, the verification of a copy from an object store checks the source
@@ -1449,6 +1552,7 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
                 files: out.files,
                 bytes: out.bytes,
                 mismatches: out.mismatches.clone(),
+                extras: out.extras.clone(),
             },
             source_findings: out.source_findings.clone(),
             elapsed_s: stats.elapsed().as_secs_f64(),
@@ -1607,13 +1711,23 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
     let verified = if mode == VerifyMode::None {
         VerifyOutcome::default()
     } else {
-        verify_file(
+        let mut v = verify_file(
             &matched,
             &Timed::new(dst.store.as_ref(), stats.ops()),
             SourceCheck::Head(&Timed::new(src.store.as_ref(), stats.ops())),
             &params,
             &progress,
+        )?;
+        // The extras of the whole job, which no shard can judge alone.
+        hbcp_verifier::check::find_extras(
+            dst.store.as_ref(),
+            &matched,
+            params.hbase,
+            &plan_target_selection(&header)?,
+            &scratch,
         )?
+        .settle(dst.store.as_ref(), None, &mut v);
+        v
     };
     for m in &verified.mismatches {
         outln!("{m}");
@@ -1643,6 +1757,11 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
                 ok = false;
             }
         }
+    }
+    if !ok {
+        manifest::withdraw(dst.store.as_ref(), COMPLETION_KEY).with_context(|| {
+            format!("cannot remove {COMPLETION_KEY} of a target that did not verify")
+        })?;
     }
     if ok {
         mh.finished = Some(now_rfc3339());
@@ -1696,6 +1815,7 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
                 files: verified.files,
                 bytes: verified.bytes,
                 mismatches: verified.mismatches.clone(),
+                extras: verified.extras.clone(),
             },
             source_findings: verified.source_findings.clone(),
             latency_ms: stats.latency(),

@@ -20,6 +20,9 @@ pub struct Verified {
     pub bytes: u64,
     /// Every copy fault (the target differs from the source).
     pub mismatches: Vec<Mismatch>,
+    /// Files at a target that is not an HBase layout which the source lacks (not a fault).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extras: Vec<String>,
 }
 
 /// The report.

@@ -234,3 +234,34 @@ fn copy_the_bundled_sample() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_same_tree(&src, &dst);
 }
+
+/// Issue 17, item 10: a target that does not verify carries no completion manifest, not even
+/// the one an earlier, verified copy left.
+#[test]
+fn copy_that_does_not_verify_leaves_no_old_completion_manifest() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    boundary_tree(&src, R);
+    assert_eq!(copy(&src, &dst, &["--range-size", "64KiB"]).code, 0);
+    assert!(dst.join(".hbcp/manifest.json.zst").is_file());
+    // A target file damaged in place (same size), which `--overwrite never` keeps.
+    let victim = expected_copy(&src)
+        .into_iter()
+        .find(|(_, (dir, size, _))| !dir && *size > 0)
+        .map(|(k, _)| k)
+        .unwrap();
+    let mut bytes = fs::read(dst.join(&victim)).unwrap();
+    bytes[0] ^= 0xff;
+    fs::write(dst.join(&victim), &bytes).unwrap();
+    let r = copy(
+        &src,
+        &dst,
+        &["--range-size", "64KiB", "--overwrite", "never"],
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains(&victim), "{r:?}");
+    assert!(
+        !dst.join(".hbcp/manifest.json.zst").exists(),
+        "a target that did not verify keeps no completion manifest: {r:?}"
+    );
+}

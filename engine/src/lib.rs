@@ -19,6 +19,7 @@ pub mod budget;
 pub mod index;
 pub mod journal;
 pub mod limiter;
+pub mod lock;
 pub mod stats;
 mod work;
 

@@ -120,6 +120,16 @@ pub trait Upload: Send + Sync + fmt::Debug {
     }
 }
 
+/// The condition of [`Store::put_if`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutIf<'a> {
+    /// Only if no object has the key: a create.
+    Absent,
+    /// Only if the object still has this version token (one that [`Store::put_if`] or
+    /// [`Store::get_versioned`] returned).
+    Version(&'a str),
+}
+
 /// Callback that receives listing entries; it may be called from several threads at once.
 pub type ListSink<'a> = dyn Fn(Entry) -> Result<()> + Sync + 'a;
 
@@ -216,6 +226,26 @@ pub trait Store: Send + Sync + fmt::Debug {
         Err(Error::Unsupported {
             what: format!("server-side copy {from} -> {to}"),
             hint: "the data is sent again instead".into(),
+        })
+    }
+
+    /// Write a small object only if `cond` holds, checked by the service in the same request
+    /// (a lock's create and lease renewal): `Ok(Some(token))` when written, with the token of
+    /// the new version for a later [`PutIf::Version`]; `Ok(None)` when the condition did not
+    /// hold. Stores that cannot do it say [`Error::Unsupported`].
+    fn put_if(&self, key: &str, data: &[u8], cond: PutIf<'_>) -> Result<Option<String>> {
+        let _ = (data, cond);
+        Err(Error::Unsupported {
+            what: format!("conditional write of {key}"),
+            hint: "this store cannot hold a lock".into(),
+        })
+    }
+
+    /// A whole small object and its version token for [`PutIf::Version`]; `None` if absent.
+    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, String)>> {
+        Err(Error::Unsupported {
+            what: format!("versioned read of {key}"),
+            hint: "this store cannot hold a lock".into(),
         })
     }
 

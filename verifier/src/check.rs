@@ -130,6 +130,10 @@ pub struct VerifyOutcome {
     /// What the run should know about how it was checked (a fallback taken, say).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Files at a target that is not an HBase layout which the source lacks: reported, not
+    /// judged (see [`Extras::others`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extras: Vec<String>,
 }
 
 impl VerifyOutcome {
@@ -145,6 +149,7 @@ impl VerifyOutcome {
         self.mismatches.extend(other.mismatches);
         self.source_findings.extend(other.source_findings);
         self.notes.extend(other.notes);
+        self.extras.extend(other.extras);
     }
 }
 
@@ -413,6 +418,7 @@ where
         mismatches,
         source_findings,
         notes: Vec::new(),
+        extras: Vec::new(),
     })
 }
 
@@ -541,6 +547,7 @@ where
         mismatches,
         source_findings,
         notes,
+        extras: Vec::new(),
     })
 }
 
@@ -642,10 +649,30 @@ pub fn compare_trees(
     }
     list_result?;
     let (mut mismatches, source_findings) = found.into_parts();
-    // Extras: target keys that no source entry has (a merge of the two sorted key lists). An
-    // empty directory at the target that only holds other extras is reported with them.
-    let mut src_keys = source.into_inner().unwrap().finish()?.peekable();
-    for t in target.into_inner().unwrap().finish()? {
+    // Extras: target keys that no source entry has. An empty directory at the target that
+    // only holds other extras is reported with them.
+    for t in unmatched(target.into_inner().unwrap(), source.into_inner().unwrap())? {
+        mismatches.push(Mismatch {
+            key: t,
+            kind: MismatchKind::Extra,
+        });
+    }
+    mismatches.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(VerifyOutcome {
+        files: files.into_inner(),
+        bytes: bytes.into_inner(),
+        mismatches,
+        source_findings,
+        notes: Vec::new(),
+        extras: Vec::new(),
+    })
+}
+
+/// The keys of `target` that `source` lacks, in key order: a merge of the two sorted lists.
+fn unmatched(target: ExternalSort<String>, source: ExternalSort<String>) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut src_keys = source.finish()?.peekable();
+    for t in target.finish()? {
         let t = t?;
         let mut at_source = false;
         while let Some(s) = src_keys.peek() {
@@ -667,19 +694,161 @@ pub fn compare_trees(
             }
         }
         if !at_source {
-            mismatches.push(Mismatch {
-                key: t,
-                kind: MismatchKind::Extra,
-            });
+            out.push(t);
         }
     }
-    mismatches.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(VerifyOutcome {
-        files: files.into_inner(),
-        bytes: bytes.into_inner(),
-        mismatches,
-        source_findings,
-        notes: Vec::new(),
+    Ok(out)
+}
+
+/// What [`find_extras`] found at a target besides what a copy wrote or found there.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    /// On an HBase target, files under a table, region or family folder the copy wrote into:
+    /// HBase would load them (resurrected or duplicated cells), so each is a copy fault.
+    pub faults: Vec<String>,
+    /// On a target that is not an HBase layout, the files the source lacks: reported, not
+    /// judged (a plain folder may well gather other files).
+    pub others: Vec<String>,
+    /// Target entries listed to find them.
+    pub listed: u64,
+}
+
+/// `--delete-extra`: remove the extras that are copy faults, within the same cap as
+/// `sync --delete`.
+#[derive(Debug, Clone, Copy)]
+pub struct DeleteExtra {
+    /// The largest share of the listed target files that may be deleted without `force`.
+    pub max_share: f64,
+    /// Delete even more.
+    pub force: bool,
+}
+
+impl Extras {
+    /// Add what was found to a verification: the faults as [`MismatchKind::Extra`], the rest
+    /// to [`VerifyOutcome::extras`]. With `delete`, the faults are removed from `dst` first
+    /// (all of them, or none when they are more than the cap allows); each key removed is
+    /// returned, and the line that says why none was, if so. A fault whose removal failed
+    /// stays a fault, with a note saying why.
+    pub fn settle(
+        self,
+        dst: &dyn Store,
+        delete: Option<DeleteExtra>,
+        out: &mut VerifyOutcome,
+    ) -> (Vec<String>, Option<String>) {
+        let mut deleted = Vec::new();
+        let mut refused = None;
+        let mut faults = self.faults;
+        if let (Some(d), false) = (delete, faults.is_empty()) {
+            let share = faults.len() as f64 / self.listed.max(1) as f64;
+            if share > d.max_share && !d.force {
+                refused = Some(format!(
+                    "--delete-extra would delete {} of {} target files under the copied folders \
+                     ({:.1}%), more than --max-delete {:.1}%; pass --force to delete them",
+                    faults.len(),
+                    self.listed,
+                    share * 100.0,
+                    d.max_share * 100.0
+                ));
+            } else {
+                let mut kept = Vec::new();
+                for k in faults {
+                    match dst.delete(&k) {
+                        Ok(()) => deleted.push(k),
+                        Err(e) => {
+                            out.notes
+                                .push(format!("could not remove the extra {k}: {e}"));
+                            kept.push(k);
+                        }
+                    }
+                }
+                faults = kept;
+            }
+        }
+        out.mismatches
+            .extend(faults.into_iter().map(|key| Mismatch {
+                key,
+                kind: MismatchKind::Extra,
+            }));
+        out.mismatches.sort_by(|a, b| a.key.cmp(&b.key));
+        out.extras.extend(self.others);
+        (deleted, refused)
+    }
+}
+
+/// The folder whose every file HBase loads as part of the table that `key` belongs to: for
+/// the root layout the table folder (`data/NS/TABLE/`, regions and families below it), for
+/// the bulkload layout the family folder (`TABLE/FAMILY/`). `None` for keys outside them.
+pub fn hbase_folder(key: &str, layout: HbaseLayout) -> Option<String> {
+    let parts: Vec<&str> = key.split('/').collect();
+    match layout {
+        HbaseLayout::Root if parts.len() >= 4 && parts[0] == "data" => {
+            Some(format!("data/{}/{}/", parts[1], parts[2]))
+        }
+        HbaseLayout::Bulkload if parts.len() >= 3 => Some(format!("{}/{}/", parts[0], parts[1])),
+        _ => None,
+    }
+}
+
+/// The target's extras after a copy: `spill` is the copy's manifest spill (every key the copy
+/// put at the target or found there), `selection` the keys that belong to the job at all (hbcp's own
+/// folder, HBase's transient folders and `--exclude` are never extras). On an HBase target
+/// (`layout`) only the folders of [`hbase_folder`] that the copy wrote into are listed, and
+/// what they hold beyond the copy are [`Extras::faults`]; otherwise the whole target is listed
+/// and its extras are [`Extras::others`]. Memory stays flat: both key lists are sorted on
+/// disk under `scratch`.
+pub fn find_extras(
+    dst: &dyn Store,
+    spill: &Path,
+    layout: Option<HbaseLayout>,
+    selection: &Selection,
+    scratch: &Path,
+) -> Result<Extras> {
+    let mut source = key_sorter(scratch);
+    let mut folders = std::collections::BTreeSet::new();
+    let file = std::fs::File::open(spill)
+        .map_err(|e| hbcp_store::Error::io(spill.display().to_string(), "open", e))?;
+    crate::manifest::read(file, &spill.display().to_string(), |e| {
+        if let Some(f) = layout.and_then(|l| hbase_folder(&e.k, l)) {
+            folders.insert(f);
+        }
+        Ok(source.push(e.k)?)
+    })?;
+    let prefixes: Vec<String> = match layout {
+        Some(_) => folders.into_iter().collect(),
+        None => vec![String::new()],
+    };
+    let sort_failed = Mutex::new(None);
+    let target = Mutex::new(key_sorter(scratch));
+    let listed = AtomicU64::new(0);
+    for prefix in &prefixes {
+        let r = dst.list(prefix, &|e: Entry| {
+            if e.kind != EntryKind::Skipped && selection.accepts(&e) {
+                listed.fetch_add(1, Ordering::Relaxed);
+                push_sorted(&target, &sort_failed, e.key)?;
+            }
+            Ok(())
+        });
+        if let Some(e) = sort_failed.lock().unwrap().take() {
+            return Err(e.into());
+        }
+        match r {
+            Ok(()) | Err(hbcp_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let extra = unmatched(target.into_inner().unwrap(), source)?;
+    let listed = listed.into_inner();
+    Ok(match layout {
+        Some(_) => Extras {
+            faults: extra,
+            others: Vec::new(),
+            listed,
+        },
+        None => Extras {
+            faults: Vec::new(),
+            others: extra,
+            listed,
+        },
     })
 }
 

@@ -213,6 +213,19 @@ pub fn write_sorted(
     Ok(n)
 }
 
+/// Take a completion manifest away, durably: a target about to be written, or one that did
+/// not verify, must not carry a manifest that says it is complete. Done before the first
+/// write of a run, so a crash at any later moment leaves no manifest behind; true when there
+/// was one.
+pub fn withdraw(dst: &dyn Store, key: &str) -> Result<bool> {
+    if dst.head(key)?.is_none() {
+        return Ok(false);
+    }
+    dst.delete(key)?;
+    dst.flush()?;
+    Ok(true)
+}
+
 /// Send the local file `path` to `key` of `dst`: in one put when small, else as a staged
 /// upload in parts (so a manifest of millions of files is never held in memory), visible only
 /// when whole.

@@ -26,14 +26,14 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use hbcp_store::redact::redact_text;
 use hbcp_store::{
-    Caps, Endpoint, Entry, EntryKind, Error, ListSink, Result, Store, StoreUrl, Upload,
+    Caps, Endpoint, Entry, EntryKind, Error, ListSink, PutIf, Result, Store, StoreUrl, Upload,
 };
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{
     Attribute, Attributes, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt,
-    PutOptions, PutPayload, RetryConfig,
+    PutMode, PutOptions, PutPayload, RetryConfig, UpdateVersion,
 };
 
 /// Options for opening cloud stores.
@@ -1426,6 +1426,41 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
             .map_err(|e| self.err("copy", from, e))
     }
 
+    fn put_if(&self, key: &str, data: &[u8], cond: PutIf<'_>) -> Result<Option<String>> {
+        let p = self.path(key)?;
+        let mode = match cond {
+            PutIf::Absent => PutMode::Create,
+            PutIf::Version(token) => PutMode::Update(version_of_token(token)),
+        };
+        let opts = PutOptions {
+            mode,
+            ..Default::default()
+        };
+        let payload = PutPayload::from(bytes::Bytes::copy_from_slice(data));
+        match self.block(self.inner.put_opts(&p, payload, opts)) {
+            Ok(r) => Ok(Some(token_of(r.e_tag, r.version))),
+            Err(object_store::Error::AlreadyExists { .. })
+            | Err(object_store::Error::Precondition { .. })
+            | Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err("write", key, e)),
+        }
+    }
+
+    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, String)>> {
+        let p = self.path(key)?;
+        let r = self.block(async {
+            let got = self.inner.get_opts(&p, GetOptions::default()).await?;
+            let token = token_of(got.meta.e_tag.clone(), got.meta.version.clone());
+            let data = got.bytes().await?;
+            Ok::<_, object_store::Error>((data.to_vec(), token))
+        });
+        match r {
+            Ok(x) => Ok(Some(x)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err("read", key, e)),
+        }
+    }
+
     fn make_dir(&self, key: &str) -> Result<()> {
         let p = if self.kind == "azure" {
             self.path(key)?
@@ -1458,6 +1493,24 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.err("delete", key, e)),
         }
+    }
+}
+
+/// The version token of [`Store::put_if`]: the ETag and the object version (GCS's generation),
+/// exactly as the service gave them, on two lines.
+fn token_of(e_tag: Option<String>, version: Option<String>) -> String {
+    format!(
+        "{}\n{}",
+        e_tag.unwrap_or_default(),
+        version.unwrap_or_default()
+    )
+}
+
+fn version_of_token(token: &str) -> UpdateVersion {
+    let (e, v) = token.split_once('\n').unwrap_or((token, ""));
+    UpdateVersion {
+        e_tag: (!e.is_empty()).then(|| e.to_string()),
+        version: (!v.is_empty()).then(|| v.to_string()),
     }
 }
 

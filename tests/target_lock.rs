@@ -1,0 +1,197 @@
+//! One run at a time per target (issue 17, item 5): a second run against a target that a
+//! live run holds is refused (exit 2, one line naming the holder) while the first completes
+//! exactly; a hold whose run is gone is taken over and said so. On local disk and on Azurite.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::cloud::{azurite, container};
+use crate::util::*;
+
+/// A source big enough that a copy throttled to 8 MB/s takes a few seconds.
+fn slow_source(root: &Path) {
+    fs::create_dir_all(root.join("d")).unwrap();
+    for i in 0..4u8 {
+        let data: Vec<u8> = (0..8u32 << 20)
+            .map(|x| (x as u8).wrapping_mul(i + 1))
+            .collect();
+        fs::write(root.join(format!("d/f{i}")), data).unwrap();
+    }
+}
+
+fn spawn_copy(src: &str, dst: &str) -> Child {
+    Command::new(bin())
+        .args([
+            "copy",
+            src,
+            dst,
+            "--progress",
+            "none",
+            "--max-bandwidth",
+            "8MB/s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Wait (bounded) until `held` says the first run holds its lock.
+fn until_held(what: &str, held: impl Fn() -> bool) {
+    let t0 = Instant::now();
+    while !held() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the first run never held {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn host() -> String {
+    hbcp_engine::lock::hostname()
+}
+
+/// The second run's refusal: exit 2, one line, naming host, pid and start.
+fn assert_refused(r: &Run, pid: u32) {
+    assert_eq!(r.code, 2, "{r:?}");
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{r:?}");
+    assert!(lines[0].contains("in use by another run"), "{r:?}");
+    assert!(lines[0].contains(&format!("pid {pid}")), "{r:?}");
+    assert!(lines[0].contains(&format!("host {}", host())), "{r:?}");
+    assert!(lines[0].contains("started 20"), "{r:?}");
+}
+
+#[test]
+fn a_second_copy_to_a_local_target_is_refused_while_the_first_completes_exactly() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    slow_source(&src);
+    let first = spawn_copy(&s(&src), &s(&dst));
+    let pid = first.id();
+    let lock = dst.join(".hbcp/lock");
+    until_held("the local lock", || {
+        fs::read_to_string(&lock).is_ok_and(|x| x.contains(&format!("\"pid\":{pid}")))
+    });
+    let second = copy(&src, &dst, &[]);
+    let first = to_run(first.wait_with_output().unwrap());
+    assert_refused(&second, pid);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert!(first.stderr.contains("complete and verified"), "{first:?}");
+    assert_same_tree(&src, &dst);
+    // Released: the next run takes it without a word about a stale lock.
+    let again = copy(&src, &dst, &[]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(!again.stderr.contains("took over"), "{again:?}");
+}
+
+#[test]
+fn a_local_lock_left_by_a_killed_run_is_taken_over_and_said_so() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("a"), b"a").unwrap();
+    // A run killed with -9 leaves its name in the lock but holds no flock any more.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    fs::create_dir_all(dst.join(".hbcp")).unwrap();
+    fs::write(
+        dst.join(".hbcp/lock"),
+        format!(
+            r#"{{"host":"{}","pid":{dead},"started":"2026-01-01T00:00:00Z","command":"copy"}}"#,
+            host()
+        ),
+    )
+    .unwrap();
+    let r = copy(&src, &dst, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains(&format!(
+            "took over the lock of a run that is gone (hbcp copy on host {}, pid {dead}, started 2026-01-01T00:00:00Z)",
+            host()
+        )),
+        "{r:?}"
+    );
+    assert_same_tree(&src, &dst);
+    assert_eq!(fs::read(dst.join(".hbcp/lock")).unwrap(), b"", "released");
+}
+
+fn azure_store(url: &str) -> std::sync::Arc<dyn hbcp_store::Store> {
+    let u = hbcp_store::StoreUrl::parse(url, true).unwrap();
+    let opts = hbcp_store_cloud::CloudOptions {
+        allow_http: true,
+        create_container: true,
+        ..Default::default()
+    };
+    hbcp_store_cloud::open(&u, &opts).unwrap().0
+}
+
+#[test]
+fn a_second_copy_to_an_azurite_target_is_refused_while_the_first_completes_exactly() {
+    let Some(base) = azurite() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    slow_source(&src);
+    let blob = container(&base, "devstoreaccount1", "lock");
+    let store = azure_store(&blob);
+    let first = spawn_copy(&s(&src), &blob);
+    let pid = first.id();
+    until_held("the lock blob", || {
+        store
+            .get_versioned(".hbcp/lock")
+            .unwrap()
+            .is_some_and(|(d, _)| String::from_utf8_lossy(&d).contains(&format!("\"pid\":{pid}")))
+    });
+    let second = copy(&src, Path::new(&blob), &[]);
+    let first = to_run(first.wait_with_output().unwrap());
+    assert_refused(&second, pid);
+    assert_eq!(first.code, 0, "{first:?}");
+    // Exactly the source, read back through hbcp to a fresh local folder and compared there.
+    let back = t.path().join("back");
+    assert_eq!(copy(Path::new(&blob), &back, &[]).code, 0);
+    assert_same_tree(&src, &back);
+    assert!(store.head(".hbcp/lock").unwrap().is_none(), "released");
+}
+
+#[test]
+fn an_azurite_lock_whose_lease_ran_out_is_taken_over_and_said_so() {
+    let Some(base) = azurite() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("a"), b"a").unwrap();
+    let blob = container(&base, "devstoreaccount1", "stale");
+    let store = azure_store(&blob);
+    let stale = r#"{"host":"elsewhere","pid":7,"started":"2026-01-01T00:00:00Z","command":"copy","expires":1}"#;
+    store.put(".hbcp/lock", stale.as_bytes()).unwrap();
+    let r = copy(&src, Path::new(&blob), &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains(
+            "took over the lock of a run that is gone (hbcp copy on host elsewhere, pid 7, started 2026-01-01T00:00:00Z)"
+        ),
+        "{r:?}"
+    );
+    assert!(store.head(".hbcp/lock").unwrap().is_none(), "released");
+    // A live lease (expiring in an hour) is not taken over.
+    let live = format!(
+        r#"{{"host":"elsewhere","pid":8,"started":"2026-01-01T00:00:00Z","command":"copy","expires":{}}}"#,
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 3600
+    );
+    store.put(".hbcp/lock", live.as_bytes()).unwrap();
+    let r = copy(&src, Path::new(&blob), &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("host elsewhere, pid 8"), "{r:?}");
+    assert_eq!(
+        store.get_versioned(".hbcp/lock").unwrap().unwrap().0,
+        live.as_bytes()
+    );
+}
