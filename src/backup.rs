@@ -615,15 +615,10 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
     let src = open_source(&a.ends.src, a.tuning.allow_http)?;
     // A generation holds what `hbcp copy` would copy of the root: an HBase root without its
     // transient folders, and without the WALs unless --allow-unflushed.
-    let sel = if crate::select::is_hbase_root(src.store.as_ref())? {
-        sel.with_hbase_rules(hbcp_planner::HbaseRules {
-            include_wals: a.allow_unflushed,
-        })
-    } else {
-        sel
-    };
+    let sel = crate::select::copy_rules(&src, sel, a.allow_unflushed)?;
     if !a.allow_unflushed {
-        if let Some(msg) = crate::preflight::unflushed_guard(&src, &[])? {
+        let places = crate::preflight::WalPlaces::open(&a.wals, a.tuning.allow_http)?;
+        if let Some(msg) = crate::preflight::unflushed_guard(&src, &[], &places)? {
             return usage(msg);
         }
     }

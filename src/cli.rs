@@ -89,6 +89,8 @@ pub struct BackupArgs {
     #[arg(long)]
     pub allow_unflushed: bool,
     #[command(flatten)]
+    pub wals: WalArgs,
+    #[command(flatten)]
     pub selection: SelectionArgs,
     #[command(flatten)]
     pub tuning: TuningArgs,
@@ -121,11 +123,29 @@ pub struct RestoreArgs {
     pub tuning: TuningArgs,
 }
 
+/// Where the WALs of an HBase root are, for the preflight and the WAL guard of copy, plan,
+/// sync and backup.
+#[derive(Debug, Clone, Args)]
+pub struct WalArgs {
+    /// The WALs live outside the root: the folder HBase's `hbase.wal.dir` names (holding
+    /// `WALs/` and `oldWALs/`), e.g. the HDFS of an HDInsight cluster with Accelerated Writes;
+    /// any URL hbcp reads. Its WALs are read by the WAL guard, not copied.
+    #[arg(long, value_name = "URL")]
+    pub wal_dir: Option<String>,
+    /// This HBase root has no WALs anywhere (e.g. a cluster stopped cleanly whose archived WALs
+    /// were cleaned). Without it, a root in which no WAL is found (and no --wal-dir) is not
+    /// promised safe, and a copy of it is refused (exit 2).
+    #[arg(long)]
+    pub no_wals_expected: bool,
+}
+
 /// `hbcp preflight`.
 #[derive(Debug, Args)]
 pub struct PreflightArgs {
     /// The HBase root to inspect.
     pub src: String,
+    #[command(flatten)]
+    pub wals: WalArgs,
     /// Write the findings as JSON.
     #[arg(long, value_name = "FILE.json")]
     pub report: Option<PathBuf>,
@@ -299,6 +319,8 @@ pub struct CopyArgs {
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]
+    pub wals: WalArgs,
+    #[command(flatten)]
     pub selection: SelectionArgs,
     #[command(flatten)]
     pub hbase: HbaseSelectArgs,
@@ -318,6 +340,8 @@ pub struct PlanArgs {
     /// Plan the WALs too (as `copy --allow-unflushed` copies them).
     #[arg(long)]
     pub allow_unflushed: bool,
+    #[command(flatten)]
+    pub wals: WalArgs,
     /// Where to write the plan.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
@@ -346,6 +370,13 @@ pub struct RunArgs {
 pub struct SyncArgs {
     #[command(flatten)]
     pub ends: Endpoints,
+    /// Sync although edits live only in WALs (the WALs are then synced too, as `copy
+    /// --allow-unflushed` copies them); without it such a sync is refused, exit 2, before its
+    /// first cycle.
+    #[arg(long)]
+    pub allow_unflushed: bool,
+    #[command(flatten)]
+    pub wals: WalArgs,
     #[command(flatten)]
     pub selection: SelectionArgs,
     #[command(flatten)]

@@ -529,8 +529,9 @@ fn copy(a: CopyArgs) -> Result<Exit> {
     let src = open_source(&a.ends.src, a.tuning.allow_http)?;
     if !a.allow_unflushed && spec.snapshot.is_none() {
         // HBase roots only: refuse a copy that would lose edits still only in WALs (of the
-        // selected tables, with --table).
-        if let Some(msg) = crate::preflight::unflushed_guard(&src, &spec.tables)? {
+        // selected tables, with --table), or that cannot tell.
+        let places = crate::preflight::WalPlaces::open(&a.wals, a.tuning.allow_http)?;
+        if let Some(msg) = crate::preflight::unflushed_guard(&src, &spec.tables, &places)? {
             return usage(msg);
         }
     }
@@ -1305,7 +1306,8 @@ fn plan(a: PlanArgs) -> Result<Exit> {
     let dst_url = parse_url(&a.ends.dst, "target", a.allow_http)?;
     let sel = selection(&a.selection.exclude)?;
     if !a.allow_unflushed && spec.snapshot.is_none() {
-        if let Some(msg) = crate::preflight::unflushed_guard(&src, &spec.tables)? {
+        let places = crate::preflight::WalPlaces::open(&a.wals, a.allow_http)?;
+        if let Some(msg) = crate::preflight::unflushed_guard(&src, &spec.tables, &places)? {
             return usage(msg);
         }
     }

@@ -4,6 +4,11 @@
 //! family whose sequence id is above the highest `MAX_SEQ_ID_KEY` of that family's HFiles lives
 //! only in the WAL. Exit 1 when such edits exist (naming table, region and family), 0 otherwise,
 //! 2 for a legacy or unreadable root.
+//!
+//! The guard fails closed: a WAL that cannot be read (encrypted, corrupt, unreadable) holds like
+//! a WAL-only edit, and so does a root without any WAL unless the WALs were read elsewhere
+//! (`--wal-dir`, HBase's `hbase.wal.dir`, e.g. HDInsight Accelerated Writes) or the operator says
+//! there are none (`--no-wals-expected`). A folder without `hbase.version` gets no guard.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -15,8 +20,8 @@ use hbcp_hbase::{
 use hbcp_store::{Entry, EntryKind, Store};
 use serde::Serialize;
 
-use crate::cli::PreflightArgs;
-use crate::commands::open_source;
+use crate::cli::{PreflightArgs, WalArgs};
+use crate::commands::{End, open_source};
 use crate::progress::bytes;
 use crate::{Exit, usage};
 
@@ -57,15 +62,41 @@ fn hfile_max_seq_id(s: &dyn Store, e: &Entry) -> Option<i64> {
     read_file_info(&section, r.start, &trailer).ok()?.max_seq_id
 }
 
+/// Where the WALs of a root are read: under the root, and under `--wal-dir` when given.
+pub struct WalPlaces {
+    dir: Option<End>,
+    no_wals_expected: bool,
+}
+
+impl WalPlaces {
+    /// Opens `--wal-dir` (any store hbcp reads); a bad URL or a missing folder is exit 2.
+    pub fn open(a: &WalArgs, allow_http: bool) -> Result<WalPlaces> {
+        let dir = match &a.wal_dir {
+            None => None,
+            Some(u) => Some(open_source(u, allow_http).map_err(|e| {
+                match e.downcast_ref::<crate::UsageError>() {
+                    Some(u) => crate::UsageError(format!("--wal-dir: {}", u.0)).into(),
+                    None => e.context("--wal-dir"),
+                }
+            })?),
+        };
+        Ok(WalPlaces {
+            dir,
+            no_wals_expected: a.no_wals_expected,
+        })
+    }
+}
+
 /// What `copy` needs to know before it starts: `Ok(None)` when the root is safe to copy
-/// without WALs (or is not an HBase root), `Ok(Some(message))` when edits live only in WALs.
-/// With `tables` (namespace, name), only edits of those tables count. A legacy root is a usage
-/// error.
+/// without WALs (or is not an HBase root), `Ok(Some(message))` when edits live only in WALs,
+/// a WAL could not be read, or no WAL was found to read. With `tables` (namespace, name), only
+/// edits of those tables count. A legacy root is a usage error.
 pub fn unflushed_guard(
-    src: &crate::commands::End,
+    src: &End,
     tables: &[(String, String)],
+    places: &WalPlaces,
 ) -> Result<Option<String>> {
-    let Some(mut f) = inspect(src)? else {
+    let Some(mut f) = inspect(src, places)? else {
         return Ok(None);
     };
     if !tables.is_empty() {
@@ -83,8 +114,20 @@ pub fn unflushed_guard(
         f.recovered
             .retain(|r| dirs.iter().any(|d| r.contains(d.as_str())));
     }
-    if !f.loses() {
+    if !f.holds() {
         return Ok(None);
+    }
+    if let Some(why) = f.no_wals(&src.url.display) {
+        return Ok(Some(format!(
+            "{why}; pass --wal-dir URL to read them there, or --no-wals-expected if this root has none, or --allow-unflushed to copy without this check"
+        )));
+    }
+    if !f.unreadable.is_empty() && f.unflushed.is_empty() && f.recovered.is_empty() {
+        return Ok(Some(format!(
+            "cannot tell whether a copy without the WALs loses edits: {}; stop writes and flush first ({}), or pass --allow-unflushed to copy the WALs with the data",
+            f.unreadable.join("; "),
+            f.flush_commands()
+        )));
     }
     let mut msg =
         String::from("copying without the WALs would lose edits that are not yet in HFiles:");
@@ -97,6 +140,9 @@ pub fn unflushed_guard(
     for r in &f.recovered {
         msg.push_str(&format!(" recovered edits not replayed: {r};"));
     }
+    for u in &f.unreadable {
+        msg.push_str(&format!(" WAL not read: {u};"));
+    }
     msg.push_str(&format!(
         " stop writes and flush first ({}), or pass --allow-unflushed to copy the WALs with the data",
         f.flush_commands()
@@ -104,11 +150,44 @@ pub fn unflushed_guard(
     Ok(Some(msg))
 }
 
+/// What only the WALs hold now, one line each (edits above the flushed sequence ids, recovered
+/// edits not replayed, WALs not read, no WAL found): `sync` reports it as data at risk in each
+/// cycle. Empty for a folder that is not an HBase root.
+pub fn at_risk(src: &End, places: &WalPlaces) -> Result<Vec<String>> {
+    let Some(f) = inspect(src, places)? else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<String> = f
+        .unflushed
+        .iter()
+        .map(|u| {
+            format!(
+                "table {} region {} family {}: WAL edits up to sequence id {} in {}",
+                u.table, u.region, u.family, u.wal_max_seq_id, u.wal
+            )
+        })
+        .collect();
+    out.extend(
+        f.recovered
+            .iter()
+            .map(|r| format!("recovered edits not replayed: {r}")),
+    );
+    out.extend(f.unreadable.iter().map(|u| format!("WAL not read: {u}")));
+    out.extend(f.no_wals(&src.url.display));
+    Ok(out)
+}
+
 struct Findings {
     version: String,
     tables: BTreeMap<String, TableStats>,
     snapshots: BTreeSet<String>,
+    /// WALs read (under `WALs/`, of the root and of `--wal-dir`).
     wals: usize,
+    /// WAL files seen (`WALs/` and `oldWALs/`): none means the WALs live elsewhere or not at all.
+    wal_files: usize,
+    /// `--wal-dir`, printable.
+    wal_dir: Option<String>,
+    no_wals_expected: bool,
     open_wals: Vec<String>,
     unflushed: Vec<Unflushed>,
     recovered: Vec<String>,
@@ -116,8 +195,27 @@ struct Findings {
 }
 
 impl Findings {
+    /// Edits live only in WALs (or in recovered edits not replayed).
     fn loses(&self) -> bool {
         !self.unflushed.is_empty() || !self.recovered.is_empty()
+    }
+    /// Why no WAL was read, when none was and the operator did not say none exist.
+    fn no_wals(&self, root: &str) -> Option<String> {
+        if self.wal_files > 0 || self.no_wals_expected {
+            return None;
+        }
+        Some(match &self.wal_dir {
+            None => format!(
+                "{root}: found no WALs under the root (WALs/, oldWALs/): they may live elsewhere (HBase's hbase.wal.dir, e.g. on HDInsight with Accelerated Writes), so a copy without them cannot be promised to lose nothing"
+            ),
+            Some(d) => format!(
+                "found no WALs under the root nor under --wal-dir {d} (WALs/, oldWALs/; give the folder hbase.wal.dir names), so a copy without them cannot be promised to lose nothing"
+            ),
+        })
+    }
+    /// The guard holds: edits only in WALs, a WAL not read, or no WAL found to read.
+    fn holds(&self) -> bool {
+        self.loses() || !self.unreadable.is_empty() || self.no_wals("").is_some()
     }
     fn flush_commands(&self) -> String {
         let mut names: BTreeSet<&str> = self.unflushed.iter().map(|u| u.table.as_str()).collect();
@@ -137,7 +235,8 @@ impl Findings {
 /// `hbcp preflight`.
 pub fn preflight(a: PreflightArgs) -> Result<Exit> {
     let src = open_source(&a.src, a.allow_http)?;
-    let Some(f) = inspect(&src)? else {
+    let places = WalPlaces::open(&a.wals, a.allow_http)?;
+    let Some(f) = inspect(&src, &places)? else {
         outln!(
             "{}: no hbase.version — not an HBase root; hbcp copies it as plain files",
             src.url
@@ -152,18 +251,23 @@ pub fn preflight(a: PreflightArgs) -> Result<Exit> {
             "tables": f.tables,
             "snapshots": f.snapshots,
             "wals": f.wals,
+            "wal_files": f.wal_files,
+            "wal_dir": f.wal_dir,
+            "no_wals_expected": f.no_wals_expected,
+            "no_wals_found": f.no_wals("").is_some(),
             "open_wals": f.open_wals,
             "recovered_edits": f.recovered,
             "unflushed": f.unflushed,
             "not_checked": f.unreadable,
             "loses_edits_without_wals": f.loses(),
+            "safe_without_wals": !f.holds(),
         });
         std::fs::write(path, serde_json::to_vec_pretty(&j)?)?;
     }
-    Ok(if f.loses() { Exit::Failed } else { Exit::Ok })
+    Ok(if f.holds() { Exit::Failed } else { Exit::Ok })
 }
 
-fn inspect(src: &crate::commands::End) -> Result<Option<Findings>> {
+fn inspect(src: &End, places: &WalPlaces) -> Result<Option<Findings>> {
     let store = src.store.as_ref();
     // Not an HBase root: nothing to inspect, and no listing (a plain folder of millions of
     // files is not listed twice, nor held in memory).
@@ -193,7 +297,9 @@ fn inspect(src: &crate::commands::End) -> Result<Option<Findings>> {
         snapshots: BTreeSet<String>,
         /// (region, family) → the family folder holding its HFiles.
         family_dirs: HashMap<(String, String), String>,
-        wals: Vec<Entry>,
+        /// WALs to read: (under --wal-dir, entry).
+        wals: Vec<(bool, Entry)>,
+        wal_files: usize,
         recovered: Vec<String>,
     }
     let pass = Mutex::new(Pass::default());
@@ -229,21 +335,46 @@ fn inspect(src: &crate::commands::End) -> Result<Option<Findings>> {
             PathKind::SnapshotInfo { name } => {
                 p.snapshots.insert(name);
             }
-            PathKind::Wal { .. } => p.wals.push(e),
-            PathKind::RecoveredEdits { name, .. } if !name.ends_with(".seqid") && e.size > 0 => {
-                p.recovered.push(e.key.clone())
-            }
-            _ => {}
+            other => wal_kind(&mut p, other, e, false),
         }
         Ok(())
     }) {
         return usage(format!("cannot list {}: {e}", src.url));
+    }
+    /// WALs, archived WALs and recovered edits, under the root or under --wal-dir.
+    fn wal_kind(p: &mut Pass, kind: PathKind, e: Entry, in_wal_dir: bool) {
+        match kind {
+            PathKind::Wal { .. } => {
+                p.wal_files += 1;
+                p.wals.push((in_wal_dir, e));
+            }
+            PathKind::OldWal { .. } => p.wal_files += 1,
+            PathKind::RecoveredEdits { name, .. } if !name.ends_with(".seqid") && e.size > 0 => {
+                p.recovered.push(if in_wal_dir {
+                    format!("--wal-dir {}", e.key)
+                } else {
+                    e.key
+                })
+            }
+            _ => {}
+        }
+    }
+    if let Some(d) = &places.dir {
+        if let Err(e) = d.store.list("", &|e: Entry| {
+            if e.kind == EntryKind::File {
+                wal_kind(&mut pass.lock().unwrap(), classify(&e.key), e, true);
+            }
+            Ok(())
+        }) {
+            return usage(format!("cannot list --wal-dir {}: {e}", d.url));
+        }
     }
     let Pass {
         tables,
         snapshots,
         family_dirs,
         wals,
+        wal_files,
         recovered,
     } = pass.into_inner().unwrap();
     // The highest sequence id flushed to the HFiles of a family, listed when first asked for.
@@ -290,25 +421,26 @@ fn inspect(src: &crate::commands::End) -> Result<Option<Findings>> {
     let mut open_wals = Vec::new();
     let mut unflushed = Vec::new();
     let mut unreadable = Vec::new();
-    for w in &wals {
-        let summary = match read_all(store, w)
+    for (in_wal_dir, w) in &wals {
+        let (wal_store, name) = match (&places.dir, in_wal_dir) {
+            (Some(d), true) => (
+                d.store.as_ref(),
+                format!("{}/{}", d.url.display.trim_end_matches('/'), w.key),
+            ),
+            _ => (store, w.key.clone()),
+        };
+        let summary = match read_all(wal_store, w)
             .map_err(|e| e.to_string())
             .and_then(|b| WalSummary::parse(&b).map_err(|e| e.to_string()))
         {
             Ok(s) => s,
             Err(e) => {
-                unreadable.push(format!("{}: {e}", w.key));
+                unreadable.push(format!("{name}: {e}"));
                 continue;
             }
         };
         if !summary.closed {
-            open_wals.push(w.key.clone());
-        }
-        if summary.compressed || summary.encrypted {
-            unreadable.push(format!(
-                "{}: compressed or encrypted WAL entries are not read",
-                w.key
-            ));
+            open_wals.push(name.clone());
         }
         let tables_of: HashMap<&str, &str> = summary
             .entries
@@ -328,7 +460,7 @@ fn inspect(src: &crate::commands::End) -> Result<Option<Findings>> {
                     family,
                     wal_max_seq_id: seq,
                     hfile_max_seq_id: flushed,
-                    wal: w.key.clone(),
+                    wal: name.clone(),
                 });
             }
         }
@@ -338,6 +470,9 @@ fn inspect(src: &crate::commands::End) -> Result<Option<Findings>> {
         tables,
         snapshots,
         wals: wals.len(),
+        wal_files,
+        wal_dir: places.dir.as_ref().map(|d| d.url.display.clone()),
+        no_wals_expected: places.no_wals_expected,
         open_wals,
         unflushed,
         recovered,
@@ -345,7 +480,7 @@ fn inspect(src: &crate::commands::End) -> Result<Option<Findings>> {
     }))
 }
 
-fn print_findings(src: &crate::commands::End, f: &Findings) {
+fn print_findings(src: &End, f: &Findings) {
     let (tables, snapshots) = (&f.tables, &f.snapshots);
     outln!("root: {} (HBase layout version {})", src.url, f.version);
     outln!("tables: {}", tables.len());
@@ -363,8 +498,12 @@ fn print_findings(src: &crate::commands::End, f: &Findings) {
         outln!("  {s}");
     }
     outln!(
-        "WALs: {} ({} still open: no closing trailer)",
+        "WALs: {} read{} ({} still open: no closing trailer)",
         f.wals,
+        f.wal_dir
+            .as_ref()
+            .map(|d| format!(", with --wal-dir {d}"))
+            .unwrap_or_default(),
         f.open_wals.len()
     );
     for w in &f.open_wals {
@@ -376,7 +515,12 @@ fn print_findings(src: &crate::commands::End, f: &Findings) {
     for u in &f.unreadable {
         outln!("  not checked: {u}");
     }
-    if f.loses() {
+    if let Some(why) = f.no_wals(&src.url.display) {
+        outln!("verdict: cannot promise: {why}");
+        outln!(
+            "  read the WALs where they are with --wal-dir URL, or say --no-wals-expected if this root has none"
+        );
+    } else if f.loses() {
         outln!("verdict: a copy without the WALs would LOSE edits:");
         for u in &f.unflushed {
             outln!(
@@ -390,6 +534,16 @@ fn print_findings(src: &crate::commands::End, f: &Findings) {
             );
         }
         outln!("  stop writes and flush first, e.g. {}", f.flush_commands());
+    } else if !f.unreadable.is_empty() {
+        outln!(
+            "verdict: cannot promise: {} WAL(s) could not be read (listed above as not checked); a copy without them may lose edits",
+            f.unreadable.len()
+        );
+        outln!("  stop writes and flush first, e.g. {}", f.flush_commands());
+    } else if f.wal_files == 0 {
+        outln!(
+            "verdict: no WALs found and --no-wals-expected: a copy without WALs loses nothing this root holds"
+        );
     } else {
         outln!(
             "verdict: every edit in the WALs is also in HFiles; a copy without the WALs loses nothing"

@@ -93,6 +93,16 @@ pub(crate) struct Prepared {
     pub(crate) view: Option<View>,
 }
 
+/// What a whole-root `copy` copies, for `copy`, `sync` and `backup` alike: an HBase root without
+/// its transient folders, and without its WALs unless `include_wals`; any other folder whole.
+pub(crate) fn copy_rules(src: &End, sel: Selection, include_wals: bool) -> Result<Selection> {
+    Ok(if is_hbase_root(src.store.as_ref())? {
+        sel.with_hbase_rules(HbaseRules { include_wals })
+    } else {
+        sel
+    })
+}
+
 /// Resolve the selection against the source. Nothing is written.
 pub(crate) fn prepare(
     src: &End,
@@ -101,11 +111,7 @@ pub(crate) fn prepare(
     include_wals: bool,
 ) -> Result<Prepared> {
     if !spec.is_view() {
-        let sel = if is_hbase_root(src.store.as_ref())? {
-            sel.with_hbase_rules(HbaseRules { include_wals })
-        } else {
-            sel
-        };
+        let sel = copy_rules(src, sel, include_wals)?;
         return Ok(Prepared { sel, view: None });
     }
     if include_wals && !spec.tables.is_empty() {

@@ -35,6 +35,7 @@ use crate::commands::{
     Job, build_job, cleanup_staging, install_signals, open_source, open_target, read_manifest_at,
     selection, validate_tuning, verify_file_where, verify_mode,
 };
+use crate::preflight::WalPlaces;
 use crate::progress::bytes;
 use crate::{Exit, usage};
 
@@ -111,6 +112,9 @@ pub struct Cycle {
     pub deleted: Vec<String>,
     /// Deletions refused (over `--max-delete` without `--force`, or after an error).
     pub deletions_refused: Option<String>,
+    /// Edits that were only in WALs when the cycle started (or WALs that could not be read):
+    /// data at risk, not in the HFiles this cycle synced.
+    pub at_risk: Vec<String>,
     /// Failures and mismatches (and source findings under `--verify deep` or `--strict`).
     pub problems: Vec<String>,
     /// What the HBase checks found wrong at the source in the files written now.
@@ -244,9 +248,13 @@ fn cycle(
     recheck: bool,
     a: &SyncArgs,
     max_delete: f64,
+    places: &WalPlaces,
     cancel: &Arc<AtomicBool>,
 ) -> Result<(Cycle, bool)> {
     let t0 = Instant::now();
+    // What only the WALs hold now: reported with the cycle; without --allow-unflushed it was
+    // not synced, and the cycle fails (the first cycle was refused instead, before any write).
+    let at_risk = crate::preflight::at_risk(&job.src, places)?;
     // The last cycle's index goes (with its scratch files) before this one is built.
     job.cfg.known_target = None;
     let (index, listed) = load_index(job, recheck)?;
@@ -275,6 +283,13 @@ fn cycle(
         target_listed: listed,
         ..Default::default()
     };
+    if !at_risk.is_empty() && !a.allow_unflushed {
+        c.problems.push(
+            "edits only in WALs were not synced: flush them, or sync with --allow-unflushed to sync the WALs too"
+                .into(),
+        );
+    }
+    c.at_risk = at_risk;
     let interrupted = matches!(outcome.stop, Some(Stop::Interrupted)) || cancel.load(Relaxed);
     if outcome.stop.is_some() {
         // An earlier cycle wrote at the target: a listing failure now is no longer bad input.
@@ -488,6 +503,15 @@ pub fn sync(a: SyncArgs) -> Result<Exit> {
         return usage("--recheck must be at least 1 (1 = list the target every cycle)");
     }
     let src = open_source(&a.ends.src, a.tuning.allow_http)?;
+    // The rules of `copy`: what is copied (no transient folders, no WALs unless
+    // --allow-unflushed), and the WAL guard before anything is written.
+    let sel = crate::select::copy_rules(&src, sel, a.allow_unflushed)?;
+    let places = WalPlaces::open(&a.wals, a.tuning.allow_http)?;
+    if !a.allow_unflushed {
+        if let Some(msg) = crate::preflight::unflushed_guard(&src, &[], &places)? {
+            return usage(msg);
+        }
+    }
     let dst = open_target(&a.ends.dst, &src, a.tuning.allow_http)?;
     let mut excludes = a.selection.exclude.clone();
     excludes.push("\0sync".into());
@@ -506,7 +530,7 @@ pub fn sync(a: SyncArgs) -> Result<Exit> {
         n += 1;
         // List the target every --recheck cycles, and after a cycle that found a problem.
         let recheck = n % a.recheck as u64 == 0 || all.last().is_some_and(|c| c.exit_code != 0);
-        let (c, interrupted) = cycle(&mut job, &sel, n, recheck, &a, max_delete, &cancel)?;
+        let (c, interrupted) = cycle(&mut job, &sel, n, recheck, &a, max_delete, &places, &cancel)?;
         let line = format!(
             "hbcp: sync cycle {}: {} files written ({}), {} unchanged, {} deleted; lag p50 {:.1}s p99 {:.1}s max {:.1}s; {:.1}s{}",
             c.cycle,
@@ -530,6 +554,9 @@ pub fn sync(a: SyncArgs) -> Result<Exit> {
         eprintln!("{line}");
         for d in &c.deleted {
             eprintln!("hbcp: deleted: {d}");
+        }
+        for r in &c.at_risk {
+            eprintln!("hbcp: data at risk (only in WALs at cycle time): {r}");
         }
         for p in &c.problems {
             eprintln!("hbcp: {p}");

@@ -72,16 +72,6 @@ fn freeze(root: &Path, at: &Path) -> PathBuf {
     at.to_path_buf()
 }
 
-/// Bytes of new content the activity wrote in what a backup holds (WALs and transient folders
-/// are left out, as by `hbcp copy`).
-fn new_bytes(act: &hbcp_testkit::activity::Activity) -> u64 {
-    act.written
-        .iter()
-        .filter(|(k, _)| !hbase_copy_leaves_out(k, false))
-        .map(|w| w.1)
-        .sum()
-}
-
 fn sample(root: &Path) {
     generate(root, &Spec::sample(), 11).unwrap();
 }

@@ -100,3 +100,232 @@ fn copy_refuses_a_root_with_wal_only_edits_unless_allow_unflushed() {
         "the WALs are copied with the data"
     );
 }
+
+/// The real root whose name contains `part`, unpacked under `dir`.
+fn real(part: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    let name = real_root_names()
+        .into_iter()
+        .find(|n| n.contains(part))
+        .unwrap();
+    real_root(&name, dir)
+}
+
+/// The WAL files (under `WALs/`) of a root.
+fn wal_files(root: &std::path::Path) -> Vec<String> {
+    digest(root)
+        .into_iter()
+        .filter(|(k, v)| !v.0 && k.starts_with("WALs/"))
+        .map(|(k, _)| k)
+        .collect()
+}
+
+fn preflight_json(root: &std::path::Path, extra: &[&str]) -> (Run, serde_json::Value) {
+    let rep = root.with_extension("preflight.json");
+    let mut a = vec!["preflight".to_string(), s(root), "--report".into(), s(&rep)];
+    a.extend(extra.iter().map(|x| x.to_string()));
+    let r = hbcp(a);
+    let j = std::fs::read(&rep)
+        .map(|b| serde_json::from_slice(&b).unwrap())
+        .unwrap_or(serde_json::Value::Null);
+    (r, j)
+}
+
+#[test]
+fn a_root_with_a_garbage_or_encrypted_wal_is_refused_unless_allow_unflushed() {
+    // A root whose WALs hold nothing unflushed: only the unreadable WAL can hold it.
+    let t = tempfile::tempdir().unwrap();
+    let root = real("2.2.3", &t.path().join("x"));
+    let (r, j) = preflight_json(&root, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(j["safe_without_wals"], true);
+    let server = wal_files(&root)[0].rsplit_once('/').unwrap().0.to_string();
+    let cases: [(&str, Vec<u8>, &str); 2] = [
+        (
+            "garbage",
+            (0..300u32).map(|i| (i * 37 % 251) as u8).collect(),
+            "PWAL magic",
+        ),
+        // A header carrying an encryption key (SecureProtobufLogWriter).
+        (
+            "encrypted",
+            [&b"PWAL"[..], &[5, 0x12, 3], b"key"].concat(),
+            "encryption",
+        ),
+    ];
+    for (what, bytes, why) in cases {
+        let key = format!("{server}/host%2C16020%2C1.{what}");
+        std::fs::write(root.join(&key), &bytes).unwrap();
+        let (r, j) = preflight_json(&root, &[]);
+        assert_eq!(r.code, 1, "{what}: {r:?}");
+        assert!(
+            r.stdout.contains("verdict: cannot promise") && !r.stdout.contains("loses nothing"),
+            "{what}: {r:?}"
+        );
+        assert_eq!(j["safe_without_wals"], false, "{what}");
+        assert!(j["not_checked"][0].as_str().unwrap().contains(why), "{j}");
+        let dst = t.path().join(format!("dst-{what}"));
+        for cmd in ["copy", "backup", "sync"] {
+            let r = hbcp([cmd, &s(&root), &s(&dst), "--progress", "none"]);
+            assert_eq!(r.code, 2, "{cmd} {what}: {r:?}");
+            assert!(
+                r.stderr.contains(&key) && r.stderr.contains(why),
+                "{cmd}: names the file and why: {r:?}"
+            );
+            assert_eq!(r.stderr.lines().count(), 1, "one line: {r:?}");
+            assert!(!dst.exists(), "{cmd}: nothing written");
+        }
+        let plan = t.path().join("p.plan");
+        let r = hbcp(["plan", &s(&root), &s(&dst), "--out", &s(&plan)]);
+        assert_eq!(r.code, 2, "plan {what}: {r:?}");
+        assert!(!plan.exists());
+        let r = copy(&root, &dst, &["--allow-unflushed"]);
+        assert_eq!(r.code, 0, "{what}: {r:?}");
+        assert_same_copy_with_wals(&root, &dst);
+        std::fs::remove_dir_all(&dst).unwrap();
+        std::fs::remove_file(root.join(&key)).unwrap();
+    }
+}
+
+#[test]
+fn compressed_wals_give_the_same_verdicts_as_their_plain_form() {
+    for name in real_root_names() {
+        let t = tempfile::tempdir().unwrap();
+        let root = real_root(&name, &t.path().join("x"));
+        let (plain, pj) = preflight_json(&root, &[]);
+        let wals = wal_files(&root);
+        let mut compressed = 0;
+        for w in &wals {
+            let p = root.join(w);
+            let bytes = std::fs::read(&p).unwrap();
+            if bytes.is_empty() {
+                continue;
+            }
+            let z = hbcp_testkit::wal::compress_wal(&bytes).unwrap();
+            assert_ne!(z, bytes);
+            std::fs::write(&p, z).unwrap();
+            compressed += 1;
+        }
+        let (r, j) = preflight_json(&root, &[]);
+        assert_eq!(r.code, plain.code, "{name}: {r:?}");
+        assert_eq!(j["not_checked"], serde_json::json!([]), "{name}: {j}");
+        assert_eq!(j["unflushed"], pj["unflushed"], "{name}");
+        assert_eq!(j["open_wals"], pj["open_wals"], "{name}");
+        assert_eq!(j["safe_without_wals"], pj["safe_without_wals"], "{name}");
+        if name.contains("2.1") || name.contains("1.4.3") {
+            assert!(compressed > 0, "{name}");
+            assert!(!j["unflushed"].as_array().unwrap().is_empty(), "{name}");
+        }
+    }
+}
+
+#[test]
+fn wals_moved_out_of_the_root_are_read_with_wal_dir_and_their_absence_holds_the_copy() {
+    for part in ["2.1", "1.4.3"] {
+        let t = tempfile::tempdir().unwrap();
+        let root = real(part, &t.path().join("x"));
+        let (before, bj) = preflight_json(&root, &[]);
+        assert_eq!(before.code, 1, "{before:?}");
+        // Accelerated Writes: the WALs live in hbase.wal.dir, outside the root.
+        let wal_dir = t.path().join("waldir");
+        std::fs::create_dir_all(&wal_dir).unwrap();
+        std::fs::rename(root.join("WALs"), wal_dir.join("WALs")).unwrap();
+        if root.join("oldWALs").exists() {
+            std::fs::rename(root.join("oldWALs"), wal_dir.join("oldWALs")).unwrap();
+        }
+        let (r, j) = preflight_json(&root, &[]);
+        assert_eq!(r.code, 1, "{part}: {r:?}");
+        assert!(
+            r.stdout.contains("found no WALs under the root")
+                && r.stdout.contains("hbase.wal.dir")
+                && !r.stdout.contains("loses nothing"),
+            "{part}: {r:?}"
+        );
+        assert_eq!(j["no_wals_found"], true);
+        let dst = t.path().join("dst");
+        let r = copy(&root, &dst, &[]);
+        assert_eq!(r.code, 2, "{part}: {r:?}");
+        assert!(
+            r.stderr.contains("--wal-dir") && r.stderr.contains("--no-wals-expected"),
+            "{r:?}"
+        );
+        assert!(!dst.exists());
+        // With --wal-dir: the same tables lose the same edits as before.
+        let (r, j) = preflight_json(&root, &["--wal-dir", &s(&wal_dir)]);
+        assert_eq!(r.code, 1, "{part}: {r:?}");
+        let tables = |j: &serde_json::Value| -> Vec<(String, String, u64)> {
+            j["unflushed"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| {
+                    (
+                        u["table"].as_str().unwrap().to_string(),
+                        u["family"].as_str().unwrap().to_string(),
+                        u["wal_max_seq_id"].as_u64().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        assert!(!tables(&bj).is_empty());
+        assert_eq!(tables(&j), tables(&bj), "{part}");
+        let r = copy(&root, &dst, &["--wal-dir", &s(&wal_dir)]);
+        assert_eq!(r.code, 2, "{part}: {r:?}");
+        assert!(r.stderr.contains("would lose edits"), "{r:?}");
+        // An empty --wal-dir (the wrong folder) does not count as WALs inspected.
+        let empty = t.path().join("empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        let r = copy(&root, &dst, &["--wal-dir", &s(&empty)]);
+        assert_eq!(r.code, 2, "{r:?}");
+        assert!(r.stderr.contains("nor under --wal-dir"), "{r:?}");
+        let r = copy(&root, &dst, &["--wal-dir", &s(&t.path().join("nope"))]);
+        assert_eq!(r.code, 2, "{r:?}");
+        assert!(r.stderr.starts_with("hbcp: --wal-dir"), "{r:?}");
+        assert!(!dst.exists());
+        // The operator's word: a root without WALs.
+        let r = copy(&root, &dst, &["--no-wals-expected"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert_same_tree(&root, &dst);
+    }
+}
+
+#[test]
+fn sync_holds_like_copy_and_reports_wal_only_edits_as_data_at_risk() {
+    let t = tempfile::tempdir().unwrap();
+    let root = real("2.1", &t.path().join("x"));
+    let dst = t.path().join("dst");
+    let r = hbcp(["sync", &s(&root), &s(&dst), "--progress", "none"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("table test") && r.stderr.contains("--allow-unflushed"),
+        "{r:?}"
+    );
+    assert!(!dst.exists(), "nothing written");
+    let rep = t.path().join("s.json");
+    let r = hbcp([
+        "sync",
+        &s(&root),
+        &s(&dst),
+        "--allow-unflushed",
+        "--progress",
+        "none",
+        "--report",
+        &s(&rep),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr
+            .lines()
+            .any(|l| l.contains("data at risk") && l.contains("table test")),
+        "{r:?}"
+    );
+    let j: serde_json::Value = serde_json::from_slice(&std::fs::read(&rep).unwrap()).unwrap();
+    let risk = j["cycles"][0]["at_risk"].as_array().unwrap();
+    assert!(
+        risk.iter()
+            .any(|x| x.as_str().unwrap().contains("table test")),
+        "{j}"
+    );
+    // What copy --allow-unflushed copies: the WALs, and no transient folder.
+    assert_same_copy_with_wals(&root, &dst);
+    assert!(!wal_files(&dst).is_empty());
+}

@@ -175,6 +175,16 @@ pub fn hbase_copy_leaves_out(key: &str, wals: bool) -> bool {
     transient || (in_edits && key.ends_with(".temp")) || (!wals && wal)
 }
 
+/// Bytes of new content the activity wrote in what a copy holds (WALs and transient folders
+/// are left out, as by `hbcp copy`, `sync` and `backup`).
+pub fn new_bytes(act: &hbcp_testkit::activity::Activity) -> u64 {
+    act.written
+        .iter()
+        .filter(|(k, _)| !hbase_copy_leaves_out(k, false))
+        .map(|w| w.1)
+        .sum()
+}
+
 /// What `hbcp copy SRC` puts at the target: the source's digest, less what the HBase rules
 /// leave out when SRC is an HBase root (a folder with `hbase.version`).
 pub fn expected_copy(src: &Path) -> BTreeMap<String, (bool, u64, u64)> {
@@ -247,7 +257,9 @@ pub fn boundary_tree(root: &Path, range: u64) {
     fs::create_dir_all(&wal).unwrap();
     fs::write(
         wal.join("host%2C16020%2C1700000000000.1700000000001"),
-        b"PWAL....",
+        // A closed WAL without entries: magic, an empty header, an empty trailer, its size and
+        // the closing magic (a WAL the preflight can read; a garbage one holds the copy).
+        b"PWAL\x00\x00\x00\x00\x00LAWP",
     )
     .unwrap();
     fs::write(

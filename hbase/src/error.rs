@@ -88,7 +88,7 @@ impl Error {
     }
 
     /// True when the input is well-formed but of a kind or version this crate does not read
-    /// (HFile v1, compressed WAL entries, a codec other than GZ/NONE).
+    /// (HFile v1, an encrypted or value-compressed WAL, a codec other than GZ/NONE).
     pub fn is_unsupported(&self) -> bool {
         matches!(self, Error::Unsupported { .. })
     }

@@ -214,6 +214,25 @@ pub struct WalKeyPb {
     pub log_sequence_number: Option<u64>,
     #[prost(uint64, optional, tag = "4")]
     pub write_time: Option<u64>,
+    /// Replication scopes; with WAL compression their family names go through the family
+    /// dictionary, so they are read (in order) to keep the dictionaries in step.
+    #[prost(message, repeated, tag = "6")]
+    pub scopes: Vec<FamilyScopePb>,
     #[prost(uint32, optional, tag = "7")]
     pub following_kv_count: Option<u32>,
+    /// Extended attributes (2.5+); compressed values go through the table dictionary.
+    #[prost(message, repeated, tag = "12")]
+    pub extended_attributes: Vec<WalAttributePb>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct FamilyScopePb {
+    #[prost(bytes = "vec", optional, tag = "1")]
+    pub family: Option<Vec<u8>>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WalAttributePb {
+    #[prost(bytes = "vec", optional, tag = "2")]
+    pub value: Option<Vec<u8>>,
 }

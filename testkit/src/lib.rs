@@ -2,7 +2,8 @@
 //! [`r#gen`]) with just enough protobuf encoding ([`pb`]) to write HBase's small files as HBase
 //! does; tree digests and damage for copy tests ([`digest`]); the real fixtures unpacked
 //! ([`fixture`]); a runner for the `hbcp` binary ([`cmd`]); HBase activity between two
-//! incremental copies ([`activity`]); objects put into the GCS emulator ([`gcs_emulator`]).
+//! incremental copies ([`activity`]); objects put into the GCS emulator ([`gcs_emulator`]); WALs,
+//! plain and compressed ([`wal`]).
 //! Used by the integration tests, the benchmark scripts (through the `hbcp-gen` binary) and to
 //! make `examples/hbase-sample`.
 #![warn(missing_docs, unreachable_pub)]
@@ -14,6 +15,7 @@ pub mod fixture;
 pub mod gcs_emulator;
 pub mod hbase_tree;
 pub mod pb;
+pub mod wal;
 
 /// The generator under the name the design uses (`gen` is a keyword in edition 2024, hence
 /// `r#gen`; [`hbase_tree`] is the same module).
