@@ -1,6 +1,7 @@
 //! The `hbcp` binary: arguments in, exit code out. The work is done by the library crates;
 //! the exit codes of DESIGN.md are decided here, in one place.
 
+mod auth;
 mod backup;
 mod bench;
 mod cli;
