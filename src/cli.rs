@@ -59,6 +59,23 @@ pub enum Command {
     Generations(GenerationsArgs),
     /// Materialise a generation of a backup target as a complete, verified root at TARGET.
     Restore(RestoreArgs),
+    /// Which credential a URL uses (kind and source, never its value), and what it may do
+    /// there: list, write, read and delete probed with a temporary object it removes.
+    Auth(AuthArgs),
+}
+
+/// `hbcp auth`.
+#[derive(Debug, Args)]
+pub struct AuthArgs {
+    /// The endpoint: any URL form hbcp copies from or to (a SAS in an Azure URL's query is
+    /// that endpoint's credential).
+    pub url: String,
+    /// Only list and read are needed (a source): exit 0 without write and delete.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Allow plain-HTTP endpoints.
+    #[arg(long)]
+    pub allow_http: bool,
 }
 
 /// `hbcp snapshots`.

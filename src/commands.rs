@@ -45,6 +45,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Backup(a) => crate::backup::backup(a),
         Command::Generations(a) => crate::backup::generations(a),
         Command::Restore(a) => crate::backup::restore(a),
+        Command::Auth(a) => crate::auth::auth(a),
     }
 }
 
@@ -54,7 +55,7 @@ pub(crate) struct End {
     pub(crate) store: Arc<dyn Store>,
 }
 
-fn parse_url(s: &str, what: &str, allow_http: bool) -> Result<StoreUrl> {
+pub(crate) fn parse_url(s: &str, what: &str, allow_http: bool) -> Result<StoreUrl> {
     match StoreUrl::parse(s, allow_http) {
         Ok(u) => Ok(u),
         Err(e) => usage(format!("{what}: {e}")),
@@ -149,26 +150,42 @@ fn list_concurrency() -> Result<Option<usize>> {
 /// store refuses a plain-HTTP endpoint that the environment names (`AWS_ENDPOINT_URL`, a GCS
 /// key's `gcs_base_url`) off loopback.
 fn open_remote(url: &StoreUrl, target: bool, allow_http: bool) -> Result<Arc<dyn Store>> {
-    let opts = hbcp_store_cloud::CloudOptions {
-        allow_http,
-        azure_endpoint: AZURE_ENDPOINT.get().cloned().flatten(),
-        create_container: target,
-        put_md5: PUT_MD5.get().copied().unwrap_or(false),
-        list_concurrency: list_concurrency()?,
-        list_page_size: None,
-    };
-    match hbcp_store_cloud::open(url, &opts) {
+    if let Some(note) = hbcp_store_cloud::url_sas_overrides(url) {
+        eprintln!("hbcp: {note}");
+    }
+    match hbcp_store_cloud::open(url, &cloud_options(target, allow_http)?) {
         Ok((s, opened)) => {
             if let Some(c) = opened.created_container {
                 eprintln!("hbcp: created container {c} at {}", url.display);
             }
             Ok(s)
         }
-        Err(e) if e.is_fatal() || matches!(e, hbcp_store::Error::BadUrl { .. }) => {
-            usage(format!("{}: {e}", url.display))
-        }
+        // Found before anything was written: a bad URL, an endpoint that cannot be reached,
+        // a credential that is missing, refused or lacks a permission, a missing container.
+        Err(e) if e.is_fatal() || e.is_endpoint() => usage(e.to_string()),
         Err(e) => Err(anyhow::Error::new(e).context(format!("cannot open {}", url.display))),
     }
+}
+
+/// How cloud endpoints are opened: a source proves it can be listed, a target that it can be
+/// listed and written (its container created if missing), before anything moves.
+pub(crate) fn cloud_options(
+    target: bool,
+    allow_http: bool,
+) -> Result<hbcp_store_cloud::CloudOptions> {
+    Ok(hbcp_store_cloud::CloudOptions {
+        allow_http,
+        azure_endpoint: AZURE_ENDPOINT.get().cloned().flatten(),
+        create_container: target,
+        put_md5: PUT_MD5.get().copied().unwrap_or(false),
+        list_concurrency: list_concurrency()?,
+        list_page_size: None,
+        check: if target {
+            hbcp_store_cloud::Check::Write
+        } else {
+            hbcp_store_cloud::Check::List
+        },
+    })
 }
 
 /// Open the target; for a local one, check it is not inside the source (or the reverse) and

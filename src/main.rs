@@ -5,6 +5,7 @@
 #[macro_use]
 mod exit;
 
+mod auth;
 mod backup;
 mod bench;
 mod cli;

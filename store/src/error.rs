@@ -95,6 +95,69 @@ pub enum Error {
         /// Where the write failed.
         path: String,
     },
+    /// An endpoint that cannot be used as asked: unreachable, or a credential that is missing,
+    /// refused or lacks a permission. One line: what was done where, why, and what to do.
+    #[error("{what}: {problem}{}; {fix}", if detail.is_empty() { String::new() } else { format!(" ({detail})") })]
+    Access {
+        /// Operation and URL (redacted).
+        what: String,
+        /// The cause, classified.
+        problem: Problem,
+        /// The service's own words (error code, request id), redacted; may be empty.
+        detail: String,
+        /// The likely fix.
+        fix: String,
+    },
+}
+
+/// Why an endpoint cannot be used, classified from the transport error or the service's
+/// answer. The same condition is the same `Problem` on every cloud.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// The host name does not resolve.
+    Dns,
+    /// Nothing accepts connections at that host and port.
+    Refused,
+    /// The TLS handshake failed (a certificate not trusted, most often).
+    Tls,
+    /// No credential was found for the endpoint.
+    NoCredential,
+    /// The service did not accept the credential (a bad signature, a token for another
+    /// audience, a key of another account).
+    Unauthenticated,
+    /// The SAS or token has expired or is not valid yet.
+    Expired,
+    /// The service says this machine's clock is too far off.
+    ClockSkew,
+    /// The credential is accepted but lacks a permission.
+    Forbidden {
+        /// The permission, named as the operator grants it.
+        permission: String,
+    },
+    /// The container or bucket does not exist.
+    NoContainer {
+        /// Its name.
+        name: String,
+    },
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Dns => f.write_str("the host name does not resolve (DNS)"),
+            Problem::Refused => f.write_str("connection refused"),
+            Problem::Tls => f.write_str("the TLS handshake failed"),
+            Problem::NoCredential => f.write_str("no credential found"),
+            Problem::Unauthenticated => f.write_str("the service refused the credential"),
+            Problem::Expired => f.write_str("the credential has expired or is not valid yet"),
+            Problem::ClockSkew => f.write_str("this machine's clock is too far off"),
+            Problem::Forbidden { permission } => {
+                write!(f, "the credential lacks the permission {permission}")
+            }
+            Problem::NoContainer { name } => write!(f, "{name} does not exist"),
+        }
+    }
 }
 
 impl Error {
@@ -115,6 +178,11 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Remote { retryable, .. } => *retryable,
+            // A name server or a service that does not answer may be back in a moment.
+            Error::Access {
+                problem: Problem::Dns | Problem::Refused,
+                ..
+            } => true,
             Error::Io { source, .. } => matches!(
                 source.kind(),
                 io::ErrorKind::Interrupted
@@ -129,9 +197,32 @@ impl Error {
         }
     }
 
-    /// Whether the whole job must stop (no point going on with other files).
+    /// Whether the whole job must stop (no point going on with other files): a full disk, a
+    /// bad URL, an endpoint that cannot be reached or a credential that does not do.
     pub fn is_fatal(&self) -> bool {
-        matches!(self, Error::NoSpace { .. } | Error::BadUrl { .. })
+        matches!(
+            self,
+            Error::NoSpace { .. } | Error::BadUrl { .. } | Error::Access { .. }
+        )
+    }
+
+    /// Whether this is a credential or permission problem (missing, refused, expired, clock
+    /// skew, a permission lacking): found before the first write, it is bad input (exit 2).
+    pub fn is_auth(&self) -> bool {
+        match self {
+            Error::PermissionDenied { .. } => true,
+            Error::Access { problem, .. } => !matches!(
+                problem,
+                Problem::Dns | Problem::Refused | Problem::Tls | Problem::NoContainer { .. }
+            ),
+            _ => false,
+        }
+    }
+
+    /// Whether the endpoint cannot be used at all as named (unreachable, credential, missing
+    /// container): found before the first write, it is bad input (exit 2).
+    pub fn is_endpoint(&self) -> bool {
+        matches!(self, Error::Access { .. } | Error::PermissionDenied { .. })
     }
 
     /// Whether the service asked us to slow down (HTTP 503 ServerBusy / SlowDown, 429).

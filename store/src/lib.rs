@@ -23,8 +23,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use direct::AlignedBuf;
-pub use error::{Error, Result};
-pub use url::{Endpoint, StoreUrl};
+pub use error::{Error, Problem, Result};
+pub use url::{Endpoint, Sas, StoreUrl};
 
 /// What a listing entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -10,8 +10,11 @@
 //! receipt) and the committed blob gets the whole file's MD5 as its Content-MD5 property, so that
 //! Azure's own tools can check it; a small blob sent in one Put Blob carries Content-MD5 too.
 //!
-//! Authentication: SharedKey when hbcp knows the account key, otherwise whatever credential
-//! object_store's provider chain produced (SAS token or an Entra ID bearer token).
+//! Every request is signed by object_store's own [`AzureAuthorizer`] with the credential of
+//! the store's provider (`MicrosoftAzure::credentials()`): an account key (SharedKey), a SAS
+//! (the URL's or the environment's), or an Entra ID bearer token (service principal, workload
+//! identity, managed identity, Azure CLI). So each hand-written request (blocks, listing,
+//! container checks) carries the very credential object_store's requests carry.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -21,21 +24,18 @@ use std::time::Duration;
 use base64::Engine;
 use bytes::Bytes;
 use hbcp_store::redact::redact_text;
-use hbcp_store::{Error, Result, Upload};
+use hbcp_store::{Error, Problem, Result, Upload};
 use md5::{Digest, Md5};
-use object_store::azure::{AzureCredential, AzureCredentialProvider};
+use object_store::azure::{AzureAuthorizer, AzureCredentialProvider};
+use object_store::client::{HttpRequest, HttpRequestBody};
+use reqwest::header::{HeaderName, HeaderValue};
 
-use crate::azure_rest::{VERSION, shared_key_signature_std};
+use crate::classify::{self, Cloud, Op};
+
+/// The Blob service version of hbcp's own requests.
+pub(crate) const VERSION: &str = "2021-08-06";
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
-/// How requests are authorised.
-pub(crate) enum Auth {
-    /// The account key: requests are signed with SharedKey.
-    Key(String),
-    /// object_store's credential chain (SAS, service principal, managed identity, Azure CLI).
-    Provider(AzureCredentialProvider),
-}
 
 /// A container's block-blob endpoint.
 pub(crate) struct Blocks {
@@ -43,10 +43,11 @@ pub(crate) struct Blocks {
     /// `https://ACCOUNT.blob.core.windows.net/CONTAINER` or an emulator's
     /// `http://127.0.0.1:10000/devstoreaccount1/CONTAINER`, without a trailing slash.
     container_url: String,
-    /// The URL path of the container (`/CONTAINER` or `/devstoreaccount1/CONTAINER`).
-    container_path: String,
     account: String,
-    auth: Auth,
+    /// The container's name, for messages.
+    container: String,
+    /// The store's credential provider (object_store's).
+    creds: AzureCredentialProvider,
     secrets: Vec<String>,
     /// Store Content-MD5 (`--put-md5`).
     pub(crate) put_md5: bool,
@@ -143,19 +144,13 @@ fn parse_uncommitted(xml: &str) -> Vec<(String, u64)> {
     out
 }
 
-/// The text between `<Code>` and `</Code>` of an error body.
-fn error_code(body: &str) -> &str {
-    body.split("<Code>")
-        .nth(1)
-        .and_then(|r| r.split("</Code>").next())
-        .unwrap_or("")
-}
-
 impl Blocks {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         container_url: String,
         account: String,
-        auth: Auth,
+        container: String,
+        creds: AzureCredentialProvider,
         secrets: Vec<String>,
         put_md5: bool,
         display: String,
@@ -171,23 +166,12 @@ impl Blocks {
                 status: None,
                 retryable: false,
             })?;
-        let container_path = {
-            let after = container_url
-                .split_once("://")
-                .map(|x| x.1)
-                .unwrap_or(&container_url);
-            after
-                .find('/')
-                .map(|i| &after[i..])
-                .unwrap_or("")
-                .to_string()
-        };
         Ok(Blocks {
             client,
             container_url: container_url.trim_end_matches('/').to_string(),
-            container_path: container_path.trim_end_matches('/').to_string(),
             account,
-            auth,
+            container,
+            creds,
             secrets,
             put_md5,
             display,
@@ -225,82 +209,51 @@ impl Blocks {
         blob: &str,
         query: &[(&str, &str)],
         mut std_headers: Vec<(&'static str, String)>,
-        mut ms_headers: Vec<(&'static str, String)>,
+        ms_headers: Vec<(&'static str, String)>,
         body: Bytes,
     ) -> Result<(String, reqwest::header::HeaderMap)> {
-        // An empty blob name addresses the container itself (List Blobs).
-        let (path, mut url) = if blob.is_empty() {
-            (self.container_path.clone(), self.container_url.clone())
+        // An empty blob name addresses the container itself (List Blobs, its creation).
+        let mut url = if blob.is_empty() {
+            self.container_url.clone()
         } else {
-            (
-                format!("{}/{}", self.container_path, encode_path(blob)),
-                format!("{}/{}", self.container_url, encode_path(blob)),
-            )
+            format!("{}/{}", self.container_url, encode_path(blob))
         };
-        let mut q: Vec<(String, String)> = query
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        ms_headers.push((
-            "x-ms-date",
-            httpdate::fmt_http_date(std::time::SystemTime::now()),
-        ));
-        ms_headers.push(("x-ms-version", VERSION.to_string()));
-        if body.is_empty() && method == reqwest::Method::PUT {
-            std_headers.push(("content-length", "0".into()));
-        } else if !body.is_empty() {
-            std_headers.push(("content-length", body.len().to_string()));
-        }
-        let mut authz = None;
-        match &self.auth {
-            Auth::Key(k) => {
-                let sq: Vec<(&str, &str)> = query.to_vec();
-                let sh: Vec<(&str, &str)> =
-                    std_headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                let mh: Vec<(&str, &str)> =
-                    ms_headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                let sig = shared_key_signature_std(
-                    k,
-                    &self.account,
-                    method.as_str(),
-                    &path,
-                    &sq,
-                    &sh,
-                    &mh,
-                )
-                .map_err(|e| self.fail(what, blob, None, &e, false))?;
-                authz = Some(format!("SharedKey {}:{sig}", self.account));
-            }
-            Auth::Provider(p) => {
-                let cred = p
-                    .get_credential()
-                    .await
-                    .map_err(|e| self.fail(what, blob, None, &format!("credential: {e}"), true))?;
-                match &*cred {
-                    AzureCredential::SASToken(pairs) => {
-                        q.extend(pairs.iter().cloned());
-                    }
-                    AzureCredential::BearerToken(t) => authz = Some(format!("Bearer {t}")),
-                    AzureCredential::AccessKey(_) => {
-                        return Err(self.fail(
-                            what,
-                            blob,
-                            None,
-                            "an account key from a source hbcp does not read; set AZURE_STORAGE_ACCOUNT_KEY",
-                            false,
-                        ));
-                    }
-                }
-            }
-        }
-        if !q.is_empty() {
+        if !query.is_empty() {
             url.push('?');
-            let parts: Vec<String> = q
+            let parts: Vec<String> = query
                 .iter()
                 .map(|(k, v)| format!("{}={}", encode_query(k), encode_query(v)))
                 .collect();
             url.push_str(&parts.join("&"));
         }
+        if body.is_empty() && method == reqwest::Method::PUT {
+            std_headers.push(("content-length", "0".into()));
+        } else if !body.is_empty() {
+            std_headers.push(("content-length", body.len().to_string()));
+        }
+        // The request as object_store's signer sees it: method, URL, the headers it signs.
+        let mut req = HttpRequest::new(HttpRequestBody::empty());
+        *req.method_mut() = method.clone();
+        *req.uri_mut() = url
+            .parse()
+            .map_err(|e| self.fail(what, blob, None, &format!("bad request URL: {e}"), false))?;
+        let headers = req.headers_mut();
+        headers.insert("x-ms-version", HeaderValue::from_static(VERSION));
+        for (k, v) in std_headers.iter().chain(ms_headers.iter()) {
+            let v = HeaderValue::from_str(v)
+                .map_err(|e| self.fail(what, blob, None, &format!("header {k}: {e}"), false))?;
+            headers.insert(HeaderName::from_static(k), v);
+        }
+        let cred = self.creds.get_credential().await.map_err(|e| {
+            let text = self.redact(&classify::chain(&e));
+            match classify::credential_failure(&text).or_else(|| classify::transport(&text)) {
+                Some(p) => self.access(what, blob, p, classify::credential_detail(&text)),
+                None => self.fail(what, blob, None, &format!("credential: {text}"), true),
+            }
+        })?;
+        AzureAuthorizer::new(&cred, &self.account)
+            .try_authorize(&mut req)
+            .map_err(|e| self.fail(what, blob, None, &format!("signing: {e}"), false))?;
         // Sized for large parts: 60 s plus a second per MiB. A container request (List Blobs)
         // gets object_store's 300 s: a service may take long to fill a delimited page of a
         // huge container.
@@ -309,28 +262,40 @@ impl Blocks {
         } else {
             Duration::from_secs(60 + (body.len() as u64 >> 20))
         };
-        let mut req = self.client.request(method, &url).timeout(timeout);
-        for (k, v) in std_headers.iter().chain(ms_headers.iter()) {
-            req = req.header(*k, v);
-        }
-        if let Some(a) = authz {
-            req = req.header("authorization", a);
-        }
-        let resp = req.body(body).send().await.map_err(|e| {
-            let msg = if e.is_timeout() {
-                format!("timed out after {} s", timeout.as_secs())
-            } else {
-                format!("request failed: {e}")
-            };
-            self.fail(what, blob, None, &msg, true)
-        })?;
+        let resp = self
+            .client
+            .request(method, req.uri().to_string())
+            .headers(req.headers().clone())
+            .timeout(timeout)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                let text = self.redact(&classify::chain(&e));
+                if e.is_timeout() {
+                    self.fail(
+                        what,
+                        blob,
+                        None,
+                        &format!("timed out after {} s", timeout.as_secs()),
+                        true,
+                    )
+                } else if let Some(p) = classify::transport(&text) {
+                    self.access(what, blob, p, String::new())
+                } else {
+                    self.fail(what, blob, None, &format!("request failed: {text}"), true)
+                }
+            })?;
         let status = resp.status().as_u16();
-        let request_id = resp
-            .headers()
-            .get("x-ms-request-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        let request_id = header("x-ms-request-id");
+        let header_code = header("x-ms-error-code");
         let headers = resp.headers().clone();
         let text = resp.text().await.map_err(|e| {
             self.fail(
@@ -344,23 +309,32 @@ impl Blocks {
         if (200..300).contains(&status) {
             return Ok((text, headers));
         }
-        let code = error_code(&text);
+        let code = if header_code.is_empty() {
+            classify::xml_field(&text, "Code").to_string()
+        } else {
+            header_code
+        };
+        let auth_detail = match classify::xml_field(&text, "AuthenticationErrorDetail") {
+            "" => classify::xml_field(&text, "Message"),
+            d => d,
+        };
         let detail = if request_id.is_empty() {
             format!("HTTP {status} {code}")
         } else {
-            format!("HTTP {status} {code} (request id {request_id})")
+            format!("HTTP {status} {code}, request id {request_id}")
         };
         tracing::debug!(
             target: "hbcp::azure",
-            "{what} {}/{blob}: {detail}",
-            self.display.trim_end_matches('/')
+            "{what} {}: {detail}: {}",
+            self.target_of(blob),
+            self.redact(auth_detail)
         );
+        if let Some(p) = classify::azure(status, &code, auth_detail, Op::of(what), &self.container)
+        {
+            return Err(self.access(what, blob, p, self.redact(&detail)));
+        }
         match status {
             404 => Err(Error::NotFound { key: blob.into() }),
-            401 | 403 => Err(Error::PermissionDenied {
-                what: format!("{what} {}/{blob}", self.display.trim_end_matches('/')),
-                detail: Some(self.redact(&detail)),
-            }),
             s => Err(self.fail(
                 what,
                 blob,
@@ -369,6 +343,91 @@ impl Blocks {
                 matches!(s, 408 | 429 | 500..=599),
             )),
         }
+    }
+
+    fn access(&self, what: &str, blob: &str, problem: Problem, detail: String) -> Error {
+        classify::access(
+            format!("{what} {}", self.target_of(blob)),
+            problem,
+            detail,
+            Cloud::Azure,
+        )
+    }
+
+    /// The blob's URL (without any query), or the URL as the user gave it (redacted) for the
+    /// container itself.
+    fn target_of(&self, blob: &str) -> String {
+        if blob.is_empty() {
+            crate::url_base(&self.display).to_string()
+        } else {
+            format!("{}/{blob}", self.container_url)
+        }
+    }
+
+    /// Whether the container exists, found with a one-entry listing under `prefix` (which the
+    /// credential must be allowed anyway: hbcp lists what it copies or verifies). When it is
+    /// missing and `create`, it is created with the same credential: true then. A container
+    /// that exists is never created again.
+    pub(crate) async fn check_container(&self, prefix: Option<&str>, create: bool) -> Result<bool> {
+        match self.list_page(prefix, false, None, Some(1)).await {
+            Ok(_) => Ok(false),
+            Err(Error::Access {
+                problem: Problem::NoContainer { .. },
+                ..
+            }) if create => {
+                match self
+                    .send_container("create", reqwest::Method::PUT, &[("restype", "container")])
+                    .await
+                {
+                    Ok(_) => Ok(true),
+                    // Created by someone else since the listing.
+                    Err(Error::Remote {
+                        status: Some(409), ..
+                    }) => Ok(false),
+                    Err(Error::Access {
+                        what,
+                        problem: Problem::Forbidden { permission },
+                        detail,
+                        ..
+                    }) => Err(Error::Access {
+                        what,
+                        problem: Problem::Forbidden { permission },
+                        detail,
+                        fix: format!(
+                            "container {} does not exist and this credential may not create it \
+                             (a container SAS never can): create it first (az storage container \
+                             create --name {}), or use a credential that may",
+                            self.container, self.container
+                        ),
+                    }),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Prove the credential may write under `prefix` without making anything visible: one
+    /// block of one byte is staged (Put Block) for a blob that is never committed. The service
+    /// drops uncommitted blocks after a week; no listing shows them.
+    pub(crate) async fn probe_write(&self, prefix: &str) -> Result<()> {
+        let blob = if prefix.is_empty() {
+            format!(".hbcp/probe-{}", std::process::id())
+        } else {
+            format!("{prefix}/.hbcp/probe-{}", std::process::id())
+        };
+        let id = B64.encode("hbcp-probe");
+        self.send(
+            "write",
+            reqwest::Method::PUT,
+            &blob,
+            &[("comp", "block"), ("blockid", &id)],
+            vec![],
+            vec![],
+            Bytes::from_static(b"\0"),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// A request to the container itself (List Blobs); returns the body of a 2xx answer.
@@ -396,7 +455,7 @@ impl Blocks {
         retryable: bool,
     ) -> Error {
         Error::Remote {
-            what: format!("{what} {}/{blob}", self.display.trim_end_matches('/')),
+            what: format!("{what} {}", self.target_of(blob)),
             message: self.redact(msg),
             status,
             retryable,

@@ -12,7 +12,7 @@
 
 mod azure_blocks;
 mod azure_list;
-mod azure_rest;
+mod classify;
 mod gcs_json;
 mod s3_parts;
 
@@ -26,7 +26,8 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use hbcp_store::redact::redact_text;
 use hbcp_store::{
-    Caps, Endpoint, Entry, EntryKind, Error, ListSink, PutIf, Result, Store, StoreUrl, Upload,
+    Caps, Endpoint, Entry, EntryKind, Error, ListSink, Problem, PutIf, Result, Store, StoreUrl,
+    Upload,
 };
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::multipart::{MultipartStore, PartId};
@@ -53,6 +54,34 @@ pub struct CloudOptions {
     pub list_concurrency: Option<usize>,
     /// Most entries asked for per LIST page (`None`: the service's own, Azure 5000, S3 1000).
     pub list_page_size: Option<usize>,
+    /// What to prove before the store is handed out (one or two small requests), so that an
+    /// unreachable endpoint, a missing container or a credential that cannot do the job is
+    /// one clear error before any byte moves.
+    pub check: Check,
+}
+
+/// The requests made when a store is opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Check {
+    /// None (tests, and stores opened only to be probed by [`probe`]).
+    #[default]
+    None,
+    /// One listing of at most one entry under the root: the endpoint answers, the credential
+    /// is accepted and may list, the container or bucket exists.
+    List,
+    /// The listing, then a write that leaves nothing visible (Azure: one uncommitted block;
+    /// S3: a multipart upload started and aborted). With `create_container`, a missing
+    /// container is created with the same credential (never one that exists).
+    Write,
+}
+
+/// The credential an endpoint uses: its kind and where it comes from, never its value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credential {
+    /// What kind (`service SAS`, `account key (SharedKey)`, `Entra ID service principal …`).
+    pub kind: String,
+    /// Where it comes from (`the URL's query`, `AZURE_STORAGE_ACCOUNT_KEY`, …).
+    pub source: String,
 }
 
 /// LIST requests in flight by default: the top of a root is listed with a delimiter, level by
@@ -73,6 +102,8 @@ const EMULATOR_KEY: &str =
 pub struct Opened {
     /// The container was created.
     pub created_container: Option<String>,
+    /// The credential in use (cloud endpoints).
+    pub credential: Option<Credential>,
 }
 
 /// Open any endpoint: local paths through the local fast path, the rest through object_store.
@@ -88,6 +119,7 @@ pub fn open(url: &StoreUrl, opts: &CloudOptions) -> Result<(Arc<dyn Store>, Open
             prefix,
             insecure,
             host,
+            sas,
             ..
         } => open_azure(
             url,
@@ -96,6 +128,7 @@ pub fn open(url: &StoreUrl, opts: &CloudOptions) -> Result<(Arc<dyn Store>, Open
             prefix,
             *insecure,
             host.as_deref(),
+            sas.as_ref(),
             opts,
         ),
         Endpoint::S3 { bucket, prefix } => open_s3(url, bucket, prefix, opts),
@@ -151,6 +184,219 @@ fn is_loopback_host(h: &str) -> bool {
     host == "localhost" || host.starts_with("127.") || h.starts_with("[::1]")
 }
 
+/// The Azure credential an endpoint uses, decided once: the URL's SAS first, then the
+/// environment in object_store's own order (bearer token, account key, workload identity,
+/// service principal, SAS, Azure CLI, managed identity), the emulator's well-known key for
+/// `devstoreaccount1` on a local endpoint when nothing else is set.
+struct AzureChoice {
+    /// What `hbcp auth` prints: kind and source, never the value.
+    credential: Credential,
+    /// The provider to use instead of object_store's choice (the URL's SAS, the emulator key).
+    provider: Option<object_store::azure::AzureCredentialProvider>,
+    /// Use the Azure CLI (`az login` done, nothing else configured).
+    azure_cli: bool,
+}
+
+/// The line to print once when `url` carries a SAS and the environment holds an Azure
+/// credential too: the URL's SAS is used for this endpoint, the environment's is not. Names the
+/// variables, never their values.
+pub fn url_sas_overrides(url: &StoreUrl) -> Option<String> {
+    let Endpoint::Azure {
+        sas: Some(_),
+        account,
+        ..
+    } = &url.endpoint
+    else {
+        return None;
+    };
+    let mut vars: Vec<String> = Vec::new();
+    let own = format!("HBCP_AZURE_KEY_{}", account.to_ascii_uppercase());
+    if !account.is_empty() && env(&own).is_some() {
+        vars.push(own);
+    }
+    vars.extend(
+        AZURE_CREDENTIAL_VARS
+            .iter()
+            .filter(|v| env(v).is_some())
+            .map(|v| v.to_string()),
+    );
+    match vars.as_slice() {
+        [] => None,
+        [one] => Some(format!(
+            "{}: using the SAS in the URL; {one} in the environment is not used for this endpoint",
+            url.display
+        )),
+        many => Some(format!(
+            "{}: using the SAS in the URL; {} in the environment are not used for this endpoint",
+            url.display,
+            many.join(", ")
+        )),
+    }
+}
+
+/// Environment variables that hold an Azure credential, for the "URL SAS wins" note.
+const AZURE_CREDENTIAL_VARS: &[&str] = &[
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_KEY",
+    "AZURE_STORAGE_ACCESS_KEY",
+    "AZURE_STORAGE_MASTER_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_STORAGE_SAS_KEY",
+    "AZURE_STORAGE_TOKEN",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_STORAGE_CLIENT_SECRET",
+    "AZURE_FEDERATED_TOKEN_FILE",
+];
+
+/// Which of `names` is set (the first), for naming a credential's source.
+fn first_set(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find(|n| env(n).is_some())
+        .map(|n| n.to_string())
+}
+
+fn choose_azure_credential(
+    b: &object_store::azure::MicrosoftAzureBuilder,
+    account: &str,
+    sas: Option<&hbcp_store::Sas>,
+    emulator_default: bool,
+) -> AzureChoice {
+    use object_store::azure::{AzureConfigKey as K, AzureCredential};
+    let cred = |kind: &str, source: String| Credential {
+        kind: kind.to_string(),
+        source,
+    };
+    let set = |k: K| b.get_config_value(&k).filter(|v| !v.is_empty());
+    let account_key_var = format!("HBCP_AZURE_KEY_{}", account.to_ascii_uppercase());
+    if let Some(sas) = sas {
+        let kind = if sas.is_account_sas() {
+            "account SAS"
+        } else {
+            "service SAS"
+        };
+        let perms = sas.get("sp").unwrap_or_default();
+        let expiry = sas.get("se").unwrap_or_default();
+        return AzureChoice {
+            credential: cred(
+                kind,
+                format!("the URL's query (permissions sp={perms}, expires se={expiry})"),
+            ),
+            provider: Some(Arc::new(object_store::StaticCredentialProvider::new(
+                AzureCredential::SASToken(sas.pairs()),
+            ))),
+            azure_cli: false,
+        };
+    }
+    let none = |credential| AzureChoice {
+        credential,
+        provider: None,
+        azure_cli: false,
+    };
+    if let Some(t) = set(K::CredentialType).filter(|t| t != "auto") {
+        return none(cred(
+            &format!("Azure credential type {t}"),
+            "AZURE_CREDENTIAL_TYPE".into(),
+        ));
+    }
+    if set(K::Token).is_some() {
+        return none(cred("Entra ID bearer token", "AZURE_STORAGE_TOKEN".into()));
+    }
+    if set(K::AccessKey).is_some() {
+        let var = if env(&account_key_var).is_some() {
+            account_key_var
+        } else {
+            first_set(&[
+                "AZURE_STORAGE_ACCOUNT_KEY",
+                "AZURE_STORAGE_KEY",
+                "AZURE_STORAGE_ACCESS_KEY",
+                "AZURE_STORAGE_MASTER_KEY",
+            ])
+            .unwrap_or_else(|| "the environment".into())
+        };
+        return none(cred("account key (SharedKey)", var));
+    }
+    let client = set(K::ClientId).is_some();
+    let tenant = set(K::AuthorityId).is_some();
+    if client && tenant && set(K::FederatedTokenFile).is_some() {
+        return none(cred(
+            "Entra ID workload identity (federated token)",
+            "AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE".into(),
+        ));
+    }
+    if client && tenant && set(K::ClientSecret).is_some() {
+        return none(cred(
+            "Entra ID service principal (client secret)",
+            "AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_CLIENT_SECRET".into(),
+        ));
+    }
+    if set(K::SasKey).is_some() {
+        let var = first_set(&["AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_SAS_KEY"])
+            .unwrap_or_else(|| "the environment".into());
+        return none(cred("SAS", var));
+    }
+    if emulator_default {
+        return AzureChoice {
+            credential: cred(
+                "account key (SharedKey)",
+                "the storage emulator's published key for devstoreaccount1".into(),
+            ),
+            provider: Some(Arc::new(object_store::StaticCredentialProvider::new(
+                AzureCredential::AccessKey(
+                    object_store::azure::AzureAccessKey::try_new(EMULATOR_KEY)
+                        .expect("the emulator key is base64"),
+                ),
+            ))),
+            azure_cli: false,
+        };
+    }
+    let cli_asked = set(K::UseAzureCli).map(|v| v.eq_ignore_ascii_case("true"));
+    // After `az login` (its profile is there) and with no managed identity named, the Azure
+    // CLI is what the operator means; AZURE_USE_AZURE_CLI=false keeps the managed identity.
+    let logged_in = std::env::var_os("AZURE_CONFIG_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".azure")))
+        .is_some_and(|d| d.join("azureProfile.json").is_file());
+    let msi_named = client || set(K::ObjectId).is_some() || set(K::MsiResourceId).is_some();
+    if cli_asked == Some(true) || (cli_asked.is_none() && logged_in && !msi_named) {
+        let mut c = none(cred(
+            "Azure CLI (az login)",
+            if cli_asked == Some(true) {
+                "AZURE_USE_AZURE_CLI=true".into()
+            } else {
+                "the Azure CLI's login (~/.azure)".into()
+            },
+        ));
+        c.azure_cli = true;
+        return c;
+    }
+    let endpoint = set(K::MsiEndpoint)
+        .map(|e| format!("the endpoint {e}"))
+        .unwrap_or_else(|| "the instance metadata service 169.254.169.254".into());
+    let (kind, which) = if let Some(id) = set(K::ClientId) {
+        (
+            "Entra ID managed identity, user-assigned",
+            format!("client id {id} (AZURE_CLIENT_ID)"),
+        )
+    } else if let Some(id) = set(K::ObjectId) {
+        (
+            "Entra ID managed identity, user-assigned",
+            format!("object id {id} (AZURE_OBJECT_ID)"),
+        )
+    } else if let Some(id) = set(K::MsiResourceId) {
+        (
+            "Entra ID managed identity, user-assigned",
+            format!("resource id {id} (AZURE_MSI_RESOURCE_ID)"),
+        )
+    } else {
+        (
+            "Entra ID managed identity, system-assigned (nothing else is configured)",
+            "no identity named".to_string(),
+        )
+    };
+    none(cred(kind, format!("{which}, from {endpoint}")))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn open_azure(
     url: &StoreUrl,
@@ -159,9 +405,10 @@ fn open_azure(
     prefix: &str,
     insecure: bool,
     host: Option<&str>,
+    sas: Option<&hbcp_store::Sas>,
     opts: &CloudOptions,
 ) -> Result<(Arc<dyn Store>, Opened)> {
-    use object_store::azure::MicrosoftAzureBuilder;
+    use object_store::azure::{AzureConfigKey as K, MicrosoftAzureBuilder};
     let bad = |why: String| Error::BadUrl {
         url: url.display.clone(),
         why,
@@ -169,9 +416,12 @@ fn open_azure(
     let emulator =
         env("AZURE_STORAGE_USE_EMULATOR").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let loopback = host.is_some_and(is_loopback_host);
+    // hbcp names the endpoint itself, the emulator's too: object_store's emulator mode would
+    // take the environment's credentials over the URL's.
     let mut b = MicrosoftAzureBuilder::from_env()
         .with_container_name(container)
-        .with_retry(retry_config());
+        .with_retry(retry_config())
+        .with_use_emulator(false);
     let account = if account.is_empty() {
         env("AZURE_STORAGE_ACCOUNT_NAME")
             .or_else(|| env("AZURE_STORAGE_ACCOUNT"))
@@ -181,20 +431,12 @@ fn open_azure(
         account.to_string()
     };
     b = b.with_account(&account);
-    let mut secrets = Vec::new();
     // A key for this account in particular (a copy between two accounts needs two keys),
-    // then the usual variables.
-    let key = env(&format!("HBCP_AZURE_KEY_{}", account.to_ascii_uppercase()))
-        .or_else(|| env("AZURE_STORAGE_ACCOUNT_KEY"))
+    // then the usual variables (object_store reads those itself).
+    if let Some(k) = env(&format!("HBCP_AZURE_KEY_{}", account.to_ascii_uppercase()))
         .or_else(|| env("AZURE_STORAGE_KEY"))
-        .or_else(|| env("AZURE_STORAGE_ACCESS_KEY"));
-    if let Some(k) = &key {
-        secrets.push(k.clone());
+    {
         b = b.with_access_key(k);
-    }
-    if let Some(sas) = env("AZURE_STORAGE_SAS_TOKEN") {
-        secrets.push(sas.clone());
-        b = b.with_config(object_store::azure::AzureConfigKey::SasKey, sas);
     }
     let endpoint = if let Some(e) = &opts.azure_endpoint {
         Some(e.trim_end_matches('/').to_string())
@@ -222,7 +464,6 @@ fn open_azure(
         }
     };
     let mut allow_http = opts.allow_http || insecure && loopback;
-    let mut effective_key = key.clone();
     if let Some(ep) = &endpoint {
         if ep.starts_with("http://") {
             let ep_host = ep
@@ -236,37 +477,36 @@ fn open_azure(
             allow_http = true;
         }
         b = b.with_endpoint(ep.clone());
-        if key.is_none()
-            && env("AZURE_STORAGE_SAS_TOKEN").is_none()
-            && account == "devstoreaccount1"
-        {
-            b = b.with_access_key(EMULATOR_KEY);
-            effective_key = Some(EMULATOR_KEY.to_string());
+    }
+    // Every secret object_store may sign with, to be redacted from any message.
+    let mut secrets: Vec<String> = [K::AccessKey, K::SasKey, K::Token, K::ClientSecret]
+        .into_iter()
+        .filter_map(|k| b.get_config_value(&k))
+        .filter(|v| !v.is_empty())
+        .collect();
+    if let Some(s) = sas {
+        secrets.extend(s.secrets());
+        if let Some(se) = s.get("se") {
+            check_sas_expiry(url, &se)?;
         }
+    }
+    let emulator_default = endpoint.is_some() && account == "devstoreaccount1";
+    let choice = choose_azure_credential(&b, &account, sas, emulator_default);
+    if let Some(p) = &choice.provider {
+        b = b.with_credentials(p.clone());
+    }
+    if choice.azure_cli {
+        b = b.with_use_azure_cli(true);
     }
     b = b.with_client_options(client_options(allow_http));
     let store = b
         .build()
         .map_err(|e| bad(redact_text(&e.to_string(), &refs(&secrets))))?;
     let display = url.display.clone();
-    let mut opened = Opened::default();
-    if opts.create_container {
-        let base = endpoint
-            .clone()
-            .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
-        match azure_rest::create_container(&base, &account, container, effective_key.as_deref()) {
-            Ok(true) => opened.created_container = Some(container.to_string()),
-            Ok(false) => {}
-            Err(e) => {
-                return Err(Error::Remote {
-                    what: format!("create container {container} at {display}"),
-                    message: redact_text(&e, &refs(&secrets)),
-                    status: None,
-                    retryable: false,
-                });
-            }
-        }
-    }
+    let mut opened = Opened {
+        credential: Some(choice.credential),
+        ..Opened::default()
+    };
     let caps = Caps {
         is_local: false,
         positional_writes: false,
@@ -275,26 +515,22 @@ fn open_azure(
         min_part_size: 1,
         default_concurrency: 32,
     };
-    let creds = store.credentials().clone();
     let container_url = format!(
         "{}/{container}",
         endpoint
             .clone()
             .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"))
     );
-    let auth = match effective_key.clone() {
-        Some(k) => azure_blocks::Auth::Key(k),
-        None => azure_blocks::Auth::Provider(creds),
-    };
-    let blocks = azure_blocks::Blocks::new(
+    let blocks = Arc::new(azure_blocks::Blocks::new(
         container_url,
         account.clone(),
-        auth,
+        container.to_string(),
+        store.credentials().clone(),
         secrets.clone(),
         opts.put_md5,
         display.clone(),
         allow_http,
-    )?;
+    )?);
     let store = Arc::new(store);
     let mut st = CloudStore::new_shared(
         store.clone(),
@@ -305,8 +541,49 @@ fn open_azure(
         caps,
     )?
     .paged(store, opts);
-    st.azure = Some(Arc::new(blocks));
+    st.azure = Some(blocks.clone());
+    st.bucket = container.to_string();
+    if opts.check != Check::None {
+        let top = (!prefix.is_empty()).then(|| format!("{prefix}/"));
+        let create = opts.create_container && opts.check == Check::Write;
+        if st.block(blocks.check_container(top.as_deref(), create))? {
+            opened.created_container = Some(container.to_string());
+        }
+        if opts.check == Check::Write {
+            st.block(blocks.probe_write(prefix))?;
+        }
+    }
     Ok((Arc::new(st), opened))
+}
+
+/// A SAS whose expiry (`se`) has passed by this machine's clock is refused before any request,
+/// with when it expired.
+fn check_sas_expiry(url: &StoreUrl, se: &str) -> Result<()> {
+    let Some(at) = classify::sas_time(se) else {
+        return Ok(());
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    if at <= now {
+        return Err(classify::access(
+            format!("open {}", url.display),
+            Problem::Expired,
+            format!("the URL's SAS expired at {se} (se=)"),
+            classify::Cloud::Azure,
+        ));
+    }
+    Ok(())
+}
+
+/// A printable URL without its query (a redacted SAS), to which a key can be appended.
+pub(crate) fn url_base(display: &str) -> &str {
+    display
+        .split('?')
+        .next()
+        .unwrap_or(display)
+        .trim_end_matches('/')
 }
 
 fn refs(v: &[String]) -> Vec<&str> {
@@ -392,7 +669,27 @@ fn open_s3(
     )?
     .paged(store, opts);
     st.s3 = Some(Arc::new(parts));
-    Ok((Arc::new(st), Opened::default()))
+    st.bucket = bucket.to_string();
+    let opened = Opened {
+        credential: Some(Credential {
+            kind: if env("AWS_ACCESS_KEY_ID").is_some() {
+                "access key".into()
+            } else if env("AWS_WEB_IDENTITY_TOKEN_FILE").is_some() {
+                "web identity (IRSA)".into()
+            } else {
+                "instance or container role (nothing else is configured)".into()
+            },
+            source: first_set(&[
+                "AWS_ACCESS_KEY_ID",
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            ])
+            .unwrap_or_else(|| "the instance metadata service".into()),
+        }),
+        ..Opened::default()
+    };
+    st.check(opts.check)?;
+    Ok((Arc::new(st), opened))
 }
 
 fn open_gcs(
@@ -493,7 +790,26 @@ fn open_gcs(
     )?
     .paged(store, opts);
     st.gcs = Some(Arc::new(json));
-    Ok((Arc::new(st), Opened::default()))
+    st.bucket = bucket.to_string();
+    let opened = Opened {
+        credential: Some(Credential {
+            kind: if key_json.is_some() {
+                "service account key".into()
+            } else {
+                "application default credentials".into()
+            },
+            source: first_set(&[
+                "GOOGLE_SERVICE_ACCOUNT_KEY",
+                "GOOGLE_SERVICE_ACCOUNT",
+                "GOOGLE_SERVICE_ACCOUNT_PATH",
+                "GOOGLE_APPLICATION_CREDENTIALS",
+            ])
+            .unwrap_or_else(|| "the metadata server".into()),
+        }),
+        ..Opened::default()
+    };
+    st.check(opts.check)?;
+    Ok((Arc::new(st), opened))
 }
 
 /// Parse a GCS credentials JSON. The error says where it is broken, never what it holds (a
@@ -626,6 +942,8 @@ mod gcs_tests {
 struct CloudStore<S> {
     inner: Arc<S>,
     kind: &'static str,
+    /// The container or bucket, for messages.
+    bucket: String,
     display: String,
     prefix: String,
     secrets: Vec<String>,
@@ -727,6 +1045,7 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
         Ok(CloudStore {
             inner,
             kind,
+            bucket: String::new(),
             display,
             prefix,
             secrets,
@@ -770,10 +1089,19 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
         }
     }
 
-    /// Map an object_store error; the message is redacted.
+    /// Map an object_store error; the message is redacted. A problem of the endpoint itself
+    /// (unreachable, credential, permission, missing container) becomes [`Error::Access`].
     fn err(&self, op: &str, key: &str, e: object_store::Error) -> Error {
-        let msg = redact_text(&e.to_string(), &refs(&self.secrets));
-        let what = format!("{op} {}/{key}", self.display.trim_end_matches('/'));
+        let msg = redact_text(&classify::chain(&e), &refs(&self.secrets));
+        let what = format!("{op} {}/{key}", url_base(&self.display));
+        let denied = matches!(
+            e,
+            object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. }
+        );
+        if let Some(err) = endpoint_error(self.kind, op, &self.bucket, &what, &msg, denied) {
+            return err;
+        }
         match e {
             object_store::Error::NotFound { .. } => Error::NotFound { key: key.into() },
             object_store::Error::Precondition { .. } | object_store::Error::NotModified { .. } => {
@@ -811,6 +1139,57 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
                 }
             }
         }
+    }
+
+    /// The requests `check` asks for (S3 and GCS; Azure's also create a missing container).
+    fn check(&self, check: Check) -> Result<()> {
+        if check != Check::None {
+            self.probe_list()?;
+        }
+        if check == Check::Write {
+            self.probe_write()?;
+        }
+        Ok(())
+    }
+
+    /// One listing of at most one entry under the root: proves the endpoint answers, the
+    /// credential is accepted and may list, and the container or bucket exists.
+    fn probe_list(&self) -> Result<()> {
+        let top = (!self.prefix.is_empty()).then(|| format!("{}/", self.prefix));
+        if let Some(az) = &self.azure {
+            return self
+                .block(az.check_container(top.as_deref(), false))
+                .map(|_| ());
+        }
+        let Some(pager) = &self.pager else {
+            return Ok(());
+        };
+        let opts = PaginatedListOptions {
+            max_keys: Some(1),
+            ..Default::default()
+        };
+        self.block(pager.list_paginated(top.as_deref(), opts))
+            .map(|_| ())
+            .map_err(|e| self.err("list", "", e))
+    }
+
+    /// Proves the credential may write under the root, leaving nothing visible: a multipart
+    /// upload started and aborted (S3). Azure's is [`azure_blocks::Blocks::probe_write`]; GCS
+    /// has none (its first write says it).
+    fn probe_write(&self) -> Result<()> {
+        if let Some(az) = &self.azure {
+            return self.block(az.probe_write(&self.prefix));
+        }
+        if self.s3.is_none() {
+            return Ok(());
+        }
+        let key = format!(".hbcp/probe-{}", std::process::id());
+        let p = self.path(&key)?;
+        let id = self
+            .block(self.inner.create_multipart(&p))
+            .map_err(|e| self.err("write", &key, e))?;
+        let _ = self.block(self.inner.abort_multipart(&p, &id));
+        Ok(())
     }
 
     /// One listed object as hbcp sees it: a directory marker (ours on S3 and GCS, HDInsight's
@@ -981,10 +1360,74 @@ fn marks_folder(attributes: &object_store::Attributes) -> bool {
         .is_some_and(|v| v.as_ref() == "true")
 }
 
+/// A problem of the endpoint itself in an object_store error's (redacted) text `msg`: the
+/// credential could not be had, the endpoint is unreachable, or the service refused the
+/// credential, a permission or the container. `denied`: object_store said 401/403.
+fn endpoint_error(
+    kind: &str,
+    op: &str,
+    bucket: &str,
+    what: &str,
+    msg: &str,
+    denied: bool,
+) -> Option<Error> {
+    use classify::Cloud;
+    let cloud = match kind {
+        "azure" => Cloud::Azure,
+        "s3" => Cloud::S3,
+        "gcs" => Cloud::Gcs,
+        _ => return None,
+    };
+    let status = status_of(msg);
+    let code = classify::xml_field(msg, "Code");
+    let op = classify::Op::of(op);
+    let problem = classify::credential_failure(msg)
+        .or_else(|| match (cloud, status) {
+            (Cloud::Azure, Some(s)) => {
+                let d = match classify::xml_field(msg, "AuthenticationErrorDetail") {
+                    "" => classify::xml_field(msg, "Message"),
+                    d => d,
+                };
+                classify::azure(s, code, d, op, bucket)
+            }
+            (Cloud::S3, Some(s)) => classify::s3(s, code, op, bucket),
+            (Cloud::Gcs, Some(s)) => classify::gcs(s, msg, op, bucket),
+            _ => None,
+        })
+        .or_else(|| status.is_none().then(|| classify::transport(msg)).flatten())
+        .or_else(|| {
+            denied.then(|| match status {
+                Some(401) => Problem::Unauthenticated,
+                _ => Problem::Forbidden {
+                    permission: op.permission(cloud),
+                },
+            })
+        })?;
+    // The service's own words, short: its code and status; a credential chain's failure is
+    // named by the problem and its fix, not by its text (which repeats every link of it).
+    let detail = match (&problem, status) {
+        (Problem::NoCredential | Problem::Unauthenticated, None) => {
+            classify::credential_detail(msg)
+        }
+        (Problem::NoCredential, _) => classify::credential_detail(msg),
+        (_, Some(s)) if !code.is_empty() => format!("HTTP {s} {code}"),
+        (_, Some(s)) => format!("HTTP {s}"),
+        _ => String::new(),
+    };
+    Some(classify::access(what.to_string(), problem, detail, cloud))
+}
+
 fn status_of(msg: &str) -> Option<u16> {
     // object_store's messages carry "… status code: 400 Bad Request: …" (a non-2xx answer),
     // "… status: 503 Service Unavailable …" or "HTTP status server error (503 …)".
-    for pat in ["status code: ", "status: ", "error (", "Status: "] {
+    // object_store's Azure bulk delete says "… (code: 403)".
+    for pat in [
+        "status code: ",
+        "status: ",
+        "error (",
+        "Status: ",
+        "(code: ",
+    ] {
         if let Some(i) = msg.find(pat) {
             let rest = &msg[i + pat.len()..];
             let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
@@ -1398,6 +1841,8 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
             resumed,
             secrets: self.secrets.clone(),
             display: self.display.clone(),
+            kind: self.kind,
+            bucket: self.bucket.clone(),
         }))
     }
 
@@ -1526,6 +1971,9 @@ struct CloudUpload<S> {
     resumed: Vec<Option<u64>>,
     secrets: Vec<String>,
     display: String,
+    /// The store's kind and bucket, to classify errors as the store does.
+    kind: &'static str,
+    bucket: String,
 }
 
 impl<S> fmt::Debug for CloudUpload<S> {
@@ -1538,10 +1986,19 @@ impl<S> fmt::Debug for CloudUpload<S> {
 
 impl<S: ObjectStore + MultipartStore> CloudUpload<S> {
     fn err(&self, op: &str, e: object_store::Error) -> Error {
-        let msg = redact_text(&e.to_string(), &refs(&self.secrets));
+        let msg = redact_text(&classify::chain(&e), &refs(&self.secrets));
+        let what = format!("{op} {}/{}", url_base(&self.display), self.key);
+        let denied = matches!(
+            e,
+            object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. }
+        );
+        if let Some(err) = endpoint_error(self.kind, op, &self.bucket, &what, &msg, denied) {
+            return err;
+        }
         let status = status_of(&msg);
         Error::Remote {
-            what: format!("{op} {}/{}", self.display.trim_end_matches('/'), self.key),
+            what,
             retryable: matches!(status, Some(408 | 429 | 500 | 502 | 503 | 504))
                 || status.is_none(),
             message: msg,
@@ -1611,4 +2068,131 @@ impl<S: ObjectStore + MultipartStore> Upload for CloudUpload<S> {
     fn has_part(&self, index: u32, len: u64) -> bool {
         self.resumed.get(index as usize).copied().flatten() == Some(len)
     }
+}
+
+/// What `hbcp auth URL` found out about one permission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probed {
+    /// Granted: what was done to find out.
+    Granted(String),
+    /// Missing: the one-line error the service's refusal gave.
+    Missing(String),
+    /// Not found out (the reason).
+    Untested(String),
+}
+
+/// The permissions hbcp may use under a root, each probed once.
+#[derive(Debug, Clone)]
+pub struct AuthReport {
+    /// The credential in use.
+    pub credential: Option<Credential>,
+    /// `list`, `write`, `read`, `delete`, in that order, with what was found.
+    pub checks: Vec<(&'static str, Probed)>,
+    /// A probe object that could not be removed (its key under the root).
+    pub left_behind: Option<String>,
+}
+
+/// Probe what the credential of `url` may do under its root: list (one entry), write a small
+/// temporary object, read it back, delete it. Without the right to write, reading is proven
+/// by a HEAD and deleting by a DELETE of a key that does not exist (the service checks the
+/// permission before the key). An endpoint that cannot be used at all (unreachable, credential
+/// refused, no container) is the error.
+pub fn probe(url: &StoreUrl, opts: &CloudOptions) -> Result<AuthReport> {
+    let list_opts = CloudOptions {
+        check: Check::List,
+        create_container: false,
+        ..opts.clone()
+    };
+    let mut checks = Vec::new();
+    let (store, opened) = match open(url, &list_opts) {
+        Ok(s) => {
+            checks.push(("list", Probed::Granted("listed the root".into())));
+            s
+        }
+        Err(e @ Error::Access { .. })
+            if matches!(
+                &e,
+                Error::Access {
+                    problem: Problem::Forbidden { .. },
+                    ..
+                }
+            ) =>
+        {
+            checks.push(("list", Probed::Missing(e.to_string())));
+            let plain = CloudOptions {
+                check: Check::None,
+                create_container: false,
+                ..opts.clone()
+            };
+            open(url, &plain)?
+        }
+        Err(e) => return Err(e),
+    };
+    let key = format!(
+        ".hbcp-auth-probe-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    );
+    let data = format!("hbcp auth probe {key}\n").into_bytes();
+    let missing = |e: Error| {
+        if e.is_auth() {
+            Probed::Missing(e.to_string())
+        } else {
+            Probed::Untested(e.to_string())
+        }
+    };
+    let wrote = match store.put(&key, &data) {
+        Ok(()) => {
+            checks.push(("write", Probed::Granted(format!("wrote {key}"))));
+            true
+        }
+        Err(e) => {
+            checks.push(("write", missing(e)));
+            false
+        }
+    };
+    let absent = format!("{key}.absent");
+    let read = if wrote {
+        match store.read_range_bytes(&key, 0..data.len() as u64, None) {
+            Ok(b) if b.as_ref() == data.as_slice() => {
+                Probed::Granted(format!("read {key} back, byte-equal"))
+            }
+            Ok(_) => Probed::Untested(format!("{key} read back differs from what was written")),
+            Err(e) => missing(e),
+        }
+    } else {
+        match store.head(&absent) {
+            Ok(_) => {
+                Probed::Granted("asked for the properties of a key that does not exist".into())
+            }
+            Err(e) => missing(e),
+        }
+    };
+    checks.push(("read", read));
+    let target = if wrote { &key } else { &absent };
+    let mut left_behind = None;
+    match store.delete(target) {
+        Ok(()) => checks.push((
+            "delete",
+            Probed::Granted(if wrote {
+                format!("deleted {key}")
+            } else {
+                "deleted a key that does not exist".into()
+            }),
+        )),
+        Err(e) => {
+            if wrote {
+                left_behind = Some(key.clone());
+            }
+            checks.push(("delete", missing(e)));
+        }
+    }
+    Ok(AuthReport {
+        credential: opened.credential,
+        checks,
+        left_behind,
+    })
 }

@@ -1,0 +1,91 @@
+"""The Azure SDK for Python as an independent judge of hbcp's Azure work (tests/azure_auth.rs).
+
+SAS tokens are signed here by Microsoft's own code (azure-storage-blob's generate_*_sas), and
+what hbcp wrote is read back here by the SDK, not by hbcp. Installed by scripts/azure-sdk.sh.
+
+  sas-container ENDPOINT ACCOUNT KEY CONTAINER PERMS EXPIRY   print a container (service) SAS
+  sas-account   ENDPOINT ACCOUNT KEY PERMS EXPIRY             print an account SAS (blob, sco)
+  create        ENDPOINT ACCOUNT KEY CONTAINER                create a container
+  digest        ENDPOINT ACCOUNT KEY CONTAINER PREFIX         JSON {key under PREFIX: [size, sha256]}
+  count         ENDPOINT ACCOUNT KEY CONTAINER                number of blobs (committed), or -1 if
+                                                              the container does not exist
+
+ENDPOINT is the account's blob endpoint (http://127.0.0.1:PORT/ACCOUNT); EXPIRY is a number of
+seconds from now (negative: already expired).
+"""
+import datetime
+import hashlib
+import json
+import sys
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import (
+    AccountSasPermissions,
+    BlobServiceClient,
+    ContainerSasPermissions,
+    ResourceTypes,
+    generate_account_sas,
+    generate_container_sas,
+)
+
+
+def service(endpoint, account, key):
+    return BlobServiceClient(
+        account_url=endpoint, credential={"account_name": account, "account_key": key}
+    )
+
+
+def expiry(seconds):
+    return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=int(seconds))
+
+
+def main(argv):
+    cmd, endpoint, account, key = argv[1:5]
+    rest = argv[5:]
+    if cmd == "sas-container":
+        container, perms, secs = rest
+        print(
+            generate_container_sas(
+                account,
+                container,
+                account_key=key,
+                permission=ContainerSasPermissions.from_string(perms),
+                expiry=expiry(secs),
+            )
+        )
+    elif cmd == "sas-account":
+        perms, secs = rest
+        print(
+            generate_account_sas(
+                account,
+                account_key=key,
+                resource_types=ResourceTypes(service=True, container=True, object=True),
+                permission=AccountSasPermissions.from_string(perms),
+                expiry=expiry(secs),
+            )
+        )
+    elif cmd == "create":
+        (container,) = rest
+        service(endpoint, account, key).create_container(container)
+    elif cmd == "digest":
+        container, prefix = rest
+        c = service(endpoint, account, key).get_container_client(container)
+        prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        out = {}
+        for b in c.list_blobs(name_starts_with=prefix):
+            data = c.download_blob(b.name).readall()
+            out[b.name[len(prefix):]] = [len(data), hashlib.sha256(data).hexdigest()]
+        print(json.dumps(out, sort_keys=True))
+    elif cmd == "count":
+        (container,) = rest
+        c = service(endpoint, account, key).get_container_client(container)
+        try:
+            print(sum(1 for _ in c.list_blobs()))
+        except ResourceNotFoundError:
+            print(-1)
+    else:
+        sys.exit(f"unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
