@@ -5,63 +5,237 @@
 
 use std::path::PathBuf;
 
+use clap::builder::ArgPredicate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// `hbcp -V`: the version, the commit and the build date on one line.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("HBCP_GIT_COMMIT"),
+    " ",
+    env!("HBCP_BUILD_DATE"),
+    ")"
+);
+
+/// `hbcp --version`: what a bug report needs (build.rs stamps these; "unknown" where a build
+/// could not know them, e.g. a tree without .git).
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit: ",
+    env!("HBCP_GIT_COMMIT"),
+    "\nbuilt: ",
+    env!("HBCP_BUILD_DATE"),
+    "\ntarget: ",
+    env!("HBCP_TARGET"),
+    "\nobject_store: ",
+    env!("HBCP_OBJECT_STORE")
+);
 
 /// hbcp copies an HBase root folder between storage endpoints, with checksums, resume and a
 /// verifier that proves the target matches before the copy is called complete.
 #[derive(Debug, Parser)]
-#[command(name = "hbcp", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "hbcp",
+    version = VERSION,
+    long_version = LONG_VERSION,
+    about,
+    long_about = None,
+    max_term_width = 100,
+    after_help = "Exit status: 0 complete and verified; 1 finished, but something failed or did not \
+                  verify; 2 bad usage or bad input, nothing written; 3 interrupted, resumable \
+                  (run the same command again).\nSee `hbcp COMMAND --help` for each command's \
+                  flags and examples, and `man hbcp`."
+)]
 pub struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Command,
-    /// Azure Blob endpoint for sovereign clouds or an emulator, e.g.
-    /// https://ACCOUNT.blob.core.chinacloudapi.cn or http://127.0.0.1:10000/devstoreaccount1
-    #[arg(long, global = true, value_name = "URL", env = "HBCP_AZURE_ENDPOINT")]
-    pub azure_endpoint: Option<String>,
-    /// Store each blob's Content-MD5 (Azure targets), so that Azure's own tools can check the
-    /// blobs; every block is also sent with a transactional MD5 that the service checks. Costs
-    /// MD5 CPU and, for files sent in ranges, one more in-order read of the source.
-    #[arg(long, global = true)]
-    pub put_md5: bool,
 }
 
-/// Commands.
+impl Cli {
+    /// `--azure-endpoint` of the commands that open a URL.
+    pub fn azure_endpoint(&self) -> Option<String> {
+        use Command as C;
+        let a = match &self.command {
+            C::Copy(a) => &a.azure,
+            C::Plan(a) => &a.azure,
+            C::Run(a) => &a.azure,
+            C::Finalize(a) => &a.azure,
+            C::Status(a) => &a.azure,
+            C::Sync(a) => &a.azure,
+            C::Verify(a) => &a.azure,
+            C::Bench(a) => &a.azure,
+            C::Preflight(a) => &a.azure,
+            C::Snapshots(a) => &a.azure,
+            C::Backup(a) => &a.azure,
+            C::Generations(a) => &a.azure,
+            C::Restore(a) => &a.azure,
+            C::Report(_) | C::Completions(_) | C::Man(_) => return None,
+        };
+        a.azure_endpoint.clone()
+    }
+
+    /// `--put-md5` of the commands that write files.
+    pub fn put_md5(&self) -> bool {
+        use Command as C;
+        match &self.command {
+            C::Copy(a) => a.tuning.put_md5,
+            C::Run(a) => a.tuning.put_md5,
+            C::Sync(a) => a.tuning.put_md5,
+            C::Backup(a) => a.tuning.put_md5,
+            C::Restore(a) => a.tuning.put_md5,
+            C::Bench(a) => a.put_md5,
+            _ => false,
+        }
+    }
+}
+
+/// `--azure-endpoint`, on every command that opens a URL.
+#[derive(Debug, Args, Clone, Default)]
+pub struct AzureArgs {
+    /// Azure Blob endpoint for sovereign clouds or an emulator, e.g.
+    /// https://ACCOUNT.blob.core.chinacloudapi.cn or http://127.0.0.1:10000/devstoreaccount1
+    #[arg(long, value_name = "URL", env = "HBCP_AZURE_ENDPOINT")]
+    pub azure_endpoint: Option<String>,
+}
+
+/// Commands. Each ends its `--help` with examples from the README's runbooks (the tests run
+/// every one of them, URLs rewritten to local folders and Azurite).
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Plan + copy + verify in one go; run it again after a crash and it resumes.
+    #[command(after_help = examples::COPY)]
     Copy(CopyArgs),
     /// Write the plan of a copy to a file and print its summary.
+    #[command(after_help = examples::SHARDS)]
     Plan(PlanArgs),
-    /// Execute a plan written by `hbcp plan`.
+    /// Execute a plan written by `hbcp plan`, or one shard of it.
+    #[command(after_help = examples::SHARDS)]
     Run(RunArgs),
     /// After all shards of a plan ran: verify the whole target, then write the completion manifest.
+    #[command(after_help = examples::SHARDS)]
     Finalize(FinalizeArgs),
     /// Progress of a sharded job, from the shards' results and journals.
+    #[command(after_help = examples::SHARDS)]
     Status(StatusArgs),
     /// Copy only what is new or changed (HFiles by path and size, metadata by content);
     /// `--watch` keeps doing it and measures the replication lag.
+    #[command(after_help = examples::SYNC)]
     Sync(SyncArgs),
     /// Compare a target with its source; every mismatch is listed.
+    #[command(after_help = examples::VERIFY)]
     Verify(VerifyArgs),
     /// Draw a run's report: throughput over time, requests in flight, latencies.
+    #[command(after_help = examples::REPORT)]
     Report(ReportArgs),
     /// Measure what an endpoint sustains: writes synthetic data, reads it back, deletes it.
+    #[command(after_help = examples::BENCH)]
     Bench(BenchArgs),
     /// Tables, regions, snapshots, WAL state, and edits that live only in WALs.
+    #[command(after_help = examples::PREFLIGHT)]
     Preflight(PreflightArgs),
     /// List the HBase snapshots of a root: name, table, creation time, HFiles, bytes.
+    #[command(after_help = examples::SNAPSHOTS)]
     Snapshots(SnapshotsArgs),
     /// Write a new point-in-time generation of SRC at DST (HFiles stored once across
     /// generations); `--keep N` prunes older ones.
+    #[command(after_help = examples::BACKUP)]
     Backup(BackupArgs),
     /// List the generations of a backup target.
+    #[command(after_help = examples::BACKUP)]
     Generations(GenerationsArgs),
     /// Materialise a generation of a backup target as a complete, verified root at TARGET.
+    #[command(after_help = examples::BACKUP)]
     Restore(RestoreArgs),
     /// Which credential a URL uses (kind and source, never its value), and what it may do
     /// there: list, write, read and delete probed with a temporary object it removes.
     Auth(AuthArgs),
+    /// Print a shell completion script (bash, zsh or fish) on stdout.
+    #[command(after_help = examples::COMPLETIONS)]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout; packages install it as hbcp(1).
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+/// The examples at the end of each command's `--help`, drawn from the README's runbooks.
+/// tests/docs.rs runs every line that starts with `  hbcp ` (in order, one sandbox per
+/// command), expecting exit 0 or the `# exit N` its comment names.
+mod examples {
+    pub(super) const COPY: &str = "\
+Examples:
+  hbcp preflight wasbs://hbase@oldcluster.blob.core.windows.net/hbase
+  hbcp copy wasbs://hbase@oldcluster.blob.core.windows.net/hbase wasbs://hbase@newcluster.blob.core.windows.net/hbase --report migrate.json
+  hbcp copy /data/hbase /backup/hbase --table default:usertable --table analytics:daily
+  hbcp copy /data/hbase /staging/load --table usertable --layout bulkload --start-row user5 --end-row user6";
+
+    pub(super) const SHARDS: &str = "\
+Examples:
+  hbcp plan /data/hbase wasbs://hbase@newcluster.blob.core.windows.net/hbase --out job.plan
+  hbcp run job.plan --shard 0/2      # on the first machine; --shard 1/2 on the second
+  hbcp status job.plan               # which shards are done, running or not started
+  hbcp run job.plan --shard 1/2
+  hbcp finalize job.plan";
+
+    pub(super) const SYNC: &str = "\
+Examples:
+  hbcp sync /data/hbase abfss://hbase@drsite.dfs.core.windows.net/hbase
+  hbcp sync /data/hbase abfss://hbase@drsite.dfs.core.windows.net/hbase --delete --watch --interval 5m   # until Ctrl-C";
+
+    pub(super) const VERIFY: &str = "\
+Examples:
+  hbcp copy /data/hbase wasbs://hbase@newcluster.blob.core.windows.net/hbase
+  hbcp verify /data/hbase wasbs://hbase@newcluster.blob.core.windows.net/hbase
+  hbcp verify /data/hbase wasbs://hbase@newcluster.blob.core.windows.net/hbase --deep --report verify.json";
+
+    pub(super) const REPORT: &str = "\
+Examples:
+  hbcp copy /data/hbase /backup/hbase --report run.json
+  hbcp report run.json --html run.html";
+
+    pub(super) const BENCH: &str = "\
+Examples:
+  hbcp bench wasbs://hbase@newcluster.blob.core.windows.net/bench --size 64MiB --files 16
+  hbcp bench /mnt/data --size 64MiB --report bench.json";
+
+    pub(super) const PREFLIGHT: &str = "\
+Examples:
+  hbcp preflight wasbs://hbase@oldcluster.blob.core.windows.net/hbase
+  hbcp preflight /data/hbase --report preflight.json";
+
+    pub(super) const SNAPSHOTS: &str = "\
+Examples:
+  hbcp snapshots /data/hbase
+  hbcp copy /data/hbase wasbs://hbase@newcluster.blob.core.windows.net/hbase --snapshot snap-1";
+
+    pub(super) const BACKUP: &str = "\
+Examples:
+  hbcp backup /data/hbase abfss://backup@drsite.dfs.core.windows.net/hbase --keep 7
+  hbcp generations abfss://backup@drsite.dfs.core.windows.net/hbase
+  hbcp restore abfss://backup@drsite.dfs.core.windows.net/hbase --generation 1 /mnt/restore/hbase";
+
+    pub(super) const COMPLETIONS: &str = "\
+Examples:
+  hbcp completions bash > /etc/bash_completion.d/hbcp
+  hbcp completions zsh > ~/.zfunc/_hbcp
+  hbcp completions fish > ~/.config/fish/completions/hbcp.fish";
+}
+
+/// `hbcp man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write hbcp.1 and one page per command (hbcp-copy.1, …) into this folder instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `hbcp completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `hbcp auth`.
@@ -89,6 +263,8 @@ pub struct SnapshotsArgs {
     /// Allow plain-HTTP endpoints.
     #[arg(long)]
     pub allow_http: bool,
+    #[command(flatten)]
+    pub azure: AzureArgs,
 }
 
 /// `hbcp backup`.
@@ -111,6 +287,8 @@ pub struct BackupArgs {
     pub selection: SelectionArgs,
     #[command(flatten)]
     pub tuning: TuningArgs,
+    #[command(flatten)]
+    pub azure: AzureArgs,
 }
 
 /// `hbcp generations`.
@@ -124,6 +302,8 @@ pub struct GenerationsArgs {
     /// Allow plain-HTTP endpoints.
     #[arg(long)]
     pub allow_http: bool,
+    #[command(flatten)]
+    pub azure: AzureArgs,
 }
 
 /// `hbcp restore`.
@@ -138,6 +318,8 @@ pub struct RestoreArgs {
     pub generation: String,
     #[command(flatten)]
     pub tuning: TuningArgs,
+    #[command(flatten)]
+    pub azure: AzureArgs,
 }
 
 /// Where the WALs of an HBase root are, for the preflight and the WAL guard of copy, plan,
@@ -169,6 +351,8 @@ pub struct PreflightArgs {
     /// Allow plain-HTTP endpoints.
     #[arg(long)]
     pub allow_http: bool,
+    #[command(flatten)]
+    pub azure: AzureArgs,
 }
 
 /// `hbcp bench`.
@@ -194,6 +378,13 @@ pub struct BenchArgs {
     /// Allow plain-HTTP endpoints.
     #[arg(long)]
     pub allow_http: bool,
+    #[command(flatten)]
+    pub azure: AzureArgs,
+    /// Store each blob's Content-MD5 (Azure targets), so that Azure's own tools can check the
+    /// blobs; every block is also sent with a transactional MD5 that the service checks. Costs
+    /// MD5 CPU and, for files sent in ranges, one more in-order read of the source.
+    #[arg(long)]
+    pub put_md5: bool,
 }
 
 /// `hbcp report`.
@@ -227,16 +418,17 @@ pub struct SelectionArgs {
 /// What of an HBase root: tables, a snapshot, row-key and time ranges, the target layout.
 #[derive(Debug, Args, Clone, Default)]
 pub struct HbaseSelectArgs {
-    /// Copy only this table's closure: its data dir with .tabledesc, the parent HFiles of its
+    /// Only this table (NS:NAME, or NAME for namespace default; repeatable), with what it
+    /// needs to open in HBase: its data dir with .tabledesc, the parent HFiles of its
     /// References, the targets of its HFileLinks (data, archive, .tmp, mobdir) with their
     /// back-references, its mobdir, plus hbase.version and hbase.id (kept if the target has
-    /// them), all at the same relative paths. NS:NAME, or NAME for namespace default;
-    /// repeatable.
+    /// them), all at the same relative paths.
     #[arg(long, value_name = "NS:NAME")]
     pub table: Vec<String>,
-    /// Export this snapshot as HBase's ExportSnapshot does: its manifest first under
-    /// .hbase-snapshot/.tmp/NAME, every HFile it references to archive/data/<ns>/<table>/<region>/<family>/,
-    /// and the snapshot made visible (.hbase-snapshot/NAME) last, after verification.
+    /// Only this snapshot, laid out as HBase's ExportSnapshot does: its manifest under
+    /// .hbase-snapshot/NAME (a copy writes it to .hbase-snapshot/.tmp/NAME first and makes it
+    /// visible last, after verification), every HFile it references under
+    /// archive/data/<ns>/<table>/<region>/<family>/.
     #[arg(long, value_name = "NAME")]
     pub snapshot: Option<String>,
     /// Only regions whose [startKey, endKey) overlaps [START, END): whole regions are copied,
@@ -304,8 +496,10 @@ pub struct TuningArgs {
     /// ~/.local/state/hbcp/jobs/ID otherwise).
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
-    /// Progress display: a bar on a terminal, one JSON line per second, or nothing.
-    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    /// Progress display: a bar on a terminal, one JSON line per second, or nothing; -P alone
+    /// is a bar.
+    #[arg(short = 'P', long, value_enum, default_value_t = ProgressArg::Auto,
+          num_args = 0..=1, default_missing_value = "bar")]
     pub progress: ProgressArg,
     /// Files that already exist at the target.
     #[arg(long, value_enum, default_value_t = OverwriteArg::IfDifferent)]
@@ -313,6 +507,11 @@ pub struct TuningArgs {
     /// Allow plain-HTTP endpoints (wasb://, abfs://, http://).
     #[arg(long)]
     pub allow_http: bool,
+    /// Store each blob's Content-MD5 (Azure targets), so that Azure's own tools can check the
+    /// blobs; every block is also sent with a transactional MD5 that the service checks. Costs
+    /// MD5 CPU and, for files sent in ranges, one more in-order read of the source.
+    #[arg(long)]
+    pub put_md5: bool,
 }
 
 /// `hbcp copy`.
@@ -343,6 +542,8 @@ pub struct CopyArgs {
     pub hbase: HbaseSelectArgs,
     #[command(flatten)]
     pub tuning: TuningArgs,
+    #[command(flatten)]
+    pub azure: AzureArgs,
 }
 
 /// `hbcp plan`.
@@ -368,6 +569,8 @@ pub struct PlanArgs {
     /// Allow plain-HTTP endpoints.
     #[arg(long)]
     pub allow_http: bool,
+    #[command(flatten)]
+    pub azure: AzureArgs,
 }
 
 /// `hbcp run`.
@@ -380,6 +583,8 @@ pub struct RunArgs {
     pub shard: Option<String>,
     #[command(flatten)]
     pub tuning: TuningArgs,
+    #[command(flatten)]
+    pub azure: AzureArgs,
 }
 
 /// `hbcp sync`.
@@ -417,6 +622,8 @@ pub struct SyncArgs {
     /// List the whole target every N cycles (otherwise the last manifest describes it).
     #[arg(long, value_name = "N", default_value_t = 12)]
     pub recheck: u32,
+    #[command(flatten)]
+    pub azure: AzureArgs,
 }
 
 /// `hbcp finalize`.
@@ -439,6 +646,8 @@ pub struct FinalizeArgs {
     /// Allow plain-HTTP endpoints.
     #[arg(long)]
     pub allow_http: bool,
+    #[command(flatten)]
+    pub azure: AzureArgs,
 }
 
 /// `hbcp status`.
@@ -452,6 +661,8 @@ pub struct StatusArgs {
     /// Allow plain-HTTP endpoints.
     #[arg(long)]
     pub allow_http: bool,
+    #[command(flatten)]
+    pub azure: AzureArgs,
 }
 
 /// `hbcp verify`.
@@ -468,8 +679,12 @@ pub struct VerifyArgs {
     pub allow_unflushed: bool,
     /// Compare sizes only, every byte (checksum; the default), or every byte and every HFile
     /// block's CRC32C (deep).
-    #[arg(long, value_enum, default_value_t = VerifyArg::Checksum)]
+    #[arg(long, value_enum, default_value_t = VerifyArg::Checksum,
+          default_value_if("deep", ArgPredicate::IsPresent, Some("deep")))]
     pub verify: VerifyArg,
+    /// The same as --verify deep.
+    #[arg(long, conflicts_with = "verify")]
+    pub deep: bool,
     /// Source findings (an invalid HFile, a dangling HFileLink, a Reference without its
     /// parent) fail the run, exit 1; without it (and without --verify deep) they are warnings.
     #[arg(long)]
@@ -480,12 +695,15 @@ pub struct VerifyArgs {
     /// Write a JSON report.
     #[arg(long, value_name = "FILE.json")]
     pub report: Option<PathBuf>,
-    /// Progress display.
-    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    /// Progress display; -P alone is a bar.
+    #[arg(short = 'P', long, value_enum, default_value_t = ProgressArg::Auto,
+          num_args = 0..=1, default_missing_value = "bar")]
     pub progress: ProgressArg,
     /// Allow plain-HTTP endpoints.
     #[arg(long)]
     pub allow_http: bool,
+    #[command(flatten)]
+    pub azure: AzureArgs,
 }
 
 /// `--verify`.

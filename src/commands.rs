@@ -28,8 +28,8 @@ use hbcp_planner::shard::{Assigner, ShardId};
 
 /// Run a command.
 pub fn run(cli: Cli) -> Result<Exit> {
-    let _ = AZURE_ENDPOINT.set(cli.azure_endpoint.clone());
-    let _ = PUT_MD5.set(cli.put_md5);
+    let _ = AZURE_ENDPOINT.set(cli.azure_endpoint());
+    let _ = PUT_MD5.set(cli.put_md5());
     match cli.command {
         Command::Copy(a) => copy(a),
         Command::Plan(a) => plan(a),
@@ -46,6 +46,8 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Generations(a) => crate::backup::generations(a),
         Command::Restore(a) => crate::backup::restore(a),
         Command::Auth(a) => crate::auth::auth(a),
+        Command::Completions(a) => crate::completions::completions(a.shell),
+        Command::Man(a) => crate::completions::man(a.dir.as_deref()),
     }
 }
 

@@ -10,6 +10,7 @@ mod backup;
 mod bench;
 mod cli;
 mod commands;
+mod completions;
 mod html;
 mod preflight;
 mod progress;
