@@ -71,6 +71,7 @@ impl Cli {
             C::Backup(a) => &a.azure,
             C::Generations(a) => &a.azure,
             C::Restore(a) => &a.azure,
+            C::Auth(a) => &a.azure,
             C::Report(_) | C::Completions(_) | C::Man(_) => return None,
         };
         a.azure_endpoint.clone()
@@ -250,6 +251,8 @@ pub struct AuthArgs {
     /// Allow plain-HTTP endpoints.
     #[arg(long)]
     pub allow_http: bool,
+    #[command(flatten)]
+    pub azure: AzureArgs,
 }
 
 /// `hbcp snapshots`.
