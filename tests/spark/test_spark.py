@@ -37,6 +37,8 @@ RANGE = 256 * 1024
 WORKERS = 4
 # A large file is cut into ranges of RANGE: 4 of them, 12 ranges each and a bit.
 LARGE = [12 * RANGE + 1000 * i for i in range(4)]
+# cluster.sh puts the master's and the workers' UIs on SPARK_UI_PORT and the next two.
+DRIVER_UI = int(os.environ.get("SPARK_UI_PORT", "8177")) + 3
 
 
 def need(var, what):
@@ -104,9 +106,9 @@ def plan(tmp, src, dst, env=None):
 
 
 def spark(plan_file, master, *extra, env=None, run_args=()):
-    """hbcp-spark PLAN --shards 3 --master URL …; the driver's UI on a port of this project's."""
+    """hbcp-spark PLAN --shards 3 --master URL …, the driver's UI beside the cluster's ports."""
     cmd = [str(RUNNER), str(plan_file), "--shards", "3", "--master", master, "--hbcp", str(HBCP),
-           "--conf", "spark.ui.port=8180", *extra]
+           "--conf", f"spark.ui.port={DRIVER_UI}", *extra]
     if run_args:
         cmd += ["--", *run_args]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -231,9 +233,9 @@ def test_to_azurite_a_shard_killed_mid_copy_is_retried_exact_and_no_key_is_logge
                  # hbcp-spark turns speculation off whatever it is told.
                  "--conf", "spark.speculation=true",
                  env=env,
-                 run_args=["--workers", str(WORKERS), "--max-bandwidth", "2MiB"])
-    # The shard with the large files, once its first progress line says it is under way:
-    # kill -9 its hbcp (the pid its task logged), as if the process had crashed.
+                 run_args=["--workers", str(WORKERS), "--max-bandwidth", "1MiB"])
+    # Each shard takes ~7 s at 1 MiB/s. The first shard whose progress line says 1.5 MiB are
+    # done: kill -9 its hbcp (the pid its task logged), as if the process had crashed.
     killed = None
     deadline = time.time() + 300
     while killed is None and proc.poll() is None and time.time() < deadline:
@@ -241,8 +243,8 @@ def test_to_azurite_a_shard_killed_mid_copy_is_retried_exact_and_no_key_is_logge
             text = f.read_text(errors="replace")
             for m in re.finditer(r"hbcp shard (\d)/3 attempt 0: hbcp pid (\d+)", text):
                 shard, pid = m.groups()
-                moving = re.search(rf'hbcp shard {shard}/3 attempt 0: {{"bytes_done":(\d+)', text)
-                if moving and int(moving.group(1)) >= 2 * RANGE * WORKERS:
+                done = re.findall(rf'hbcp shard {shard}/3 attempt 0: {{"bytes_done":(\d+)', text)
+                if done and int(done[-1]) >= 6 * RANGE:
                     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
                     assert str(p.name).encode() in cmdline[2] and f"{shard}/3".encode() in cmdline
                     os.kill(int(pid), signal.SIGKILL)
