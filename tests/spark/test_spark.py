@@ -309,6 +309,8 @@ def test_a_shard_that_fails_every_attempt_exits_with_its_status_and_skips_finali
     (["PLAN", "--shards", "3"], "--master"),
     (["PLAN", "--shards", "3", "--master", "x", "--bogus"], "--bogus: unknown option"),
     (["PLAN", "--shards", "3", "--master", "x", "--hbcp", "/nonexistent/hbcp"], "no hbcp binary"),
+    (["PLAN", "--shards", "3", "--master", "x", "--env", "HBCP_SPARK_UNSET_FOR_TEST"], "not set"),
+    (["PLAN", "--shards", "3", "--master", "x", "--env", "A=B"], "--env 'A=B'"),
 ])
 def test_bad_arguments_are_refused_with_one_line_and_exit_2(tmp_path, args, says):
     p = tmp_path / "job.plan"
