@@ -322,3 +322,10 @@ def test_bad_arguments_are_refused_with_one_line_and_exit_2(tmp_path, args, says
                        capture_output=True, text=True)
     assert r.returncode == 2, r
     assert says in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_help_names_every_option():
+    r = subprocess.run([str(RUNNER), "--help"], capture_output=True, text=True)
+    assert r.returncode == 0, r
+    for opt in ["--shards", "--master", "--hbcp", "--env", "--conf", "--max-attempts", "-- ARGS"]:
+        assert opt in r.stdout, r.stdout
