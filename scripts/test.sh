@@ -3,6 +3,7 @@
 # (Azurite from npm, moto and fake-gcs-server from pip, on 127.0.0.1 only, stopped by PID at
 # the end), then runs the whole cargo test suite. AZURITE_PORT / MOTO_PORT / GCS_PORT (default
 # 10000 / 5000 / 4443) move the emulators so that two checkouts can test side by side. Then
+# the Spark runner's tests on a Spark cluster on 127.0.0.1 (tests/spark), and
 # scripts/fuzz.sh runs every fuzz target briefly. This is the README's test command; .ci/run
 # calls it.
 set -euo pipefail
@@ -15,6 +16,7 @@ cleanup() {
       azurite) PORT="${AZURITE_PORT:-10000}" bash scripts/azurite.sh stop || true ;;
       moto) PORT="${MOTO_PORT:-5000}" bash scripts/moto.sh stop || true ;;
       gcs) PORT="${GCS_PORT:-4443}" bash scripts/gcs.sh stop || true ;;
+      spark) bash scripts/spark/cluster.sh stop || true ;;
     esac
   done
 }
@@ -49,6 +51,29 @@ status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -aEo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -aEo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+# The Spark runner (scripts/spark/) on a real Spark standalone cluster on 127.0.0.1: a master and
+# two workers (cluster.sh installs OpenJDK 17 and pyspark when missing), then tests/spark
+# (pytest, with the Azure SDK as the independent reader) on the hbcp that cargo test built.
+# SPARK_MASTER_PORT / SPARK_UI_PORT move the cluster (default 7177 / 8177); SPARK=0 skips it.
+if [ "${SPARK:-1}" != 0 ]; then
+  spark_log=$(mktemp "${TMPDIR:-/tmp}/hbcp-spark-test.XXXXXX.log")
+  servers+=(spark)
+  set +e
+  {
+    HBCP_TEST_SPARK=$(bash scripts/spark/cluster.sh start | tail -n 1) &&
+      .tools/spark-venv/bin/pip install --quiet pytest==9.2.0 azure-storage-blob==12.31.1 &&
+      HBCP_TEST_SPARK=$HBCP_TEST_SPARK .tools/spark-venv/bin/python -m pytest -q -s \
+        -p no:cacheprovider tests/spark
+  } 2>&1 | tee "$spark_log"
+  spark_status=${PIPESTATUS[0]}
+  set -e
+  [ "$spark_status" = 0 ] || status=1
+  p=$(tail -n 1 "$spark_log" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+' || echo 0)
+  f=$(tail -n 1 "$spark_log" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+' || echo 0)
+  # A run that did not reach pytest's closing line counts as one failure.
+  if [ "$spark_status" != 0 ] && [ "$f" = 0 ]; then f=1; fi
+  passed=$((passed + p)) failed=$((failed + f))
+fi
 echo "tests: ${passed} passed, ${failed} failed"
 # Every fuzz target of fuzz/, briefly (FUZZ_SECONDS each; FUZZ=0 skips them).
 if [ "${FUZZ:-1}" != 0 ]; then

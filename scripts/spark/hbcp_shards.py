@@ -53,7 +53,7 @@ def shard_task(hbcp_name, plan_name, shards, run_args):
                "--report", report] + list(run_args)
         log(f"{tag}: starting on {socket.gethostname()} (pid of hbcp follows)")
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                errors="replace")
+                                errors="replace", preexec_fn=die_with_parent)
         log(f"{tag}: hbcp pid {proc.pid}")
         tail = collections.deque(maxlen=5)
 
@@ -84,6 +84,20 @@ def shard_task(hbcp_name, plan_name, shards, run_args):
         return out
 
     return run
+
+
+def die_with_parent():
+    """In the child, before exec: SIGKILL when the task's Python worker dies (Linux).
+
+    Spark kills the Python worker of a cancelled task, or loses it with its executor, and then
+    may run the shard again elsewhere: an orphaned hbcp must not go on beside the new attempt
+    (two runs of one shard at once do not end well: measured, the first exits 1). SIGKILL, not
+    SIGTERM: hbcp stops at once (on SIGTERM it drains its ranges in flight for seconds), and a
+    kill -9 is a crash hbcp resumes from without sending a durable range again."""
+    import ctypes
+
+    pr_set_pdeathsig, sigkill = 1, 9
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, sigkill)
 
 
 def log(line):
