@@ -4,8 +4,10 @@
 //! a panic. Commands call these; none of them builds a resume line or maps a status itself.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
 
 use hbcp_engine::Stop;
 
@@ -79,14 +81,79 @@ pub(crate) fn engine_error(e: hbcp_engine::Error, what: &str) -> anyhow::Error {
     }
 }
 
-/// The status of an error that ended a command: bad input is 2 (one line), a resumable stop is
-/// 3 (with the resume line), anything else 1. Every line passes through the redactor.
+/// Folders this run created at a local target or for its state, shallowest first, and whether
+/// each goes with its content (a state folder) or only when empty.
+static CREATED: Mutex<Vec<(PathBuf, bool)>> = Mutex::new(Vec::new());
+
+/// The folder `path` is about to be created: it and its missing ancestors are recorded, so that
+/// a run that ends with bad input (exit 2: nothing written) removes them again. `whole`: the
+/// folder goes with what this run put in it (a new job's state folder: its fresh journal).
+pub(crate) fn creating(path: &Path, whole: bool) {
+    let mut missing = Vec::new();
+    let mut p = Some(path);
+    while let Some(x) = p.filter(|x| !x.as_os_str().is_empty() && !x.exists()) {
+        missing.push((x.to_path_buf(), whole && x == path));
+        p = x.parent();
+    }
+    let mut created = CREATED.lock().unwrap_or_else(|e| e.into_inner());
+    created.extend(missing.into_iter().rev());
+}
+
+/// Bad input ended the run: remove the folders [`creating`] recorded, deepest first (a folder
+/// that is not `whole` only if it is empty).
+pub(crate) fn undo_created() {
+    let created = CREATED.lock().unwrap_or_else(|e| e.into_inner());
+    for (p, whole) in created.iter().rev() {
+        let _ = if *whole {
+            std::fs::remove_dir_all(p)
+        } else {
+            std::fs::remove_dir(p)
+        };
+    }
+}
+
+/// Set once a command starts writing at its target (the engine runs): from then on no error
+/// is "bad input, nothing written".
+static WRITING: AtomicBool = AtomicBool::new(false);
+
+/// The command is about to write at its target.
+pub(crate) fn writing() {
+    WRITING.store(true, Relaxed);
+}
+
+/// The store error inside an error that ended a command, if there is one (the crates' errors
+/// wrap it transparently, so it is not in the `source()` chain itself).
+fn store_error(e: &anyhow::Error) -> Option<&hbcp_store::Error> {
+    e.chain().find_map(|c| {
+        c.downcast_ref::<hbcp_store::Error>()
+            .or_else(|| match c.downcast_ref::<hbcp_engine::Error>() {
+                Some(hbcp_engine::Error::Store(s)) => Some(s),
+                _ => None,
+            })
+            .or_else(|| match c.downcast_ref::<hbcp_verifier::Error>() {
+                Some(hbcp_verifier::Error::Store(s)) => Some(s),
+                _ => None,
+            })
+    })
+}
+
+/// The status of an error that ended a command, and its line (every line passes through the
+/// redactor):
+/// - bad usage or input, or a request the store refuses (access denied, a bad URL or key) found
+///   before anything was written: 2, one line — the same in every command;
+/// - such a refusal after the command began writing, or a resumable stop (a journal that
+///   cannot be written): 3, with the resume line;
+/// - anything else (a service or network failure among them): 1.
 pub fn of_error(e: &anyhow::Error) -> Exit {
+    let refused = store_error(e).is_some_and(hbcp_store::Error::is_bad_input);
     if let Some(u) = e.downcast_ref::<UsageError>() {
         eprintln!("hbcp: {}", redact(&u.0));
         Exit::Usage
-    } else if let Some(r) = e.downcast_ref::<Resumable>() {
-        eprintln!("hbcp: stopped: {}", redact(&r.0));
+    } else if refused && !WRITING.load(Relaxed) {
+        eprintln!("hbcp: {}", redact(&format!("{e:#}")));
+        Exit::Usage
+    } else if refused || e.downcast_ref::<Resumable>().is_some() {
+        eprintln!("hbcp: stopped: {}", redact(&format!("{e:#}")));
         print_resume("nothing partial is visible at the target; fix the cause and");
         Exit::Interrupted
     } else {

@@ -334,6 +334,38 @@ fn every_request_denied_with_403_fails_fast_naming_the_target() {
     );
 }
 
+/// Issue #17 item 13: a 403 is the same status in copy, sync, backup and verify — a permission
+/// problem found before the first write is bad input (exit 2, one line naming the URL), and a
+/// local end gets nothing written.
+#[test]
+fn a_403_is_exit_2_in_copy_sync_backup_and_verify_alike() {
+    let Some(base) = azurite() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    tree(&src, 0, 3);
+    let proxy = faultproxy::start(&base, Mode::Deny);
+    let denied = format!("{}/{}", proxy.url, container("denied403"));
+    let local = t.path().join("local");
+    for args in [
+        vec!["copy", &s(&src), &denied],
+        vec!["copy", &denied, &s(&local)],
+        vec!["sync", &s(&src), &denied],
+        vec!["backup", &s(&src), &denied],
+        vec!["verify", &s(&src), &denied],
+    ] {
+        let mut a = args.clone();
+        a.extend(["--progress", "none"]);
+        let r = hbcp(&a);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(
+            r.stderr.contains("403") || r.stderr.to_lowercase().contains("permission"),
+            "{args:?}: {r:?}"
+        );
+        assert!(!r.stderr.contains("panicked"), "{args:?}: {r:?}");
+        assert!(!local.exists(), "{args:?} wrote at the local end");
+    }
+}
+
 #[test]
 fn gcs_uploads_denied_with_403_fail_fast_naming_the_object_and_nothing_is_retried() {
     let Some(gcs) = gcs() else { return };

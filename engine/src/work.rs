@@ -31,7 +31,8 @@ pub struct Failure {
 /// Why a job stopped before the end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stop {
-    /// The source listing failed (unreadable folder, a name that is not UTF-8…): bad input.
+    /// The source listing was refused (unreadable folder, a name that is not UTF-8, access
+    /// denied…): bad input, unless something was written already.
     Listing(String),
     /// A fatal error (disk full, target refused): resumable once fixed.
     Fatal(String),
@@ -248,7 +249,13 @@ pub(crate) fn run(
             });
             if let Err(e) = r {
                 if !sh_ref.halted() {
-                    sh_ref.set_stop(Stop::Listing(e.to_string()));
+                    // A listing the source refuses (unreadable folder, unsafe name, denied) is
+                    // bad input; a service or network failure (HTTP 500, a reset) is not.
+                    sh_ref.set_stop(if e.is_bad_input() {
+                        Stop::Listing(e.to_string())
+                    } else {
+                        Stop::Fatal(format!("cannot list the source: {e}"))
+                    });
                 }
             }
             sh_ref.stats.listing_done.store(true, Relaxed);

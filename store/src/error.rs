@@ -148,6 +148,24 @@ impl Error {
         }
     }
 
+    /// Whether the request itself is wrong or refused (a bad URL or key, access denied, a
+    /// name that cannot be used): neither retrying nor resuming helps until the operator
+    /// changes something. A service or network failure (HTTP 5xx, a reset, a timeout) is not.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Error::BadUrl { .. } | Error::BadKey { .. } | Error::PermissionDenied { .. } => true,
+            Error::Io { source, .. } => matches!(
+                source.kind(),
+                io::ErrorKind::InvalidData
+                    | io::ErrorKind::InvalidInput
+                    | io::ErrorKind::NotADirectory
+                    | io::ErrorKind::NotFound
+            ),
+            Error::Remote { status, .. } => matches!(status, Some(400 | 401 | 403 | 404)),
+            _ => false,
+        }
+    }
+
     /// Whether this means the object is absent.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })

@@ -80,7 +80,7 @@ pub(crate) fn create_container(
     account: &str,
     container: &str,
     key: Option<&str>,
-) -> Result<bool, String> {
+) -> Result<bool, (Option<u16>, String)> {
     let url = format!(
         "{}/{container}?restype=container",
         base.trim_end_matches('/')
@@ -94,12 +94,12 @@ pub(crate) fn create_container(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| (None, e.to_string()))?;
     rt.block_on(async {
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| (None, e.to_string()))?;
         let mut req = client
             .put(&url)
             .header("x-ms-date", &date)
@@ -113,13 +113,14 @@ pub(crate) fn create_container(
                 &url_path,
                 &[("restype", "container")],
                 &[("x-ms-date", &date), ("x-ms-version", VERSION)],
-            )?;
+            )
+            .map_err(|e| (None, e))?;
             req = req.header("authorization", format!("SharedKey {account}:{sig}"));
         }
         let resp = req
             .send()
             .await
-            .map_err(|e| format!("request failed: {e}"))?;
+            .map_err(|e| (None, format!("request failed: {e}")))?;
         match resp.status().as_u16() {
             201 => Ok(true),
             409 => Ok(false),
@@ -130,7 +131,7 @@ pub(crate) fn create_container(
                     .nth(1)
                     .and_then(|r| r.split("</Code>").next())
                     .unwrap_or("");
-                Err(format!("HTTP {s} {code}"))
+                Err((Some(s), format!("HTTP {s} {code}")))
             }
         }
     })

@@ -257,11 +257,12 @@ fn open_azure(
         match azure_rest::create_container(&base, &account, container, effective_key.as_deref()) {
             Ok(true) => opened.created_container = Some(container.to_string()),
             Ok(false) => {}
-            Err(e) => {
+            Err((status, e)) => {
+                // The status is kept: a 403 here is a refusal (bad input), not a failure.
                 return Err(Error::Remote {
                     what: format!("create container {container} at {display}"),
+                    status,
                     message: redact_text(&e, &refs(&secrets)),
-                    status: None,
                     retryable: false,
                 });
             }
