@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 
 use anyhow::{Context, Result};
 use hbcp_engine::{Config, Outcome, Overwrite, Stats};
@@ -356,15 +356,7 @@ pub(crate) fn warn_findings(found: &[SourceFinding]) {
     }
 }
 
-/// SIGINT / SIGTERM set the flag (a second one ends the process at once).
-pub(crate) fn install_signals() -> Result<Arc<AtomicBool>> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(sig, 3, flag.clone())?;
-        signal_hook::flag::register(sig, flag.clone())?;
-    }
-    Ok(flag)
-}
+pub(crate) use crate::exit::install_signals;
 
 /// What a copy needs, however its entries are fed.
 pub(crate) struct Job {

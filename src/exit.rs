@@ -6,8 +6,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 
 use hbcp_engine::Stop;
 
@@ -247,6 +247,41 @@ pub(crate) fn print_resume(lead: &str) {
              give it in AZURE_STORAGE_SAS_TOKEN"
         );
     }
+}
+
+/// SIGINT / SIGTERM: the first sets the returned flag (the run stops taking work, abandons
+/// what it has not made durable, journals what it has, and exits 3 with the resume line) and
+/// says so at once; a second ends the process at once, exit 3, with the resume line (what is
+/// journaled is durable, and nothing partial is ever visible, as after kill -9).
+pub(crate) fn install_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    // Written from the signal handler: made before, so the handler only calls write(2) and
+    // _exit(2), which are async-signal-safe.
+    let (line, redacted) = resume_command();
+    let first: &'static [u8] =
+        b"hbcp: stopping: no new work; what is durable is journaled (a second signal stops at once)\n";
+    let second: &'static [u8] = Box::leak(
+        format!(
+            "hbcp: stopped at once by a second signal; nothing partial is visible at the target; resume with:\n  {line}\n{}",
+            if redacted { "hbcp: secrets are not shown (REDACTED): put the URL's SAS back in its place, or give it in AZURE_STORAGE_SAS_TOKEN\n" } else { "" }
+        )
+        .into_bytes()
+        .into_boxed_slice(),
+    );
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let f = flag.clone();
+        let action = move || {
+            let msg = if f.swap(true, Relaxed) { second } else { first };
+            // SAFETY: write(2) on stderr from a buffer that lives for the whole process.
+            unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+            if msg.as_ptr() == second.as_ptr() {
+                signal_hook::low_level::exit(3);
+            }
+        };
+        // SAFETY: the action only loads/stores an atomic, calls write(2) and _exit(2).
+        unsafe { signal_hook::low_level::register(sig, action) }?;
+    }
+    Ok(flag)
 }
 
 /// A word as a POSIX shell reads it back.

@@ -219,3 +219,116 @@ fn verify_into_a_pipe_closed_after_one_line_ends_quietly() {
     assert_ne!(status.code(), Some(101), "{err}");
     assert_eq!(status.code(), Some(3), "{err}");
 }
+
+/// A copy of one 4 MiB file at 32 KiB/s: each 1 MiB chunk waits ~32 s for the bandwidth.
+fn throttled_copy(t: &std::path::Path) -> (std::process::Child, std::path::PathBuf) {
+    let (src, dst) = (t.join("src"), t.join("dst"));
+    fs::create_dir_all(&src).unwrap();
+    let data: Vec<u8> = (0..4u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 9) as u8)
+        .collect();
+    fs::write(src.join("big"), data).unwrap();
+    let child = Command::new(bin())
+        .args([
+            "copy",
+            &s(&src),
+            &s(&dst),
+            "--progress",
+            "json",
+            "--max-bandwidth",
+            "32KiB",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    (child, dst)
+}
+
+/// Wait for the child to end, at most `secs`; `None` if it did not (then it is killed).
+fn ends_within(child: &mut std::process::Child, secs: u64) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return Some(st);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::park_timeout(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Issue #17 item 15: SIGTERM during a throttled copy no longer waits for the ranges in flight
+/// (`--max-bandwidth 1` ran 12 minutes past `timeout 120`): exit 3 within a few seconds, saying
+/// so, nothing partial visible; the same command then finishes.
+#[test]
+fn sigterm_during_a_throttled_copy_stops_within_seconds() {
+    let t = tempfile::tempdir().unwrap();
+    let (mut child, dst) = throttled_copy(t.path());
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("\"event\":\"progress\""), "{line}");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let t0 = std::time::Instant::now();
+    let status = ends_within(&mut child, 10);
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let status = status.unwrap_or_else(|| panic!("still running 10 s after SIGTERM: {err}"));
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(status.code(), Some(3), "{err}");
+    assert!(err.contains("interrupted; resume with"), "{err}");
+    assert!(!dst.join("big").exists(), "no partial file visible");
+    assert!(
+        !err.contains("failed:"),
+        "an abandoned range is not a failure: {err}"
+    );
+}
+
+/// A second signal ends the run at once, exit 3, with the resume line.
+#[test]
+fn a_second_signal_stops_at_once_with_the_resume_line() {
+    let t = tempfile::tempdir().unwrap();
+    let (mut child, dst) = throttled_copy(t.path());
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("\"event\":\"progress\""), "{line}");
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let t0 = std::time::Instant::now();
+    // The first signal is acknowledged at once; then the second.
+    let mut text = String::new();
+    while !text.contains("a second signal stops at once") {
+        let mut l = String::new();
+        if err.read_line(&mut l).unwrap() == 0 {
+            break;
+        }
+        text.push_str(&l);
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = ends_within(&mut child, 10).expect("ended after the second signal");
+    std::io::Read::read_to_string(&mut err, &mut text).unwrap();
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}: {text}",
+        t0.elapsed()
+    );
+    assert!(
+        text.contains("a second signal stops at once"),
+        "the first signal is acknowledged: {text}"
+    );
+    assert_eq!(status.code(), Some(3), "{text}");
+    assert!(text.contains("resume with:"), "{text}");
+    assert!(!dst.join("big").exists(), "no partial file visible");
+}

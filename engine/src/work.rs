@@ -637,6 +637,10 @@ fn fail(sh: &Shared<'_>, done: &Sender<Done>, key: &str, e: StoreError) {
         sh.set_stop(Stop::Fatal(e.to_string()));
         return;
     }
+    if sh.halted() {
+        // The job is stopping (a signal): the file is not done, not failed; the rerun copies it.
+        return;
+    }
     sh.stats.files_failed.fetch_add(1, Relaxed);
     let _ = done.send(Done::Failed(Failure {
         key: key.to_string(),
@@ -644,9 +648,12 @@ fn fail(sh: &Shared<'_>, done: &Sender<Done>, key: &str, e: StoreError) {
     }));
 }
 
-fn throttle(sh: &Shared<'_>, n: usize) {
-    if let Some(l) = &sh.limiter {
-        l.take(n as u64);
+/// Wait for `n` bytes of `--max-bandwidth`; a stop (a signal) ends the wait at once, and the
+/// bytes are not sent: the range is abandoned, not journaled, and sent again by the rerun.
+fn throttle(sh: &Shared<'_>, n: usize) -> hbcp_store::Result<()> {
+    match &sh.limiter {
+        Some(l) if !l.take(n as u64, &|| sh.halted()) => Err(stopping()),
+        _ => Ok(()),
     }
 }
 
@@ -667,7 +674,7 @@ fn copy_whole(sh: &Shared<'_>, e: &Entry, buf: &mut Vec<u8>) -> hbcp_store::Resu
                 .read_range_bytes(&e.key, 0..e.size, e.version.as_deref())
         })?;
         let hash = xxhash_rust::xxh3::xxh3_64(&data);
-        throttle(sh, data.len());
+        throttle(sh, data.len())?;
         sh.retry(|| sh.dst.put_bytes(&e.key, data.clone()))?;
         sh.stats.bytes_copied.fetch_add(e.size, Relaxed);
         return Ok(hash);
@@ -688,7 +695,7 @@ fn copy_whole(sh: &Shared<'_>, e: &Entry, buf: &mut Vec<u8>) -> hbcp_store::Resu
             .read_range(&e.key, 0..e.size, e.version.as_deref(), buf)
     })?;
     let hash = xxhash_rust::xxh3::xxh3_64(buf);
-    throttle(sh, buf.len());
+    throttle(sh, buf.len())?;
     sh.retry(|| sh.dst.put(&e.key, buf))?;
     sh.stats.bytes_copied.fetch_add(e.size, Relaxed);
     Ok(hash)
@@ -721,7 +728,7 @@ fn stream_range(
     // Hash, throttle and write one piece at `at`.
     let mut write = |data: &[u8], at: &mut u64| -> hbcp_store::Result<()> {
         h.update(data);
-        throttle(sh, data.len());
+        throttle(sh, data.len())?;
         up.put_part(idx, *at, data)?;
         sh.stats.bytes_copied.fetch_add(data.len() as u64, Relaxed);
         *at += data.len() as u64;
@@ -793,7 +800,7 @@ fn copy_range(sh: &Shared<'_>, big: &Big, idx: u32) -> hbcp_store::Result<u64> {
         let _held = sh.budget.take(r.end - r.start);
         let data = sh.retry(|| sh.src.read_range_bytes(&e.key, r.clone(), version))?;
         let hash = xxhash_rust::xxh3::xxh3_64(&data);
-        throttle(sh, data.len());
+        throttle(sh, data.len())?;
         sh.retry(|| up.put_part_bytes(idx, r.start, data.clone()))?;
         sh.stats.bytes_copied.fetch_add(r.end - r.start, Relaxed);
         Ok(hash)
