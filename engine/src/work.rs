@@ -143,7 +143,9 @@ impl Shared<'_> {
         self.halt.store(true, Relaxed);
     }
 
-    /// Run a store call with bounded retries and exponential backoff with jitter.
+    /// Run a store call under the retry policy (`hbcp_store::retry`): up to `cfg.attempts`
+    /// tries with its backoff; every throttle answer (429/503) tells the adaptive concurrency
+    /// at once (the HTTP client does not retry on its own).
     fn retry<T>(&self, mut f: impl FnMut() -> hbcp_store::Result<T>) -> hbcp_store::Result<T> {
         let mut attempt = 1u32;
         loop {
@@ -162,21 +164,14 @@ impl Shared<'_> {
                 Err(e) if e.is_retryable() && attempt < self.cfg.attempts && !self.halted() => {
                     tracing::debug!(target: "hbcp::retry", "attempt {attempt} failed, retrying: {e}");
                     self.stats.retries.fetch_add(1, Relaxed);
-                    std::thread::sleep(backoff(attempt, t0));
+                    let noise = t0.elapsed().as_nanos() as u64;
+                    std::thread::sleep(hbcp_store::retry::backoff(attempt, noise));
                     attempt += 1;
                 }
                 other => return other,
             }
         }
     }
-}
-
-/// Exponential backoff from 50 ms, capped at 5 s, with ±50% jitter.
-pub(crate) fn backoff(attempt: u32, seed: Instant) -> Duration {
-    let base = 50f64 * 2f64.powi(attempt.min(10) as i32 - 1);
-    let noise = xxhash_rust::xxh3::xxh3_64(&seed.elapsed().as_nanos().to_le_bytes()) % 1000;
-    let factor = 0.5 + noise as f64 / 1000.0;
-    Duration::from_millis((base.min(5000.0) * factor) as u64)
 }
 
 pub(crate) fn run(

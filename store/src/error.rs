@@ -134,18 +134,16 @@ impl Error {
         matches!(self, Error::NoSpace { .. } | Error::BadUrl { .. })
     }
 
-    /// Whether the service asked us to slow down (HTTP 503 ServerBusy / SlowDown, 429).
+    /// Whether the service asked us to slow down: HTTP 429, or 503 (Azure's ServerBusy, S3's
+    /// SlowDown), by the status, not the words of the message.
     pub fn is_throttle(&self) -> bool {
-        match self {
+        matches!(
+            self,
             Error::Remote {
-                status, message, ..
-            } => {
-                matches!(status, Some(429 | 503))
-                    || message.contains("ServerBusy")
-                    || message.contains("SlowDown")
+                status: Some(429 | 503),
+                ..
             }
-            _ => false,
-        }
+        )
     }
 
     /// Whether the request itself is wrong or refused (a bad URL or key, access denied, a
