@@ -719,6 +719,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
             if sel.accepts(&e) { sink(e) } else { Ok(()) }
         })
     };
+    crate::exit::writing();
     let outcome = match hbcp_engine::copy(
         job.src.store.as_ref(),
         job.dst.store.as_ref(),
@@ -1103,6 +1104,7 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
         }
         Ok(())
     };
+    crate::exit::writing();
     let outcome = match hbcp_engine::copy(
         job.src.store.as_ref(),
         job.dst.store.as_ref(),

@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 
 use anyhow::{Context, Result};
 use hbcp_engine::{Config, Outcome, Overwrite, Stats};
@@ -222,6 +222,7 @@ pub(crate) fn open_target(s: &str, src: &End, allow_http: bool) -> Result<End> {
             }
         }
         let probe = canon.join(hbcp_store::local::HBCP_DIR);
+        crate::exit::creating(&probe, false);
         if let Err(e) = fs::create_dir_all(&probe) {
             return usage(format!("target {}: not writable: {e}", p.display()));
         }
@@ -374,15 +375,7 @@ pub(crate) fn warn_findings(found: &[SourceFinding]) {
     }
 }
 
-/// SIGINT / SIGTERM set the flag (a second one ends the process at once).
-pub(crate) fn install_signals() -> Result<Arc<AtomicBool>> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(sig, 3, flag.clone())?;
-        signal_hook::flag::register(sig, flag.clone())?;
-    }
-    Ok(flag)
-}
+pub(crate) use crate::exit::install_signals;
 
 /// What a copy needs, however its entries are fed.
 pub(crate) struct Job {
@@ -452,6 +445,7 @@ pub(crate) fn build_job(
         None => base_job.clone(),
     };
     let state_dir = state_dir_of(&tuning, &dst, &job);
+    crate::exit::creating(&state_dir, true);
     let cfg = Config {
         workers,
         range_size,
@@ -839,6 +833,7 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
             .with_context(|| format!("cannot remove the old completion manifest {key}"))?;
     }
     let reporter = Reporter::start(stats.clone(), progress_mode);
+    crate::exit::writing();
     let outcome = hbcp_engine::copy(
         job.src.store.as_ref(),
         job.dst.store.as_ref(),
@@ -1319,6 +1314,15 @@ pub(crate) fn cleanup_staging(job: &Job) {
     }
 }
 
+/// A temporary file removed when this goes out of scope, however the function ends.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
 fn plan(a: PlanArgs) -> Result<Exit> {
     let spec = crate::select::spec(&a.hbase)?;
     let src = open_source(&a.ends.src, a.allow_http)?;
@@ -1352,6 +1356,8 @@ fn plan(a: PlanArgs) -> Result<Exit> {
         hbase_wals: sel.hbase_rules().map(|r| r.include_wals),
     };
     let tmp = a.out.with_extension("tmp");
+    // Whatever ends the plan early, its temporary file goes (after the rename there is none).
+    let _tmp_guard = RemoveOnDrop(tmp.clone());
     let mut w = match PlanWriter::create(&tmp, &header) {
         Ok(w) => w,
         Err(e) => return usage(format!("--out {}: {e}", a.out.display())),
@@ -1394,12 +1400,12 @@ fn plan(a: PlanArgs) -> Result<Exit> {
         })
     };
     if let Some(e) = w_err.into_inner().unwrap() {
-        let _ = fs::remove_file(&tmp);
         anyhow::bail!("writing the plan {}: {e}", a.out.display());
     }
-    if let Err(e) = listed {
-        let _ = fs::remove_file(&tmp);
-        return usage(format!("cannot list the source: {e}"));
+    match listed {
+        Err(e) if e.is_bad_input() => return usage(format!("cannot list the source: {e}")),
+        Err(e) => return Err(anyhow::Error::new(e).context("cannot list the source")),
+        Ok(()) => {}
     }
     let summary = w.finish()?;
     fs::rename(&tmp, &a.out).with_context(|| format!("writing {}", a.out.display()))?;

@@ -4,8 +4,10 @@
 //! a panic. Commands call these; none of them builds a resume line or maps a status itself.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 
 use hbcp_engine::Stop;
 
@@ -79,14 +81,79 @@ pub(crate) fn engine_error(e: hbcp_engine::Error, what: &str) -> anyhow::Error {
     }
 }
 
-/// The status of an error that ended a command: bad input is 2 (one line), a resumable stop is
-/// 3 (with the resume line), anything else 1. Every line passes through the redactor.
+/// Folders this run created at a local target or for its state, shallowest first, and whether
+/// each goes with its content (a state folder) or only when empty.
+static CREATED: Mutex<Vec<(PathBuf, bool)>> = Mutex::new(Vec::new());
+
+/// The folder `path` is about to be created: it and its missing ancestors are recorded, so that
+/// a run that ends with bad input (exit 2: nothing written) removes them again. `whole`: the
+/// folder goes with what this run put in it (a new job's state folder: its fresh journal).
+pub(crate) fn creating(path: &Path, whole: bool) {
+    let mut missing = Vec::new();
+    let mut p = Some(path);
+    while let Some(x) = p.filter(|x| !x.as_os_str().is_empty() && !x.exists()) {
+        missing.push((x.to_path_buf(), whole && x == path));
+        p = x.parent();
+    }
+    let mut created = CREATED.lock().unwrap_or_else(|e| e.into_inner());
+    created.extend(missing.into_iter().rev());
+}
+
+/// Bad input ended the run: remove the folders [`creating`] recorded, deepest first (a folder
+/// that is not `whole` only if it is empty).
+pub(crate) fn undo_created() {
+    let created = CREATED.lock().unwrap_or_else(|e| e.into_inner());
+    for (p, whole) in created.iter().rev() {
+        let _ = if *whole {
+            std::fs::remove_dir_all(p)
+        } else {
+            std::fs::remove_dir(p)
+        };
+    }
+}
+
+/// Set once a command starts writing at its target (the engine runs): from then on no error
+/// is "bad input, nothing written".
+static WRITING: AtomicBool = AtomicBool::new(false);
+
+/// The command is about to write at its target.
+pub(crate) fn writing() {
+    WRITING.store(true, Relaxed);
+}
+
+/// The store error inside an error that ended a command, if there is one (the crates' errors
+/// wrap it transparently, so it is not in the `source()` chain itself).
+fn store_error(e: &anyhow::Error) -> Option<&hbcp_store::Error> {
+    e.chain().find_map(|c| {
+        c.downcast_ref::<hbcp_store::Error>()
+            .or_else(|| match c.downcast_ref::<hbcp_engine::Error>() {
+                Some(hbcp_engine::Error::Store(s)) => Some(s),
+                _ => None,
+            })
+            .or_else(|| match c.downcast_ref::<hbcp_verifier::Error>() {
+                Some(hbcp_verifier::Error::Store(s)) => Some(s),
+                _ => None,
+            })
+    })
+}
+
+/// The status of an error that ended a command, and its line (every line passes through the
+/// redactor):
+/// - bad usage or input, or a request the store refuses (access denied, a bad URL or key) found
+///   before anything was written: 2, one line — the same in every command;
+/// - such a refusal after the command began writing, or a resumable stop (a journal that
+///   cannot be written): 3, with the resume line;
+/// - anything else (a service or network failure among them): 1.
 pub fn of_error(e: &anyhow::Error) -> Exit {
+    let refused = store_error(e).is_some_and(hbcp_store::Error::is_bad_input);
     if let Some(u) = e.downcast_ref::<UsageError>() {
         eprintln!("hbcp: {}", redact(&u.0));
         Exit::Usage
-    } else if let Some(r) = e.downcast_ref::<Resumable>() {
-        eprintln!("hbcp: stopped: {}", redact(&r.0));
+    } else if refused && !WRITING.load(Relaxed) {
+        eprintln!("hbcp: {}", redact(&format!("{e:#}")));
+        Exit::Usage
+    } else if refused || e.downcast_ref::<Resumable>().is_some() {
+        eprintln!("hbcp: stopped: {}", redact(&format!("{e:#}")));
         print_resume("nothing partial is visible at the target; fix the cause and");
         Exit::Interrupted
     } else {
@@ -180,6 +247,41 @@ pub(crate) fn print_resume(lead: &str) {
              give it in AZURE_STORAGE_SAS_TOKEN"
         );
     }
+}
+
+/// SIGINT / SIGTERM: the first sets the returned flag (the run stops taking work, abandons
+/// what it has not made durable, journals what it has, and exits 3 with the resume line) and
+/// says so at once; a second ends the process at once, exit 3, with the resume line (what is
+/// journaled is durable, and nothing partial is ever visible, as after kill -9).
+pub(crate) fn install_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    // Written from the signal handler: made before, so the handler only calls write(2) and
+    // _exit(2), which are async-signal-safe.
+    let (line, redacted) = resume_command();
+    let first: &'static [u8] =
+        b"hbcp: stopping: no new work; what is durable is journaled (a second signal stops at once)\n";
+    let second: &'static [u8] = Box::leak(
+        format!(
+            "hbcp: stopped at once by a second signal; nothing partial is visible at the target; resume with:\n  {line}\n{}",
+            if redacted { "hbcp: secrets are not shown (REDACTED): put the URL's SAS back in its place, or give it in AZURE_STORAGE_SAS_TOKEN\n" } else { "" }
+        )
+        .into_bytes()
+        .into_boxed_slice(),
+    );
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let f = flag.clone();
+        let action = move || {
+            let msg = if f.swap(true, Relaxed) { second } else { first };
+            // SAFETY: write(2) on stderr from a buffer that lives for the whole process.
+            unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+            if msg.as_ptr() == second.as_ptr() {
+                signal_hook::low_level::exit(3);
+            }
+        };
+        // SAFETY: the action only loads/stores an atomic, calls write(2) and _exit(2).
+        unsafe { signal_hook::low_level::register(sig, action) }?;
+    }
+    Ok(flag)
 }
 
 /// A word as a POSIX shell reads it back.

@@ -86,8 +86,13 @@ fn main() -> ExitCode {
             .into();
         }
     };
-    match commands::run(cli) {
-        Ok(code) => code.into(),
-        Err(e) => exit::of_error(&e).into(),
+    let exit = match commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => exit::of_error(&e),
+    };
+    if exit == Exit::Usage {
+        // Bad input: nothing written, and no folder this run created is left behind.
+        exit::undo_created();
     }
+    exit.into()
 }

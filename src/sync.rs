@@ -268,6 +268,7 @@ fn cycle(
             if sel.accepts(&e) { sink(e) } else { Ok(()) }
         })
     };
+    crate::exit::writing();
     let outcome = hbcp_engine::copy(
         job.src.store.as_ref(),
         job.dst.store.as_ref(),

@@ -119,6 +119,33 @@ fn copy_source_with_a_name_that_is_not_utf8_is_bad_input() {
     fs::write(src.join(std::ffi::OsStr::from_bytes(b"bad\xffname")), b"x").unwrap();
     let r = copy(&src, &t.path().join("dst"), &[]);
     assert_usage(&r, "not valid UTF-8");
+    // Issue #17 item 13: exit 2 means nothing written, not even the target's .hbcp/ folder.
+    nothing_at(&t.path().join("dst"));
+}
+
+/// Issue #17 item 13: a `plan --out` that fails after it began writing leaves no `.tmp` and no
+/// plan behind.
+#[test]
+fn plan_whose_out_cannot_be_put_in_place_leaves_no_tmp() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("a"), b"x").unwrap();
+    // --out names a folder: the plan is written to out.tmp, then cannot be renamed onto it.
+    let out = t.path().join("out");
+    fs::create_dir_all(out.join("inside")).unwrap();
+    let r = hbcp([
+        "plan",
+        &s(&src),
+        &s(&t.path().join("dst")),
+        "--out",
+        &s(&out),
+    ]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(!r.stderr.contains("panicked"), "{r:?}");
+    nothing_at(&t.path().join("out.tmp"));
+    nothing_at(&t.path().join("dst"));
+    assert!(out.join("inside").is_dir(), "the folder is untouched");
 }
 
 #[test]

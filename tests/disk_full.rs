@@ -7,6 +7,32 @@ use std::process::Command;
 
 use crate::util::*;
 
+/// Run the bash `body` with a tmpfs of `size` mounted on `mnt` in a private mount namespace
+/// (`unshare -m`: nothing leaks out of the test); its stdout and stderr.
+fn in_private_tmpfs(mnt: &std::path::Path, size: &str, body: &str) -> String {
+    let script = format!(
+        "set -u\nmount -t tmpfs -o size={size} tmpfs \"{mnt}\" || {{ echo MOUNT-FAILED; exit 0; }}\n{body}\ncd / && umount \"{mnt}\"\n",
+        mnt = mnt.display()
+    );
+    let out = Command::new("unshare")
+        .arg("-m")
+        .arg("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("unshare");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains("MOUNT-FAILED"),
+        "this test needs root and mount namespaces: {text}"
+    );
+    text
+}
+
 #[test]
 fn copy_to_a_full_disk_stops_cleanly_and_finishes_after_space_is_freed() {
     let t = tempfile::tempdir().unwrap();
@@ -26,10 +52,11 @@ fn copy_to_a_full_disk_stops_cleanly_and_finishes_after_space_is_freed() {
     let mnt = t.path().join("mnt");
     fs::create_dir_all(&mnt).unwrap();
     let dst = mnt.join("dst");
-    let script = format!(
-        r#"set -u
-mount -t tmpfs -o size=2m tmpfs "{mnt}" || {{ echo "MOUNT-FAILED"; exit 0; }}
-"{bin}" copy "{src}" "{dst}" --progress none --range-size 256KiB --workers 3
+    let text = in_private_tmpfs(
+        &mnt,
+        "2m",
+        &format!(
+            r#""{bin}" copy "{src}" "{dst}" --progress none --range-size 256KiB --workers 3
 echo "FIRST=$?"
 cd "{dst}" && find . -path ./.hbcp -prune -o -type f -print | while read -r f; do
   cmp -s "$f" "{src}/$f" || echo "PARTIAL $f"
@@ -38,28 +65,12 @@ mount -o remount,size=64m "{mnt}"
 "{bin}" copy "{src}" "{dst}" --progress none --range-size 256KiB --workers 3
 echo "SECOND=$?"
 diff -r --exclude=.hbcp "{src}" "{dst}" > /dev/null && echo "SAME"
-cd / && umount "{mnt}"
 "#,
-        mnt = mnt.display(),
-        bin = bin(),
-        src = src.display(),
-        dst = dst.display()
-    );
-    let out = Command::new("unshare")
-        .arg("-m")
-        .arg("bash")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .expect("unshare");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        !text.contains("MOUNT-FAILED"),
-        "this test needs root and mount namespaces: {text}"
+            mnt = mnt.display(),
+            bin = bin(),
+            src = src.display(),
+            dst = dst.display()
+        ),
     );
     assert!(
         text.contains("FIRST=3"),
@@ -90,38 +101,23 @@ fn copy_whose_journal_cannot_be_written_stops_with_3_and_resumes() {
     let mnt = t.path().join("mnt");
     fs::create_dir_all(&mnt).unwrap();
     let dst = t.path().join("dst");
-    let script = format!(
-        r#"set -u
-mount -t tmpfs -o size=1m tmpfs "{mnt}" || {{ echo "MOUNT-FAILED"; exit 0; }}
-head -c 4M /dev/zero > "{mnt}/filler" 2>/dev/null
+    let text = in_private_tmpfs(
+        &mnt,
+        "1m",
+        &format!(
+            r#"head -c 4M /dev/zero > "{mnt}/filler" 2>/dev/null
 "{bin}" copy "{src}" "{dst}" --progress none --state "{mnt}/state"
 echo "FIRST=$?"
 rm "{mnt}/filler"
 "{bin}" copy "{src}" "{dst}" --progress none --state "{mnt}/state"
 echo "SECOND=$?"
 diff -r --exclude=.hbcp "{src}" "{dst}" > /dev/null && echo "SAME"
-cd / && umount "{mnt}"
 "#,
-        mnt = mnt.display(),
-        bin = bin(),
-        src = src.display(),
-        dst = dst.display()
-    );
-    let out = Command::new("unshare")
-        .arg("-m")
-        .arg("bash")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .expect("unshare");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        !text.contains("MOUNT-FAILED"),
-        "this test needs root and mount namespaces: {text}"
+            mnt = mnt.display(),
+            bin = bin(),
+            src = src.display(),
+            dst = dst.display()
+        ),
     );
     assert!(
         text.contains("FIRST=3"),

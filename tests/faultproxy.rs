@@ -2,7 +2,7 @@
 //! client). It forwards every request, counts the request body bytes it received, and on a
 //! chosen share of requests answers 503 ServerBusy or 500 OperationTimedOut, resets the
 //! connection in the middle of a body, or stalls before answering; or answers every request
-//! with 403. A hook may run once, before the first LIST that follows a read of an object (a
+//! with 403; or answers every ranged read 503. A hook may run once, before the first LIST that follows a read of an object (a
 //! copy's verification listing the source again): a test changes the source there.
 //!
 //! The draws are deterministic (a seeded xorshift), so a failing run can be replayed.
@@ -29,6 +29,8 @@ pub enum Mode {
     Deny,
     /// Answer GCS JSON API uploads (POSTs to /upload/…) 403, pass everything else.
     DenyUploads,
+    /// Answer every ranged GET (a read of an object's bytes) 503 ServerBusy, pass the rest.
+    BusyReads,
 }
 
 /// Counters, readable while the proxy runs.
@@ -177,6 +179,14 @@ impl State {
             && (req.headers().contains_key("range") || req.headers().contains_key("x-ms-range"))
         {
             c.range_gets.fetch_add(1, Relaxed);
+            if matches!(self.mode, Mode::BusyReads) {
+                c.busy_503.fetch_add(1, Relaxed);
+                return Ok(azure_error(
+                    503,
+                    "ServerBusy",
+                    "The server is currently unable to receive requests. Please retry your request.",
+                ));
+            }
         }
         let upload =
             req.method() == hyper::Method::POST && req.uri().path().starts_with("/upload/");

@@ -334,6 +334,66 @@ fn every_request_denied_with_403_fails_fast_naming_the_target() {
     );
 }
 
+/// Issue #17 item 13: a 403 is the same status in copy, sync, backup and verify — a permission
+/// problem found before the first write is bad input (exit 2, one line naming the URL), and a
+/// local end gets nothing written.
+#[test]
+fn a_403_is_exit_2_in_copy_sync_backup_and_verify_alike() {
+    let Some(base) = azurite() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    tree(&src, 0, 3);
+    let proxy = faultproxy::start(&base, Mode::Deny);
+    let denied = format!("{}/{}", proxy.url, container("denied403"));
+    let local = t.path().join("local");
+    for args in [
+        vec!["copy", &s(&src), &denied],
+        vec!["copy", &denied, &s(&local)],
+        vec!["sync", &s(&src), &denied],
+        vec!["backup", &s(&src), &denied],
+        vec!["verify", &s(&src), &denied],
+    ] {
+        let mut a = args.clone();
+        a.extend(["--progress", "none"]);
+        let r = hbcp(&a);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(
+            r.stderr.contains("403") || r.stderr.to_lowercase().contains("permission"),
+            "{args:?}: {r:?}"
+        );
+        assert!(!r.stderr.contains("panicked"), "{args:?}: {r:?}");
+        assert!(!local.exists(), "{args:?} wrote at the local end");
+    }
+}
+
+/// Issue #17 item 16: one retry policy, not two nested. A read the service answers 503 every
+/// time costs the policy's tries, each seen by the adaptive concurrency, not object_store's 8
+/// retries inside each of the engine's 5 tries (~45 requests, minutes of backoff).
+#[test]
+fn a_read_answered_503_every_time_costs_a_bounded_number_of_requests() {
+    let Some(base) = azurite() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("one"), vec![7u8; 10_000]).unwrap();
+    let path = container("busyreads");
+    let direct = format!("{base}/{path}");
+    assert_eq!(copy(&src, std::path::Path::new(&direct), &[]).code, 0);
+    let proxy = faultproxy::start(&base, Mode::BusyReads);
+    let t0 = Instant::now();
+    let r = copy(
+        std::path::Path::new(&format!("{}/{path}", proxy.url)),
+        &t.path().join("back"),
+        &["--workers", "1"],
+    );
+    let reads = proxy.counters.range_gets.load(Relaxed);
+    assert_eq!(r.code, 1, "the file failed, named: {r:?}");
+    assert!(r.stderr.contains("one"), "{r:?}");
+    // 5 tries × (1 + 2 client retries) at most.
+    assert!(reads <= 15, "{reads} reads for one failing call: {r:?}");
+    assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
+}
+
 #[test]
 fn gcs_uploads_denied_with_403_fail_fast_naming_the_object_and_nothing_is_retried() {
     let Some(gcs) = gcs() else { return };

@@ -252,13 +252,7 @@ fn hbcp_within(args: &[&str], secs: u64) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
-        std::thread::park_timeout(std::time::Duration::from_millis(50));
-    }
-    if child.try_wait().unwrap().is_none() {
-        let _ = child.kill();
-    }
+    let _ = ends_within(&mut child, secs);
     to_run(child.wait_with_output().unwrap())
 }
 

@@ -3,11 +3,34 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 use crate::util::*;
 
-fn interrupted_then_resumed(signal: i32) {
+/// `hbcp ARGS… --progress json` started, once its first progress line is out (the copy is under
+/// way): the child, its stdout after that line.
+fn under_way(args: &[&str]) -> (Child, BufReader<ChildStdout>, String) {
+    let mut child = Command::new(bin())
+        .args(args)
+        .args(["--progress", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("\"event\":\"progress\""), "{line}");
+    (child, out, line)
+}
+
+/// Send `signal` to our own child.
+fn signal(child: &Child, signal: i32) {
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, signal) };
+}
+
+fn interrupted_then_resumed(sig: i32) {
     let t = tempfile::tempdir().unwrap();
     let (src, dst) = (t.path().join("src"), t.path().join("dst"));
     let fam = src.join("data/default/t/0123456789abcdef0123456789abcdef/f");
@@ -20,29 +43,16 @@ fn interrupted_then_resumed(signal: i32) {
         .unwrap();
     }
     // 4 MiB at 1 MiB/s: about four seconds, so the signal lands mid-copy.
-    let mut child = Command::new(bin())
-        .args([
-            "copy",
-            &s(&src),
-            &s(&dst),
-            "--progress",
-            "json",
-            "--max-bandwidth",
-            "1MiB",
-            "--workers",
-            "2",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait for the first progress line: the copy is under way.
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert!(line.contains("\"event\":\"progress\""), "{line}");
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, signal) };
+    let (mut child, _out, _) = under_way(&[
+        "copy",
+        &s(&src),
+        &s(&dst),
+        "--max-bandwidth",
+        "1MiB",
+        "--workers",
+        "2",
+    ]);
+    self::signal(&child, sig);
     let status = child.wait().unwrap();
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
@@ -130,32 +140,20 @@ fn copy_to_a_sas_url_interrupted_by_sigint_prints_no_signature() {
     );
     let (rep, state) = (t.path().join("r.json"), t.path().join("state"));
     // 2 MiB at 256 KiB/s: the signal lands mid-copy.
-    let mut child = Command::new(bin())
-        .args([
-            "copy",
-            &s(&src),
-            &url,
-            "--progress",
-            "json",
-            "--max-bandwidth",
-            "256KiB",
-            "--workers",
-            "2",
-            "--report",
-            &s(&rep),
-            "--state",
-            &s(&state),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    assert!(first.contains("\"event\":\"progress\""), "{first}");
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let (mut child, mut out, first) = under_way(&[
+        "copy",
+        &s(&src),
+        &url,
+        "--max-bandwidth",
+        "256KiB",
+        "--workers",
+        "2",
+        "--report",
+        &s(&rep),
+        "--state",
+        &s(&state),
+    ]);
+    signal(&child, libc::SIGINT);
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
     let status = child.wait().unwrap();
@@ -218,4 +216,78 @@ fn verify_into_a_pipe_closed_after_one_line_ends_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_ne!(status.code(), Some(101), "{err}");
     assert_eq!(status.code(), Some(3), "{err}");
+}
+
+/// A copy of one 4 MiB file at 32 KiB/s, under way: each 1 MiB chunk waits ~32 s for the
+/// bandwidth.
+fn throttled_copy(t: &std::path::Path) -> (Child, BufReader<ChildStdout>, std::path::PathBuf) {
+    let (src, dst) = (t.join("src"), t.join("dst"));
+    fs::create_dir_all(&src).unwrap();
+    let data: Vec<u8> = (0..4u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 9) as u8)
+        .collect();
+    fs::write(src.join("big"), data).unwrap();
+    let (child, out, _) = under_way(&["copy", &s(&src), &s(&dst), "--max-bandwidth", "32KiB"]);
+    (child, out, dst)
+}
+
+/// Issue #17 item 15: SIGTERM during a throttled copy no longer waits for the ranges in flight
+/// (`--max-bandwidth 1` ran 12 minutes past `timeout 120`): exit 3 within a few seconds, saying
+/// so, nothing partial visible; the same command then finishes.
+#[test]
+fn sigterm_during_a_throttled_copy_stops_within_seconds() {
+    let t = tempfile::tempdir().unwrap();
+    let (mut child, _out, dst) = throttled_copy(t.path());
+    signal(&child, libc::SIGTERM);
+    let t0 = std::time::Instant::now();
+    let status = ends_within(&mut child, 10);
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let status = status.unwrap_or_else(|| panic!("still running 10 s after SIGTERM: {err}"));
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(status.code(), Some(3), "{err}");
+    assert!(err.contains("interrupted; resume with"), "{err}");
+    assert!(!dst.join("big").exists(), "no partial file visible");
+    assert!(
+        !err.contains("failed:"),
+        "an abandoned range is not a failure: {err}"
+    );
+}
+
+/// A second signal ends the run at once, exit 3, with the resume line.
+#[test]
+fn a_second_signal_stops_at_once_with_the_resume_line() {
+    let t = tempfile::tempdir().unwrap();
+    let (mut child, _out, dst) = throttled_copy(t.path());
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    signal(&child, libc::SIGINT);
+    let t0 = std::time::Instant::now();
+    // The first signal is acknowledged at once; then the second.
+    let mut text = String::new();
+    while !text.contains("a second signal stops at once") {
+        let mut l = String::new();
+        if err.read_line(&mut l).unwrap() == 0 {
+            break;
+        }
+        text.push_str(&l);
+    }
+    signal(&child, libc::SIGINT);
+    let status = ends_within(&mut child, 10).expect("ended after the second signal");
+    std::io::Read::read_to_string(&mut err, &mut text).unwrap();
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}: {text}",
+        t0.elapsed()
+    );
+    assert!(
+        text.contains("a second signal stops at once"),
+        "the first signal is acknowledged: {text}"
+    );
+    assert_eq!(status.code(), Some(3), "{text}");
+    assert!(text.contains("resume with:"), "{text}");
+    assert!(!dst.join("big").exists(), "no partial file visible");
 }

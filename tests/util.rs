@@ -64,6 +64,22 @@ where
     to_run(Command::new(bin()).args(args).output().expect("run hbcp"))
 }
 
+/// Wait for `child` to end, at most `secs`; `None` if it did not (then it is killed).
+pub fn ends_within(child: &mut std::process::Child, secs: u64) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return Some(st);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::park_timeout(std::time::Duration::from_millis(20));
+    }
+}
+
 /// A `hbcp copy SRC DST --progress none ARGS…` run.
 pub fn copy(src: &Path, dst: &Path, extra: &[&str]) -> Run {
     let mut a: Vec<String> = vec![

@@ -156,7 +156,7 @@ impl Default for Config {
             job: "job".into(),
             state_dir: PathBuf::from(".hbcp-state"),
             window: 100_000,
-            attempts: 5,
+            attempts: hbcp_store::retry::ATTEMPTS,
             source_label: String::new(),
             target_label: String::new(),
             started: hbcp_planner::plan::now_rfc3339(),

@@ -31,7 +31,8 @@ pub struct Failure {
 /// Why a job stopped before the end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stop {
-    /// The source listing failed (unreadable folder, a name that is not UTF-8…): bad input.
+    /// The source listing was refused (unreadable folder, a name that is not UTF-8, access
+    /// denied…): bad input, unless something was written already.
     Listing(String),
     /// A fatal error (disk full, target refused): resumable once fixed.
     Fatal(String),
@@ -142,7 +143,9 @@ impl Shared<'_> {
         self.halt.store(true, Relaxed);
     }
 
-    /// Run a store call with bounded retries and exponential backoff with jitter.
+    /// Run a store call under the retry policy (`hbcp_store::retry`): up to `cfg.attempts`
+    /// tries with its backoff; every throttle answer (429/503) tells the adaptive concurrency
+    /// at once (the HTTP client does not retry on its own).
     fn retry<T>(&self, mut f: impl FnMut() -> hbcp_store::Result<T>) -> hbcp_store::Result<T> {
         let mut attempt = 1u32;
         loop {
@@ -161,21 +164,14 @@ impl Shared<'_> {
                 Err(e) if e.is_retryable() && attempt < self.cfg.attempts && !self.halted() => {
                     tracing::debug!(target: "hbcp::retry", "attempt {attempt} failed, retrying: {e}");
                     self.stats.retries.fetch_add(1, Relaxed);
-                    std::thread::sleep(backoff(attempt, t0));
+                    let noise = t0.elapsed().as_nanos() as u64;
+                    std::thread::sleep(hbcp_store::retry::backoff(attempt, noise));
                     attempt += 1;
                 }
                 other => return other,
             }
         }
     }
-}
-
-/// Exponential backoff from 50 ms, capped at 5 s, with ±50% jitter.
-pub(crate) fn backoff(attempt: u32, seed: Instant) -> Duration {
-    let base = 50f64 * 2f64.powi(attempt.min(10) as i32 - 1);
-    let noise = xxhash_rust::xxh3::xxh3_64(&seed.elapsed().as_nanos().to_le_bytes()) % 1000;
-    let factor = 0.5 + noise as f64 / 1000.0;
-    Duration::from_millis((base.min(5000.0) * factor) as u64)
 }
 
 pub(crate) fn run(
@@ -248,7 +244,13 @@ pub(crate) fn run(
             });
             if let Err(e) = r {
                 if !sh_ref.halted() {
-                    sh_ref.set_stop(Stop::Listing(e.to_string()));
+                    // A listing the source refuses (unreadable folder, unsafe name, denied) is
+                    // bad input; a service or network failure (HTTP 500, a reset) is not.
+                    sh_ref.set_stop(if e.is_bad_input() {
+                        Stop::Listing(e.to_string())
+                    } else {
+                        Stop::Fatal(format!("cannot list the source: {e}"))
+                    });
                 }
             }
             sh_ref.stats.listing_done.store(true, Relaxed);
@@ -630,6 +632,10 @@ fn fail(sh: &Shared<'_>, done: &Sender<Done>, key: &str, e: StoreError) {
         sh.set_stop(Stop::Fatal(e.to_string()));
         return;
     }
+    if sh.halted() {
+        // The job is stopping (a signal): the file is not done, not failed; the rerun copies it.
+        return;
+    }
     sh.stats.files_failed.fetch_add(1, Relaxed);
     let _ = done.send(Done::Failed(Failure {
         key: key.to_string(),
@@ -637,9 +643,12 @@ fn fail(sh: &Shared<'_>, done: &Sender<Done>, key: &str, e: StoreError) {
     }));
 }
 
-fn throttle(sh: &Shared<'_>, n: usize) {
-    if let Some(l) = &sh.limiter {
-        l.take(n as u64);
+/// Wait for `n` bytes of `--max-bandwidth`; a stop (a signal) ends the wait at once, and the
+/// bytes are not sent: the range is abandoned, not journaled, and sent again by the rerun.
+fn throttle(sh: &Shared<'_>, n: usize) -> hbcp_store::Result<()> {
+    match &sh.limiter {
+        Some(l) if !l.take(n as u64, &|| sh.halted()) => Err(stopping()),
+        _ => Ok(()),
     }
 }
 
@@ -660,7 +669,7 @@ fn copy_whole(sh: &Shared<'_>, e: &Entry, buf: &mut Vec<u8>) -> hbcp_store::Resu
                 .read_range_bytes(&e.key, 0..e.size, e.version.as_deref())
         })?;
         let hash = xxhash_rust::xxh3::xxh3_64(&data);
-        throttle(sh, data.len());
+        throttle(sh, data.len())?;
         sh.retry(|| sh.dst.put_bytes(&e.key, data.clone()))?;
         sh.stats.bytes_copied.fetch_add(e.size, Relaxed);
         return Ok(hash);
@@ -681,7 +690,7 @@ fn copy_whole(sh: &Shared<'_>, e: &Entry, buf: &mut Vec<u8>) -> hbcp_store::Resu
             .read_range(&e.key, 0..e.size, e.version.as_deref(), buf)
     })?;
     let hash = xxhash_rust::xxh3::xxh3_64(buf);
-    throttle(sh, buf.len());
+    throttle(sh, buf.len())?;
     sh.retry(|| sh.dst.put(&e.key, buf))?;
     sh.stats.bytes_copied.fetch_add(e.size, Relaxed);
     Ok(hash)
@@ -714,7 +723,7 @@ fn stream_range(
     // Hash, throttle and write one piece at `at`.
     let mut write = |data: &[u8], at: &mut u64| -> hbcp_store::Result<()> {
         h.update(data);
-        throttle(sh, data.len());
+        throttle(sh, data.len())?;
         up.put_part(idx, *at, data)?;
         sh.stats.bytes_copied.fetch_add(data.len() as u64, Relaxed);
         *at += data.len() as u64;
@@ -786,7 +795,7 @@ fn copy_range(sh: &Shared<'_>, big: &Big, idx: u32) -> hbcp_store::Result<u64> {
         let _held = sh.budget.take(r.end - r.start);
         let data = sh.retry(|| sh.src.read_range_bytes(&e.key, r.clone(), version))?;
         let hash = xxhash_rust::xxh3::xxh3_64(&data);
-        throttle(sh, data.len());
+        throttle(sh, data.len())?;
         sh.retry(|| up.put_part_bytes(idx, r.start, data.clone()))?;
         sh.stats.bytes_copied.fetch_add(r.end - r.start, Relaxed);
         Ok(hash)

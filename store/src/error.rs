@@ -225,16 +225,32 @@ impl Error {
         matches!(self, Error::Access { .. } | Error::PermissionDenied { .. })
     }
 
-    /// Whether the service asked us to slow down (HTTP 503 ServerBusy / SlowDown, 429).
+    /// Whether the service asked us to slow down: HTTP 429, or 503 (Azure's ServerBusy, S3's
+    /// SlowDown), by the status, not the words of the message.
     pub fn is_throttle(&self) -> bool {
-        match self {
+        matches!(
+            self,
             Error::Remote {
-                status, message, ..
-            } => {
-                matches!(status, Some(429 | 503))
-                    || message.contains("ServerBusy")
-                    || message.contains("SlowDown")
+                status: Some(429 | 503),
+                ..
             }
+        )
+    }
+
+    /// Whether the request itself is wrong or refused (a bad URL or key, access denied, a
+    /// name that cannot be used): neither retrying nor resuming helps until the operator
+    /// changes something. A service or network failure (HTTP 5xx, a reset, a timeout) is not.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Error::BadUrl { .. } | Error::BadKey { .. } | Error::PermissionDenied { .. } => true,
+            Error::Io { source, .. } => matches!(
+                source.kind(),
+                io::ErrorKind::InvalidData
+                    | io::ErrorKind::InvalidInput
+                    | io::ErrorKind::NotADirectory
+                    | io::ErrorKind::NotFound
+            ),
+            Error::Remote { status, .. } => matches!(status, Some(400 | 401 | 403 | 404)),
             _ => false,
         }
     }

@@ -13,6 +13,7 @@ mod direct;
 mod error;
 pub mod local;
 pub mod redact;
+pub mod retry;
 pub mod synthetic;
 pub mod timed;
 pub mod url;

@@ -167,10 +167,12 @@ fn client_options(allow_http: bool) -> ClientOptions {
         .with_connect_timeout(Duration::from_secs(10))
 }
 
+/// object_store's own retries, cut to the minimum the one retry policy
+/// (`hbcp_store::retry`) allows it; the policy's loop is the caller's.
 fn retry_config() -> RetryConfig {
     RetryConfig {
-        max_retries: 8,
-        retry_timeout: Duration::from_secs(180),
+        max_retries: hbcp_store::retry::CLIENT_RETRIES,
+        retry_timeout: hbcp_store::retry::CLIENT_RETRY_TIMEOUT,
         ..RetryConfig::default()
     }
 }
@@ -1457,19 +1459,9 @@ fn entry_of(key: String, meta: &Listed, kind: EntryKind) -> Entry {
     }
 }
 
-/// Retries of one failed LIST page (Azure's own listing; object_store retries its own).
-const LIST_RETRIES: u32 = 8;
-
-/// The wait before retry `attempt` (from 1): exponential from 100 ms, capped at 15 s, with
-/// jitter of up to half of it.
-fn backoff(attempt: u32) -> Duration {
-    let base = 100u64.saturating_mul(1 << attempt.min(8)).min(15_000);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(0);
-    Duration::from_millis(base / 2 + nanos % (base / 2 + 1))
-}
+/// Tries of one LIST page: the listing streams, so its pages are retried here, under the one
+/// policy (`hbcp_store::retry`).
+const LIST_RETRIES: u32 = hbcp_store::retry::ATTEMPTS - 1;
 
 /// Where a listing's pages come from: Azure's own List Blobs with metadata, or object_store's
 /// paged listing (S3, GCS).
@@ -1545,7 +1537,8 @@ async fn fetch_page(
             }
             Err(e) if e.is_retryable() && attempt < LIST_RETRIES => {
                 attempt += 1;
-                tokio::time::sleep(backoff(attempt)).await;
+                let wait = hbcp_store::retry::backoff(attempt, hbcp_store::retry::clock_noise());
+                tokio::time::sleep(wait).await;
             }
             Err(e) => return Err(PageError::Ours(e)),
         }
