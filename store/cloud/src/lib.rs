@@ -1428,6 +1428,15 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
 
     fn put_if(&self, key: &str, data: &[u8], cond: PutIf<'_>) -> Result<Option<String>> {
         let p = self.path(key)?;
+        if let Some(g) = &self.gcs {
+            // The token is the generation; 0 asks for "no such object".
+            let generation = match cond {
+                PutIf::Absent => "0",
+                PutIf::Version(t) => t,
+            };
+            let data = bytes::Bytes::copy_from_slice(data);
+            return self.block(g.put_if_generation(p.as_ref(), data, generation));
+        }
         let mode = match cond {
             PutIf::Absent => PutMode::Create,
             PutIf::Version(token) => PutMode::Update(version_of_token(token)),
@@ -1448,6 +1457,9 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
 
     fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, String)>> {
         let p = self.path(key)?;
+        if let Some(g) = &self.gcs {
+            return self.block(g.get_with_generation(p.as_ref()));
+        }
         let r = self.block(async {
             let got = self.inner.get_opts(&p, GetOptions::default()).await?;
             let token = token_of(got.meta.e_tag.clone(), got.meta.version.clone());
