@@ -191,13 +191,9 @@ fn walk_one(
                 sink(entry_of(key, &md, EntryKind::File))?;
             }
         } else if ft.is_symlink() {
-            // Follow only links that resolve to a regular file inside the root.
-            match fs::canonicalize(&path) {
-                Ok(target) if target.starts_with(canon_root) => match fs::metadata(&target) {
-                    Ok(tmd) if tmd.is_file() => sink(entry_of(key, &tmd, EntryKind::File))?,
-                    _ => sink(skipped(key, "symlink to a directory or special file"))?,
-                },
-                _ => sink(skipped(key, "symlink that leads outside the source root"))?,
+            match follow(&path, canon_root) {
+                Ok(tmd) => sink(entry_of(key, &tmd, EntryKind::File))?,
+                Err(why) => sink(skipped(key, why))?,
             }
         } else {
             sink(skipped(key, "not a regular file (fifo, socket or device)"))?;
@@ -209,6 +205,18 @@ fn walk_one(
         sink(entry_of(rel.to_string(), &md, EntryKind::Dir))?;
     }
     Ok(())
+}
+
+/// The metadata of the regular file a symlink leads to, when that file is inside the root
+/// (only such links are followed), else why the link is passed over.
+fn follow(link: &Path, canon_root: &Path) -> std::result::Result<fs::Metadata, &'static str> {
+    match fs::canonicalize(link) {
+        Ok(target) if target.starts_with(canon_root) => match fs::metadata(&target) {
+            Ok(tmd) if tmd.is_file() => Ok(tmd),
+            _ => Err("symlink to a directory or special file"),
+        },
+        _ => Err("symlink that leads outside the source root"),
+    }
 }
 
 /// Depth first on this thread, in the order folders list.
@@ -401,6 +409,15 @@ impl Store for LocalStore {
         match fs::symlink_metadata(&path) {
             Ok(md) if md.is_file() => Ok(Some(entry_of(key.to_string(), &md, EntryKind::File))),
             Ok(md) if md.is_dir() => Ok(Some(entry_of(key.to_string(), &md, EntryKind::Dir))),
+            // As the listing does: a link to a regular file inside the root is that file.
+            Ok(md) if md.file_type().is_symlink() => {
+                let canon = fs::canonicalize(&self.root)
+                    .map_err(|e| Error::io(self.root.display().to_string(), "open root", e))?;
+                Ok(Some(match follow(&path, &canon) {
+                    Ok(tmd) => entry_of(key.to_string(), &tmd, EntryKind::File),
+                    Err(why) => skipped(key.to_string(), why),
+                }))
+            }
             Ok(_) => Ok(Some(skipped(key.to_string(), "not a regular file"))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Ok(None),
