@@ -835,3 +835,63 @@ mod tests {
         assert!(!d.path().join("evil").exists());
     }
 }
+
+#[cfg(test)]
+mod walk_properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Issue 17, item 3, on local disk: the parallel walk yields each file and empty folder
+    /// once, the same entries as one thread, whatever the tree.
+    fn tree() -> impl Strategy<Value = Vec<(Vec<String>, bool)>> {
+        let comp = prop_oneof![
+            Just("a".to_string()),
+            Just("b".to_string()),
+            Just("x y".to_string()),
+            Just("%2C".to_string()),
+            Just(".hidden".to_string()),
+            Just("ü\\z".to_string()),
+        ];
+        proptest::collection::vec(
+            (proptest::collection::vec(comp, 1..=5), any::<bool>()),
+            1..40,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #[test]
+        fn a_parallel_walk_yields_each_entry_once_as_one_thread_does(paths in tree()) {
+            let d = tempfile::tempdir().unwrap();
+            let r = d.path();
+            for (comps, is_dir) in &paths {
+                let p = comps.iter().fold(r.to_path_buf(), |p, c| p.join(c));
+                // A path whose folder is a file already (or the reverse) is left out.
+                if *is_dir {
+                    let _ = fs::create_dir_all(&p);
+                } else if p.parent().is_some_and(|q| fs::create_dir_all(q).is_ok()) && !p.is_dir() {
+                    fs::write(&p, comps.join("/")).unwrap();
+                }
+            }
+            let keys = |walkers| {
+                let out = std::sync::Mutex::new(Vec::new());
+                LocalStore::new(r.into())
+                    .with_walkers(walkers)
+                    .list("", &|e| {
+                        out.lock().unwrap().push((e.key, e.kind, e.size));
+                        Ok(())
+                    })
+                    .unwrap();
+                let mut v = out.into_inner().unwrap();
+                v.sort();
+                v
+            };
+            let one = keys(1);
+            let mut dedup = one.clone();
+            dedup.dedup_by(|a, b| a.0 == b.0);
+            prop_assert_eq!(dedup.len(), one.len(), "a key listed twice: {:?}", one);
+            prop_assert_eq!(keys(4), one.clone());
+            prop_assert_eq!(keys(16), one);
+        }
+    }
+}
