@@ -1210,6 +1210,10 @@ pub(crate) fn lock_target(job: &Job) -> Result<hbcp_engine::lock::TargetLock> {
             Ok(lock)
         }
         Err(e @ (LockError::Held(_) | LockError::Unreadable { .. })) => usage(e.to_string()),
+        // Found before anything was written: the credential's problem, exit 2.
+        Err(LockError::Store(e @ hbcp_store::Error::PermissionDenied { .. })) => {
+            usage(format!("cannot lock the target {}: {e}", job.dst.url))
+        }
         Err(e) => {
             Err(anyhow::Error::new(e).context(format!("cannot lock the target {}", job.dst.url)))
         }

@@ -265,3 +265,31 @@ fn copy_that_does_not_verify_leaves_no_old_completion_manifest() {
         "a target that did not verify keeps no completion manifest: {r:?}"
     );
 }
+
+/// Issue 17, item 4: a symlink to a file inside SRC is followed (the README says so) and
+/// copies as the file it leads to; a link leading out of SRC is still left out.
+#[test]
+fn copy_follows_a_symlink_to_a_file_inside_the_source() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    fs::create_dir_all(src.join("a/b")).unwrap();
+    fs::write(src.join("a/b/real"), b"the bytes of the real file").unwrap();
+    std::os::unix::fs::symlink("b/real", src.join("a/ln")).unwrap();
+    fs::write(t.path().join("outside"), b"secret").unwrap();
+    std::os::unix::fs::symlink(t.path().join("outside"), src.join("out")).unwrap();
+    let r = copy(&src, &dst, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("complete and verified"), "{r:?}");
+    let md = fs::symlink_metadata(dst.join("a/ln")).unwrap();
+    assert!(md.is_file(), "a regular file at the target");
+    assert_eq!(
+        fs::read(dst.join("a/ln")).unwrap(),
+        b"the bytes of the real file"
+    );
+    assert!(
+        !dst.join("out").exists(),
+        "a link out of the source is not followed"
+    );
+    let v = hbcp(["verify", &s(&src), &s(&dst), "--progress", "none"]);
+    assert_eq!(v.code, 0, "{v:?}");
+}

@@ -8,7 +8,9 @@
 //! - Object stores: a lock object `.hbcp/lock` created only if absent (If-None-Match) and
 //!   holding a lease: the holder renews it every third of [`LEASE`] (If-Match on the version it
 //!   wrote); a lock whose lease has run out is taken over by a write conditional on the version
-//!   that was read, so of two runs taking over one stale lock only one wins.
+//!   that was read, so of two runs taking over one stale lock only one wins. A lock whose
+//!   holder ran on this host and whose process is gone is stale at once (a run killed with -9
+//!   and run again does not wait for the lease).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
@@ -240,6 +242,23 @@ fn acquire_local(path: &PathBuf, me: &Holder) -> Result<(TargetLock, Option<Hold
     ))
 }
 
+/// True when `h` ran on this host and its process is gone (or is this very process, which
+/// took over a dead run's pid).
+fn gone_from_here(h: &Holder) -> bool {
+    if h.host != hostname() {
+        return false;
+    }
+    if h.pid == std::process::id() {
+        return true;
+    }
+    let Ok(pid) = libc::pid_t::try_from(h.pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only asks whether the process exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
 fn leased(me: &Holder) -> Vec<u8> {
     let mut h = me.clone();
     h.expires = now_secs() + LEASE.as_secs();
@@ -266,11 +285,11 @@ fn acquire_remote(
             key: key.into(),
             why: e.to_string(),
         })?;
-        if held.expires > now_secs() {
+        if held.expires > now_secs() && !gone_from_here(&held) {
             return Err(LockError::Held(held));
         }
-        // The lease ran out: its run is gone (or cut off). Take it over, unless another run
-        // changed it since it was read.
+        // The lease ran out, or its run was on this host and is gone (killed): take it over,
+        // unless another run changed it since it was read.
         if let Some(t) = store.put_if(key, &leased(me), PutIf::Version(&version))? {
             token = Some(t);
             taken_over = Some(held);

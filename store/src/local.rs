@@ -191,13 +191,9 @@ fn walk_one(
                 sink(entry_of(key, &md, EntryKind::File))?;
             }
         } else if ft.is_symlink() {
-            // Follow only links that resolve to a regular file inside the root.
-            match fs::canonicalize(&path) {
-                Ok(target) if target.starts_with(canon_root) => match fs::metadata(&target) {
-                    Ok(tmd) if tmd.is_file() => sink(entry_of(key, &tmd, EntryKind::File))?,
-                    _ => sink(skipped(key, "symlink to a directory or special file"))?,
-                },
-                _ => sink(skipped(key, "symlink that leads outside the source root"))?,
+            match follow(&path, canon_root) {
+                Ok(tmd) => sink(entry_of(key, &tmd, EntryKind::File))?,
+                Err(why) => sink(skipped(key, why))?,
             }
         } else {
             sink(skipped(key, "not a regular file (fifo, socket or device)"))?;
@@ -209,6 +205,18 @@ fn walk_one(
         sink(entry_of(rel.to_string(), &md, EntryKind::Dir))?;
     }
     Ok(())
+}
+
+/// The metadata of the regular file a symlink leads to, when that file is inside the root
+/// (only such links are followed), else why the link is passed over.
+fn follow(link: &Path, canon_root: &Path) -> std::result::Result<fs::Metadata, &'static str> {
+    match fs::canonicalize(link) {
+        Ok(target) if target.starts_with(canon_root) => match fs::metadata(&target) {
+            Ok(tmd) if tmd.is_file() => Ok(tmd),
+            _ => Err("symlink to a directory or special file"),
+        },
+        _ => Err("symlink that leads outside the source root"),
+    }
 }
 
 /// Depth first on this thread, in the order folders list.
@@ -401,6 +409,15 @@ impl Store for LocalStore {
         match fs::symlink_metadata(&path) {
             Ok(md) if md.is_file() => Ok(Some(entry_of(key.to_string(), &md, EntryKind::File))),
             Ok(md) if md.is_dir() => Ok(Some(entry_of(key.to_string(), &md, EntryKind::Dir))),
+            // As the listing does: a link to a regular file inside the root is that file.
+            Ok(md) if md.file_type().is_symlink() => {
+                let canon = fs::canonicalize(&self.root)
+                    .map_err(|e| Error::io(self.root.display().to_string(), "open root", e))?;
+                Ok(Some(match follow(&path, &canon) {
+                    Ok(tmd) => entry_of(key.to_string(), &tmd, EntryKind::File),
+                    Err(why) => skipped(key.to_string(), why),
+                }))
+            }
             Ok(_) => Ok(Some(skipped(key.to_string(), "not a regular file"))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Ok(None),
@@ -816,5 +833,65 @@ mod tests {
         assert!(s.put("../evil", b"x").is_err());
         assert!(s.put("/abs", b"x").is_err());
         assert!(!d.path().join("evil").exists());
+    }
+}
+
+#[cfg(test)]
+mod walk_properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Issue 17, item 3, on local disk: the parallel walk yields each file and empty folder
+    /// once, the same entries as one thread, whatever the tree.
+    fn tree() -> impl Strategy<Value = Vec<(Vec<String>, bool)>> {
+        let comp = prop_oneof![
+            Just("a".to_string()),
+            Just("b".to_string()),
+            Just("x y".to_string()),
+            Just("%2C".to_string()),
+            Just(".hidden".to_string()),
+            Just("ü\\z".to_string()),
+        ];
+        proptest::collection::vec(
+            (proptest::collection::vec(comp, 1..=5), any::<bool>()),
+            1..40,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #[test]
+        fn a_parallel_walk_yields_each_entry_once_as_one_thread_does(paths in tree()) {
+            let d = tempfile::tempdir().unwrap();
+            let r = d.path();
+            for (comps, is_dir) in &paths {
+                let p = comps.iter().fold(r.to_path_buf(), |p, c| p.join(c));
+                // A path whose folder is a file already (or the reverse) is left out.
+                if *is_dir {
+                    let _ = fs::create_dir_all(&p);
+                } else if p.parent().is_some_and(|q| fs::create_dir_all(q).is_ok()) && !p.is_dir() {
+                    fs::write(&p, comps.join("/")).unwrap();
+                }
+            }
+            let keys = |walkers| {
+                let out = std::sync::Mutex::new(Vec::new());
+                LocalStore::new(r.into())
+                    .with_walkers(walkers)
+                    .list("", &|e| {
+                        out.lock().unwrap().push((e.key, e.kind, e.size));
+                        Ok(())
+                    })
+                    .unwrap();
+                let mut v = out.into_inner().unwrap();
+                v.sort();
+                v
+            };
+            let one = keys(1);
+            let mut dedup = one.clone();
+            dedup.dedup_by(|a, b| a.0 == b.0);
+            prop_assert_eq!(dedup.len(), one.len(), "a key listed twice: {:?}", one);
+            prop_assert_eq!(keys(4), one.clone());
+            prop_assert_eq!(keys(16), one);
+        }
     }
 }

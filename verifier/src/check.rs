@@ -822,7 +822,8 @@ pub fn find_extras(
     let listed = AtomicU64::new(0);
     for prefix in &prefixes {
         let r = dst.list(prefix, &|e: Entry| {
-            if e.kind != EntryKind::Skipped && selection.accepts(&e) {
+            // A folder marker of the listed folder itself (`data/ns/t/`) is not under it.
+            if e.kind != EntryKind::Skipped && e.key.starts_with(prefix) && selection.accepts(&e) {
                 listed.fetch_add(1, Ordering::Relaxed);
                 push_sorted(&target, &sort_failed, e.key)?;
             }

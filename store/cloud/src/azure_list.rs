@@ -32,7 +32,8 @@ pub(crate) struct ListedBlob {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct ListPage {
     pub(crate) blobs: Vec<ListedBlob>,
-    /// Common prefixes of a delimited listing, without their trailing `/`.
+    /// Common prefixes of a delimited listing, exactly as the service sent them (each ends in
+    /// the delimiter: `hbase/data/`, and for a name holding `//`, `hbase/data//`).
     pub(crate) prefixes: Vec<String>,
     /// The marker of the next page, if there is one.
     pub(crate) next: Option<String>,
@@ -196,7 +197,7 @@ pub(crate) fn parse_list(xml: &str) -> std::result::Result<ListPage, String> {
                     }
                     (Some("Blobs"), "BlobPrefix") => {
                         if let Some(p) = prefix.take() {
-                            page.prefixes.push(p.trim_end_matches('/').to_string());
+                            page.prefixes.push(p);
                         }
                     }
                     (Some("EnumerationResults"), "NextMarker") if !value.is_empty() => {
@@ -285,7 +286,7 @@ mod tests {
         );
         let folders: Vec<bool> = p.blobs.iter().map(|b| b.folder).collect();
         assert_eq!(folders, [false, true, false, false, true]);
-        assert_eq!(p.prefixes, ["hbase/data"]);
+        assert_eq!(p.prefixes, ["hbase/data/"]);
         assert_eq!(p.next.as_deref(), Some("2!72!MDAwMDE"));
     }
 

@@ -323,6 +323,70 @@ impl GcsJson {
         self.upload("write", object, data, self.put_md5).await
     }
 
+    /// A small object written only if its generation is `generation` (`0`: only if absent), as
+    /// GCS checks it on receipt: the new generation, or `None` when the condition failed.
+    pub(crate) async fn put_if_generation(
+        &self,
+        object: &str,
+        data: Bytes,
+        generation: &str,
+    ) -> Result<Option<String>> {
+        let req = Req {
+            method: reqwest::Method::POST,
+            url: format!(
+                "{}/upload/storage/v1/b/{}/o?uploadType=media&name={}&ifGenerationMatch={}",
+                self.base,
+                encode(&self.bucket),
+                encode(object),
+                encode(generation)
+            ),
+            content_type: Some("application/octet-stream".into()),
+            body: data,
+        };
+        match self.send("write", object, req).await {
+            Ok(text) => {
+                let r: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                    self.fail("write", object, None, &format!("not JSON: {e}"), false)
+                })?;
+                Ok(Some(generation_of(&r)))
+            }
+            Err(Error::Remote {
+                status: Some(412), ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A small object's bytes and generation, `None` when there is no such object.
+    pub(crate) async fn get_with_generation(
+        &self,
+        object: &str,
+    ) -> Result<Option<(Vec<u8>, String)>> {
+        let Some(r) = self.resource(object).await? else {
+            return Ok(None);
+        };
+        let generation = generation_of(&r);
+        let req = Req {
+            method: reqwest::Method::GET,
+            url: format!(
+                "{}?alt=media&ifGenerationMatch={}",
+                self.object_url(object),
+                encode(&generation)
+            ),
+            content_type: None,
+            body: Bytes::new(),
+        };
+        match self.send("read", object, req).await {
+            Ok(text) => Ok(Some((text.into_bytes(), generation))),
+            // Replaced or removed between the two requests: the caller reads again.
+            Err(Error::NotFound { .. })
+            | Err(Error::Remote {
+                status: Some(412), ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The object's metadata resource (JSON), `None` when there is no such object.
     async fn resource(&self, object: &str) -> Result<Option<serde_json::Value>> {
         let req = Req {
@@ -671,6 +735,15 @@ impl Upload for GcsUpload {
 
     fn set_md5(&self, md5: [u8; 16]) {
         *self.md5.lock().unwrap() = Some(md5);
+    }
+}
+
+/// The `generation` of an object resource (a string in GCS's JSON; a number in some emulators).
+fn generation_of(r: &serde_json::Value) -> String {
+    match &r["generation"] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => String::new(),
     }
 }
 
