@@ -21,3 +21,4 @@ mod shards;
 mod signals;
 mod sync;
 mod verify_local;
+mod wasb;

@@ -202,7 +202,7 @@ impl Blocks {
     /// Send one request for `blob`; `what` names the operation in errors. Returns the body of
     /// a 2xx answer.
     #[allow(clippy::too_many_arguments)]
-    async fn send(
+    pub(crate) async fn send(
         &self,
         what: &str,
         method: reqwest::Method,
@@ -218,7 +218,7 @@ impl Blocks {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn send_raw(
+    pub(crate) async fn send_raw(
         &self,
         what: &str,
         method: reqwest::Method,

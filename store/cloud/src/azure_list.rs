@@ -26,6 +26,8 @@ pub(crate) struct ListedBlob {
     pub(crate) modified: Option<SystemTime>,
     /// An HDInsight folder marker (`hdi_isfolder=true`) or an ADLS Gen2 directory.
     pub(crate) folder: bool,
+    /// A page blob (`BlobType` `PageBlob`): WASB's WALs, in hadoop-azure's page format.
+    pub(crate) page: bool,
 }
 
 /// One page of List Blobs.
@@ -112,6 +114,7 @@ pub(crate) fn parse_list(xml: &str) -> std::result::Result<ListPage, String> {
                             etag: None,
                             modified: None,
                             folder: false,
+                            page: false,
                         })
                     }
                     (Some("Blobs"), "BlobPrefix") => prefix = Some(String::new()),
@@ -178,6 +181,7 @@ pub(crate) fn parse_list(xml: &str) -> std::result::Result<ListPage, String> {
                                     b.modified = httpdate::parse_http_date(value.trim()).ok()
                                 }
                                 "ResourceType" if value.trim() == "directory" => b.folder = true,
+                                "BlobType" if value.trim() == "PageBlob" => b.page = true,
                                 _ => {}
                             }
                         }
