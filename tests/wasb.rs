@@ -25,20 +25,7 @@ fn verdict(root: &str) -> (i32, Vec<(String, String, u64)>, serde_json::Value) {
     let r = hbcp(["preflight", root, "--report", &s(&rep)]);
     assert!(r.code == 0 || r.code == 1, "{root}: {r:?}");
     let j: serde_json::Value = serde_json::from_slice(&std::fs::read(&rep).unwrap()).unwrap();
-    let mut u: Vec<(String, String, u64)> = j["unflushed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| {
-            (
-                u["table"].as_str().unwrap().to_string(),
-                u["family"].as_str().unwrap().to_string(),
-                u["wal_max_seq_id"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    u.sort();
-    (r.code, u, j["not_checked"].clone())
+    (r.code, unflushed_of(&j), j["not_checked"].clone())
 }
 
 #[test]

@@ -27,26 +27,11 @@ impl Blocks {
     /// Whether `blob` is a page blob (`x-ms-blob-type`), from a HEAD; `None` when it does not
     /// exist.
     pub(crate) async fn is_page_blob(&self, blob: &str) -> Result<Option<bool>> {
-        match self
-            .send_raw(
-                "properties of",
-                reqwest::Method::HEAD,
-                blob,
-                &[],
-                vec![],
-                vec![],
-                Bytes::new(),
-            )
-            .await
-        {
-            Ok((_, h)) => Ok(Some(
-                h.get("x-ms-blob-type")
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|t| t.eq_ignore_ascii_case("PageBlob")),
-            )),
-            Err(Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(self.properties(blob).await?.map(|h| {
+            h.get("x-ms-blob-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.eq_ignore_ascii_case("PageBlob"))
+        }))
     }
 
     /// The raw bytes written from offset 0 of a page blob: the end of its first page range
