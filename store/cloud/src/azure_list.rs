@@ -256,7 +256,7 @@ mod tests {
       <Properties><Content-Length>0</Content-Length><Etag>"0x8DB2"</Etag></Properties>
       <Metadata><hdi_isfolder>true</hdi_isfolder><other>x</other></Metadata></Blob>
     <Blob><Name>hbase/empty-file</Name>
-      <Properties><Content-Length>0</Content-Length></Properties>
+      <Properties><Content-Length>0</Content-Length><BlobType>PageBlob</BlobType></Properties>
       <Metadata><hdi_isfolder>false</hdi_isfolder></Metadata></Blob>
     <Blob><Name Encoded="true">hbase/%EF%BF%BEodd</Name>
       <Properties><Content-Length>1</Content-Length><ResourceType>file</ResourceType></Properties></Blob>
@@ -289,6 +289,12 @@ mod tests {
         );
         let folders: Vec<bool> = p.blobs.iter().map(|b| b.folder).collect();
         assert_eq!(folders, [false, true, false, false, true]);
+        let pages: Vec<bool> = p.blobs.iter().map(|b| b.page).collect();
+        assert_eq!(
+            pages,
+            [false, false, true, false, false],
+            "BlobType PageBlob"
+        );
         assert_eq!(p.prefixes, ["hbase/data"]);
         assert_eq!(p.next.as_deref(), Some("2!72!MDAwMDE"));
     }
