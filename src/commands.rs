@@ -547,6 +547,8 @@ fn copy(a: CopyArgs) -> Result<Exit> {
         if let Some(msg) = crate::preflight::unflushed_guard(&src, &spec.tables, &places)? {
             return usage(msg);
         }
+    } else if spec.snapshot.is_none() {
+        crate::preflight::refuse_mid_rename(&src)?;
     }
     let prep = crate::select::prepare(&src, &spec, sel, a.allow_unflushed)?;
     let dst = open_target(&a.ends.dst, &src, a.tuning.allow_http)?;

@@ -8,7 +8,9 @@
 //! The guard fails closed: a WAL that cannot be read (encrypted, corrupt, unreadable) holds like
 //! a WAL-only edit, and so does a root without any WAL unless the WALs were read elsewhere
 //! (`--wal-dir`, HBase's `hbase.wal.dir`, e.g. HDInsight Accelerated Writes) or the operator says
-//! there are none (`--no-wals-expected`). A folder without `hbase.version` gets no guard.
+//! there are none (`--no-wals-expected`), or the root is a verified hbcp copy (its completion
+//! manifest says the guard passed when it was made). A folder without `hbase.version` gets no
+//! guard.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -62,6 +64,41 @@ fn hfile_max_seq_id(s: &dyn Store, e: &Entry) -> Option<i64> {
     read_file_info(&section, r.start, &trailer).ok()?.max_seq_id
 }
 
+/// WASB's journal of a folder rename in flight (`fs.azure.atomic.rename.dir`, `/hbase` by
+/// default): `<folder>-RenamePending.json`.
+fn is_rename_pending(key: &str) -> bool {
+    key.to_ascii_lowercase().ends_with("-renamepending.json")
+}
+
+fn mid_rename(src: &End, key: &str) -> String {
+    let folder = &key[..key.len() - "-renamepending.json".len()];
+    format!(
+        "{}: {key}: WASB was renaming the folder {folder} (a table create, split or compaction in flight), so the root is not consistent; list that folder once on the cluster (hadoop fs -ls .../{folder}) so that WASB finishes the rename, then run hbcp again",
+        src.url.display.trim_end_matches('/')
+    )
+}
+
+/// `copy --allow-unflushed` skips the WAL guard but not this: a root in the middle of a WASB
+/// folder rename is refused (exit 2). Not an HBase root: nothing to check.
+pub fn refuse_mid_rename(src: &End) -> Result<()> {
+    if !crate::select::is_hbase_root(src.store.as_ref())? {
+        return Ok(());
+    }
+    let found = Mutex::new(None);
+    if let Err(e) = src.store.list("", &|e: Entry| {
+        if is_rename_pending(&e.key) {
+            found.lock().unwrap().get_or_insert(e.key);
+        }
+        Ok(())
+    }) {
+        return usage(format!("cannot list {}: {e}", src.url));
+    }
+    match found.into_inner().unwrap() {
+        Some(k) => usage(mid_rename(src, &k)),
+        None => Ok(()),
+    }
+}
+
 /// Where the WALs of a root are read: under the root, and under `--wal-dir` when given.
 pub struct WalPlaces {
     dir: Option<End>,
@@ -74,8 +111,8 @@ impl WalPlaces {
         let dir = match &a.wal_dir {
             None => None,
             Some(u) => Some(open_source(u, allow_http).map_err(|e| {
-                match e.downcast_ref::<crate::exit::UsageError>() {
-                    Some(u) => crate::exit::UsageError(format!("--wal-dir: {}", u.0)).into(),
+                match e.downcast_ref::<crate::UsageError>() {
+                    Some(u) => crate::UsageError(format!("--wal-dir: {}", u.0)).into(),
                     None => e.context("--wal-dir"),
                 }
             })?),
@@ -187,6 +224,9 @@ struct Findings {
     wal_files: usize,
     /// `--wal-dir`, printable.
     wal_dir: Option<String>,
+    /// The root is a verified hbcp copy (its completion manifest is there): its source's WALs
+    /// were checked by the guard when it was made, or copied with it.
+    hbcp_copy: bool,
     no_wals_expected: bool,
     open_wals: Vec<String>,
     unflushed: Vec<Unflushed>,
@@ -201,7 +241,7 @@ impl Findings {
     }
     /// Why no WAL was read, when none was and the operator did not say none exist.
     fn no_wals(&self, root: &str) -> Option<String> {
-        if self.wal_files > 0 || self.no_wals_expected {
+        if self.wal_files > 0 || self.no_wals_expected || self.hbcp_copy {
             return None;
         }
         Some(match &self.wal_dir {
@@ -301,6 +341,7 @@ fn inspect(src: &End, places: &WalPlaces) -> Result<Option<Findings>> {
         wals: Vec<(bool, Entry)>,
         wal_files: usize,
         recovered: Vec<String>,
+        rename_pending: Option<String>,
     }
     let pass = Mutex::new(Pass::default());
     if let Err(e) = store.list("", &|e: Entry| {
@@ -308,6 +349,9 @@ fn inspect(src: &End, places: &WalPlaces) -> Result<Option<Findings>> {
             return Ok(());
         }
         let mut p = pass.lock().unwrap();
+        if is_rename_pending(&e.key) {
+            p.rename_pending.get_or_insert(e.key.clone());
+        }
         match classify(&e.key) {
             PathKind::HFile {
                 at,
@@ -376,7 +420,11 @@ fn inspect(src: &End, places: &WalPlaces) -> Result<Option<Findings>> {
         wals,
         wal_files,
         recovered,
+        rename_pending,
     } = pass.into_inner().unwrap();
+    if let Some(k) = rename_pending {
+        return usage(mid_rename(src, &k));
+    }
     // The highest sequence id flushed to the HFiles of a family, listed when first asked for.
     let mut flushed_of: HashMap<(String, String), Option<i64>> = HashMap::new();
     let mut max_flushed = |region: &str, family: &str| -> Option<i64> {
@@ -472,6 +520,11 @@ fn inspect(src: &End, places: &WalPlaces) -> Result<Option<Findings>> {
         wals: wals.len(),
         wal_files,
         wal_dir: places.dir.as_ref().map(|d| d.url.display.clone()),
+        hbcp_copy: wal_files == 0
+            && matches!(
+                store.head(hbcp_verifier::manifest::COMPLETION_KEY),
+                Ok(Some(_))
+            ),
         no_wals_expected: places.no_wals_expected,
         open_wals,
         unflushed,
@@ -540,9 +593,13 @@ fn print_findings(src: &End, f: &Findings) {
             f.unreadable.len()
         );
         outln!("  stop writes and flush first, e.g. {}", f.flush_commands());
-    } else if f.wal_files == 0 {
+    } else if f.wal_files == 0 && f.no_wals_expected {
         outln!(
             "verdict: no WALs found and --no-wals-expected: a copy without WALs loses nothing this root holds"
+        );
+    } else if f.wal_files == 0 {
+        outln!(
+            "verdict: no WALs: this root is a verified hbcp copy (the WALs of its source were checked when it was made); a copy of it loses nothing"
         );
     } else {
         outln!(

@@ -252,22 +252,8 @@ fn wals_moved_out_of_the_root_are_read_with_wal_dir_and_their_absence_holds_the_
         // With --wal-dir: the same tables lose the same edits as before.
         let (r, j) = preflight_json(&root, &["--wal-dir", &s(&wal_dir)]);
         assert_eq!(r.code, 1, "{part}: {r:?}");
-        let tables = |j: &serde_json::Value| -> Vec<(String, String, u64)> {
-            j["unflushed"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|u| {
-                    (
-                        u["table"].as_str().unwrap().to_string(),
-                        u["family"].as_str().unwrap().to_string(),
-                        u["wal_max_seq_id"].as_u64().unwrap(),
-                    )
-                })
-                .collect()
-        };
-        assert!(!tables(&bj).is_empty());
-        assert_eq!(tables(&j), tables(&bj), "{part}");
+        assert!(!unflushed_of(&bj).is_empty());
+        assert_eq!(unflushed_of(&j), unflushed_of(&bj), "{part}");
         let r = copy(&root, &dst, &["--wal-dir", &s(&wal_dir)]);
         assert_eq!(r.code, 2, "{part}: {r:?}");
         assert!(r.stderr.contains("would lose edits"), "{r:?}");

@@ -23,3 +23,4 @@ mod signals;
 mod sync;
 mod target_lock;
 mod verify_local;
+mod wasb;

@@ -290,3 +290,22 @@ pub fn boundary_tree(root: &Path, range: u64) {
     .unwrap();
     fs::write(root.join("hbase.version"), b"PBUF\x0a\x018").unwrap();
 }
+
+/// The edits only in WALs of a `preflight --report` JSON: (table, family, WAL sequence id),
+/// sorted.
+pub fn unflushed_of(j: &serde_json::Value) -> Vec<(String, String, u64)> {
+    let mut u: Vec<(String, String, u64)> = j["unflushed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["table"].as_str().unwrap().to_string(),
+                u["family"].as_str().unwrap().to_string(),
+                u["wal_max_seq_id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    u.sort();
+    u
+}

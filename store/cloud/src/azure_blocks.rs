@@ -186,7 +186,7 @@ impl Blocks {
     /// Send one request for `blob`; `what` names the operation in errors. Returns the body of
     /// a 2xx answer.
     #[allow(clippy::too_many_arguments)]
-    async fn send(
+    pub(crate) async fn send(
         &self,
         what: &str,
         method: reqwest::Method,
@@ -202,7 +202,7 @@ impl Blocks {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn send_raw(
+    pub(crate) async fn send_raw(
         &self,
         what: &str,
         method: reqwest::Method,
@@ -478,8 +478,11 @@ impl Blocks {
         .map(|_| ())
     }
 
-    /// The blob's Content-MD5 property, if it has one (None also when there is no blob).
-    pub(crate) async fn content_md5(&self, blob: &str) -> Result<Option<[u8; 16]>> {
+    /// The blob's properties (the headers of Get Blob Properties); `None` when there is no blob.
+    pub(crate) async fn properties(
+        &self,
+        blob: &str,
+    ) -> Result<Option<reqwest::header::HeaderMap>> {
         match self
             .send_raw(
                 "properties of",
@@ -492,14 +495,21 @@ impl Blocks {
             )
             .await
         {
-            Ok((_, headers)) => Ok(headers
-                .get("content-md5")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| B64.decode(v.trim()).ok())
-                .and_then(|v| <[u8; 16]>::try_from(v.as_slice()).ok())),
+            Ok((_, headers)) => Ok(Some(headers)),
             Err(Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The blob's Content-MD5 property, if it has one (None also when there is no blob).
+    pub(crate) async fn content_md5(&self, blob: &str) -> Result<Option<[u8; 16]>> {
+        Ok(self.properties(blob).await?.and_then(|headers| {
+            headers
+                .get("content-md5")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| B64.decode(v.trim()).ok())
+                .and_then(|v| <[u8; 16]>::try_from(v.as_slice()).ok())
+        }))
     }
 
     /// The uncommitted blocks staged for `blob` (empty when there is no such blob).

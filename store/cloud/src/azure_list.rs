@@ -26,6 +26,8 @@ pub(crate) struct ListedBlob {
     pub(crate) modified: Option<SystemTime>,
     /// An HDInsight folder marker (`hdi_isfolder=true`) or an ADLS Gen2 directory.
     pub(crate) folder: bool,
+    /// A page blob (`BlobType` `PageBlob`): WASB's WALs, in hadoop-azure's page format.
+    pub(crate) page: bool,
 }
 
 /// One page of List Blobs.
@@ -113,6 +115,7 @@ pub(crate) fn parse_list(xml: &str) -> std::result::Result<ListPage, String> {
                             etag: None,
                             modified: None,
                             folder: false,
+                            page: false,
                         })
                     }
                     (Some("Blobs"), "BlobPrefix") => prefix = Some(String::new()),
@@ -179,6 +182,7 @@ pub(crate) fn parse_list(xml: &str) -> std::result::Result<ListPage, String> {
                                     b.modified = httpdate::parse_http_date(value.trim()).ok()
                                 }
                                 "ResourceType" if value.trim() == "directory" => b.folder = true,
+                                "BlobType" if value.trim() == "PageBlob" => b.page = true,
                                 _ => {}
                             }
                         }
@@ -253,7 +257,7 @@ mod tests {
       <Properties><Content-Length>0</Content-Length><Etag>"0x8DB2"</Etag></Properties>
       <Metadata><hdi_isfolder>true</hdi_isfolder><other>x</other></Metadata></Blob>
     <Blob><Name>hbase/empty-file</Name>
-      <Properties><Content-Length>0</Content-Length></Properties>
+      <Properties><Content-Length>0</Content-Length><BlobType>PageBlob</BlobType></Properties>
       <Metadata><hdi_isfolder>false</hdi_isfolder></Metadata></Blob>
     <Blob><Name Encoded="true">hbase/%EF%BF%BEodd</Name>
       <Properties><Content-Length>1</Content-Length><ResourceType>file</ResourceType></Properties></Blob>
@@ -286,6 +290,12 @@ mod tests {
         );
         let folders: Vec<bool> = p.blobs.iter().map(|b| b.folder).collect();
         assert_eq!(folders, [false, true, false, false, true]);
+        let pages: Vec<bool> = p.blobs.iter().map(|b| b.page).collect();
+        assert_eq!(
+            pages,
+            [false, false, true, false, false],
+            "BlobType PageBlob"
+        );
         assert_eq!(p.prefixes, ["hbase/data/"]);
         assert_eq!(p.next.as_deref(), Some("2!72!MDAwMDE"));
     }

@@ -12,11 +12,12 @@
 
 mod azure_blocks;
 mod azure_list;
+mod azure_pages;
 mod classify;
 mod gcs_json;
 mod s3_parts;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
@@ -1008,6 +1009,9 @@ struct CloudStore<S> {
     list_concurrency: usize,
     /// Most entries per LIST page, if not the service's default.
     list_page_size: Option<usize>,
+    /// Azure page blobs seen by a listing or a HEAD (key → the file's length): read as Hadoop
+    /// reads them, their pages decoded (see `azure_pages`).
+    pages: Mutex<HashMap<String, u64>>,
 }
 
 impl<S> fmt::Debug for CloudStore<S> {
@@ -1030,6 +1034,8 @@ struct Listed {
     /// Whether the listing itself said the object is a folder marker (Azure's List Blobs with
     /// metadata); `None` when it cannot tell.
     folder: Option<bool>,
+    /// An Azure page blob (hadoop-azure's WAL format).
+    page: bool,
 }
 
 impl From<&object_store::ObjectMeta> for Listed {
@@ -1043,6 +1049,7 @@ impl From<&object_store::ObjectMeta> for Listed {
                     + Duration::from_millis(m.last_modified.timestamp_millis().max(0) as u64),
             ),
             folder: None,
+            page: false,
         }
     }
 }
@@ -1105,6 +1112,7 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
             pager: None,
             list_concurrency: 1,
             list_page_size: None,
+            pages: Mutex::new(HashMap::new()),
         })
     }
 
@@ -1244,27 +1252,35 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
     /// `hdi_isfolder` blobs on Azure) as a directory, the rest as files. Objects outside the
     /// store root or the listed prefix, and GCS part objects of uploads not yet committed, are
     /// passed over (`None`).
-    async fn classify(&self, prefix: &str, meta: Listed) -> Option<Entry> {
-        let rel = self.rel(&meta.location)?;
+    async fn classify(&self, prefix: &str, mut meta: Listed) -> Result<Option<Entry>> {
+        let Some(rel) = self.rel(&meta.location) else {
+            return Ok(None);
+        };
         if rel.is_empty() || !rel.starts_with(prefix) {
-            return None;
+            return Ok(None);
+        }
+        if meta.page {
+            // The file is what the pages hold, not the preallocated blob.
+            let len = self.page_file_len(rel, &meta.location).await?;
+            meta.size = len;
+            return Ok(Some(entry_of(rel.to_string(), &meta, EntryKind::File)));
         }
         if self.gcs.is_some()
             && rel
                 .strip_prefix(gcs_json::PARTS_DIR)
                 .is_some_and(|r| r.starts_with('/'))
         {
-            return None;
+            return Ok(None);
         }
         if let Some(dir) = rel.strip_suffix(&format!("/{DIR_MARKER}")) {
-            return Some(entry_of(dir.to_string(), &meta, EntryKind::Dir));
+            return Ok(Some(entry_of(dir.to_string(), &meta, EntryKind::Dir)));
         }
         // A 0-byte object whose name ends in `/` (`data/default/`, written by the Azure portal,
         // Storage Explorer and some tools) marks a folder: the folder, not a key with an empty
         // last component.
         if let Some(dir) = rel.strip_suffix('/') {
             if meta.size == 0 && !dir.is_empty() && !dir.ends_with('/') {
-                return Some(entry_of(dir.to_string(), &meta, EntryKind::Dir));
+                return Ok(Some(entry_of(dir.to_string(), &meta, EntryKind::Dir)));
             }
         }
         // HDInsight directory markers are 0-byte blobs with hdi_isfolder=true. Azure's own
@@ -1285,7 +1301,83 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
         } else {
             EntryKind::File
         };
-        Some(entry_of(rel.to_string(), &meta, kind))
+        Ok(Some(entry_of(rel.to_string(), &meta, kind)))
+    }
+
+    /// The length of the file a page blob holds (written pages, the last one's count), noted
+    /// so that reads of `key` decode its pages.
+    async fn page_file_len(&self, key: &str, location: &str) -> Result<u64> {
+        let az = self.azure.as_ref().ok_or_else(|| Error::Unsupported {
+            what: format!("page blob {key}"),
+            hint: "page blobs are read on Azure only".into(),
+        })?;
+        let bad = |why: String| Error::Remote {
+            what: format!("read {}/{key}", self.display.trim_end_matches('/')),
+            message: format!("page blob: {why}"),
+            status: None,
+            retryable: false,
+        };
+        let written = az.written_pages(location).await?;
+        let len = if written == 0 {
+            0
+        } else {
+            let p = Path::parse(location).map_err(|e| Error::BadKey {
+                key: key.into(),
+                why: e.to_string(),
+            })?;
+            let opts = GetOptions {
+                range: Some(GetRange::Bounded(written - azure_pages::PAGE..written)),
+                ..Default::default()
+            };
+            let last = async { self.inner.get_opts(&p, opts).await?.bytes().await }
+                .await
+                .map_err(|e| self.err("read", key, e))?;
+            azure_pages::file_len(written, &last).map_err(bad)?
+        };
+        self.pages.lock().unwrap().insert(key.to_string(), len);
+        Ok(len)
+    }
+
+    /// The file length of `key` when it is a page blob seen by a listing or a HEAD.
+    fn page_len(&self, key: &str) -> Option<u64> {
+        self.pages.lock().unwrap().get(key).copied()
+    }
+
+    /// `range` of the file a page blob holds: its pages read (conditional on `version`) and
+    /// decoded.
+    fn read_pages(
+        &self,
+        key: &str,
+        len: u64,
+        range: Range<u64>,
+        version: Option<&str>,
+    ) -> Result<bytes::Bytes> {
+        if range.end > len {
+            return Err(Error::ShortRead {
+                key: key.into(),
+                offset: len,
+                wanted: range.end - len,
+            });
+        }
+        if range.start == range.end {
+            return Ok(bytes::Bytes::new());
+        }
+        let p = self.path(key)?;
+        let raw = azure_pages::raw_range(&range);
+        let opts = GetOptions {
+            range: Some(GetRange::Bounded(raw)),
+            if_match: version.map(|v| format!("\"{}\"", v.trim_matches('"'))),
+            ..Default::default()
+        };
+        let pages = self
+            .block(async { self.inner.get_opts(&p, opts).await?.bytes().await })
+            .map_err(|e| self.err("read", key, e))?;
+        azure_pages::decode(&pages, &range, len)
+            .map(bytes::Bytes::from)
+            .map_err(|why| Error::Changed {
+                key: key.into(),
+                why: format!("page blob: {why}"),
+            })
     }
 
     /// Hand a page of listed objects to the sink, in listing order. Where the listing cannot
@@ -1301,7 +1393,7 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
             .map(|m| self.classify(prefix, m))
             .buffered(LIST_HEADS);
         while let Some(e) = entries.next().await {
-            if let Some(e) = e {
+            if let Some(e) = e? {
                 sink(e)?;
             }
         }
@@ -1599,6 +1691,7 @@ async fn fetch_page(
                             e_tag: b.etag,
                             modified: b.modified,
                             folder: Some(b.folder),
+                            page: b.page,
                         })
                         .collect(),
                     prefixes: p.prefixes,
@@ -1655,7 +1748,7 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
                 let mut stream = inner.list(p.as_ref());
                 while let Some(item) = stream.next().await {
                     let meta = item.map_err(|e| self.err("list", prefix, e))?;
-                    if let Some(e) = self.classify(prefix, Listed::from(&meta)).await {
+                    if let Some(e) = self.classify(prefix, Listed::from(&meta)).await? {
                         sink(e)?;
                     }
                 }
@@ -1695,11 +1788,17 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
                     } else {
                         EntryKind::File
                     };
-                    Ok(Some(entry_of(
-                        key.to_string(),
-                        &Listed::from(&r.meta),
-                        kind,
-                    )))
+                    let mut meta = Listed::from(&r.meta);
+                    // A page blob's size is a multiple of its pages: only then is its type asked.
+                    if let Some(az) = &self.azure {
+                        if meta.size > 0 && meta.size % azure_pages::PAGE == 0 {
+                            let loc = p.as_ref().to_string();
+                            if self.block(az.is_page_blob(&loc))? == Some(true) {
+                                meta.size = self.block(self.page_file_len(key, &loc))?;
+                            }
+                        }
+                    }
+                    Ok(Some(entry_of(key.to_string(), &meta, kind)))
                 }
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(self.err("head", key, e)),
@@ -1748,6 +1847,9 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
                 Some(_) => Ok(bytes::Bytes::new()),
             };
         }
+        if let Some(len) = self.page_len(key) {
+            return self.read_pages(key, len, range, version);
+        }
         let p = self.path(key)?;
         let opts = GetOptions {
             range: Some(GetRange::Bounded(range.clone())),
@@ -1775,7 +1877,7 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         version: Option<&str>,
         sink: &mut dyn FnMut(&[u8]) -> Result<()>,
     ) -> Result<()> {
-        if range.start == range.end {
+        if range.start == range.end || self.page_len(key).is_some() {
             let b = self.read_range_bytes(key, range, version)?;
             return sink(&b);
         }
