@@ -26,6 +26,9 @@ eval "$(PORT="${AZURITE_PORT:-10000}" bash scripts/azurite.sh start)"
 servers+=(azurite)
 eval "$(PORT="${MOTO_PORT:-5000}" bash scripts/moto.sh start)"
 servers+=(moto)
+# The Azure SDK for Python (in moto's venv): signs the SAS tokens of tests/azure_auth.rs and
+# reads back what hbcp wrote.
+eval "$(bash scripts/azure-sdk.sh)"
 # moto takes any credentials; set them so that nothing looks for a cloud metadata service.
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
 export AWS_ENDPOINT_URL="$HBCP_TEST_S3"
