@@ -69,8 +69,9 @@ pub enum Check {
     /// is accepted and may list, the container or bucket exists.
     List,
     /// The listing, then a write that leaves nothing visible (Azure: one uncommitted block;
-    /// S3: a multipart upload started and aborted). With `create_container`, a missing
-    /// container is created with the same credential (never one that exists).
+    /// S3: a multipart upload started and aborted). With `create_container` (which alone
+    /// also checks the container), a missing container is created with the same credential,
+    /// never one that exists.
     Write,
 }
 
@@ -542,9 +543,9 @@ fn open_azure(
     .paged(store, opts);
     st.azure = Some(blocks.clone());
     st.bucket = container.to_string();
-    if opts.check != Check::None {
+    if opts.check != Check::None || opts.create_container {
         let top = (!prefix.is_empty()).then(|| format!("{prefix}/"));
-        let create = opts.create_container && opts.check == Check::Write;
+        let create = opts.create_container && opts.check != Check::List;
         if st.block(blocks.check_container(top.as_deref(), create))? {
             opened.created_container = Some(container.to_string());
         }
