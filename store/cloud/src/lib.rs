@@ -1093,7 +1093,11 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
     /// (unreachable, credential, permission, missing container) becomes [`Error::Access`].
     fn err(&self, op: &str, key: &str, e: object_store::Error) -> Error {
         let msg = redact_text(&classify::chain(&e), &refs(&self.secrets));
-        let what = format!("{op} {}/{key}", url_base(&self.display));
+        let what = if key.is_empty() {
+            format!("{op} {}", url_base(&self.display))
+        } else {
+            format!("{op} {}/{key}", url_base(&self.display))
+        };
         let denied = matches!(
             e,
             object_store::Error::PermissionDenied { .. }
