@@ -28,7 +28,8 @@ eval "$(PORT="${AZURITE_PORT:-10000}" bash scripts/azurite.sh start)"
 servers+=(azurite)
 eval "$(PORT="${MOTO_PORT:-5000}" bash scripts/moto.sh start)"
 servers+=(moto)
-# The Azure SDK for Python, the independent client of the page-blob tests (tests/wasb.rs).
+# The Azure SDK for Python (in moto's venv), the independent client: signs the SAS tokens of
+# tests/azure_auth.rs, writes the page-blob WALs of tests/wasb.rs, reads back what hbcp wrote.
 eval "$(bash scripts/azure-sdk.sh)"
 # moto takes any credentials; set them so that nothing looks for a cloud metadata service.
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1

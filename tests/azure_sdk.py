@@ -9,6 +9,8 @@ what hbcp wrote is read back here by the SDK, not by hbcp. Installed by scripts/
   digest        ENDPOINT ACCOUNT KEY CONTAINER PREFIX         JSON {key under PREFIX: [size, sha256]}
   count         ENDPOINT ACCOUNT KEY CONTAINER                number of blobs (committed), or -1 if
                                                               the container does not exist
+  local         DIR                                           JSON {path under DIR: [size, sha256]},
+                                                              hbcp's own .hbcp folder left out
 
 ENDPOINT is the account's blob endpoint (http://127.0.0.1:PORT/ACCOUNT); EXPIRY is a number of
 seconds from now (negative: already expired).
@@ -39,7 +41,23 @@ def expiry(seconds):
     return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=int(seconds))
 
 
+def local(root):
+    import os
+
+    out = {}
+    for d, dirs, files in os.walk(root):
+        dirs[:] = [x for x in dirs if not (d == root and x == ".hbcp")]
+        for f in files:
+            p = os.path.join(d, f)
+            with open(p, "rb") as fh:
+                data = fh.read()
+            out[os.path.relpath(p, root)] = [len(data), hashlib.sha256(data).hexdigest()]
+    print(json.dumps(out, sort_keys=True))
+
+
 def main(argv):
+    if argv[1] == "local":
+        return local(argv[2])
     cmd, endpoint, account, key = argv[1:5]
     rest = argv[5:]
     if cmd == "sas-container":
@@ -73,6 +91,8 @@ def main(argv):
         prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         out = {}
         for b in c.list_blobs(name_starts_with=prefix):
+            if b.name[len(prefix):].startswith(".hbcp/"):
+                continue
             data = c.download_blob(b.name).readall()
             out[b.name[len(prefix):]] = [len(data), hashlib.sha256(data).hexdigest()]
         print(json.dumps(out, sort_keys=True))

@@ -3,6 +3,7 @@
 
 mod util;
 
+mod azure_auth;
 mod backup;
 mod bad_input;
 mod cloud;

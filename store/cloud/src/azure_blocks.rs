@@ -462,6 +462,25 @@ impl Blocks {
         }
     }
 
+    /// Delete Blob; a blob that is not there is no error.
+    pub(crate) async fn delete_blob(&self, blob: &str) -> Result<()> {
+        match self
+            .send(
+                "delete",
+                reqwest::Method::DELETE,
+                blob,
+                &[],
+                vec![],
+                vec![],
+                Bytes::new(),
+            )
+            .await
+        {
+            Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Put Blob: a whole small blob in one request, with its Content-MD5.
     pub(crate) async fn put_blob(&self, blob: &str, data: Bytes) -> Result<()> {
         let md5 = B64.encode(Md5::digest(&data));

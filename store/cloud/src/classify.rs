@@ -226,7 +226,7 @@ pub(crate) fn credential_failure(text: &str) -> Option<Problem> {
 /// without the chain's whole text.
 pub(crate) fn credential_detail(text: &str) -> String {
     if text.contains("169.254.169.254") {
-        "no managed identity answered at 169.254.169.254".into()
+        "no instance identity answered at the metadata service 169.254.169.254".into()
     } else if text.to_ascii_lowercase().contains("aadsts") {
         let code = text
             .split(|c: char| !c.is_ascii_alphanumeric())

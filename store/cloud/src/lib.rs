@@ -71,8 +71,9 @@ pub enum Check {
     /// is accepted and may list, the container or bucket exists.
     List,
     /// The listing, then a write that leaves nothing visible (Azure: one uncommitted block;
-    /// S3: a multipart upload started and aborted). With `create_container`, a missing
-    /// container is created with the same credential (never one that exists).
+    /// S3: a multipart upload started and aborted). With `create_container` (which alone
+    /// also checks the container), a missing container is created with the same credential,
+    /// never one that exists.
     Write,
 }
 
@@ -547,9 +548,9 @@ fn open_azure(
     .paged(store, opts);
     st.azure = Some(blocks.clone());
     st.bucket = container.to_string();
-    if opts.check != Check::None {
+    if opts.check != Check::None || opts.create_container {
         let top = (!prefix.is_empty()).then(|| format!("{prefix}/"));
-        let create = opts.create_container && opts.check == Check::Write;
+        let create = opts.create_container && opts.check != Check::List;
         if st.block(blocks.check_container(top.as_deref(), create))? {
             opened.created_container = Some(container.to_string());
         }
@@ -1149,7 +1150,11 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
     /// (unreachable, credential, permission, missing container) becomes [`Error::Access`].
     fn err(&self, op: &str, key: &str, e: object_store::Error) -> Error {
         let msg = redact_text(&classify::chain(&e), &refs(&self.secrets));
-        let what = format!("{op} {}/{key}", url_base(&self.display));
+        let what = if key.is_empty() {
+            format!("{op} {}", url_base(&self.display))
+        } else {
+            format!("{op} {}/{key}", url_base(&self.display))
+        };
         let denied = matches!(
             e,
             object_store::Error::PermissionDenied { .. }
@@ -2111,6 +2116,11 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
             let _ = self.block(self.inner.delete(&marker));
         }
         let p = self.path(key)?;
+        if let Some(az) = &self.azure {
+            // One Delete Blob: object_store deletes through a blob batch, which Azurite
+            // answers 500 under an account SAS.
+            return self.block(az.delete_blob(p.as_ref()));
+        }
         match self.block(self.inner.delete(&p)) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.err("delete", key, e)),
