@@ -9,6 +9,7 @@ mod cloud;
 mod copy_local;
 mod crash;
 mod disk_full;
+mod docs;
 mod faultproxy;
 mod faults;
 mod hbase_checks;
