@@ -4,7 +4,7 @@
 # the end), then runs the whole cargo test suite. AZURITE_PORT / MOTO_PORT / GCS_PORT (default
 # 10000 / 5000 / 4443) move the emulators so that two checkouts can test side by side. Then
 # scripts/fuzz.sh runs every fuzz target briefly. This is the README's test command; .ci/run
-# calls it.
+# calls it. scripts/release-check.sh then builds and checks the release binary and the .deb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,6 +50,11 @@ set -e
 passed=$(grep -aEo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -aEo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
 echo "tests: ${passed} passed, ${failed} failed"
+# The release binary (glibc 2.17, stripped) and the .deb, built and used as an operator would
+# (RELEASE=0 skips it; the release build takes minutes).
+if [ "${RELEASE:-1}" != 0 ]; then
+  bash scripts/release-check.sh || status=1
+fi
 # Every fuzz target of fuzz/, briefly (FUZZ_SECONDS each; FUZZ=0 skips them).
 if [ "${FUZZ:-1}" != 0 ]; then
   bash scripts/fuzz.sh || status=1
