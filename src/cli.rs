@@ -1,6 +1,6 @@
 //! Command-line arguments (plain data from clap) and their checked form.
 //!
-//! The flags are a contract (DESIGN.md "Command line"); values are checked here once, so that a
+//! The flags are a contract (docs/ARCHITECTURE.md "Commands"); values are checked here once, so that a
 //! bad value is one clear line and exit 2 before anything is written.
 
 use std::path::PathBuf;

@@ -1,5 +1,5 @@
 //! The `hbcp` binary: arguments in, exit code out. The work is done by the library crates;
-//! the exit codes of DESIGN.md are decided here, in one place.
+//! the exit codes of docs/ARCHITECTURE.md are decided here, in one place.
 
 mod backup;
 mod bench;
@@ -20,7 +20,7 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Exit statuses of DESIGN.md.
+/// Exit statuses of docs/ARCHITECTURE.md ("Exit status").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// 0: complete and verified.
