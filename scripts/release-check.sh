@@ -27,7 +27,7 @@ if [ "${DEB:-1}" != 0 ]; then
   deb=$(ls -t target/dist/hbcp_*_amd64.deb | head -n1)
   sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
   command -v man >/dev/null || { $sudo apt-get update -qq && $sudo apt-get install -y -qq man-db >/dev/null; }
-  if dpkg -s hbcp >/dev/null 2>&1; then
+  if dpkg-query -W -f='${Status}' hbcp 2>/dev/null | grep -q 'ok installed'; then
     echo "release-check: a package hbcp is installed already; not touching it" >&2; exit 1
   fi
   $sudo dpkg -i "$deb" >/dev/null

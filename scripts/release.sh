@@ -35,7 +35,7 @@ start=$(date +%s)
 cargo zigbuild --locked --release --bin hbcp --target "$target.$glibc" >&2
 echo "release: built in $(( $(date +%s) - start )) s" >&2
 
-mkdir -p "$dist"
+rm -rf "$dist" && mkdir -p "$dist"
 bin=$dist/hbcp
 cp "target/$target/release/hbcp" "$bin.tmp"
 strip "$bin.tmp"
