@@ -9,9 +9,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn main() {
     let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let commit = git(&dir, &["rev-parse", "--short=12", "HEAD"]);
+    // Only this tree's own repository: a source tree unpacked inside another checkout must not
+    // take that checkout's commit.
+    let own = git(&dir, &["rev-parse", "--show-toplevel"])
+        .and_then(|t| std::fs::canonicalize(t).ok())
+        .is_some_and(|t| std::fs::canonicalize(&dir).is_ok_and(|d| d == t));
+    let commit = own
+        .then(|| git(&dir, &["rev-parse", "--short=12", "HEAD"]))
+        .flatten();
     // Rebuild when HEAD moves: HEAD itself (a checkout) and the ref it names (a commit).
-    if let Some(git_dir) = git(&dir, &["rev-parse", "--absolute-git-dir"]) {
+    if let Some(git_dir) = own
+        .then(|| git(&dir, &["rev-parse", "--absolute-git-dir"]))
+        .flatten()
+    {
         let git_dir = PathBuf::from(git_dir);
         println!("cargo:rerun-if-changed={}", git_dir.join("HEAD").display());
         if let Some(r) = git(&dir, &["symbolic-ref", "-q", "HEAD"]) {

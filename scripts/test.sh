@@ -5,7 +5,7 @@
 # 10000 / 5000 / 4443) move the emulators so that two checkouts can test side by side. Then
 # the Spark runner's tests on a Spark cluster on 127.0.0.1 (tests/spark), and
 # scripts/fuzz.sh runs every fuzz target briefly. This is the README's test command; .ci/run
-# calls it.
+# calls it. scripts/release-check.sh then builds and checks the release binary and the .deb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,6 +78,11 @@ if [ "${SPARK:-1}" != 0 ]; then
   passed=$((passed + p)) failed=$((failed + f))
 fi
 echo "tests: ${passed} passed, ${failed} failed"
+# The release binary (glibc 2.17, stripped) and the .deb, built and used as an operator would
+# (RELEASE=0 skips it; the release build takes minutes).
+if [ "${RELEASE:-1}" != 0 ]; then
+  bash scripts/release-check.sh || status=1
+fi
 # Every fuzz target of fuzz/, briefly (FUZZ_SECONDS each; FUZZ=0 skips them).
 if [ "${FUZZ:-1}" != 0 ]; then
   bash scripts/fuzz.sh || status=1

@@ -1,6 +1,6 @@
 //! Command-line arguments (plain data from clap) and their checked form.
 //!
-//! The flags are a contract (DESIGN.md "Command line"); values are checked here once, so that a
+//! The flags are a contract (docs/ARCHITECTURE.md "Commands"); values are checked here once, so that a
 //! bad value is one clear line and exit 2 before anything is written.
 
 use std::path::PathBuf;
@@ -167,28 +167,30 @@ mod examples {
     pub(super) const COPY: &str = "\
 Examples:
   hbcp preflight wasbs://hbase@oldcluster.blob.core.windows.net/hbase
-  hbcp copy wasbs://hbase@oldcluster.blob.core.windows.net/hbase wasbs://hbase@newcluster.blob.core.windows.net/hbase --report migrate.json
+  hbcp copy wasbs://hbase@oldcluster.blob.core.windows.net/hbase \\
+      wasbs://hbase@newcluster.blob.core.windows.net/hbase --report migrate.json
   hbcp copy /data/hbase /backup/hbase --table default:usertable --table analytics:daily
-  hbcp copy /data/hbase /staging/load --table usertable --layout bulkload --start-row user5 --end-row user6";
+  hbcp copy /data/hbase /staging/load --table usertable --layout bulkload";
 
     pub(super) const SHARDS: &str = "\
 Examples:
   hbcp plan /data/hbase wasbs://hbase@newcluster.blob.core.windows.net/hbase --out job.plan
-  hbcp run job.plan --shard 0/2      # on the first machine; --shard 1/2 on the second
+  hbcp run job.plan --shard 0/2      # on machine 1
   hbcp status job.plan               # which shards are done, running or not started
-  hbcp run job.plan --shard 1/2
+  hbcp run job.plan --shard 1/2      # on machine 2
   hbcp finalize job.plan";
 
     pub(super) const SYNC: &str = "\
 Examples:
   hbcp sync /data/hbase abfss://hbase@drsite.dfs.core.windows.net/hbase
-  hbcp sync /data/hbase abfss://hbase@drsite.dfs.core.windows.net/hbase --delete --watch --interval 5m   # until Ctrl-C";
+  hbcp sync /data/hbase abfss://hbase@drsite.dfs.core.windows.net/hbase \\
+      --delete --watch --interval 5m     # until Ctrl-C";
 
     pub(super) const VERIFY: &str = "\
 Examples:
   hbcp copy /data/hbase wasbs://hbase@newcluster.blob.core.windows.net/hbase
   hbcp verify /data/hbase wasbs://hbase@newcluster.blob.core.windows.net/hbase
-  hbcp verify /data/hbase wasbs://hbase@newcluster.blob.core.windows.net/hbase --deep --report verify.json";
+  hbcp verify /data/hbase wasbs://hbase@newcluster.blob.core.windows.net/hbase --table usertable";
 
     pub(super) const REPORT: &str = "\
 Examples:
@@ -212,13 +214,13 @@ Examples:
 
     pub(super) const BACKUP: &str = "\
 Examples:
-  hbcp backup /data/hbase abfss://backup@drsite.dfs.core.windows.net/hbase --keep 7
+  hbcp backup /data/hbase abfss://backup@drsite.dfs.core.windows.net/hbase --keep 24
   hbcp generations abfss://backup@drsite.dfs.core.windows.net/hbase
   hbcp restore abfss://backup@drsite.dfs.core.windows.net/hbase --generation 1 /mnt/restore/hbase";
 
     pub(super) const COMPLETIONS: &str = "\
 Examples:
-  hbcp completions bash > /etc/bash_completion.d/hbcp
+  hbcp completions bash > ~/.local/share/bash-completion/completions/hbcp
   hbcp completions zsh > ~/.zfunc/_hbcp
   hbcp completions fish > ~/.config/fish/completions/hbcp.fish";
 }

@@ -1,5 +1,5 @@
 //! The `hbcp` binary: arguments in, exit code out. The work is done by the library crates;
-//! the exit codes of DESIGN.md are decided in one place, `exit.rs`.
+//! the exit codes of docs/ARCHITECTURE.md are decided in one place, `exit.rs`.
 
 // First: its `outln!` is used by the modules below.
 #[macro_use]

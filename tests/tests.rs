@@ -10,6 +10,7 @@ mod cloud;
 mod copy_local;
 mod crash;
 mod disk_full;
+mod docs;
 mod extras;
 mod faultproxy;
 mod faults;

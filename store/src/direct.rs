@@ -109,9 +109,22 @@ impl AlignedBuf {
     }
 }
 
+/// `O_DIRECT` where the platform has it; elsewhere [`worth_it`] is false, so it is never used.
+#[cfg(target_os = "linux")]
+const O_DIRECT: i32 = libc::O_DIRECT;
+#[cfg(not(target_os = "linux"))]
+const O_DIRECT: i32 = 0;
+
 /// True when the file system holding `path` (or its nearest existing ancestor) is one whose
 /// `O_DIRECT` is a plain, fast path: ext2/3/4, xfs, btrfs. Elsewhere (NFS, FUSE, overlay,
 /// tmpfs) direct I/O may be refused, synchronous per request, or slower, so hbcp stays buffered.
+/// Linux only (`statfs`'s `f_type` and `O_DIRECT` are Linux's): elsewhere hbcp stays buffered.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn worth_it(_path: &Path) -> bool {
+    false
+}
+
+#[cfg(target_os = "linux")]
 pub(crate) fn worth_it(path: &Path) -> bool {
     const EXT4: i64 = 0xEF53;
     const XFS: i64 = 0x5846_5342;
@@ -168,7 +181,7 @@ impl Switch {
         } else {
             o.read(true);
         }
-        match o.custom_flags(libc::O_DIRECT).open(path) {
+        match o.custom_flags(O_DIRECT).open(path) {
             Ok(f) => Some(f),
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                 self.refused();

@@ -578,7 +578,17 @@ impl Store for LocalStore {
             }
         };
         // SAFETY: syncfs takes a valid open file descriptor, which `dir` holds for the call.
+        #[cfg(target_os = "linux")]
         let rc = unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&dir)) };
+        // No syncfs outside Linux: sync(2) flushes every file system, this one included (more
+        // than needed, never less).
+        #[cfg(not(target_os = "linux"))]
+        let rc = {
+            drop(dir);
+            // SAFETY: sync takes no arguments and cannot fail.
+            unsafe { libc::sync() };
+            0
+        };
         if rc != 0 {
             return Err(Error::io(
                 self.root.display().to_string(),
