@@ -111,8 +111,8 @@ impl WalPlaces {
         let dir = match &a.wal_dir {
             None => None,
             Some(u) => Some(open_source(u, allow_http).map_err(|e| {
-                match e.downcast_ref::<crate::UsageError>() {
-                    Some(u) => crate::UsageError(format!("--wal-dir: {}", u.0)).into(),
+                match e.downcast_ref::<crate::exit::UsageError>() {
+                    Some(u) => crate::exit::UsageError(format!("--wal-dir: {}", u.0)).into(),
                     None => e.context("--wal-dir"),
                 }
             })?),
