@@ -593,8 +593,8 @@ fn token_server(
 }
 
 #[test]
-fn entra_id_on_azurite_service_principal_and_managed_identity_copy_and_a_wrong_audience_is_refused()
-{
+fn entra_id_on_azurite_service_principal_managed_and_workload_identity_copy_and_a_wrong_audience_is_refused()
+ {
     let Some((_, py)) = setup() else { return };
     let azurite_bin =
         Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/node/node_modules/.bin/azurite-blob");
@@ -719,6 +719,25 @@ fn entra_id_on_azurite_service_principal_and_managed_identity_copy_and_a_wrong_a
         a.stdout.contains("managed identity, user-assigned") && a.stdout.contains("22222222"),
         "{a:?}"
     );
+
+    // Workload identity: the federated token file is exchanged at the same token endpoint.
+    let federated = dir.join("federated-token");
+    fs::write(&federated, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ3b3JrbG9hZCJ9.").unwrap();
+    let wi = vec![
+        ("SSL_CERT_FILE".to_string(), ca.clone()),
+        (
+            "AZURE_CLIENT_ID".into(),
+            "33333333-3333-3333-3333-333333333333".into(),
+        ),
+        ("AZURE_TENANT_ID".into(), tenant.into()),
+        ("AZURE_FEDERATED_TOKEN_FILE".into(), s(&federated)),
+        ("AZURE_AUTHORITY_HOST".into(), authority(good)),
+    ];
+    let r = with(&copy_args(&s(&src), &format!("{ep}/wicopy/hbase")), &wi);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(digest("wicopy"), want);
+    let a = with(&["auth", &format!("{ep}/wicopy/hbase")], &wi);
+    assert!(a.stdout.contains("Entra ID workload identity"), "{a:?}");
 
     // A token for another audience: refused before any byte, one line, nothing created.
     let r = with(
