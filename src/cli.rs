@@ -151,6 +151,7 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Which credential a URL uses (kind and source, never its value), and what it may do
     /// there: list, write, read and delete probed with a temporary object it removes.
+    #[command(after_help = examples::AUTH)]
     Auth(AuthArgs),
     /// Print a shell completion script (bash, zsh or fish) on stdout.
     #[command(after_help = examples::COMPLETIONS)]
@@ -217,6 +218,11 @@ Examples:
   hbcp backup /data/hbase abfss://backup@drsite.dfs.core.windows.net/hbase --keep 24
   hbcp generations abfss://backup@drsite.dfs.core.windows.net/hbase
   hbcp restore abfss://backup@drsite.dfs.core.windows.net/hbase --generation 1 /mnt/restore/hbase";
+
+    pub(super) const AUTH: &str = "\
+Examples:
+  hbcp auth wasbs://hbase@oldcluster.blob.core.windows.net/hbase --read-only   # as a source
+  hbcp auth wasbs://hbase@oldcluster.blob.core.windows.net/hbase   # as a target: write, delete too";
 
     pub(super) const COMPLETIONS: &str = "\
 Examples:

@@ -1204,6 +1204,10 @@ pub(crate) fn lock_target(job: &Job) -> Result<hbcp_engine::lock::TargetLock> {
         Some(_) => format!("{LOCK_KEY}-{}", job.cfg.job),
     };
     let root = local_path(&job.dst.url).map(|_| PathBuf::from(job.dst.store.describe()));
+    if let Some(r) = &root {
+        // An exit 2 after this (a source that cannot be listed) leaves nothing at the target.
+        crate::exit::creating_file(&r.join(&key));
+    }
     let me = Holder::me(&job.command, &job.cfg.started);
     match TargetLock::acquire(&job.dst.store, root.as_deref(), &key, &me) {
         Ok((lock, None)) => Ok(lock),

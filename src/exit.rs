@@ -99,9 +99,31 @@ pub(crate) fn creating(path: &Path, whole: bool) {
     created.extend(missing.into_iter().rev());
 }
 
-/// Bad input ended the run: remove the folders [`creating`] recorded, deepest first (a folder
-/// that is not `whole` only if it is empty).
+/// Files a run is about to create in a folder it may have to remove again (the target lock):
+/// removed by [`undo_created`] when they are still empty (a released lock is an empty file).
+static CREATED_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// The file `path` is about to be created (if it does not exist yet): see [`CREATED_FILES`].
+pub(crate) fn creating_file(path: &Path) {
+    if !path.exists() {
+        let mut files = CREATED_FILES.lock().unwrap_or_else(|e| e.into_inner());
+        files.push(path.to_path_buf());
+    }
+}
+
+/// Bad input ended the run: remove the empty files [`creating_file`] recorded, then the
+/// folders [`creating`] recorded, deepest first (a folder that is not `whole` only if it is
+/// empty).
 pub(crate) fn undo_created() {
+    for f in CREATED_FILES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
+        if std::fs::metadata(f).is_ok_and(|m| m.len() == 0) {
+            let _ = std::fs::remove_file(f);
+        }
+    }
     let created = CREATED.lock().unwrap_or_else(|e| e.into_inner());
     for (p, whole) in created.iter().rev() {
         let _ = if *whole {

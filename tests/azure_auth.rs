@@ -88,11 +88,12 @@ fn count(ep: &str, py: &str, c: &str) -> i64 {
     sdk(py, &["count", ep, ACCOUNT, KEY, c]).parse().unwrap()
 }
 
-/// Run hbcp with no Azure credential in the environment but `env`.
+/// Run hbcp with no Azure credential (and no extra trusted CA) in the environment but `env`.
 fn hbcp_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(bin());
     for (k, _) in std::env::vars() {
-        if k.starts_with("AZURE_") || k.starts_with("HBCP_AZURE_KEY_") {
+        if k.starts_with("AZURE_") || k.starts_with("HBCP_AZURE_KEY_") || k.starts_with("SSL_CERT_")
+        {
             cmd.env_remove(k);
         }
     }
@@ -463,4 +464,298 @@ fn endpoint_problems_are_one_line_and_exit_2_on_every_cloud() {
         assert_eq!(r.code, 2, "{r:?}");
         assert!(one_line(&r).contains("does not exist"), "{r:?}");
     }
+}
+
+/// A process this test started, killed by its PID when the test ends.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port nobody listens on now (the OS's choice).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Wait until `port` accepts connections (at most 60 s), or fail with `log`.
+fn wait_for(port: u16, server: &mut Server, log: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(st)) = server.0.try_wait() {
+            panic!(
+                "exited {st}: {}",
+                fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "port {port} never opened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// A test CA and a server certificate for 127.0.0.1 signed by it, made with openssl:
+/// (ca.pem, cert.pem, key.pem).
+fn test_ca(dir: &Path) -> (String, String, String) {
+    let p = |f: &str| s(&dir.join(f));
+    let run = |args: &[&str]| {
+        let o = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=hbcp test CA",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &p("ca.pem"),
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &p("key.pem"),
+        "-out",
+        &p("leaf.csr"),
+    ]);
+    fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-days",
+        "1",
+        "-in",
+        &p("leaf.csr"),
+        "-CA",
+        &p("ca.pem"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-extfile",
+        &p("ext.cnf"),
+        "-out",
+        &p("cert.pem"),
+    ]);
+    (p("ca.pem"), p("cert.pem"), p("key.pem"))
+}
+
+/// The token stand-in (tests/entra_token.py) for audience `aud`: its port and request log.
+fn token_server(
+    py: &str,
+    dir: &Path,
+    cert: &str,
+    key: &str,
+    aud: &str,
+) -> (Server, u16, std::path::PathBuf) {
+    let port = free_port();
+    let log = dir.join(format!("token-{port}.log"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/entra_token.py");
+    let child = Command::new(py)
+        .arg(script)
+        .args([&port.to_string(), cert, key, aud, &s(&log)])
+        .stderr(fs::File::create(dir.join(format!("token-{port}.err"))).unwrap())
+        .spawn()
+        .unwrap();
+    let mut server = Server(child);
+    wait_for(port, &mut server, &dir.join(format!("token-{port}.err")));
+    (server, port, log)
+}
+
+#[test]
+fn entra_id_on_azurite_service_principal_managed_and_workload_identity_copy_and_a_wrong_audience_is_refused()
+ {
+    let Some((_, py)) = setup() else { return };
+    let azurite_bin =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/node/node_modules/.bin/azurite-blob");
+    assert!(
+        azurite_bin.exists(),
+        "scripts/azurite.sh installs Azurite at {}",
+        azurite_bin.display()
+    );
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    let (ca, cert, key) = test_ca(dir);
+    // Azurite checking bearer tokens (issuer, audience, lifetime), over HTTPS only.
+    let port = free_port();
+    let alog = dir.join("azurite.log");
+    let child = Command::new(&azurite_bin)
+        .args([
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            &port.to_string(),
+            "--inMemoryPersistence",
+        ])
+        .args([
+            "--disableTelemetry",
+            "--loose",
+            "--skipApiVersionCheck",
+            "--oauth",
+            "basic",
+        ])
+        .args(["--cert", &cert, "--key", &key])
+        .stdout(fs::File::create(&alog).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut azurite = Server(child);
+    wait_for(port, &mut azurite, &alog);
+    let (_good, good, good_log) = token_server(&py, dir, &cert, &key, "https://storage.azure.com");
+    let (_bad, bad, _) = token_server(&py, dir, &cert, &key, "https://management.azure.com");
+    let ep = format!("https://127.0.0.1:{port}/{ACCOUNT}");
+    let src = dir.join("src");
+    tree(&src);
+    let want = sdk(&py, &["local", &s(&src)]);
+    const SECRET: &str = "sp-client-s3cret-value";
+    let tenant = "00000000-0000-0000-0000-000000000001";
+    let authority = |p: u16| format!("https://127.0.0.1:{p}");
+    // The test CA is trusted as a TLS-inspecting proxy's would be: SSL_CERT_FILE.
+    let sp = |p: u16| {
+        vec![
+            ("SSL_CERT_FILE".to_string(), ca.clone()),
+            (
+                "AZURE_CLIENT_ID".into(),
+                "11111111-1111-1111-1111-111111111111".into(),
+            ),
+            ("AZURE_TENANT_ID".into(), tenant.into()),
+            ("AZURE_CLIENT_SECRET".into(), SECRET.into()),
+            ("AZURE_AUTHORITY_HOST".into(), authority(p)),
+        ]
+    };
+    let with = |args: &[&str], env: &[(String, String)]| {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        hbcp_env(args, &env)
+    };
+    // The SDK reads back over the same TLS, trusting the same CA.
+    let digest = |c: &str| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/azure_sdk.py");
+        let o = Command::new(&py)
+            .arg(script)
+            .args(["digest", &ep, ACCOUNT, KEY, c, "hbase"])
+            .env("REQUESTS_CA_BUNDLE", &ca)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap().trim().to_string()
+    };
+
+    // Service principal (client secret): a token from the stand-in's token endpoint.
+    let r = with(
+        &copy_args(&s(&src), &format!("{ep}/spcopy/hbase")),
+        &sp(good),
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("created container spcopy"), "{r:?}");
+    assert_eq!(digest("spcopy"), want);
+    assert!(
+        fs::read_to_string(&good_log)
+            .unwrap()
+            .contains(&format!("POST /{tenant}/oauth2/v2.0/token"))
+    );
+    let a = with(&["auth", &format!("{ep}/spcopy/hbase")], &sp(good));
+    assert_eq!(a.code, 0, "{a:?}");
+    assert!(
+        a.stdout
+            .contains("Entra ID service principal (client secret)"),
+        "{a:?}"
+    );
+    for run in [&r, &a] {
+        assert_no_secret(run, SECRET);
+    }
+
+    // Managed identity, user-assigned by client id, from the endpoint AZURE_MSI_ENDPOINT names.
+    let msi = vec![
+        ("SSL_CERT_FILE".to_string(), ca.clone()),
+        (
+            "AZURE_CLIENT_ID".into(),
+            "22222222-2222-2222-2222-222222222222".into(),
+        ),
+        (
+            "AZURE_MSI_ENDPOINT".into(),
+            format!("{}/msi/token", authority(good)),
+        ),
+    ];
+    let r = with(&copy_args(&s(&src), &format!("{ep}/msicopy/hbase")), &msi);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(digest("msicopy"), want);
+    let log = fs::read_to_string(&good_log).unwrap();
+    assert!(
+        log.contains("GET /msi/token") && log.contains("client_id=22222222"),
+        "{log}"
+    );
+    let a = with(&["auth", &format!("{ep}/msicopy/hbase")], &msi);
+    assert!(
+        a.stdout.contains("managed identity, user-assigned") && a.stdout.contains("22222222"),
+        "{a:?}"
+    );
+
+    // Workload identity: the federated token file is exchanged at the same token endpoint.
+    let federated = dir.join("federated-token");
+    fs::write(&federated, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ3b3JrbG9hZCJ9.").unwrap();
+    let wi = vec![
+        ("SSL_CERT_FILE".to_string(), ca.clone()),
+        (
+            "AZURE_CLIENT_ID".into(),
+            "33333333-3333-3333-3333-333333333333".into(),
+        ),
+        ("AZURE_TENANT_ID".into(), tenant.into()),
+        ("AZURE_FEDERATED_TOKEN_FILE".into(), s(&federated)),
+        ("AZURE_AUTHORITY_HOST".into(), authority(good)),
+    ];
+    let r = with(&copy_args(&s(&src), &format!("{ep}/wicopy/hbase")), &wi);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(digest("wicopy"), want);
+    let a = with(&["auth", &format!("{ep}/wicopy/hbase")], &wi);
+    assert!(a.stdout.contains("Entra ID workload identity"), "{a:?}");
+
+    // A token for another audience: refused before any byte, one line, nothing created.
+    let r = with(
+        &copy_args(&s(&src), &format!("{ep}/audcopy/hbase")),
+        &sp(bad),
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(one_line(&r).contains("refused the credential"), "{r:?}");
+    assert_no_secret(&r, SECRET);
+    // Without the CA trusted: the TLS failure, named as such.
+    let untrusted: Vec<(String, String)> = sp(good).into_iter().skip(1).collect();
+    let r = with(
+        &copy_args(&s(&src), &format!("{ep}/tlscopy/hbase")),
+        &untrusted,
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        one_line(&r).contains("TLS handshake failed") && one_line(&r).contains("SSL_CERT_FILE"),
+        "{r:?}"
+    );
 }

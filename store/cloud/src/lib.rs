@@ -340,7 +340,18 @@ fn choose_azure_credential(
             .unwrap_or_else(|| "the environment".into());
         return none(cred("SAS", var));
     }
-    if emulator_default {
+    // Asked for in so many words (object_store's own value defaults to false, so it cannot
+    // tell "not set" from "false").
+    let cli_asked = env("AZURE_USE_AZURE_CLI").map(|v| v.eq_ignore_ascii_case("true"));
+    // After `az login` (its profile is there) and with no managed identity named, the Azure
+    // CLI is what the operator means; AZURE_USE_AZURE_CLI=false keeps the managed identity.
+    let logged_in = std::env::var_os("AZURE_CONFIG_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".azure")))
+        .is_some_and(|d| d.join("azureProfile.json").is_file());
+    let msi_named = client || set(K::ObjectId).is_some() || set(K::MsiResourceId).is_some();
+    // The emulator's key only when no Entra ID credential is named either.
+    if emulator_default && !msi_named && set(K::MsiEndpoint).is_none() && cli_asked != Some(true) {
         return AzureChoice {
             credential: cred(
                 "account key (SharedKey)",
@@ -355,14 +366,6 @@ fn choose_azure_credential(
             azure_cli: false,
         };
     }
-    let cli_asked = set(K::UseAzureCli).map(|v| v.eq_ignore_ascii_case("true"));
-    // After `az login` (its profile is there) and with no managed identity named, the Azure
-    // CLI is what the operator means; AZURE_USE_AZURE_CLI=false keeps the managed identity.
-    let logged_in = std::env::var_os("AZURE_CONFIG_DIR")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".azure")))
-        .is_some_and(|d| d.join("azureProfile.json").is_file());
-    let msi_named = client || set(K::ObjectId).is_some() || set(K::MsiResourceId).is_some();
     if cli_asked == Some(true) || (cli_asked.is_none() && logged_in && !msi_named) {
         let mut c = none(cred(
             "Azure CLI (az login)",
