@@ -1396,7 +1396,8 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
     reporter.finish();
     let mut out = match out {
         Ok(o) => o,
-        Err(e) => return usage(format!("cannot list: {e}")),
+        // A refusal (403) is bad input, exit 2; a service failure (500) is not: exit::of_error.
+        Err(e) => return Err(anyhow::Error::new(e).context("cannot list")),
     };
     for m in &out.mismatches {
         outln!("{m}");

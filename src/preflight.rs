@@ -237,7 +237,8 @@ fn inspect(src: &crate::commands::End) -> Result<Option<Findings>> {
         }
         Ok(())
     }) {
-        return usage(format!("cannot list {}: {e}", src.url));
+        // A refusal (403) is bad input, exit 2; a service failure (500) is not: exit::of_error.
+        return Err(anyhow::Error::new(e).context(format!("cannot list {}", src.url)));
     }
     let Pass {
         tables,
