@@ -1846,7 +1846,7 @@ fn status(a: StatusArgs) -> Result<Exit> {
     for i in 0..count {
         let sh = ShardId { index: i, count };
         let (files, bytes_total) = want[i as usize];
-        let finished = done.iter().any(|d| *d == sh);
+        let finished = done.contains(&sh);
         // Journals are readable where the state lives (a local target, or this machine).
         let state = default_state_dir(&dst, &format!("{base}-{sh}"));
         let progress =
