@@ -1530,7 +1530,8 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
     reporter.finish();
     let mut out = match out {
         Ok(o) => o,
-        Err(e) => return usage(format!("cannot list: {e}")),
+        // A refusal (403) is bad input, exit 2; a service failure (500) is not: exit::of_error.
+        Err(e) => return Err(anyhow::Error::new(e).context("cannot list")),
     };
     for m in &out.mismatches {
         outln!("{m}");
@@ -1996,7 +1997,7 @@ fn status(a: StatusArgs) -> Result<Exit> {
     for i in 0..count {
         let sh = ShardId { index: i, count };
         let (files, bytes_total) = want[i as usize];
-        let finished = done.iter().any(|d| *d == sh);
+        let finished = done.contains(&sh);
         // Journals are readable where the state lives (a local target, or this machine).
         let state = default_state_dir(&dst, &format!("{base}-{sh}"));
         let progress =

@@ -383,7 +383,8 @@ fn inspect(src: &End, places: &WalPlaces) -> Result<Option<Findings>> {
         }
         Ok(())
     }) {
-        return usage(format!("cannot list {}: {e}", src.url));
+        // A refusal (403) is bad input, exit 2; a service failure (500) is not: exit::of_error.
+        return Err(anyhow::Error::new(e).context(format!("cannot list {}", src.url)));
     }
     /// WALs, archived WALs and recovered edits, under the root or under --wal-dir.
     fn wal_kind(p: &mut Pass, kind: PathKind, e: Entry, in_wal_dir: bool) {

@@ -281,7 +281,8 @@ pub(crate) fn snapshots(a: SnapshotsArgs) -> Result<Exit> {
     let src = open_source(&a.src, a.allow_http)?;
     let list = match list_snapshots(src.store.as_ref()) {
         Ok(l) => l,
-        Err(e) => return usage(format!("cannot list {}: {e}", src.url)),
+        // A refusal (403) is bad input, exit 2; a service failure (500) is not: exit::of_error.
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot list {}", src.url))),
     };
     let mut bad = 0;
     let mut rows = Vec::new();

@@ -2,7 +2,7 @@
 //! client). It forwards every request, counts the request body bytes it received, and on a
 //! chosen share of requests answers 503 ServerBusy or 500 OperationTimedOut, resets the
 //! connection in the middle of a body, or stalls before answering; or answers every request
-//! with 403; or answers every ranged read 503. A hook may run once, before the first LIST that follows a read of an object (a
+//! with 403; or answers every ranged read 503, or every LIST 500. A hook may run once, before the first LIST that follows a read of an object (a
 //! copy's verification listing the source again): a test changes the source there.
 //!
 //! The draws are deterministic (a seeded xorshift), so a failing run can be replayed.
@@ -31,6 +31,8 @@ pub enum Mode {
     DenyUploads,
     /// Answer every ranged GET (a read of an object's bytes) 503 ServerBusy, pass the rest.
     BusyReads,
+    /// Answer every LIST 500 OperationTimedOut (a service failure), pass the rest.
+    FailLists,
 }
 
 /// Counters, readable while the proxy runs.
@@ -163,6 +165,14 @@ impl State {
             .is_some_and(|q| q.split('&').any(|p| p == "comp=list"))
         {
             c.lists.fetch_add(1, Relaxed);
+            if matches!(self.mode, Mode::FailLists) {
+                c.timeout_500.fetch_add(1, Relaxed);
+                return Ok(azure_error(
+                    500,
+                    "OperationTimedOut",
+                    "The operation could not be completed within the permitted time.",
+                ));
+            }
             let hook = match c.range_gets.load(Relaxed) {
                 0 => None,
                 _ => self.hook.lock().unwrap().take(),

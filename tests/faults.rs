@@ -403,6 +403,29 @@ fn a_read_answered_503_every_time_costs_a_bounded_number_of_requests() {
     assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
 }
 
+/// Issue #17 item 13: an HTTP 500 is not bad input. A source listing the service answers 500
+/// ends a copy with 3 (resumable: the same command runs again) and a verify with 1, never 2.
+#[test]
+fn a_listing_answered_500_is_not_bad_input() {
+    let Some(base) = azurite() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    tree(&src, 0, 2);
+    let path = container("fail500");
+    assert_eq!(
+        copy(&src, std::path::Path::new(&format!("{base}/{path}")), &[]).code,
+        0
+    );
+    let proxy = faultproxy::start(&base, Mode::FailLists);
+    let failing = format!("{}/{path}", proxy.url);
+    let r = copy(std::path::Path::new(&failing), &t.path().join("back"), &[]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stderr.contains("resume with"), "{r:?}");
+    let v = hbcp(["verify", &s(&src), &failing, "--progress", "none"]);
+    assert_eq!(v.code, 1, "{v:?}");
+    assert!(proxy.counters.timeout_500.load(Relaxed) > 0);
+}
+
 #[test]
 fn gcs_uploads_denied_with_403_fail_fast_naming_the_object_and_nothing_is_retried() {
     let Some(gcs) = gcs() else { return };

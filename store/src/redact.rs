@@ -39,12 +39,15 @@ pub const SECRET_ENV: &[&str] = &[
     "GOOGLE_SERVICE_ACCOUNT_KEY",
 ];
 
-/// The values of [`SECRET_ENV`] set in this process's environment.
+/// The values of [`SECRET_ENV`] set in this process's environment, of at least 8 characters:
+/// a shorter value (an emulator's `testing`) is no secret, and replacing it everywhere would
+/// damage paths and words in what is printed (a resume line among them).
 pub fn env_secrets() -> Vec<String> {
     SECRET_ENV
         .iter()
         .filter_map(|k| std::env::var(k).ok())
-        .filter(|v| !v.trim().is_empty())
+        .map(|v| v.trim().to_string())
+        .filter(|v| v.len() >= 8)
         .collect()
 }
 
