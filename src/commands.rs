@@ -437,6 +437,16 @@ pub(crate) fn build_job(
         None => base_job.clone(),
     };
     let state_dir = state_dir_of(&tuning, &dst, &job);
+    if tuning.state.is_some() {
+        let canon = |u: &StoreUrl| local_path(u).map(canonical_future);
+        if let Some(msg) = hbcp_engine::state_dir_conflict(
+            &canonical_future(&state_dir),
+            canon(&src.url).as_deref(),
+            canon(&dst.url).as_deref(),
+        ) {
+            return usage(msg);
+        }
+    }
     let cfg = Config {
         workers,
         range_size,
