@@ -795,6 +795,16 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
 
     fn path(&self, key: &str) -> Result<Path> {
         hbcp_store::check_key(key)?;
+        if self.kind == "azure" && key.contains('\\') {
+            // Azure Blob Storage reads `\` in a blob name as `/`: `x\y` would become `x/y`,
+            // another file, silently.
+            return Err(Error::BadKey {
+                key: key.to_string(),
+                why: "holds '\\', which Azure Blob Storage turns into '/' (another name); \
+                      rename it, or leave it out with --exclude"
+                    .into(),
+            });
+        }
         let full = if self.prefix.is_empty() {
             key.to_string()
         } else {
