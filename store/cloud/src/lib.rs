@@ -82,23 +82,9 @@ pub fn open(url: &StoreUrl, opts: &CloudOptions) -> Result<(Arc<dyn Store>, Open
             Arc::new(hbcp_store::local::LocalStore::new(p.clone())),
             Opened::default(),
         )),
-        Endpoint::Azure {
-            account,
-            container,
-            prefix,
-            insecure,
-            host,
-            ..
-        } => open_azure(
-            url,
-            account,
-            container,
-            prefix,
-            *insecure,
-            host.as_deref(),
-            opts,
-        )
-        .map(|(st, opened)| (Arc::new(st) as Arc<dyn Store>, opened)),
+        Endpoint::Azure { .. } => azure_of(url, opts)
+            .expect("an Azure URL")
+            .map(|(st, opened)| (Arc::new(st) as Arc<dyn Store>, opened)),
         Endpoint::S3 { bucket, prefix } => open_s3(url, bucket, prefix, opts),
         Endpoint::Gcs { bucket, prefix } => open_gcs(url, bucket, prefix, opts),
         Endpoint::Memory { name } => {
@@ -310,6 +296,33 @@ fn open_azure(
     Ok((st, opened))
 }
 
+/// The Azure store an Azure URL names, as its own type; `None` for another kind of URL.
+fn azure_of(
+    url: &StoreUrl,
+    opts: &CloudOptions,
+) -> Option<Result<(CloudStore<object_store::azure::MicrosoftAzure>, Opened)>> {
+    let Endpoint::Azure {
+        account,
+        container,
+        prefix,
+        insecure,
+        host,
+        ..
+    } = &url.endpoint
+    else {
+        return None;
+    };
+    Some(open_azure(
+        url,
+        account,
+        container,
+        prefix,
+        *insecure,
+        host.as_deref(),
+        opts,
+    ))
+}
+
 /// Write `data` as the blob `name` under an Azure URL's root exactly as named, without hbcp's
 /// key checks: names such as `a//b` or `d/` that other tools write and that hbcp's listings
 /// must survive. For tests; hbcp itself never writes such a name.
@@ -320,29 +333,13 @@ pub fn put_blob_as_named(
     name: &str,
     data: &[u8],
 ) -> Result<()> {
-    let Endpoint::Azure {
-        account,
-        container,
-        prefix,
-        insecure,
-        host,
-        ..
-    } = &url.endpoint
-    else {
+    let Some(opened) = azure_of(url, opts) else {
         return Err(Error::Unsupported {
             what: "a blob written as named".into(),
             hint: "Azure only".into(),
         });
     };
-    let (st, _) = open_azure(
-        url,
-        account,
-        container,
-        prefix,
-        *insecure,
-        host.as_deref(),
-        opts,
-    )?;
+    let (st, _) = opened?;
     let full = if st.prefix.is_empty() {
         name.to_string()
     } else {
