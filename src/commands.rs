@@ -445,6 +445,16 @@ pub(crate) fn build_job(
         None => base_job.clone(),
     };
     let state_dir = state_dir_of(&tuning, &dst, &job);
+    if tuning.state.is_some() {
+        let canon = |u: &StoreUrl| local_path(u).map(canonical_future);
+        if let Some(msg) = hbcp_engine::state_dir_conflict(
+            &canonical_future(&state_dir),
+            canon(&src.url).as_deref(),
+            canon(&dst.url).as_deref(),
+        ) {
+            return usage(msg);
+        }
+    }
     crate::exit::creating(&state_dir, true);
     let cfg = Config {
         workers,

@@ -185,3 +185,32 @@ fn a_list_concurrency_that_is_not_a_number_from_1_to_256_is_refused() {
         nothing_at(&plan);
     }
 }
+
+/// Issue 17, item 8: `--state` inside the source would write into it, and inside the target
+/// (an HBase folder of it above all) it would land among the copied files: both refused as
+/// DST-inside-SRC is, and nothing written there.
+#[test]
+fn copy_state_inside_the_source_or_among_the_target_files_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    let sample = real_root(&real_root_names()[0], &t.path().join("x"));
+    let src_digest = digest(&sample);
+    fs::rename(&sample, &src).unwrap();
+    let st = src.join("data/state");
+    let r = copy(&src, &dst, &["--allow-unflushed", "--state", &s(&st)]);
+    assert_usage(&r, "is inside the source");
+    assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
+    nothing_at(&st);
+    assert_eq!(digest(&src), src_digest, "the source is untouched");
+    let st = dst.join("data/default/state");
+    let r = copy(&src, &dst, &["--allow-unflushed", "--state", &s(&st)]);
+    assert_usage(&r, "is inside the target");
+    nothing_at(&st);
+    nothing_at(&dst.join("data"));
+    // Its own folder at the target is where state belongs.
+    let st = dst.join(".hbcp/my-state");
+    let r = copy(&src, &dst, &["--allow-unflushed", "--state", &s(&st)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(st.is_dir());
+    assert_same_copy_with_wals(&src, &dst);
+}

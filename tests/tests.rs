@@ -15,6 +15,7 @@ mod extras;
 mod faultproxy;
 mod faults;
 mod hbase_checks;
+mod hostile_keys;
 mod k8s_hadoop;
 mod plan_run;
 mod preflight;

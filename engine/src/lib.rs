@@ -172,6 +172,37 @@ pub fn job_id(source: &str, target: &str, selection: &[String], range_size: u64)
     format!("{:016x}", xxhash_rust::xxh3::xxh3_64(s.as_bytes()))
 }
 
+/// Why `state` (a job's `--state` folder, canonical) cannot hold a job's state: inside the
+/// source (the source is never written), or inside a local target anywhere but its own
+/// `.hbcp/` folder (the state would land among the copied data: in `data/` of an HBase root,
+/// as files the source lacks). Paths are canonical; `None` when it may.
+pub fn state_dir_conflict(
+    state: &Path,
+    src_root: Option<&Path>,
+    dst_root: Option<&Path>,
+) -> Option<String> {
+    if let Some(src) = src_root {
+        if state.starts_with(src) {
+            return Some(format!(
+                "--state {} is inside the source {}, which is never written; choose a folder outside it",
+                state.display(),
+                src.display()
+            ));
+        }
+    }
+    if let Some(dst) = dst_root {
+        if state.starts_with(dst) && !state.starts_with(dst.join(hbcp_store::local::HBCP_DIR)) {
+            return Some(format!(
+                "--state {} is inside the target {}, among the copied files; choose a folder outside it (or under its {}/)",
+                state.display(),
+                dst.display(),
+                hbcp_store::local::HBCP_DIR
+            ));
+        }
+    }
+    None
+}
+
 /// Path of the manifest spill of a job.
 pub fn spill_path(state_dir: &Path) -> PathBuf {
     state_dir.join("copied.manifest.zst")

@@ -115,25 +115,9 @@ pub fn open(url: &StoreUrl, opts: &CloudOptions) -> Result<(Arc<dyn Store>, Open
             Arc::new(hbcp_store::local::LocalStore::new(p.clone())),
             Opened::default(),
         )),
-        Endpoint::Azure {
-            account,
-            container,
-            prefix,
-            insecure,
-            host,
-            sas,
-            ..
-        } => open_azure(
-            url,
-            account,
-            container,
-            prefix,
-            *insecure,
-            host.as_deref(),
-            sas.as_ref(),
-            opts,
-        )
-        .map(|(st, opened)| (Arc::new(st) as Arc<dyn Store>, opened)),
+        Endpoint::Azure { .. } => azure_of(url, opts)
+            .expect("an Azure URL")
+            .map(|(st, opened)| (Arc::new(st) as Arc<dyn Store>, opened)),
         Endpoint::S3 { bucket, prefix } => open_s3(url, bucket, prefix, opts),
         Endpoint::Gcs { bucket, prefix } => open_gcs(url, bucket, prefix, opts),
         Endpoint::Memory { name } => {
@@ -564,16 +548,11 @@ fn open_azure(
     Ok((st, opened))
 }
 
-/// Write `data` as the blob `name` under an Azure URL's root exactly as named, without hbcp's
-/// key checks: names such as `a//b` or `d/` that other tools write and that hbcp's listings
-/// must survive. For tests; hbcp itself never writes such a name.
-#[doc(hidden)]
-pub fn put_blob_as_named(
+/// The Azure store an Azure URL names, as its own type; `None` for another kind of URL.
+fn azure_of(
     url: &StoreUrl,
     opts: &CloudOptions,
-    name: &str,
-    data: &[u8],
-) -> Result<()> {
+) -> Option<Result<(CloudStore<object_store::azure::MicrosoftAzure>, Opened)>> {
     let Endpoint::Azure {
         account,
         container,
@@ -584,12 +563,9 @@ pub fn put_blob_as_named(
         ..
     } = &url.endpoint
     else {
-        return Err(Error::Unsupported {
-            what: "a blob written as named".into(),
-            hint: "Azure only".into(),
-        });
+        return None;
     };
-    let (st, _) = open_azure(
+    Some(open_azure(
         url,
         account,
         container,
@@ -598,7 +574,26 @@ pub fn put_blob_as_named(
         host.as_deref(),
         sas.as_ref(),
         opts,
-    )?;
+    ))
+}
+
+/// Write `data` as the blob `name` under an Azure URL's root exactly as named, without hbcp's
+/// key checks: names such as `a//b` or `d/` that other tools write and that hbcp's listings
+/// must survive. For tests; hbcp itself never writes such a name.
+#[doc(hidden)]
+pub fn put_blob_as_named(
+    url: &StoreUrl,
+    opts: &CloudOptions,
+    name: &str,
+    data: &[u8],
+) -> Result<()> {
+    let Some(opened) = azure_of(url, opts) else {
+        return Err(Error::Unsupported {
+            what: "a blob written as named".into(),
+            hint: "Azure only".into(),
+        });
+    };
+    let (st, _) = opened?;
     let full = if st.prefix.is_empty() {
         name.to_string()
     } else {
@@ -1130,6 +1125,16 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
 
     fn path(&self, key: &str) -> Result<Path> {
         hbcp_store::check_key(key)?;
+        if self.kind == "azure" && key.contains('\\') {
+            // Azure Blob Storage reads `\` in a blob name as `/`: `x\y` would become `x/y`,
+            // another file, silently.
+            return Err(Error::BadKey {
+                key: key.to_string(),
+                why: "holds '\\', which Azure Blob Storage turns into '/' (another name); \
+                      rename it, or leave it out with --exclude"
+                    .into(),
+            });
+        }
         let full = if self.prefix.is_empty() {
             key.to_string()
         } else {
