@@ -165,16 +165,19 @@ fn store_error(e: &anyhow::Error) -> Option<&hbcp_store::Error> {
 ///   before anything was written: 2, one line — the same in every command;
 /// - such a refusal after the command began writing, or a resumable stop (a journal that
 ///   cannot be written): 3, with the resume line;
-/// - anything else (a service or network failure among them): 1.
+/// - a service or network failure that may pass (HTTP 5xx, a reset) in a command that resumes
+///   (copy, run, sync, backup, restore): 3, with the resume line;
+/// - anything else: 1.
 pub fn of_error(e: &anyhow::Error) -> Exit {
     let refused = store_error(e).is_some_and(hbcp_store::Error::is_bad_input);
+    let passing = store_error(e).is_some_and(hbcp_store::Error::is_retryable) && resumes();
     if let Some(u) = e.downcast_ref::<UsageError>() {
         eprintln!("hbcp: {}", redact(&u.0));
         Exit::Usage
     } else if refused && !WRITING.load(Relaxed) {
         eprintln!("hbcp: {}", redact(&format!("{e:#}")));
         Exit::Usage
-    } else if refused || e.downcast_ref::<Resumable>().is_some() {
+    } else if refused || passing || e.downcast_ref::<Resumable>().is_some() {
         eprintln!("hbcp: stopped: {}", redact(&format!("{e:#}")));
         print_resume("nothing partial is visible at the target; fix the cause and");
         Exit::Interrupted
@@ -182,6 +185,14 @@ pub fn of_error(e: &anyhow::Error) -> Exit {
         eprintln!("hbcp: error: {}", redact(&format!("{e:#}")));
         Exit::Failed
     }
+}
+
+/// Whether this process runs a command that the same command line resumes.
+fn resumes() -> bool {
+    matches!(
+        std::env::args().nth(1).as_deref(),
+        Some("copy" | "run" | "sync" | "backup" | "restore")
+    )
 }
 
 /// How an engine run that did not reach its end ends: the status, the status text of the
