@@ -1,4 +1,4 @@
-//! How every command ends, written once (issue #16): the exit statuses of DESIGN.md and their
+//! How every command ends, written once (issue #16): the exit statuses of docs/ARCHITECTURE.md and their
 //! codes, the decision of which status a run that stopped early gets, the resume line (with
 //! every secret taken out), and standard output that a closed pipe ends quietly instead of with
 //! a panic. Commands call these; none of them builds a resume line or maps a status itself.
@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use hbcp_engine::Stop;
 
-/// Exit statuses of DESIGN.md.
+/// Exit statuses of docs/ARCHITECTURE.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// 0: complete and verified.

@@ -1,4 +1,4 @@
-//! The JSON report of a run (`--report FILE.json`): the fields DESIGN.md promises, plus the
+//! The JSON report of a run (`--report FILE.json`): the fields docs/ARCHITECTURE.md promises, plus the
 //! failures, warnings and the throughput timeline. Written atomically (temporary file, rename).
 
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! Parsing of the endpoint URL forms of DESIGN.md into an [`Endpoint`].
+//! Parsing of the endpoint URL forms of docs/ARCHITECTURE.md into an [`Endpoint`].
 //!
 //! Parsing is pure (no I/O, no environment). Refusals carry the reason and the accepted form:
 //! `adl://` (ADLS Gen1, retired) names `abfss://`; `wasb://` and `http://` need `--allow-http`;
@@ -201,7 +201,7 @@ impl StoreUrl {
         matches!(self.endpoint, Endpoint::Local(_))
     }
 
-    /// Parse one of the URL forms of DESIGN.md. `allow_http` permits `wasb://`, `abfs://` and
+    /// Parse one of the URL forms of docs/ARCHITECTURE.md. `allow_http` permits `wasb://`, `abfs://` and
     /// `http://` (loopback emulators are always allowed).
     pub fn parse(s: &str, allow_http: bool) -> Result<StoreUrl> {
         let s_full = s;
