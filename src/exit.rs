@@ -1,5 +1,5 @@
-//! How every command ends, written once (issue #16): the exit statuses of docs/ARCHITECTURE.md and their
-//! codes, the decision of which status a run that stopped early gets, the resume line (with
+//! How every command ends, written once (issue #16): the exit statuses of docs/ARCHITECTURE.md
+//! and their codes, the decision of which status a run that stopped early gets, the resume line (with
 //! every secret taken out), and standard output that a closed pipe ends quietly instead of with
 //! a panic. Commands call these; none of them builds a resume line or maps a status itself.
 
