@@ -1139,6 +1139,7 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
             d: e.d,
             n: false,
             m: None,
+            md5: None,
         });
         verified = verify_entries(
             job.dst.store.as_ref(),

@@ -724,8 +724,13 @@ pub enum VerifyArg {
     None,
     /// Sizes only.
     Size,
-    /// Sizes and xxh3 checksums of every byte; on an HBase root also every HFile's trailer.
+    /// Sizes and checksums of every byte: the MD5 the target service computed over the
+    /// stored object where it keeps one (Azure, GCS: files written whole), compared with the
+    /// MD5 of the source bytes (no read-back); else every byte read back and hashed (xxh3).
+    /// On an HBase root also every HFile's trailer.
     Checksum,
+    /// As checksum, but every target byte is read back and hashed, whatever the service keeps.
+    Reread,
     /// As checksum, and on an HBase root every block of every HFile with its CRC32C
     /// checksums; source findings fail the run.
     Deep,

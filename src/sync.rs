@@ -404,6 +404,7 @@ fn cycle(
                 d: false,
                 n: false,
                 m: None,
+                md5: None,
             })?;
         }
     }

@@ -8,7 +8,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use hbcp_planner::{LargestFirst, range_count, split::range_at};
 use hbcp_store::timed::Timed;
 use hbcp_store::{Entry, EntryKind, Error as StoreError, Store, Upload};
-use hbcp_verifier::checksum::{combine, hash_file};
+use hbcp_verifier::checksum::{combine, hash_file, md5_file};
 use hbcp_verifier::manifest::{self, ManifestEntry, ManifestHeader};
 use xxhash_rust::xxh3::Xxh3;
 
@@ -92,6 +92,9 @@ enum Done {
         written: bool,
         /// Target version after the write (local targets).
         tv: Option<String>,
+        /// The MD5 of the bytes read for a whole-file write whose target service computes one
+        /// too (for the verifier's `service` way).
+        md5: Option<[u8; 16]>,
     },
     /// A range is durable in the staging area; the worker waits on `ack` until it is journaled.
     Range {
@@ -394,6 +397,7 @@ fn plan(
                         copied: false,
                         written: false,
                         tv: None,
+                        md5: None,
                     });
                     continue;
                 }
@@ -576,7 +580,7 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
                 Err(e) => fail(sh, &done, &key, e),
             },
             Task::Whole(e) => match copy_whole(sh, &e, &mut buf) {
-                Ok(hash) => {
+                Ok((hash, md5)) => {
                     sh.stats.files_copied.fetch_add(1, Relaxed);
                     let tv = target_version(sh, &e.key);
                     let _ = done.send(Done::File {
@@ -585,6 +589,7 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
                         copied: true,
                         written: true,
                         tv,
+                        md5,
                     });
                 }
                 Err(
@@ -608,6 +613,7 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
                             copied: true,
                             written: true,
                             tv,
+                            md5: None,
                         });
                     }
                     // No server-side copy here (or the old copy is gone): send it.
@@ -652,14 +658,29 @@ fn throttle(sh: &Shared<'_>, n: usize) -> hbcp_store::Result<()> {
     }
 }
 
-fn copy_whole(sh: &Shared<'_>, e: &Entry, buf: &mut Vec<u8>) -> hbcp_store::Result<u64> {
+/// The MD5 of a whole file's bytes, when the target's service computes one for a whole-file
+/// write (`Store::puts_have_service_md5`): hashed from the bytes already in memory, so the
+/// source is read once.
+fn service_md5(sh: &Shared<'_>, data: &[u8]) -> Option<[u8; 16]> {
+    use md5::Digest;
+    sh.dst
+        .puts_have_service_md5()
+        .then(|| md5::Md5::digest(data).into())
+}
+
+/// Copy a whole file in one write; its xxh3, and its MD5 where the target computes one too.
+fn copy_whole(
+    sh: &Shared<'_>,
+    e: &Entry,
+    buf: &mut Vec<u8>,
+) -> hbcp_store::Result<(u64, Option<[u8; 16]>)> {
     if e.size == 0 {
         // Nothing to read: the listing gave the size, and an empty file cannot be torn between
         // two versions. On an object store the read would be a request per file (a HEAD, to
         // check the version) for no byte; the verification's source check still finds a file
         // that changed or went away since the listing.
         sh.retry(|| sh.dst.put(&e.key, &[]))?;
-        return Ok(xxhash_rust::xxh3::xxh3_64(&[]));
+        return Ok((xxhash_rust::xxh3::xxh3_64(&[]), service_md5(sh, &[])));
     }
     if !sh.local_dst {
         // Object stores: hand the bytes over as they came, no copy.
@@ -669,16 +690,17 @@ fn copy_whole(sh: &Shared<'_>, e: &Entry, buf: &mut Vec<u8>) -> hbcp_store::Resu
                 .read_range_bytes(&e.key, 0..e.size, e.version.as_deref())
         })?;
         let hash = xxhash_rust::xxh3::xxh3_64(&data);
+        let md5 = service_md5(sh, &data);
         throttle(sh, data.len())?;
         sh.retry(|| sh.dst.put_bytes(&e.key, data.clone()))?;
         sh.stats.bytes_copied.fetch_add(e.size, Relaxed);
-        return Ok(hash);
+        return Ok((hash, md5));
     }
     if e.size > sh.cfg.chunk {
         // Larger than one chunk: streamed into a staged file, never whole in memory.
         let up = sh.retry(|| sh.dst.begin_upload(&e.key, e.size, e.size, &sh.cfg.job))?;
         let r = stream_range(sh, e, 0..e.size, &*up, 0)
-            .and_then(|hash| sh.retry(|| up.commit()).map(|()| hash));
+            .and_then(|hash| sh.retry(|| up.commit()).map(|()| (hash, None)));
         if r.is_err() {
             let _ = up.abort();
         }
@@ -693,7 +715,7 @@ fn copy_whole(sh: &Shared<'_>, e: &Entry, buf: &mut Vec<u8>) -> hbcp_store::Resu
     throttle(sh, buf.len())?;
     sh.retry(|| sh.dst.put(&e.key, buf))?;
     sh.stats.bytes_copied.fetch_add(e.size, Relaxed);
-    Ok(hash)
+    Ok((hash, None))
 }
 
 fn stopping() -> StoreError {
@@ -902,7 +924,7 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
         let e = &big.entry;
         let mut buf = Vec::new();
         match sh.retry(|| {
-            md5_of(
+            md5_file(
                 sh.src,
                 &e.key,
                 e.size,
@@ -935,6 +957,7 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
                 copied: true,
                 written: true,
                 tv: target_version(sh, key),
+                md5: None,
             });
         }
         Err(e) => {
@@ -942,27 +965,6 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
             fail(sh, done, key, e)
         }
     }
-}
-
-/// The MD5 of a whole file, read in chunks of `chunk` bytes at `version`.
-fn md5_of(
-    store: &dyn Store,
-    key: &str,
-    size: u64,
-    version: Option<&str>,
-    chunk: u64,
-    buf: &mut Vec<u8>,
-) -> hbcp_store::Result<[u8; 16]> {
-    use md5::Digest;
-    let mut h = md5::Md5::new();
-    let mut at = 0;
-    while at < size {
-        let end = (at + chunk.max(1)).min(size);
-        store.read_range(key, at..end, version, buf)?;
-        h.update(&buf[..]);
-        at = end;
-    }
-    Ok(h.finalize().into())
 }
 
 /// A file already at the target with the same size: compare checksums; copy if different
@@ -991,6 +993,7 @@ fn check_task(sh: &Shared<'_>, e: &Entry, write: bool, done: &Sender<Done>, buf:
             } else {
                 None
             },
+            md5: None,
         });
         return;
     }
@@ -1005,7 +1008,7 @@ fn copy_inline(sh: &Shared<'_>, e: &Entry, done: &Sender<Done>, buf: &mut Vec<u8
     let n = range_count(e.size, rs).max(1) as u32;
     if e.size <= chunk.min(rs) {
         match copy_whole(sh, e, buf) {
-            Ok(h) => {
+            Ok((h, md5)) => {
                 sh.stats.files_copied.fetch_add(1, Relaxed);
                 let _ = done.send(Done::File {
                     entry: e.clone(),
@@ -1013,6 +1016,7 @@ fn copy_inline(sh: &Shared<'_>, e: &Entry, done: &Sender<Done>, buf: &mut Vec<u8
                     copied: true,
                     written: true,
                     tv: target_version(sh, &e.key),
+                    md5,
                 });
             }
             Err(err) => fail(sh, done, &e.key, err),
@@ -1118,9 +1122,14 @@ fn commit_loop(
                 copied,
                 written,
                 tv,
+                md5,
             } => {
                 spill
-                    .write(&ManifestEntry::file(&entry, hash).written(written))
+                    .write(
+                        &ManifestEntry::file(&entry, hash)
+                            .written(written)
+                            .with_md5(md5),
+                    )
                     .map_err(|e| format!("manifest spill: {e}"))?;
                 if copied {
                     batch.push(Record::File {

@@ -19,7 +19,7 @@ pub mod generation;
 pub mod hbase;
 pub mod manifest;
 
-pub use check::{Mismatch, MismatchKind, VerifyMode, VerifyOutcome};
+pub use check::{Mismatch, MismatchKind, VerifyMode, VerifyOutcome, Way, Ways};
 pub use hbase::{FindingKind, HbaseLayout, SourceFinding};
 
 /// Result with the verifier error.
