@@ -688,8 +688,9 @@ pub struct VerifyArgs {
     /// The copy was made with --allow-unflushed: the WALs belong to it.
     #[arg(long)]
     pub allow_unflushed: bool,
-    /// Compare sizes only, every byte (checksum; the default), or every byte and every HFile
-    /// block's CRC32C (deep).
+    /// Compare sizes only, every byte (checksum, the default: by the MD5 the target service
+    /// computed where it keeps one, else read back), every byte read back (reread), or every
+    /// byte and every HFile block's CRC32C (deep).
     #[arg(long, value_enum, default_value_t = VerifyArg::Checksum,
           default_value_if("deep", ArgPredicate::IsPresent, Some("deep")))]
     pub verify: VerifyArg,

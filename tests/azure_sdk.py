@@ -9,6 +9,10 @@ what hbcp wrote is read back here by the SDK, not by hbcp. Installed by scripts/
   digest        ENDPOINT ACCOUNT KEY CONTAINER PREFIX         JSON {key under PREFIX: [size, sha256]}
   count         ENDPOINT ACCOUNT KEY CONTAINER                number of blobs (committed), or -1 if
                                                               the container does not exist
+  md5s          ENDPOINT ACCOUNT KEY CONTAINER PREFIX         JSON {key under PREFIX: Content-MD5 hex
+                                                              or null}, from the blob listing
+  put           ENDPOINT ACCOUNT KEY CONTAINER BLOB FILE      write FILE's bytes as BLOB (one Put Blob:
+                                                              the service computes its Content-MD5)
   local         DIR                                           JSON {path under DIR: [size, sha256]},
                                                               hbcp's own .hbcp folder left out
 
@@ -96,6 +100,21 @@ def main(argv):
             data = c.download_blob(b.name).readall()
             out[b.name[len(prefix):]] = [len(data), hashlib.sha256(data).hexdigest()]
         print(json.dumps(out, sort_keys=True))
+    elif cmd == "md5s":
+        container, prefix = rest
+        c = service(endpoint, account, key).get_container_client(container)
+        prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        out = {}
+        for b in c.list_blobs(name_starts_with=prefix):
+            m = b.content_settings.content_md5
+            out[b.name[len(prefix):]] = bytes(m).hex() if m else None
+        print(json.dumps(out, sort_keys=True))
+    elif cmd == "put":
+        container, blob, path = rest
+        with open(path, "rb") as fh:
+            data = fh.read()
+        c = service(endpoint, account, key).get_blob_client(container, blob)
+        c.upload_blob(data, overwrite=True)
     elif cmd == "count":
         (container,) = rest
         c = service(endpoint, account, key).get_container_client(container)
