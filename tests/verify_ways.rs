@@ -196,7 +196,15 @@ fn a_byte_flipped_at_the_target_is_found_by_verify_under_every_way() {
         fs::write(&f, &bad).unwrap();
         sdk(
             &py,
-            &["put", &ep, ACCOUNT, KEY, &c, &format!("root/{name}"), &s(&f)],
+            &[
+                "put",
+                &ep,
+                ACCOUNT,
+                KEY,
+                &c,
+                &format!("root/{name}"),
+                &s(&f),
+            ],
         );
     }
     for way in ["checksum", "reread"] {
@@ -213,7 +221,11 @@ fn a_byte_flipped_at_the_target_is_found_by_verify_under_every_way() {
         // The empty file is still proven; by the service unless the way is reread.
         assert_eq!(
             ways(&rep),
-            (u64::from(way == "checksum"), u64::from(way == "reread"), way.into())
+            (
+                u64::from(way == "checksum"),
+                u64::from(way == "reread"),
+                way.into()
+            )
         );
     }
 }
