@@ -1242,7 +1242,7 @@ fn check_extras(job: &Job, outcome: &Outcome, verified: &mut VerifyOutcome) -> R
         job.dst.store.as_ref(),
         &outcome.spill,
         job.hbase,
-        &job.target_selection,
+        &|e| job.target_selection.accepts(e),
         &job.cfg.state_dir,
     )
     .context("listing the target for extra files")?;
@@ -1526,8 +1526,8 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
     let out = compare_trees(
         &Timed::new(src_store.as_ref(), stats.ops()),
         &Timed::new(dst.store.as_ref(), stats.ops()),
-        &sel,
-        &dst_sel,
+        &|e| sel.accepts(e),
+        &|e| dst_sel.accepts(e),
         &Params {
             mode,
             workers,
@@ -1768,11 +1768,12 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
             &progress,
         )?;
         // The extras of the whole job, which no shard can judge alone.
+        let target_sel = plan_target_selection(&header)?;
         hbcp_verifier::check::find_extras(
             dst.store.as_ref(),
             &matched,
             params.hbase,
-            &plan_target_selection(&header)?,
+            &|e| target_sel.accepts(e),
             &scratch,
         )?
         .settle(dst.store.as_ref(), None, &mut v);

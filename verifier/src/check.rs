@@ -7,7 +7,6 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hbcp_planner::Selection;
 use hbcp_state::extsort::{DEFAULT_BATCH, ExternalSort};
 use hbcp_store::{Entry, EntryKind, Store};
 use rayon::prelude::*;
@@ -575,6 +574,10 @@ fn push_sorted<T: serde::Serialize + serde::de::DeserializeOwned>(
     }
 }
 
+/// Which entries belong to a job (the caller's selection: `--exclude`, hbcp's own folder, the
+/// HBase rules); the verifier only asks.
+pub type Accepts<'a> = dyn Fn(&Entry) -> bool + Sync + 'a;
+
 /// Compare two trees (`hbcp verify SRC DST`): every source entry `selection` takes must be at
 /// the target with the same size (and checksum, unless `mode` is `Size`); every target entry
 /// `dst_selection` takes must be at the source. Memory stays flat at any file count: source entries stream to the checking
@@ -583,8 +586,8 @@ fn push_sorted<T: serde::Serialize + serde::de::DeserializeOwned>(
 pub fn compare_trees(
     src: &dyn Store,
     dst: &dyn Store,
-    selection: &Selection,
-    dst_selection: &Selection,
+    selection: &Accepts<'_>,
+    dst_selection: &Accepts<'_>,
     p: &Params,
     scratch: &Path,
     progress: &(dyn Fn(u64) + Sync),
@@ -592,7 +595,7 @@ pub fn compare_trees(
     let sort_failed = Mutex::new(None);
     let target = Mutex::new(key_sorter(scratch));
     let listed = dst.list("", &|e: Entry| {
-        if e.kind != EntryKind::Skipped && dst_selection.accepts(&e) {
+        if e.kind != EntryKind::Skipped && dst_selection(&e) {
             push_sorted(&target, &sort_failed, e.key)?;
         }
         Ok(())
@@ -610,7 +613,7 @@ pub fn compare_trees(
         let (source, sort_failed) = (&source, &sort_failed);
         let lister = s.spawn(move || {
             src.list("", &|e: Entry| {
-                if e.kind != EntryKind::Skipped && selection.accepts(&e) {
+                if e.kind != EntryKind::Skipped && selection(&e) {
                     push_sorted(source, sort_failed, e.key.clone())?;
                     // A closed channel means the consumers are gone; stop quietly.
                     let _ = tx.send(e);
@@ -800,7 +803,7 @@ pub fn find_extras(
     dst: &dyn Store,
     spill: &Path,
     layout: Option<HbaseLayout>,
-    selection: &Selection,
+    selection: &Accepts<'_>,
     scratch: &Path,
 ) -> Result<Extras> {
     let mut source = key_sorter(scratch);
@@ -823,7 +826,7 @@ pub fn find_extras(
     for prefix in &prefixes {
         let r = dst.list(prefix, &|e: Entry| {
             // A folder marker of the listed folder itself (`data/ns/t/`) is not under it.
-            if e.kind != EntryKind::Skipped && e.key.starts_with(prefix) && selection.accepts(&e) {
+            if e.kind != EntryKind::Skipped && e.key.starts_with(prefix) && selection(&e) {
                 listed.fetch_add(1, Ordering::Relaxed);
                 push_sorted(&target, &sort_failed, e.key)?;
             }
@@ -993,8 +996,8 @@ mod tests {
         let out = compare_trees(
             &sa,
             &sb,
-            &Selection::default(),
-            &Selection::default(),
+            &|_| true,
+            &|_| true,
             &params(),
             scratch.path(),
             &|_| {},
