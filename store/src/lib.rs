@@ -294,17 +294,6 @@ pub fn check_key(key: &str) -> Result<()> {
     Ok(())
 }
 
-/// Open the store named by a parsed URL. Cloud endpoints come from the cloud module.
-pub fn open(url: &StoreUrl) -> Result<Arc<dyn Store>> {
-    match &url.endpoint {
-        Endpoint::Local(path) => Ok(Arc::new(local::LocalStore::new(path.clone()))),
-        other => Err(Error::Unsupported {
-            what: format!("{} endpoints", other.scheme_name()),
-            hint: "this build supports local paths only".into(),
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
