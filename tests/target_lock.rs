@@ -372,3 +372,54 @@ fn a_lease_lost_to_another_writer_stops_the_copy_resumably_on_azurite() {
         sdk(&py, &["local", &s(&src)])
     );
 }
+
+#[test]
+fn finalize_is_refused_while_another_run_holds_the_target_and_writes_after() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst, plan) = (
+        t.path().join("src"),
+        t.path().join("dst"),
+        t.path().join("p.plan"),
+    );
+    fs::create_dir_all(src.join("d")).unwrap();
+    for i in 0..5u8 {
+        fs::write(src.join(format!("d/f{i}")), vec![i; 1000]).unwrap();
+    }
+    let r = hbcp(["plan", &s(&src), &s(&dst), "--out", &s(&plan)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = hbcp(["run", &s(&plan), "--shard", "0/1", "--progress", "none"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // A live holder: this process, holding the lock file's flock with its name in it.
+    let mut held = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(dst.join(".hbcp/lock"))
+        .unwrap();
+    let me = std::process::id();
+    write!(
+        held,
+        r#"{{"host":"{}","pid":{me},"started":"2026-01-01T00:00:00Z","command":"copy"}}"#,
+        host()
+    )
+    .unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(
+        unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
+    let completion = dst.join(".hbcp/manifest.json.zst");
+    assert!(!completion.exists());
+    let r = hbcp(["finalize", &s(&plan)]);
+    assert_refused(&r, me);
+    assert!(!completion.exists(), "refused: nothing written");
+    // Released (emptied, then closed): finalize goes ahead.
+    held.set_len(0).unwrap();
+    drop(held);
+    let r = hbcp(["finalize", &s(&plan)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(completion.exists(), "{r:?}");
+}

@@ -626,7 +626,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
     // One run at a time per target, taken before the layout or the pending generation is
     // written.
     let cancel = install_signals()?;
-    let started = hbcp_planner::plan::now_rfc3339();
+    let started = hbcp_state::time::now_rfc3339();
     let _lock = crate::commands::lock_end(
         &dst,
         hbcp_engine::lock::LOCK_KEY,

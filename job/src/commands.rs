@@ -1751,6 +1751,15 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
         );
         return Ok(Exit::Failed);
     }
+    // Finalize writes the completion manifest: one run at a time at the target, as for a copy.
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _lock = lock_end(
+        &dst,
+        hbcp_engine::lock::LOCK_KEY,
+        "finalize",
+        &now_rfc3339(),
+        &lost,
+    )?;
     // Every entry of the plan must be in the manifest of a shard: a merge of the shard
     // manifests and the plan keys, both sorted on disk, so memory stays flat.
     let scratch = std::env::temp_dir().join(format!("hbcp-finalize-{}", std::process::id()));
@@ -1850,6 +1859,13 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
         manifest::withdraw(dst.store.as_ref(), COMPLETION_KEY).with_context(|| {
             format!("cannot remove {COMPLETION_KEY} of a target that did not verify")
         })?;
+    }
+    if ok && lost.load(Relaxed) {
+        return Err(crate::exit::Resumable(format!(
+            "the lock of {} was lost during finalize; no completion manifest was written",
+            dst.url
+        ))
+        .into());
     }
     if ok {
         mh.finished = Some(now_rfc3339());
