@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::azure_auth::{KEY, sdk};
 use crate::cloud::{azurite, container};
 use crate::util::*;
 
@@ -207,12 +208,20 @@ fn spawn_slow(args: &[&str]) -> Child {
         .unwrap()
 }
 
-/// Wait until the run `pid` holds the local lock of `dst`.
-fn until_held_locally(dst: &Path, pid: u32) {
+/// `args` run twice at once against the local target `dst`: the second is refused naming the
+/// first, which completes (exit 0); the first run is returned.
+fn second_refused(args: &[&str], dst: &Path) -> Run {
+    let first = spawn_slow(args);
+    let pid = first.id();
     let lock = dst.join(".hbcp/lock");
     until_held("the local lock", || {
         fs::read_to_string(&lock).is_ok_and(|x| x.contains(&format!("\"pid\":{pid}")))
     });
+    let second = hbcp(args);
+    let first = to_run(first.wait_with_output().unwrap());
+    assert_refused(&second, pid);
+    assert_eq!(first.code, 0, "{first:?}");
+    first
 }
 
 #[test]
@@ -220,13 +229,7 @@ fn a_second_sync_to_a_local_target_is_refused_while_the_first_completes_exactly(
     let t = tempfile::tempdir().unwrap();
     let (src, dst) = (t.path().join("src"), t.path().join("dst"));
     slow_source(&src);
-    let first = spawn_slow(&["sync", &s(&src), &s(&dst)]);
-    let pid = first.id();
-    until_held_locally(&dst, pid);
-    let second = hbcp(["sync", &s(&src), &s(&dst)]);
-    let first = to_run(first.wait_with_output().unwrap());
-    assert_refused(&second, pid);
-    assert_eq!(first.code, 0, "{first:?}");
+    second_refused(&["sync", &s(&src), &s(&dst)], &dst);
     assert_same_tree(&src, &dst);
     assert_eq!(fs::read(dst.join(".hbcp/lock")).unwrap(), b"", "released");
 }
@@ -236,13 +239,7 @@ fn a_second_backup_to_a_local_target_is_refused_while_the_first_completes_exactl
     let t = tempfile::tempdir().unwrap();
     let (src, dst) = (t.path().join("src"), t.path().join("dst"));
     slow_source(&src);
-    let first = spawn_slow(&["backup", &s(&src), &s(&dst)]);
-    let pid = first.id();
-    until_held_locally(&dst, pid);
-    let second = hbcp(["backup", &s(&src), &s(&dst)]);
-    let first = to_run(first.wait_with_output().unwrap());
-    assert_refused(&second, pid);
-    assert_eq!(first.code, 0, "{first:?}");
+    second_refused(&["backup", &s(&src), &s(&dst)], &dst);
     // One generation, and it holds exactly the source.
     let back = t.path().join("back");
     let r = hbcp(["restore", &s(&dst), "--generation", "1", &s(&back)]);
@@ -269,30 +266,8 @@ fn a_second_restore_to_one_local_target_is_refused_while_the_first_completes_exa
     slow_source(&src);
     let r = hbcp(["backup", &s(&src), &s(&dst), "--progress", "none"]);
     assert_eq!(r.code, 0, "{r:?}");
-    let first = spawn_slow(&["restore", &s(&dst), "--generation", "1", &s(&out)]);
-    let pid = first.id();
-    until_held_locally(&out, pid);
-    let second = hbcp(["restore", &s(&dst), "--generation", "1", &s(&out)]);
-    let first = to_run(first.wait_with_output().unwrap());
-    assert_refused(&second, pid);
-    assert_eq!(first.code, 0, "{first:?}");
+    second_refused(&["restore", &s(&dst), "--generation", "1", &s(&out)], &out);
     assert_same_tree(&src, &out);
-}
-
-/// Azurite's published key for devstoreaccount1 (not a secret).
-const AZURITE_KEY: &str =
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-
-/// Run tests/azure_sdk.py with the Azure SDK's Python; its stdout, trimmed.
-fn sdk(py: &str, args: &[&str]) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/azure_sdk.py");
-    let o = Command::new(py).arg(script).args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "azure_sdk.py {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap().trim().to_string()
 }
 
 #[test]
@@ -336,7 +311,7 @@ fn a_lease_lost_to_another_writer_stops_the_copy_resumably_on_azurite() {
             "put",
             &ep,
             "devstoreaccount1",
-            AZURITE_KEY,
+            KEY,
             &name,
             "hbase/.hbcp/lock",
             other,
@@ -360,14 +335,7 @@ fn a_lease_lost_to_another_writer_stops_the_copy_resumably_on_azurite() {
     assert_eq!(
         sdk(
             &py,
-            &[
-                "digest",
-                &ep,
-                "devstoreaccount1",
-                AZURITE_KEY,
-                &name,
-                "hbase"
-            ]
+            &["digest", &ep, "devstoreaccount1", KEY, &name, "hbase"]
         ),
         sdk(&py, &["local", &s(&src)])
     );
