@@ -152,12 +152,12 @@ fn list_concurrency() -> Result<Option<usize>> {
 /// key's `gcs_base_url`) off loopback.
 fn open_remote(url: &StoreUrl, target: bool, allow_http: bool) -> Result<Arc<dyn Store>> {
     if let Some(note) = hbcp_store_cloud::url_sas_overrides(url) {
-        eprintln!("hbcp: {note}");
+        errln!("hbcp: {note}");
     }
     match hbcp_store_cloud::open(url, &cloud_options(target, allow_http)?) {
         Ok((s, opened)) => {
             if let Some(c) = opened.created_container {
-                eprintln!("hbcp: created container {c} at {}", url.display);
+                errln!("hbcp: created container {c} at {}", url.display);
             }
             Ok(s)
         }
@@ -370,7 +370,7 @@ pub(crate) fn findings_fail(mode: VerifyMode, strict: bool, found: &[SourceFindi
 /// One warning line per source finding, on stderr.
 pub(crate) fn warn_findings(found: &[SourceFinding]) {
     for f in found {
-        eprintln!("hbcp: warning: {f}");
+        errln!("hbcp: warning: {f}");
     }
 }
 
@@ -583,7 +583,7 @@ fn copy(a: CopyArgs) -> Result<Exit> {
     };
     let skip = crate::select::identity_at_target(&view, dst.store.as_ref())?;
     for k in &skip {
-        eprintln!("hbcp: the target already has {k}: kept as it is");
+        errln!("hbcp: the target already has {k}: kept as it is");
     }
     let sel = prep.sel;
     if let Some(p) = &view.publish {
@@ -784,7 +784,7 @@ pub(crate) fn plan_view(
     if !spec.tables.is_empty() && spec.layout == hbcp_planner::Layout::Root {
         for k in identity {
             if dst.head(&k)?.is_some() {
-                eprintln!("hbcp: the target already has {k}: kept as it is");
+                errln!("hbcp: the target already has {k}: kept as it is");
                 skip.insert(k);
             }
         }
@@ -816,14 +816,14 @@ fn plan_source(src: End, header: &PlanHeader, pv: Option<&PlanView>) -> End {
 
 /// Copy, verify, write the completion manifest, report; decide the exit status.
 fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
-    let _lock = lock_target(&job)?;
     let cancel = install_signals()?;
+    let _lock = lock_target(&job, &cancel)?;
     let stats = Arc::new(Stats::default());
     let cfg = &job.cfg;
     let progress_mode = job.tuning.progress;
     let quiet = matches!(progress_mode, crate::cli::ProgressArg::Json);
     if !quiet {
-        eprintln!(
+        errln!(
             "hbcp: {} {} -> {} (job {}, state in {})",
             job.command,
             job.src.url,
@@ -917,16 +917,16 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
         }
     };
     for f in &outcome.failures {
-        eprintln!("hbcp: failed: {}: {}", f.key, f.error);
+        errln!("hbcp: failed: {}: {}", f.key, f.error);
     }
     for m in &verified.mismatches {
-        eprintln!("hbcp: {m}");
+        errln!("hbcp: {m}");
     }
     for w in &outcome.warnings {
-        eprintln!("hbcp: warning: {w}");
+        errln!("hbcp: warning: {w}");
     }
     for n in &verified.notes {
-        eprintln!("hbcp: note: {n}");
+        errln!("hbcp: note: {n}");
     }
     // The selection's findings were printed when it was resolved; the verifier's are new.
     warn_findings(
@@ -940,7 +940,7 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
     if exit == Exit::Ok {
         if let Some(p) = &job.publish {
             if let Err(e) = publish_snapshot(&job, &outcome, p) {
-                eprintln!("hbcp: the snapshot could not be made visible: {e:#}");
+                errln!("hbcp: the snapshot could not be made visible: {e:#}");
                 status = "copied and verified, but the snapshot could not be made visible".into();
                 return finish(
                     &job,
@@ -953,9 +953,10 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
                     status,
                 );
             }
-            eprintln!(
+            errln!(
                 "hbcp: snapshot published: {} (written under {} first)",
-                p.visible, p.tmp
+                p.visible,
+                p.tmp
             );
         }
     }
@@ -965,7 +966,7 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
             None => COMPLETION_KEY.to_string(),
         };
         if let Err(e) = write_completion(&job, &outcome, &verified, &key) {
-            eprintln!("hbcp: cannot write the completion manifest: {e:#}");
+            errln!("hbcp: cannot write the completion manifest: {e:#}");
             status = "verified, but the completion manifest could not be written".into();
             return finish(
                 &job,
@@ -1027,12 +1028,13 @@ pub(crate) fn finish(
         outcome.failures.len(),
     );
     if let (Some(sh), Exit::Ok) = (job.shard, exit) {
-        eprintln!(
+        errln!(
             "hbcp: shard {}/{} done; when every shard is done: hbcp finalize PLAN",
-            sh.index, sh.count
+            sh.index,
+            sh.count
         );
     }
-    eprintln!("{summary}");
+    errln!("{summary}");
     if let Some(path) = &job.tuning.report {
         let report = Report {
             command: job.command.clone(),
@@ -1206,33 +1208,70 @@ pub(crate) fn verify_spill(
 
 /// One run at a time per target (see [`hbcp_engine::lock`]): a whole run holds `.hbcp/lock`,
 /// a shard its own lock (the shards of one plan run side by side).
-pub(crate) fn lock_target(job: &Job) -> Result<hbcp_engine::lock::TargetLock> {
-    use hbcp_engine::lock::{Holder, LOCK_KEY, LockError, TargetLock};
+pub(crate) fn lock_target(
+    job: &Job,
+    cancel: &Arc<std::sync::atomic::AtomicBool>,
+) -> Result<hbcp_engine::lock::TargetLock> {
     let key = match job.shard {
-        None => LOCK_KEY.to_string(),
-        Some(_) => format!("{LOCK_KEY}-{}", job.cfg.job),
+        None => hbcp_engine::lock::LOCK_KEY.to_string(),
+        Some(_) => format!("{}-{}", hbcp_engine::lock::LOCK_KEY, job.cfg.job),
     };
-    let root = local_path(&job.dst.url).map(|_| PathBuf::from(job.dst.store.describe()));
+    lock_end(&job.dst, &key, &job.command, &job.cfg.started, cancel)
+}
+
+/// Take the lock `key` of the target `dst` for a run of `command` started at `started`, before
+/// anything is written there: held by a live run, exit 2 naming it. Every writing command takes
+/// it. If its lease is lost later (an object store), the run is told through `cancel` and
+/// stops: exit 3, resumable.
+pub(crate) fn lock_end(
+    dst: &End,
+    key: &str,
+    command: &str,
+    started: &str,
+    cancel: &Arc<std::sync::atomic::AtomicBool>,
+) -> Result<hbcp_engine::lock::TargetLock> {
+    use hbcp_engine::lock::{Holder, LockError, TargetLock};
+    let root = local_path(&dst.url).map(|_| PathBuf::from(dst.store.describe()));
     if let Some(r) = &root {
         // An exit 2 after this (a source that cannot be listed) leaves nothing at the target.
-        crate::exit::creating_file(&r.join(&key));
-    }
-    let me = Holder::me(&job.command, &job.cfg.started);
-    match TargetLock::acquire(&job.dst.store, root.as_deref(), &key, &me) {
-        Ok((lock, None)) => Ok(lock),
-        Ok((lock, Some(gone))) => {
-            eprintln!("hbcp: took over the lock of a run that is gone ({gone})");
-            Ok(lock)
+        if let Some(folder) = r.join(key).parent() {
+            crate::exit::creating(folder, false);
         }
-        Err(e @ (LockError::Held(_) | LockError::Unreadable { .. })) => usage(e.to_string()),
+        crate::exit::creating_file(&r.join(key));
+    }
+    let me = Holder::me(command, started);
+    let lock = match TargetLock::acquire(&dst.store, root.as_deref(), key, &me) {
+        Ok((lock, None)) => lock,
+        Ok((lock, Some(gone))) => {
+            errln!("hbcp: took over the lock of a run that is gone ({gone})");
+            lock
+        }
+        Err(e @ LockError::Held(_)) => {
+            // What this run was about to create (its state folder) is the holder's to make:
+            // the refusal must not remove it under the live run.
+            crate::exit::forget_created();
+            return usage(e.to_string());
+        }
+        Err(e @ LockError::Unreadable { .. }) => return usage(e.to_string()),
         // Found before anything was written: the credential's problem, exit 2.
         Err(LockError::Store(e @ hbcp_store::Error::PermissionDenied { .. })) => {
-            usage(format!("cannot lock the target {}: {e}", job.dst.url))
+            return usage(format!("cannot lock the target {}: {e}", dst.url));
         }
         Err(e) => {
-            Err(anyhow::Error::new(e).context(format!("cannot lock the target {}", job.dst.url)))
+            return Err(
+                anyhow::Error::new(e).context(format!("cannot lock the target {}", dst.url))
+            );
         }
-    }
+    };
+    let cancel = cancel.clone();
+    lock.on_loss(Box::new(move |why| {
+        errln!(
+            "hbcp: stopping: {}; another run may hold the target now",
+            crate::exit::redact(why)
+        );
+        cancel.store(true, Relaxed);
+    }));
+    Ok(lock)
 }
 
 /// The target's extras (see [`hbcp_verifier::check::find_extras`]): copy faults under the
@@ -1248,18 +1287,18 @@ fn check_extras(job: &Job, outcome: &Outcome, verified: &mut VerifyOutcome) -> R
     .context("listing the target for extra files")?;
     let (deleted, refused) = extras.settle(job.dst.store.as_ref(), job.delete_extra, verified);
     for k in &deleted {
-        eprintln!("hbcp: removed extra (not at the source): {k}");
+        errln!("hbcp: removed extra (not at the source): {k}");
     }
     if let Some(line) = refused {
-        eprintln!("hbcp: {line}");
+        errln!("hbcp: {line}");
         verified.notes.push(line);
     }
     const SHOWN: usize = 20;
     for k in verified.extras.iter().take(SHOWN) {
-        eprintln!("hbcp: note: at the target, not at the source: {k}");
+        errln!("hbcp: note: at the target, not at the source: {k}");
     }
     if verified.extras.len() > SHOWN {
-        eprintln!(
+        errln!(
             "hbcp: note: … and {} more at the target, not at the source (the report lists all)",
             verified.extras.len() - SHOWN
         );
@@ -1431,7 +1470,7 @@ fn plan(a: PlanArgs) -> Result<Exit> {
     let summary = w.finish()?;
     fs::rename(&tmp, &a.out).with_context(|| format!("writing {}", a.out.display()))?;
     for w in &warnings {
-        eprintln!("hbcp: warning: {w}");
+        errln!("hbcp: warning: {w}");
     }
     outln!("plan: {}", a.out.display());
     outln!("source: {}", header.source);
@@ -1561,7 +1600,7 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
     } else {
         Exit::Failed
     };
-    eprintln!(
+    errln!(
         "hbcp: verify {} -> {}: {} files, {} checked; {} mismatches, {} source findings{}",
         src.url,
         dst.url,
@@ -1693,7 +1732,7 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
     );
     let shards = finished_shards(dst.store.as_ref(), &base)?;
     let Some(count) = shards.iter().map(|s| s.count).max() else {
-        eprintln!(
+        errln!(
             "hbcp: no shard of this plan has finished; run `hbcp run {} --shard I/N` for every I, then finalize",
             a.plan.display()
         );
@@ -1706,12 +1745,21 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
         for i in &missing {
             outln!("missing shard: {i}/{count}");
         }
-        eprintln!(
+        errln!(
             "hbcp: {} of {count} shards have not finished; run them, then finalize again",
             missing.len()
         );
         return Ok(Exit::Failed);
     }
+    // Finalize writes the completion manifest: one run at a time at the target, as for a copy.
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _lock = lock_end(
+        &dst,
+        hbcp_engine::lock::LOCK_KEY,
+        "finalize",
+        &now_rfc3339(),
+        &lost,
+    )?;
     // Every entry of the plan must be in the manifest of a shard: a merge of the shard
     // manifests and the plan keys, both sorted on disk, so memory stays flat.
     let scratch = std::env::temp_dir().join(format!("hbcp-finalize-{}", std::process::id()));
@@ -1801,9 +1849,9 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
             },
         )?;
         match crate::select::publish(dst.store.as_ref(), p, &tmp) {
-            Ok(()) => eprintln!("hbcp: snapshot published: {}", p.visible),
+            Ok(()) => errln!("hbcp: snapshot published: {}", p.visible),
             Err(e) => {
-                eprintln!("hbcp: the snapshot could not be made visible: {e:#}");
+                errln!("hbcp: the snapshot could not be made visible: {e:#}");
                 ok = false;
             }
         }
@@ -1812,6 +1860,13 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
         manifest::withdraw(dst.store.as_ref(), COMPLETION_KEY).with_context(|| {
             format!("cannot remove {COMPLETION_KEY} of a target that did not verify")
         })?;
+    }
+    if ok && lost.load(Relaxed) {
+        return Err(crate::exit::Resumable(format!(
+            "the lock of {} was lost during finalize; no completion manifest was written",
+            dst.url
+        ))
+        .into());
     }
     if ok {
         mh.finished = Some(now_rfc3339());
@@ -1832,7 +1887,7 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
         }
     }
     let _ = fs::remove_dir_all(&scratch);
-    eprintln!(
+    errln!(
         "hbcp: finalize: {count} shards, {} files, {} verified; {} not copied, {} mismatches{}",
         verified.files,
         bytes(verified.bytes),
@@ -2083,6 +2138,6 @@ fn report_html(a: ReportArgs) -> Result<Exit> {
     fs::write(&tmp, crate::html::render(&v))
         .and_then(|_| fs::rename(&tmp, &a.html))
         .with_context(|| format!("writing {}", a.html.display()))?;
-    eprintln!("hbcp: wrote {}", a.html.display());
+    errln!("hbcp: wrote {}", a.html.display());
     Ok(Exit::Ok)
 }
