@@ -10,6 +10,8 @@ what hbcp wrote is read back here by the SDK, not by hbcp. Installed by scripts/
   count         ENDPOINT ACCOUNT KEY CONTAINER                number of blobs (committed), or -1 if
                                                               the container does not exist
   put           ENDPOINT ACCOUNT KEY CONTAINER BLOB TEXT      write TEXT as BLOB (overwriting it)
+  upload        ENDPOINT ACCOUNT KEY CONTAINER BLOB FILE      write FILE's bytes as block blob BLOB,
+                                                              replacing it (a change behind hbcp's back)
   local         DIR                                           JSON {path under DIR: [size, sha256]},
                                                               hbcp's own .hbcp folder left out
 
@@ -108,6 +110,11 @@ def main(argv):
             print(sum(1 for _ in c.list_blobs()))
         except ResourceNotFoundError:
             print(-1)
+    elif cmd == "upload":
+        container, blob, path = rest
+        c = service(endpoint, account, key).get_container_client(container)
+        with open(path, "rb") as fh:
+            c.upload_blob(blob, fh.read(), overwrite=True)
     else:
         sys.exit(f"unknown command {cmd}")
 

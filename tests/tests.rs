@@ -25,6 +25,7 @@ mod select;
 mod shards;
 mod signals;
 mod sync;
+mod target_changed;
 mod target_lock;
 mod verify_local;
 mod wasb;

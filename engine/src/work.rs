@@ -91,7 +91,7 @@ enum Done {
         copied: bool,
         /// Its bytes were written to the target by this run.
         written: bool,
-        /// Target version after the write (local targets).
+        /// The target's version token after the write ([`target_version`]).
         tv: Option<String>,
     },
     /// A range is durable in the staging area; the worker waits on `ack` until it is journaled.
@@ -371,14 +371,16 @@ fn plan(
         }
         sh.stats.files_listed.fetch_add(1, Relaxed);
         sh.stats.bytes_listed.fetch_add(e.size, Relaxed);
-        // Resume: a file the journal says is durable, still there with its size.
-        if let Some((h, tv)) = resume.file(&e.key, e.size, e.version.as_deref()) {
+        // Resume: a file the journal says is durable, still there with its size and the version
+        // the target gave it when it was written. Without a journaled version (or with the
+        // target showing none) the size alone proves nothing: the file is checked below.
+        if let Some((h, Some(tv))) = resume.file(&e.key, e.size, e.version.as_deref()) {
             match sh.retry(|| sh.dst.head(&e.key)) {
                 Ok(Some(t))
                     if t.kind == EntryKind::File
                         && t.size == e.size
-                        && (tv.is_none()
-                            || tv == Some(journal::version_hash(t.version.as_deref()))) =>
+                        && t.version.is_some()
+                        && tv == journal::version_hash(t.version.as_deref()) =>
                 {
                     sh.stats.files_skipped.fetch_add(1, Relaxed);
                     sh.stats.bytes_skipped.fetch_add(e.size, Relaxed);
@@ -570,9 +572,9 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
                 Err(e) => fail(sh, &done, &key, e),
             },
             Task::Whole(e) => match copy_whole(sh, &e, &mut buf) {
-                Ok(hash) => {
+                Ok((hash, written)) => {
                     sh.stats.files_copied.fetch_add(1, Relaxed);
-                    let tv = target_version(sh, &e.key);
+                    let tv = target_version(sh, &e.key, written);
                     let _ = done.send(Done::File {
                         entry: e,
                         hash,
@@ -595,7 +597,7 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
                 match sh.retry(|| sh.dst.copy_within(&from, &entry.key)) {
                     Ok(()) => {
                         sh.stats.files_copied.fetch_add(1, Relaxed);
-                        let tv = target_version(sh, &entry.key);
+                        let tv = target_version(sh, &entry.key, None);
                         let _ = done.send(Done::File {
                             entry,
                             hash,
@@ -612,13 +614,18 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
     }
 }
 
-/// The target's version token of a file just written, on local targets (a cheap stat) so that
-/// a later resume notices a target file changed behind its back.
-fn target_version(sh: &Shared<'_>, key: &str) -> Option<String> {
-    if !sh.dst.caps().is_local {
-        return None;
-    }
-    sh.dst.head(key).ok().flatten().and_then(|e| e.version)
+/// The target's version token of a file just written (or found the same), journaled with it so
+/// that a rerun notices a target file changed behind its back and copies it again. `written`
+/// is the store's own answer to the write (an object store's ETag from Put Blob, Put Block
+/// List, PutObject or CompleteMultipartUpload); without one, a HEAD asks (a stat on local
+/// disk). `None` when neither knows: the rerun then checks the file instead of trusting it.
+fn target_version(sh: &Shared<'_>, key: &str, written: Option<String>) -> Option<String> {
+    written.or_else(|| {
+        sh.retry(|| sh.dst.head(key))
+            .ok()
+            .flatten()
+            .and_then(|e| e.version)
+    })
 }
 
 fn fail(sh: &Shared<'_>, done: &Sender<Done>, key: &str, e: StoreError) {
@@ -646,14 +653,20 @@ fn throttle(sh: &Shared<'_>, n: usize) -> hbcp_store::Result<()> {
     }
 }
 
-fn copy_whole(sh: &Shared<'_>, e: &Entry, buf: &mut Vec<u8>) -> hbcp_store::Result<u64> {
+/// Copy a file in one piece: its xxh3, and the target's version token when the write's answer
+/// carried one (see [`target_version`]).
+fn copy_whole(
+    sh: &Shared<'_>,
+    e: &Entry,
+    buf: &mut Vec<u8>,
+) -> hbcp_store::Result<(u64, Option<String>)> {
     if e.size == 0 {
         // Nothing to read: the listing gave the size, and an empty file cannot be torn between
         // two versions. On an object store the read would be a request per file (a HEAD, to
         // check the version) for no byte; the verification's source check still finds a file
         // that changed or went away since the listing.
-        sh.retry(|| sh.dst.put(&e.key, &[]))?;
-        return Ok(xxhash_rust::xxh3::xxh3_64(&[]));
+        let written = sh.retry(|| sh.dst.put_bytes(&e.key, Default::default()))?;
+        return Ok((xxhash_rust::xxh3::xxh3_64(&[]), written));
     }
     if !sh.local_dst {
         // Object stores: hand the bytes over as they came, no copy.
@@ -664,15 +677,15 @@ fn copy_whole(sh: &Shared<'_>, e: &Entry, buf: &mut Vec<u8>) -> hbcp_store::Resu
         })?;
         let hash = xxhash_rust::xxh3::xxh3_64(&data);
         throttle(sh, data.len())?;
-        sh.retry(|| sh.dst.put_bytes(&e.key, data.clone()))?;
+        let written = sh.retry(|| sh.dst.put_bytes(&e.key, data.clone()))?;
         sh.stats.bytes_copied.fetch_add(e.size, Relaxed);
-        return Ok(hash);
+        return Ok((hash, written));
     }
     if e.size > sh.cfg.chunk {
         // Larger than one chunk: streamed into a staged file, never whole in memory.
         let up = sh.retry(|| sh.dst.begin_upload(&e.key, e.size, e.size, &sh.cfg.job))?;
         let r = stream_range(sh, e, 0..e.size, &*up, 0)
-            .and_then(|hash| sh.retry(|| up.commit()).map(|()| hash));
+            .and_then(|hash| sh.retry(|| up.commit()).map(|written| (hash, written)));
         if r.is_err() {
             let _ = up.abort();
         }
@@ -687,7 +700,7 @@ fn copy_whole(sh: &Shared<'_>, e: &Entry, buf: &mut Vec<u8>) -> hbcp_store::Resu
     throttle(sh, buf.len())?;
     sh.retry(|| sh.dst.put(&e.key, buf))?;
     sh.stats.bytes_copied.fetch_add(e.size, Relaxed);
-    Ok(hash)
+    Ok((hash, None))
 }
 
 fn stopping() -> StoreError {
@@ -921,14 +934,14 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
         }
     }
     match sh.retry(|| up.commit()) {
-        Ok(()) => {
+        Ok(written) => {
             sh.stats.files_copied.fetch_add(1, Relaxed);
             let _ = done.send(Done::File {
                 entry: big.entry.clone(),
                 hash: combine(&hashes),
                 copied: true,
                 written: true,
-                tv: target_version(sh, key),
+                tv: target_version(sh, key, written),
             });
         }
         Err(e) => {
@@ -981,7 +994,7 @@ fn check_task(sh: &Shared<'_>, e: &Entry, write: bool, done: &Sender<Done>, buf:
             copied: same,
             written: false,
             tv: if same {
-                target_version(sh, &e.key)
+                target_version(sh, &e.key, None)
             } else {
                 None
             },
@@ -999,14 +1012,14 @@ fn copy_inline(sh: &Shared<'_>, e: &Entry, done: &Sender<Done>, buf: &mut Vec<u8
     let n = range_count(e.size, rs).max(1) as u32;
     if e.size <= chunk.min(rs) {
         match copy_whole(sh, e, buf) {
-            Ok(h) => {
+            Ok((h, written)) => {
                 sh.stats.files_copied.fetch_add(1, Relaxed);
                 let _ = done.send(Done::File {
                     entry: e.clone(),
                     hash: h,
                     copied: true,
                     written: true,
-                    tv: target_version(sh, &e.key),
+                    tv: target_version(sh, &e.key, written),
                 });
             }
             Err(err) => fail(sh, done, &e.key, err),

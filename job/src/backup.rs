@@ -258,11 +258,11 @@ impl Store for GenStore {
         self.wrote(key, &loc);
         Ok(())
     }
-    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> hbcp_store::Result<()> {
+    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> hbcp_store::Result<Option<String>> {
         let loc = self.write_loc(key, Some(data.len() as u64));
-        self.inner.put_bytes(&loc, data)?;
+        let version = self.inner.put_bytes(&loc, data)?;
         self.wrote(key, &loc);
-        Ok(())
+        Ok(version)
     }
     fn begin_upload(
         &self,

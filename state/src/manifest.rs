@@ -259,7 +259,8 @@ pub fn upload_file(dst: &dyn Store, key: &str, path: &Path, job: &str) -> Result
             at += n;
             idx += 1;
         }
-        Ok(up.commit()?)
+        up.commit()?;
+        Ok(())
     })();
     if sent.is_err() {
         let _ = up.abort();

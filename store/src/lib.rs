@@ -96,8 +96,10 @@ pub trait Upload: Send + Sync + fmt::Debug {
     fn sync_parts(&self) -> Result<()> {
         Ok(())
     }
-    /// Make the file visible, whole. Every part must have been written.
-    fn commit(&self) -> Result<()>;
+    /// Make the file visible, whole. Every part must have been written. Returns the version
+    /// token of the file just made (the ETag of Put Block List / CompleteMultipartUpload, as
+    /// [`Store::head`] will show it) when the commit's answer carries one, else `None`.
+    fn commit(&self) -> Result<Option<String>>;
     /// Drop the staged data. Safe to call after a failed commit.
     fn abort(&self) -> Result<()>;
     /// True when this upload found staged data of an earlier run of the same job (so parts a
@@ -206,9 +208,11 @@ pub trait Store: Send + Sync + fmt::Debug {
         Ok(bytes::Bytes::from(buf))
     }
 
-    /// Like [`Store::put`], taking shared ownership of the bytes.
-    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> Result<()> {
-        self.put(key, &data)
+    /// Like [`Store::put`], taking shared ownership of the bytes. Returns the version token
+    /// of the object just written (the ETag of Put Blob / PutObject, as [`Store::head`] will
+    /// show it) when the store's answer carries one, else `None`.
+    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> Result<Option<String>> {
+        self.put(key, &data).map(|()| None)
     }
 
     /// Start a staged upload of a file of `size` bytes cut into parts of `part_size` bytes.

@@ -233,7 +233,7 @@ impl Store for Timed<'_> {
         self.lat.time(Op::Put, || self.inner.put(key, data))
     }
 
-    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> Result<()> {
+    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> Result<Option<String>> {
         self.lat.time(Op::Put, || self.inner.put_bytes(key, data))
     }
 
@@ -296,7 +296,7 @@ impl Upload for TimedUpload {
         self.inner.sync_parts()
     }
 
-    fn commit(&self) -> Result<()> {
+    fn commit(&self) -> Result<Option<String>> {
         self.lat.time(Op::Commit, || self.inner.commit())
     }
 

@@ -601,6 +601,7 @@ pub fn put_blob_as_named(
     };
     let az = st.azure.clone().expect("an Azure store");
     st.block(az.put_blob(&full, bytes::Bytes::copy_from_slice(data)))
+        .map(|_| ())
 }
 
 /// A SAS whose expiry (`se`) has passed by this machine's clock is refused before any request,
@@ -1616,6 +1617,14 @@ fn status_of(msg: &str) -> Option<u16> {
     None
 }
 
+/// A version token as entries carry it: listings, HEAD answers and writes' answers quote ETags
+/// differently, so they are compared unquoted.
+pub(crate) fn unquoted(e_tag: Option<&str>) -> Option<String> {
+    e_tag
+        .map(|t| t.trim_matches('"').to_string())
+        .filter(|t| !t.is_empty())
+}
+
 fn entry_of(key: String, meta: &Listed, kind: EntryKind) -> Entry {
     Entry {
         key,
@@ -1624,11 +1633,7 @@ fn entry_of(key: String, meta: &Listed, kind: EntryKind) -> Entry {
         } else {
             0
         },
-        // Listings and HEAD answers quote ETags differently; compare them unquoted.
-        version: meta
-            .e_tag
-            .as_deref()
-            .map(|t| t.trim_matches('"').to_string()),
+        version: unquoted(meta.e_tag.as_deref()),
         modified: meta.modified,
         kind,
     }
@@ -1932,22 +1937,25 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         Ok(())
     }
 
-    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> Result<()> {
+    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> Result<Option<String>> {
         let p = self.path(key)?;
         if let Some(g) = &self.gcs {
-            return self.block(g.put(p.as_ref(), data));
+            // The JSON API's answer carries no ETag of the kind a HEAD shows: no token.
+            return self.block(g.put(p.as_ref(), data)).map(|()| None);
         }
         if let Some(az) = self.azure.as_ref().filter(|a| a.put_md5) {
             return self.block(az.put_blob(p.as_ref(), data));
         }
         self.block(self.inner.put(&p, PutPayload::from(data)))
-            .map(|_| ())
+            .map(|r| unquoted(r.e_tag.as_deref()))
             .map_err(|e| self.err("write", key, e))
     }
 
     fn put(&self, key: &str, data: &[u8]) -> Result<()> {
         if self.azure.as_ref().is_some_and(|a| a.put_md5) || self.gcs.is_some() {
-            return self.put_bytes(key, bytes::Bytes::copy_from_slice(data));
+            return self
+                .put_bytes(key, bytes::Bytes::copy_from_slice(data))
+                .map(|_| ());
         }
         let p = self.path(key)?;
         let payload = PutPayload::from(bytes::Bytes::copy_from_slice(data));
@@ -2224,7 +2232,7 @@ impl<S: ObjectStore + MultipartStore> Upload for CloudUpload<S> {
         Ok(())
     }
 
-    fn commit(&self) -> Result<()> {
+    fn commit(&self) -> Result<Option<String>> {
         let parts: Vec<PartId> = {
             let g = self.parts.lock().unwrap();
             let mut v = Vec::with_capacity(g.len());
@@ -2245,7 +2253,7 @@ impl<S: ObjectStore + MultipartStore> Upload for CloudUpload<S> {
         };
         self.handle
             .block_on(self.inner.complete_multipart(&self.path, &self.id, parts))
-            .map(|_| ())
+            .map(|r| unquoted(r.e_tag.as_deref()))
             .map_err(|e| self.err("commit", e))
     }
 
