@@ -1138,6 +1138,7 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
             v: None,
             d: e.d,
             n: false,
+            c: false,
             m: None,
         });
         verified = verify_entries(

@@ -32,7 +32,7 @@ fn setup() -> Option<(String, String)> {
 }
 
 /// Run tests/azure_sdk.py; its stdout, trimmed.
-fn sdk(py: &str, args: &[&str]) -> String {
+pub(crate) fn sdk(py: &str, args: &[&str]) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/azure_sdk.py");
     let o = Command::new(py).arg(script).args(args).output().unwrap();
     assert!(

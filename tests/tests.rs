@@ -22,6 +22,7 @@ mod preflight;
 mod report_html;
 mod select;
 mod shards;
+mod s2s;
 mod signals;
 mod sync;
 mod target_lock;
