@@ -51,6 +51,8 @@ pub struct Counters {
     /// Request body bytes received on uploads (PUTs of blocks, blobs and S3 parts; GCS's
     /// POSTs to /upload/), whole or cut off.
     pub put_body_bytes: AtomicU64,
+    /// Of those, bytes of uploads outside hbcp's own `.hbcp/` folder (file content).
+    pub put_data_bytes: AtomicU64,
     /// Response body bytes of GETs (object reads and listings) sent back to the client.
     pub get_body_bytes: AtomicU64,
     /// Server-side copy requests seen (`x-ms-copy-source` / `x-amz-copy-source`, GCS rewrites).
@@ -241,6 +243,12 @@ impl State {
         let fault = self.draw();
         let (parts, mut body) = req.into_parts();
         let is_get = parts.method == hyper::Method::GET;
+        // hbcp's own objects (lock, manifests, staging of GCS parts is not ours: it is data).
+        let ours = parts.uri.path().contains("/.hbcp/") && !parts.uri.path().contains("gcs-parts")
+            || parts
+                .uri
+                .query()
+                .is_some_and(|q| q.contains("name=") && q.contains(".hbcp%2F"));
         // GCS JSON API uploads are POSTs to /upload/….
         let is_put = parts.method == hyper::Method::PUT
             || parts.method == hyper::Method::POST && parts.uri.path().starts_with("/upload/");
@@ -257,6 +265,9 @@ impl State {
             if let Ok(d) = frame.into_data() {
                 if is_put {
                     c.put_body_bytes.fetch_add(d.len() as u64, Relaxed);
+                    if !ours {
+                        c.put_data_bytes.fetch_add(d.len() as u64, Relaxed);
+                    }
                 }
                 data.extend_from_slice(&d);
                 if fault == Fault::Reset && declared.is_some_and(|n| n > 0 && data.len() * 2 >= n) {

@@ -525,7 +525,11 @@ fn plan(
 /// Turn a file into tasks. Returns false when the workers are gone.
 fn emit(sh: &Shared<'_>, e: &Option<Entry>, tasks: &Sender<Task>, resume: &Resume) -> bool {
     let Some(e) = e else { return true };
-    let resumed_ranges = || resume.ranges_of(&e.key, e.size, e.version.as_deref()).is_some();
+    let resumed_ranges = || {
+        resume
+            .ranges_of(&e.key, e.size, e.version.as_deref())
+            .is_some()
+    };
     if sh.s2s && e.size > 0 && !resumed_ranges() {
         return tasks.send(Task::ServerSide(e.clone())).is_ok();
     }

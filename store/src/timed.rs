@@ -262,7 +262,8 @@ impl Store for Timed<'_> {
     }
 
     fn copy_from(&self, key: &str, src: &crate::CopySource, size: u64) -> Result<()> {
-        self.lat.time(Op::Copy, || self.inner.copy_from(key, src, size))
+        self.lat
+            .time(Op::Copy, || self.inner.copy_from(key, src, size))
     }
 
     fn make_dir(&self, key: &str) -> Result<()> {

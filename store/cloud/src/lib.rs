@@ -29,8 +29,8 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use hbcp_store::redact::redact_text;
 use hbcp_store::{
-    Caps, CopySource, Endpoint, Entry, EntryKind, Error, ListSink, Problem, PutIf, Result, Store, StoreUrl,
-    Upload,
+    Caps, CopySource, Endpoint, Entry, EntryKind, Error, ListSink, Problem, PutIf, Result, Store,
+    StoreUrl, Upload,
 };
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::multipart::{MultipartStore, PartId};
@@ -2087,7 +2087,9 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
             self.block(s3_copy::copy_from(s3, key, p.as_ref(), src))
         } else if let Some(g) = &self.gcs {
             if src.service != format!("gcs {}", g.base) {
-                return Err(unsupported("the source is not on this GCS endpoint; streamed"));
+                return Err(unsupported(
+                    "the source is not on this GCS endpoint; streamed",
+                ));
             }
             self.block(g.rewrite_from(&src.bucket, &src.object, p.as_ref()))
         } else if let Some(az) = &self.azure {
@@ -2095,7 +2097,9 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
                 return Err(unsupported("the source is not Azure; streamed"));
             }
             if size > azure_copy::COPY_FROM_URL_MAX {
-                return Err(unsupported("larger than one Copy Blob From URL copies; streamed"));
+                return Err(unsupported(
+                    "larger than one Copy Blob From URL copies; streamed",
+                ));
             }
             self.block(azure_copy::copy_from(az, p.as_ref(), src))
         } else {

@@ -29,7 +29,12 @@ pub(crate) fn copy_source(p: &S3Parts, object: &str) -> CopySource {
 }
 
 /// CopyObject of `src` to `object`; `key` names the file in errors.
-pub(crate) async fn copy_from(p: &S3Parts, key: &str, object: &str, src: &CopySource) -> Result<()> {
+pub(crate) async fn copy_from(
+    p: &S3Parts,
+    key: &str,
+    object: &str,
+    src: &CopySource,
+) -> Result<()> {
     if src.service != service(p) {
         return Err(Error::Unsupported {
             what: format!("server-side copy to {key}"),
@@ -56,7 +61,12 @@ pub(crate) async fn copy_from(p: &S3Parts, key: &str, object: &str, src: &CopySo
     // CopyObject may answer 200 and put its error in the body.
     if body.contains("<Error>") {
         let code = field(&body, "Code").unwrap_or_default();
-        return Err(p.fail("server-side copy to", key, None, &format!("{code} in a 200 answer")));
+        return Err(p.fail(
+            "server-side copy to",
+            key,
+            None,
+            &format!("{code} in a 200 answer"),
+        ));
     }
     Ok(())
 }

@@ -412,7 +412,10 @@ impl S3Parts {
         if !qs.is_empty() {
             url = format!("{url}?{}", qs.join("&"));
         }
-        let mut req = self.client.request(method, &url).header("authorization", authz);
+        let mut req = self
+            .client
+            .request(method, &url)
+            .header("authorization", authz);
         for (k, v) in &headers {
             if *k != "host" {
                 req = req.header(*k, v);
