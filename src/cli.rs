@@ -523,6 +523,20 @@ pub struct TuningArgs {
     /// MD5 CPU and, for files sent in ranges, one more in-order read of the source.
     #[arg(long)]
     pub put_md5: bool,
+    /// Server-side copies between two stores of the same kind (S3 CopyObject on one endpoint,
+    /// GCS rewrite, Azure Copy Blob From URL with the source's SAS): auto uses them where the
+    /// pair can and streams the other files; never streams every file through hbcp.
+    #[arg(long, value_enum, default_value_t = S2sArg::Auto)]
+    pub s2s: S2sArg,
+}
+
+/// `--s2s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum S2sArg {
+    /// Server-side where the two stores can, streamed otherwise.
+    Auto,
+    /// Every byte through hbcp.
+    Never,
 }
 
 /// `hbcp copy`.

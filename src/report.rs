@@ -54,6 +54,10 @@ pub struct Report {
     pub files_copied: u64,
     /// Bytes sent in this run.
     pub bytes_copied: u64,
+    /// Of those, bytes that passed through hbcp (read from the source, written to the target).
+    pub bytes_through_client: u64,
+    /// Of those, bytes the target's service copied from the source itself (`--s2s`).
+    pub bytes_server_side: u64,
     /// Files skipped (already at the target, or durable from an earlier run).
     pub files_skipped: u64,
     /// Bytes not sent again.

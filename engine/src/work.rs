@@ -20,6 +20,8 @@ use crate::limiter::Bandwidth;
 use crate::stats::Stats;
 use crate::{Config, Overwrite, Result, spill_path};
 
+mod server_side;
+
 /// A file that could not be copied.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Failure {
@@ -81,6 +83,8 @@ enum Task {
         hash: u64,
     },
     Dir(String),
+    /// A file the target's service copies from the source (`--s2s`).
+    ServerSide(Entry),
 }
 
 enum Done {
@@ -109,6 +113,8 @@ enum Done {
     },
     Failed(Failure),
     Warning(String),
+    /// Copied by the target's service: no checksum taken on the way.
+    ServerSide(Entry),
 }
 
 struct Shared<'a> {
@@ -126,6 +132,10 @@ struct Shared<'a> {
     /// Requests in flight (adaptive against object stores).
     gate: Gate,
     local_dst: bool,
+    /// Server-side copies are tried (`--s2s auto`, two object stores).
+    s2s: bool,
+    /// The first file that could not be copied server-side was named.
+    s2s_said: AtomicBool,
 }
 
 impl Shared<'_> {
@@ -211,6 +221,8 @@ pub(crate) fn run(
             cfg.start_concurrency.unwrap_or(cfg.workers),
         ),
         local_dst: dst.caps().positional_writes,
+        s2s: cfg.s2s && !src.caps().is_local && !dst.caps().is_local,
+        s2s_said: AtomicBool::new(false),
     };
     let workers = cfg.workers.max(1);
     let (entry_tx, entry_rx) = bounded::<Entry>(8192);
@@ -484,7 +496,13 @@ fn plan(
             Some(_) => None,
         };
         if let Some(write) = check {
-            if !send(Task::Check(e, write)) {
+            // Same size at the target: a server-side copy costs less than reading both.
+            let t = if write && sh.s2s && e.size > 0 {
+                Task::ServerSide(e)
+            } else {
+                Task::Check(e, write)
+            };
+            if !send(t) {
                 break;
             }
             continue;
@@ -503,6 +521,14 @@ fn plan(
 /// Turn a file into tasks. Returns false when the workers are gone.
 fn emit(sh: &Shared<'_>, e: &Option<Entry>, tasks: &Sender<Task>, resume: &Resume) -> bool {
     let Some(e) = e else { return true };
+    let resumed_ranges = || {
+        resume
+            .ranges_of(&e.key, e.size, e.version.as_deref())
+            .is_some()
+    };
+    if sh.s2s && e.size > 0 && !resumed_ranges() {
+        return tasks.send(Task::ServerSide(e.clone())).is_ok();
+    }
     if e.size <= sh.cfg.chunk.min(sh.cfg.range_size) {
         return tasks.send(Task::Whole(e.clone())).is_ok();
     }
@@ -592,6 +618,7 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
             },
             Task::Range(big, idx) => range_task(sh, &big, idx, &done),
             Task::Commit(big) => finish_big(sh, &big, &done),
+            Task::ServerSide(e) => server_side::copy(sh, &e, &done, &mut buf),
             Task::Check(e, write) => check_task(sh, &e, write, &done, &mut buf),
             Task::CopyWithin { from, entry, hash } => {
                 match sh.retry(|| sh.dst.copy_within(&from, &entry.key)) {
@@ -1165,6 +1192,14 @@ fn commit_loop(
                 if hash.is_none() {
                     m.h = None;
                 }
+                spill
+                    .write(&m)
+                    .map_err(|e| format!("manifest spill: {e}"))?;
+            }
+            Done::ServerSide(entry) => {
+                let mut m = ManifestEntry::file(&entry, 0).written(true);
+                m.h = None;
+                m.c = true;
                 spill
                     .write(&m)
                     .map_err(|e| format!("manifest spill: {e}"))?;

@@ -1149,6 +1149,7 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
             v: None,
             d: e.d,
             n: false,
+            c: false,
             m: None,
         });
         verified = verify_entries(

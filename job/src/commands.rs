@@ -475,6 +475,7 @@ pub(crate) fn build_job(
         source_label: src.url.display.clone(),
         target_label: dst.url.display.clone(),
         started: now_rfc3339(),
+        s2s: tuning.s2s == crate::cli::S2sArg::Auto,
         ..Config::default()
     };
     Ok(Job {
@@ -1001,6 +1002,7 @@ pub(crate) fn finish(
     crate::exit::settle(exit);
     let files_copied = stats.files_copied.load(Relaxed);
     let bytes_copied = stats.bytes_copied.load(Relaxed);
+    let bytes_server_side = stats.bytes_server_side.load(Relaxed);
     let files_skipped = stats.files_skipped.load(Relaxed);
     let bytes_skipped = stats.bytes_skipped.load(Relaxed);
     let elapsed = stats.elapsed().as_secs_f64();
@@ -1020,8 +1022,12 @@ pub(crate) fn finish(
         ),
     };
     let summary = format!(
-        "hbcp: {status}: copied {files_copied} files, {} in {:.1}s ({}/s); skipped {files_skipped} already there ({}); {} failed; {verified_txt}",
+        "hbcp: {status}: copied {files_copied} files, {}{} in {:.1}s ({}/s); skipped {files_skipped} already there ({}); {} failed; {verified_txt}",
         bytes(bytes_copied),
+        match bytes_server_side {
+            0 => String::new(),
+            n => format!(" ({} copied server-side)", bytes(n)),
+        },
         copy_secs,
         bytes(rate as u64),
         bytes(bytes_skipped),
@@ -1050,6 +1056,8 @@ pub(crate) fn finish(
             bytes: bytes_copied + bytes_skipped,
             files_copied,
             bytes_copied,
+            bytes_through_client: bytes_copied.saturating_sub(bytes_server_side),
+            bytes_server_side,
             files_skipped,
             bytes_skipped,
             dirs: outcome.dirs,

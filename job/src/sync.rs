@@ -403,6 +403,7 @@ fn cycle(
                 v: None,
                 d: false,
                 n: false,
+                c: false,
                 m: None,
             })?;
         }

@@ -85,6 +85,10 @@ pub struct ManifestEntry {
     /// Written to the target by this run (as opposed to found there already).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub n: bool,
+    /// Copied by the target's service (`--s2s`): no checksum was taken on the way, so the
+    /// verification hashes the source as well as the target.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub c: bool,
     /// Source modification time, seconds since the epoch (for replication lag).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub m: Option<f64>,
@@ -100,6 +104,7 @@ impl ManifestEntry {
             v: e.version.clone(),
             d: false,
             n: false,
+            c: false,
             m: e.modified
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map(|d| d.as_secs_f64()),
@@ -121,6 +126,7 @@ impl ManifestEntry {
             v: None,
             d: true,
             n: true,
+            c: false,
             m: None,
         }
     }
@@ -336,6 +342,7 @@ mod tests {
             v: None,
             d: false,
             n: true,
+            c: false,
             m: None,
         }
     }

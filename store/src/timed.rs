@@ -257,6 +257,15 @@ impl Store for Timed<'_> {
         self.lat.time(Op::Copy, || self.inner.copy_within(from, to))
     }
 
+    fn copy_source(&self, key: &str) -> Result<crate::CopySource> {
+        self.inner.copy_source(key)
+    }
+
+    fn copy_from(&self, key: &str, src: &crate::CopySource, size: u64) -> Result<()> {
+        self.lat
+            .time(Op::Copy, || self.inner.copy_from(key, src, size))
+    }
+
     fn make_dir(&self, key: &str) -> Result<()> {
         self.lat.time(Op::MakeDir, || self.inner.make_dir(key))
     }

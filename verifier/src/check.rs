@@ -393,7 +393,9 @@ where
     let found = Found::default();
     pool(p.workers).install(|| {
         entries.par_bridge().for_each(|e| {
-            let mut finding = compare_one(dst, &e.k, e.kind(), e.s, e.checksum(), None, p);
+            // A server-side copy has no checksum of the source: hash it here.
+            let src_sum = src.filter(|_| e.c).map(|s| (s, e.v.as_deref()));
+            let mut finding = compare_one(dst, &e.k, e.kind(), e.s, e.checksum(), src_sum, p);
             if finding.is_none() {
                 if let (Some(src), Some(v)) = (src, e.v.as_deref()) {
                     finding = head_finding(src, &e.k, v);
@@ -467,7 +469,8 @@ where
         });
         pool(p.workers).install(|| {
             entries.par_bridge().for_each(|e| {
-                let finding = compare_one(dst, &e.k, e.kind(), e.s, e.checksum(), None, p);
+                let src_sum = e.c.then_some((src, e.v.as_deref()));
+                let finding = compare_one(dst, &e.k, e.kind(), e.s, e.checksum(), src_sum, p);
                 files.fetch_add(1, Ordering::Relaxed);
                 bytes.fetch_add(e.s, Ordering::Relaxed);
                 progress(e.s);

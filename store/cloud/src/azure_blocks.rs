@@ -42,12 +42,12 @@ pub(crate) struct Blocks {
     client: reqwest::Client,
     /// `https://ACCOUNT.blob.core.windows.net/CONTAINER` or an emulator's
     /// `http://127.0.0.1:10000/devstoreaccount1/CONTAINER`, without a trailing slash.
-    container_url: String,
+    pub(crate) container_url: String,
     account: String,
     /// The container's name, for messages.
     container: String,
     /// The store's credential provider (object_store's).
-    creds: AzureCredentialProvider,
+    pub(crate) creds: AzureCredentialProvider,
     secrets: Vec<String>,
     /// Store Content-MD5 (`--put-md5`).
     pub(crate) put_md5: bool,
@@ -75,7 +75,7 @@ pub(crate) fn encode_path(name: &str) -> String {
     out
 }
 
-fn encode_query(v: &str) -> String {
+pub(crate) fn encode_query(v: &str) -> String {
     let mut out = String::with_capacity(v.len() + 8);
     for &b in v.as_bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

@@ -11,10 +11,12 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod azure_blocks;
+mod azure_copy;
 mod azure_list;
 mod azure_pages;
 mod classify;
 mod gcs_json;
+mod s3_copy;
 mod s3_parts;
 
 use std::collections::{HashMap, VecDeque};
@@ -27,8 +29,8 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use hbcp_store::redact::redact_text;
 use hbcp_store::{
-    Caps, Endpoint, Entry, EntryKind, Error, ListSink, Problem, PutIf, Result, Store, StoreUrl,
-    Upload,
+    Caps, CopySource, Endpoint, Entry, EntryKind, Error, ListSink, Problem, PutIf, Result, Store,
+    StoreUrl, Upload,
 };
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::multipart::{MultipartStore, PartId};
@@ -2055,6 +2057,71 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         }
         self.block(self.inner.copy(&f, &t))
             .map_err(|e| self.err("copy", from, e))
+    }
+
+    fn copy_source(&self, key: &str) -> Result<CopySource> {
+        let p = self.path(key)?;
+        if let Some(s3) = &self.s3 {
+            return Ok(s3_copy::copy_source(s3, p.as_ref()));
+        }
+        if let Some(g) = &self.gcs {
+            return Ok(CopySource {
+                service: format!("gcs {}", g.base),
+                bucket: g.bucket.clone(),
+                object: p.as_ref().to_string(),
+                url: None,
+                auth: None,
+            });
+        }
+        match &self.azure {
+            Some(az) => self.block(azure_copy::copy_source(az, p.as_ref())),
+            None => Err(Error::Unsupported {
+                what: format!("server-side copy from {key}"),
+                hint: "this store cannot be read by another service".into(),
+            }),
+        }
+    }
+
+    fn copy_from(&self, key: &str, src: &CopySource, size: u64) -> Result<()> {
+        let p = self.path(key)?;
+        let unsupported = |hint: &str| Error::Unsupported {
+            what: format!("server-side copy to {key}"),
+            hint: hint.into(),
+        };
+        let r = if let Some(s3) = &self.s3 {
+            if size > s3_copy::COPY_OBJECT_MAX {
+                return Err(unsupported("larger than one CopyObject copies; streamed"));
+            }
+            self.block(s3_copy::copy_from(s3, key, p.as_ref(), src))
+        } else if let Some(g) = &self.gcs {
+            if src.service != format!("gcs {}", g.base) {
+                return Err(unsupported(
+                    "the source is not on this GCS endpoint; streamed",
+                ));
+            }
+            self.block(g.rewrite_from(&src.bucket, &src.object, p.as_ref()))
+        } else if let Some(az) = &self.azure {
+            if src.service != "azure" {
+                return Err(unsupported("the source is not Azure; streamed"));
+            }
+            if size > azure_copy::COPY_FROM_URL_MAX {
+                return Err(unsupported(
+                    "larger than one Copy Blob From URL copies; streamed",
+                ));
+            }
+            self.block(azure_copy::copy_from(az, p.as_ref(), src))
+        } else {
+            return Err(unsupported("this store has no server-side copy; streamed"));
+        };
+        match r {
+            // The service does not implement the request (an emulator): stream instead.
+            Err(Error::Remote {
+                status: Some(501),
+                message,
+                ..
+            }) => Err(unsupported(&format!("the service answered {message}"))),
+            other => other,
+        }
     }
 
     fn put_if(&self, key: &str, data: &[u8], cond: PutIf<'_>) -> Result<Option<String>> {
