@@ -29,4 +29,5 @@ mod sync;
 mod target_changed;
 mod target_lock;
 mod verify_local;
+mod verify_ways;
 mod wasb;

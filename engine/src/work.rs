@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
-use hbcp_state::checksum::{combine, hash_file};
+use hbcp_state::checksum::{combine, hash_file, md5_file};
 use hbcp_state::journal::{self, Journal, Record, Resume};
 use hbcp_state::manifest::{self, ManifestEntry, ManifestHeader};
 use hbcp_state::{range_at, range_count};
@@ -97,6 +97,9 @@ enum Done {
         written: bool,
         /// The target's version token after the write ([`target_version`]).
         tv: Option<String>,
+        /// The MD5 of the bytes read for a whole-file write whose target service computes one
+        /// too (for the verifier's `service` way).
+        md5: Option<[u8; 16]>,
     },
     /// A range is durable in the staging area; the worker waits on `ack` until it is journaled.
     Range {
@@ -402,6 +405,7 @@ fn plan(
                         copied: false,
                         written: false,
                         tv: None,
+                        md5: None,
                     });
                     continue;
                 }
@@ -598,7 +602,7 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
                 Err(e) => fail(sh, &done, &key, e),
             },
             Task::Whole(e) => match copy_whole(sh, &e, &mut buf) {
-                Ok((hash, written)) => {
+                Ok((hash, written, md5)) => {
                     sh.stats.files_copied.fetch_add(1, Relaxed);
                     let tv = target_version(sh, &e.key, written);
                     let _ = done.send(Done::File {
@@ -607,6 +611,7 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
                         copied: true,
                         written: true,
                         tv,
+                        md5,
                     });
                 }
                 Err(
@@ -631,6 +636,7 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
                             copied: true,
                             written: true,
                             tv,
+                            md5: None,
                         });
                     }
                     // No server-side copy here (or the old copy is gone): send it.
@@ -680,20 +686,30 @@ fn throttle(sh: &Shared<'_>, n: usize) -> hbcp_store::Result<()> {
     }
 }
 
-/// Copy a file in one piece: its xxh3, and the target's version token when the write's answer
-/// carried one (see [`target_version`]).
+/// The MD5 of a whole file's bytes, when the target's service computes one for a whole-file
+/// write (`Store::puts_have_service_md5`): hashed from the bytes already in memory, so the
+/// source is read once.
+fn service_md5(sh: &Shared<'_>, data: &[u8]) -> Option<[u8; 16]> {
+    use md5::Digest;
+    sh.dst
+        .puts_have_service_md5()
+        .then(|| md5::Md5::digest(data).into())
+}
+
+/// Copy a file in one piece: its xxh3, the target's version token when the write's answer
+/// carried one (see [`target_version`]), and its MD5 where the target computes one too.
 fn copy_whole(
     sh: &Shared<'_>,
     e: &Entry,
     buf: &mut Vec<u8>,
-) -> hbcp_store::Result<(u64, Option<String>)> {
+) -> hbcp_store::Result<(u64, Option<String>, Option<[u8; 16]>)> {
     if e.size == 0 {
         // Nothing to read: the listing gave the size, and an empty file cannot be torn between
         // two versions. On an object store the read would be a request per file (a HEAD, to
         // check the version) for no byte; the verification's source check still finds a file
         // that changed or went away since the listing.
         let written = sh.retry(|| sh.dst.put_bytes(&e.key, Default::default()))?;
-        return Ok((xxhash_rust::xxh3::xxh3_64(&[]), written));
+        return Ok((xxhash_rust::xxh3::xxh3_64(&[]), written, service_md5(sh, &[])));
     }
     if !sh.local_dst {
         // Object stores: hand the bytes over as they came, no copy.
@@ -703,16 +719,17 @@ fn copy_whole(
                 .read_range_bytes(&e.key, 0..e.size, e.version.as_deref())
         })?;
         let hash = xxhash_rust::xxh3::xxh3_64(&data);
+        let md5 = service_md5(sh, &data);
         throttle(sh, data.len())?;
         let written = sh.retry(|| sh.dst.put_bytes(&e.key, data.clone()))?;
         sh.stats.bytes_copied.fetch_add(e.size, Relaxed);
-        return Ok((hash, written));
+        return Ok((hash, written, md5));
     }
     if e.size > sh.cfg.chunk {
         // Larger than one chunk: streamed into a staged file, never whole in memory.
         let up = sh.retry(|| sh.dst.begin_upload(&e.key, e.size, e.size, &sh.cfg.job))?;
         let r = stream_range(sh, e, 0..e.size, &*up, 0)
-            .and_then(|hash| sh.retry(|| up.commit()).map(|written| (hash, written)));
+            .and_then(|hash| sh.retry(|| up.commit()).map(|written| (hash, written, None)));
         if r.is_err() {
             let _ = up.abort();
         }
@@ -727,7 +744,7 @@ fn copy_whole(
     throttle(sh, buf.len())?;
     sh.retry(|| sh.dst.put(&e.key, buf))?;
     sh.stats.bytes_copied.fetch_add(e.size, Relaxed);
-    Ok((hash, None))
+    Ok((hash, None, None))
 }
 
 fn stopping() -> StoreError {
@@ -936,7 +953,7 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
         let e = &big.entry;
         let mut buf = Vec::new();
         match sh.retry(|| {
-            md5_of(
+            md5_file(
                 sh.src,
                 &e.key,
                 e.size,
@@ -969,6 +986,7 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
                 copied: true,
                 written: true,
                 tv: target_version(sh, key, written),
+                md5: None,
             });
         }
         Err(e) => {
@@ -976,27 +994,6 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
             fail(sh, done, key, e)
         }
     }
-}
-
-/// The MD5 of a whole file, read in chunks of `chunk` bytes at `version`.
-fn md5_of(
-    store: &dyn Store,
-    key: &str,
-    size: u64,
-    version: Option<&str>,
-    chunk: u64,
-    buf: &mut Vec<u8>,
-) -> hbcp_store::Result<[u8; 16]> {
-    use md5::Digest;
-    let mut h = md5::Md5::new();
-    let mut at = 0;
-    while at < size {
-        let end = (at + chunk.max(1)).min(size);
-        store.read_range(key, at..end, version, buf)?;
-        h.update(&buf[..]);
-        at = end;
-    }
-    Ok(h.finalize().into())
 }
 
 /// A file already at the target with the same size: compare checksums; copy if different
@@ -1025,6 +1022,7 @@ fn check_task(sh: &Shared<'_>, e: &Entry, write: bool, done: &Sender<Done>, buf:
             } else {
                 None
             },
+            md5: None,
         });
         return;
     }
@@ -1039,7 +1037,7 @@ fn copy_inline(sh: &Shared<'_>, e: &Entry, done: &Sender<Done>, buf: &mut Vec<u8
     let n = range_count(e.size, rs).max(1) as u32;
     if e.size <= chunk.min(rs) {
         match copy_whole(sh, e, buf) {
-            Ok((h, written)) => {
+            Ok((h, written, md5)) => {
                 sh.stats.files_copied.fetch_add(1, Relaxed);
                 let _ = done.send(Done::File {
                     entry: e.clone(),
@@ -1047,6 +1045,7 @@ fn copy_inline(sh: &Shared<'_>, e: &Entry, done: &Sender<Done>, buf: &mut Vec<u8
                     copied: true,
                     written: true,
                     tv: target_version(sh, &e.key, written),
+                    md5,
                 });
             }
             Err(err) => fail(sh, done, &e.key, err),
@@ -1152,9 +1151,14 @@ fn commit_loop(
                 copied,
                 written,
                 tv,
+                md5,
             } => {
                 spill
-                    .write(&ManifestEntry::file(&entry, hash).written(written))
+                    .write(
+                        &ManifestEntry::file(&entry, hash)
+                            .written(written)
+                            .with_md5(md5),
+                    )
                     .map_err(|e| format!("manifest spill: {e}"))?;
                 if copied {
                     batch.push(Record::File {

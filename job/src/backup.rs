@@ -1151,6 +1151,7 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
             n: false,
             c: false,
             m: None,
+            md5: None,
         });
         verified = verify_entries(
             job.dst.store.as_ref(),

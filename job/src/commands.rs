@@ -305,6 +305,7 @@ pub(crate) fn verify_mode(v: VerifyArg) -> VerifyMode {
         VerifyArg::None => VerifyMode::None,
         VerifyArg::Size => VerifyMode::Size,
         VerifyArg::Checksum => VerifyMode::Checksum,
+        VerifyArg::Reread => VerifyMode::Reread,
         VerifyArg::Deep => VerifyMode::Deep,
     }
 }
@@ -1010,11 +1011,15 @@ pub(crate) fn finish(
     let verified_txt = match mode {
         VerifyMode::None => "not verified".to_string(),
         _ => format!(
-            "verified {} files, {} ({} mismatches, {} source findings){}",
+            "verified {} files, {} ({} mismatches, {} source findings{}){}",
             verified.files,
             bytes(verified.bytes),
             verified.mismatches.len(),
             verified.source_findings.len(),
+            match verified.ways.summary() {
+                w if w.is_empty() => w,
+                w => format!("; proven by {w}"),
+            },
             match verified.extras.len() {
                 0 => String::new(),
                 n => format!("; {n} files at the target are not at the source"),
@@ -1069,6 +1074,7 @@ pub(crate) fn finish(
                 bytes: verified.bytes,
                 mismatches: verified.mismatches.clone(),
                 extras: verified.extras.clone(),
+                ways: verified.ways.clone(),
             },
             throughput_bytes_per_s: rate,
             elapsed_s: elapsed,
@@ -1649,6 +1655,7 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
                 bytes: out.bytes,
                 mismatches: out.mismatches.clone(),
                 extras: out.extras.clone(),
+                ways: out.ways.clone(),
             },
             source_findings: out.source_findings.clone(),
             elapsed_s: stats.elapsed().as_secs_f64(),
@@ -1929,6 +1936,7 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
                 bytes: verified.bytes,
                 mismatches: verified.mismatches.clone(),
                 extras: verified.extras.clone(),
+                ways: verified.ways.clone(),
             },
             source_findings: verified.source_findings.clone(),
             latency_ms: stats.latency(),

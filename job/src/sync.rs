@@ -405,6 +405,7 @@ fn cycle(
                 n: false,
                 c: false,
                 m: None,
+                md5: None,
             })?;
         }
     }

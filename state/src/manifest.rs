@@ -92,6 +92,11 @@ pub struct ManifestEntry {
     /// Source modification time, seconds since the epoch (for replication lag).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub m: Option<f64>,
+    /// The whole file's MD5 (32 hex digits), computed as the source was read, when the target
+    /// service computes one too ([`hbcp_store::Store::service_md5`]): the verifier's `service`
+    /// way compares the two instead of reading the target back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
 }
 
 impl ManifestEntry {
@@ -108,7 +113,27 @@ impl ManifestEntry {
             m: e.modified
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map(|d| d.as_secs_f64()),
+            md5: None,
         }
+    }
+
+    /// With the MD5 of the source bytes, as read for the copy.
+    pub fn with_md5(mut self, md5: Option<[u8; 16]>) -> Self {
+        self.md5 = md5.map(|m| m.iter().map(|b| format!("{b:02x}")).collect());
+        self
+    }
+
+    /// The MD5 of [`ManifestEntry::with_md5`], if any (and well formed).
+    pub fn md5(&self) -> Option<[u8; 16]> {
+        let h = self.md5.as_deref()?;
+        let mut out = [0u8; 16];
+        if h.len() != 32 || !h.is_ascii() {
+            return None;
+        }
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(out)
     }
 
     /// Mark as written by this run.
@@ -128,6 +153,7 @@ impl ManifestEntry {
             n: true,
             c: false,
             m: None,
+            md5: None,
         }
     }
 
@@ -344,6 +370,7 @@ mod tests {
             n: true,
             c: false,
             m: None,
+            md5: None,
         }
     }
 

@@ -319,6 +319,22 @@ pub trait Store: Send + Sync + fmt::Debug {
         Ok(None)
     }
 
+    /// The MD5 the service itself computed over the bytes it stored at `key`, where it keeps
+    /// one (Azure: the Content-MD5 of a blob written by one Put Blob; GCS: `md5Hash`), for
+    /// the verifier's `service` way: proof without reading the object back. `None` when the
+    /// store keeps none for this object (or there is no object): the verifier reads it back.
+    fn service_md5(&self, key: &str) -> Result<Option<[u8; 16]>> {
+        let _ = key;
+        Ok(None)
+    }
+
+    /// True when every object written whole by [`Store::put`] / [`Store::put_bytes`] gets a
+    /// [`Store::service_md5`]: the engine then computes the MD5 of those files as it reads
+    /// them (the same pass), and the verifier compares it with the service's.
+    fn puts_have_service_md5(&self) -> bool {
+        false
+    }
+
     /// Make everything committed so far durable (local: `syncfs`). Object stores are durable
     /// at commit, so the default does nothing.
     fn flush(&self) -> Result<()> {

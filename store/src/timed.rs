@@ -278,6 +278,14 @@ impl Store for Timed<'_> {
         self.lat.time(Op::Head, || self.inner.content_md5(key))
     }
 
+    fn service_md5(&self, key: &str) -> Result<Option<[u8; 16]>> {
+        self.lat.time(Op::Head, || self.inner.service_md5(key))
+    }
+
+    fn puts_have_service_md5(&self) -> bool {
+        self.inner.puts_have_service_md5()
+    }
+
     fn flush(&self) -> Result<()> {
         self.inner.flush()
     }

@@ -412,12 +412,22 @@ impl GcsJson {
 
     /// GCS's `md5Hash` of the object, else the MD5 hbcp stored with a composite one.
     pub(crate) async fn content_md5(&self, object: &str) -> Result<Option<[u8; 16]>> {
+        self.md5(object, true).await
+    }
+
+    /// GCS's own `md5Hash` of the object (computed by the service over what it stored; a
+    /// composite object has none).
+    pub(crate) async fn service_md5(&self, object: &str) -> Result<Option<[u8; 16]>> {
+        self.md5(object, false).await
+    }
+
+    async fn md5(&self, object: &str, ours_too: bool) -> Result<Option<[u8; 16]>> {
         let Some(r) = self.resource(object).await? else {
             return Ok(None);
         };
         let b64 = r["md5Hash"]
             .as_str()
-            .or_else(|| r["metadata"][MD5_META].as_str());
+            .or_else(|| ours_too.then(|| r["metadata"][MD5_META].as_str()).flatten());
         Ok(b64
             .and_then(|v| B64.decode(v.trim()).ok())
             .and_then(|v| <[u8; 16]>::try_from(v.as_slice()).ok()))

@@ -2050,6 +2050,22 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         }
     }
 
+    fn service_md5(&self, key: &str) -> Result<Option<[u8; 16]>> {
+        let p = self.path(key)?;
+        match (&self.azure, &self.gcs) {
+            // Azure computes Content-MD5 on Put Blob (and checks it when sent).
+            (Some(az), _) => self.block(az.content_md5(p.as_ref())),
+            (None, Some(g)) => self.block(g.service_md5(p.as_ref())),
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn puts_have_service_md5(&self) -> bool {
+        // A whole file is one Put Blob (Azure) or one upload (GCS): the service computes its
+        // MD5. S3's ETag is an MD5 only without SSE-KMS / SSE-C, so S3 is read back.
+        self.azure.is_some() || self.gcs.is_some()
+    }
+
     fn copy_within(&self, from: &str, to: &str) -> Result<()> {
         let (f, t) = (self.path(from)?, self.path(to)?);
         if let Some(g) = &self.gcs {
