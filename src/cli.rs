@@ -51,6 +51,21 @@ pub struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+    /// When stderr is not a terminal (a cron or nohup run's log), print a line of progress
+    /// figures this often, e.g. 30s, 5m.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "60s",
+          value_parser = parse_interval)]
+    pub stats_interval: std::time::Duration,
+}
+
+/// Parse `--stats-interval`: a duration of at least 100ms (`1s`, `30s`, `5m`).
+pub fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{s:?} is not a duration ({e}); expected e.g. 1s, 30s, 5m"))?;
+    if d < std::time::Duration::from_millis(100) {
+        return Err(format!("{s:?} is too short; the least is 100ms"));
+    }
+    Ok(d)
 }
 
 impl Cli {

@@ -26,4 +26,5 @@ mod signals;
 mod sync;
 mod target_lock;
 mod verify_local;
+mod view;
 mod wasb;

@@ -1,0 +1,115 @@
+//! The operator's view (issue #20): what a run shows while it runs and what it says at the end,
+//! checked against what the run did.
+
+use std::fs;
+use std::process::{Command, Stdio};
+
+use crate::util::*;
+
+/// A stats line: `hbcp: [PHASE] FIGURES`.
+fn stats_lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("hbcp: [copy] ") || l.starts_with("hbcp: [verify] "))
+        .collect()
+}
+
+/// The `N.N UNIT/s` rate of a stats line, in bytes/s.
+fn rate_of(line: &str) -> Option<f64> {
+    let i = line.find("/s,")?;
+    let head = &line[..i];
+    let j = head.rfind(", ")?;
+    let (num, unit) = head[j + 2..].split_once(' ')?;
+    let mult = match unit {
+        "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some(num.parse::<f64>().ok()? * mult)
+}
+
+/// With stderr redirected to a file (as `> run.log 2>&1` in cron), `--stats-interval 1s`
+/// prints a line of figures every second: a copy held to about ten seconds by the cap prints
+/// at least five, each with the rate over the recent past (under the cap, not an average
+/// since the start), the files and bytes of the total, the elapsed time, retries, failures.
+#[test]
+fn copy_with_stderr_redirected_prints_stats_lines_at_the_interval() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    fs::create_dir_all(&src).unwrap();
+    // 24 files of 256 KiB = 6 MiB at 600 KiB/s: about ten seconds.
+    for i in 0..24u32 {
+        fs::write(
+            src.join(format!("f{i:02}")),
+            vec![(i % 251) as u8; 256 << 10],
+        )
+        .unwrap();
+    }
+    let log = t.path().join("run.log");
+    let status = Command::new(bin())
+        .args(["copy", &s(&src), &s(&dst)])
+        .args(["--max-bandwidth", "600KiB/s", "--workers", "2"])
+        .args(["--stats-interval", "1s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .status()
+        .unwrap();
+    let err = fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert_same_tree(&src, &dst);
+    let lines = stats_lines(&err);
+    assert!(lines.len() >= 5, "{} stats lines:\n{err}", lines.len());
+    let cap = 600.0 * 1024.0;
+    for l in &lines {
+        for figure in ["elapsed ", "retries 0", "failed 0", "/s"] {
+            assert!(l.contains(figure), "{figure:?} missing from {l:?}");
+        }
+        // Once the listing ended (it is instant here), every line has the totals.
+        if !l.contains("listing:") && l.starts_with("hbcp: [copy]") {
+            assert!(l.contains(" of 6.0 MiB ("), "{l}");
+            assert!(l.contains(" of 24 files"), "{l}");
+        }
+    }
+    // The rate shown is of the recent past and holds under the cap (a short burst allowed).
+    let copy_lines: Vec<&&str> = lines.iter().filter(|l| l.contains("[copy]")).collect();
+    let late = &copy_lines[copy_lines.len() / 2..];
+    for l in late {
+        let r = rate_of(l).unwrap_or_else(|| panic!("no rate in {l:?}"));
+        assert!(
+            r <= cap * 1.5,
+            "{r} B/s shown under a cap of {cap} B/s: {l}"
+        );
+        assert!(l.contains("ETA "), "{l}");
+    }
+    // The files done never go down and never pass the total.
+    let done: Vec<u64> = copy_lines
+        .iter()
+        .filter_map(|l| {
+            let (_, rest) = l.split_once("), ")?;
+            rest.split(' ').next()?.parse().ok()
+        })
+        .collect();
+    assert!(done.windows(2).all(|w| w[0] <= w[1]), "{done:?}");
+    assert!(done.iter().all(|d| *d <= 24), "{done:?}");
+}
+
+/// `--stats-interval` refuses what is not a duration, or one too short to be meant.
+#[test]
+fn stats_interval_refuses_bad_durations() {
+    let t = tempfile::tempdir().unwrap();
+    for bad in ["soon", "0s", "5ms"] {
+        let r = hbcp([
+            "copy",
+            &s(t.path()),
+            &s(&t.path().join("dst")),
+            "--stats-interval",
+            bad,
+        ]);
+        assert_eq!(r.code, 2, "{bad}: {r:?}");
+        assert!(r.stderr.contains("--stats-interval"), "{r:?}");
+        assert!(!t.path().join("dst").exists());
+    }
+}
