@@ -113,3 +113,89 @@ fn stats_interval_refuses_bad_durations() {
         assert!(!t.path().join("dst").exists());
     }
 }
+
+/// The files under `root` (no folders), as relative keys.
+fn files_under(root: &std::path::Path) -> Vec<String> {
+    digest(root)
+        .into_iter()
+        .filter(|(k, (is_dir, _, _))| !*is_dir && !k.starts_with(".hbcp/"))
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// The bundled sample's copy names what it left out and why, as counts by reason, and the
+/// report lists the keys: each count is checked against the tree (the WAL folders' files, the
+/// transient ones, the --exclude match), and copied + left out = every file of the source.
+#[test]
+fn copy_of_the_sample_names_what_it_left_out() {
+    let t = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hbase-sample");
+    let dst = t.path().join("dst");
+    let report = t.path().join("r.json");
+    let r = copy(
+        &src,
+        &dst,
+        &["--exclude", "notes/**", "--report", &s(&report)],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let all = files_under(&src);
+    let copied = files_under(&dst);
+    let wals: Vec<&String> = all
+        .iter()
+        .filter(|k| {
+            ["WALs/", "oldWALs/", "MasterProcWALs/"]
+                .iter()
+                .any(|p| k.starts_with(p))
+        })
+        .collect();
+    let excluded: Vec<&String> = all.iter().filter(|k| k.starts_with("notes/")).collect();
+    let left: Vec<&String> = all.iter().filter(|k| !copied.contains(k)).collect();
+    let transient: Vec<&String> = left
+        .iter()
+        .copied()
+        .filter(|k| !wals.contains(k) && !excluded.contains(k))
+        .collect();
+    assert!(!wals.is_empty() && !transient.is_empty() && excluded.len() == 1);
+    for k in &transient {
+        assert!(
+            hbase_copy_leaves_out(k, true),
+            "{k} left out but not transient"
+        );
+    }
+    let summary = r.stderr.lines().last().unwrap();
+    let expect = format!(
+        "{} files left out (HBase transient {}, WALs {}, --exclude 1)",
+        left.len(),
+        transient.len(),
+        wals.len()
+    );
+    assert!(summary.contains(&expect), "{expect:?} not in {summary:?}");
+    assert!(
+        summary.contains(&format!("copied {} files", copied.len())),
+        "{summary}"
+    );
+    let j: serde_json::Value = serde_json::from_slice(&fs::read(&report).unwrap()).unwrap();
+    let keys = |why: &str| -> Vec<String> {
+        j["left_out"][why]["keys"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no left_out.{why} in {j}"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        keys("wals"),
+        wals.iter().map(|k| k.to_string()).collect::<Vec<_>>()
+    );
+    assert_eq!(keys("excluded"), ["notes/operator copy #123 ü=ok.txt"]);
+    assert_eq!(
+        keys("hbase_transient"),
+        transient.iter().map(|k| k.to_string()).collect::<Vec<_>>()
+    );
+    let wal_bytes: u64 = wals
+        .iter()
+        .map(|k| fs::metadata(src.join(k)).unwrap().len())
+        .sum();
+    assert_eq!(j["left_out"]["wals"]["bytes"], wal_bytes);
+    assert_eq!(j["files"], copied.len() as u64, "{j}");
+}

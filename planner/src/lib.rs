@@ -18,7 +18,7 @@ pub mod split;
 pub mod view;
 
 pub use order::LargestFirst;
-pub use select::{HbaseRules, Scope, Selection};
+pub use select::{HbaseRules, LeftOut, LeftOutCount, LeftOutTally, Scope, Selection};
 pub use split::{range_count, ranges};
 pub mod items;
 pub use view::{Layout, SelectSpec, View, ViewListing, ViewStore, build_view};
