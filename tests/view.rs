@@ -50,7 +50,8 @@ fn copy_with_stderr_redirected_prints_stats_lines_at_the_interval() {
     let log = t.path().join("run.log");
     let status = Command::new(bin())
         .args(["copy", &s(&src), &s(&dst)])
-        .args(["--max-bandwidth", "600KiB/s", "--workers", "2"])
+        // AzCopy's --cap-mbps: 4.9152 megabits/s = 614400 bytes/s = 600 KiB/s.
+        .args(["--cap-mbps", "4.9152", "--workers", "2"])
         .args(["--stats-interval", "1s"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -198,4 +199,34 @@ fn copy_of_the_sample_names_what_it_left_out() {
         .sum();
     assert_eq!(j["left_out"]["wals"]["bytes"], wal_bytes);
     assert_eq!(j["files"], copied.len() as u64, "{j}");
+}
+
+/// `--max-bandwidth` refuses a rate that could be read as bits or as bytes, with one line that
+/// lists the forms; `--cap-mbps` and `--max-bandwidth` together are refused; nothing written.
+#[test]
+fn ambiguous_bandwidth_is_refused_with_the_forms() {
+    let t = tempfile::tempdir().unwrap();
+    fs::write(t.path().join("a"), b"x").unwrap();
+    let dst = t.path().join("dst");
+    for rate in ["8M", "8MB", "8mbps", "8MBps", "100"] {
+        let r = hbcp(["copy", &s(t.path()), &s(&dst), "--max-bandwidth", rate]);
+        assert_eq!(r.code, 2, "{rate}: {r:?}");
+        assert!(r.stderr.contains("--max-bandwidth"), "{r:?}");
+        assert!(
+            r.stderr.contains("800Mbps") && r.stderr.contains("100MiB/s"),
+            "{r:?}"
+        );
+        assert!(!dst.exists(), "{rate}: the target was created");
+    }
+    let r = hbcp([
+        "copy",
+        &s(t.path()),
+        &s(&dst),
+        "--max-bandwidth",
+        "8Mbps",
+        "--cap-mbps",
+        "8",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(!dst.exists());
 }

@@ -467,7 +467,7 @@ pub(crate) fn build_job(
             OverwriteArg::Always => Overwrite::Always,
             OverwriteArg::Never => Overwrite::Never,
         },
-        max_bandwidth: tuning.max_bandwidth,
+        max_bandwidth: tuning.bandwidth(),
         buffer_budget,
         // Against an object store the number of requests in flight adapts (more while the
         // throughput grows, fewer when throttled); disk to disk it is fixed.
