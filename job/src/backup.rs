@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use hbcp_engine::{Overwrite, Stats, Stop, TargetIndex, is_hfile_name};
+use hbcp_state::manifest::{COMPLETION_KEY, ManifestEntry};
 use hbcp_store::timed::Timed;
 use hbcp_store::{Caps, Entry, EntryKind, ListSink, Store, Upload};
 use hbcp_verifier::check::{Params, SourceCheck, verify_entries};
@@ -28,7 +29,6 @@ use hbcp_verifier::generation::{
     self as g, GENERATION_FORMAT, GENERATION_VERSION, GenerationEntry, GenerationHeader,
     GenerationKey, LAYOUT_FORMAT, LAYOUT_KEY, Layout,
 };
-use hbcp_verifier::manifest::{COMPLETION_KEY, ManifestEntry};
 use hbcp_verifier::{VerifyMode, VerifyOutcome};
 
 use crate::cli::{BackupArgs, GenerationsArgs, ProgressArg, RestoreArgs, VerifyArg};
@@ -493,7 +493,7 @@ fn load_known(store: &dyn Store, listing: &Listing, scratch: &std::path::Path) -
 
 fn read_spill(path: &std::path::Path) -> Result<Vec<ManifestEntry>> {
     let mut v = Vec::new();
-    hbcp_verifier::manifest::read(
+    hbcp_state::manifest::read(
         std::fs::File::open(path)?,
         &path.display().to_string(),
         |e| {
@@ -858,7 +858,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
             });
         }
         gen_entries.sort_by(|a, b| a.k.cmp(&b.k));
-        header.finished = hbcp_planner::plan::now_rfc3339();
+        header.finished = hbcp_state::time::now_rfc3339();
         let bytes_ = g::encode(&header, gen_entries)?;
         // Everything it names is durable; then the manifest, in one put: now it is visible.
         store.flush()?;
@@ -927,7 +927,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
             "source": job.src.url.display,
             "target": job.dst.url.display,
             "started": job.cfg.started,
-            "finished": hbcp_planner::plan::now_rfc3339(),
+            "finished": hbcp_state::time::now_rfc3339(),
             "exit_code": exit.code(),
             "generation": id,
             "resumed": resumed,

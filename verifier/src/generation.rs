@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use hbcp_planner::records::{RecordReader, RecordWriter};
+use hbcp_state::records::{RecordReader, RecordWriter};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
