@@ -230,3 +230,47 @@ fn ambiguous_bandwidth_is_refused_with_the_forms() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(!dst.exists());
 }
+
+/// A backup of the sample says what it left out, as the copy does, and counts in the singular
+/// when there is one; `preflight` too ("1 region, 1 family", not "1 regions, 1 families").
+#[test]
+fn backup_and_preflight_of_the_sample_say_it_plainly() {
+    let t = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hbase-sample");
+    let dst = t.path().join("backups");
+    let r = hbcp(["backup", &s(&src), &s(&dst), "--progress", "none"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let all = files_under(&src);
+    let wals = all
+        .iter()
+        .filter(|k| {
+            ["WALs/", "oldWALs/", "MasterProcWALs/"]
+                .iter()
+                .any(|p| k.starts_with(p))
+        })
+        .count();
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("written: "))
+        .unwrap_or_else(|| panic!("{r:?}"));
+    assert!(line.contains(&format!("WALs {wals})")), "{line}");
+    assert!(
+        line.contains("files left out (HBase transient 1, "),
+        "{line}"
+    );
+    let p = hbcp(["preflight", &s(&src)]);
+    assert_eq!(p.code, 0, "{p:?}");
+    for bad in ["1 regions", "1 families", "1 HFiles", "1 files"] {
+        assert!(
+            !p.stdout.contains(&format!(" {bad}")),
+            "{bad}: {}",
+            p.stdout
+        );
+    }
+    assert!(
+        p.stdout.contains(": 1 region, 1 family, 1 HFile, "),
+        "{}",
+        p.stdout
+    );
+}

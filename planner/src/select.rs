@@ -294,13 +294,12 @@ impl Selection {
 mod tests {
     use super::*;
 
+    /// A file entry: [`dir`]'s, with a size.
     fn file(key: &str, size: u64) -> Entry {
         Entry {
-            key: key.into(),
             size,
-            version: None,
-            modified: None,
             kind: EntryKind::File,
+            ..dir(key)
         }
     }
 
