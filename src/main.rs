@@ -94,6 +94,7 @@ fn main() -> ExitCode {
             .into();
         }
     };
+    progress::set_stats_interval(cli.stats_interval);
     let exit = match commands::run(cli) {
         Ok(code) => code,
         Err(e) => exit::of_error(&e),

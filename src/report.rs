@@ -83,6 +83,9 @@ pub struct Report {
     /// Per-request latencies by operation (`list` pages, `head`, `get`, `put`, `stage`,
     /// `commit`, `delete`…), with their distribution.
     pub latency_by_op_ms: BTreeMap<String, OpLatency>,
+    /// What the job left out, by reason (`hbase_transient`, `wals`, `excluded`, `selection`):
+    /// files, bytes and the first keys.
+    pub left_out: BTreeMap<String, hbcp_planner::LeftOutCount>,
     /// Files that could not be copied.
     pub failures: Vec<Failure>,
     /// Warnings of the copy (files not copied, or copied as they are).

@@ -30,4 +30,5 @@ mod target_changed;
 mod target_lock;
 mod verify_local;
 mod verify_ways;
+mod view;
 mod wasb;

@@ -724,9 +724,14 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         );
     }
     let reporter = Reporter::start(stats.clone(), job.tuning.progress);
+    let left_out = job.left_out.clone();
     let feed = move |src: &dyn Store, sink: &ListSink<'_>| {
         src.list("", &|e: Entry| {
-            if sel.accepts(&e) { sink(e) } else { Ok(()) }
+            if left_out.judge(&sel, &e) {
+                sink(e)
+            } else {
+                Ok(())
+            }
         })
     };
     crate::exit::writing();
@@ -879,13 +884,15 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         let _ = store.delete(PENDING_KEY);
         let _ = std::fs::remove_dir_all(&job.cfg.state_dir);
         cleanup_staging(&job);
+        let files = |n: u64| format!("{n} {}", if n == 1 { "file" } else { "files" });
         errln!(
-            "hbcp: generation {id} written: {} files, {}; stored {} new files, {} (sent {})",
-            header.files,
+            "hbcp: generation {id} written: {}, {}; stored {} new, {} (sent {}); {}",
+            files(header.files),
             bytes(header.bytes),
-            header.new_files,
+            files(header.new_files),
             bytes(header.new_bytes),
             bytes(stats.bytes_copied.load(Relaxed)),
+            job.left_out.summary(),
         );
         // Prune only after the new generation is verified and visible.
         pruned = prune(store.as_ref(), a.keep)?;

@@ -401,6 +401,8 @@ pub(crate) struct Job {
     pub(crate) target_selection: Selection,
     /// `--delete-extra`, with its cap.
     pub(crate) delete_extra: Option<hbcp_verifier::check::DeleteExtra>,
+    /// What the listing left out, by reason (the summary and the report name it).
+    pub(crate) left_out: Arc<hbcp_planner::LeftOutTally>,
 }
 
 pub(crate) fn build_job(
@@ -465,7 +467,7 @@ pub(crate) fn build_job(
             OverwriteArg::Always => Overwrite::Always,
             OverwriteArg::Never => Overwrite::Never,
         },
-        max_bandwidth: tuning.max_bandwidth,
+        max_bandwidth: tuning.bandwidth(),
         buffer_budget,
         // Against an object store the number of requests in flight adapts (more while the
         // throughput grows, fewer when throttled); disk to disk it is fixed.
@@ -493,6 +495,7 @@ pub(crate) fn build_job(
         source_prefixes: None,
         target_selection: Selection::default(),
         delete_extra: None,
+        left_out: Arc::default(),
     })
 }
 
@@ -573,10 +576,15 @@ fn copy(a: CopyArgs) -> Result<Exit> {
         // The whole root, listed again by the verification (see `verify_spill`).
         let prefixes = vec![String::new()];
         job.source_prefixes = Some(prefixes.clone());
+        let left_out = job.left_out.clone();
         let feed = move |src: &dyn Store, sink: &ListSink<'_>| {
             for prefix in &prefixes {
                 src.list(prefix, &|e: Entry| {
-                    if sel.accepts(&e) { sink(e) } else { Ok(()) }
+                    if left_out.judge(&sel, &e) {
+                        sink(e)
+                    } else {
+                        Ok(())
+                    }
                 })?;
             }
             Ok(())
@@ -1027,7 +1035,7 @@ pub(crate) fn finish(
         ),
     };
     let summary = format!(
-        "hbcp: {status}: copied {files_copied} files, {}{} in {:.1}s ({}/s); skipped {files_skipped} already there ({}); {} failed; {verified_txt}",
+        "hbcp: {status}: copied {files_copied} files, {}{} in {:.1}s ({}/s); skipped {files_skipped} already there ({}); {} failed; {verified_txt}; {}",
         bytes(bytes_copied),
         match bytes_server_side {
             0 => String::new(),
@@ -1037,6 +1045,7 @@ pub(crate) fn finish(
         bytes(rate as u64),
         bytes(bytes_skipped),
         outcome.failures.len(),
+        job.left_out.summary(),
     );
     if let (Some(sh), Exit::Ok) = (job.shard, exit) {
         errln!(
@@ -1080,6 +1089,7 @@ pub(crate) fn finish(
             elapsed_s: elapsed,
             latency_ms: stats.latency(),
             latency_by_op_ms: stats.latency_by_op(),
+            left_out: job.left_out.counts(),
             failures: outcome.failures.clone(),
             warnings: outcome
                 .warnings
