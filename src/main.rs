@@ -4,6 +4,7 @@
 // First: its `outln!` is used by the modules below.
 #[macro_use]
 mod exit;
+mod genstore;
 
 mod auth;
 mod backup;

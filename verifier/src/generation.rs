@@ -173,6 +173,118 @@ pub fn decode(bytes: &[u8], display: &str) -> Result<(GenerationHeader, Vec<Gene
     Ok((h, v))
 }
 
+/// Read generation `id`'s manifest from `store` as a stream, calling `f` for every entry (in key
+/// order); returns the header. Memory stays flat whatever the generation holds.
+pub fn read_store(
+    store: &dyn hbcp_store::Store,
+    id: u64,
+    mut f: impl FnMut(GenerationEntry) -> Result<()>,
+) -> Result<GenerationHeader> {
+    let key = manifest_key(id);
+    let size = manifest_size(store, &key)?;
+    let (h, mut rd): (GenerationHeader, _) = RecordReader::new(
+        crate::manifest::StoreReader::new(store, &key, size),
+        &key,
+        GENERATION_FORMAT,
+        GENERATION_VERSION,
+    )?;
+    while let Some(e) = rd.next_record::<GenerationEntry>()? {
+        f(e)?;
+    }
+    Ok(h)
+}
+
+/// The header of generation `id` (the first lines of its manifest only).
+pub fn read_header(store: &dyn hbcp_store::Store, id: u64) -> Result<GenerationHeader> {
+    let key = manifest_key(id);
+    let size = manifest_size(store, &key)?;
+    let (h, _): (GenerationHeader, _) = RecordReader::new(
+        crate::manifest::StoreReader::new(store, &key, size),
+        &key,
+        GENERATION_FORMAT,
+        GENERATION_VERSION,
+    )?;
+    Ok(h)
+}
+
+fn manifest_size(store: &dyn hbcp_store::Store, key: &str) -> Result<u64> {
+    match store.head(key)? {
+        Some(e) => Ok(e.size),
+        None => Err(hbcp_store::Error::NotFound {
+            key: key.to_string(),
+        }
+        .into()),
+    }
+}
+
+/// The entries of a generation manifest read from a local file, as an iterator (for the
+/// verifier's parallel walk). A read error ends the iteration and is kept: check
+/// [`FileEntries::error`] after it.
+pub struct FileEntries {
+    rd: RecordReader<std::fs::File>,
+    error: std::sync::Arc<std::sync::Mutex<Option<crate::Error>>>,
+}
+
+impl FileEntries {
+    /// Open a generation manifest written locally; returns its header and entries.
+    pub fn open(path: &std::path::Path) -> Result<(GenerationHeader, Self)> {
+        let (h, rd) = RecordReader::open(path, GENERATION_FORMAT, GENERATION_VERSION)?;
+        Ok((
+            h,
+            FileEntries {
+                rd,
+                error: Default::default(),
+            },
+        ))
+    }
+
+    /// Where a read error is kept (take it after the iteration).
+    pub fn error(&self) -> std::sync::Arc<std::sync::Mutex<Option<crate::Error>>> {
+        self.error.clone()
+    }
+}
+
+impl Iterator for FileEntries {
+    type Item = GenerationEntry;
+    fn next(&mut self) -> Option<GenerationEntry> {
+        match self.rd.next_record::<GenerationEntry>() {
+            Ok(e) => e,
+            Err(e) => {
+                *self.error.lock().unwrap() = Some(e.into());
+                None
+            }
+        }
+    }
+}
+
+/// Create a local generation manifest file (sent to the target with
+/// [`crate::manifest::upload_file`], in parts when large).
+pub fn create(
+    path: &std::path::Path,
+    header: &GenerationHeader,
+) -> Result<RecordWriter<std::io::BufWriter<std::fs::File>>> {
+    Ok(RecordWriter::create(path, header)?)
+}
+
+/// Copy the entries of the local generation manifest `from` to a new one at `to` under
+/// `header` (a manifest whose counts and finish time are known only after its entries were
+/// written); returns the number of entries.
+pub fn rewrite(
+    from: &std::path::Path,
+    to: &std::path::Path,
+    header: &GenerationHeader,
+) -> Result<u64> {
+    let (_, mut rd): (GenerationHeader, _) =
+        RecordReader::open(from, GENERATION_FORMAT, GENERATION_VERSION)?;
+    let mut w = create(to, header)?;
+    while let Some(e) = rd.next_record::<GenerationEntry>()? {
+        w.write(&e)?;
+    }
+    let n = w.records();
+    w.finish()?;
+    Ok(n)
+}
+
 /// What a prune does.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PrunePlan {
@@ -184,6 +296,28 @@ pub struct PrunePlan {
     pub delete: BTreeSet<String>,
 }
 
+/// Which generations to keep (the newest `keep` of those not tombstoned) and which to remove
+/// (the other `ids`, tombstoned ones included), both ascending.
+pub fn keep_split(
+    ids: &BTreeSet<u64>,
+    tombstoned: &BTreeSet<u64>,
+    keep: usize,
+) -> (Vec<u64>, Vec<u64>) {
+    let visible: Vec<u64> = ids
+        .iter()
+        .copied()
+        .filter(|id| !tombstoned.contains(id))
+        .collect();
+    let cut = visible.len().saturating_sub(keep);
+    let kept: Vec<u64> = visible[cut..].to_vec();
+    let pruned: Vec<u64> = ids
+        .iter()
+        .copied()
+        .filter(|id| !kept.contains(id))
+        .collect();
+    (kept, pruned)
+}
+
 /// Which generations and stored keys to remove so that the newest `keep` generations remain.
 /// `gens` maps each generation (visible or tombstoned) to the stored keys its manifest names;
 /// `tombstoned` generations are removed whatever `keep` says (a prune that was interrupted).
@@ -193,18 +327,8 @@ pub fn prune_plan(
     tombstoned: &BTreeSet<u64>,
     keep: usize,
 ) -> PrunePlan {
-    let visible: Vec<u64> = gens
-        .keys()
-        .copied()
-        .filter(|id| !tombstoned.contains(id))
-        .collect();
-    let cut = visible.len().saturating_sub(keep);
-    let kept: Vec<u64> = visible[cut..].to_vec();
-    let pruned: Vec<u64> = gens
-        .keys()
-        .copied()
-        .filter(|id| !kept.contains(id))
-        .collect();
+    let ids: BTreeSet<u64> = gens.keys().copied().collect();
+    let (kept, pruned) = keep_split(&ids, tombstoned, keep);
     let needed: BTreeSet<&String> = kept.iter().flat_map(|id| gens[id].iter()).collect();
     let delete = pruned
         .iter()
