@@ -3,20 +3,27 @@
 
 // First: its `outln!` is used by the modules below.
 #[macro_use]
+#[path = "../job/src/exit.rs"]
 mod exit;
 mod genstore;
 
 mod auth;
+#[path = "../job/src/backup.rs"]
 mod backup;
+#[path = "../job/src/bench.rs"]
 mod bench;
 mod cli;
+#[path = "../job/src/commands.rs"]
 mod commands;
 mod completions;
 mod html;
+#[path = "../verifier/src/preflight.rs"]
 mod preflight;
 mod progress;
 mod report;
+#[path = "../job/src/select.rs"]
 mod select;
+#[path = "../job/src/sync.rs"]
 mod sync;
 
 use std::process::ExitCode;
