@@ -5,6 +5,7 @@
 #[macro_use]
 #[path = "../job/src/exit.rs"]
 mod exit;
+#[path = "../job/src/genstore.rs"]
 mod genstore;
 
 mod auth;
