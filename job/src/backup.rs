@@ -107,6 +107,8 @@ struct PrunePlan {
 #[derive(Debug, Default, serde::Serialize)]
 struct Pruned {
     generations: Vec<u64>,
+    /// Nothing was removed: `generations` and the counts say what would be.
+    dry_run: bool,
     deleted_files: u64,
     deleted_bytes: u64,
     problems: Vec<String>,
@@ -132,22 +134,72 @@ fn prune_empty_parents(store: &dyn Store, key: &str) {
     }
 }
 
-/// Finish interrupted prunes, and with `keep` remove all but the newest `keep` generations.
-/// Streams the manifests through maps on disk under `scratch`.
-fn prune(store: &dyn Store, keep: Option<usize>, scratch: &std::path::Path) -> Result<Pruned> {
+/// How far a prune may go.
+struct PruneCap {
+    /// Share of the stored bytes a prune may remove without `force`.
+    max_share: f64,
+    force: bool,
+    /// Say what would go; remove nothing.
+    dry_run: bool,
+}
+
+/// Finish interrupted prunes, and remove the generations `policy` does not keep, with the
+/// stored files no kept generation names. Streams the manifests through maps on disk under
+/// `scratch`.
+fn prune(
+    store: &dyn Store,
+    policy: &g::Retention,
+    cap: &PruneCap,
+    scratch: &std::path::Path,
+) -> Result<Pruned> {
     let listing = list_generations(store)?;
     let mut out = Pruned::default();
-    if keep.is_none() && listing.tombstones.is_empty() {
+    if policy.is_empty() && listing.tombstones.is_empty() {
         return Ok(out);
     }
-    let (kept, pruned) = g::keep_split(
-        &listing.manifests,
-        &listing.tombstones,
-        keep.unwrap_or(usize::MAX),
-    );
+    let mut times = std::collections::BTreeMap::new();
+    for id in listing.visible() {
+        let h = g::read_header(store, id)?;
+        let t = humantime::parse_rfc3339(&h.finished)
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64)
+            .with_context(|| {
+                format!(
+                    "{}: finish time {:?} is not an RFC 3339 time",
+                    g::manifest_key(id),
+                    h.finished
+                )
+            })?;
+        times.insert(id, t);
+    }
+    let (kept, pruned) = g::keep_split(&listing.manifests, &listing.tombstones, &times, policy);
     std::fs::create_dir_all(scratch)
         .with_context(|| format!("creating {}", scratch.display()))?;
-    let delete = crate::genstore::prune_deletions(store, &kept, &pruned, scratch)?;
+    let (delete, stored_bytes) =
+        crate::genstore::prune_deletions(store, &kept, &pruned, scratch)?;
+    let mut doomed = 0u64;
+    for r in delete.iter() {
+        doomed += r?.2;
+    }
+    let share = doomed as f64 / stored_bytes.max(1) as f64;
+    if cap.dry_run {
+        out.generations = pruned;
+        out.deleted_files = delete.len();
+        out.deleted_bytes = doomed;
+        out.dry_run = true;
+        return Ok(out);
+    }
+    if share > cap.max_share && !cap.force {
+        out.problems.push(format!(
+            "not pruned: generations {pruned:?} would delete {} of the {} stored ({:.1}%), more than --max-delete {:.1}%; pass --force to prune them",
+            bytes(doomed),
+            bytes(stored_bytes),
+            share * 100.0,
+            cap.max_share * 100.0
+        ));
+        return Ok(out);
+    }
     let plan = PrunePlan { pruned };
     // 1. Tombstones: the pruned generations are no longer visible (nor restorable).
     for id in &plan.pruned {
@@ -205,9 +257,37 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
             "--verify none: a generation is written only once verified; use size or checksum",
         );
     }
-    if a.keep == Some(0) {
-        return usage("--keep 0: expected at least 1 (the new generation is always kept)");
+    let policy = g::Retention {
+        last: a.keep.or(a.keep_last),
+        hourly: a.keep_hourly,
+        daily: a.keep_daily,
+        weekly: a.keep_weekly,
+        monthly: a.keep_monthly,
+    };
+    for (flag, v) in [
+        (if a.keep.is_some() { "--keep" } else { "--keep-last" }, policy.last),
+        ("--keep-hourly", policy.hourly),
+        ("--keep-daily", policy.daily),
+        ("--keep-weekly", policy.weekly),
+        ("--keep-monthly", policy.monthly),
+    ] {
+        if v == Some(0) {
+            return usage(format!(
+                "{flag} 0: expected at least 1 (the new generation is always kept)"
+            ));
+        }
     }
+    if a.dry_run && policy.is_empty() {
+        return usage("--dry-run: shows what a --keep-* policy would prune; give one (e.g. --keep-daily 7)");
+    }
+    let cap = PruneCap {
+        max_share: match crate::sync::parse_share(&a.max_delete) {
+            Ok(v) => v,
+            Err(e) => return usage(format!("--max-delete {e}")),
+        },
+        force: a.force,
+        dry_run: a.dry_run,
+    };
     let sel = selection(&a.selection.exclude)?;
     let src = open_source(&a.ends.src, a.tuning.allow_http)?;
     // A generation holds what `hbcp copy` would copy of the root: an HBase root without its
@@ -451,12 +531,19 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
             bytes(stats.bytes_copied.load(Relaxed)),
         );
         // Prune only after the new generation is verified and visible.
-        pruned = prune(store.as_ref(), a.keep, &scratch)?;
+        pruned = prune(store.as_ref(), &policy, &cap, &scratch)?;
         let _ = std::fs::remove_dir(&scratch);
+        let would = if pruned.dry_run { "would prune" } else { "pruned" };
         for p in &pruned.generations {
-            eprintln!("hbcp: pruned generation {p}");
+            eprintln!("hbcp: {would} generation {p}");
         }
-        if !pruned.generations.is_empty() {
+        if pruned.dry_run {
+            eprintln!(
+                "hbcp: --dry-run: would delete {} stored files ({}) no kept generation needs; nothing was removed",
+                pruned.deleted_files,
+                bytes(pruned.deleted_bytes)
+            );
+        } else if !pruned.generations.is_empty() {
             eprintln!(
                 "hbcp: deleted {} stored files ({}) no kept generation needs",
                 pruned.deleted_files,

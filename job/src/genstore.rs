@@ -556,14 +556,15 @@ impl Store for GenView {
 }
 
 /// What a prune removes, computed with maps on disk: the stored keys named by a `pruned`
-/// generation and by no `kept` one, in key order, with their sizes (a map under `scratch`). The same answer as
+/// generation and by no `kept` one, in key order, with their sizes (a map under `scratch`),
+/// and the bytes stored for all of them (kept and pruned). The same answer as
 /// [`g::prune_plan`]'s `delete`, at any number of files.
 pub(crate) fn prune_deletions(
     store: &dyn Store,
     kept: &[u64],
     pruned: &[u64],
     scratch: &Path,
-) -> Result<KeyMap> {
+) -> Result<(KeyMap, u64)> {
     let mut needed = KeyMap::builder(scratch)?;
     for id in kept {
         each_entry(store, *id, |e| {
@@ -574,6 +575,10 @@ pub(crate) fn prune_deletions(
         })?;
     }
     let needed = needed.finish()?;
+    let mut stored = 0u64;
+    for r in needed.iter() {
+        stored += r?.2;
+    }
     let mut cand = KeyMap::builder(scratch)?;
     for id in pruned {
         // A tombstoned generation whose manifest is already gone names nothing.
@@ -589,5 +594,9 @@ pub(crate) fn prune_deletions(
             Ok(())
         })?;
     }
-    Ok(cand.finish()?)
+    let cand = cand.finish()?;
+    for r in cand.iter() {
+        stored += r?.2;
+    }
+    Ok((cand, stored))
 }
