@@ -107,8 +107,7 @@ impl KeyMap {
 impl KeyMapBuilder {
     /// Record `key`; a later record of the same key replaces it.
     pub fn add(&mut self, key: &str, value: &str, n: u64) -> Result<()> {
-        self.sort
-            .push((key.to_string(), value.to_string(), n))?;
+        self.sort.push((key.to_string(), value.to_string(), n))?;
         Ok(())
     }
 
@@ -135,7 +134,11 @@ mod tests {
         for round in 0..2u64 {
             for i in (0..900u64).rev() {
                 let k = format!("data/default/t/r{}/cf/{:08x}", i % 11, i * 7919);
-                let v = if i % 4 == 0 { String::new() } else { format!("pool/{i}-{round}") };
+                let v = if i % 4 == 0 {
+                    String::new()
+                } else {
+                    format!("pool/{i}-{round}")
+                };
                 b.add(&k, &v, i + round).unwrap();
                 want.insert(k, (v, i + round));
             }

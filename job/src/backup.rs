@@ -174,10 +174,8 @@ fn prune(
         times.insert(id, t);
     }
     let (kept, pruned) = g::keep_split(&listing.manifests, &listing.tombstones, &times, policy);
-    std::fs::create_dir_all(scratch)
-        .with_context(|| format!("creating {}", scratch.display()))?;
-    let (delete, stored_bytes) =
-        crate::genstore::prune_deletions(store, &kept, &pruned, scratch)?;
+    std::fs::create_dir_all(scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    let (delete, stored_bytes) = crate::genstore::prune_deletions(store, &kept, &pruned, scratch)?;
     let mut doomed = 0u64;
     for r in delete.iter() {
         doomed += r?.2;
@@ -265,7 +263,14 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         monthly: a.keep_monthly,
     };
     for (flag, v) in [
-        (if a.keep.is_some() { "--keep" } else { "--keep-last" }, policy.last),
+        (
+            if a.keep.is_some() {
+                "--keep"
+            } else {
+                "--keep-last"
+            },
+            policy.last,
+        ),
         ("--keep-hourly", policy.hourly),
         ("--keep-daily", policy.daily),
         ("--keep-weekly", policy.weekly),
@@ -278,7 +283,9 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         }
     }
     if a.dry_run && policy.is_empty() {
-        return usage("--dry-run: shows what a --keep-* policy would prune; give one (e.g. --keep-daily 7)");
+        return usage(
+            "--dry-run: shows what a --keep-* policy would prune; give one (e.g. --keep-daily 7)",
+        );
     }
     let cap = PruneCap {
         max_share: match crate::sync::parse_share(&a.max_delete) {
@@ -456,9 +463,17 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         }
     };
     let gs = gen_store.clone();
-    let is_new = move |e: &GenerationEntry| e.at.as_deref().is_some_and(|a| gs.is_new(a).unwrap_or(true));
+    let is_new = move |e: &GenerationEntry| {
+        e.at.as_deref()
+            .is_some_and(|a| gs.is_new(a).unwrap_or(true))
+    };
     let gs = gen_store.clone();
-    let is_shared = move |e: &GenerationEntry| !e.d && e.at.as_deref().is_some_and(|a| !gs.is_new(a).unwrap_or(true));
+    let is_shared = move |e: &GenerationEntry| {
+        !e.d && e
+            .at
+            .as_deref()
+            .is_some_and(|a| !gs.is_new(a).unwrap_or(true))
+    };
     let gen_timed = &Timed::new(gen_store.as_ref(), stats.ops());
     let (fresh, err1) = crate::genstore::manifest_entries(&local_manifest, is_new)?;
     let v1 = verify_entries(
@@ -533,7 +548,11 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         // Prune only after the new generation is verified and visible.
         pruned = prune(store.as_ref(), &policy, &cap, &scratch)?;
         let _ = std::fs::remove_dir(&scratch);
-        let would = if pruned.dry_run { "would prune" } else { "pruned" };
+        let would = if pruned.dry_run {
+            "would prune"
+        } else {
+            "pruned"
+        };
         for p in &pruned.generations {
             eprintln!("hbcp: {would} generation {p}");
         }
@@ -778,8 +797,7 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
             st.bytes_verified.fetch_add(n, Relaxed);
             st.files_verified.fetch_add(1, Relaxed);
         };
-        let (expected, read_err) =
-            crate::genstore::manifest_entries(&local_manifest, |_| true)?;
+        let (expected, read_err) = crate::genstore::manifest_entries(&local_manifest, |_| true)?;
         verified = verify_entries(
             job.dst.store.as_ref(),
             SourceCheck::None,

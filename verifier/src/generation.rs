@@ -321,7 +321,13 @@ impl Retention {
         self.rules().iter().all(|r| r.is_none())
     }
     fn rules(&self) -> [Option<usize>; 5] {
-        [self.last, self.hourly, self.daily, self.weekly, self.monthly]
+        [
+            self.last,
+            self.hourly,
+            self.daily,
+            self.weekly,
+            self.monthly,
+        ]
     }
 }
 
@@ -488,14 +494,24 @@ mod tests {
 
     fn policy() -> impl Strategy<Value = Retention> {
         let rule = || proptest::option::of(1usize..5);
-        (rule(), rule(), rule(), rule(), rule()).prop_map(|(last, hourly, daily, weekly, monthly)| {
-            Retention { last, hourly, daily, weekly, monthly }
-        })
+        (rule(), rule(), rule(), rule(), rule()).prop_map(
+            |(last, hourly, daily, weekly, monthly)| Retention {
+                last,
+                hourly,
+                daily,
+                weekly,
+                monthly,
+            },
+        )
     }
 
     /// What restic's rules mean, checked from the outside: the newest generation is kept; for
     /// every rule, the newest generation of each of its newest N periods is kept; nothing else.
-    fn check_retention(visible: &[(u64, i64)], r: &Retention, kept: &[u64]) -> Result<(), TestCaseError> {
+    fn check_retention(
+        visible: &[(u64, i64)],
+        r: &Retention,
+        kept: &[u64],
+    ) -> Result<(), TestCaseError> {
         let mut want = BTreeSet::new();
         if r.is_empty() {
             want.extend(visible.iter().map(|g| g.0));
