@@ -4,8 +4,7 @@
 
 use divan::Bencher;
 use divan::counter::ItemsCount;
-use hbcp_engine::Journal;
-use hbcp_engine::journal::Record;
+use hbcp_state::journal::{Journal, Record};
 
 fn main() {
     divan::main();

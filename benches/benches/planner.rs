@@ -5,7 +5,9 @@
 use divan::counter::ItemsCount;
 use divan::{Bencher, black_box};
 use hbcp_planner::plan::{PLAN_FORMAT, PLAN_VERSION, PlanHeader, PlanWriter};
-use hbcp_planner::{HbaseRules, LargestFirst, Selection, range_count};
+use hbcp_engine::LargestFirst;
+use hbcp_planner::{HbaseRules, Selection};
+use hbcp_state::range_count;
 use hbcp_store::{Entry, EntryKind};
 
 fn main() {

@@ -3,7 +3,7 @@
 //! `data/` to `archive/` and copy it inside the target instead of sending it again).
 //!
 //! Files are added in any order, the last record of a key winning (an external sort orders
-//! them, [`hbcp_planner::extsort`], stable, so equal keys keep their order). Each table is then
+//! them, [`hbcp_state::extsort`], stable, so equal keys keep their order). Each table is then
 //! written as blocks of sorted records (zstd when it saves room) to a file in a scratch folder
 //! of its own, removed when the index is dropped. Memory holds the first key and place of each
 //! block (with 90-byte keys, under 1 MiB for a million files, about 8 MiB for ten million) and
@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
-use hbcp_planner::extsort::ExternalSort;
+use hbcp_state::extsort::ExternalSort;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -240,7 +240,7 @@ impl Table {
     /// Write the records of `sorted` (in key order, equal keys in push order: the last wins).
     pub(crate) fn write<R: Rec>(
         path: PathBuf,
-        sorted: impl Iterator<Item = hbcp_planner::Result<R>>,
+        sorted: impl Iterator<Item = hbcp_state::Result<R>>,
         block_bytes: usize,
     ) -> Result<Table> {
         // Read back by lookups through the same handle.

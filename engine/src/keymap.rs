@@ -9,7 +9,7 @@ use std::fs;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use hbcp_planner::extsort::ExternalSort;
+use hbcp_state::extsort::ExternalSort;
 
 use crate::Result;
 use crate::index::{

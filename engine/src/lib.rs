@@ -17,10 +17,10 @@
 pub mod adaptive;
 pub mod budget;
 pub mod index;
-pub mod journal;
 pub mod keymap;
 pub mod limiter;
 pub mod lock;
+pub mod order;
 pub mod stats;
 mod work;
 
@@ -29,9 +29,9 @@ use std::sync::atomic::AtomicBool;
 
 pub use budget::Budget;
 pub use index::{Known, Named, TargetIndex, TargetIndexBuilder};
-pub use journal::{Journal, Resume};
 pub use keymap::{KeyMap, KeyMapBuilder};
 pub use limiter::Bandwidth;
+pub use order::LargestFirst;
 pub use stats::{Latency, OpLatency, Sample, Stats};
 pub use work::{Failure, Outcome, Stop};
 
@@ -53,9 +53,9 @@ pub enum Error {
     /// A store error outside any single file.
     #[error(transparent)]
     Store(#[from] hbcp_store::Error),
-    /// A manifest/plan format error.
+    /// A state file (manifest spill, sort run) format or I/O error.
     #[error(transparent)]
-    Format(#[from] hbcp_planner::Error),
+    Format(hbcp_state::Error),
     /// The target index's scratch file cannot be written or read.
     #[error("target index {path}: {source}")]
     IndexIo {
@@ -73,6 +73,16 @@ pub enum Error {
         /// What is wrong.
         why: String,
     },
+}
+
+impl From<hbcp_state::Error> for Error {
+    fn from(e: hbcp_state::Error) -> Self {
+        match e {
+            hbcp_state::Error::Journal { path, why } => Error::Journal { path, why },
+            hbcp_state::Error::Store(s) => Error::Store(s),
+            other => Error::Format(other),
+        }
+    }
 }
 
 /// What to do with a file that already exists at the target.
@@ -161,7 +171,7 @@ impl Default for Config {
             attempts: hbcp_store::retry::ATTEMPTS,
             source_label: String::new(),
             target_label: String::new(),
-            started: hbcp_planner::plan::now_rfc3339(),
+            started: hbcp_state::time::now_rfc3339(),
             known_target: None,
         }
     }

@@ -5,16 +5,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
-use hbcp_planner::{LargestFirst, range_count, split::range_at};
+use hbcp_state::checksum::{combine, hash_file};
+use hbcp_state::journal::{self, Journal, Record, Resume};
+use hbcp_state::manifest::{self, ManifestEntry, ManifestHeader};
+use hbcp_state::{range_at, range_count};
 use hbcp_store::timed::Timed;
 use hbcp_store::{Entry, EntryKind, Error as StoreError, Store, Upload};
-use hbcp_verifier::checksum::{combine, hash_file};
-use hbcp_verifier::manifest::{self, ManifestEntry, ManifestHeader};
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::LargestFirst;
 use crate::adaptive::{Controller, Gate};
 use crate::budget::Budget;
-use crate::journal::{Journal, Record, Resume};
 use crate::limiter::Bandwidth;
 use crate::stats::Stats;
 use crate::{Config, Overwrite, Result, spill_path};
@@ -193,14 +194,7 @@ pub(crate) fn run(
         cfg.range_size,
         &cfg.started,
     );
-    let mut spill_w = manifest::create(&spill, &header).map_err(|e| match e {
-        hbcp_verifier::Error::Store(s) => crate::Error::Store(s),
-        hbcp_verifier::Error::Format(f) => crate::Error::Format(f),
-        other => crate::Error::Journal {
-            path: spill.display().to_string(),
-            why: other.to_string(),
-        },
-    })?;
+    let mut spill_w = manifest::create(&spill, &header)?;
     let resumed_records = resume.records;
     let sh = Shared {
         src,
@@ -384,7 +378,7 @@ fn plan(
                     if t.kind == EntryKind::File
                         && t.size == e.size
                         && (tv.is_none()
-                            || tv == Some(crate::journal::version_hash(t.version.as_deref()))) =>
+                            || tv == Some(journal::version_hash(t.version.as_deref()))) =>
                 {
                     sh.stats.files_skipped.fetch_add(1, Relaxed);
                     sh.stats.bytes_skipped.fetch_add(e.size, Relaxed);

@@ -147,7 +147,7 @@ fn a_read_broken_mid_body_resumes_after_the_written_bytes_and_writes_nothing_twi
     );
     // The checksums hashed on the way (each byte once) are those of the source files.
     let mut sums = Vec::new();
-    hbcp_verifier::manifest::read(fs::File::open(&out.spill).unwrap(), "spill", |e| {
+    hbcp_state::manifest::read(fs::File::open(&out.spill).unwrap(), "spill", |e| {
         sums.push((e.k.clone(), e.checksum()));
         Ok(())
     })
@@ -157,7 +157,7 @@ fn a_read_broken_mid_body_resumes_after_the_written_bytes_and_writes_nothing_twi
     let mut buf = Vec::new();
     for (key, sum) in sums {
         let size = fs::metadata(src.join(&key)).unwrap().len();
-        let want = hbcp_verifier::checksum::hash_file(
+        let want = hbcp_state::checksum::hash_file(
             &local,
             &key,
             size,

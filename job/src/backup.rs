@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use hbcp_engine::{Overwrite, Stats, Stop};
+use hbcp_state::manifest::COMPLETION_KEY;
 use hbcp_store::timed::Timed;
 use hbcp_store::{Entry, EntryKind, ListSink, Store};
 use hbcp_verifier::check::{Params, SourceCheck, verify_entries};
@@ -27,7 +28,6 @@ use hbcp_verifier::generation::{
     self as g, GENERATION_FORMAT, GENERATION_VERSION, GenerationEntry, GenerationHeader,
     LAYOUT_FORMAT, LAYOUT_KEY, Layout,
 };
-use hbcp_verifier::manifest::COMPLETION_KEY;
 use hbcp_verifier::{VerifyMode, VerifyOutcome};
 
 use crate::cli::{BackupArgs, GenerationsArgs, ProgressArg, RestoreArgs, VerifyArg};
@@ -522,11 +522,11 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
     let exit = if problems.is_empty() {
         // Everything it names is durable; then the manifest (in parts when large, visible only
         // when whole): now the generation is visible. Its finish time is the moment verified.
-        header.finished = hbcp_planner::plan::now_rfc3339();
+        header.finished = hbcp_state::time::now_rfc3339();
         let sent = job.cfg.state_dir.join(format!("generation-{id}.final.zst"));
         g::rewrite(&local_manifest, &sent, &header)?;
         store.flush()?;
-        hbcp_verifier::manifest::upload_file(
+        hbcp_state::manifest::upload_file(
             store.as_ref(),
             &g::manifest_key(id),
             &sent,
@@ -607,7 +607,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
             "source": job.src.url.display,
             "target": job.dst.url.display,
             "started": job.cfg.started,
-            "finished": hbcp_planner::plan::now_rfc3339(),
+            "finished": hbcp_state::time::now_rfc3339(),
             "exit_code": exit.code(),
             "generation": id,
             "resumed": resumed,

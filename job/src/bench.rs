@@ -9,12 +9,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use hbcp_engine::{Config, Stats};
+use hbcp_state::manifest;
 use hbcp_store::synthetic::SyntheticStore;
 use hbcp_store::timed::Timed;
 use hbcp_store::{Entry, ListSink, Store};
 use hbcp_verifier::VerifyMode;
 use hbcp_verifier::check::{Params, SourceCheck, verify_entries};
-use hbcp_verifier::manifest;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::BenchArgs;
@@ -167,7 +167,7 @@ pub fn bench(a: BenchArgs) -> Result<Exit> {
     let written = stats.bytes_copied.load(Relaxed);
     let result = BenchResult {
         target: parent.display.clone(),
-        at: hbcp_planner::plan::now_rfc3339(),
+        at: hbcp_state::time::now_rfc3339(),
         files: stats.files_copied.load(Relaxed),
         bytes: written,
         concurrency: if cfg.start_concurrency.is_some() {

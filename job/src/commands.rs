@@ -8,13 +8,12 @@ use std::sync::atomic::Ordering::Relaxed;
 use anyhow::{Context, Result};
 use hbcp_engine::{Config, Outcome, Overwrite, Stats};
 use hbcp_planner::Selection;
-use hbcp_planner::plan::{
-    PLAN_FORMAT, PLAN_VERSION, PlanHeader, PlanReader, PlanWriter, now_rfc3339,
-};
+use hbcp_planner::plan::{PLAN_FORMAT, PLAN_VERSION, PlanHeader, PlanReader, PlanWriter};
+use hbcp_state::manifest::{self, COMPLETION_KEY, ManifestEntry};
+use hbcp_state::time::now_rfc3339;
 use hbcp_store::timed::Timed;
 use hbcp_store::{Entry, EntryKind, ListSink, Store, StoreUrl};
 use hbcp_verifier::check::{Params, SourceCheck, compare_trees, verify_entries};
-use hbcp_verifier::manifest::{self, COMPLETION_KEY, ManifestEntry};
 use hbcp_verifier::{FindingKind, HbaseLayout, SourceFinding, VerifyMode, VerifyOutcome};
 
 use crate::cli::{
@@ -1282,11 +1281,13 @@ const RELIST_MIN_FILES: u64 = 256;
 pub(crate) fn forget(cfg: &Config, keys: &[String]) -> Result<()> {
     let recs: Vec<_> = keys
         .iter()
-        .map(|k| hbcp_engine::journal::Record::Forget { k: k.clone() })
+        .map(|k| hbcp_state::journal::Record::Forget { k: k.clone() })
         .collect();
-    hbcp_engine::Journal::open(&cfg.state_dir, &cfg.job)
+    hbcp_state::journal::Journal::open(&cfg.state_dir, &cfg.job)
         .and_then(|(mut j, _)| j.append(&recs))
-        .map_err(|e| crate::exit::engine_error(e, "cannot record the files that did not verify"))
+        .map_err(|e| {
+            crate::exit::engine_error(e.into(), "cannot record the files that did not verify")
+        })
 }
 
 /// The completion manifest: every file with size and checksum, sorted by key, written last.
@@ -1900,9 +1901,9 @@ fn match_shards(
     if let Some(e) = failed {
         return Err(e.into());
     }
-    let mut keys = hbcp_planner::extsort::ExternalSort::new(
+    let mut keys = hbcp_state::extsort::ExternalSort::new(
         scratch,
-        hbcp_planner::extsort::DEFAULT_BATCH,
+        hbcp_state::extsort::DEFAULT_BATCH,
         |a: &String, b: &String| a.cmp(b),
     );
     let (_, mut rd) = PlanReader::open(plan)?;
@@ -2011,7 +2012,7 @@ fn status(a: StatusArgs) -> Result<Exit> {
         // Journals are readable where the state lives (a local target, or this machine).
         let state = default_state_dir(&dst, &format!("{base}-{sh}"));
         let progress =
-            hbcp_engine::journal::load(&state.join("journal.log"), &format!("{base}-{sh}"))
+            hbcp_state::journal::load(&state.join("journal.log"), &format!("{base}-{sh}"))
                 .ok()
                 .map(|(r, _)| (r.files, r.file_bytes));
         let line = if finished {

@@ -156,6 +156,10 @@ fn store_error(e: &anyhow::Error) -> Option<&hbcp_store::Error> {
                 Some(hbcp_verifier::Error::Store(s)) => Some(s),
                 _ => None,
             })
+            .or_else(|| match c.downcast_ref::<hbcp_state::Error>() {
+                Some(hbcp_state::Error::Store(s)) => Some(s),
+                _ => None,
+            })
     })
 }
 

@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use hbcp_engine::{KeyMap, TargetIndex, is_hfile_name};
+use hbcp_state::manifest::ManifestEntry;
 use hbcp_store::{Caps, Entry, EntryKind, ListSink, Store, Upload};
 use hbcp_verifier::generation::{self as g, GenerationEntry, GenerationHeader, GenerationKey};
-use hbcp_verifier::manifest::ManifestEntry;
 
 /// The generations of a backup target: visible ones and tombstoned ones (a prune under way).
 #[derive(Debug, Default)]
@@ -320,8 +320,8 @@ pub(crate) fn locate_spill(
     out: &Path,
     header: &mut GenerationHeader,
 ) -> Result<()> {
-    let mut sort = hbcp_verifier::manifest::sorter(scratch);
-    hbcp_verifier::manifest::read(
+    let mut sort = hbcp_state::manifest::sorter(scratch);
+    hbcp_state::manifest::read(
         std::fs::File::open(spill).with_context(|| format!("{}", spill.display()))?,
         &spill.display().to_string(),
         |e| Ok(sort.push(e)?),
@@ -422,7 +422,7 @@ impl GenView {
         let tmp = local.with_extension("part");
         let mut f = std::fs::File::create(&tmp).with_context(|| format!("{}", tmp.display()))?;
         std::io::copy(
-            &mut hbcp_verifier::manifest::StoreReader::new(store.as_ref(), &key, size),
+            &mut hbcp_state::manifest::StoreReader::new(store.as_ref(), &key, size),
             &mut f,
         )
         .with_context(|| format!("reading {key}"))?;

@@ -18,14 +18,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Result;
 use hbcp_engine::index::SORT_BATCH;
 use hbcp_engine::{Overwrite, Stats, Stop, TargetIndex};
-use hbcp_planner::extsort::ExternalSort;
-use hbcp_planner::records::RecordReader;
+use hbcp_state::extsort::ExternalSort;
+use hbcp_state::manifest::{
+    self, COMPLETION_KEY, MANIFEST_FORMAT, MANIFEST_VERSION, ManifestEntry, ManifestHeader,
+};
+use hbcp_state::records::RecordReader;
 use hbcp_store::timed::Timed;
 use hbcp_store::{Entry, EntryKind, ListSink};
 use hbcp_verifier::check::{Params, SourceCheck};
-use hbcp_verifier::manifest::{
-    self, COMPLETION_KEY, MANIFEST_FORMAT, MANIFEST_VERSION, ManifestEntry, ManifestHeader,
-};
 use hbcp_verifier::{VerifyMode, VerifyOutcome};
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -201,7 +201,7 @@ fn entries_of(path: &Path) -> Result<impl Iterator<Item = Result<ManifestEntry>>
 
 /// Move `keys` (sorted) past the keys before `k`; true when `k` is one of them.
 fn holds(
-    keys: &mut Peekable<impl Iterator<Item = hbcp_planner::Result<String>>>,
+    keys: &mut Peekable<impl Iterator<Item = hbcp_state::Result<String>>>,
     k: &str,
 ) -> Result<bool> {
     loop {
@@ -261,7 +261,7 @@ fn cycle(
     let index = Arc::new(index);
     job.cfg.known_target = Some(index.clone());
     job.cfg.overwrite = Overwrite::Sync;
-    job.cfg.started = hbcp_planner::plan::now_rfc3339();
+    job.cfg.started = hbcp_state::time::now_rfc3339();
     let stats = Arc::new(Stats::default());
     let feed = move |src: &dyn hbcp_store::Store, sink: &ListSink<'_>| {
         src.list("", &|e: Entry| {
@@ -399,7 +399,7 @@ fn cycle(
             w.write(&ManifestEntry {
                 k,
                 s: known.size,
-                h: known.hash.map(hbcp_verifier::checksum::hex),
+                h: known.hash.map(hbcp_state::checksum::hex),
                 v: None,
                 d: false,
                 n: false,

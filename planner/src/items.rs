@@ -13,10 +13,10 @@ use std::path::PathBuf;
 use hbcp_store::Entry;
 use serde::{Deserialize, Serialize};
 
-use crate::extsort::{DEFAULT_BATCH, ExternalSort};
 use crate::plan::PlanEntry;
-use crate::records::{RecordReader, RecordWriter};
 use crate::{Error, Result};
+use hbcp_state::extsort::{DEFAULT_BATCH, ExternalSort};
+use hbcp_state::records::{RecordReader, RecordWriter};
 
 /// Format name of a sealed items file.
 const FORMAT: &str = "hbcp-view-items";
@@ -60,6 +60,12 @@ pub enum SealError {
     /// The spill files could not be written or read.
     #[error(transparent)]
     Spill(#[from] Error),
+}
+
+impl From<hbcp_state::Error> for SealError {
+    fn from(e: hbcp_state::Error) -> Self {
+        SealError::Spill(e.into())
+    }
 }
 
 /// The files of a view: pushed in any order, then sealed, then read in key order any number
@@ -131,7 +137,7 @@ impl Items {
         let mut p = PlanEntry::from(e);
         p.k = key;
         p.o = sources;
-        sort.push(p)
+        Ok(sort.push(p)?)
     }
 
     /// Merge what was pushed into one record per key. Fails on two different files (sizes
@@ -222,7 +228,7 @@ impl Iterator for ItemIter {
                 }))
             }
             Ok(None) => None,
-            Err(e) => Some(Err(e)),
+            Err(e) => Some(Err(e.into())),
         }
     }
 }

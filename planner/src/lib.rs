@@ -1,25 +1,17 @@
 //! The hbcp planner: decides what to copy and cuts it into tasks.
 //!
 //! The planner is pure bookkeeping over a stream of listing entries: a [`Selection`] says which
-//! entries belong to the job, [`split`] cuts a file into byte ranges, [`LargestFirst`] orders a
-//! bounded window of files so that the big ones start early and the tail is short, and
-//! [`plan`] reads and writes the versioned, checksummed plan file. [`records`] is the framed,
-//! zstd-compressed record format shared by plan files and manifests; [`extsort`] sorts more of
-//! them than fit in memory.
+//! entries belong to the job, [`view`] resolves an HBase selection, [`shard`] splits a plan
+//! between machines, and [`plan`] reads and writes the versioned, checksummed plan file (in `hbcp_state`'s framed
+//! record format).
 #![warn(missing_docs, unreachable_pub)]
 
-pub mod extsort;
-pub mod order;
 pub mod plan;
-pub mod records;
 pub mod select;
 pub mod shard;
-pub mod split;
 pub mod view;
 
-pub use order::LargestFirst;
 pub use select::{HbaseRules, Scope, Selection};
-pub use split::{range_count, ranges};
 pub mod items;
 pub use view::{Layout, SelectSpec, View, ViewListing, ViewStore, build_view};
 
@@ -58,4 +50,18 @@ pub enum Error {
     /// A store error while planning.
     #[error(transparent)]
     Store(#[from] hbcp_store::Error),
+    /// A state file (records, sort runs) that cannot be written or read.
+    #[error(transparent)]
+    State(hbcp_state::Error),
+}
+
+impl From<hbcp_state::Error> for Error {
+    fn from(e: hbcp_state::Error) -> Self {
+        match e {
+            hbcp_state::Error::BadFile { path, why } => Error::BadFile { path, why },
+            hbcp_state::Error::Io { path, source } => Error::Io { path, source },
+            hbcp_state::Error::Store(s) => Error::Store(s),
+            other => Error::State(other),
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! The plan file: every entry of a job, written once and executed by `hbcp run`.
 //!
-//! A plan is a framed record file ([`crate::records`], format `hbcp-plan`, version
+//! A plan is a framed record file ([`hbcp_state::records`], format `hbcp-plan`, version
 //! [`PLAN_VERSION`]). Its header names source, target (both redacted: a plan never holds a
 //! secret — each machine takes credentials from its own environment), range size and
 //! selection; each record is one entry. Tasks are derived from the entries by the split
@@ -8,13 +8,15 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use hbcp_store::{Entry, EntryKind};
 use serde::{Deserialize, Serialize};
 
-use crate::records::{RecordReader, RecordWriter};
-use crate::{Result, range_count};
+use hbcp_state::range_count;
+use hbcp_state::records::{RecordReader, RecordWriter};
+
+use crate::Result;
 
 /// The plan format name.
 pub const PLAN_FORMAT: &str = "hbcp-plan";
@@ -155,16 +157,6 @@ impl Summary {
     }
 }
 
-/// Current time as RFC 3339 (UTC, seconds).
-pub fn now_rfc3339() -> String {
-    humanish_rfc3339(SystemTime::now())
-}
-
-/// Format a time as RFC 3339 (UTC, seconds).
-pub fn humanish_rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
-}
-
 /// Writes a plan.
 pub struct PlanWriter {
     inner: RecordWriter<std::io::BufWriter<std::fs::File>>,
@@ -192,7 +184,7 @@ impl PlanWriter {
         self.summary.add(e, self.range_size);
         let mut p = PlanEntry::from(e);
         p.o = sources.to_vec();
-        self.inner.write(&p)
+        Ok(self.inner.write(&p)?)
     }
 
     /// Finish the file; returns what it holds.
@@ -252,19 +244,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rfc3339_known_dates() {
-        assert_eq!(humanish_rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            humanish_rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_000_000)),
-            "2026-11-18T11:06:40Z"
-        );
-        assert_eq!(
-            humanish_rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29T00:00:00Z"
-        );
-    }
-
-    #[test]
     fn plan_round_trip_and_summary() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("plan");
@@ -275,7 +254,7 @@ mod tests {
             target: "/b".into(),
             range_size: MIN_RANGE_SIZE,
             excludes: vec![],
-            created: now_rfc3339(),
+            created: hbcp_state::time::now_rfc3339(),
             select: None,
             hbase_wals: None,
         };

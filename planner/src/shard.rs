@@ -8,7 +8,7 @@
 
 use hbcp_store::{Entry, EntryKind};
 
-use crate::range_count;
+use hbcp_state::range_count;
 
 /// The cost of one request, in bytes of transfer it is worth.
 pub const REQUEST_COST: u64 = 1 << 20;

@@ -8,15 +8,15 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hbcp_planner::Selection;
-use hbcp_planner::extsort::{DEFAULT_BATCH, ExternalSort};
+use hbcp_state::extsort::{DEFAULT_BATCH, ExternalSort};
 use hbcp_store::{Entry, EntryKind, Store};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::Result;
-use crate::checksum::{hash_file, hex};
 use crate::hbase::{self, HbaseLayout, SourceFinding};
-use crate::manifest::ManifestEntry;
+use hbcp_state::checksum::{hash_file, hex};
+use hbcp_state::manifest::ManifestEntry;
 
 /// How hard to check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -447,7 +447,7 @@ where
     let sort_failed = Mutex::new(None);
     // Only what still needs the source: a version to check, or the HBase checks to run.
     let hbase = p.hbase.is_some() && matches!(p.mode, VerifyMode::Checksum | VerifyMode::Deep);
-    let matched = Mutex::new(crate::manifest::sorter(scratch));
+    let matched = Mutex::new(hbcp_state::manifest::sorter(scratch));
     let listed = Mutex::new(ExternalSort::<Listed>::new(
         scratch,
         DEFAULT_BATCH,
@@ -559,7 +559,7 @@ fn key_sorter(scratch: &Path) -> ExternalSort<String> {
 /// Push into a shared sorter from a listing callback; a failure is kept and stops the listing.
 fn push_sorted<T: serde::Serialize + serde::de::DeserializeOwned>(
     sort: &Mutex<ExternalSort<T>>,
-    failed: &Mutex<Option<hbcp_planner::Error>>,
+    failed: &Mutex<Option<hbcp_state::Error>>,
     t: T,
 ) -> hbcp_store::Result<()> {
     match sort.lock().unwrap().push(t) {
@@ -807,7 +807,7 @@ pub fn find_extras(
     let mut folders = std::collections::BTreeSet::new();
     let file = std::fs::File::open(spill)
         .map_err(|e| hbcp_store::Error::io(spill.display().to_string(), "open", e))?;
-    crate::manifest::read(file, &spill.display().to_string(), |e| {
+    hbcp_state::manifest::read(file, &spill.display().to_string(), |e| {
         if let Some(f) = layout.and_then(|l| hbase_folder(&e.k, l)) {
             folders.insert(f);
         }

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use hbcp_planner::records::{RecordReader, RecordWriter};
+use hbcp_state::records::{RecordReader, RecordWriter};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
@@ -183,7 +183,7 @@ pub fn read_store(
     let key = manifest_key(id);
     let size = manifest_size(store, &key)?;
     let (h, mut rd): (GenerationHeader, _) = RecordReader::new(
-        crate::manifest::StoreReader::new(store, &key, size),
+        hbcp_state::manifest::StoreReader::new(store, &key, size),
         &key,
         GENERATION_FORMAT,
         GENERATION_VERSION,
@@ -199,7 +199,7 @@ pub fn read_header(store: &dyn hbcp_store::Store, id: u64) -> Result<GenerationH
     let key = manifest_key(id);
     let size = manifest_size(store, &key)?;
     let (h, _): (GenerationHeader, _) = RecordReader::new(
-        crate::manifest::StoreReader::new(store, &key, size),
+        hbcp_state::manifest::StoreReader::new(store, &key, size),
         &key,
         GENERATION_FORMAT,
         GENERATION_VERSION,
@@ -258,7 +258,7 @@ impl Iterator for FileEntries {
 }
 
 /// Create a local generation manifest file (sent to the target with
-/// [`crate::manifest::upload_file`], in parts when large).
+/// [`hbcp_state::manifest::upload_file`], in parts when large).
 pub fn create(
     path: &std::path::Path,
     header: &GenerationHeader,

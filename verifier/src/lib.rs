@@ -1,9 +1,7 @@
 //! The hbcp verifier: proves that a target matches its source before a copy is called complete.
 //!
-//! - [`checksum`]: the one checksum scheme (xxh3 per range, combined), shared by the engine
-//!   that hashes what it reads and the verifier that re-reads the target.
-//! - [`manifest`]: the per-file manifest (key, size, checksum) — the completion manifest at
-//!   `DST/.hbcp/manifest.json.zst` is written only when every check holds.
+//! - The checksum scheme and the manifest it checks against are `hbcp_state`'s; the completion
+//!   manifest at `DST/.hbcp/manifest.json.zst` is written only when every check holds.
 //! - [`generation`]: point-in-time generations of a backup target (`hbcp backup`): their
 //!   manifests, the layout, and the pruning rule.
 //! - [`check`]: the checks — a target against the manifest of a copy, or two trees against each
@@ -14,10 +12,8 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod check;
-pub mod checksum;
 pub mod generation;
 pub mod hbase;
-pub mod manifest;
 
 pub use check::{Mismatch, MismatchKind, VerifyMode, VerifyOutcome};
 pub use hbase::{FindingKind, HbaseLayout, SourceFinding};
@@ -34,5 +30,14 @@ pub enum Error {
     Store(#[from] hbcp_store::Error),
     /// A manifest error.
     #[error(transparent)]
-    Format(#[from] hbcp_planner::Error),
+    Format(hbcp_state::Error),
+}
+
+impl From<hbcp_state::Error> for Error {
+    fn from(e: hbcp_state::Error) -> Self {
+        match e {
+            hbcp_state::Error::Store(s) => Error::Store(s),
+            other => Error::Format(other),
+        }
+    }
 }

@@ -523,7 +523,7 @@ fn inspect(src: &End, places: &WalPlaces) -> Result<Option<Findings>> {
         wal_dir: places.dir.as_ref().map(|d| d.url.display.clone()),
         hbcp_copy: wal_files == 0
             && matches!(
-                store.head(hbcp_verifier::manifest::COMPLETION_KEY),
+                store.head(hbcp_state::manifest::COMPLETION_KEY),
                 Ok(Some(_))
             ),
         no_wals_expected: places.no_wals_expected,

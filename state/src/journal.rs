@@ -9,7 +9,7 @@
 //! version is refused — never a wrong skip.
 //!
 //! What a journal says ([`Resume`]) is not held in memory: on open the records go through an
-//! external sort by a 128-bit hash of the key ([`hbcp_planner::extsort`]), are folded per key
+//! external sort by a 128-bit hash of the key ([`crate::extsort`]), are folded per key
 //! (a later record wins, a `Forget` clears), and land in an unlinked index file of fixed
 //! 56-byte entries sorted by key hash. Memory keeps one 16-byte key hash per 64 entries
 //! (0.25 bytes per journaled file); a lookup reads one or two 3.5 KiB blocks (page cache).
@@ -20,7 +20,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use hbcp_planner::extsort::{DEFAULT_BATCH, ExternalSort};
+use crate::extsort::{DEFAULT_BATCH, ExternalSort};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_128};
 
@@ -324,7 +324,7 @@ impl Fold {
 
 fn build_index(
     dir: &Path,
-    sorted: impl Iterator<Item = hbcp_planner::Result<Sortable>>,
+    sorted: impl Iterator<Item = crate::Result<Sortable>>,
     resume: &mut Resume,
 ) -> Result<()> {
     static SEQ: AtomicU64 = AtomicU64::new(0);

@@ -11,8 +11,8 @@
 use std::io::{BufWriter, Read};
 use std::path::Path;
 
-use hbcp_planner::extsort::{DEFAULT_BATCH, ExternalSort};
-use hbcp_planner::records::{RecordReader, RecordWriter};
+use crate::extsort::{DEFAULT_BATCH, ExternalSort};
+use crate::records::{RecordReader, RecordWriter};
 use hbcp_store::{Entry, EntryKind, Store};
 use serde::{Deserialize, Serialize};
 
@@ -193,7 +193,7 @@ pub fn write_sorted(
     header: impl FnOnce(&mut ManifestHeader),
 ) -> Result<u64> {
     let mut sort = sorter(scratch);
-    let file = std::fs::File::open(spill).map_err(|source| hbcp_planner::Error::Io {
+    let file = std::fs::File::open(spill).map_err(|source| crate::Error::Io {
         path: spill.display().to_string(),
         source,
     })?;
@@ -230,7 +230,7 @@ pub fn withdraw(dst: &dyn Store, key: &str) -> Result<bool> {
 /// upload in parts (so a manifest of millions of files is never held in memory), visible only
 /// when whole.
 pub fn upload_file(dst: &dyn Store, key: &str, path: &Path, job: &str) -> Result<()> {
-    let io = |source| hbcp_planner::Error::Io {
+    let io = |source| crate::Error::Io {
         path: path.display().to_string(),
         source,
     };

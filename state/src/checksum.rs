@@ -56,8 +56,8 @@ pub fn hash_file(
     chunk: u64,
     buf: &mut Vec<u8>,
 ) -> Result<u64> {
-    let mut hashes = Vec::with_capacity(hbcp_planner::range_count(size, range_size) as usize);
-    for r in hbcp_planner::ranges(size, range_size) {
+    let mut hashes = Vec::with_capacity(crate::range_count(size, range_size) as usize);
+    for r in crate::ranges(size, range_size) {
         hashes.push(hash_range(store, key, r, version, chunk, buf)?);
     }
     Ok(combine(&hashes))
