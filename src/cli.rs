@@ -299,9 +299,35 @@ pub struct BackupArgs {
     #[command(flatten)]
     pub ends: Endpoints,
     /// After the new generation is verified, keep only the newest N generations (files a kept
-    /// generation needs are never deleted).
-    #[arg(long, value_name = "N")]
+    /// generation needs are never deleted); the same as --keep-last N.
+    #[arg(long, value_name = "N", conflicts_with = "keep_last")]
     pub keep: Option<usize>,
+    /// Retention (restic's meaning): keep the newest N generations.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<usize>,
+    /// Keep the newest generation of each of the last N hours (UTC) that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<usize>,
+    /// Keep the newest generation of each of the last N days (UTC) that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<usize>,
+    /// Keep the newest generation of each of the last N ISO weeks that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<usize>,
+    /// Keep the newest generation of each of the last N months that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<usize>,
+    /// With a --keep policy: write the generation, then only say which generations and stored
+    /// files the policy would remove.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Refuse a prune that removes more than this share of the bytes stored at the target,
+    /// without --force.
+    #[arg(long, value_name = "SHARE", default_value = "50%")]
+    pub max_delete: String,
+    /// Prune even beyond --max-delete.
+    #[arg(long)]
+    pub force: bool,
     /// Back up although the preflight found edits that live only in WALs: the WALs are then part
     /// of the generation (without this flag they are left out, as by `copy`, and such a backup
     /// is refused, exit 2).

@@ -17,6 +17,7 @@
 pub mod adaptive;
 pub mod budget;
 pub mod index;
+pub mod keymap;
 pub mod limiter;
 pub mod lock;
 pub mod order;
@@ -28,6 +29,7 @@ use std::sync::atomic::AtomicBool;
 
 pub use budget::Budget;
 pub use index::{Known, Named, TargetIndex, TargetIndexBuilder};
+pub use keymap::{KeyMap, KeyMapBuilder};
 pub use limiter::Bandwidth;
 pub use order::LargestFirst;
 pub use stats::{Latency, OpLatency, Sample, Stats};

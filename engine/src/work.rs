@@ -709,7 +709,11 @@ fn copy_whole(
         // check the version) for no byte; the verification's source check still finds a file
         // that changed or went away since the listing.
         let written = sh.retry(|| sh.dst.put_bytes(&e.key, Default::default()))?;
-        return Ok((xxhash_rust::xxh3::xxh3_64(&[]), written, service_md5(sh, &[])));
+        return Ok((
+            xxhash_rust::xxh3::xxh3_64(&[]),
+            written,
+            service_md5(sh, &[]),
+        ));
     }
     if !sh.local_dst {
         // Object stores: hand the bytes over as they came, no copy.
@@ -728,8 +732,10 @@ fn copy_whole(
     if e.size > sh.cfg.chunk {
         // Larger than one chunk: streamed into a staged file, never whole in memory.
         let up = sh.retry(|| sh.dst.begin_upload(&e.key, e.size, e.size, &sh.cfg.job))?;
-        let r = stream_range(sh, e, 0..e.size, &*up, 0)
-            .and_then(|hash| sh.retry(|| up.commit()).map(|written| (hash, written, None)));
+        let r = stream_range(sh, e, 0..e.size, &*up, 0).and_then(|hash| {
+            sh.retry(|| up.commit())
+                .map(|written| (hash, written, None))
+        });
         if r.is_err() {
             let _ = up.abort();
         }

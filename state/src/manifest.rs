@@ -301,13 +301,27 @@ pub fn upload_file(dst: &dyn Store, key: &str, path: &Path, job: &str) -> Result
 }
 
 /// Reads a key of a store as a stream, a few MiB at a time.
-struct StoreReader<'a> {
+pub struct StoreReader<'a> {
     store: &'a dyn Store,
     key: &'a str,
     size: u64,
     at: u64,
     buf: Vec<u8>,
     pos: usize,
+}
+
+impl<'a> StoreReader<'a> {
+    /// A reader of the `size` bytes at `key`.
+    pub fn new(store: &'a dyn Store, key: &'a str, size: u64) -> Self {
+        StoreReader {
+            store,
+            key,
+            size,
+            at: 0,
+            buf: Vec::new(),
+            pos: 0,
+        }
+    }
 }
 
 impl Read for StoreReader<'_> {
@@ -344,15 +358,7 @@ pub fn read_store(
     size: u64,
     f: impl FnMut(ManifestEntry) -> Result<()>,
 ) -> Result<ManifestHeader> {
-    let r = StoreReader {
-        store,
-        key,
-        size,
-        at: 0,
-        buf: Vec::new(),
-        pos: 0,
-    };
-    read(r, key, f)
+    read(StoreReader::new(store, key, size), key, f)
 }
 
 #[cfg(test)]
