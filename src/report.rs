@@ -58,6 +58,10 @@ pub struct Report {
     pub files_copied: u64,
     /// Bytes sent in this run.
     pub bytes_copied: u64,
+    /// Of those, bytes that passed through hbcp (read from the source, written to the target).
+    pub bytes_through_client: u64,
+    /// Of those, bytes the target's service copied from the source itself (`--s2s`).
+    pub bytes_server_side: u64,
     /// Files skipped (already at the target, or durable from an earlier run).
     pub files_skipped: u64,
     /// Bytes not sent again.
@@ -79,6 +83,9 @@ pub struct Report {
     /// Per-request latencies by operation (`list` pages, `head`, `get`, `put`, `stage`,
     /// `commit`, `delete`…), with their distribution.
     pub latency_by_op_ms: BTreeMap<String, OpLatency>,
+    /// What the job left out, by reason (`hbase_transient`, `wals`, `excluded`, `selection`):
+    /// files, bytes and the first keys.
+    pub left_out: BTreeMap<String, hbcp_planner::LeftOutCount>,
     /// Files that could not be copied.
     pub failures: Vec<Failure>,
     /// Warnings of the copy (files not copied, or copied as they are).

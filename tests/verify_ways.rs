@@ -197,7 +197,7 @@ fn a_byte_flipped_at_the_target_is_found_by_verify_under_every_way() {
         sdk(
             &py,
             &[
-                "put",
+                "upload",
                 &ep,
                 ACCOUNT,
                 KEY,

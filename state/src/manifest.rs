@@ -85,6 +85,10 @@ pub struct ManifestEntry {
     /// Written to the target by this run (as opposed to found there already).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub n: bool,
+    /// Copied by the target's service (`--s2s`): no checksum was taken on the way, so the
+    /// verification hashes the source as well as the target.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub c: bool,
     /// Source modification time, seconds since the epoch (for replication lag).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub m: Option<f64>,
@@ -105,6 +109,7 @@ impl ManifestEntry {
             v: e.version.clone(),
             d: false,
             n: false,
+            c: false,
             m: e.modified
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map(|d| d.as_secs_f64()),
@@ -146,6 +151,7 @@ impl ManifestEntry {
             v: None,
             d: true,
             n: true,
+            c: false,
             m: None,
             md5: None,
         }
@@ -285,7 +291,8 @@ pub fn upload_file(dst: &dyn Store, key: &str, path: &Path, job: &str) -> Result
             at += n;
             idx += 1;
         }
-        Ok(up.commit()?)
+        up.commit()?;
+        Ok(())
     })();
     if sent.is_err() {
         let _ = up.abort();
@@ -294,13 +301,27 @@ pub fn upload_file(dst: &dyn Store, key: &str, path: &Path, job: &str) -> Result
 }
 
 /// Reads a key of a store as a stream, a few MiB at a time.
-struct StoreReader<'a> {
+pub struct StoreReader<'a> {
     store: &'a dyn Store,
     key: &'a str,
     size: u64,
     at: u64,
     buf: Vec<u8>,
     pos: usize,
+}
+
+impl<'a> StoreReader<'a> {
+    /// A reader of the `size` bytes at `key`.
+    pub fn new(store: &'a dyn Store, key: &'a str, size: u64) -> Self {
+        StoreReader {
+            store,
+            key,
+            size,
+            at: 0,
+            buf: Vec::new(),
+            pos: 0,
+        }
+    }
 }
 
 impl Read for StoreReader<'_> {
@@ -337,15 +358,7 @@ pub fn read_store(
     size: u64,
     f: impl FnMut(ManifestEntry) -> Result<()>,
 ) -> Result<ManifestHeader> {
-    let r = StoreReader {
-        store,
-        key,
-        size,
-        at: 0,
-        buf: Vec::new(),
-        pos: 0,
-    };
-    read(r, key, f)
+    read(StoreReader::new(store, key, size), key, f)
 }
 
 #[cfg(test)]
@@ -361,6 +374,7 @@ mod tests {
             v: None,
             d: false,
             n: true,
+            c: false,
             m: None,
             md5: None,
         }

@@ -233,7 +233,7 @@ impl Store for Timed<'_> {
         self.lat.time(Op::Put, || self.inner.put(key, data))
     }
 
-    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> Result<()> {
+    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> Result<Option<String>> {
         self.lat.time(Op::Put, || self.inner.put_bytes(key, data))
     }
 
@@ -255,6 +255,15 @@ impl Store for Timed<'_> {
 
     fn copy_within(&self, from: &str, to: &str) -> Result<()> {
         self.lat.time(Op::Copy, || self.inner.copy_within(from, to))
+    }
+
+    fn copy_source(&self, key: &str) -> Result<crate::CopySource> {
+        self.inner.copy_source(key)
+    }
+
+    fn copy_from(&self, key: &str, src: &crate::CopySource, size: u64) -> Result<()> {
+        self.lat
+            .time(Op::Copy, || self.inner.copy_from(key, src, size))
     }
 
     fn make_dir(&self, key: &str) -> Result<()> {
@@ -304,7 +313,7 @@ impl Upload for TimedUpload {
         self.inner.sync_parts()
     }
 
-    fn commit(&self) -> Result<()> {
+    fn commit(&self) -> Result<Option<String>> {
         self.lat.time(Op::Commit, || self.inner.commit())
     }
 

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hbcp_planner::Selection;
 use hbcp_state::extsort::{DEFAULT_BATCH, ExternalSort};
 use hbcp_store::{Entry, EntryKind, Store};
 use rayon::prelude::*;
@@ -522,8 +521,10 @@ where
     let found = Found::default();
     pool(p.workers).install(|| {
         entries.par_bridge().for_each(|e| {
+            // A server-side copy has no checksum of the source: hash it here.
+            let src_sum = src.filter(|_| e.c).map(|s| (s, e.v.as_deref()));
             let (mut finding, way) =
-                compare_one(dst, &e.k, e.kind(), e.s, e.checksum(), e.md5(), None, p);
+                compare_one(dst, &e.k, e.kind(), e.s, e.checksum(), e.md5(), src_sum, p);
             if finding.is_none() {
                 if let (Some(src), Some(v)) = (src, e.v.as_deref()) {
                     finding = head_finding(src, &e.k, v);
@@ -606,8 +607,9 @@ where
         });
         pool(p.workers).install(|| {
             entries.par_bridge().for_each(|e| {
+                let src_sum = e.c.then_some((src, e.v.as_deref()));
                 let (finding, way) =
-                    compare_one(dst, &e.k, e.kind(), e.s, e.checksum(), e.md5(), None, p);
+                    compare_one(dst, &e.k, e.kind(), e.s, e.checksum(), e.md5(), src_sum, p);
                 if finding.is_none() {
                     found.proven(way);
                 }
@@ -719,6 +721,10 @@ fn push_sorted<T: serde::Serialize + serde::de::DeserializeOwned>(
     }
 }
 
+/// Which entries belong to a job (the caller's selection: `--exclude`, hbcp's own folder, the
+/// HBase rules); the verifier only asks.
+pub type Accepts<'a> = dyn Fn(&Entry) -> bool + Sync + 'a;
+
 /// Compare two trees (`hbcp verify SRC DST`): every source entry `selection` takes must be at
 /// the target with the same size (and checksum, unless `mode` is `Size`); every target entry
 /// `dst_selection` takes must be at the source. Memory stays flat at any file count: source entries stream to the checking
@@ -727,8 +733,8 @@ fn push_sorted<T: serde::Serialize + serde::de::DeserializeOwned>(
 pub fn compare_trees(
     src: &dyn Store,
     dst: &dyn Store,
-    selection: &Selection,
-    dst_selection: &Selection,
+    selection: &Accepts<'_>,
+    dst_selection: &Accepts<'_>,
     p: &Params,
     scratch: &Path,
     progress: &(dyn Fn(u64) + Sync),
@@ -736,7 +742,7 @@ pub fn compare_trees(
     let sort_failed = Mutex::new(None);
     let target = Mutex::new(key_sorter(scratch));
     let listed = dst.list("", &|e: Entry| {
-        if e.kind != EntryKind::Skipped && dst_selection.accepts(&e) {
+        if e.kind != EntryKind::Skipped && dst_selection(&e) {
             push_sorted(&target, &sort_failed, e.key)?;
         }
         Ok(())
@@ -754,7 +760,7 @@ pub fn compare_trees(
         let (source, sort_failed) = (&source, &sort_failed);
         let lister = s.spawn(move || {
             src.list("", &|e: Entry| {
-                if e.kind != EntryKind::Skipped && selection.accepts(&e) {
+                if e.kind != EntryKind::Skipped && selection(&e) {
                     push_sorted(source, sort_failed, e.key.clone())?;
                     // A closed channel means the consumers are gone; stop quietly.
                     let _ = tx.send(e);
@@ -950,7 +956,7 @@ pub fn find_extras(
     dst: &dyn Store,
     spill: &Path,
     layout: Option<HbaseLayout>,
-    selection: &Selection,
+    selection: &Accepts<'_>,
     scratch: &Path,
 ) -> Result<Extras> {
     let mut source = key_sorter(scratch);
@@ -973,7 +979,7 @@ pub fn find_extras(
     for prefix in &prefixes {
         let r = dst.list(prefix, &|e: Entry| {
             // A folder marker of the listed folder itself (`data/ns/t/`) is not under it.
-            if e.kind != EntryKind::Skipped && e.key.starts_with(prefix) && selection.accepts(&e) {
+            if e.kind != EntryKind::Skipped && e.key.starts_with(prefix) && selection(&e) {
                 listed.fetch_add(1, Ordering::Relaxed);
                 push_sorted(&target, &sort_failed, e.key)?;
             }
@@ -1143,8 +1149,8 @@ mod tests {
         let out = compare_trees(
             &sa,
             &sb,
-            &Selection::default(),
-            &Selection::default(),
+            &|_| true,
+            &|_| true,
             &params(),
             scratch.path(),
             &|_| {},
