@@ -82,6 +82,7 @@ static MIMALLOC_OPTIONS: extern "C" fn() = {
 };
 
 fn main() -> ExitCode {
+    exit::fill_closed_std_fds();
     init_logging();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
@@ -95,6 +96,7 @@ fn main() -> ExitCode {
             .into();
         }
     };
+    progress::set_stats_interval(cli.stats_interval);
     let exit = match commands::run(cli) {
         Ok(code) => code,
         Err(e) => exit::of_error(&e),

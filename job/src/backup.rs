@@ -255,16 +255,16 @@ fn say_pruned(pruned: &Pruned) {
         "pruned"
     };
     for p in &pruned.generations {
-        eprintln!("hbcp: {would} generation {p}");
+        errln!("hbcp: {would} generation {p}");
     }
     if pruned.dry_run {
-        eprintln!(
+        errln!(
             "hbcp: --dry-run: would delete {} stored files ({}) no kept generation needs; nothing was removed",
             pruned.deleted_files,
             bytes(pruned.deleted_bytes)
         );
     } else if !pruned.generations.is_empty() {
-        eprintln!(
+        errln!(
             "hbcp: deleted {} stored files ({}) no kept generation needs",
             pruned.deleted_files,
             bytes(pruned.deleted_bytes)
@@ -332,6 +332,17 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         }
     }
     let dst = open_target(&a.ends.dst, &src, a.tuning.allow_http)?;
+    // One run at a time per target, taken before the layout or the pending generation is
+    // written.
+    let cancel = install_signals()?;
+    let started = hbcp_state::time::now_rfc3339();
+    let _lock = crate::commands::lock_end(
+        &dst,
+        hbcp_engine::lock::LOCK_KEY,
+        "backup",
+        &started,
+        &cancel,
+    )?;
     let store = dst.store.clone();
     let display = dst.url.display.clone();
     if a.dry_run {
@@ -421,11 +432,10 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
     job.hbase = crate::commands::hbase_layout(None, &sel);
     job.cfg.known_target = Some(Arc::new(known.index));
     job.cfg.overwrite = Overwrite::Sync;
-    let cancel = install_signals()?;
     let stats = Arc::new(Stats::default());
     let quiet = matches!(job.tuning.progress, ProgressArg::Json);
     if !quiet {
-        eprintln!(
+        errln!(
             "hbcp: backup {} -> {} generation {id}{} (state in {})",
             job.src.url,
             job.dst.url,
@@ -434,9 +444,14 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         );
     }
     let reporter = Reporter::start(stats.clone(), job.tuning.progress);
+    let left_out = job.left_out.clone();
     let feed = move |src: &dyn Store, sink: &ListSink<'_>| {
         src.list("", &|e: Entry| {
-            if sel.accepts(&e) { sink(e) } else { Ok(()) }
+            if left_out.judge(&sel, &e) {
+                sink(e)
+            } else {
+                Ok(())
+            }
         })
     };
     crate::exit::writing();
@@ -554,7 +569,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         ));
     }
     for w in &outcome.warnings {
-        eprintln!("hbcp: warning: {w}");
+        errln!("hbcp: warning: {w}");
     }
     let mut pruned = Pruned::default();
     let exit = if problems.is_empty() {
@@ -575,20 +590,22 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         let _ = store.delete(PENDING_KEY);
         let _ = std::fs::remove_dir_all(&job.cfg.state_dir);
         cleanup_staging(&job);
-        eprintln!(
-            "hbcp: generation {id} written: {} files, {}; stored {} new files, {} (sent {})",
-            header.files,
+        let files = |n: u64| format!("{n} {}", if n == 1 { "file" } else { "files" });
+        errln!(
+            "hbcp: generation {id} written: {}, {}; stored {} new, {} (sent {}); {}",
+            files(header.files),
             bytes(header.bytes),
-            header.new_files,
+            files(header.new_files),
             bytes(header.new_bytes),
             bytes(stats.bytes_copied.load(Relaxed)),
+            job.left_out.summary(),
         );
         // Prune only after the new generation is verified and visible.
         pruned = prune(store.as_ref(), &policy, &cap, &scratch)?;
         let _ = std::fs::remove_dir(&scratch);
         say_pruned(&pruned);
         for p in &pruned.problems {
-            eprintln!("hbcp: prune: {p}");
+            errln!("hbcp: prune: {p}");
         }
         if pruned.problems.is_empty() {
             Exit::Ok
@@ -599,9 +616,9 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         let keys: Vec<String> = verified.mismatches.iter().map(|m| m.key.clone()).collect();
         forget(&job.cfg, &keys)?;
         for p in &problems {
-            eprintln!("hbcp: {p}");
+            errln!("hbcp: {p}");
         }
-        eprintln!(
+        errln!(
             "hbcp: generation {id} not written (nothing of it is visible); run the same command again to retry"
         );
         Exit::Failed
@@ -697,7 +714,7 @@ pub fn generations(a: GenerationsArgs) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     if rows.is_empty() {
-        eprintln!("hbcp: {}: no generations yet", end.url.display);
+        errln!("hbcp: {}: no generations yet", end.url.display);
         return Ok(Exit::Ok);
     }
     outln!(
@@ -762,6 +779,8 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
     let excludes = vec![format!("\0restore:{id}")];
     let mut job = build_job("restore", src, dst, &excludes, a.tuning.clone(), None, None)?;
     job.cfg.source_label = format!("{display} generation {id}");
+    let cancel = install_signals()?;
+    let _lock = crate::commands::lock_target(&job, &cancel)?;
     if !job.cfg.state_dir.exists() && has_content(job.dst.store.as_ref())? {
         return usage(format!(
             "target {}: not empty; restore into an empty folder (a restore that was interrupted resumes into its own target)",
@@ -772,11 +791,10 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
     let (header, view) =
         crate::genstore::GenView::open(backup_end.store.clone(), id, &local_manifest)?;
     job.src.store = Arc::new(view);
-    let cancel = install_signals()?;
     let stats = Arc::new(Stats::default());
     let quiet = matches!(job.tuning.progress, ProgressArg::Json);
     if !quiet {
-        eprintln!(
+        errln!(
             "hbcp: restore {display} generation {id} ({}, {} files, {}) -> {} (state in {})",
             header.finished,
             header.files,
@@ -854,15 +872,15 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
         _ => (Exit::Ok, format!("generation {id} restored and verified")),
     };
     for f in &outcome.failures {
-        eprintln!("hbcp: failed: {}: {}", f.key, f.error);
+        errln!("hbcp: failed: {}: {}", f.key, f.error);
     }
     for m in &verified.mismatches {
-        eprintln!("hbcp: {m}");
+        errln!("hbcp: {m}");
     }
     let _ = layout;
     if exit == Exit::Ok && mode != VerifyMode::None {
         if let Err(e) = write_completion(&job, &outcome, &verified, COMPLETION_KEY) {
-            eprintln!("hbcp: cannot write the completion manifest: {e:#}");
+            errln!("hbcp: cannot write the completion manifest: {e:#}");
             return finish(
                 &job,
                 &stats,

@@ -264,7 +264,7 @@ impl Store for GenStore {
         let loc = self.write_loc(key, data.len() as u64)?;
         self.inner.put(&loc, data)
     }
-    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> hbcp_store::Result<()> {
+    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> hbcp_store::Result<Option<String>> {
         let loc = self.write_loc(key, data.len() as u64)?;
         self.inner.put_bytes(&loc, data)
     }
@@ -383,7 +383,9 @@ pub(crate) fn manifest_entries(
         v: None,
         d: e.d,
         n: false,
+        c: false,
         m: None,
+        md5: None,
     });
     Ok((it, err))
 }
