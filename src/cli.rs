@@ -317,8 +317,8 @@ pub struct BackupArgs {
     /// Keep the newest generation of each of the last N months that have one.
     #[arg(long, value_name = "N")]
     pub keep_monthly: Option<usize>,
-    /// With a --keep policy: write the generation, then only say which generations and stored
-    /// files the policy would remove.
+    /// With a --keep policy: write nothing; say which of the generations the target holds now
+    /// the policy would remove, and how many stored files and bytes would go.
     #[arg(long)]
     pub dry_run: bool,
     /// Refuse a prune that removes more than this share of the bytes stored at the target,

@@ -247,6 +247,31 @@ fn prune(
     Ok(out)
 }
 
+/// Say what a prune did (or, with `--dry-run`, would do).
+fn say_pruned(pruned: &Pruned) {
+    let would = if pruned.dry_run {
+        "would prune"
+    } else {
+        "pruned"
+    };
+    for p in &pruned.generations {
+        errln!("hbcp: {would} generation {p}");
+    }
+    if pruned.dry_run {
+        errln!(
+            "hbcp: --dry-run: would delete {} stored files ({}) no kept generation needs; nothing was removed",
+            pruned.deleted_files,
+            bytes(pruned.deleted_bytes)
+        );
+    } else if !pruned.generations.is_empty() {
+        errln!(
+            "hbcp: deleted {} stored files ({}) no kept generation needs",
+            pruned.deleted_files,
+            bytes(pruned.deleted_bytes)
+        );
+    }
+}
+
 /// `hbcp backup`.
 pub fn backup(a: BackupArgs) -> Result<Exit> {
     validate_tuning(&a.tuning)?;
@@ -320,6 +345,19 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
     )?;
     let store = dst.store.clone();
     let display = dst.url.display.clone();
+    if a.dry_run {
+        // Nothing is written: the policy applied to the generations the target holds now.
+        if read_layout(store.as_ref(), &display)?.is_none() {
+            return usage(format!(
+                "--dry-run: {display} is not an hbcp backup target (no {LAYOUT_KEY}); nothing to prune"
+            ));
+        }
+        let scratch = crate::commands::state_dir_of(&a.tuning, &dst, "backup-dry-run");
+        let pruned = prune(store.as_ref(), &policy, &cap, &scratch)?;
+        let _ = std::fs::remove_dir(&scratch);
+        say_pruned(&pruned);
+        return Ok(Exit::Ok);
+    }
     let layout = match read_layout(store.as_ref(), &display)? {
         Some(l) => {
             if let Some(rs) = a.tuning.range_size {
@@ -565,27 +603,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         // Prune only after the new generation is verified and visible.
         pruned = prune(store.as_ref(), &policy, &cap, &scratch)?;
         let _ = std::fs::remove_dir(&scratch);
-        let would = if pruned.dry_run {
-            "would prune"
-        } else {
-            "pruned"
-        };
-        for p in &pruned.generations {
-            errln!("hbcp: {would} generation {p}");
-        }
-        if pruned.dry_run {
-            errln!(
-                "hbcp: --dry-run: would delete {} stored files ({}) no kept generation needs; nothing was removed",
-                pruned.deleted_files,
-                bytes(pruned.deleted_bytes)
-            );
-        } else if !pruned.generations.is_empty() {
-            errln!(
-                "hbcp: deleted {} stored files ({}) no kept generation needs",
-                pruned.deleted_files,
-                bytes(pruned.deleted_bytes)
-            );
-        }
+        say_pruned(&pruned);
         for p in &pruned.problems {
             errln!("hbcp: prune: {p}");
         }
