@@ -542,6 +542,20 @@ pub struct TuningArgs {
     /// MD5 CPU and, for files sent in ranges, one more in-order read of the source.
     #[arg(long)]
     pub put_md5: bool,
+    /// Server-side copies between two stores of the same kind (S3 CopyObject on one endpoint,
+    /// GCS rewrite, Azure Copy Blob From URL with the source's SAS): auto uses them where the
+    /// pair can and streams the other files; never streams every file through hbcp.
+    #[arg(long, value_enum, default_value_t = S2sArg::Auto)]
+    pub s2s: S2sArg,
+}
+
+/// `--s2s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum S2sArg {
+    /// Server-side where the two stores can, streamed otherwise.
+    Auto,
+    /// Every byte through hbcp.
+    Never,
 }
 
 /// `hbcp copy`.
@@ -707,8 +721,9 @@ pub struct VerifyArgs {
     /// The copy was made with --allow-unflushed: the WALs belong to it.
     #[arg(long)]
     pub allow_unflushed: bool,
-    /// Compare sizes only, every byte (checksum; the default), or every byte and every HFile
-    /// block's CRC32C (deep).
+    /// Compare sizes only, every byte (checksum, the default: by the MD5 the target service
+    /// computed where it keeps one, else read back), every byte read back (reread), or every
+    /// byte and every HFile block's CRC32C (deep).
     #[arg(long, value_enum, default_value_t = VerifyArg::Checksum,
           default_value_if("deep", ArgPredicate::IsPresent, Some("deep")))]
     pub verify: VerifyArg,
@@ -743,8 +758,13 @@ pub enum VerifyArg {
     None,
     /// Sizes only.
     Size,
-    /// Sizes and xxh3 checksums of every byte; on an HBase root also every HFile's trailer.
+    /// Sizes and checksums of every byte: the MD5 the target service computed over the
+    /// stored object where it keeps one (Azure, GCS: files written whole), compared with the
+    /// MD5 of the source bytes (no read-back); else every byte read back and hashed (xxh3).
+    /// On an HBase root also every HFile's trailer.
     Checksum,
+    /// As checksum, but every target byte is read back and hashed, whatever the service keeps.
+    Reread,
     /// As checksum, and on an HBase root every block of every HFile with its CRC32C
     /// checksums; source findings fail the run.
     Deep,

@@ -80,6 +80,7 @@ static MIMALLOC_OPTIONS: extern "C" fn() = {
 };
 
 fn main() -> ExitCode {
+    exit::fill_closed_std_fds();
     init_logging();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,

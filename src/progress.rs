@@ -352,7 +352,7 @@ fn report_loop(
             && now.duration_since(last_line) + Duration::from_millis(10) >= interval
         {
             last_line = now;
-            eprintln!("hbcp: [{}] {}", fig.phase, fig.line());
+            errln!("hbcp: [{}] {}", fig.phase, fig.line());
         }
         if let Some(b) = &bar {
             b.set_prefix(ph);

@@ -151,6 +151,9 @@ pub struct Config {
     /// What the target holds, when known without looking (sync, backup), so that a sync
     /// neither lists nor heads the target file by file.
     pub known_target: Option<std::sync::Arc<TargetIndex>>,
+    /// Server-side copies (`--s2s auto`): a file the target's service can copy from the source
+    /// itself is copied that way, its bytes never passing through hbcp; `false` streams all.
+    pub s2s: bool,
 }
 
 impl Default for Config {
@@ -171,6 +174,7 @@ impl Default for Config {
             target_label: String::new(),
             started: hbcp_state::time::now_rfc3339(),
             known_target: None,
+            s2s: true,
         }
     }
 }

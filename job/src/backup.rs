@@ -258,11 +258,11 @@ impl Store for GenStore {
         self.wrote(key, &loc);
         Ok(())
     }
-    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> hbcp_store::Result<()> {
+    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> hbcp_store::Result<Option<String>> {
         let loc = self.write_loc(key, Some(data.len() as u64));
-        self.inner.put_bytes(&loc, data)?;
+        let version = self.inner.put_bytes(&loc, data)?;
         self.wrote(key, &loc);
-        Ok(())
+        Ok(version)
     }
     fn begin_upload(
         &self,
@@ -623,6 +623,17 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         }
     }
     let dst = open_target(&a.ends.dst, &src, a.tuning.allow_http)?;
+    // One run at a time per target, taken before the layout or the pending generation is
+    // written.
+    let cancel = install_signals()?;
+    let started = hbcp_state::time::now_rfc3339();
+    let _lock = crate::commands::lock_end(
+        &dst,
+        hbcp_engine::lock::LOCK_KEY,
+        "backup",
+        &started,
+        &cancel,
+    )?;
     let store = dst.store.clone();
     let display = dst.url.display.clone();
     let layout = match read_layout(store.as_ref(), &display)? {
@@ -701,11 +712,10 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
     job.hbase = crate::commands::hbase_layout(None, &sel);
     job.cfg.known_target = Some(Arc::new(known.index));
     job.cfg.overwrite = Overwrite::Sync;
-    let cancel = install_signals()?;
     let stats = Arc::new(Stats::default());
     let quiet = matches!(job.tuning.progress, ProgressArg::Json);
     if !quiet {
-        eprintln!(
+        errln!(
             "hbcp: backup {} -> {} generation {id}{} (state in {})",
             job.src.url,
             job.dst.url,
@@ -825,7 +835,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         ));
     }
     for w in &outcome.warnings {
-        eprintln!("hbcp: warning: {w}");
+        errln!("hbcp: warning: {w}");
     }
     let mut header = GenerationHeader {
         format: GENERATION_FORMAT.into(),
@@ -875,7 +885,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         let _ = std::fs::remove_dir_all(&job.cfg.state_dir);
         cleanup_staging(&job);
         let files = |n: u64| format!("{n} {}", if n == 1 { "file" } else { "files" });
-        eprintln!(
+        errln!(
             "hbcp: generation {id} written: {}, {}; stored {} new, {} (sent {}); {}",
             files(header.files),
             bytes(header.bytes),
@@ -887,17 +897,17 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         // Prune only after the new generation is verified and visible.
         pruned = prune(store.as_ref(), a.keep)?;
         for p in &pruned.generations {
-            eprintln!("hbcp: pruned generation {p}");
+            errln!("hbcp: pruned generation {p}");
         }
         if !pruned.generations.is_empty() {
-            eprintln!(
+            errln!(
                 "hbcp: deleted {} stored files ({}) no kept generation needs",
                 pruned.deleted_files,
                 bytes(pruned.deleted_bytes)
             );
         }
         for p in &pruned.problems {
-            eprintln!("hbcp: prune: {p}");
+            errln!("hbcp: prune: {p}");
         }
         if pruned.problems.is_empty() {
             Exit::Ok
@@ -908,9 +918,9 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         let keys: Vec<String> = verified.mismatches.iter().map(|m| m.key.clone()).collect();
         forget(&job.cfg, &keys)?;
         for p in &problems {
-            eprintln!("hbcp: {p}");
+            errln!("hbcp: {p}");
         }
-        eprintln!(
+        errln!(
             "hbcp: generation {id} not written (nothing of it is visible); run the same command again to retry"
         );
         Exit::Failed
@@ -1007,7 +1017,7 @@ pub fn generations(a: GenerationsArgs) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     if rows.is_empty() {
-        eprintln!("hbcp: {}: no generations yet", end.url.display);
+        errln!("hbcp: {}: no generations yet", end.url.display);
         return Ok(Exit::Ok);
     }
     outln!(
@@ -1078,17 +1088,18 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
     let excludes = vec![format!("\0restore:{id}")];
     let mut job = build_job("restore", src, dst, &excludes, a.tuning.clone(), None, None)?;
     job.cfg.source_label = format!("{display} generation {id}");
+    let cancel = install_signals()?;
+    let _lock = crate::commands::lock_target(&job, &cancel)?;
     if !job.cfg.state_dir.exists() && has_content(job.dst.store.as_ref())? {
         return usage(format!(
             "target {}: not empty; restore into an empty folder (a restore that was interrupted resumes into its own target)",
             job.dst.url.display
         ));
     }
-    let cancel = install_signals()?;
     let stats = Arc::new(Stats::default());
     let quiet = matches!(job.tuning.progress, ProgressArg::Json);
     if !quiet {
-        eprintln!(
+        errln!(
             "hbcp: restore {display} generation {id} ({}, {} files, {}) -> {} (state in {})",
             header.finished,
             header.files,
@@ -1145,7 +1156,9 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
             v: None,
             d: e.d,
             n: false,
+            c: false,
             m: None,
+            md5: None,
         });
         verified = verify_entries(
             job.dst.store.as_ref(),
@@ -1184,15 +1197,15 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
         _ => (Exit::Ok, format!("generation {id} restored and verified")),
     };
     for f in &outcome.failures {
-        eprintln!("hbcp: failed: {}: {}", f.key, f.error);
+        errln!("hbcp: failed: {}: {}", f.key, f.error);
     }
     for m in &verified.mismatches {
-        eprintln!("hbcp: {m}");
+        errln!("hbcp: {m}");
     }
     let _ = layout;
     if exit == Exit::Ok && mode != VerifyMode::None {
         if let Err(e) = write_completion(&job, &outcome, &verified, COMPLETION_KEY) {
-            eprintln!("hbcp: cannot write the completion manifest: {e:#}");
+            errln!("hbcp: cannot write the completion manifest: {e:#}");
             return finish(
                 &job,
                 &stats,

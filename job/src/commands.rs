@@ -152,12 +152,12 @@ fn list_concurrency() -> Result<Option<usize>> {
 /// key's `gcs_base_url`) off loopback.
 fn open_remote(url: &StoreUrl, target: bool, allow_http: bool) -> Result<Arc<dyn Store>> {
     if let Some(note) = hbcp_store_cloud::url_sas_overrides(url) {
-        eprintln!("hbcp: {note}");
+        errln!("hbcp: {note}");
     }
     match hbcp_store_cloud::open(url, &cloud_options(target, allow_http)?) {
         Ok((s, opened)) => {
             if let Some(c) = opened.created_container {
-                eprintln!("hbcp: created container {c} at {}", url.display);
+                errln!("hbcp: created container {c} at {}", url.display);
             }
             Ok(s)
         }
@@ -305,6 +305,7 @@ pub(crate) fn verify_mode(v: VerifyArg) -> VerifyMode {
         VerifyArg::None => VerifyMode::None,
         VerifyArg::Size => VerifyMode::Size,
         VerifyArg::Checksum => VerifyMode::Checksum,
+        VerifyArg::Reread => VerifyMode::Reread,
         VerifyArg::Deep => VerifyMode::Deep,
     }
 }
@@ -370,7 +371,7 @@ pub(crate) fn findings_fail(mode: VerifyMode, strict: bool, found: &[SourceFindi
 /// One warning line per source finding, on stderr.
 pub(crate) fn warn_findings(found: &[SourceFinding]) {
     for f in found {
-        eprintln!("hbcp: warning: {f}");
+        errln!("hbcp: warning: {f}");
     }
 }
 
@@ -477,6 +478,7 @@ pub(crate) fn build_job(
         source_label: src.url.display.clone(),
         target_label: dst.url.display.clone(),
         started: now_rfc3339(),
+        s2s: tuning.s2s == crate::cli::S2sArg::Auto,
         ..Config::default()
     };
     Ok(Job {
@@ -591,7 +593,7 @@ fn copy(a: CopyArgs) -> Result<Exit> {
     };
     let skip = crate::select::identity_at_target(&view, dst.store.as_ref())?;
     for k in &skip {
-        eprintln!("hbcp: the target already has {k}: kept as it is");
+        errln!("hbcp: the target already has {k}: kept as it is");
     }
     let sel = prep.sel;
     if let Some(p) = &view.publish {
@@ -792,7 +794,7 @@ pub(crate) fn plan_view(
     if !spec.tables.is_empty() && spec.layout == hbcp_planner::Layout::Root {
         for k in identity {
             if dst.head(&k)?.is_some() {
-                eprintln!("hbcp: the target already has {k}: kept as it is");
+                errln!("hbcp: the target already has {k}: kept as it is");
                 skip.insert(k);
             }
         }
@@ -824,14 +826,14 @@ fn plan_source(src: End, header: &PlanHeader, pv: Option<&PlanView>) -> End {
 
 /// Copy, verify, write the completion manifest, report; decide the exit status.
 fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
-    let _lock = lock_target(&job)?;
     let cancel = install_signals()?;
+    let _lock = lock_target(&job, &cancel)?;
     let stats = Arc::new(Stats::default());
     let cfg = &job.cfg;
     let progress_mode = job.tuning.progress;
     let quiet = matches!(progress_mode, crate::cli::ProgressArg::Json);
     if !quiet {
-        eprintln!(
+        errln!(
             "hbcp: {} {} -> {} (job {}, state in {})",
             job.command,
             job.src.url,
@@ -925,16 +927,16 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
         }
     };
     for f in &outcome.failures {
-        eprintln!("hbcp: failed: {}: {}", f.key, f.error);
+        errln!("hbcp: failed: {}: {}", f.key, f.error);
     }
     for m in &verified.mismatches {
-        eprintln!("hbcp: {m}");
+        errln!("hbcp: {m}");
     }
     for w in &outcome.warnings {
-        eprintln!("hbcp: warning: {w}");
+        errln!("hbcp: warning: {w}");
     }
     for n in &verified.notes {
-        eprintln!("hbcp: note: {n}");
+        errln!("hbcp: note: {n}");
     }
     // The selection's findings were printed when it was resolved; the verifier's are new.
     warn_findings(
@@ -948,7 +950,7 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
     if exit == Exit::Ok {
         if let Some(p) = &job.publish {
             if let Err(e) = publish_snapshot(&job, &outcome, p) {
-                eprintln!("hbcp: the snapshot could not be made visible: {e:#}");
+                errln!("hbcp: the snapshot could not be made visible: {e:#}");
                 status = "copied and verified, but the snapshot could not be made visible".into();
                 return finish(
                     &job,
@@ -961,9 +963,10 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
                     status,
                 );
             }
-            eprintln!(
+            errln!(
                 "hbcp: snapshot published: {} (written under {} first)",
-                p.visible, p.tmp
+                p.visible,
+                p.tmp
             );
         }
     }
@@ -973,7 +976,7 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
             None => COMPLETION_KEY.to_string(),
         };
         if let Err(e) = write_completion(&job, &outcome, &verified, &key) {
-            eprintln!("hbcp: cannot write the completion manifest: {e:#}");
+            errln!("hbcp: cannot write the completion manifest: {e:#}");
             status = "verified, but the completion manifest could not be written".into();
             return finish(
                 &job,
@@ -1008,6 +1011,7 @@ pub(crate) fn finish(
     crate::exit::settle(exit);
     let files_copied = stats.files_copied.load(Relaxed);
     let bytes_copied = stats.bytes_copied.load(Relaxed);
+    let bytes_server_side = stats.bytes_server_side.load(Relaxed);
     let files_skipped = stats.files_skipped.load(Relaxed);
     let bytes_skipped = stats.bytes_skipped.load(Relaxed);
     let elapsed = stats.elapsed().as_secs_f64();
@@ -1015,11 +1019,15 @@ pub(crate) fn finish(
     let verified_txt = match mode {
         VerifyMode::None => "not verified".to_string(),
         _ => format!(
-            "verified {} files, {} ({} mismatches, {} source findings){}",
+            "verified {} files, {} ({} mismatches, {} source findings{}){}",
             verified.files,
             bytes(verified.bytes),
             verified.mismatches.len(),
             verified.source_findings.len(),
+            match verified.ways.summary() {
+                w if w.is_empty() => w,
+                w => format!("; proven by {w}"),
+            },
             match verified.extras.len() {
                 0 => String::new(),
                 n => format!("; {n} files at the target are not at the source"),
@@ -1027,8 +1035,12 @@ pub(crate) fn finish(
         ),
     };
     let summary = format!(
-        "hbcp: {status}: copied {files_copied} files, {} in {:.1}s ({}/s); skipped {files_skipped} already there ({}); {} failed; {verified_txt}; {}",
+        "hbcp: {status}: copied {files_copied} files, {}{} in {:.1}s ({}/s); skipped {files_skipped} already there ({}); {} failed; {verified_txt}; {}",
         bytes(bytes_copied),
+        match bytes_server_side {
+            0 => String::new(),
+            n => format!(" ({} copied server-side)", bytes(n)),
+        },
         copy_secs,
         bytes(rate as u64),
         bytes(bytes_skipped),
@@ -1036,12 +1048,13 @@ pub(crate) fn finish(
         job.left_out.summary(),
     );
     if let (Some(sh), Exit::Ok) = (job.shard, exit) {
-        eprintln!(
+        errln!(
             "hbcp: shard {}/{} done; when every shard is done: hbcp finalize PLAN",
-            sh.index, sh.count
+            sh.index,
+            sh.count
         );
     }
-    eprintln!("{summary}");
+    errln!("{summary}");
     if let Some(path) = &job.tuning.report {
         let report = Report {
             command: job.command.clone(),
@@ -1057,6 +1070,8 @@ pub(crate) fn finish(
             bytes: bytes_copied + bytes_skipped,
             files_copied,
             bytes_copied,
+            bytes_through_client: bytes_copied.saturating_sub(bytes_server_side),
+            bytes_server_side,
             files_skipped,
             bytes_skipped,
             dirs: outcome.dirs,
@@ -1068,6 +1083,7 @@ pub(crate) fn finish(
                 bytes: verified.bytes,
                 mismatches: verified.mismatches.clone(),
                 extras: verified.extras.clone(),
+                ways: verified.ways.clone(),
             },
             throughput_bytes_per_s: rate,
             elapsed_s: elapsed,
@@ -1216,33 +1232,70 @@ pub(crate) fn verify_spill(
 
 /// One run at a time per target (see [`hbcp_engine::lock`]): a whole run holds `.hbcp/lock`,
 /// a shard its own lock (the shards of one plan run side by side).
-pub(crate) fn lock_target(job: &Job) -> Result<hbcp_engine::lock::TargetLock> {
-    use hbcp_engine::lock::{Holder, LOCK_KEY, LockError, TargetLock};
+pub(crate) fn lock_target(
+    job: &Job,
+    cancel: &Arc<std::sync::atomic::AtomicBool>,
+) -> Result<hbcp_engine::lock::TargetLock> {
     let key = match job.shard {
-        None => LOCK_KEY.to_string(),
-        Some(_) => format!("{LOCK_KEY}-{}", job.cfg.job),
+        None => hbcp_engine::lock::LOCK_KEY.to_string(),
+        Some(_) => format!("{}-{}", hbcp_engine::lock::LOCK_KEY, job.cfg.job),
     };
-    let root = local_path(&job.dst.url).map(|_| PathBuf::from(job.dst.store.describe()));
+    lock_end(&job.dst, &key, &job.command, &job.cfg.started, cancel)
+}
+
+/// Take the lock `key` of the target `dst` for a run of `command` started at `started`, before
+/// anything is written there: held by a live run, exit 2 naming it. Every writing command takes
+/// it. If its lease is lost later (an object store), the run is told through `cancel` and
+/// stops: exit 3, resumable.
+pub(crate) fn lock_end(
+    dst: &End,
+    key: &str,
+    command: &str,
+    started: &str,
+    cancel: &Arc<std::sync::atomic::AtomicBool>,
+) -> Result<hbcp_engine::lock::TargetLock> {
+    use hbcp_engine::lock::{Holder, LockError, TargetLock};
+    let root = local_path(&dst.url).map(|_| PathBuf::from(dst.store.describe()));
     if let Some(r) = &root {
         // An exit 2 after this (a source that cannot be listed) leaves nothing at the target.
-        crate::exit::creating_file(&r.join(&key));
-    }
-    let me = Holder::me(&job.command, &job.cfg.started);
-    match TargetLock::acquire(&job.dst.store, root.as_deref(), &key, &me) {
-        Ok((lock, None)) => Ok(lock),
-        Ok((lock, Some(gone))) => {
-            eprintln!("hbcp: took over the lock of a run that is gone ({gone})");
-            Ok(lock)
+        if let Some(folder) = r.join(key).parent() {
+            crate::exit::creating(folder, false);
         }
-        Err(e @ (LockError::Held(_) | LockError::Unreadable { .. })) => usage(e.to_string()),
+        crate::exit::creating_file(&r.join(key));
+    }
+    let me = Holder::me(command, started);
+    let lock = match TargetLock::acquire(&dst.store, root.as_deref(), key, &me) {
+        Ok((lock, None)) => lock,
+        Ok((lock, Some(gone))) => {
+            errln!("hbcp: took over the lock of a run that is gone ({gone})");
+            lock
+        }
+        Err(e @ LockError::Held(_)) => {
+            // What this run was about to create (its state folder) is the holder's to make:
+            // the refusal must not remove it under the live run.
+            crate::exit::forget_created();
+            return usage(e.to_string());
+        }
+        Err(e @ LockError::Unreadable { .. }) => return usage(e.to_string()),
         // Found before anything was written: the credential's problem, exit 2.
         Err(LockError::Store(e @ hbcp_store::Error::PermissionDenied { .. })) => {
-            usage(format!("cannot lock the target {}: {e}", job.dst.url))
+            return usage(format!("cannot lock the target {}: {e}", dst.url));
         }
         Err(e) => {
-            Err(anyhow::Error::new(e).context(format!("cannot lock the target {}", job.dst.url)))
+            return Err(
+                anyhow::Error::new(e).context(format!("cannot lock the target {}", dst.url))
+            );
         }
-    }
+    };
+    let cancel = cancel.clone();
+    lock.on_loss(Box::new(move |why| {
+        errln!(
+            "hbcp: stopping: {}; another run may hold the target now",
+            crate::exit::redact(why)
+        );
+        cancel.store(true, Relaxed);
+    }));
+    Ok(lock)
 }
 
 /// The target's extras (see [`hbcp_verifier::check::find_extras`]): copy faults under the
@@ -1252,24 +1305,24 @@ fn check_extras(job: &Job, outcome: &Outcome, verified: &mut VerifyOutcome) -> R
         job.dst.store.as_ref(),
         &outcome.spill,
         job.hbase,
-        &job.target_selection,
+        &|e| job.target_selection.accepts(e),
         &job.cfg.state_dir,
     )
     .context("listing the target for extra files")?;
     let (deleted, refused) = extras.settle(job.dst.store.as_ref(), job.delete_extra, verified);
     for k in &deleted {
-        eprintln!("hbcp: removed extra (not at the source): {k}");
+        errln!("hbcp: removed extra (not at the source): {k}");
     }
     if let Some(line) = refused {
-        eprintln!("hbcp: {line}");
+        errln!("hbcp: {line}");
         verified.notes.push(line);
     }
     const SHOWN: usize = 20;
     for k in verified.extras.iter().take(SHOWN) {
-        eprintln!("hbcp: note: at the target, not at the source: {k}");
+        errln!("hbcp: note: at the target, not at the source: {k}");
     }
     if verified.extras.len() > SHOWN {
-        eprintln!(
+        errln!(
             "hbcp: note: … and {} more at the target, not at the source (the report lists all)",
             verified.extras.len() - SHOWN
         );
@@ -1441,7 +1494,7 @@ fn plan(a: PlanArgs) -> Result<Exit> {
     let summary = w.finish()?;
     fs::rename(&tmp, &a.out).with_context(|| format!("writing {}", a.out.display()))?;
     for w in &warnings {
-        eprintln!("hbcp: warning: {w}");
+        errln!("hbcp: warning: {w}");
     }
     outln!("plan: {}", a.out.display());
     outln!("source: {}", header.source);
@@ -1536,8 +1589,8 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
     let out = compare_trees(
         &Timed::new(src_store.as_ref(), stats.ops()),
         &Timed::new(dst.store.as_ref(), stats.ops()),
-        &sel,
-        &dst_sel,
+        &|e| sel.accepts(e),
+        &|e| dst_sel.accepts(e),
         &Params {
             mode,
             workers,
@@ -1571,7 +1624,7 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
     } else {
         Exit::Failed
     };
-    eprintln!(
+    errln!(
         "hbcp: verify {} -> {}: {} files, {} checked; {} mismatches, {} source findings{}",
         src.url,
         dst.url,
@@ -1612,6 +1665,7 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
                 bytes: out.bytes,
                 mismatches: out.mismatches.clone(),
                 extras: out.extras.clone(),
+                ways: out.ways.clone(),
             },
             source_findings: out.source_findings.clone(),
             elapsed_s: stats.elapsed().as_secs_f64(),
@@ -1703,7 +1757,7 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
     );
     let shards = finished_shards(dst.store.as_ref(), &base)?;
     let Some(count) = shards.iter().map(|s| s.count).max() else {
-        eprintln!(
+        errln!(
             "hbcp: no shard of this plan has finished; run `hbcp run {} --shard I/N` for every I, then finalize",
             a.plan.display()
         );
@@ -1716,12 +1770,21 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
         for i in &missing {
             outln!("missing shard: {i}/{count}");
         }
-        eprintln!(
+        errln!(
             "hbcp: {} of {count} shards have not finished; run them, then finalize again",
             missing.len()
         );
         return Ok(Exit::Failed);
     }
+    // Finalize writes the completion manifest: one run at a time at the target, as for a copy.
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _lock = lock_end(
+        &dst,
+        hbcp_engine::lock::LOCK_KEY,
+        "finalize",
+        &now_rfc3339(),
+        &lost,
+    )?;
     // Every entry of the plan must be in the manifest of a shard: a merge of the shard
     // manifests and the plan keys, both sorted on disk, so memory stays flat.
     let scratch = std::env::temp_dir().join(format!("hbcp-finalize-{}", std::process::id()));
@@ -1778,11 +1841,12 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
             &progress,
         )?;
         // The extras of the whole job, which no shard can judge alone.
+        let target_sel = plan_target_selection(&header)?;
         hbcp_verifier::check::find_extras(
             dst.store.as_ref(),
             &matched,
             params.hbase,
-            &plan_target_selection(&header)?,
+            &|e| target_sel.accepts(e),
             &scratch,
         )?
         .settle(dst.store.as_ref(), None, &mut v);
@@ -1810,9 +1874,9 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
             },
         )?;
         match crate::select::publish(dst.store.as_ref(), p, &tmp) {
-            Ok(()) => eprintln!("hbcp: snapshot published: {}", p.visible),
+            Ok(()) => errln!("hbcp: snapshot published: {}", p.visible),
             Err(e) => {
-                eprintln!("hbcp: the snapshot could not be made visible: {e:#}");
+                errln!("hbcp: the snapshot could not be made visible: {e:#}");
                 ok = false;
             }
         }
@@ -1821,6 +1885,13 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
         manifest::withdraw(dst.store.as_ref(), COMPLETION_KEY).with_context(|| {
             format!("cannot remove {COMPLETION_KEY} of a target that did not verify")
         })?;
+    }
+    if ok && lost.load(Relaxed) {
+        return Err(crate::exit::Resumable(format!(
+            "the lock of {} was lost during finalize; no completion manifest was written",
+            dst.url
+        ))
+        .into());
     }
     if ok {
         mh.finished = Some(now_rfc3339());
@@ -1841,7 +1912,7 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
         }
     }
     let _ = fs::remove_dir_all(&scratch);
-    eprintln!(
+    errln!(
         "hbcp: finalize: {count} shards, {} files, {} verified; {} not copied, {} mismatches{}",
         verified.files,
         bytes(verified.bytes),
@@ -1875,6 +1946,7 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
                 bytes: verified.bytes,
                 mismatches: verified.mismatches.clone(),
                 extras: verified.extras.clone(),
+                ways: verified.ways.clone(),
             },
             source_findings: verified.source_findings.clone(),
             latency_ms: stats.latency(),
@@ -2092,6 +2164,6 @@ fn report_html(a: ReportArgs) -> Result<Exit> {
     fs::write(&tmp, crate::html::render(&v))
         .and_then(|_| fs::rename(&tmp, &a.html))
         .with_context(|| format!("writing {}", a.html.display()))?;
-    eprintln!("hbcp: wrote {}", a.html.display());
+    errln!("hbcp: wrote {}", a.html.display());
     Ok(Exit::Ok)
 }
