@@ -848,7 +848,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         }
     };
     let v = n * mult;
-    if !(v.is_finite() && v >= 0.0 && v < 1.8e19) {
+    if !(0.0..1.8e19).contains(&v) {
         return Err(format!("{s:?} is out of range"));
     }
     Ok(v as u64)
@@ -916,7 +916,7 @@ pub fn parse_cap_mbps(s: &str) -> Result<u64, String> {
         .parse()
         .map_err(|_| format!("{s:?} is not a number of megabits per second (e.g. 800)"))?;
     let v = n * 1e6 / 8.0;
-    if !(v.is_finite() && v >= 1.0 && v < 1.8e19) {
+    if !(1.0..1.8e19).contains(&v) {
         return Err(format!(
             "{s:?}: expected megabits per second above zero, e.g. 800"
         ));

@@ -179,7 +179,7 @@ pub fn hbase_leaves_out(key: &str, is_dir: bool, include_wals: bool) -> bool {
         hbcp_hbase::is_transient(key) || (is_dir && hbcp_hbase::is_transient(&format!("{key}/x")));
     // A region's `recovered.edits/<seqid>.seqid` is not an edit but the marker of the highest
     // sequence id the region used: kept, so the region never reuses one.
-    let wal = hbcp_hbase::is_wal_family(key) && !(key.ends_with(".seqid") && !is_dir);
+    let wal = hbcp_hbase::is_wal_family(key) && (is_dir || !key.ends_with(".seqid"));
     transient || (!include_wals && wal)
 }
 
