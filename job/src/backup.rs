@@ -20,7 +20,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use hbcp_engine::{Overwrite, Stats, Stop, TargetIndex, is_hfile_name};
+use hbcp_engine::{Overwrite, Stats, Stop, TargetIndex};
+use hbcp_hbase::is_unique_hfile_name as is_hfile_name;
 use hbcp_state::manifest::{COMPLETION_KEY, ManifestEntry};
 use hbcp_store::timed::Timed;
 use hbcp_store::{Caps, Entry, EntryKind, ListSink, Store, Upload};
@@ -463,7 +464,7 @@ struct Known {
 }
 
 fn load_known(store: &dyn Store, listing: &Listing, scratch: &std::path::Path) -> Result<Known> {
-    let mut index = TargetIndex::builder(scratch)?;
+    let mut index = TargetIndex::builder(scratch, is_hfile_name)?;
     let mut prev = HashMap::new();
     let mut pooled = HashMap::new();
     let mut stored = HashSet::new();
