@@ -15,17 +15,17 @@ pub fn auth(a: AuthArgs) -> Result<Exit> {
     let url = parse_url(&a.url, "URL", a.allow_http)?;
     let opts = cloud_options(false, a.allow_http)?;
     if let Some(note) = hbcp_store_cloud::url_sas_overrides(&url) {
-        eprintln!("hbcp: {note}");
+        errln!("hbcp: {note}");
     }
     let report = match hbcp_store_cloud::probe(&url, &opts) {
         Ok(r) => r,
         Err(e) if e.is_fatal() || e.is_endpoint() => return usage(e.to_string()),
         Err(e) => return Err(e.into()),
     };
-    println!("endpoint: {} ({})", url.display, url.endpoint.scheme_name());
+    outln!("endpoint: {} ({})", url.display, url.endpoint.scheme_name());
     match &report.credential {
-        Some(c) => println!("credential: {}, from {}", c.kind, c.source),
-        None => println!("credential: none needed (local disk)"),
+        Some(c) => outln!("credential: {}, from {}", c.kind, c.source),
+        None => outln!("credential: none needed (local disk)"),
     }
     let needed: &[&str] = if a.read_only {
         &["list", "read"]
@@ -43,7 +43,7 @@ pub fn auth(a: AuthArgs) -> Result<Exit> {
         if need && !matches!(found, Probed::Granted(_)) {
             missing.push(*perm);
         }
-        println!(
+        outln!(
             "{perm:<7} {word:<8} {text}{}",
             if need {
                 ""
@@ -53,19 +53,19 @@ pub fn auth(a: AuthArgs) -> Result<Exit> {
         );
     }
     if let Some(k) = &report.left_behind {
-        eprintln!(
+        errln!(
             "hbcp: the probe object {k} could not be removed (no delete permission); remove it by hand"
         );
     }
     if missing.is_empty() {
-        println!(
+        outln!(
             "verdict: every permission {} needs is granted",
             if a.read_only { "a source" } else { "a target" }
         );
         Ok(Exit::Ok)
     } else {
-        println!("verdict: missing {}", missing.join(", "));
-        eprintln!(
+        outln!("verdict: missing {}", missing.join(", "));
+        errln!(
             "hbcp: {}: the credential lacks {} (see above)",
             url.display,
             missing.join(", ")

@@ -51,6 +51,21 @@ pub struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+    /// When stderr is not a terminal (a cron or nohup run's log), print a line of progress
+    /// figures this often, e.g. 30s, 5m.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "60s",
+          value_parser = parse_interval)]
+    pub stats_interval: std::time::Duration,
+}
+
+/// Parse `--stats-interval`: a duration of at least 100ms (`1s`, `30s`, `5m`).
+pub fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{s:?} is not a duration ({e}); expected e.g. 1s, 30s, 5m"))?;
+    if d < std::time::Duration::from_millis(100) {
+        return Err(format!("{s:?} is too short; the least is 100ms"));
+    }
+    Ok(d)
 }
 
 impl Cli {
@@ -284,9 +299,35 @@ pub struct BackupArgs {
     #[command(flatten)]
     pub ends: Endpoints,
     /// After the new generation is verified, keep only the newest N generations (files a kept
-    /// generation needs are never deleted).
-    #[arg(long, value_name = "N")]
+    /// generation needs are never deleted); the same as --keep-last N.
+    #[arg(long, value_name = "N", conflicts_with = "keep_last")]
     pub keep: Option<usize>,
+    /// Retention (restic's meaning): keep the newest N generations.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<usize>,
+    /// Keep the newest generation of each of the last N hours (UTC) that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<usize>,
+    /// Keep the newest generation of each of the last N days (UTC) that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<usize>,
+    /// Keep the newest generation of each of the last N ISO weeks that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<usize>,
+    /// Keep the newest generation of each of the last N months that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<usize>,
+    /// With a --keep policy: write the generation, then only say which generations and stored
+    /// files the policy would remove.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Refuse a prune that removes more than this share of the bytes stored at the target,
+    /// without --force.
+    #[arg(long, value_name = "SHARE", default_value = "50%")]
+    pub max_delete: String,
+    /// Prune even beyond --max-delete.
+    #[arg(long)]
+    pub force: bool,
     /// Back up although the preflight found edits that live only in WALs: the WALs are then part
     /// of the generation (without this flag they are left out, as by `copy`, and such a backup
     /// is refused, exit 2).
@@ -484,9 +525,13 @@ pub struct TuningArgs {
     /// (e.g. 64MiB; default 64MiB local, 8MiB object stores).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub range_size: Option<u64>,
-    /// Bandwidth limit over all workers, e.g. 100MiB (per second).
+    /// Bandwidth limit over all workers: bits (800Mbps, 10Gbps) or bytes (100MB/s,
+    /// 100MiB/s) per second.
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     pub max_bandwidth: Option<u64>,
+    /// AzCopy's form of --max-bandwidth: megabits per second (--cap-mbps 800 = 800Mbps).
+    #[arg(long, value_name = "N", value_parser = parse_cap_mbps, conflicts_with = "max_bandwidth")]
+    pub cap_mbps: Option<u64>,
     /// Most memory the copy's buffers and workers may use, e.g. 512MiB (default: a quarter of
     /// the machine's memory, between 256MiB and 2GiB). Workers wait for room rather than go
     /// over it.
@@ -523,6 +568,20 @@ pub struct TuningArgs {
     /// MD5 CPU and, for files sent in ranges, one more in-order read of the source.
     #[arg(long)]
     pub put_md5: bool,
+    /// Server-side copies between two stores of the same kind (S3 CopyObject on one endpoint,
+    /// GCS rewrite, Azure Copy Blob From URL with the source's SAS): auto uses them where the
+    /// pair can and streams the other files; never streams every file through hbcp.
+    #[arg(long, value_enum, default_value_t = S2sArg::Auto)]
+    pub s2s: S2sArg,
+}
+
+/// `--s2s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum S2sArg {
+    /// Server-side where the two stores can, streamed otherwise.
+    Auto,
+    /// Every byte through hbcp.
+    Never,
 }
 
 /// `hbcp copy`.
@@ -688,8 +747,9 @@ pub struct VerifyArgs {
     /// The copy was made with --allow-unflushed: the WALs belong to it.
     #[arg(long)]
     pub allow_unflushed: bool,
-    /// Compare sizes only, every byte (checksum; the default), or every byte and every HFile
-    /// block's CRC32C (deep).
+    /// Compare sizes only, every byte (checksum, the default: by the MD5 the target service
+    /// computed where it keeps one, else read back), every byte read back (reread), or every
+    /// byte and every HFile block's CRC32C (deep).
     #[arg(long, value_enum, default_value_t = VerifyArg::Checksum,
           default_value_if("deep", ArgPredicate::IsPresent, Some("deep")))]
     pub verify: VerifyArg,
@@ -724,8 +784,13 @@ pub enum VerifyArg {
     None,
     /// Sizes only.
     Size,
-    /// Sizes and xxh3 checksums of every byte; on an HBase root also every HFile's trailer.
+    /// Sizes and checksums of every byte: the MD5 the target service computed over the
+    /// stored object where it keeps one (Azure, GCS: files written whole), compared with the
+    /// MD5 of the source bytes (no read-back); else every byte read back and hashed (xxh3).
+    /// On an HBase root also every HFile's trailer.
     Checksum,
+    /// As checksum, but every target byte is read back and hashed, whatever the service keeps.
+    Reread,
     /// As checksum, and on an HBase root every block of every HFile with its CRC32C
     /// checksums; source findings fail the run.
     Deep,
@@ -789,14 +854,81 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(v as u64)
 }
 
-/// Parse a rate: a size per second (`100MiB`, `100MiB/s`, `1GB/s`).
+/// The forms `--max-bandwidth` takes, for its refusals.
+const RATE_FORMS: &str = "bits per second (800Mbps, 10Gbps, 500Kbps, 2Mbit/s) or bytes per \
+    second (100MB/s, 100MiB/s, 1GB/s; KiB, MiB, GiB alone are bytes per second too)";
+
+/// Parse a rate with networking's meaning of its unit: `Mbps`/`Gbps` (a lower-case `b`) are
+/// bits per second, `MB/s`/`MiB/s` bytes per second (powers of 1000 without `i`, of 1024 with
+/// it); the binary sizes alone (`64MiB`) are bytes per second. Forms that could be read either
+/// way (`8M`, `8MB` without `/s`, `8mbps`, `8MBps`, a bare number) are refused. Bytes/s out.
 pub fn parse_rate(s: &str) -> Result<u64, String> {
-    let t = s.trim().trim_end_matches("/s").trim_end_matches("ps");
-    let v = parse_size(t)?;
-    if v == 0 {
-        return Err(format!("{s:?}: the rate must be above zero"));
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a rate; expected {RATE_FORMS}"))?;
+    let bits = |p: f64| n * p / 8.0;
+    let v = match unit.trim() {
+        "bps" | "bit/s" => bits(1.0),
+        "Kbps" | "kbps" | "Kbit/s" | "kbit/s" => bits(1e3),
+        "Mbps" | "Mbit/s" => bits(1e6),
+        "Gbps" | "Gbit/s" => bits(1e9),
+        "Tbps" | "Tbit/s" => bits(1e12),
+        "B/s" => n,
+        "KB/s" | "kB/s" => n * 1e3,
+        "MB/s" => n * 1e6,
+        "GB/s" => n * 1e9,
+        "TB/s" => n * 1e12,
+        "KiB" | "KiB/s" => n * 1024.0,
+        "MiB" | "MiB/s" => n * 1024.0 * 1024.0,
+        "GiB" | "GiB/s" => n * 1024f64.powi(3),
+        "TiB" | "TiB/s" => n * 1024f64.powi(4),
+        "" => {
+            return Err(format!(
+                "{s:?} has no unit: bits or bytes? Use {RATE_FORMS}"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "{other:?} in {s:?} is ambiguous or unknown as a rate; use {RATE_FORMS}"
+            ));
+        }
+    };
+    if !(v.is_finite() && v < 1.8e19) {
+        return Err(format!("{s:?} is out of range"));
     }
-    Ok(v)
+    if v < 1.0 {
+        return Err(format!(
+            "{s:?}: the rate must be at least one byte per second"
+        ));
+    }
+    Ok(v as u64)
+}
+
+/// Parse `--cap-mbps N` (AzCopy's flag): megabits per second. Bytes/s out.
+pub fn parse_cap_mbps(s: &str) -> Result<u64, String> {
+    let n: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of megabits per second (e.g. 800)"))?;
+    let v = n * 1e6 / 8.0;
+    if !(v.is_finite() && v >= 1.0 && v < 1.8e19) {
+        return Err(format!(
+            "{s:?}: expected megabits per second above zero, e.g. 800"
+        ));
+    }
+    Ok(v as u64)
+}
+
+impl TuningArgs {
+    /// The bandwidth cap in bytes per second: `--max-bandwidth` or `--cap-mbps`.
+    pub fn bandwidth(&self) -> Option<u64> {
+        self.max_bandwidth.or(self.cap_mbps)
+    }
 }
 
 #[cfg(test)]
@@ -812,7 +944,35 @@ mod tests {
         assert_eq!(parse_size("1.5GiB").unwrap(), 3 << 29);
         assert!(parse_size("12 parsecs").is_err());
         assert!(parse_size("").is_err());
-        assert_eq!(parse_rate("100MiB/s").unwrap(), 100 << 20);
         assert!(parse_rate("0").is_err());
+    }
+
+    #[test]
+    fn rates_in_bits_and_bytes() {
+        assert_eq!(parse_rate("100MiB/s").unwrap(), 100 << 20);
+        assert_eq!(parse_rate("100MiB").unwrap(), 100 << 20);
+        assert_eq!(parse_rate("8Mbps").unwrap(), 1_000_000);
+        assert_eq!(parse_rate("800Mbps").unwrap(), 100_000_000);
+        assert_eq!(parse_rate("10Gbps").unwrap(), 1_250_000_000);
+        assert_eq!(parse_rate("2Mbit/s").unwrap(), 250_000);
+        assert_eq!(parse_rate("100MB/s").unwrap(), 100_000_000);
+        assert_eq!(parse_rate("1.5GB/s").unwrap(), 1_500_000_000);
+        for ambiguous in [
+            "8",
+            "8M",
+            "8MB",
+            "8mbps",
+            "8MBps",
+            "8Mb",
+            "8 parsecs",
+            "0Mbps",
+        ] {
+            let e = parse_rate(ambiguous).unwrap_err();
+            assert!(e.contains(ambiguous), "{e}");
+        }
+        assert!(parse_rate("8MB").unwrap_err().contains("800Mbps"));
+        assert_eq!(parse_cap_mbps("800").unwrap(), 100_000_000);
+        assert!(parse_cap_mbps("0").is_err());
+        assert!(parse_cap_mbps("8Mbps").is_err());
     }
 }

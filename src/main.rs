@@ -5,6 +5,8 @@
 #[macro_use]
 #[path = "../job/src/exit.rs"]
 mod exit;
+#[path = "../job/src/genstore.rs"]
+mod genstore;
 
 mod auth;
 #[path = "../job/src/backup.rs"]
@@ -80,6 +82,7 @@ static MIMALLOC_OPTIONS: extern "C" fn() = {
 };
 
 fn main() -> ExitCode {
+    exit::fill_closed_std_fds();
     init_logging();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
             .into();
         }
     };
+    progress::set_stats_interval(cli.stats_interval);
     let exit = match commands::run(cli) {
         Ok(code) => code,
         Err(e) => exit::of_error(&e),

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::collections::BTreeMap;
 
 use hbcp_engine::{Failure, Latency, OpLatency, Sample};
-use hbcp_verifier::{Mismatch, SourceFinding};
+use hbcp_verifier::{Mismatch, SourceFinding, Ways};
 use serde::Serialize;
 
 /// Verification part of the report.
@@ -20,6 +20,10 @@ pub struct Verified {
     pub bytes: u64,
     /// Every copy fault (the target differs from the source).
     pub mismatches: Vec<Mismatch>,
+    /// Files proven equal, counted by the way each was proven: `service` (a checksum the
+    /// target service computed over the stored object), `reread` (bytes read back and
+    /// hashed), `size` (sizes only).
+    pub ways: Ways,
     /// Files at a target that is not an HBase layout which the source lacks (not a fault).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extras: Vec<String>,
@@ -54,6 +58,10 @@ pub struct Report {
     pub files_copied: u64,
     /// Bytes sent in this run.
     pub bytes_copied: u64,
+    /// Of those, bytes that passed through hbcp (read from the source, written to the target).
+    pub bytes_through_client: u64,
+    /// Of those, bytes the target's service copied from the source itself (`--s2s`).
+    pub bytes_server_side: u64,
     /// Files skipped (already at the target, or durable from an earlier run).
     pub files_skipped: u64,
     /// Bytes not sent again.
@@ -75,6 +83,9 @@ pub struct Report {
     /// Per-request latencies by operation (`list` pages, `head`, `get`, `put`, `stage`,
     /// `commit`, `delete`…), with their distribution.
     pub latency_by_op_ms: BTreeMap<String, OpLatency>,
+    /// What the job left out, by reason (`hbase_transient`, `wals`, `excluded`, `selection`):
+    /// files, bytes and the first keys.
+    pub left_out: BTreeMap<String, hbcp_planner::LeftOutCount>,
     /// Files that could not be copied.
     pub failures: Vec<Failure>,
     /// Warnings of the copy (files not copied, or copied as they are).

@@ -16,13 +16,13 @@ use crate::util::*;
 
 static N: AtomicU64 = AtomicU64::new(0);
 
-const ACCOUNT: &str = "devstoreaccount1";
+pub(crate) const ACCOUNT: &str = "devstoreaccount1";
 /// Azurite's published key for devstoreaccount1 (not a secret).
-const KEY: &str =
+pub(crate) const KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 /// Azurite's account endpoint and the SDK's Python, or `None` (skipped; a failure under CI).
-fn setup() -> Option<(String, String)> {
+pub(crate) fn setup() -> Option<(String, String)> {
     let base = azurite()?;
     let py = emulator(
         "HBCP_TEST_PYTHON",
@@ -32,7 +32,7 @@ fn setup() -> Option<(String, String)> {
 }
 
 /// Run tests/azure_sdk.py; its stdout, trimmed.
-fn sdk(py: &str, args: &[&str]) -> String {
+pub(crate) fn sdk(py: &str, args: &[&str]) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/azure_sdk.py");
     let o = Command::new(py).arg(script).args(args).output().unwrap();
     assert!(

@@ -9,6 +9,11 @@ what hbcp wrote is read back here by the SDK, not by hbcp. Installed by scripts/
   digest        ENDPOINT ACCOUNT KEY CONTAINER PREFIX         JSON {key under PREFIX: [size, sha256]}
   count         ENDPOINT ACCOUNT KEY CONTAINER                number of blobs (committed), or -1 if
                                                               the container does not exist
+  put           ENDPOINT ACCOUNT KEY CONTAINER BLOB TEXT      write TEXT as BLOB (overwriting it)
+  upload        ENDPOINT ACCOUNT KEY CONTAINER BLOB FILE      write FILE's bytes as block blob BLOB,
+                                                              replacing it (a change behind hbcp's back)
+  md5s          ENDPOINT ACCOUNT KEY CONTAINER PREFIX         JSON {key under PREFIX: Content-MD5 hex
+                                                              or null}, from the blob listing
   local         DIR                                           JSON {path under DIR: [size, sha256]},
                                                               hbcp's own .hbcp folder left out
 
@@ -96,6 +101,19 @@ def main(argv):
             data = c.download_blob(b.name).readall()
             out[b.name[len(prefix):]] = [len(data), hashlib.sha256(data).hexdigest()]
         print(json.dumps(out, sort_keys=True))
+    elif cmd == "put":
+        container, name, text = rest
+        c = service(endpoint, account, key).get_container_client(container)
+        c.upload_blob(name, text.encode(), overwrite=True)
+    elif cmd == "md5s":
+        container, prefix = rest
+        c = service(endpoint, account, key).get_container_client(container)
+        prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        out = {}
+        for b in c.list_blobs(name_starts_with=prefix):
+            m = b.content_settings.content_md5
+            out[b.name[len(prefix):]] = bytes(m).hex() if m else None
+        print(json.dumps(out, sort_keys=True))
     elif cmd == "count":
         (container,) = rest
         c = service(endpoint, account, key).get_container_client(container)
@@ -103,6 +121,11 @@ def main(argv):
             print(sum(1 for _ in c.list_blobs()))
         except ResourceNotFoundError:
             print(-1)
+    elif cmd == "upload":
+        container, blob, path = rest
+        c = service(endpoint, account, key).get_container_client(container)
+        with open(path, "rb") as fh:
+            c.upload_blob(blob, fh.read(), overwrite=True)
     else:
         sys.exit(f"unknown command {cmd}")
 

@@ -250,6 +250,89 @@ fn backup_keep_prunes_old_generations_but_never_what_a_kept_one_needs() {
     }
 }
 
+/// Retention (issue #21): a policy first in --dry-run (nothing removed, the would-be prune
+/// said), then refused by --max-delete, then applied; a bad policy is refused before anything.
+#[test]
+fn backup_retention_dry_run_then_cap_then_prune() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, bk) = (t.path().join("src"), t.path().join("bk"));
+    sample(&src);
+    let rep = t.path().join("r.json");
+    for i in 1..=3u64 {
+        if i > 1 {
+            // A table dropped: generation 1 and 2 hold bytes no later one needs.
+            activity(&src, 200 + i, true).unwrap();
+        }
+        let r = backup(&s(&src), &s(&bk), &rep, &[]);
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    let pool_before = files_under(&bk.join("pool")).len();
+    let dry = backup(
+        &s(&src),
+        &s(&bk),
+        &rep,
+        &["--keep-last", "1", "--keep-daily", "1", "--dry-run"],
+    );
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(dry.stderr.contains("would prune generation 1"), "{dry:?}");
+    assert!(dry.stderr.contains("nothing was removed"), "{dry:?}");
+    let j = report(&rep);
+    assert_eq!(j["pruned"]["dry_run"], true, "{j}");
+    assert!(j["pruned"]["deleted_bytes"].as_u64().unwrap() > 0, "{j}");
+    assert_eq!(
+        generations(&s(&bk)).iter().map(|g| g.0).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    assert_eq!(files_under(&bk.join("pool")).len(), pool_before);
+    // The cap: nothing may go.
+    let capped = backup(
+        &s(&src),
+        &s(&bk),
+        &rep,
+        &["--keep-last", "1", "--max-delete", "0%"],
+    );
+    assert_eq!(capped.code, 1, "{capped:?}");
+    assert!(
+        capped.stderr.contains("more than --max-delete 0.0%"),
+        "{capped:?}"
+    );
+    assert!(capped.stderr.contains("--force"), "{capped:?}");
+    assert_eq!(generations(&s(&bk)).len(), 5);
+    // Applied: the newest of today (the policy's daily rule) is also the newest.
+    let r = backup(
+        &s(&src),
+        &s(&bk),
+        &rep,
+        &["--keep-last", "1", "--keep-daily", "1", "--force"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        generations(&s(&bk)).iter().map(|g| g.0).collect::<Vec<_>>(),
+        vec![6]
+    );
+    let out = t.path().join("restored");
+    let r = restore(&s(&bk), "6", &out);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&src, &out);
+    for bad in [
+        vec!["--keep-daily", "0"],
+        vec!["--dry-run"],
+        vec!["--keep-last", "1", "--max-delete", "120%"],
+    ] {
+        let r = backup(&s(&src), &s(&bk), &rep, &bad);
+        assert_eq!(r.code, 2, "{bad:?}: {r:?}");
+        assert_eq!(r.stderr.trim().lines().count(), 1, "{bad:?}: {r:?}");
+    }
+    let r = backup(
+        &s(&src),
+        &s(&bk),
+        &rep,
+        &["--keep", "1", "--keep-last", "2"],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(generations(&s(&bk)).len(), 1);
+}
+
 #[test]
 fn restore_finds_a_damaged_stored_file_and_says_which() {
     let t = tempfile::tempdir().unwrap();

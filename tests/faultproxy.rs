@@ -33,6 +33,9 @@ pub enum Mode {
     BusyReads,
     /// Answer every LIST 500 OperationTimedOut (a service failure), pass the rest.
     FailLists,
+    /// Answer every server-side copy request (one with an `x-ms-copy-source` or
+    /// `x-amz-copy-source` header) 501 Not Implemented, pass the rest.
+    NoCopies,
 }
 
 /// Counters, readable while the proxy runs.
@@ -48,6 +51,12 @@ pub struct Counters {
     /// Request body bytes received on uploads (PUTs of blocks, blobs and S3 parts; GCS's
     /// POSTs to /upload/), whole or cut off.
     pub put_body_bytes: AtomicU64,
+    /// Of those, bytes of uploads outside hbcp's own `.hbcp/` folder (file content).
+    pub put_data_bytes: AtomicU64,
+    /// Response body bytes of GETs (object reads and listings) sent back to the client.
+    pub get_body_bytes: AtomicU64,
+    /// Server-side copy requests seen (`x-ms-copy-source` / `x-amz-copy-source`, GCS rewrites).
+    pub copies: AtomicU64,
     pub busy_503: AtomicU64,
     pub timeout_500: AtomicU64,
     pub resets: AtomicU64,
@@ -198,6 +207,19 @@ impl State {
                 ));
             }
         }
+        let copy = req.headers().contains_key("x-ms-copy-source")
+            || req.headers().contains_key("x-amz-copy-source")
+            || req.uri().path().contains("/rewriteTo/");
+        if copy {
+            c.copies.fetch_add(1, Relaxed);
+            if matches!(self.mode, Mode::NoCopies) {
+                return Ok(azure_error(
+                    501,
+                    "NotImplemented",
+                    "Current API is not implemented yet.",
+                ));
+            }
+        }
         let upload =
             req.method() == hyper::Method::POST && req.uri().path().starts_with("/upload/");
         if matches!(self.mode, Mode::DenyUploads) && upload {
@@ -220,6 +242,13 @@ impl State {
         }
         let fault = self.draw();
         let (parts, mut body) = req.into_parts();
+        let is_get = parts.method == hyper::Method::GET;
+        // hbcp's own objects (lock, manifests, staging of GCS parts is not ours: it is data).
+        let ours = parts.uri.path().contains("/.hbcp/") && !parts.uri.path().contains("gcs-parts")
+            || parts
+                .uri
+                .query()
+                .is_some_and(|q| q.contains("name=") && q.contains(".hbcp%2F"));
         // GCS JSON API uploads are POSTs to /upload/….
         let is_put = parts.method == hyper::Method::PUT
             || parts.method == hyper::Method::POST && parts.uri.path().starts_with("/upload/");
@@ -236,6 +265,9 @@ impl State {
             if let Ok(d) = frame.into_data() {
                 if is_put {
                     c.put_body_bytes.fetch_add(d.len() as u64, Relaxed);
+                    if !ours {
+                        c.put_data_bytes.fetch_add(d.len() as u64, Relaxed);
+                    }
                 }
                 data.extend_from_slice(&d);
                 if fault == Fault::Reset && declared.is_some_and(|n| n > 0 && data.len() * 2 >= n) {
@@ -303,6 +335,9 @@ impl State {
             .bytes()
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))?;
+        if is_get {
+            c.get_body_bytes.fetch_add(bytes.len() as u64, Relaxed);
+        }
         if fault == Fault::Reset && bytes.len() >= 2 {
             // A download cut off half-way: the declared length is kept, the body ends early.
             c.resets.fetch_add(1, Relaxed);

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::azure_auth::{KEY, sdk};
 use crate::cloud::{azurite, container};
 use crate::util::*;
 
@@ -194,4 +195,199 @@ fn an_azurite_lock_whose_lease_ran_out_is_taken_over_and_said_so() {
         store.get_versioned(".hbcp/lock").unwrap().unwrap().0,
         live.as_bytes()
     );
+}
+
+/// A run of `args` throttled to 8 MB/s, its output captured.
+fn spawn_slow(args: &[&str]) -> Child {
+    Command::new(bin())
+        .args(args)
+        .args(["--progress", "none", "--max-bandwidth", "8MB/s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// `args` run twice at once against the local target `dst`: the second is refused naming the
+/// first, which completes (exit 0); the first run is returned.
+fn second_refused(args: &[&str], dst: &Path) -> Run {
+    let first = spawn_slow(args);
+    let pid = first.id();
+    let lock = dst.join(".hbcp/lock");
+    until_held("the local lock", || {
+        fs::read_to_string(&lock).is_ok_and(|x| x.contains(&format!("\"pid\":{pid}")))
+    });
+    let second = hbcp(args);
+    let first = to_run(first.wait_with_output().unwrap());
+    assert_refused(&second, pid);
+    assert_eq!(first.code, 0, "{first:?}");
+    first
+}
+
+#[test]
+fn a_second_sync_to_a_local_target_is_refused_while_the_first_completes_exactly() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    slow_source(&src);
+    second_refused(&["sync", &s(&src), &s(&dst)], &dst);
+    assert_same_tree(&src, &dst);
+    assert_eq!(fs::read(dst.join(".hbcp/lock")).unwrap(), b"", "released");
+}
+
+#[test]
+fn a_second_backup_to_a_local_target_is_refused_while_the_first_completes_exactly() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    slow_source(&src);
+    second_refused(&["backup", &s(&src), &s(&dst)], &dst);
+    // One generation, and it holds exactly the source.
+    let back = t.path().join("back");
+    let r = hbcp(["restore", &s(&dst), "--generation", "1", &s(&back)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&src, &back);
+    let r = hbcp([
+        "restore",
+        &s(&dst),
+        "--generation",
+        "2",
+        &s(&t.path().join("b2")),
+    ]);
+    assert_eq!(r.code, 2, "the refused backup made no generation: {r:?}");
+}
+
+#[test]
+fn a_second_restore_to_one_local_target_is_refused_while_the_first_completes_exactly() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst, out) = (
+        t.path().join("src"),
+        t.path().join("dst"),
+        t.path().join("out"),
+    );
+    slow_source(&src);
+    let r = hbcp(["backup", &s(&src), &s(&dst), "--progress", "none"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    second_refused(&["restore", &s(&dst), "--generation", "1", &s(&out)], &out);
+    assert_same_tree(&src, &out);
+}
+
+#[test]
+fn a_lease_lost_to_another_writer_stops_the_copy_resumably_on_azurite() {
+    let Some(base) = azurite() else { return };
+    let Some(py) = emulator(
+        "HBCP_TEST_PYTHON",
+        "the Azure SDK for Python (scripts/azure-sdk.sh)",
+    ) else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    slow_source(&src);
+    let blob = container(&base, "devstoreaccount1", "lease");
+    let name = blob.rsplit('/').nth(1).unwrap().to_string();
+    let store = azure_store(&blob);
+    // A lease of 3 seconds, renewed every second; the copy takes about 8.
+    let first = Command::new(bin())
+        .args(["copy", &s(&src), &blob, "--progress", "none"])
+        .args(["--max-bandwidth", "4MB/s"])
+        .env("HBCP_LOCK_LEASE_SECS", "3")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = first.id();
+    until_held("the lock blob", || {
+        store
+            .get_versioned(".hbcp/lock")
+            .unwrap()
+            .is_some_and(|(d, _)| String::from_utf8_lossy(&d).contains(&format!("\"pid\":{pid}")))
+    });
+    // Another writer replaces the lock behind the run's back (through the SDK, not hbcp): its
+    // next renewal finds the lock changed. The holder it names is gone (its lease ran out).
+    let other = r#"{"host":"elsewhere","pid":7,"started":"2026-01-01T00:00:00Z","command":"copy","expires":1}"#;
+    let ep = format!("{base}/devstoreaccount1");
+    sdk(
+        &py,
+        &[
+            "put",
+            &ep,
+            "devstoreaccount1",
+            KEY,
+            &name,
+            "hbase/.hbcp/lock",
+            other,
+        ],
+    );
+    let first = to_run(first.wait_with_output().unwrap());
+    assert_eq!(first.code, 3, "{first:?}");
+    assert!(first.stderr.contains("lease is lost"), "{first:?}");
+    assert!(first.stderr.contains("resume with"), "{first:?}");
+    assert!(!first.stderr.contains("complete and verified"), "{first:?}");
+    assert_eq!(
+        store.get_versioned(".hbcp/lock").unwrap().unwrap().0,
+        other.as_bytes(),
+        "the lock another run wrote is left to it"
+    );
+    // The same command again takes the (stale) lock over and completes: the SDK reads back
+    // exactly the source.
+    let again = copy(&src, Path::new(&blob), &[]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.stderr.contains("took over"), "{again:?}");
+    assert_eq!(
+        sdk(
+            &py,
+            &["digest", &ep, "devstoreaccount1", KEY, &name, "hbase"]
+        ),
+        sdk(&py, &["local", &s(&src)])
+    );
+}
+
+#[test]
+fn finalize_is_refused_while_another_run_holds_the_target_and_writes_after() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst, plan) = (
+        t.path().join("src"),
+        t.path().join("dst"),
+        t.path().join("p.plan"),
+    );
+    fs::create_dir_all(src.join("d")).unwrap();
+    for i in 0..5u8 {
+        fs::write(src.join(format!("d/f{i}")), vec![i; 1000]).unwrap();
+    }
+    let r = hbcp(["plan", &s(&src), &s(&dst), "--out", &s(&plan)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = hbcp(["run", &s(&plan), "--shard", "0/1", "--progress", "none"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // A live holder: this process, holding the lock file's flock with its name in it.
+    let mut held = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(dst.join(".hbcp/lock"))
+        .unwrap();
+    let me = std::process::id();
+    write!(
+        held,
+        r#"{{"host":"{}","pid":{me},"started":"2026-01-01T00:00:00Z","command":"copy"}}"#,
+        host()
+    )
+    .unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(
+        unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
+    let completion = dst.join(".hbcp/manifest.json.zst");
+    assert!(!completion.exists());
+    let r = hbcp(["finalize", &s(&plan)]);
+    assert_refused(&r, me);
+    assert!(!completion.exists(), "refused: nothing written");
+    // Released (emptied, then closed): finalize goes ahead.
+    held.set_len(0).unwrap();
+    drop(held);
+    let r = hbcp(["finalize", &s(&plan)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(completion.exists(), "{r:?}");
 }

@@ -62,14 +62,14 @@ type KeyRec = (String, u64, Option<u64>);
 type NameRec = (String, String, u64, Option<u64>);
 
 /// A record of a table: sorted by its first string, encoded compactly in a block.
-trait Rec: Serialize + DeserializeOwned {
+pub(crate) trait Rec: Serialize + DeserializeOwned {
     fn key(&self) -> &str;
     fn encode(&self, out: &mut Vec<u8>);
     /// Decode the record at the start of `b`; `None` on damage.
     fn decode(b: &[u8]) -> Option<Self>;
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -77,7 +77,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn get_varint(b: &mut &[u8]) -> Option<u64> {
+pub(crate) fn get_varint(b: &mut &[u8]) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let (&x, rest) = b.split_first()?;
@@ -90,12 +90,12 @@ fn get_varint(b: &mut &[u8]) -> Option<u64> {
     None
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
     put_varint(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
 }
 
-fn get_str<'a>(b: &mut &'a [u8]) -> Option<&'a str> {
+pub(crate) fn get_str<'a>(b: &mut &'a [u8]) -> Option<&'a str> {
     let n = usize::try_from(get_varint(b)?).ok()?;
     if n > b.len() {
         return None;
@@ -163,7 +163,7 @@ impl Rec for NameRec {
 
 /// The scratch folder of an index, removed on drop.
 #[derive(Debug)]
-struct ScratchDir(PathBuf);
+pub(crate) struct ScratchDir(pub(crate) PathBuf);
 
 impl Drop for ScratchDir {
     fn drop(&mut self) {
@@ -171,7 +171,7 @@ impl Drop for ScratchDir {
     }
 }
 
-fn io_err(path: &Path, source: std::io::Error) -> Error {
+pub(crate) fn io_err(path: &Path, source: std::io::Error) -> Error {
     Error::IndexIo {
         path: path.display().to_string(),
         source,
@@ -195,7 +195,7 @@ struct BlockRef {
 }
 
 /// A block read back: the records' bytes and where each starts.
-struct Block {
+pub(crate) struct Block {
     data: Vec<u8>,
     starts: Vec<u32>,
 }
@@ -228,17 +228,17 @@ impl Block {
 }
 
 /// One sorted table in a block file.
-struct Table {
+pub(crate) struct Table {
     path: PathBuf,
     file: File,
     blocks: Vec<BlockRef>,
-    records: u64,
+    pub(crate) records: u64,
     cache: Mutex<VecDeque<(usize, Arc<Block>)>>,
 }
 
 impl Table {
     /// Write the records of `sorted` (in key order, equal keys in push order: the last wins).
-    fn write<R: Rec>(
+    pub(crate) fn write<R: Rec>(
         path: PathBuf,
         sorted: impl Iterator<Item = hbcp_state::Result<R>>,
         block_bytes: usize,
@@ -345,7 +345,7 @@ impl Table {
         Ok(block)
     }
 
-    fn find<R: Rec>(&self, key: &str) -> Result<Option<R>> {
+    pub(crate) fn find<R: Rec>(&self, key: &str) -> Result<Option<R>> {
         let i = self.blocks.partition_point(|b| &*b.first <= key);
         if i == 0 {
             return Ok(None);
@@ -464,27 +464,36 @@ impl TargetIndex {
 
     /// Every file, in key (byte) order (read block by block, past the cache).
     pub fn iter(&self) -> impl Iterator<Item = Result<(String, Known)>> + '_ {
+        Iter::<KeyRec>::new(&self.keys).map(|r| r.map(|(k, size, hash)| (k, Known { size, hash })))
+    }
+}
+
+/// The records of a [`Table`] in key order.
+pub(crate) struct Iter<'a, R> {
+    pub(crate) t: &'a Table,
+    pub(crate) next: usize,
+    pub(crate) block: Option<Block>,
+    pub(crate) pos: usize,
+    pub(crate) failed: bool,
+    pub(crate) rec: std::marker::PhantomData<R>,
+}
+
+impl<'a, R> Iter<'a, R> {
+    /// From the first record of `t`.
+    pub(crate) fn new(t: &'a Table) -> Self {
         Iter {
-            t: &self.keys,
+            t,
             next: 0,
             block: None,
             pos: 0,
             failed: false,
+            rec: std::marker::PhantomData,
         }
     }
 }
 
-/// The files of a [`TargetIndex`] in key order.
-struct Iter<'a> {
-    t: &'a Table,
-    next: usize,
-    block: Option<Block>,
-    pos: usize,
-    failed: bool,
-}
-
-impl Iterator for Iter<'_> {
-    type Item = Result<(String, Known)>;
+impl<R: Rec> Iterator for Iter<'_, R> {
+    type Item = Result<R>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -493,13 +502,13 @@ impl Iterator for Iter<'_> {
             }
             if let Some(b) = &self.block {
                 if self.pos < b.starts.len() {
-                    let r = KeyRec::decode(b.record(self.pos));
+                    let r = R::decode(b.record(self.pos));
                     self.pos += 1;
-                    let Some((k, size, hash)) = r else {
+                    let Some(r) = r else {
                         self.failed = true;
                         return Some(Err(damaged(&self.t.path, "bad record")));
                     };
-                    return Some(Ok((k, Known { size, hash })));
+                    return Some(Ok(r));
                 }
             }
             if self.next >= self.t.blocks.len() {

@@ -21,6 +21,7 @@
 pub mod adaptive;
 pub mod budget;
 pub mod index;
+pub mod keymap;
 pub mod limiter;
 pub mod lock;
 pub mod order;
@@ -32,6 +33,7 @@ use std::sync::atomic::AtomicBool;
 
 pub use budget::Budget;
 pub use index::{Known, Named, TargetIndex, TargetIndexBuilder};
+pub use keymap::{KeyMap, KeyMapBuilder};
 pub use limiter::Bandwidth;
 pub use order::LargestFirst;
 pub use stats::{Latency, OpLatency, Sample, Stats};
@@ -158,6 +160,9 @@ pub struct Config {
     pub known_target: Option<std::sync::Arc<TargetIndex>>,
     /// The names of write-once files (used by [`Overwrite::Sync`]); none by default.
     pub write_once: WriteOnce,
+    /// Server-side copies (`--s2s auto`): a file the target's service can copy from the source
+    /// itself is copied that way, its bytes never passing through hbcp; `false` streams all.
+    pub s2s: bool,
 }
 
 impl Default for Config {
@@ -179,6 +184,7 @@ impl Default for Config {
             started: hbcp_state::time::now_rfc3339(),
             known_target: None,
             write_once: no_write_once,
+            s2s: true,
         }
     }
 }

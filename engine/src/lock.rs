@@ -11,6 +11,9 @@
 //!   that was read, so of two runs taking over one stale lock only one wins. A lock whose
 //!   holder ran on this host and whose process is gone is stale at once (a run killed with -9
 //!   and run again does not wait for the lease).
+//! - A lease lost while the run goes on (another run changed the lock, or renewals failed until
+//!   the lease ran out) is not only logged: [`TargetLock::on_loss`] tells the run, which stops
+//!   (exit 3, resumable) instead of writing a target that another run may now hold.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
@@ -26,6 +29,42 @@ use serde::{Deserialize, Serialize};
 
 /// How long an object-store lock holds without renewal.
 pub const LEASE: Duration = Duration::from_secs(60);
+
+/// The lease in force: [`LEASE`], or `HBCP_LOCK_LEASE_SECS` (at least 3 seconds) when set —
+/// a knob for tests that lose a lease, and for stores where a minute is too long to wait.
+pub fn lease() -> Duration {
+    std::env::var("HBCP_LOCK_LEASE_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(LEASE, |s| Duration::from_secs(s.max(3)))
+}
+
+/// What the run is told when its lease is lost: why, in one line.
+pub type OnLoss = Box<dyn Fn(&str) + Send + Sync>;
+
+/// The loss of a remote lock: the flag, and whom to tell.
+#[derive(Default)]
+struct Loss {
+    lost: AtomicBool,
+    tell: Mutex<Option<OnLoss>>,
+}
+
+impl std::fmt::Debug for Loss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loss").field("lost", &self.lost).finish()
+    }
+}
+
+impl Loss {
+    fn lose(&self, why: &str) {
+        if !self.lost.swap(true, Ordering::Relaxed) {
+            tracing::warn!(target: "hbcp::lock", "{why}");
+            if let Some(tell) = &*self.tell.lock().unwrap_or_else(|e| e.into_inner()) {
+                tell(why);
+            }
+        }
+    }
+}
 
 /// The key of the lock of a whole run, under the target root.
 pub const LOCK_KEY: &str = ".hbcp/lock";
@@ -108,7 +147,7 @@ enum Inner {
         store: Arc<dyn Store>,
         key: String,
         token: Arc<Mutex<String>>,
-        lost: Arc<AtomicBool>,
+        lost: Arc<Loss>,
     },
 }
 
@@ -131,7 +170,15 @@ impl TargetLock {
     pub fn lost(&self) -> bool {
         match &self.inner {
             Inner::Local(_) => false,
-            Inner::Remote { lost, .. } => lost.load(Ordering::Relaxed),
+            Inner::Remote { lost, .. } => lost.lost.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Call `tell` (once, from the renewal thread) if the lease is lost: the run stops. A
+    /// local lock (a `flock`) cannot be lost while its process lives.
+    pub fn on_loss(&self, tell: OnLoss) {
+        if let Inner::Remote { lost, .. } = &self.inner {
+            *lost.tell.lock().unwrap_or_else(|e| e.into_inner()) = Some(tell);
         }
     }
 }
@@ -156,7 +203,7 @@ impl Drop for TargetLock {
                 if let Some(h) = renewer.take() {
                     let _ = h.join();
                 }
-                if lost.load(Ordering::Relaxed) {
+                if lost.lost.load(Ordering::Relaxed) {
                     return;
                 }
                 // Only our own version of it: a run that took it over keeps its lock.
@@ -261,7 +308,7 @@ fn gone_from_here(h: &Holder) -> bool {
 
 fn leased(me: &Holder) -> Vec<u8> {
     let mut h = me.clone();
-    h.expires = now_secs() + LEASE.as_secs();
+    h.expires = now_secs() + lease().as_secs();
     serde_json::to_vec(&h).expect("a holder serialises")
 }
 
@@ -304,7 +351,7 @@ fn acquire_remote(
     };
     let token = Arc::new(Mutex::new(token));
     let stop = Arc::new((Mutex::new(false), Condvar::new()));
-    let lost = Arc::new(AtomicBool::new(false));
+    let lost = Arc::new(Loss::default());
     let renewer = {
         let (store, key, me) = (store.clone(), key.to_string(), me.clone());
         let (token, stop, lost) = (token.clone(), stop.clone(), lost.clone());
@@ -328,32 +375,46 @@ fn acquire_remote(
     ))
 }
 
-/// Renew the lease every third of [`LEASE`] until stopped; a failed renewal is tried again at
-/// the next turn (the lease has two more turns to go), a lock found changed is lost.
+/// Renew the lease every third of [`lease`] until stopped; a failed renewal is tried again at
+/// the next turn (the lease has two more turns to go); a lock found changed, or a lease that ran
+/// out while renewals failed, is lost.
 fn renew(
     store: &dyn Store,
     key: &str,
     me: &Holder,
     token: &Mutex<String>,
     stop: &(Mutex<bool>, Condvar),
-    lost: &AtomicBool,
+    lost: &Loss,
 ) {
+    let lease = lease();
+    let mut expires = now_secs() + lease.as_secs();
     loop {
         {
             let (stopped, _) = stop
                 .1
-                .wait_timeout_while(stop.0.lock().unwrap(), LEASE / 3, |s| !*s)
+                .wait_timeout_while(stop.0.lock().unwrap(), lease / 3, |s| !*s)
                 .unwrap();
             if *stopped {
                 return;
             }
         }
         let current = token.lock().unwrap().clone();
+        let attempt = now_secs();
         match store.put_if(key, &leased(me), PutIf::Version(&current)) {
-            Ok(Some(t)) => *token.lock().unwrap() = t,
+            Ok(Some(t)) => {
+                *token.lock().unwrap() = t;
+                expires = attempt + lease.as_secs();
+            }
             Ok(None) => {
-                lost.store(true, Ordering::Relaxed);
-                tracing::warn!(target: "hbcp::lock", "the lock {key} was taken by another run");
+                lost.lose(&format!(
+                    "the target lock {key} was changed by someone else: its lease is lost"
+                ));
+                return;
+            }
+            Err(e) if now_secs() >= expires => {
+                lost.lose(&format!(
+                    "the lease of the target lock {key} ran out while it could not be renewed: {e}"
+                ));
                 return;
             }
             Err(e) => tracing::debug!(target: "hbcp::lock", "lease renewal failed: {e}"),

@@ -23,6 +23,9 @@ pub struct Stats {
     pub files_copied: AtomicU64,
     /// Bytes written to the target in this run.
     pub bytes_copied: AtomicU64,
+    /// Of those, bytes the target's service copied from the source itself (`--s2s`): they did
+    /// not pass through hbcp. `bytes_copied - bytes_server_side` went through the client.
+    pub bytes_server_side: AtomicU64,
     /// Files already at the target (resume or identical), not sent again.
     pub files_skipped: AtomicU64,
     /// Bytes of those files, plus ranges already durable from an earlier run.
@@ -146,6 +149,7 @@ impl Default for Stats {
             listing_done: AtomicBool::new(false),
             files_copied: AtomicU64::new(0),
             bytes_copied: AtomicU64::new(0),
+            bytes_server_side: AtomicU64::new(0),
             files_skipped: AtomicU64::new(0),
             bytes_skipped: AtomicU64::new(0),
             bytes_verified: AtomicU64::new(0),

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
-use hbcp_state::checksum::{combine, hash_file};
+use hbcp_state::checksum::{combine, hash_file, md5_file};
 use hbcp_state::journal::{self, Journal, Record, Resume};
 use hbcp_state::manifest::{self, ManifestEntry, ManifestHeader};
 use hbcp_state::{range_at, range_count};
@@ -19,6 +19,8 @@ use crate::budget::Budget;
 use crate::limiter::Bandwidth;
 use crate::stats::Stats;
 use crate::{Config, Overwrite, Result, spill_path};
+
+mod server_side;
 
 /// A file that could not be copied.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -81,6 +83,8 @@ enum Task {
         hash: u64,
     },
     Dir(String),
+    /// A file the target's service copies from the source (`--s2s`).
+    ServerSide(Entry),
 }
 
 enum Done {
@@ -91,8 +95,11 @@ enum Done {
         copied: bool,
         /// Its bytes were written to the target by this run.
         written: bool,
-        /// Target version after the write (local targets).
+        /// The target's version token after the write ([`target_version`]).
         tv: Option<String>,
+        /// The MD5 of the bytes read for a whole-file write whose target service computes one
+        /// too (for the verifier's `service` way).
+        md5: Option<[u8; 16]>,
     },
     /// A range is durable in the staging area; the worker waits on `ack` until it is journaled.
     Range {
@@ -109,6 +116,8 @@ enum Done {
     },
     Failed(Failure),
     Warning(String),
+    /// Copied by the target's service: no checksum taken on the way.
+    ServerSide(Entry),
 }
 
 struct Shared<'a> {
@@ -126,6 +135,10 @@ struct Shared<'a> {
     /// Requests in flight (adaptive against object stores).
     gate: Gate,
     local_dst: bool,
+    /// Server-side copies are tried (`--s2s auto`, two object stores).
+    s2s: bool,
+    /// The first file that could not be copied server-side was named.
+    s2s_said: AtomicBool,
 }
 
 impl Shared<'_> {
@@ -211,6 +224,8 @@ pub(crate) fn run(
             cfg.start_concurrency.unwrap_or(cfg.workers),
         ),
         local_dst: dst.caps().positional_writes,
+        s2s: cfg.s2s && !src.caps().is_local && !dst.caps().is_local,
+        s2s_said: AtomicBool::new(false),
     };
     let workers = cfg.workers.max(1);
     let (entry_tx, entry_rx) = bounded::<Entry>(8192);
@@ -371,14 +386,16 @@ fn plan(
         }
         sh.stats.files_listed.fetch_add(1, Relaxed);
         sh.stats.bytes_listed.fetch_add(e.size, Relaxed);
-        // Resume: a file the journal says is durable, still there with its size.
-        if let Some((h, tv)) = resume.file(&e.key, e.size, e.version.as_deref()) {
+        // Resume: a file the journal says is durable, still there with its size and the version
+        // the target gave it when it was written. Without a journaled version (or with the
+        // target showing none) the size alone proves nothing: the file is checked below.
+        if let Some((h, Some(tv))) = resume.file(&e.key, e.size, e.version.as_deref()) {
             match sh.retry(|| sh.dst.head(&e.key)) {
                 Ok(Some(t))
                     if t.kind == EntryKind::File
                         && t.size == e.size
-                        && (tv.is_none()
-                            || tv == Some(journal::version_hash(t.version.as_deref()))) =>
+                        && t.version.is_some()
+                        && tv == journal::version_hash(t.version.as_deref()) =>
                 {
                     sh.stats.files_skipped.fetch_add(1, Relaxed);
                     sh.stats.bytes_skipped.fetch_add(e.size, Relaxed);
@@ -388,6 +405,7 @@ fn plan(
                         copied: false,
                         written: false,
                         tv: None,
+                        md5: None,
                     });
                     continue;
                 }
@@ -482,7 +500,13 @@ fn plan(
             Some(_) => None,
         };
         if let Some(write) = check {
-            if !send(Task::Check(e, write)) {
+            // Same size at the target: a server-side copy costs less than reading both.
+            let t = if write && sh.s2s && e.size > 0 {
+                Task::ServerSide(e)
+            } else {
+                Task::Check(e, write)
+            };
+            if !send(t) {
                 break;
             }
             continue;
@@ -501,6 +525,14 @@ fn plan(
 /// Turn a file into tasks. Returns false when the workers are gone.
 fn emit(sh: &Shared<'_>, e: &Option<Entry>, tasks: &Sender<Task>, resume: &Resume) -> bool {
     let Some(e) = e else { return true };
+    let resumed_ranges = || {
+        resume
+            .ranges_of(&e.key, e.size, e.version.as_deref())
+            .is_some()
+    };
+    if sh.s2s && e.size > 0 && !resumed_ranges() {
+        return tasks.send(Task::ServerSide(e.clone())).is_ok();
+    }
     if e.size <= sh.cfg.chunk.min(sh.cfg.range_size) {
         return tasks.send(Task::Whole(e.clone())).is_ok();
     }
@@ -570,15 +602,16 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
                 Err(e) => fail(sh, &done, &key, e),
             },
             Task::Whole(e) => match copy_whole(sh, &e, &mut buf) {
-                Ok(hash) => {
+                Ok((hash, written, md5)) => {
                     sh.stats.files_copied.fetch_add(1, Relaxed);
-                    let tv = target_version(sh, &e.key);
+                    let tv = target_version(sh, &e.key, written);
                     let _ = done.send(Done::File {
                         entry: e,
                         hash,
                         copied: true,
                         written: true,
                         tv,
+                        md5,
                     });
                 }
                 Err(
@@ -590,18 +623,20 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
             },
             Task::Range(big, idx) => range_task(sh, &big, idx, &done),
             Task::Commit(big) => finish_big(sh, &big, &done),
+            Task::ServerSide(e) => server_side::copy(sh, &e, &done, &mut buf),
             Task::Check(e, write) => check_task(sh, &e, write, &done, &mut buf),
             Task::CopyWithin { from, entry, hash } => {
                 match sh.retry(|| sh.dst.copy_within(&from, &entry.key)) {
                     Ok(()) => {
                         sh.stats.files_copied.fetch_add(1, Relaxed);
-                        let tv = target_version(sh, &entry.key);
+                        let tv = target_version(sh, &entry.key, None);
                         let _ = done.send(Done::File {
                             entry,
                             hash,
                             copied: true,
                             written: true,
                             tv,
+                            md5: None,
                         });
                     }
                     // No server-side copy here (or the old copy is gone): send it.
@@ -612,13 +647,18 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
     }
 }
 
-/// The target's version token of a file just written, on local targets (a cheap stat) so that
-/// a later resume notices a target file changed behind its back.
-fn target_version(sh: &Shared<'_>, key: &str) -> Option<String> {
-    if !sh.dst.caps().is_local {
-        return None;
-    }
-    sh.dst.head(key).ok().flatten().and_then(|e| e.version)
+/// The target's version token of a file just written (or found the same), journaled with it so
+/// that a rerun notices a target file changed behind its back and copies it again. `written`
+/// is the store's own answer to the write (an object store's ETag from Put Blob, Put Block
+/// List, PutObject or CompleteMultipartUpload); without one, a HEAD asks (a stat on local
+/// disk). `None` when neither knows: the rerun then checks the file instead of trusting it.
+fn target_version(sh: &Shared<'_>, key: &str, written: Option<String>) -> Option<String> {
+    written.or_else(|| {
+        sh.retry(|| sh.dst.head(key))
+            .ok()
+            .flatten()
+            .and_then(|e| e.version)
+    })
 }
 
 fn fail(sh: &Shared<'_>, done: &Sender<Done>, key: &str, e: StoreError) {
@@ -646,14 +686,34 @@ fn throttle(sh: &Shared<'_>, n: usize) -> hbcp_store::Result<()> {
     }
 }
 
-fn copy_whole(sh: &Shared<'_>, e: &Entry, buf: &mut Vec<u8>) -> hbcp_store::Result<u64> {
+/// The MD5 of a whole file's bytes, when the target's service computes one for a whole-file
+/// write (`Store::puts_have_service_md5`): hashed from the bytes already in memory, so the
+/// source is read once.
+fn service_md5(sh: &Shared<'_>, data: &[u8]) -> Option<[u8; 16]> {
+    use md5::Digest;
+    sh.dst
+        .puts_have_service_md5()
+        .then(|| md5::Md5::digest(data).into())
+}
+
+/// Copy a file in one piece: its xxh3, the target's version token when the write's answer
+/// carried one (see [`target_version`]), and its MD5 where the target computes one too.
+fn copy_whole(
+    sh: &Shared<'_>,
+    e: &Entry,
+    buf: &mut Vec<u8>,
+) -> hbcp_store::Result<(u64, Option<String>, Option<[u8; 16]>)> {
     if e.size == 0 {
         // Nothing to read: the listing gave the size, and an empty file cannot be torn between
         // two versions. On an object store the read would be a request per file (a HEAD, to
         // check the version) for no byte; the verification's source check still finds a file
         // that changed or went away since the listing.
-        sh.retry(|| sh.dst.put(&e.key, &[]))?;
-        return Ok(xxhash_rust::xxh3::xxh3_64(&[]));
+        let written = sh.retry(|| sh.dst.put_bytes(&e.key, Default::default()))?;
+        return Ok((
+            xxhash_rust::xxh3::xxh3_64(&[]),
+            written,
+            service_md5(sh, &[]),
+        ));
     }
     if !sh.local_dst {
         // Object stores: hand the bytes over as they came, no copy.
@@ -663,16 +723,19 @@ fn copy_whole(sh: &Shared<'_>, e: &Entry, buf: &mut Vec<u8>) -> hbcp_store::Resu
                 .read_range_bytes(&e.key, 0..e.size, e.version.as_deref())
         })?;
         let hash = xxhash_rust::xxh3::xxh3_64(&data);
+        let md5 = service_md5(sh, &data);
         throttle(sh, data.len())?;
-        sh.retry(|| sh.dst.put_bytes(&e.key, data.clone()))?;
+        let written = sh.retry(|| sh.dst.put_bytes(&e.key, data.clone()))?;
         sh.stats.bytes_copied.fetch_add(e.size, Relaxed);
-        return Ok(hash);
+        return Ok((hash, written, md5));
     }
     if e.size > sh.cfg.chunk {
         // Larger than one chunk: streamed into a staged file, never whole in memory.
         let up = sh.retry(|| sh.dst.begin_upload(&e.key, e.size, e.size, &sh.cfg.job))?;
-        let r = stream_range(sh, e, 0..e.size, &*up, 0)
-            .and_then(|hash| sh.retry(|| up.commit()).map(|()| hash));
+        let r = stream_range(sh, e, 0..e.size, &*up, 0).and_then(|hash| {
+            sh.retry(|| up.commit())
+                .map(|written| (hash, written, None))
+        });
         if r.is_err() {
             let _ = up.abort();
         }
@@ -687,7 +750,7 @@ fn copy_whole(sh: &Shared<'_>, e: &Entry, buf: &mut Vec<u8>) -> hbcp_store::Resu
     throttle(sh, buf.len())?;
     sh.retry(|| sh.dst.put(&e.key, buf))?;
     sh.stats.bytes_copied.fetch_add(e.size, Relaxed);
-    Ok(hash)
+    Ok((hash, None, None))
 }
 
 fn stopping() -> StoreError {
@@ -896,7 +959,7 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
         let e = &big.entry;
         let mut buf = Vec::new();
         match sh.retry(|| {
-            md5_of(
+            md5_file(
                 sh.src,
                 &e.key,
                 e.size,
@@ -921,14 +984,15 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
         }
     }
     match sh.retry(|| up.commit()) {
-        Ok(()) => {
+        Ok(written) => {
             sh.stats.files_copied.fetch_add(1, Relaxed);
             let _ = done.send(Done::File {
                 entry: big.entry.clone(),
                 hash: combine(&hashes),
                 copied: true,
                 written: true,
-                tv: target_version(sh, key),
+                tv: target_version(sh, key, written),
+                md5: None,
             });
         }
         Err(e) => {
@@ -936,27 +1000,6 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
             fail(sh, done, key, e)
         }
     }
-}
-
-/// The MD5 of a whole file, read in chunks of `chunk` bytes at `version`.
-fn md5_of(
-    store: &dyn Store,
-    key: &str,
-    size: u64,
-    version: Option<&str>,
-    chunk: u64,
-    buf: &mut Vec<u8>,
-) -> hbcp_store::Result<[u8; 16]> {
-    use md5::Digest;
-    let mut h = md5::Md5::new();
-    let mut at = 0;
-    while at < size {
-        let end = (at + chunk.max(1)).min(size);
-        store.read_range(key, at..end, version, buf)?;
-        h.update(&buf[..]);
-        at = end;
-    }
-    Ok(h.finalize().into())
 }
 
 /// A file already at the target with the same size: compare checksums; copy if different
@@ -981,10 +1024,11 @@ fn check_task(sh: &Shared<'_>, e: &Entry, write: bool, done: &Sender<Done>, buf:
             copied: same,
             written: false,
             tv: if same {
-                target_version(sh, &e.key)
+                target_version(sh, &e.key, None)
             } else {
                 None
             },
+            md5: None,
         });
         return;
     }
@@ -999,14 +1043,15 @@ fn copy_inline(sh: &Shared<'_>, e: &Entry, done: &Sender<Done>, buf: &mut Vec<u8
     let n = range_count(e.size, rs).max(1) as u32;
     if e.size <= chunk.min(rs) {
         match copy_whole(sh, e, buf) {
-            Ok(h) => {
+            Ok((h, written, md5)) => {
                 sh.stats.files_copied.fetch_add(1, Relaxed);
                 let _ = done.send(Done::File {
                     entry: e.clone(),
                     hash: h,
                     copied: true,
                     written: true,
-                    tv: target_version(sh, &e.key),
+                    tv: target_version(sh, &e.key, written),
+                    md5,
                 });
             }
             Err(err) => fail(sh, done, &e.key, err),
@@ -1112,9 +1157,14 @@ fn commit_loop(
                 copied,
                 written,
                 tv,
+                md5,
             } => {
                 spill
-                    .write(&ManifestEntry::file(&entry, hash).written(written))
+                    .write(
+                        &ManifestEntry::file(&entry, hash)
+                            .written(written)
+                            .with_md5(md5),
+                    )
                     .map_err(|e| format!("manifest spill: {e}"))?;
                 if copied {
                     batch.push(Record::File {
@@ -1152,6 +1202,14 @@ fn commit_loop(
                 if hash.is_none() {
                     m.h = None;
                 }
+                spill
+                    .write(&m)
+                    .map_err(|e| format!("manifest spill: {e}"))?;
+            }
+            Done::ServerSide(entry) => {
+                let mut m = ManifestEntry::file(&entry, 0).written(true);
+                m.h = None;
+                m.c = true;
                 spill
                     .write(&m)
                     .map_err(|e| format!("manifest spill: {e}"))?;

@@ -14,21 +14,19 @@
 //! keys no kept generation names, then the manifests — an interrupted prune is finished by the
 //! next backup.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::ops::Range;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use hbcp_engine::{Overwrite, Stats, Stop, TargetIndex};
-use hbcp_hbase::is_unique_hfile_name as is_hfile_name;
-use hbcp_state::manifest::{COMPLETION_KEY, ManifestEntry};
+use hbcp_engine::{Overwrite, Stats, Stop};
+use hbcp_state::manifest::COMPLETION_KEY;
 use hbcp_store::timed::Timed;
-use hbcp_store::{Caps, Entry, EntryKind, ListSink, Store, Upload};
+use hbcp_store::{Entry, EntryKind, ListSink, Store};
 use hbcp_verifier::check::{Params, SourceCheck, verify_entries};
 use hbcp_verifier::generation::{
     self as g, GENERATION_FORMAT, GENERATION_VERSION, GenerationEntry, GenerationHeader,
-    GenerationKey, LAYOUT_FORMAT, LAYOUT_KEY, Layout,
+    LAYOUT_FORMAT, LAYOUT_KEY, Layout,
 };
 use hbcp_verifier::{VerifyMode, VerifyOutcome};
 
@@ -37,6 +35,7 @@ use crate::commands::{
     End, build_job, cleanup_staging, finish, forget, install_signals, open_source, open_target,
     selection, validate_tuning, verify_mode, write_completion,
 };
+use crate::genstore::{GenStore, list_generations, load_known};
 use crate::progress::{Reporter, bytes};
 use crate::{Exit, usage};
 
@@ -74,360 +73,6 @@ fn read_layout(store: &dyn Store, display: &str) -> Result<Option<Layout>> {
     }
 }
 
-/// The generations of a backup target: visible ones and tombstoned ones (a prune under way).
-#[derive(Debug, Default)]
-struct Listing {
-    manifests: BTreeSet<u64>,
-    tombstones: BTreeSet<u64>,
-}
-
-impl Listing {
-    fn visible(&self) -> Vec<u64> {
-        self.manifests
-            .iter()
-            .copied()
-            .filter(|id| !self.tombstones.contains(id))
-            .collect()
-    }
-    fn max_id(&self) -> u64 {
-        self.manifests
-            .iter()
-            .chain(self.tombstones.iter())
-            .copied()
-            .max()
-            .unwrap_or(0)
-    }
-}
-
-fn list_generations(store: &dyn Store) -> Result<Listing> {
-    let found = Mutex::new(Listing::default());
-    store.list(g::GENERATIONS_PREFIX, &|e: Entry| {
-        let mut l = found.lock().unwrap();
-        match g::parse_key(&e.key) {
-            Some(GenerationKey::Manifest(id)) => {
-                l.manifests.insert(id);
-            }
-            Some(GenerationKey::Tombstone(id)) => {
-                l.tombstones.insert(id);
-            }
-            None => {}
-        }
-        Ok(())
-    })?;
-    Ok(found.into_inner().unwrap())
-}
-
-fn read_generation(store: &dyn Store, id: u64) -> Result<(GenerationHeader, Vec<GenerationEntry>)> {
-    let key = g::manifest_key(id);
-    let b = read_small(store, &key)?.with_context(|| format!("{key}: not found"))?;
-    Ok(g::decode(&b, &key)?)
-}
-
-/// The target as the engine sees it during a backup: keys of the root, mapped to where the
-/// bytes are kept. Reads go where the bytes of that key are (this generation's copy if it
-/// wrote one, else the earlier generation's); writes go to the pool (HFiles) or to this
-/// generation's folder.
-#[derive(Debug)]
-struct GenStore {
-    inner: Arc<dyn Store>,
-    id: u64,
-    /// key → stored key, from the visible generations (newest wins).
-    prev: HashMap<String, String>,
-    /// HFile name → size, for the HFiles the pool holds for visible generations.
-    pooled: HashMap<String, u64>,
-    /// HFile name → size, pooled by this run.
-    pooled_now: Mutex<HashMap<String, u64>>,
-    /// key → stored key, as decided by this run.
-    resolved: Mutex<HashMap<String, String>>,
-}
-
-fn name_of(key: &str) -> &str {
-    key.rsplit('/').next().unwrap_or(key)
-}
-
-impl GenStore {
-    /// Where a write of `key` goes. An HFile goes to the pool unless the pool already holds a
-    /// different file of that name (then, like any other file, to this generation's folder).
-    fn write_loc(&self, key: &str, size: Option<u64>) -> String {
-        let name = name_of(key);
-        if is_hfile_name(name) {
-            let mut now = self.pooled_now.lock().unwrap();
-            let known = self.pooled.get(name).or(now.get(name)).copied();
-            let clash = matches!((known, size), (Some(k), Some(s)) if k != s);
-            if !clash {
-                if let Some(s) = size {
-                    now.insert(name.to_string(), s);
-                }
-                return g::pool_key(name);
-            }
-        }
-        g::file_key(self.id, key)
-    }
-
-    fn wrote(&self, key: &str, loc: &str) {
-        self.resolved
-            .lock()
-            .unwrap()
-            .insert(key.to_string(), loc.to_string());
-    }
-
-    /// Where the bytes of `key` are now.
-    fn read_loc(&self, key: &str) -> hbcp_store::Result<String> {
-        if let Some(l) = self.resolved.lock().unwrap().get(key) {
-            return Ok(l.clone());
-        }
-        let name = name_of(key);
-        let loc = if is_hfile_name(name) {
-            self.prev
-                .get(key)
-                .cloned()
-                .unwrap_or_else(|| g::pool_key(name))
-        } else {
-            let fresh = g::file_key(self.id, key);
-            if self.inner.head(&fresh)?.is_some() {
-                fresh
-            } else {
-                self.prev.get(key).cloned().unwrap_or(fresh)
-            }
-        };
-        self.wrote(key, &loc);
-        Ok(loc)
-    }
-}
-
-fn renamed(e: Option<Entry>, key: &str) -> Option<Entry> {
-    e.map(|mut e| {
-        e.key = key.to_string();
-        e
-    })
-}
-
-impl Store for GenStore {
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    fn caps(&self) -> Caps {
-        self.inner.caps()
-    }
-    fn list(&self, prefix: &str, sink: &ListSink<'_>) -> hbcp_store::Result<()> {
-        self.inner.list(prefix, sink)
-    }
-    fn list_paged(
-        &self,
-        prefix: &str,
-        sink: &ListSink<'_>,
-        page: &(dyn Fn(std::time::Duration) + Sync),
-    ) -> hbcp_store::Result<()> {
-        self.inner.list_paged(prefix, sink, page)
-    }
-    fn head(&self, key: &str) -> hbcp_store::Result<Option<Entry>> {
-        let loc = self.read_loc(key)?;
-        Ok(renamed(self.inner.head(&loc)?, key))
-    }
-    fn read_range(
-        &self,
-        key: &str,
-        range: Range<u64>,
-        version: Option<&str>,
-        buf: &mut Vec<u8>,
-    ) -> hbcp_store::Result<()> {
-        let loc = self.read_loc(key)?;
-        self.inner.read_range(&loc, range, version, buf)
-    }
-    fn read_range_bytes(
-        &self,
-        key: &str,
-        range: Range<u64>,
-        version: Option<&str>,
-    ) -> hbcp_store::Result<bytes::Bytes> {
-        let loc = self.read_loc(key)?;
-        self.inner.read_range_bytes(&loc, range, version)
-    }
-    fn read_range_to(
-        &self,
-        key: &str,
-        range: Range<u64>,
-        version: Option<&str>,
-        sink: &mut dyn FnMut(&[u8]) -> hbcp_store::Result<()>,
-    ) -> hbcp_store::Result<()> {
-        let loc = self.read_loc(key)?;
-        self.inner.read_range_to(&loc, range, version, sink)
-    }
-    fn put(&self, key: &str, data: &[u8]) -> hbcp_store::Result<()> {
-        let loc = self.write_loc(key, Some(data.len() as u64));
-        self.inner.put(&loc, data)?;
-        self.wrote(key, &loc);
-        Ok(())
-    }
-    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> hbcp_store::Result<()> {
-        let loc = self.write_loc(key, Some(data.len() as u64));
-        self.inner.put_bytes(&loc, data)?;
-        self.wrote(key, &loc);
-        Ok(())
-    }
-    fn begin_upload(
-        &self,
-        key: &str,
-        size: u64,
-        part_size: u64,
-        job: &str,
-    ) -> hbcp_store::Result<Arc<dyn Upload>> {
-        let loc = self.write_loc(key, Some(size));
-        // The inner store's own upload, unwrapped: its MD5 (`--put-md5`) and its knowledge of
-        // parts staged by an interrupted run are the backup's too.
-        let up = self.inner.begin_upload(&loc, size, part_size, job)?;
-        self.wrote(key, &loc);
-        Ok(up)
-    }
-    fn copy_within(&self, from: &str, to: &str) -> hbcp_store::Result<()> {
-        let from_loc = self.read_loc(from)?;
-        let Some(src) = self.inner.head(&from_loc)? else {
-            return Err(hbcp_store::Error::NotFound {
-                key: from_loc.clone(),
-            });
-        };
-        let to_loc = self.write_loc(to, Some(src.size));
-        if to_loc != from_loc {
-            self.inner.copy_within(&from_loc, &to_loc)?;
-        }
-        // An HFile that moved (data/ → archive/) is the same pooled file: nothing to copy.
-        self.wrote(to, &to_loc);
-        Ok(())
-    }
-    fn make_dir(&self, _key: &str) -> hbcp_store::Result<()> {
-        // Empty directories live in the generation manifest only.
-        Ok(())
-    }
-    fn delete(&self, key: &str) -> hbcp_store::Result<()> {
-        Err(hbcp_store::Error::Unsupported {
-            what: format!("delete {key} during a backup"),
-            hint: "stored files are removed only by pruning".into(),
-        })
-    }
-    fn flush(&self) -> hbcp_store::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// A generation as a read-only tree with the keys of the root (the source of a restore).
-#[derive(Debug)]
-struct GenView {
-    inner: Arc<dyn Store>,
-    /// key → (stored key, size); `None` stored key for an empty directory.
-    at: HashMap<String, (Option<String>, u64)>,
-}
-
-impl GenView {
-    fn loc(&self, key: &str) -> hbcp_store::Result<&str> {
-        match self.at.get(key) {
-            Some((Some(l), _)) => Ok(l),
-            _ => Err(hbcp_store::Error::NotFound {
-                key: key.to_string(),
-            }),
-        }
-    }
-    fn read_only(&self, what: &str) -> hbcp_store::Error {
-        hbcp_store::Error::Unsupported {
-            what: format!("{what} in a backup generation"),
-            hint: "a generation is read-only".into(),
-        }
-    }
-}
-
-impl Store for GenView {
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    fn caps(&self) -> Caps {
-        self.inner.caps()
-    }
-    fn list(&self, prefix: &str, sink: &ListSink<'_>) -> hbcp_store::Result<()> {
-        for (k, (at, size)) in &self.at {
-            if k.starts_with(prefix) {
-                sink(Entry {
-                    key: k.clone(),
-                    size: *size,
-                    version: None,
-                    modified: None,
-                    kind: if at.is_some() {
-                        EntryKind::File
-                    } else {
-                        EntryKind::Dir
-                    },
-                })?;
-            }
-        }
-        Ok(())
-    }
-    fn list_paged(
-        &self,
-        prefix: &str,
-        sink: &ListSink<'_>,
-        _page: &(dyn Fn(std::time::Duration) + Sync),
-    ) -> hbcp_store::Result<()> {
-        // Served from memory: no listing request is made.
-        self.list(prefix, sink)
-    }
-    fn head(&self, key: &str) -> hbcp_store::Result<Option<Entry>> {
-        match self.at.get(key) {
-            None => Ok(None),
-            Some((None, _)) => Ok(Some(Entry {
-                key: key.to_string(),
-                size: 0,
-                version: None,
-                modified: None,
-                kind: EntryKind::Dir,
-            })),
-            Some((Some(l), _)) => Ok(renamed(self.inner.head(l)?, key)),
-        }
-    }
-    fn read_range(
-        &self,
-        key: &str,
-        range: Range<u64>,
-        version: Option<&str>,
-        buf: &mut Vec<u8>,
-    ) -> hbcp_store::Result<()> {
-        self.inner.read_range(self.loc(key)?, range, version, buf)
-    }
-    fn read_range_bytes(
-        &self,
-        key: &str,
-        range: Range<u64>,
-        version: Option<&str>,
-    ) -> hbcp_store::Result<bytes::Bytes> {
-        self.inner.read_range_bytes(self.loc(key)?, range, version)
-    }
-    fn read_range_to(
-        &self,
-        key: &str,
-        range: Range<u64>,
-        version: Option<&str>,
-        sink: &mut dyn FnMut(&[u8]) -> hbcp_store::Result<()>,
-    ) -> hbcp_store::Result<()> {
-        self.inner
-            .read_range_to(self.loc(key)?, range, version, sink)
-    }
-    fn put(&self, key: &str, _data: &[u8]) -> hbcp_store::Result<()> {
-        Err(self.read_only(&format!("write {key}")))
-    }
-    fn begin_upload(
-        &self,
-        key: &str,
-        _size: u64,
-        _part_size: u64,
-        _job: &str,
-    ) -> hbcp_store::Result<Arc<dyn Upload>> {
-        Err(self.read_only(&format!("write {key}")))
-    }
-    fn make_dir(&self, key: &str) -> hbcp_store::Result<()> {
-        Err(self.read_only(&format!("mkdir {key}")))
-    }
-    fn delete(&self, key: &str) -> hbcp_store::Result<()> {
-        Err(self.read_only(&format!("delete {key}")))
-    }
-}
-
 /// Anything at `store` outside `.hbcp/`?
 fn has_content(store: &dyn Store) -> Result<bool> {
     let found = std::sync::atomic::AtomicBool::new(false);
@@ -453,62 +98,17 @@ struct Pending {
     id: u64,
 }
 
-/// What the visible generations stored, as the engine's index (on disk under `scratch`) and
-/// the store's maps.
-struct Known {
-    index: TargetIndex,
-    prev: HashMap<String, String>,
-    pooled: HashMap<String, u64>,
-    /// Every stored key a visible generation names.
-    stored: HashSet<String>,
-}
-
-fn load_known(store: &dyn Store, listing: &Listing, scratch: &std::path::Path) -> Result<Known> {
-    let mut index = TargetIndex::builder(scratch, is_hfile_name)?;
-    let mut prev = HashMap::new();
-    let mut pooled = HashMap::new();
-    let mut stored = HashSet::new();
-    // Oldest first, so that the newest generation's entry wins.
-    for id in listing.visible() {
-        let (_, entries) = read_generation(store, id)?;
-        for e in entries {
-            if e.d {
-                continue;
-            }
-            index.add(&e.k, e.s, e.checksum())?;
-            let Some(at) = e.at else { continue };
-            if let Some(name) = at.strip_prefix(g::POOL_PREFIX) {
-                pooled.insert(name.to_string(), e.s);
-            }
-            prev.insert(e.k, at.clone());
-            stored.insert(at);
-        }
-    }
-    Ok(Known {
-        index: index.finish()?,
-        prev,
-        pooled,
-        stored,
-    })
-}
-
-fn read_spill(path: &std::path::Path) -> Result<Vec<ManifestEntry>> {
-    let mut v = Vec::new();
-    hbcp_state::manifest::read(
-        std::fs::File::open(path)?,
-        &path.display().to_string(),
-        |e| {
-            v.push(e);
-            Ok(())
-        },
-    )?;
-    Ok(v)
+/// The generations a prune removes.
+struct PrunePlan {
+    pruned: Vec<u64>,
 }
 
 /// What a prune did.
 #[derive(Debug, Default, serde::Serialize)]
 struct Pruned {
     generations: Vec<u64>,
+    /// Nothing was removed: `generations` and the counts say what would be.
+    dry_run: bool,
     deleted_files: u64,
     deleted_bytes: u64,
     problems: Vec<String>,
@@ -534,27 +134,71 @@ fn prune_empty_parents(store: &dyn Store, key: &str) {
     }
 }
 
-/// Finish interrupted prunes, and with `keep` remove all but the newest `keep` generations.
-fn prune(store: &dyn Store, keep: Option<usize>) -> Result<Pruned> {
+/// How far a prune may go.
+struct PruneCap {
+    /// Share of the stored bytes a prune may remove without `force`.
+    max_share: f64,
+    force: bool,
+    /// Say what would go; remove nothing.
+    dry_run: bool,
+}
+
+/// Finish interrupted prunes, and remove the generations `policy` does not keep, with the
+/// stored files no kept generation names. Streams the manifests through maps on disk under
+/// `scratch`.
+fn prune(
+    store: &dyn Store,
+    policy: &g::Retention,
+    cap: &PruneCap,
+    scratch: &std::path::Path,
+) -> Result<Pruned> {
     let listing = list_generations(store)?;
     let mut out = Pruned::default();
-    if keep.is_none() && listing.tombstones.is_empty() {
+    if policy.is_empty() && listing.tombstones.is_empty() {
         return Ok(out);
     }
-    let mut sets = BTreeMap::new();
-    let mut sizes: HashMap<String, u64> = HashMap::new();
-    for id in &listing.manifests {
-        let (_, entries) = read_generation(store, *id)?;
-        let mut set = BTreeSet::new();
-        for e in entries {
-            if let Some(at) = e.at {
-                sizes.insert(at.clone(), e.s);
-                set.insert(at);
-            }
-        }
-        sets.insert(*id, set);
+    let mut times = std::collections::BTreeMap::new();
+    for id in listing.visible() {
+        let h = g::read_header(store, id)?;
+        let t = humantime::parse_rfc3339(&h.finished)
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64)
+            .with_context(|| {
+                format!(
+                    "{}: finish time {:?} is not an RFC 3339 time",
+                    g::manifest_key(id),
+                    h.finished
+                )
+            })?;
+        times.insert(id, t);
     }
-    let plan = g::prune_plan(&sets, &listing.tombstones, keep.unwrap_or(usize::MAX));
+    let (kept, pruned) = g::keep_split(&listing.manifests, &listing.tombstones, &times, policy);
+    std::fs::create_dir_all(scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    let (delete, stored_bytes) = crate::genstore::prune_deletions(store, &kept, &pruned, scratch)?;
+    let mut doomed = 0u64;
+    for r in delete.iter() {
+        doomed += r?.2;
+    }
+    let share = doomed as f64 / stored_bytes.max(1) as f64;
+    if cap.dry_run {
+        out.generations = pruned;
+        out.deleted_files = delete.len();
+        out.deleted_bytes = doomed;
+        out.dry_run = true;
+        return Ok(out);
+    }
+    if share > cap.max_share && !cap.force {
+        out.problems.push(format!(
+            "not pruned: generations {pruned:?} would delete {} of the {} stored ({:.1}%), more than --max-delete {:.1}%; pass --force to prune them",
+            bytes(doomed),
+            bytes(stored_bytes),
+            share * 100.0,
+            cap.max_share * 100.0
+        ));
+        return Ok(out);
+    }
+    let plan = PrunePlan { pruned };
     // 1. Tombstones: the pruned generations are no longer visible (nor restorable).
     for id in &plan.pruned {
         if !listing.tombstones.contains(id) {
@@ -563,11 +207,13 @@ fn prune(store: &dyn Store, keep: Option<usize>) -> Result<Pruned> {
     }
     store.flush()?;
     // 2. The stored files no kept generation needs.
-    for k in &plan.delete {
+    for r in delete.iter() {
+        let (k, _, size) = r?;
+        let k = &k;
         match store.delete(k) {
             Ok(()) => {
                 out.deleted_files += 1;
-                out.deleted_bytes += sizes.get(k).copied().unwrap_or(0);
+                out.deleted_bytes += size;
                 prune_empty_parents(store, k);
             }
             Err(e) => out.problems.push(format!("delete {k}: {e}")),
@@ -609,9 +255,46 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
             "--verify none: a generation is written only once verified; use size or checksum",
         );
     }
-    if a.keep == Some(0) {
-        return usage("--keep 0: expected at least 1 (the new generation is always kept)");
+    let policy = g::Retention {
+        last: a.keep.or(a.keep_last),
+        hourly: a.keep_hourly,
+        daily: a.keep_daily,
+        weekly: a.keep_weekly,
+        monthly: a.keep_monthly,
+    };
+    for (flag, v) in [
+        (
+            if a.keep.is_some() {
+                "--keep"
+            } else {
+                "--keep-last"
+            },
+            policy.last,
+        ),
+        ("--keep-hourly", policy.hourly),
+        ("--keep-daily", policy.daily),
+        ("--keep-weekly", policy.weekly),
+        ("--keep-monthly", policy.monthly),
+    ] {
+        if v == Some(0) {
+            return usage(format!(
+                "{flag} 0: expected at least 1 (the new generation is always kept)"
+            ));
+        }
     }
+    if a.dry_run && policy.is_empty() {
+        return usage(
+            "--dry-run: shows what a --keep-* policy would prune; give one (e.g. --keep-daily 7)",
+        );
+    }
+    let cap = PruneCap {
+        max_share: match crate::sync::parse_share(&a.max_delete) {
+            Ok(v) => v,
+            Err(e) => return usage(format!("--max-delete {e}")),
+        },
+        force: a.force,
+        dry_run: a.dry_run,
+    };
     let sel = selection(&a.selection.exclude)?;
     let src = open_source(&a.ends.src, a.tuning.allow_http)?;
     // A generation holds what `hbcp copy` would copy of the root: an HBase root without its
@@ -624,6 +307,17 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         }
     }
     let dst = open_target(&a.ends.dst, &src, a.tuning.allow_http)?;
+    // One run at a time per target, taken before the layout or the pending generation is
+    // written.
+    let cancel = install_signals()?;
+    let started = hbcp_state::time::now_rfc3339();
+    let _lock = crate::commands::lock_end(
+        &dst,
+        hbcp_engine::lock::LOCK_KEY,
+        "backup",
+        &started,
+        &cancel,
+    )?;
     let store = dst.store.clone();
     let display = dst.url.display.clone();
     let layout = match read_layout(store.as_ref(), &display)? {
@@ -683,14 +377,12 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
     let job_id = hbcp_engine::job_id(&src.url.display, &display, &excludes, layout.range_size);
     let scratch = crate::commands::state_dir_of(&a.tuning, &dst, &job_id);
     let known = load_known(store.as_ref(), &listing, &scratch)?;
-    let earlier = known.stored;
     let gen_store = Arc::new(GenStore {
         inner: store.clone(),
         id,
         prev: known.prev,
         pooled: known.pooled,
-        pooled_now: Mutex::new(HashMap::new()),
-        resolved: Mutex::new(HashMap::new()),
+        clashed: Mutex::new(HashMap::new()),
     });
     let mut tuning = a.tuning.clone();
     tuning.range_size = Some(layout.range_size);
@@ -702,11 +394,10 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
     job.hbase = crate::commands::hbase_layout(None, &sel);
     job.cfg.known_target = Some(Arc::new(known.index));
     job.cfg.overwrite = Overwrite::Sync;
-    let cancel = install_signals()?;
     let stats = Arc::new(Stats::default());
     let quiet = matches!(job.tuning.progress, ProgressArg::Json);
     if !quiet {
-        eprintln!(
+        errln!(
             "hbcp: backup {} -> {} generation {id}{} (state in {})",
             job.src.url,
             job.dst.url,
@@ -715,9 +406,14 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         );
     }
     let reporter = Reporter::start(stats.clone(), job.tuning.progress);
+    let left_out = job.left_out.clone();
     let feed = move |src: &dyn Store, sink: &ListSink<'_>| {
         src.list("", &|e: Entry| {
-            if sel.accepts(&e) { sink(e) } else { Ok(()) }
+            if left_out.judge(&sel, &e) {
+                sink(e)
+            } else {
+                Ok(())
+            }
         })
     };
     crate::exit::writing();
@@ -748,17 +444,25 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
     // Verify: every byte stored by this generation; the files it shares with earlier ones by
     // size (they were verified when stored).
     reporter.phase("verify");
-    let entries = read_spill(&outcome.spill)?;
-    let mut located = Vec::with_capacity(entries.len());
-    for e in entries {
-        let at = if e.d {
-            None
-        } else {
-            Some(gen_store.read_loc(&e.k)?)
-        };
-        located.push((e, at));
-    }
-    let is_new = |at: &Option<String>| at.as_ref().is_some_and(|a| !earlier.contains(a));
+    let mut header = GenerationHeader {
+        format: GENERATION_FORMAT.into(),
+        version: GENERATION_VERSION,
+        id,
+        source: job.src.url.display.clone(),
+        started: job.cfg.started.clone(),
+        finished: String::new(),
+        range_size: layout.range_size,
+        ..Default::default()
+    };
+    // The manifest, sorted and located, in a local file first (it is sent once verified).
+    let local_manifest = job.cfg.state_dir.join(format!("generation-{id}.zst"));
+    crate::genstore::locate_spill(
+        &gen_store,
+        &outcome.spill,
+        &job.cfg.state_dir,
+        &local_manifest,
+        &mut header,
+    )?;
     let params = |mode| Params {
         mode,
         workers: job.cfg.workers,
@@ -773,31 +477,37 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
             st.files_verified.fetch_add(1, Relaxed);
         }
     };
-    let fresh: Vec<ManifestEntry> = located
-        .iter()
-        .filter(|(e, at)| !e.d && is_new(at))
-        .map(|(e, _)| e.clone())
-        .collect();
-    let shared: Vec<ManifestEntry> = located
-        .iter()
-        .filter(|(e, at)| !e.d && !is_new(at))
-        .map(|(e, _)| e.clone())
-        .collect();
+    let gs = gen_store.clone();
+    let is_new = move |e: &GenerationEntry| {
+        e.at.as_deref()
+            .is_some_and(|a| gs.is_new(a).unwrap_or(true))
+    };
+    let gs = gen_store.clone();
+    let is_shared = move |e: &GenerationEntry| {
+        !e.d && e
+            .at
+            .as_deref()
+            .is_some_and(|a| !gs.is_new(a).unwrap_or(true))
+    };
     let gen_timed = &Timed::new(gen_store.as_ref(), stats.ops());
+    let (fresh, err1) = crate::genstore::manifest_entries(&local_manifest, is_new)?;
     let v1 = verify_entries(
         gen_timed,
         SourceCheck::Head(&Timed::new(job.src.store.as_ref(), stats.ops())),
-        fresh.into_iter(),
+        fresh,
         &params(verify_mode(job.tuning.verify)),
         &progress,
     )?;
+    crate::genstore::check_read(&err1)?;
+    let (shared, err2) = crate::genstore::manifest_entries(&local_manifest, is_shared)?;
     let v2 = verify_entries(
         gen_timed,
         SourceCheck::None,
-        shared.into_iter(),
+        shared,
         &params(VerifyMode::Size),
         &progress,
     )?;
+    crate::genstore::check_read(&err2)?;
     reporter.finish();
     let mut verified = v1;
     verified.merge(v2);
@@ -821,77 +531,63 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         ));
     }
     for w in &outcome.warnings {
-        eprintln!("hbcp: warning: {w}");
+        errln!("hbcp: warning: {w}");
     }
-    let mut header = GenerationHeader {
-        format: GENERATION_FORMAT.into(),
-        version: GENERATION_VERSION,
-        id,
-        source: job.src.url.display.clone(),
-        started: job.cfg.started.clone(),
-        finished: String::new(),
-        range_size: layout.range_size,
-        ..Default::default()
-    };
     let mut pruned = Pruned::default();
     let exit = if problems.is_empty() {
-        let mut gen_entries: Vec<GenerationEntry> = Vec::with_capacity(located.len());
-        let mut counted: HashSet<&str> = HashSet::new();
-        for (e, at) in &located {
-            if e.d {
-                header.dirs += 1;
-            } else {
-                header.files += 1;
-                header.bytes += e.s;
-                if let Some(a) = at {
-                    if is_new(at) && counted.insert(a.as_str()) {
-                        header.new_files += 1;
-                        header.new_bytes += e.s;
-                    }
-                }
-            }
-            gen_entries.push(GenerationEntry {
-                k: e.k.clone(),
-                s: e.s,
-                h: e.h.clone(),
-                d: e.d,
-                at: at.clone(),
-            });
-        }
-        gen_entries.sort_by(|a, b| a.k.cmp(&b.k));
+        // Everything it names is durable; then the manifest (in parts when large, visible only
+        // when whole): now the generation is visible. Its finish time is the moment verified.
         header.finished = hbcp_state::time::now_rfc3339();
-        let bytes_ = g::encode(&header, gen_entries)?;
-        // Everything it names is durable; then the manifest, in one put: now it is visible.
+        let sent = job.cfg.state_dir.join(format!("generation-{id}.final.zst"));
+        g::rewrite(&local_manifest, &sent, &header)?;
         store.flush()?;
-        store
-            .put(&g::manifest_key(id), &bytes_)
-            .with_context(|| format!("writing {}", g::manifest_key(id)))?;
+        hbcp_state::manifest::upload_file(
+            store.as_ref(),
+            &g::manifest_key(id),
+            &sent,
+            &job.cfg.job,
+        )
+        .with_context(|| format!("writing {}", g::manifest_key(id)))?;
         store.flush()?;
         let _ = store.delete(PENDING_KEY);
         let _ = std::fs::remove_dir_all(&job.cfg.state_dir);
         cleanup_staging(&job);
-        eprintln!(
-            "hbcp: generation {id} written: {} files, {}; stored {} new files, {} (sent {})",
-            header.files,
+        let files = |n: u64| format!("{n} {}", if n == 1 { "file" } else { "files" });
+        errln!(
+            "hbcp: generation {id} written: {}, {}; stored {} new, {} (sent {}); {}",
+            files(header.files),
             bytes(header.bytes),
-            header.new_files,
+            files(header.new_files),
             bytes(header.new_bytes),
             bytes(stats.bytes_copied.load(Relaxed)),
+            job.left_out.summary(),
         );
         // Prune only after the new generation is verified and visible.
-        pruned = prune(store.as_ref(), a.keep)?;
+        pruned = prune(store.as_ref(), &policy, &cap, &scratch)?;
+        let _ = std::fs::remove_dir(&scratch);
+        let would = if pruned.dry_run {
+            "would prune"
+        } else {
+            "pruned"
+        };
         for p in &pruned.generations {
-            eprintln!("hbcp: pruned generation {p}");
+            errln!("hbcp: {would} generation {p}");
         }
-        if !pruned.generations.is_empty() {
-            eprintln!(
+        if pruned.dry_run {
+            errln!(
+                "hbcp: --dry-run: would delete {} stored files ({}) no kept generation needs; nothing was removed",
+                pruned.deleted_files,
+                bytes(pruned.deleted_bytes)
+            );
+        } else if !pruned.generations.is_empty() {
+            errln!(
                 "hbcp: deleted {} stored files ({}) no kept generation needs",
                 pruned.deleted_files,
                 bytes(pruned.deleted_bytes)
             );
         }
         for p in &pruned.problems {
-            eprintln!("hbcp: prune: {p}");
+            errln!("hbcp: prune: {p}");
         }
         if pruned.problems.is_empty() {
             Exit::Ok
@@ -902,9 +598,9 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         let keys: Vec<String> = verified.mismatches.iter().map(|m| m.key.clone()).collect();
         forget(&job.cfg, &keys)?;
         for p in &problems {
-            eprintln!("hbcp: {p}");
+            errln!("hbcp: {p}");
         }
-        eprintln!(
+        errln!(
             "hbcp: generation {id} not written (nothing of it is visible); run the same command again to retry"
         );
         Exit::Failed
@@ -983,8 +679,7 @@ pub fn generations(a: GenerationsArgs) -> Result<Exit> {
     let listing = list_generations(store)?;
     let mut rows = Vec::new();
     for id in listing.visible() {
-        let (h, _) = read_generation(store, id)?;
-        rows.push(h);
+        rows.push(g::read_header(store, id)?);
     }
     if a.json {
         let v: Vec<_> = rows
@@ -1001,7 +696,7 @@ pub fn generations(a: GenerationsArgs) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     if rows.is_empty() {
-        eprintln!("hbcp: {}: no generations yet", end.url.display);
+        errln!("hbcp: {}: no generations yet", end.url.display);
         return Ok(Exit::Ok);
     }
     outln!(
@@ -1056,33 +751,32 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
             a.generation
         ));
     };
-    let (header, entries) = read_generation(backup_end.store.as_ref(), id)?;
-    let view = GenView {
-        inner: backup_end.store.clone(),
-        at: entries
-            .iter()
-            .map(|e| (e.k.clone(), (e.at.clone(), e.s)))
-            .collect(),
-    };
+    let dst = open_target(&a.target, &backup_end, a.tuning.allow_http)?;
+    // The source is the generation's view, opened below under the job's state folder (the
+    // job is built on the backup store, whose capabilities the view shares).
     let src = End {
         url: backup_end.url.clone(),
-        store: Arc::new(view),
+        store: backup_end.store.clone(),
     };
-    let dst = open_target(&a.target, &backup_end, a.tuning.allow_http)?;
     let excludes = vec![format!("\0restore:{id}")];
     let mut job = build_job("restore", src, dst, &excludes, a.tuning.clone(), None, None)?;
     job.cfg.source_label = format!("{display} generation {id}");
+    let cancel = install_signals()?;
+    let _lock = crate::commands::lock_target(&job, &cancel)?;
     if !job.cfg.state_dir.exists() && has_content(job.dst.store.as_ref())? {
         return usage(format!(
             "target {}: not empty; restore into an empty folder (a restore that was interrupted resumes into its own target)",
             job.dst.url.display
         ));
     }
-    let cancel = install_signals()?;
+    let local_manifest = job.cfg.state_dir.join(format!("generation-{id}.zst"));
+    let (header, view) =
+        crate::genstore::GenView::open(backup_end.store.clone(), id, &local_manifest)?;
+    job.src.store = Arc::new(view);
     let stats = Arc::new(Stats::default());
     let quiet = matches!(job.tuning.progress, ProgressArg::Json);
     if !quiet {
-        eprintln!(
+        errln!(
             "hbcp: restore {display} generation {id} ({}, {} files, {}) -> {} (state in {})",
             header.finished,
             header.files,
@@ -1092,19 +786,8 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
         );
     }
     let reporter = Reporter::start(stats.clone(), job.tuning.progress);
-    let feed_entries = entries.clone();
-    let feed = move |_: &dyn Store, sink: &ListSink<'_>| {
-        for e in &feed_entries {
-            sink(Entry {
-                key: e.k.clone(),
-                size: e.s,
-                version: None,
-                modified: None,
-                kind: if e.d { EntryKind::Dir } else { EntryKind::File },
-            })?;
-        }
-        Ok(())
-    };
+    // Served from the view's map, in key order: no listing request is made.
+    let feed = |src: &dyn Store, sink: &ListSink<'_>| src.list("", sink);
     crate::exit::writing();
     let outcome = match hbcp_engine::copy(
         job.src.store.as_ref(),
@@ -1132,15 +815,7 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
             st.bytes_verified.fetch_add(n, Relaxed);
             st.files_verified.fetch_add(1, Relaxed);
         };
-        let expected = entries.iter().map(|e| ManifestEntry {
-            k: e.k.clone(),
-            s: e.s,
-            h: e.h.clone(),
-            v: None,
-            d: e.d,
-            n: false,
-            m: None,
-        });
+        let (expected, read_err) = crate::genstore::manifest_entries(&local_manifest, |_| true)?;
         verified = verify_entries(
             job.dst.store.as_ref(),
             SourceCheck::None,
@@ -1155,6 +830,7 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
             },
             &progress,
         )?;
+        crate::genstore::check_read(&read_err)?;
         if !verified.ok() {
             let keys: Vec<String> = verified.mismatches.iter().map(|m| m.key.clone()).collect();
             forget(&job.cfg, &keys)?;
@@ -1178,15 +854,15 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
         _ => (Exit::Ok, format!("generation {id} restored and verified")),
     };
     for f in &outcome.failures {
-        eprintln!("hbcp: failed: {}: {}", f.key, f.error);
+        errln!("hbcp: failed: {}: {}", f.key, f.error);
     }
     for m in &verified.mismatches {
-        eprintln!("hbcp: {m}");
+        errln!("hbcp: {m}");
     }
     let _ = layout;
     if exit == Exit::Ok && mode != VerifyMode::None {
         if let Err(e) = write_completion(&job, &outcome, &verified, COMPLETION_KEY) {
-            eprintln!("hbcp: cannot write the completion manifest: {e:#}");
+            errln!("hbcp: cannot write the completion manifest: {e:#}");
             return finish(
                 &job,
                 &stats,

@@ -115,7 +115,7 @@ pub fn bench(a: BenchArgs) -> Result<Exit> {
     };
     let stats = Stats::default();
     let cancel = AtomicBool::new(false);
-    eprintln!(
+    errln!(
         "hbcp: bench {}: writing {} files of {} ({}), {workers} requests in flight",
         parent.display,
         a.files,
@@ -211,13 +211,13 @@ pub fn bench(a: BenchArgs) -> Result<Exit> {
     }
     if failed || !verified.ok() {
         for f in &out.failures {
-            eprintln!("hbcp: failed: {}: {}", f.key, f.error);
+            errln!("hbcp: failed: {}: {}", f.key, f.error);
         }
         for m in &verified.mismatches {
-            eprintln!("hbcp: {m}");
+            errln!("hbcp: {m}");
         }
         if let Some(s) = &out.stop {
-            eprintln!("hbcp: stopped: {s:?}");
+            errln!("hbcp: stopped: {s:?}");
         }
         return Ok(Exit::Failed);
     }

@@ -152,12 +152,12 @@ fn list_concurrency() -> Result<Option<usize>> {
 /// key's `gcs_base_url`) off loopback.
 fn open_remote(url: &StoreUrl, target: bool, allow_http: bool) -> Result<Arc<dyn Store>> {
     if let Some(note) = hbcp_store_cloud::url_sas_overrides(url) {
-        eprintln!("hbcp: {note}");
+        errln!("hbcp: {note}");
     }
     match hbcp_store_cloud::open(url, &cloud_options(target, allow_http)?) {
         Ok((s, opened)) => {
             if let Some(c) = opened.created_container {
-                eprintln!("hbcp: created container {c} at {}", url.display);
+                errln!("hbcp: created container {c} at {}", url.display);
             }
             Ok(s)
         }
@@ -305,6 +305,7 @@ pub(crate) fn verify_mode(v: VerifyArg) -> VerifyMode {
         VerifyArg::None => VerifyMode::None,
         VerifyArg::Size => VerifyMode::Size,
         VerifyArg::Checksum => VerifyMode::Checksum,
+        VerifyArg::Reread => VerifyMode::Reread,
         VerifyArg::Deep => VerifyMode::Deep,
     }
 }
@@ -370,7 +371,7 @@ pub(crate) fn findings_fail(mode: VerifyMode, strict: bool, found: &[SourceFindi
 /// One warning line per source finding, on stderr.
 pub(crate) fn warn_findings(found: &[SourceFinding]) {
     for f in found {
-        eprintln!("hbcp: warning: {f}");
+        errln!("hbcp: warning: {f}");
     }
 }
 
@@ -400,6 +401,8 @@ pub(crate) struct Job {
     pub(crate) target_selection: Selection,
     /// `--delete-extra`, with its cap.
     pub(crate) delete_extra: Option<hbcp_verifier::check::DeleteExtra>,
+    /// What the listing left out, by reason (the summary and the report name it).
+    pub(crate) left_out: Arc<hbcp_planner::LeftOutTally>,
 }
 
 pub(crate) fn build_job(
@@ -464,7 +467,7 @@ pub(crate) fn build_job(
             OverwriteArg::Always => Overwrite::Always,
             OverwriteArg::Never => Overwrite::Never,
         },
-        max_bandwidth: tuning.max_bandwidth,
+        max_bandwidth: tuning.bandwidth(),
         buffer_budget,
         // Against an object store the number of requests in flight adapts (more while the
         // throughput grows, fewer when throttled); disk to disk it is fixed.
@@ -478,6 +481,7 @@ pub(crate) fn build_job(
         // Sync and backup trust an HFile's name and size (HBase writes each once, named by a
         // UUID); every other file is compared by content.
         write_once: hbcp_hbase::is_unique_hfile_name,
+        s2s: tuning.s2s == crate::cli::S2sArg::Auto,
         ..Config::default()
     };
     Ok(Job {
@@ -494,6 +498,7 @@ pub(crate) fn build_job(
         source_prefixes: None,
         target_selection: Selection::default(),
         delete_extra: None,
+        left_out: Arc::default(),
     })
 }
 
@@ -574,10 +579,15 @@ fn copy(a: CopyArgs) -> Result<Exit> {
         // The whole root, listed again by the verification (see `verify_spill`).
         let prefixes = vec![String::new()];
         job.source_prefixes = Some(prefixes.clone());
+        let left_out = job.left_out.clone();
         let feed = move |src: &dyn Store, sink: &ListSink<'_>| {
             for prefix in &prefixes {
                 src.list(prefix, &|e: Entry| {
-                    if sel.accepts(&e) { sink(e) } else { Ok(()) }
+                    if left_out.judge(&sel, &e) {
+                        sink(e)
+                    } else {
+                        Ok(())
+                    }
                 })?;
             }
             Ok(())
@@ -586,7 +596,7 @@ fn copy(a: CopyArgs) -> Result<Exit> {
     };
     let skip = crate::select::identity_at_target(&view, dst.store.as_ref())?;
     for k in &skip {
-        eprintln!("hbcp: the target already has {k}: kept as it is");
+        errln!("hbcp: the target already has {k}: kept as it is");
     }
     let sel = prep.sel;
     if let Some(p) = &view.publish {
@@ -787,7 +797,7 @@ pub(crate) fn plan_view(
     if !spec.tables.is_empty() && spec.layout == hbcp_planner::Layout::Root {
         for k in identity {
             if dst.head(&k)?.is_some() {
-                eprintln!("hbcp: the target already has {k}: kept as it is");
+                errln!("hbcp: the target already has {k}: kept as it is");
                 skip.insert(k);
             }
         }
@@ -819,14 +829,14 @@ fn plan_source(src: End, header: &PlanHeader, pv: Option<&PlanView>) -> End {
 
 /// Copy, verify, write the completion manifest, report; decide the exit status.
 fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
-    let _lock = lock_target(&job)?;
     let cancel = install_signals()?;
+    let _lock = lock_target(&job, &cancel)?;
     let stats = Arc::new(Stats::default());
     let cfg = &job.cfg;
     let progress_mode = job.tuning.progress;
     let quiet = matches!(progress_mode, crate::cli::ProgressArg::Json);
     if !quiet {
-        eprintln!(
+        errln!(
             "hbcp: {} {} -> {} (job {}, state in {})",
             job.command,
             job.src.url,
@@ -920,16 +930,16 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
         }
     };
     for f in &outcome.failures {
-        eprintln!("hbcp: failed: {}: {}", f.key, f.error);
+        errln!("hbcp: failed: {}: {}", f.key, f.error);
     }
     for m in &verified.mismatches {
-        eprintln!("hbcp: {m}");
+        errln!("hbcp: {m}");
     }
     for w in &outcome.warnings {
-        eprintln!("hbcp: warning: {w}");
+        errln!("hbcp: warning: {w}");
     }
     for n in &verified.notes {
-        eprintln!("hbcp: note: {n}");
+        errln!("hbcp: note: {n}");
     }
     // The selection's findings were printed when it was resolved; the verifier's are new.
     warn_findings(
@@ -943,7 +953,7 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
     if exit == Exit::Ok {
         if let Some(p) = &job.publish {
             if let Err(e) = publish_snapshot(&job, &outcome, p) {
-                eprintln!("hbcp: the snapshot could not be made visible: {e:#}");
+                errln!("hbcp: the snapshot could not be made visible: {e:#}");
                 status = "copied and verified, but the snapshot could not be made visible".into();
                 return finish(
                     &job,
@@ -956,9 +966,10 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
                     status,
                 );
             }
-            eprintln!(
+            errln!(
                 "hbcp: snapshot published: {} (written under {} first)",
-                p.visible, p.tmp
+                p.visible,
+                p.tmp
             );
         }
     }
@@ -968,7 +979,7 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
             None => COMPLETION_KEY.to_string(),
         };
         if let Err(e) = write_completion(&job, &outcome, &verified, &key) {
-            eprintln!("hbcp: cannot write the completion manifest: {e:#}");
+            errln!("hbcp: cannot write the completion manifest: {e:#}");
             status = "verified, but the completion manifest could not be written".into();
             return finish(
                 &job,
@@ -1003,6 +1014,7 @@ pub(crate) fn finish(
     crate::exit::settle(exit);
     let files_copied = stats.files_copied.load(Relaxed);
     let bytes_copied = stats.bytes_copied.load(Relaxed);
+    let bytes_server_side = stats.bytes_server_side.load(Relaxed);
     let files_skipped = stats.files_skipped.load(Relaxed);
     let bytes_skipped = stats.bytes_skipped.load(Relaxed);
     let elapsed = stats.elapsed().as_secs_f64();
@@ -1010,11 +1022,15 @@ pub(crate) fn finish(
     let verified_txt = match mode {
         VerifyMode::None => "not verified".to_string(),
         _ => format!(
-            "verified {} files, {} ({} mismatches, {} source findings){}",
+            "verified {} files, {} ({} mismatches, {} source findings{}){}",
             verified.files,
             bytes(verified.bytes),
             verified.mismatches.len(),
             verified.source_findings.len(),
+            match verified.ways.summary() {
+                w if w.is_empty() => w,
+                w => format!("; proven by {w}"),
+            },
             match verified.extras.len() {
                 0 => String::new(),
                 n => format!("; {n} files at the target are not at the source"),
@@ -1022,20 +1038,26 @@ pub(crate) fn finish(
         ),
     };
     let summary = format!(
-        "hbcp: {status}: copied {files_copied} files, {} in {:.1}s ({}/s); skipped {files_skipped} already there ({}); {} failed; {verified_txt}",
+        "hbcp: {status}: copied {files_copied} files, {}{} in {:.1}s ({}/s); skipped {files_skipped} already there ({}); {} failed; {verified_txt}; {}",
         bytes(bytes_copied),
+        match bytes_server_side {
+            0 => String::new(),
+            n => format!(" ({} copied server-side)", bytes(n)),
+        },
         copy_secs,
         bytes(rate as u64),
         bytes(bytes_skipped),
         outcome.failures.len(),
+        job.left_out.summary(),
     );
     if let (Some(sh), Exit::Ok) = (job.shard, exit) {
-        eprintln!(
+        errln!(
             "hbcp: shard {}/{} done; when every shard is done: hbcp finalize PLAN",
-            sh.index, sh.count
+            sh.index,
+            sh.count
         );
     }
-    eprintln!("{summary}");
+    errln!("{summary}");
     if let Some(path) = &job.tuning.report {
         let report = Report {
             command: job.command.clone(),
@@ -1051,6 +1073,8 @@ pub(crate) fn finish(
             bytes: bytes_copied + bytes_skipped,
             files_copied,
             bytes_copied,
+            bytes_through_client: bytes_copied.saturating_sub(bytes_server_side),
+            bytes_server_side,
             files_skipped,
             bytes_skipped,
             dirs: outcome.dirs,
@@ -1062,11 +1086,13 @@ pub(crate) fn finish(
                 bytes: verified.bytes,
                 mismatches: verified.mismatches.clone(),
                 extras: verified.extras.clone(),
+                ways: verified.ways.clone(),
             },
             throughput_bytes_per_s: rate,
             elapsed_s: elapsed,
             latency_ms: stats.latency(),
             latency_by_op_ms: stats.latency_by_op(),
+            left_out: job.left_out.counts(),
             failures: outcome.failures.clone(),
             warnings: outcome
                 .warnings
@@ -1209,33 +1235,70 @@ pub(crate) fn verify_spill(
 
 /// One run at a time per target (see [`hbcp_engine::lock`]): a whole run holds `.hbcp/lock`,
 /// a shard its own lock (the shards of one plan run side by side).
-pub(crate) fn lock_target(job: &Job) -> Result<hbcp_engine::lock::TargetLock> {
-    use hbcp_engine::lock::{Holder, LOCK_KEY, LockError, TargetLock};
+pub(crate) fn lock_target(
+    job: &Job,
+    cancel: &Arc<std::sync::atomic::AtomicBool>,
+) -> Result<hbcp_engine::lock::TargetLock> {
     let key = match job.shard {
-        None => LOCK_KEY.to_string(),
-        Some(_) => format!("{LOCK_KEY}-{}", job.cfg.job),
+        None => hbcp_engine::lock::LOCK_KEY.to_string(),
+        Some(_) => format!("{}-{}", hbcp_engine::lock::LOCK_KEY, job.cfg.job),
     };
-    let root = local_path(&job.dst.url).map(|_| PathBuf::from(job.dst.store.describe()));
+    lock_end(&job.dst, &key, &job.command, &job.cfg.started, cancel)
+}
+
+/// Take the lock `key` of the target `dst` for a run of `command` started at `started`, before
+/// anything is written there: held by a live run, exit 2 naming it. Every writing command takes
+/// it. If its lease is lost later (an object store), the run is told through `cancel` and
+/// stops: exit 3, resumable.
+pub(crate) fn lock_end(
+    dst: &End,
+    key: &str,
+    command: &str,
+    started: &str,
+    cancel: &Arc<std::sync::atomic::AtomicBool>,
+) -> Result<hbcp_engine::lock::TargetLock> {
+    use hbcp_engine::lock::{Holder, LockError, TargetLock};
+    let root = local_path(&dst.url).map(|_| PathBuf::from(dst.store.describe()));
     if let Some(r) = &root {
         // An exit 2 after this (a source that cannot be listed) leaves nothing at the target.
-        crate::exit::creating_file(&r.join(&key));
-    }
-    let me = Holder::me(&job.command, &job.cfg.started);
-    match TargetLock::acquire(&job.dst.store, root.as_deref(), &key, &me) {
-        Ok((lock, None)) => Ok(lock),
-        Ok((lock, Some(gone))) => {
-            eprintln!("hbcp: took over the lock of a run that is gone ({gone})");
-            Ok(lock)
+        if let Some(folder) = r.join(key).parent() {
+            crate::exit::creating(folder, false);
         }
-        Err(e @ (LockError::Held(_) | LockError::Unreadable { .. })) => usage(e.to_string()),
+        crate::exit::creating_file(&r.join(key));
+    }
+    let me = Holder::me(command, started);
+    let lock = match TargetLock::acquire(&dst.store, root.as_deref(), key, &me) {
+        Ok((lock, None)) => lock,
+        Ok((lock, Some(gone))) => {
+            errln!("hbcp: took over the lock of a run that is gone ({gone})");
+            lock
+        }
+        Err(e @ LockError::Held(_)) => {
+            // What this run was about to create (its state folder) is the holder's to make:
+            // the refusal must not remove it under the live run.
+            crate::exit::forget_created();
+            return usage(e.to_string());
+        }
+        Err(e @ LockError::Unreadable { .. }) => return usage(e.to_string()),
         // Found before anything was written: the credential's problem, exit 2.
         Err(LockError::Store(e @ hbcp_store::Error::PermissionDenied { .. })) => {
-            usage(format!("cannot lock the target {}: {e}", job.dst.url))
+            return usage(format!("cannot lock the target {}: {e}", dst.url));
         }
         Err(e) => {
-            Err(anyhow::Error::new(e).context(format!("cannot lock the target {}", job.dst.url)))
+            return Err(
+                anyhow::Error::new(e).context(format!("cannot lock the target {}", dst.url))
+            );
         }
-    }
+    };
+    let cancel = cancel.clone();
+    lock.on_loss(Box::new(move |why| {
+        errln!(
+            "hbcp: stopping: {}; another run may hold the target now",
+            crate::exit::redact(why)
+        );
+        cancel.store(true, Relaxed);
+    }));
+    Ok(lock)
 }
 
 /// The target's extras (see [`hbcp_verifier::check::find_extras`]): copy faults under the
@@ -1251,18 +1314,18 @@ fn check_extras(job: &Job, outcome: &Outcome, verified: &mut VerifyOutcome) -> R
     .context("listing the target for extra files")?;
     let (deleted, refused) = extras.settle(job.dst.store.as_ref(), job.delete_extra, verified);
     for k in &deleted {
-        eprintln!("hbcp: removed extra (not at the source): {k}");
+        errln!("hbcp: removed extra (not at the source): {k}");
     }
     if let Some(line) = refused {
-        eprintln!("hbcp: {line}");
+        errln!("hbcp: {line}");
         verified.notes.push(line);
     }
     const SHOWN: usize = 20;
     for k in verified.extras.iter().take(SHOWN) {
-        eprintln!("hbcp: note: at the target, not at the source: {k}");
+        errln!("hbcp: note: at the target, not at the source: {k}");
     }
     if verified.extras.len() > SHOWN {
-        eprintln!(
+        errln!(
             "hbcp: note: … and {} more at the target, not at the source (the report lists all)",
             verified.extras.len() - SHOWN
         );
@@ -1434,7 +1497,7 @@ fn plan(a: PlanArgs) -> Result<Exit> {
     let summary = w.finish()?;
     fs::rename(&tmp, &a.out).with_context(|| format!("writing {}", a.out.display()))?;
     for w in &warnings {
-        eprintln!("hbcp: warning: {w}");
+        errln!("hbcp: warning: {w}");
     }
     outln!("plan: {}", a.out.display());
     outln!("source: {}", header.source);
@@ -1564,7 +1627,7 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
     } else {
         Exit::Failed
     };
-    eprintln!(
+    errln!(
         "hbcp: verify {} -> {}: {} files, {} checked; {} mismatches, {} source findings{}",
         src.url,
         dst.url,
@@ -1605,6 +1668,7 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
                 bytes: out.bytes,
                 mismatches: out.mismatches.clone(),
                 extras: out.extras.clone(),
+                ways: out.ways.clone(),
             },
             source_findings: out.source_findings.clone(),
             elapsed_s: stats.elapsed().as_secs_f64(),
@@ -1696,7 +1760,7 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
     );
     let shards = finished_shards(dst.store.as_ref(), &base)?;
     let Some(count) = shards.iter().map(|s| s.count).max() else {
-        eprintln!(
+        errln!(
             "hbcp: no shard of this plan has finished; run `hbcp run {} --shard I/N` for every I, then finalize",
             a.plan.display()
         );
@@ -1709,12 +1773,21 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
         for i in &missing {
             outln!("missing shard: {i}/{count}");
         }
-        eprintln!(
+        errln!(
             "hbcp: {} of {count} shards have not finished; run them, then finalize again",
             missing.len()
         );
         return Ok(Exit::Failed);
     }
+    // Finalize writes the completion manifest: one run at a time at the target, as for a copy.
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _lock = lock_end(
+        &dst,
+        hbcp_engine::lock::LOCK_KEY,
+        "finalize",
+        &now_rfc3339(),
+        &lost,
+    )?;
     // Every entry of the plan must be in the manifest of a shard: a merge of the shard
     // manifests and the plan keys, both sorted on disk, so memory stays flat.
     let scratch = std::env::temp_dir().join(format!("hbcp-finalize-{}", std::process::id()));
@@ -1804,9 +1877,9 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
             },
         )?;
         match crate::select::publish(dst.store.as_ref(), p, &tmp) {
-            Ok(()) => eprintln!("hbcp: snapshot published: {}", p.visible),
+            Ok(()) => errln!("hbcp: snapshot published: {}", p.visible),
             Err(e) => {
-                eprintln!("hbcp: the snapshot could not be made visible: {e:#}");
+                errln!("hbcp: the snapshot could not be made visible: {e:#}");
                 ok = false;
             }
         }
@@ -1815,6 +1888,13 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
         manifest::withdraw(dst.store.as_ref(), COMPLETION_KEY).with_context(|| {
             format!("cannot remove {COMPLETION_KEY} of a target that did not verify")
         })?;
+    }
+    if ok && lost.load(Relaxed) {
+        return Err(crate::exit::Resumable(format!(
+            "the lock of {} was lost during finalize; no completion manifest was written",
+            dst.url
+        ))
+        .into());
     }
     if ok {
         mh.finished = Some(now_rfc3339());
@@ -1835,7 +1915,7 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
         }
     }
     let _ = fs::remove_dir_all(&scratch);
-    eprintln!(
+    errln!(
         "hbcp: finalize: {count} shards, {} files, {} verified; {} not copied, {} mismatches{}",
         verified.files,
         bytes(verified.bytes),
@@ -1869,6 +1949,7 @@ fn finalize(a: FinalizeArgs) -> Result<Exit> {
                 bytes: verified.bytes,
                 mismatches: verified.mismatches.clone(),
                 extras: verified.extras.clone(),
+                ways: verified.ways.clone(),
             },
             source_findings: verified.source_findings.clone(),
             latency_ms: stats.latency(),
@@ -2086,6 +2167,6 @@ fn report_html(a: ReportArgs) -> Result<Exit> {
     fs::write(&tmp, crate::html::render(&v))
         .and_then(|_| fs::rename(&tmp, &a.html))
         .with_context(|| format!("writing {}", a.html.display()))?;
-    eprintln!("hbcp: wrote {}", a.html.display());
+    errln!("hbcp: wrote {}", a.html.display());
     Ok(Exit::Ok)
 }

@@ -11,6 +11,24 @@ use std::sync::{Arc, Mutex};
 
 use hbcp_engine::Stop;
 
+/// Write one line on standard error, ignoring a failure: `eprintln!` panics when stderr is a
+/// closed pipe (EPIPE) or a closed descriptor (EBADF, `2>&-`); a diagnostic that cannot be
+/// shown must not change how the run ends.
+pub(crate) fn err_line(args: std::fmt::Arguments<'_>) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
+}
+
+/// `eprintln!` that never panics ([`err_line`]); the binary writes standard error through it.
+macro_rules! errln {
+    () => {
+        $crate::exit::err_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::exit::err_line(format_args!($($arg)*))
+    };
+}
+
 /// Exit statuses of docs/ARCHITECTURE.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -111,6 +129,16 @@ pub(crate) fn creating_file(path: &Path) {
     }
 }
 
+/// The folders and files recorded so far are not this run's to remove (another live run holds
+/// the target and makes them): forget them.
+pub(crate) fn forget_created() {
+    CREATED.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    CREATED_FILES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
+}
+
 /// Bad input ended the run: remove the empty files [`creating_file`] recorded, then the
 /// folders [`creating`] recorded, deepest first (a folder that is not `whole` only if it is
 /// empty).
@@ -176,17 +204,17 @@ pub fn of_error(e: &anyhow::Error) -> Exit {
     let refused = store_error(e).is_some_and(hbcp_store::Error::is_bad_input);
     let passing = store_error(e).is_some_and(hbcp_store::Error::is_retryable) && resumes();
     if let Some(u) = e.downcast_ref::<UsageError>() {
-        eprintln!("hbcp: {}", redact(&u.0));
+        errln!("hbcp: {}", redact(&u.0));
         Exit::Usage
     } else if refused && !WRITING.load(Relaxed) {
-        eprintln!("hbcp: {}", redact(&format!("{e:#}")));
+        errln!("hbcp: {}", redact(&format!("{e:#}")));
         Exit::Usage
     } else if refused || passing || e.downcast_ref::<Resumable>().is_some() {
-        eprintln!("hbcp: stopped: {}", redact(&format!("{e:#}")));
+        errln!("hbcp: stopped: {}", redact(&format!("{e:#}")));
         print_resume("nothing partial is visible at the target; fix the cause and");
         Exit::Interrupted
     } else {
-        eprintln!("hbcp: error: {}", redact(&format!("{e:#}")));
+        errln!("hbcp: error: {}", redact(&format!("{e:#}")));
         Exit::Failed
     }
 }
@@ -217,11 +245,11 @@ pub(crate) fn early_end(
 ) -> Option<(Exit, String)> {
     match stop {
         Some(Stop::Listing(msg)) if !wrote => {
-            eprintln!("hbcp: cannot list the source: {}", redact(msg));
+            errln!("hbcp: cannot list the source: {}", redact(msg));
             Some((Exit::Usage, "bad input".into()))
         }
         Some(Stop::Listing(msg) | Stop::Fatal(msg)) => {
-            eprintln!("hbcp: stopped: {}", redact(msg));
+            errln!("hbcp: stopped: {}", redact(msg));
             print_resume(&format!(
                 "{}; fix the cause and",
                 hidden.unwrap_or("nothing partial is visible at the target")
@@ -277,9 +305,9 @@ pub(crate) fn resume_command() -> (String, bool) {
 /// says how to give it again.
 pub(crate) fn print_resume(lead: &str) {
     let (line, redacted) = resume_command();
-    eprintln!("hbcp: {lead} resume with:\n  {line}");
+    errln!("hbcp: {lead} resume with:\n  {line}");
     if redacted {
-        eprintln!(
+        errln!(
             "hbcp: secrets are not shown (REDACTED): put the URL's SAS back in its place, or \
              give it in AZURE_STORAGE_SAS_TOKEN"
         );
@@ -364,6 +392,35 @@ macro_rules! outln {
     ($($arg:tt)*) => {
         $crate::exit::out_line(format_args!($($arg)*))
     };
+}
+
+/// Standard input, output and error that are closed when the process starts (`2>&-`) are
+/// opened on `/dev/null` first: else the next file hbcp opens (a journal, a staging file)
+/// would take descriptor 2, and a diagnostic line would be written into it.
+pub(crate) fn fill_closed_std_fds() {
+    for fd in 0..=2 {
+        // SAFETY: F_GETFD only asks whether the descriptor is open.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            // SAFETY: open(2) of a constant path; the descriptor is the lowest free one, `fd`.
+            let got = unsafe {
+                libc::open(
+                    c"/dev/null".as_ptr(),
+                    if fd == 0 {
+                        libc::O_RDONLY
+                    } else {
+                        libc::O_WRONLY
+                    },
+                )
+            };
+            if got >= 0 && got != fd {
+                // SAFETY: duplicate onto the closed descriptor, then drop the spare one.
+                unsafe {
+                    libc::dup2(got, fd);
+                    libc::close(got);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -115,7 +115,7 @@ pub(crate) fn prepare(
         return Ok(Prepared { sel, view: None });
     }
     if include_wals && !spec.tables.is_empty() {
-        eprintln!(
+        errln!(
             "hbcp: note: a --table copy carries no WALs (a WAL mixes the edits of every table): edits that are only in WALs are not copied"
         );
     }
@@ -127,10 +127,10 @@ pub(crate) fn prepare(
         Err(e @ ViewError::Spill(_)) => return Err(e.into()),
     };
     for n in &view.notes {
-        eprintln!("hbcp: {n}");
+        errln!("hbcp: {n}");
     }
     for w in &view.warnings {
-        eprintln!("hbcp: warning: {w}");
+        errln!("hbcp: warning: {w}");
     }
     Ok(Prepared {
         sel,
@@ -291,7 +291,7 @@ pub(crate) fn snapshots(a: SnapshotsArgs) -> Result<Exit> {
             Ok(s) => rows.push(s),
             Err(e) => {
                 bad += 1;
-                eprintln!("hbcp: warning: unreadable snapshot: {e}");
+                errln!("hbcp: warning: unreadable snapshot: {e}");
             }
         }
     }

@@ -403,7 +403,9 @@ fn cycle(
                 v: None,
                 d: false,
                 n: false,
+                c: false,
                 m: None,
+                md5: None,
             })?;
         }
     }
@@ -523,6 +525,7 @@ pub fn sync(a: SyncArgs) -> Result<Exit> {
         None
     };
     let cancel = install_signals()?;
+    let _lock = crate::commands::lock_target(&job, &cancel)?;
     let json = a.tuning.progress == ProgressArg::Json;
     let mut n = 0u64;
     let mut worst = 0u8;
@@ -552,18 +555,18 @@ pub fn sync(a: SyncArgs) -> Result<Exit> {
         if json {
             outln!("{}", serde_json::json!({"event": "cycle", "cycle": &c}));
         }
-        eprintln!("{line}");
+        errln!("{line}");
         for d in &c.deleted {
-            eprintln!("hbcp: deleted: {d}");
+            errln!("hbcp: deleted: {d}");
         }
         for r in &c.at_risk {
-            eprintln!("hbcp: data at risk (only in WALs at cycle time): {r}");
+            errln!("hbcp: data at risk (only in WALs at cycle time): {r}");
         }
         for p in &c.problems {
-            eprintln!("hbcp: {p}");
+            errln!("hbcp: {p}");
         }
         if let Some(r) = &c.deletions_refused {
-            eprintln!("hbcp: {r}");
+            errln!("hbcp: {r}");
         }
         if !interrupted {
             worst = worst.max(c.exit_code);
@@ -605,7 +608,7 @@ pub fn sync(a: SyncArgs) -> Result<Exit> {
         std::fs::rename(&tmp, path)?;
     }
     if a.watch {
-        eprintln!(
+        errln!(
             "hbcp: sync stopped after {} cycles; worst lag {:.1}s; RPO you can promise at this interval: {:.0}s",
             all.len(),
             max_lag,

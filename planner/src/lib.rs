@@ -14,7 +14,7 @@ pub mod select;
 pub mod shard;
 pub mod view;
 
-pub use select::{HbaseRules, Scope, Selection};
+pub use select::{HbaseRules, LeftOut, LeftOutCount, LeftOutTally, Scope, Selection};
 pub mod items;
 pub use view::{Layout, SelectSpec, View, ViewListing, ViewStore, build_view};
 

@@ -30,6 +30,122 @@ pub struct Selection {
     scope: Option<Arc<Scope>>,
 }
 
+/// Why a listed entry is not part of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LeftOut {
+    /// HBase's transient folders (`.tmp/`, `corrupt/`, `staging/`, …): work in progress.
+    Transient,
+    /// Write-ahead logs (copied only with `--allow-unflushed`).
+    Wals,
+    /// Matched by `--exclude`.
+    Excluded,
+    /// Outside the `--table` / `--snapshot` selection.
+    Selection,
+    /// hbcp's own state folder (`.hbcp/`): never data, never counted.
+    HbcpState,
+}
+
+impl LeftOut {
+    /// The reason's name in summaries and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            LeftOut::Transient => "hbase_transient",
+            LeftOut::Wals => "wals",
+            LeftOut::Excluded => "excluded",
+            LeftOut::Selection => "selection",
+            LeftOut::HbcpState => "hbcp_state",
+        }
+    }
+
+    /// The reason as a summary line says it.
+    pub fn phrase(self) -> &'static str {
+        match self {
+            LeftOut::Transient => "HBase transient",
+            LeftOut::Wals => "WALs",
+            LeftOut::Excluded => "--exclude",
+            LeftOut::Selection => "outside the selection",
+            LeftOut::HbcpState => "hbcp state",
+        }
+    }
+}
+
+/// The files a job left out, counted by reason as the listing goes (shared by its threads).
+#[derive(Debug, Default)]
+pub struct LeftOutTally {
+    inner: std::sync::Mutex<std::collections::BTreeMap<LeftOut, LeftOutCount>>,
+}
+
+/// The files left out for one reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LeftOutCount {
+    /// Files.
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Their keys, the first [`LeftOutTally::KEYS`] of them.
+    pub keys: Vec<String>,
+}
+
+impl LeftOutTally {
+    /// Keys kept per reason (a cluster's WALs can be many thousands).
+    pub const KEYS: usize = 1000;
+
+    /// Count `entry` (a file; folders and hbcp's own state are not counted) as left out.
+    pub fn add(&self, entry: &Entry, why: LeftOut) {
+        if entry.kind != EntryKind::File || why == LeftOut::HbcpState {
+            return;
+        }
+        let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let c = m.entry(why).or_default();
+        c.files += 1;
+        c.bytes += entry.size;
+        if c.keys.len() < Self::KEYS {
+            c.keys.push(entry.key.clone());
+        }
+    }
+
+    /// The counts by reason name, keys sorted.
+    pub fn counts(&self) -> std::collections::BTreeMap<String, LeftOutCount> {
+        let m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter()
+            .map(|(k, v)| {
+                let mut v = v.clone();
+                v.keys.sort();
+                (k.name().to_string(), v)
+            })
+            .collect()
+    }
+
+    /// `6 files left out (WALs 5, HBase transient 1)`, or `nothing left out`.
+    pub fn summary(&self) -> String {
+        let m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let total: u64 = m.values().map(|c| c.files).sum();
+        if total == 0 {
+            return "nothing left out".into();
+        }
+        let parts: Vec<String> = m
+            .iter()
+            .map(|(k, c)| format!("{} {}", k.phrase(), c.files))
+            .collect();
+        format!(
+            "{total} {} left out ({})",
+            if total == 1 { "file" } else { "files" },
+            parts.join(", ")
+        )
+    }
+
+    /// Count `entry` when `sel` leaves it out; whether it belongs to the job.
+    pub fn judge(&self, sel: &Selection, entry: &Entry) -> bool {
+        match sel.left_out(entry) {
+            None => true,
+            Some(why) => {
+                self.add(entry, why);
+                false
+            }
+        }
+    }
+}
+
 /// The HBase rules of a selection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HbaseRules {
@@ -123,43 +239,106 @@ impl Selection {
     }
 
     fn accepts_key_kind(&self, key: &str, is_dir: bool) -> bool {
+        self.verdict(key, is_dir).is_none()
+    }
+
+    /// Why `key` is not part of the job, or `None` when it is.
+    fn verdict(&self, key: &str, is_dir: bool) -> Option<LeftOut> {
         if key == ".hbcp" || key.starts_with(HBCP_PREFIX) {
-            return false;
+            return Some(LeftOut::HbcpState);
         }
         if let Some(scope) = &self.scope {
             if !scope.contains(key) {
-                return false;
+                return Some(LeftOut::Selection);
             }
         }
         if let Some(r) = self.hbase {
             if hbase_leaves_out(key, is_dir, r.include_wals) {
-                return false;
+                // Transient first: a `.tmp` under `WALs/` is transient whatever the WAL rule.
+                let transient = hbcp_hbase::is_transient(key)
+                    || (is_dir && hbcp_hbase::is_transient(&format!("{key}/x")));
+                return Some(if transient {
+                    LeftOut::Transient
+                } else {
+                    LeftOut::Wals
+                });
             }
         }
         if let Some(set) = &self.exclude {
             if set.is_match(key) {
-                return false;
+                return Some(LeftOut::Excluded);
             }
             if !self.component_excludes.is_empty()
                 && key
                     .split('/')
                     .any(|c| self.component_excludes.iter().any(|x| x == c))
             {
-                return false;
+                return Some(LeftOut::Excluded);
             }
         }
-        true
+        None
     }
 
     /// Whether `entry` belongs to the job.
     pub fn accepts(&self, entry: &Entry) -> bool {
         self.accepts_key_kind(&entry.key, entry.kind == EntryKind::Dir)
     }
+
+    /// Why `entry` is not part of the job, or `None` when it is.
+    pub fn left_out(&self, entry: &Entry) -> Option<LeftOut> {
+        self.verdict(&entry.key, entry.kind == EntryKind::Dir)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file entry: [`dir`]'s, with a size.
+    fn file(key: &str, size: u64) -> Entry {
+        Entry {
+            size,
+            kind: EntryKind::File,
+            ..dir(key)
+        }
+    }
+
+    #[test]
+    fn left_out_is_counted_by_reason() {
+        let s = Selection::with_excludes(&["*.bak".into()])
+            .unwrap()
+            .with_hbase_rules(HbaseRules {
+                include_wals: false,
+            });
+        let t = LeftOutTally::default();
+        let entries = [
+            file("WALs/rs,1,2/rs%2C1%2C2.17", 10),
+            file("oldWALs/rs%2C1%2C2.16", 20),
+            file(".tmp/hbase-hbck.lock", 3),
+            file("data/default/t/.tmp/x", 1),
+            file("old.bak", 7),
+            file(".hbcp/jobs/x", 9),
+            file("data/default/t/r/cf/abc", 100),
+            dir("WALs"),
+        ];
+        let kept: Vec<&str> = entries
+            .iter()
+            .filter(|e| t.judge(&s, e))
+            .map(|e| e.key.as_str())
+            .collect();
+        assert_eq!(kept, ["data/default/t/r/cf/abc"]);
+        let c = t.counts();
+        assert_eq!(c["wals"].files, 2);
+        assert_eq!(c["wals"].bytes, 30);
+        assert_eq!(c["hbase_transient"].files, 2);
+        assert_eq!(c["excluded"].keys, ["old.bak"]);
+        assert!(!c.contains_key("hbcp_state"));
+        assert_eq!(
+            t.summary(),
+            "5 files left out (HBase transient 2, WALs 2, --exclude 1)"
+        );
+        assert_eq!(LeftOutTally::default().summary(), "nothing left out");
+    }
 
     #[test]
     fn hbcp_state_is_never_selected() {

@@ -63,6 +63,29 @@ pub fn hash_file(
     Ok(combine(&hashes))
 }
 
+/// The MD5 of a whole file at `version`, streamed in one read (memory stays at the store's
+/// streaming piece; files of at most `chunk` bytes are read into `buf` in one go).
+pub fn md5_file(
+    store: &dyn Store,
+    key: &str,
+    size: u64,
+    version: Option<&str>,
+    chunk: u64,
+    buf: &mut Vec<u8>,
+) -> Result<[u8; 16]> {
+    use md5::Digest;
+    if size <= chunk {
+        store.read_range(key, 0..size, version, buf)?;
+        return Ok(md5::Md5::digest(&buf[..]).into());
+    }
+    let mut h = md5::Md5::new();
+    store.read_range_to(key, 0..size, version, &mut |piece| {
+        h.update(piece);
+        Ok(())
+    })?;
+    Ok(h.finalize().into())
+}
+
 /// Checksum printed as 16 hex digits.
 pub fn hex(h: u64) -> String {
     format!("{h:016x}")

@@ -85,9 +85,18 @@ pub struct ManifestEntry {
     /// Written to the target by this run (as opposed to found there already).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub n: bool,
+    /// Copied by the target's service (`--s2s`): no checksum was taken on the way, so the
+    /// verification hashes the source as well as the target.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub c: bool,
     /// Source modification time, seconds since the epoch (for replication lag).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub m: Option<f64>,
+    /// The whole file's MD5 (32 hex digits), computed as the source was read, when the target
+    /// service computes one too ([`hbcp_store::Store::service_md5`]): the verifier's `service`
+    /// way compares the two instead of reading the target back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
 }
 
 impl ManifestEntry {
@@ -100,10 +109,31 @@ impl ManifestEntry {
             v: e.version.clone(),
             d: false,
             n: false,
+            c: false,
             m: e.modified
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map(|d| d.as_secs_f64()),
+            md5: None,
         }
+    }
+
+    /// With the MD5 of the source bytes, as read for the copy.
+    pub fn with_md5(mut self, md5: Option<[u8; 16]>) -> Self {
+        self.md5 = md5.map(|m| m.iter().map(|b| format!("{b:02x}")).collect());
+        self
+    }
+
+    /// The MD5 of [`ManifestEntry::with_md5`], if any (and well formed).
+    pub fn md5(&self) -> Option<[u8; 16]> {
+        let h = self.md5.as_deref()?;
+        let mut out = [0u8; 16];
+        if h.len() != 32 || !h.is_ascii() {
+            return None;
+        }
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(out)
     }
 
     /// Mark as written by this run.
@@ -121,7 +151,9 @@ impl ManifestEntry {
             v: None,
             d: true,
             n: true,
+            c: false,
             m: None,
+            md5: None,
         }
     }
 
@@ -259,7 +291,8 @@ pub fn upload_file(dst: &dyn Store, key: &str, path: &Path, job: &str) -> Result
             at += n;
             idx += 1;
         }
-        Ok(up.commit()?)
+        up.commit()?;
+        Ok(())
     })();
     if sent.is_err() {
         let _ = up.abort();
@@ -268,13 +301,27 @@ pub fn upload_file(dst: &dyn Store, key: &str, path: &Path, job: &str) -> Result
 }
 
 /// Reads a key of a store as a stream, a few MiB at a time.
-struct StoreReader<'a> {
+pub struct StoreReader<'a> {
     store: &'a dyn Store,
     key: &'a str,
     size: u64,
     at: u64,
     buf: Vec<u8>,
     pos: usize,
+}
+
+impl<'a> StoreReader<'a> {
+    /// A reader of the `size` bytes at `key`.
+    pub fn new(store: &'a dyn Store, key: &'a str, size: u64) -> Self {
+        StoreReader {
+            store,
+            key,
+            size,
+            at: 0,
+            buf: Vec::new(),
+            pos: 0,
+        }
+    }
 }
 
 impl Read for StoreReader<'_> {
@@ -311,15 +358,7 @@ pub fn read_store(
     size: u64,
     f: impl FnMut(ManifestEntry) -> Result<()>,
 ) -> Result<ManifestHeader> {
-    let r = StoreReader {
-        store,
-        key,
-        size,
-        at: 0,
-        buf: Vec::new(),
-        pos: 0,
-    };
-    read(r, key, f)
+    read(StoreReader::new(store, key, size), key, f)
 }
 
 #[cfg(test)]
@@ -335,7 +374,9 @@ mod tests {
             v: None,
             d: false,
             n: true,
+            c: false,
             m: None,
+            md5: None,
         }
     }
 

@@ -79,6 +79,37 @@ pub struct Caps {
     pub default_concurrency: usize,
 }
 
+/// Where a server-side copy reads an object from: what a target's service needs to fetch it
+/// itself, so that the bytes never pass through hbcp (`--s2s`). Given by the source store
+/// ([`Store::copy_source`]), taken by a target of the same kind ([`Store::copy_from`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct CopySource {
+    /// The service and endpoint (`s3 http://127.0.0.1:5000 us-east-1`, `gcs https://…`,
+    /// `azure`): a target copies only from its own kind, and S3 and GCS only from their own
+    /// endpoint (the copy is authorised by the target's credential).
+    pub service: String,
+    /// The bucket or container.
+    pub bucket: String,
+    /// The object's full name in the bucket.
+    pub object: String,
+    /// Azure: the blob's URL with the source's SAS, which the target service reads it with.
+    /// A secret: never printed (the `Debug` output leaves it out).
+    pub url: Option<String>,
+    /// Azure: the `x-ms-copy-source-authorization` value (a bearer token) when the source is
+    /// read with Entra ID. A secret, like `url`.
+    pub auth: Option<String>,
+}
+
+impl fmt::Debug for CopySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CopySource")
+            .field("service", &self.service)
+            .field("bucket", &self.bucket)
+            .field("object", &self.object)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A staged write of one file: parts written in any order by any thread, then one commit makes
 /// the whole file visible at its final key. Until then nothing is visible under that key.
 pub trait Upload: Send + Sync + fmt::Debug {
@@ -96,8 +127,10 @@ pub trait Upload: Send + Sync + fmt::Debug {
     fn sync_parts(&self) -> Result<()> {
         Ok(())
     }
-    /// Make the file visible, whole. Every part must have been written.
-    fn commit(&self) -> Result<()>;
+    /// Make the file visible, whole. Every part must have been written. Returns the version
+    /// token of the file just made (the ETag of Put Block List / CompleteMultipartUpload, as
+    /// [`Store::head`] will show it) when the commit's answer carries one, else `None`.
+    fn commit(&self) -> Result<Option<String>>;
     /// Drop the staged data. Safe to call after a failed commit.
     fn abort(&self) -> Result<()>;
     /// True when this upload found staged data of an earlier run of the same job (so parts a
@@ -206,9 +239,11 @@ pub trait Store: Send + Sync + fmt::Debug {
         Ok(bytes::Bytes::from(buf))
     }
 
-    /// Like [`Store::put`], taking shared ownership of the bytes.
-    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> Result<()> {
-        self.put(key, &data)
+    /// Like [`Store::put`], taking shared ownership of the bytes. Returns the version token
+    /// of the object just written (the ETag of Put Blob / PutObject, as [`Store::head`] will
+    /// show it) when the store's answer carries one, else `None`.
+    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> Result<Option<String>> {
+        self.put(key, &data).map(|()| None)
     }
 
     /// Start a staged upload of a file of `size` bytes cut into parts of `part_size` bytes.
@@ -227,6 +262,28 @@ pub trait Store: Send + Sync + fmt::Debug {
         Err(Error::Unsupported {
             what: format!("server-side copy {from} -> {to}"),
             hint: "the data is sent again instead".into(),
+        })
+    }
+
+    /// Where the service of a target of the same kind can read `key` itself (a server-side
+    /// copy, `--s2s`); [`Error::Unsupported`] when this store cannot hand out such a source
+    /// (local disk, an Azure source without a SAS), the reason in its hint.
+    fn copy_source(&self, key: &str) -> Result<CopySource> {
+        Err(Error::Unsupported {
+            what: format!("server-side copy from {key}"),
+            hint: "this store cannot be read by another service".into(),
+        })
+    }
+
+    /// Write `key` (`size` bytes) by a server-side copy of `src`, without sending its bytes
+    /// through hbcp; `key` becomes visible only when whole. [`Error::Unsupported`] when this
+    /// store cannot copy from that source (another kind, another endpoint, too large, or a
+    /// service that refuses the request as not implemented): the caller streams it instead.
+    fn copy_from(&self, key: &str, src: &CopySource, size: u64) -> Result<()> {
+        let _ = (src, size);
+        Err(Error::Unsupported {
+            what: format!("server-side copy to {key}"),
+            hint: "the data is streamed instead".into(),
         })
     }
 
@@ -260,6 +317,22 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn content_md5(&self, key: &str) -> Result<Option<[u8; 16]>> {
         let _ = key;
         Ok(None)
+    }
+
+    /// The MD5 the service itself computed over the bytes it stored at `key`, where it keeps
+    /// one (Azure: the Content-MD5 of a blob written by one Put Blob; GCS: `md5Hash`), for
+    /// the verifier's `service` way: proof without reading the object back. `None` when the
+    /// store keeps none for this object (or there is no object): the verifier reads it back.
+    fn service_md5(&self, key: &str) -> Result<Option<[u8; 16]>> {
+        let _ = key;
+        Ok(None)
+    }
+
+    /// True when every object written whole by [`Store::put`] / [`Store::put_bytes`] gets a
+    /// [`Store::service_md5`]: the engine then computes the MD5 of those files as it reads
+    /// them (the same pass), and the verifier compares it with the service's.
+    fn puts_have_service_md5(&self) -> bool {
+        false
     }
 
     /// Make everything committed so far durable (local: `syncfs`). Object stores are durable

@@ -638,8 +638,9 @@ impl Upload for LocalUpload {
             .map_err(|e| Error::io(self.tmp.display().to_string(), "fdatasync staging file", e))
     }
 
-    fn commit(&self) -> Result<()> {
-        commit_rename(&self.tmp, &self.dest, &self.display)
+    fn commit(&self) -> Result<Option<String>> {
+        // The engine takes a local file's version from a HEAD (a stat): none here.
+        commit_rename(&self.tmp, &self.dest, &self.display).map(|()| None)
     }
 
     fn abort(&self) -> Result<()> {

@@ -233,7 +233,7 @@ impl Store for Timed<'_> {
         self.lat.time(Op::Put, || self.inner.put(key, data))
     }
 
-    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> Result<()> {
+    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> Result<Option<String>> {
         self.lat.time(Op::Put, || self.inner.put_bytes(key, data))
     }
 
@@ -257,6 +257,15 @@ impl Store for Timed<'_> {
         self.lat.time(Op::Copy, || self.inner.copy_within(from, to))
     }
 
+    fn copy_source(&self, key: &str) -> Result<crate::CopySource> {
+        self.inner.copy_source(key)
+    }
+
+    fn copy_from(&self, key: &str, src: &crate::CopySource, size: u64) -> Result<()> {
+        self.lat
+            .time(Op::Copy, || self.inner.copy_from(key, src, size))
+    }
+
     fn make_dir(&self, key: &str) -> Result<()> {
         self.lat.time(Op::MakeDir, || self.inner.make_dir(key))
     }
@@ -267,6 +276,14 @@ impl Store for Timed<'_> {
 
     fn content_md5(&self, key: &str) -> Result<Option<[u8; 16]>> {
         self.lat.time(Op::Head, || self.inner.content_md5(key))
+    }
+
+    fn service_md5(&self, key: &str) -> Result<Option<[u8; 16]>> {
+        self.lat.time(Op::Head, || self.inner.service_md5(key))
+    }
+
+    fn puts_have_service_md5(&self) -> bool {
+        self.inner.puts_have_service_md5()
     }
 
     fn flush(&self) -> Result<()> {
@@ -296,7 +313,7 @@ impl Upload for TimedUpload {
         self.inner.sync_parts()
     }
 
-    fn commit(&self) -> Result<()> {
+    fn commit(&self) -> Result<Option<String>> {
         self.lat.time(Op::Commit, || self.inner.commit())
     }
 

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::Result;
 use crate::hbase::{self, HbaseLayout, SourceFinding};
-use hbcp_state::checksum::{hash_file, hex};
+use hbcp_state::checksum::{hash_file, hex, md5_file};
 use hbcp_state::manifest::ManifestEntry;
 
 /// How hard to check.
@@ -25,9 +25,12 @@ pub enum VerifyMode {
     None,
     /// Sizes only.
     Size,
-    /// Sizes and checksums of every byte (the default).
+    /// Sizes and checksums of every byte (the default), by the strongest way the target
+    /// offers without a second transfer ([`Way::Service`]), else by reading it back.
     #[default]
     Checksum,
+    /// Sizes and checksums, every target byte read back and hashed ([`Way::Reread`]).
+    Reread,
     /// Checksums plus a walk of every HFile block with its CRC32C checksums.
     Deep,
 }
@@ -114,6 +117,53 @@ impl fmt::Display for Mismatch {
     }
 }
 
+/// How one file was proven equal to its source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Way {
+    /// Not a file, or not proven (a finding).
+    NotProven,
+    /// Sizes only ([`VerifyMode::Size`]).
+    Size,
+    /// Bytes read back from the target and hashed.
+    Reread,
+    /// A checksum the target service computed over the stored object (its MD5), equal to
+    /// the one hbcp computed from the source bytes: no read of the target.
+    Service,
+}
+
+/// How many files each [`Way`] proved.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Ways {
+    /// Bytes read back and hashed.
+    pub reread: u64,
+    /// A checksum the service computed over the stored object.
+    pub service: u64,
+    /// Sizes only.
+    pub size: u64,
+}
+
+impl Ways {
+    fn add(&mut self, o: &Ways) {
+        self.reread += o.reread;
+        self.service += o.service;
+        self.size += o.size;
+    }
+
+    /// `service 12, reread 3` (the ways that proved something), or `""`.
+    pub fn summary(&self) -> String {
+        [
+            ("service", self.service),
+            ("reread", self.reread),
+            ("size", self.size),
+        ]
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(w, n)| format!("{w} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
 /// What a verification found.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct VerifyOutcome {
@@ -133,6 +183,8 @@ pub struct VerifyOutcome {
     /// judged (see [`Extras::others`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extras: Vec<String>,
+    /// Files proven equal, by the way each was proven.
+    pub ways: Ways,
 }
 
 impl VerifyOutcome {
@@ -149,6 +201,7 @@ impl VerifyOutcome {
         self.source_findings.extend(other.source_findings);
         self.notes.extend(other.notes);
         self.extras.extend(other.extras);
+        self.ways.add(&other.ways);
     }
 }
 
@@ -181,7 +234,10 @@ impl Params {
         let Some(layout) = self.hbase else {
             return Ok(None);
         };
-        if !matches!(self.mode, VerifyMode::Checksum | VerifyMode::Deep) {
+        if !matches!(
+            self.mode,
+            VerifyMode::Checksum | VerifyMode::Reread | VerifyMode::Deep
+        ) {
             return Ok(None);
         }
         let deep = self.mode == VerifyMode::Deep;
@@ -195,9 +251,31 @@ impl Params {
 struct Found {
     mismatches: Mutex<Vec<Mismatch>>,
     source: Mutex<Vec<SourceFinding>>,
+    reread: AtomicU64,
+    service: AtomicU64,
+    size: AtomicU64,
 }
 
 impl Found {
+    /// Count a file proven equal by `way`.
+    fn proven(&self, way: Way) {
+        let n = match way {
+            Way::NotProven => return,
+            Way::Size => &self.size,
+            Way::Reread => &self.reread,
+            Way::Service => &self.service,
+        };
+        n.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn ways(&self) -> Ways {
+        Ways {
+            reread: self.reread.load(Ordering::Relaxed),
+            service: self.service.load(Ordering::Relaxed),
+            size: self.size.load(Ordering::Relaxed),
+        }
+    }
+
     fn add(&self, key: String, r: Result<Option<SourceFinding>, MismatchKind>) {
         match r {
             Ok(None) => {}
@@ -230,8 +308,58 @@ fn with_buf<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
 }
 
 /// Compare one target entry against what the source had (`expected`, with an optional known
-/// checksum). Returns the finding, if any, and the bytes read.
+/// checksum and MD5). Returns the finding, if any, and how the file was proven equal.
+///
+/// Under [`VerifyMode::Checksum`] a file whose source MD5 is known (or, with the source at
+/// hand, read) is proven by the MD5 the target service computed over the stored object, one
+/// HEAD and no read of the target; when the service has none, or a different one, the file is
+/// read back, which names the difference.
+#[allow(clippy::too_many_arguments)]
 fn compare_one(
+    dst: &dyn Store,
+    key: &str,
+    expected_kind: EntryKind,
+    expected_size: u64,
+    expected_sum: Option<u64>,
+    expected_md5: Option<[u8; 16]>,
+    src_for_sum: Option<(&dyn Store, Option<&str>)>,
+    p: &Params,
+) -> (Option<MismatchKind>, Way) {
+    if p.mode == VerifyMode::Checksum && expected_kind == EntryKind::File {
+        if let Ok(Some(got)) = dst.service_md5(key) {
+            let want = match (expected_md5, src_for_sum) {
+                (Some(m), _) => Some(m),
+                // `hbcp verify`: the source is read once, for its MD5.
+                (None, Some((src, version))) => {
+                    with_buf(|b| md5_file(src, key, expected_size, version, p.chunk, b)).ok()
+                }
+                (None, None) => None,
+            };
+            if want == Some(got) {
+                return (None, Way::Service);
+            }
+        }
+    }
+    let finding = compare_read(
+        dst,
+        key,
+        expected_kind,
+        expected_size,
+        expected_sum,
+        src_for_sum,
+        p,
+    );
+    let way = match (&finding, expected_kind, p.mode) {
+        (Some(_), _, _) | (None, EntryKind::Dir, _) => Way::NotProven,
+        (None, _, VerifyMode::Size | VerifyMode::None) => Way::Size,
+        (None, _, _) if expected_sum.is_none() && src_for_sum.is_none() => Way::Size,
+        (None, _, _) => Way::Reread,
+    };
+    (finding, way)
+}
+
+/// [`compare_one`] by a HEAD and, for checksums, a read of the target.
+fn compare_read(
     dst: &dyn Store,
     key: &str,
     expected_kind: EntryKind,
@@ -393,7 +521,10 @@ where
     let found = Found::default();
     pool(p.workers).install(|| {
         entries.par_bridge().for_each(|e| {
-            let mut finding = compare_one(dst, &e.k, e.kind(), e.s, e.checksum(), None, p);
+            // A server-side copy has no checksum of the source: hash it here.
+            let src_sum = src.filter(|_| e.c).map(|s| (s, e.v.as_deref()));
+            let (mut finding, way) =
+                compare_one(dst, &e.k, e.kind(), e.s, e.checksum(), e.md5(), src_sum, p);
             if finding.is_none() {
                 if let (Some(src), Some(v)) = (src, e.v.as_deref()) {
                     finding = head_finding(src, &e.k, v);
@@ -404,12 +535,16 @@ where
                 None if e.kind() == EntryKind::File => p.hbase_check(dst, src, &e.k, e.s),
                 None => Ok(None),
             };
+            if r.is_ok() {
+                found.proven(way);
+            }
             files.fetch_add(1, Ordering::Relaxed);
             bytes.fetch_add(e.s, Ordering::Relaxed);
             progress(e.s);
             found.add(e.k, r);
         })
     });
+    let ways = found.ways();
     let (mismatches, source_findings) = found.into_parts();
     Ok(VerifyOutcome {
         files: files.into_inner(),
@@ -418,6 +553,7 @@ where
         source_findings,
         notes: Vec::new(),
         extras: Vec::new(),
+        ways,
     })
 }
 
@@ -445,7 +581,11 @@ where
     let found = Found::default();
     let sort_failed = Mutex::new(None);
     // Only what still needs the source: a version to check, or the HBase checks to run.
-    let hbase = p.hbase.is_some() && matches!(p.mode, VerifyMode::Checksum | VerifyMode::Deep);
+    let hbase = p.hbase.is_some()
+        && matches!(
+            p.mode,
+            VerifyMode::Checksum | VerifyMode::Reread | VerifyMode::Deep
+        );
     let matched = Mutex::new(hbcp_state::manifest::sorter(scratch));
     let listed = Mutex::new(ExternalSort::<Listed>::new(
         scratch,
@@ -467,7 +607,12 @@ where
         });
         pool(p.workers).install(|| {
             entries.par_bridge().for_each(|e| {
-                let finding = compare_one(dst, &e.k, e.kind(), e.s, e.checksum(), None, p);
+                let src_sum = e.c.then_some((src, e.v.as_deref()));
+                let (finding, way) =
+                    compare_one(dst, &e.k, e.kind(), e.s, e.checksum(), e.md5(), src_sum, p);
+                if finding.is_none() {
+                    found.proven(way);
+                }
                 files.fetch_add(1, Ordering::Relaxed);
                 bytes.fetch_add(e.s, Ordering::Relaxed);
                 progress(e.s);
@@ -539,6 +684,7 @@ where
         merger.join().expect("merge thread")
     });
     merged?;
+    let ways = found.ways();
     let (mismatches, source_findings) = found.into_parts();
     Ok(VerifyOutcome {
         files: files.into_inner(),
@@ -547,6 +693,7 @@ where
         source_findings,
         notes,
         extras: Vec::new(),
+        ways,
     })
 }
 
@@ -623,15 +770,19 @@ pub fn compare_trees(
         });
         pool(p.workers).install(|| {
             rx.into_iter().par_bridge().for_each(|e| {
-                let finding = compare_one(
+                let (finding, way) = compare_one(
                     dst,
                     &e.key,
                     e.kind,
                     e.size,
                     None,
+                    None,
                     Some((src, e.version.as_deref())),
                     p,
                 );
+                if finding.is_none() {
+                    found.proven(way);
+                }
                 let r = match finding {
                     Some(kind) => Err(kind),
                     None if e.kind == EntryKind::File => {
@@ -651,6 +802,7 @@ pub fn compare_trees(
         return Err(e.into());
     }
     list_result?;
+    let ways = found.ways();
     let (mut mismatches, source_findings) = found.into_parts();
     // Extras: target keys that no source entry has. An empty directory at the target that
     // only holds other extras is reported with them.
@@ -668,6 +820,7 @@ pub fn compare_trees(
         source_findings,
         notes: Vec::new(),
         extras: Vec::new(),
+        ways,
     })
 }
 

@@ -173,10 +173,122 @@ pub fn decode(bytes: &[u8], display: &str) -> Result<(GenerationHeader, Vec<Gene
     Ok((h, v))
 }
 
+/// Read generation `id`'s manifest from `store` as a stream, calling `f` for every entry (in key
+/// order); returns the header. Memory stays flat whatever the generation holds.
+pub fn read_store(
+    store: &dyn hbcp_store::Store,
+    id: u64,
+    mut f: impl FnMut(GenerationEntry) -> Result<()>,
+) -> Result<GenerationHeader> {
+    let key = manifest_key(id);
+    let size = manifest_size(store, &key)?;
+    let (h, mut rd): (GenerationHeader, _) = RecordReader::new(
+        hbcp_state::manifest::StoreReader::new(store, &key, size),
+        &key,
+        GENERATION_FORMAT,
+        GENERATION_VERSION,
+    )?;
+    while let Some(e) = rd.next_record::<GenerationEntry>()? {
+        f(e)?;
+    }
+    Ok(h)
+}
+
+/// The header of generation `id` (the first lines of its manifest only).
+pub fn read_header(store: &dyn hbcp_store::Store, id: u64) -> Result<GenerationHeader> {
+    let key = manifest_key(id);
+    let size = manifest_size(store, &key)?;
+    let (h, _): (GenerationHeader, _) = RecordReader::new(
+        hbcp_state::manifest::StoreReader::new(store, &key, size),
+        &key,
+        GENERATION_FORMAT,
+        GENERATION_VERSION,
+    )?;
+    Ok(h)
+}
+
+fn manifest_size(store: &dyn hbcp_store::Store, key: &str) -> Result<u64> {
+    match store.head(key)? {
+        Some(e) => Ok(e.size),
+        None => Err(hbcp_store::Error::NotFound {
+            key: key.to_string(),
+        }
+        .into()),
+    }
+}
+
+/// The entries of a generation manifest read from a local file, as an iterator (for the
+/// verifier's parallel walk). A read error ends the iteration and is kept: check
+/// [`FileEntries::error`] after it.
+pub struct FileEntries {
+    rd: RecordReader<std::fs::File>,
+    error: std::sync::Arc<std::sync::Mutex<Option<crate::Error>>>,
+}
+
+impl FileEntries {
+    /// Open a generation manifest written locally; returns its header and entries.
+    pub fn open(path: &std::path::Path) -> Result<(GenerationHeader, Self)> {
+        let (h, rd) = RecordReader::open(path, GENERATION_FORMAT, GENERATION_VERSION)?;
+        Ok((
+            h,
+            FileEntries {
+                rd,
+                error: Default::default(),
+            },
+        ))
+    }
+
+    /// Where a read error is kept (take it after the iteration).
+    pub fn error(&self) -> std::sync::Arc<std::sync::Mutex<Option<crate::Error>>> {
+        self.error.clone()
+    }
+}
+
+impl Iterator for FileEntries {
+    type Item = GenerationEntry;
+    fn next(&mut self) -> Option<GenerationEntry> {
+        match self.rd.next_record::<GenerationEntry>() {
+            Ok(e) => e,
+            Err(e) => {
+                *self.error.lock().unwrap() = Some(e.into());
+                None
+            }
+        }
+    }
+}
+
+/// Create a local generation manifest file (sent to the target with
+/// [`hbcp_state::manifest::upload_file`], in parts when large).
+pub fn create(
+    path: &std::path::Path,
+    header: &GenerationHeader,
+) -> Result<RecordWriter<std::io::BufWriter<std::fs::File>>> {
+    Ok(RecordWriter::create(path, header)?)
+}
+
+/// Copy the entries of the local generation manifest `from` to a new one at `to` under
+/// `header` (a manifest whose counts and finish time are known only after its entries were
+/// written); returns the number of entries.
+pub fn rewrite(
+    from: &std::path::Path,
+    to: &std::path::Path,
+    header: &GenerationHeader,
+) -> Result<u64> {
+    let (_, mut rd): (GenerationHeader, _) =
+        RecordReader::open(from, GENERATION_FORMAT, GENERATION_VERSION)?;
+    let mut w = create(to, header)?;
+    while let Some(e) = rd.next_record::<GenerationEntry>()? {
+        w.write(&e)?;
+    }
+    let n = w.records();
+    w.finish()?;
+    Ok(n)
+}
+
 /// What a prune does.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PrunePlan {
-    /// Generations kept (newest `keep`, ascending).
+    /// Generations kept (ascending).
     pub kept: Vec<u64>,
     /// Generations removed (ascending): those beyond `keep` and those already tombstoned.
     pub pruned: Vec<u64>,
@@ -184,27 +296,125 @@ pub struct PrunePlan {
     pub delete: BTreeSet<String>,
 }
 
-/// Which generations and stored keys to remove so that the newest `keep` generations remain.
-/// `gens` maps each generation (visible or tombstoned) to the stored keys its manifest names;
-/// `tombstoned` generations are removed whatever `keep` says (a prune that was interrupted).
-/// A key named by any kept generation is never in `delete`.
+/// Which generations a backup target keeps, with restic's meaning of `forget --keep-*`: the
+/// newest `last` generations; for each of the newest `hourly` hours (`daily` days, `weekly` ISO
+/// weeks, `monthly` months, in UTC) that have a generation, the newest generation of that
+/// period. A generation kept by any rule is kept; the newest is always kept. No rule at all keeps
+/// everything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Newest N generations.
+    pub last: Option<usize>,
+    /// Newest generation of each of the last N hours that have one.
+    pub hourly: Option<usize>,
+    /// … days.
+    pub daily: Option<usize>,
+    /// … ISO weeks.
+    pub weekly: Option<usize>,
+    /// … months.
+    pub monthly: Option<usize>,
+}
+
+impl Retention {
+    /// True when no rule is given (nothing is pruned).
+    pub fn is_empty(&self) -> bool {
+        self.rules().iter().all(|r| r.is_none())
+    }
+    fn rules(&self) -> [Option<usize>; 5] {
+        [
+            self.last,
+            self.hourly,
+            self.daily,
+            self.weekly,
+            self.monthly,
+        ]
+    }
+}
+
+/// The period of rule `rule` (0 last … 4 monthly) that time `t` (seconds since the epoch, UTC)
+/// falls in; `id` makes every generation its own period for `last`.
+fn period(rule: usize, id: u64, t: i64) -> i64 {
+    use chrono::Datelike;
+    let date = chrono::DateTime::from_timestamp(t, 0).unwrap_or_default();
+    match rule {
+        0 => id as i64,
+        1 => t.div_euclid(3600),
+        2 => t.div_euclid(86_400),
+        3 => {
+            let w = date.iso_week();
+            i64::from(w.year()) * 100 + i64::from(w.week())
+        }
+        _ => i64::from(date.year()) * 12 + i64::from(date.month0()),
+    }
+}
+
+/// The generations `r` keeps of `gens` (id, time in seconds since the epoch; ids grow with time).
+pub fn retain(gens: &[(u64, i64)], r: &Retention) -> BTreeSet<u64> {
+    if r.is_empty() {
+        return gens.iter().map(|g| g.0).collect();
+    }
+    let mut newest_first = gens.to_vec();
+    newest_first.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut left = r.rules().map(|n| n.unwrap_or(0));
+    let mut last: [Option<i64>; 5] = [None; 5];
+    let mut kept = BTreeSet::new();
+    if let Some(g) = newest_first.first() {
+        kept.insert(g.0);
+    }
+    for &(id, t) in &newest_first {
+        for rule in 0..5 {
+            if left[rule] == 0 {
+                continue;
+            }
+            let p = period(rule, id, t);
+            if last[rule] != Some(p) {
+                last[rule] = Some(p);
+                left[rule] -= 1;
+                kept.insert(id);
+            }
+        }
+    }
+    kept
+}
+
+/// Which generations to keep (those of `ids` not tombstoned that `r` keeps, given each one's
+/// time in `times`) and which to remove (the other `ids`, tombstoned ones included), both
+/// ascending.
+pub fn keep_split(
+    ids: &BTreeSet<u64>,
+    tombstoned: &BTreeSet<u64>,
+    times: &BTreeMap<u64, i64>,
+    r: &Retention,
+) -> (Vec<u64>, Vec<u64>) {
+    let visible: Vec<(u64, i64)> = ids
+        .iter()
+        .copied()
+        .filter(|id| !tombstoned.contains(id))
+        .map(|id| (id, times.get(&id).copied().unwrap_or(0)))
+        .collect();
+    let keep = retain(&visible, r);
+    let kept: Vec<u64> = keep.iter().copied().collect();
+    let pruned: Vec<u64> = ids
+        .iter()
+        .copied()
+        .filter(|id| !keep.contains(id))
+        .collect();
+    (kept, pruned)
+}
+
+/// Which generations and stored keys to remove so that the generations `r` keeps remain (the
+/// model of a prune, in memory; `hbcp backup` computes the same with maps on disk). `gens` maps
+/// each generation (visible or tombstoned) to the stored keys its manifest names, `times` each
+/// to its time; `tombstoned` generations are removed whatever `r` says (a prune that was
+/// interrupted). A key named by any kept generation is never in `delete`.
 pub fn prune_plan(
     gens: &BTreeMap<u64, BTreeSet<String>>,
     tombstoned: &BTreeSet<u64>,
-    keep: usize,
+    times: &BTreeMap<u64, i64>,
+    r: &Retention,
 ) -> PrunePlan {
-    let visible: Vec<u64> = gens
-        .keys()
-        .copied()
-        .filter(|id| !tombstoned.contains(id))
-        .collect();
-    let cut = visible.len().saturating_sub(keep);
-    let kept: Vec<u64> = visible[cut..].to_vec();
-    let pruned: Vec<u64> = gens
-        .keys()
-        .copied()
-        .filter(|id| !kept.contains(id))
-        .collect();
+    let ids: BTreeSet<u64> = gens.keys().copied().collect();
+    let (kept, pruned) = keep_split(&ids, tombstoned, times, r);
     let needed: BTreeSet<&String> = kept.iter().flat_map(|id| gens[id].iter()).collect();
     let delete = pruned
         .iter()
@@ -276,9 +486,50 @@ mod tests {
         Add(u8),
         Rewrite(u8),
         Remove(u8),
-        Backup,
-        Prune(u8),
-        Interrupted(u8),
+        /// A backup, this many seconds after the previous one.
+        Backup(i64),
+        Prune(Retention),
+        Interrupted(Retention),
+    }
+
+    fn policy() -> impl Strategy<Value = Retention> {
+        let rule = || proptest::option::of(1usize..5);
+        (rule(), rule(), rule(), rule(), rule()).prop_map(
+            |(last, hourly, daily, weekly, monthly)| Retention {
+                last,
+                hourly,
+                daily,
+                weekly,
+                monthly,
+            },
+        )
+    }
+
+    /// What restic's rules mean, checked from the outside: the newest generation is kept; for
+    /// every rule, the newest generation of each of its newest N periods is kept; nothing else.
+    fn check_retention(
+        visible: &[(u64, i64)],
+        r: &Retention,
+        kept: &[u64],
+    ) -> Result<(), TestCaseError> {
+        let mut want = BTreeSet::new();
+        if r.is_empty() {
+            want.extend(visible.iter().map(|g| g.0));
+        } else {
+            want.extend(visible.iter().map(|g| g.0).max());
+            for (rule, n) in r.rules().iter().enumerate() {
+                let Some(n) = n else { continue };
+                let mut newest: BTreeMap<i64, u64> = BTreeMap::new();
+                for &(id, t) in visible {
+                    let p = period(rule, id, t);
+                    let e = newest.entry(p).or_insert(id);
+                    *e = (*e).max(id);
+                }
+                want.extend(newest.values().rev().take(*n));
+            }
+        }
+        prop_assert_eq!(kept.iter().copied().collect::<BTreeSet<_>>(), want);
+        Ok(())
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -286,16 +537,17 @@ mod tests {
             3 => any::<u8>().prop_map(|x| Op::Add(x % 16)),
             2 => any::<u8>().prop_map(|x| Op::Rewrite(x % 16)),
             2 => any::<u8>().prop_map(|x| Op::Remove(x % 16)),
-            3 => Just(Op::Backup),
-            2 => any::<u8>().prop_map(|x| Op::Prune(x % 4 + 1)),
-            1 => any::<u8>().prop_map(|x| Op::Interrupted(x % 4 + 1)),
+            // Minutes to weeks apart: hours, days, weeks and months all matter.
+            3 => prop_oneof![0i64..7200, 0i64..200_000, 0i64..3_000_000].prop_map(Op::Backup),
+            2 => policy().prop_map(Op::Prune),
+            1 => policy().prop_map(Op::Interrupted),
         ]
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
         #[test]
-        fn pruning_never_deletes_what_a_kept_generation_needs(ops in proptest::collection::vec(op(), 1..60)) {
+        fn pruning_by_policy_keeps_what_restic_would_and_never_deletes_what_a_kept_generation_needs(ops in proptest::collection::vec(op(), 1..60)) {
             // Source: key → (is_hfile, content version).
             let mut src: BTreeMap<String, (bool, u32)> = BTreeMap::new();
             let mut version = 0u32;
@@ -304,6 +556,8 @@ mod tests {
             let mut gens: BTreeMap<u64, BTreeMap<String, String>> = BTreeMap::new();
             let mut tomb: BTreeSet<u64> = BTreeSet::new();
             let mut next = 1u64;
+            let mut now = 1_700_000_000i64;
+            let mut times: BTreeMap<u64, i64> = BTreeMap::new();
             for op in ops {
                 match op {
                     Op::Add(i) => {
@@ -321,9 +575,11 @@ mod tests {
                         let k = src.keys().nth(i as usize % src.len().max(1)).cloned();
                         if let Some(k) = k { src.remove(&k); }
                     }
-                    Op::Backup => {
+                    Op::Backup(gap) => {
                         let id = next;
                         next += 1;
+                        now += gap;
+                        times.insert(id, now);
                         let mut g = BTreeMap::new();
                         for (k, (hf, v)) in &src {
                             let at = if *hf {
@@ -342,11 +598,11 @@ mod tests {
                         }
                         gens.insert(id, g);
                     }
-                    Op::Prune(keep) | Op::Interrupted(keep) => {
+                    Op::Prune(r) | Op::Interrupted(r) => {
                         let sets = gens.iter().map(|(id, g)| (*id, g.values().cloned().collect())).collect();
-                        let plan = prune_plan(&sets, &tomb, keep as usize);
-                        let visible = gens.keys().filter(|id| !tomb.contains(id)).count();
-                        prop_assert_eq!(plan.kept.len(), visible.min(keep as usize));
+                        let plan = prune_plan(&sets, &tomb, &times, &r);
+                        let visible: Vec<(u64, i64)> = gens.keys().filter(|id| !tomb.contains(id)).map(|id| (*id, times[id])).collect();
+                        check_retention(&visible, &r, &plan.kept)?;
                         for id in &plan.pruned { tomb.insert(*id); }
                         if matches!(op, Op::Interrupted(_)) {
                             // Stopped after the tombstones and half the deletions.
@@ -366,7 +622,7 @@ mod tests {
             }
             // Nothing stored is unreachable once every prune finished.
             let sets = gens.iter().map(|(id, g)| (*id, g.values().cloned().collect())).collect();
-            let plan = prune_plan(&sets, &tomb, usize::MAX);
+            let plan = prune_plan(&sets, &tomb, &times, &Retention::default());
             for k in &plan.delete { store.remove(k); }
             let named: BTreeSet<&String> = gens.iter().filter(|(id, _)| !tomb.contains(id)).flat_map(|(_, g)| g.values()).collect();
             let tombed: BTreeSet<&String> = gens.iter().filter(|(id, _)| tomb.contains(id)).flat_map(|(_, g)| g.values()).collect();
@@ -377,21 +633,56 @@ mod tests {
     }
 
     #[test]
+    fn retention_keeps_the_newest_of_each_hour_day_week_and_month() {
+        // 2026-01-30T22:00Z (a Friday) and then every 12 hours: 1 … 8.
+        let t0 = 1_769_810_400;
+        let gens: Vec<(u64, i64)> = (0..8).map(|i| (i + 1, t0 + i as i64 * 43_200)).collect();
+        let r = |f: fn(&mut Retention)| {
+            let mut r = Retention::default();
+            f(&mut r);
+            retain(&gens, &r).into_iter().collect::<Vec<_>>()
+        };
+        // Days: 30 Jan (1), 31 Jan (2, 3), 1 Feb (4, 5), 2 Feb (6, 7), 3 Feb (8).
+        assert_eq!(r(|r| r.daily = Some(3)), vec![5, 7, 8]);
+        // ISO weeks: 1–5 in the week of 26 Jan, 6–8 in the week of 2 Feb.
+        assert_eq!(r(|r| r.weekly = Some(5)), vec![5, 8]);
+        // Months: January 1–3, February 4–8.
+        assert_eq!(r(|r| r.monthly = Some(1)), vec![8]);
+        assert_eq!(r(|r| r.monthly = Some(2)), vec![3, 8]);
+        // Rules add up; hours: each generation is its own hour.
+        assert_eq!(
+            r(|r| {
+                r.last = Some(2);
+                r.monthly = Some(2);
+            }),
+            vec![3, 7, 8]
+        );
+        assert_eq!(r(|r| r.hourly = Some(3)), vec![6, 7, 8]);
+        // No rule: everything.
+        assert_eq!(r(|_| {}).len(), 8);
+    }
+
+    #[test]
     fn prune_keeps_the_newest_and_shared_keys() {
         let mut g = BTreeMap::new();
         let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
         g.insert(1, set(&["pool/a", "files/1/m"]));
         g.insert(2, set(&["pool/a", "pool/b", "files/1/m"]));
         g.insert(3, set(&["pool/b", "files/3/m"]));
-        let p = prune_plan(&g, &BTreeSet::new(), 2);
+        let none = BTreeMap::new();
+        let last = |n| Retention {
+            last: Some(n),
+            ..Default::default()
+        };
+        let p = prune_plan(&g, &BTreeSet::new(), &none, &last(2));
         assert_eq!(p.kept, vec![2, 3]);
         assert_eq!(p.pruned, vec![1]);
         assert!(p.delete.is_empty(), "{p:?}");
-        let p = prune_plan(&g, &BTreeSet::new(), 1);
+        let p = prune_plan(&g, &BTreeSet::new(), &none, &last(1));
         assert_eq!(p.pruned, vec![1, 2]);
         assert_eq!(p.delete, set(&["files/1/m", "pool/a"]));
         // A tombstoned generation goes even when keep would hold it.
-        let p = prune_plan(&g, &[3].into_iter().collect(), 5);
+        let p = prune_plan(&g, &[3].into_iter().collect(), &none, &last(5));
         assert_eq!((p.kept, p.pruned), (vec![1, 2], vec![3]));
         assert_eq!(p.delete, set(&["files/3/m"]));
     }

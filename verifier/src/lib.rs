@@ -18,7 +18,7 @@ pub mod check;
 pub mod generation;
 pub mod hbase;
 
-pub use check::{Mismatch, MismatchKind, VerifyMode, VerifyOutcome};
+pub use check::{Mismatch, MismatchKind, VerifyMode, VerifyOutcome, Way, Ways};
 pub use hbase::{FindingKind, HbaseLayout, SourceFinding};
 
 /// Result with the verifier error.

@@ -539,11 +539,13 @@ fn print_findings(src: &End, f: &Findings) {
     outln!("root: {} (HBase layout version {})", src.url, f.version);
     outln!("tables: {}", tables.len());
     for (name, t) in tables {
+        let n =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         outln!(
-            "  {name}: {} regions, {} families, {} HFiles, {}",
-            t.regions.len(),
-            t.families.len(),
-            t.hfiles,
+            "  {name}: {}, {}, {}, {}",
+            n(t.regions.len(), "region", "regions"),
+            n(t.families.len(), "family", "families"),
+            n(t.hfiles as usize, "HFile", "HFiles"),
             bytes(t.bytes)
         );
     }

@@ -42,12 +42,12 @@ pub(crate) struct Blocks {
     client: reqwest::Client,
     /// `https://ACCOUNT.blob.core.windows.net/CONTAINER` or an emulator's
     /// `http://127.0.0.1:10000/devstoreaccount1/CONTAINER`, without a trailing slash.
-    container_url: String,
+    pub(crate) container_url: String,
     account: String,
     /// The container's name, for messages.
     container: String,
     /// The store's credential provider (object_store's).
-    creds: AzureCredentialProvider,
+    pub(crate) creds: AzureCredentialProvider,
     secrets: Vec<String>,
     /// Store Content-MD5 (`--put-md5`).
     pub(crate) put_md5: bool,
@@ -75,7 +75,7 @@ pub(crate) fn encode_path(name: &str) -> String {
     out
 }
 
-fn encode_query(v: &str) -> String {
+pub(crate) fn encode_query(v: &str) -> String {
     let mut out = String::with_capacity(v.len() + 8);
     for &b in v.as_bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
@@ -481,10 +481,11 @@ impl Blocks {
         }
     }
 
-    /// Put Blob: a whole small blob in one request, with its Content-MD5.
-    pub(crate) async fn put_blob(&self, blob: &str, data: Bytes) -> Result<()> {
+    /// Put Blob: a whole small blob in one request, with its Content-MD5. Returns the new
+    /// blob's ETag (unquoted, as a HEAD's entry shows it).
+    pub(crate) async fn put_blob(&self, blob: &str, data: Bytes) -> Result<Option<String>> {
         let md5 = B64.encode(Md5::digest(&data));
-        self.send(
+        self.send_raw(
             "write",
             reqwest::Method::PUT,
             blob,
@@ -494,7 +495,7 @@ impl Blocks {
             data,
         )
         .await
-        .map(|_| ())
+        .map(|(_, headers)| etag_of(&headers))
     }
 
     /// The blob's properties (the headers of Get Blob Properties); `None` when there is no blob.
@@ -597,6 +598,11 @@ pub(crate) struct AzureUpload {
     md5: Mutex<Option<[u8; 16]>>,
 }
 
+/// The ETag header of a write's answer, unquoted (as [`crate::unquoted`] gives a HEAD's).
+fn etag_of(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    crate::unquoted(headers.get("etag").and_then(|v| v.to_str().ok()))
+}
+
 impl fmt::Debug for AzureUpload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AzureUpload")
@@ -641,7 +647,7 @@ impl Upload for AzureUpload {
             })
     }
 
-    fn commit(&self) -> Result<()> {
+    fn commit(&self) -> Result<Option<String>> {
         let mut xml = String::with_capacity(64 + self.parts as usize * 64);
         xml.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");
         for i in 0..self.parts {
@@ -655,7 +661,7 @@ impl Upload for AzureUpload {
             ms.push(("x-ms-blob-content-md5", B64.encode(m)));
         }
         self.handle
-            .block_on(self.blocks.send(
+            .block_on(self.blocks.send_raw(
                 "commit",
                 reqwest::Method::PUT,
                 &self.blob,
@@ -664,7 +670,7 @@ impl Upload for AzureUpload {
                 ms,
                 Bytes::from(xml),
             ))
-            .map(|_| ())
+            .map(|(_, headers)| etag_of(&headers))
     }
 
     fn abort(&self) -> Result<()> {

@@ -120,8 +120,8 @@ fn error_message(body: &str) -> String {
 pub(crate) struct GcsJson {
     client: reqwest::Client,
     /// `https://storage.googleapis.com` or an emulator's `http://127.0.0.1:4443`.
-    base: String,
-    bucket: String,
+    pub(crate) base: String,
+    pub(crate) bucket: String,
     creds: GcpCredentialProvider,
     secrets: Vec<String>,
     /// Full object name of the staging folder (`PREFIX/.hbcp/gcs-parts`).
@@ -412,12 +412,22 @@ impl GcsJson {
 
     /// GCS's `md5Hash` of the object, else the MD5 hbcp stored with a composite one.
     pub(crate) async fn content_md5(&self, object: &str) -> Result<Option<[u8; 16]>> {
+        self.md5(object, true).await
+    }
+
+    /// GCS's own `md5Hash` of the object (computed by the service over what it stored; a
+    /// composite object has none).
+    pub(crate) async fn service_md5(&self, object: &str) -> Result<Option<[u8; 16]>> {
+        self.md5(object, false).await
+    }
+
+    async fn md5(&self, object: &str, ours_too: bool) -> Result<Option<[u8; 16]>> {
         let Some(r) = self.resource(object).await? else {
             return Ok(None);
         };
         let b64 = r["md5Hash"]
             .as_str()
-            .or_else(|| r["metadata"][MD5_META].as_str());
+            .or_else(|| ours_too.then(|| r["metadata"][MD5_META].as_str()).flatten());
         Ok(b64
             .and_then(|v| B64.decode(v.trim()).ok())
             .and_then(|v| <[u8; 16]>::try_from(v.as_slice()).ok()))
@@ -531,11 +541,19 @@ impl GcsJson {
 
     /// Server-side copy of `from` to `to` (a rewrite, repeated until GCS says it is done).
     pub(crate) async fn rewrite(&self, from: &str, to: &str) -> Result<()> {
+        self.rewrite_from(&self.bucket, from, to).await
+    }
+
+    /// Server-side copy of `from` in bucket `from_bucket` (this bucket or another one the
+    /// credential may read) to `to` in this bucket.
+    pub(crate) async fn rewrite_from(&self, from_bucket: &str, from: &str, to: &str) -> Result<()> {
         let mut token: Option<String> = None;
         loop {
             let mut url = format!(
-                "{}/rewriteTo/b/{}/o/{}",
-                self.object_url(from),
+                "{}/storage/v1/b/{}/o/{}/rewriteTo/b/{}/o/{}",
+                self.base,
+                encode(from_bucket),
+                encode(from),
                 encode(&self.bucket),
                 encode(to)
             );
@@ -688,7 +706,7 @@ impl Upload for GcsUpload {
         )
     }
 
-    fn commit(&self) -> Result<()> {
+    fn commit(&self) -> Result<Option<String>> {
         let md5 = *self.md5.lock().unwrap();
         let made = self.handle.block_on(self.compose_tree(md5))?;
         // The file is whole and visible; the staged objects are only a cost now.
@@ -705,7 +723,8 @@ impl Upload for GcsUpload {
                 self.staging
             );
         }
-        Ok(())
+        // The compose answer's ETag is not the kind a HEAD shows: no token (the engine asks).
+        Ok(None)
     }
 
     fn abort(&self) -> Result<()> {

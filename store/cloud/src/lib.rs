@@ -11,10 +11,12 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod azure_blocks;
+mod azure_copy;
 mod azure_list;
 mod azure_pages;
 mod classify;
 mod gcs_json;
+mod s3_copy;
 mod s3_parts;
 
 use std::collections::{HashMap, VecDeque};
@@ -27,8 +29,8 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use hbcp_store::redact::redact_text;
 use hbcp_store::{
-    Caps, Endpoint, Entry, EntryKind, Error, ListSink, Problem, PutIf, Result, Store, StoreUrl,
-    Upload,
+    Caps, CopySource, Endpoint, Entry, EntryKind, Error, ListSink, Problem, PutIf, Result, Store,
+    StoreUrl, Upload,
 };
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::multipart::{MultipartStore, PartId};
@@ -601,6 +603,7 @@ pub fn put_blob_as_named(
     };
     let az = st.azure.clone().expect("an Azure store");
     st.block(az.put_blob(&full, bytes::Bytes::copy_from_slice(data)))
+        .map(|_| ())
 }
 
 /// A SAS whose expiry (`se`) has passed by this machine's clock is refused before any request,
@@ -1616,6 +1619,14 @@ fn status_of(msg: &str) -> Option<u16> {
     None
 }
 
+/// A version token as entries carry it: listings, HEAD answers and writes' answers quote ETags
+/// differently, so they are compared unquoted.
+pub(crate) fn unquoted(e_tag: Option<&str>) -> Option<String> {
+    e_tag
+        .map(|t| t.trim_matches('"').to_string())
+        .filter(|t| !t.is_empty())
+}
+
 fn entry_of(key: String, meta: &Listed, kind: EntryKind) -> Entry {
     Entry {
         key,
@@ -1624,11 +1635,7 @@ fn entry_of(key: String, meta: &Listed, kind: EntryKind) -> Entry {
         } else {
             0
         },
-        // Listings and HEAD answers quote ETags differently; compare them unquoted.
-        version: meta
-            .e_tag
-            .as_deref()
-            .map(|t| t.trim_matches('"').to_string()),
+        version: unquoted(meta.e_tag.as_deref()),
         modified: meta.modified,
         kind,
     }
@@ -1932,22 +1939,25 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         Ok(())
     }
 
-    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> Result<()> {
+    fn put_bytes(&self, key: &str, data: bytes::Bytes) -> Result<Option<String>> {
         let p = self.path(key)?;
         if let Some(g) = &self.gcs {
-            return self.block(g.put(p.as_ref(), data));
+            // The JSON API's answer carries no ETag of the kind a HEAD shows: no token.
+            return self.block(g.put(p.as_ref(), data)).map(|()| None);
         }
         if let Some(az) = self.azure.as_ref().filter(|a| a.put_md5) {
             return self.block(az.put_blob(p.as_ref(), data));
         }
         self.block(self.inner.put(&p, PutPayload::from(data)))
-            .map(|_| ())
+            .map(|r| unquoted(r.e_tag.as_deref()))
             .map_err(|e| self.err("write", key, e))
     }
 
     fn put(&self, key: &str, data: &[u8]) -> Result<()> {
         if self.azure.as_ref().is_some_and(|a| a.put_md5) || self.gcs.is_some() {
-            return self.put_bytes(key, bytes::Bytes::copy_from_slice(data));
+            return self
+                .put_bytes(key, bytes::Bytes::copy_from_slice(data))
+                .map(|_| ());
         }
         let p = self.path(key)?;
         let payload = PutPayload::from(bytes::Bytes::copy_from_slice(data));
@@ -2040,6 +2050,22 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         }
     }
 
+    fn service_md5(&self, key: &str) -> Result<Option<[u8; 16]>> {
+        let p = self.path(key)?;
+        match (&self.azure, &self.gcs) {
+            // Azure computes Content-MD5 on Put Blob (and checks it when sent).
+            (Some(az), _) => self.block(az.content_md5(p.as_ref())),
+            (None, Some(g)) => self.block(g.service_md5(p.as_ref())),
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn puts_have_service_md5(&self) -> bool {
+        // A whole file is one Put Blob (Azure) or one upload (GCS): the service computes its
+        // MD5. S3's ETag is an MD5 only without SSE-KMS / SSE-C, so S3 is read back.
+        self.azure.is_some() || self.gcs.is_some()
+    }
+
     fn copy_within(&self, from: &str, to: &str) -> Result<()> {
         let (f, t) = (self.path(from)?, self.path(to)?);
         if let Some(g) = &self.gcs {
@@ -2047,6 +2073,71 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         }
         self.block(self.inner.copy(&f, &t))
             .map_err(|e| self.err("copy", from, e))
+    }
+
+    fn copy_source(&self, key: &str) -> Result<CopySource> {
+        let p = self.path(key)?;
+        if let Some(s3) = &self.s3 {
+            return Ok(s3_copy::copy_source(s3, p.as_ref()));
+        }
+        if let Some(g) = &self.gcs {
+            return Ok(CopySource {
+                service: format!("gcs {}", g.base),
+                bucket: g.bucket.clone(),
+                object: p.as_ref().to_string(),
+                url: None,
+                auth: None,
+            });
+        }
+        match &self.azure {
+            Some(az) => self.block(azure_copy::copy_source(az, p.as_ref())),
+            None => Err(Error::Unsupported {
+                what: format!("server-side copy from {key}"),
+                hint: "this store cannot be read by another service".into(),
+            }),
+        }
+    }
+
+    fn copy_from(&self, key: &str, src: &CopySource, size: u64) -> Result<()> {
+        let p = self.path(key)?;
+        let unsupported = |hint: &str| Error::Unsupported {
+            what: format!("server-side copy to {key}"),
+            hint: hint.into(),
+        };
+        let r = if let Some(s3) = &self.s3 {
+            if size > s3_copy::COPY_OBJECT_MAX {
+                return Err(unsupported("larger than one CopyObject copies; streamed"));
+            }
+            self.block(s3_copy::copy_from(s3, key, p.as_ref(), src))
+        } else if let Some(g) = &self.gcs {
+            if src.service != format!("gcs {}", g.base) {
+                return Err(unsupported(
+                    "the source is not on this GCS endpoint; streamed",
+                ));
+            }
+            self.block(g.rewrite_from(&src.bucket, &src.object, p.as_ref()))
+        } else if let Some(az) = &self.azure {
+            if src.service != "azure" {
+                return Err(unsupported("the source is not Azure; streamed"));
+            }
+            if size > azure_copy::COPY_FROM_URL_MAX {
+                return Err(unsupported(
+                    "larger than one Copy Blob From URL copies; streamed",
+                ));
+            }
+            self.block(azure_copy::copy_from(az, p.as_ref(), src))
+        } else {
+            return Err(unsupported("this store has no server-side copy; streamed"));
+        };
+        match r {
+            // The service does not implement the request (an emulator): stream instead.
+            Err(Error::Remote {
+                status: Some(501),
+                message,
+                ..
+            }) => Err(unsupported(&format!("the service answered {message}"))),
+            other => other,
+        }
     }
 
     fn put_if(&self, key: &str, data: &[u8], cond: PutIf<'_>) -> Result<Option<String>> {
@@ -2224,7 +2315,7 @@ impl<S: ObjectStore + MultipartStore> Upload for CloudUpload<S> {
         Ok(())
     }
 
-    fn commit(&self) -> Result<()> {
+    fn commit(&self) -> Result<Option<String>> {
         let parts: Vec<PartId> = {
             let g = self.parts.lock().unwrap();
             let mut v = Vec::with_capacity(g.len());
@@ -2245,7 +2336,7 @@ impl<S: ObjectStore + MultipartStore> Upload for CloudUpload<S> {
         };
         self.handle
             .block_on(self.inner.complete_multipart(&self.path, &self.id, parts))
-            .map(|_| ())
+            .map(|r| unquoted(r.e_tag.as_deref()))
             .map_err(|e| self.err("commit", e))
     }
 

@@ -30,12 +30,16 @@ pub(crate) struct Resumable {
 /// The listing side of a bucket's multipart uploads.
 pub(crate) struct S3Parts {
     client: reqwest::Client,
+    /// `https://s3.REGION.amazonaws.com` or the endpoint given, without a trailing slash.
+    pub(crate) base: String,
+    /// The bucket's name.
+    pub(crate) bucket: String,
     /// `https://s3.REGION.amazonaws.com/BUCKET` or `ENDPOINT/BUCKET` (path-style).
     bucket_url: String,
     /// `/BUCKET`, or `/PATH/BUCKET` under an endpoint with a path.
     bucket_path: String,
     host: String,
-    region: String,
+    pub(crate) region: String,
     creds: AwsCredentialProvider,
     secrets: Vec<String>,
     display: String,
@@ -50,7 +54,7 @@ impl fmt::Debug for S3Parts {
 }
 
 /// URI-encode as SigV4 wants it: everything but unreserved characters (and `/` in paths).
-fn uri_encode(s: &str, keep_slash: bool) -> String {
+pub(crate) fn uri_encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for &b in s.as_bytes() {
         if b.is_ascii_alphanumeric()
@@ -177,7 +181,7 @@ fn unescape(s: &str) -> String {
 }
 
 /// The text of the first `<tag>` in `xml`.
-fn field(xml: &str, tag: &str) -> Option<String> {
+pub(crate) fn field(xml: &str, tag: &str) -> Option<String> {
     let open = format!("<{tag}>");
     let close = format!("</{tag}>");
     let a = xml.find(&open)? + open.len();
@@ -296,6 +300,8 @@ impl S3Parts {
             })?;
         Ok(S3Parts {
             client,
+            base: base.clone(),
+            bucket: bucket.to_string(),
             bucket_url: format!("{base}/{}", uri_encode(bucket, false)),
             bucket_path: format!("{base_path}/{}", uri_encode(bucket, false)),
             host,
@@ -306,7 +312,7 @@ impl S3Parts {
         })
     }
 
-    fn fail(&self, what: &str, key: &str, status: Option<u16>, msg: &str) -> Error {
+    pub(crate) fn fail(&self, what: &str, key: &str, status: Option<u16>, msg: &str) -> Error {
         let refs: Vec<&str> = self.secrets.iter().map(|s| s.as_str()).collect();
         Error::Remote {
             what: format!("{what} {}/{key}", self.display.trim_end_matches('/')),
@@ -325,6 +331,22 @@ impl S3Parts {
         object: &str,
         query: &[(&str, &str)],
     ) -> Result<String> {
+        self.request(what, key, reqwest::Method::GET, object, query, vec![])
+            .await
+    }
+
+    /// A signed request without a body: `method` on `object` (empty for the bucket itself)
+    /// with `query` and the signed `extra` headers; the body of a 2xx. Errors name `key`.
+    pub(crate) async fn request(
+        &self,
+        what: &str,
+        key: &str,
+        method: reqwest::Method,
+        object: &str,
+        query: &[(&str, &str)],
+        extra: Vec<(&'static str, String)>,
+    ) -> Result<String> {
+        let method_has_body = matches!(method, reqwest::Method::PUT | reqwest::Method::POST);
         let cred = self
             .creds
             .get_credential()
@@ -350,11 +372,12 @@ impl S3Parts {
         if let Some(t) = &cred.token {
             headers.push(("x-amz-security-token", t.clone()));
         }
+        headers.extend(extra);
         let authz = sigv4(
             &cred.key_id,
             &cred.secret_key,
             &self.region,
-            "GET",
+            method.as_str(),
             &path,
             &q,
             &headers,
@@ -373,11 +396,17 @@ impl S3Parts {
         if !qs.is_empty() {
             url = format!("{url}?{}", qs.join("&"));
         }
-        let mut req = self.client.get(&url).header("authorization", authz);
+        let mut req = self
+            .client
+            .request(method, &url)
+            .header("authorization", authz);
         for (k, v) in &headers {
             if *k != "host" {
                 req = req.header(*k, v);
             }
+        }
+        if method_has_body {
+            req = req.body(Vec::new());
         }
         let resp = req
             .send()

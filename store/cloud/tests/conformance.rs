@@ -946,3 +946,67 @@ mod hostile_names {
         }
     }
 }
+
+/// The version a write answers (Put Blob / Put Block List on Azure, PutObject /
+/// CompleteMultipartUpload on S3) is the one a HEAD then shows: the engine journals it, and a
+/// rerun skips a target file only while its HEAD still shows it (issue 17, item 7). Stores
+/// whose answer carries no such token say `None`, never a token a HEAD would not show.
+#[test]
+fn a_write_answers_the_version_a_head_then_shows() {
+    let t = tempfile::tempdir().unwrap();
+    let mut all = stores(&t);
+    if let Ok(base) = std::env::var("HBCP_TEST_AZURITE") {
+        let url = format!("{base}/devstoreaccount1/{}/v", unique("ver"));
+        let opts = CloudOptions {
+            allow_http: true,
+            create_container: true,
+            put_md5: true,
+            ..Default::default()
+        };
+        all.push((
+            "azurite --put-md5",
+            open(&StoreUrl::parse(&url, true).unwrap(), &opts)
+                .unwrap()
+                .0,
+        ));
+    }
+    for (name, s) in all {
+        let answers = matches!(name, "azurite" | "azurite --put-md5" | "s3");
+        let check = |key: &str, got: Option<String>, how: &str| {
+            let head = s.head(key).unwrap().unwrap().version;
+            if answers {
+                assert!(got.is_some(), "{name}: {how} answered no version");
+            }
+            if got.is_some() {
+                assert_eq!(got, head, "{name}: {how}'s version is not the HEAD's");
+            }
+        };
+        let v1 = s
+            .put_bytes("v/small", bytes::Bytes::from_static(b"one"))
+            .unwrap();
+        check("v/small", v1.clone(), "put");
+        // Another write of the same size gets another version.
+        let v2 = s
+            .put_bytes("v/small", bytes::Bytes::from_static(b"two"))
+            .unwrap();
+        check("v/small", v2.clone(), "put again");
+        if answers {
+            assert_ne!(v1, v2, "{name}: two writes, one version");
+        }
+        let part = s.caps().min_part_size.max(64 * 1024) as usize;
+        let size = 2 * part + 5;
+        let data: Vec<u8> = (0..size).map(|i| (i * 13 % 251) as u8).collect();
+        let up = s
+            .begin_upload("v/large", size as u64, part as u64, "job")
+            .unwrap();
+        for (i, c) in data.chunks(part).enumerate() {
+            up.put_part(i as u32, (i * part) as u64, c).unwrap();
+        }
+        if up.wants_md5() {
+            use md5::Digest;
+            up.set_md5(<[u8; 16]>::from(md5::Md5::digest(&data)));
+        }
+        let v3 = up.commit().unwrap();
+        check("v/large", v3, "commit");
+    }
+}

@@ -30,8 +30,12 @@ struct Args {
     #[arg(long)]
     out: PathBuf,
     /// What to write.
-    #[arg(long, value_enum)]
-    preset: Preset,
+    #[arg(long, value_enum, required_unless_present = "activity")]
+    preset: Option<Preset>,
+    /// Instead of writing a new root, apply one round of HBase activity (flushes, a compaction,
+    /// a split, a schema change, a new table) to the existing root at --out, seeded by this.
+    #[arg(long, conflicts_with_all = ["preset", "files", "range_size"])]
+    activity: Option<u64>,
     /// Seed of every name and byte.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -68,6 +72,35 @@ fn parse_size(s: &str) -> Result<u64, String> {
 
 fn main() -> ExitCode {
     let a = Args::parse();
+    if let Some(seed) = a.activity {
+        if !a.out.join("data").is_dir() {
+            eprintln!(
+                "hbcp-gen: --out {}: not an HBase root (no data/ folder); --activity changes an existing root",
+                a.out.display()
+            );
+            return ExitCode::from(2);
+        }
+        return match hbcp_testkit::activity::activity(&a.out, seed, false) {
+            Ok(act) => {
+                println!(
+                    "hbcp-gen: activity on {}: {} files written, {} archived, {} removed",
+                    a.out.display(),
+                    act.written.len(),
+                    act.archived.len(),
+                    act.removed.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("hbcp-gen: {}: {e}", a.out.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let Some(preset) = a.preset else {
+        eprintln!("hbcp-gen: --preset or --activity is needed");
+        return ExitCode::from(2);
+    };
     if a.out.exists()
         && std::fs::read_dir(&a.out)
             .map(|mut d| d.next().is_some())
@@ -79,16 +112,16 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    if a.range_size.is_some() && !matches!(a.preset, Preset::Sample) {
+    if a.range_size.is_some() && !matches!(preset, Preset::Sample) {
         eprintln!("hbcp-gen: --range-size applies to --preset sample only");
         return ExitCode::from(2);
     }
-    if a.files.is_some() && !matches!(a.preset, Preset::SmallFiles | Preset::Scale) {
+    if a.files.is_some() && !matches!(preset, Preset::SmallFiles | Preset::Scale) {
         eprintln!("hbcp-gen: --files applies to --preset small-files and scale only");
         return ExitCode::from(2);
     }
     let out = &a.out;
-    let r = match a.preset {
+    let r = match preset {
         Preset::Sample => {
             let mut spec = tree::Spec::sample();
             if let Some(r) = a.range_size {

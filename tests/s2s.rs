@@ -1,0 +1,406 @@
+//! Server-side copies (`--s2s`, issue 19): between two stores of the same kind the target's
+//! service copies each file from the source, and no byte of file content passes through hbcp.
+//! Counted by the fault proxy (tests/faultproxy.rs) between hbcp and the emulator; judged by an
+//! independent client (boto3, the Azure SDK for Python) against the local tree the source was
+//! made from. What the emulators serve: moto CopyObject, fake-gcs-server rewriteTo (across
+//! buckets), Azurite 3.35 Copy Blob From URL (across accounts; Put Block From URL answers 501).
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+
+use crate::azure_auth::sdk;
+use crate::cloud::{azurite, gcs};
+use crate::faultproxy::{self, Mode};
+use crate::util::*;
+
+static N: AtomicU64 = AtomicU64::new(0);
+
+const KEY1: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+const ACCT2_KEY: &str = "aGJjcC1zZWNvbmQtYWNjb3VudC1rZXktZm9yLXRlc3RzLW9ubHkh";
+
+/// A small HBase-like tree with one file larger than the range size (5 MiB on S3), so that a
+/// file cut into ranges when streamed is also copied by one service request.
+fn tree(dir: &Path) -> u64 {
+    use hbcp_testkit::hbase_tree::{Spec, generate, table};
+    let spec = Spec {
+        tables: vec![table("default", "t1", 2, &["cf"], 2)],
+        hfile_sizes: Spec::boundary_sizes(64 * 1024),
+        extras: false,
+    };
+    generate(dir, &spec, 5).unwrap();
+    let fam = dir.join("data/default/big/0123456789abcdef0123456789abcdef/cf");
+    std::fs::create_dir_all(&fam).unwrap();
+    let large: Vec<u8> = (0..(6 << 20) + 7).map(|i: u32| (i % 251) as u8).collect();
+    std::fs::write(fam.join(format!("{:032x}", 1)), &large).unwrap();
+    walk_bytes(dir)
+}
+
+fn walk_bytes(d: &Path) -> u64 {
+    std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let m = e.metadata().unwrap();
+            if m.is_dir() {
+                walk_bytes(&e.path())
+            } else {
+                m.len()
+            }
+        })
+        .sum()
+}
+
+fn tag() -> String {
+    format!("s2s{}n{}", std::process::id(), N.fetch_add(1, SeqCst))
+}
+
+fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    to_run(
+        Command::new(bin())
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap(),
+    )
+}
+
+fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// `{key: [size, sha256]}` of the objects under `prefix` of an S3 bucket, read by boto3.
+fn s3_digest(py: &str, endpoint: &str, bucket: &str, prefix: &str) -> String {
+    let code = r#"
+import boto3, hashlib, json, sys
+ep, bucket, prefix = sys.argv[1:4]
+s3 = boto3.client('s3', endpoint_url=ep, aws_access_key_id='testing', aws_secret_access_key='testing', region_name='us-east-1')
+out = {}
+for page in s3.get_paginator('list_objects_v2').paginate(Bucket=bucket, Prefix=prefix + '/'):
+    for o in page.get('Contents', []):
+        k = o['Key'][len(prefix) + 1:]
+        if k.startswith('.hbcp/') or k.endswith('.hbcp-empty-dir'):
+            continue
+        d = s3.get_object(Bucket=bucket, Key=o['Key'])['Body'].read()
+        out[k] = [len(d), hashlib.sha256(d).hexdigest()]
+print(json.dumps(out, sort_keys=True))
+"#;
+    let o = Command::new(py)
+        .args(["-c", code, endpoint, bucket, prefix])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
+
+/// The local tree as tests/azure_sdk.py digests it (empty folders left out).
+fn local_digest(py: &str, dir: &Path) -> String {
+    sdk(py, &["local", &s(dir)])
+}
+
+#[test]
+fn s3_to_s3_is_copied_by_the_service_and_never_streams_only_on_request() {
+    let Some(ep) = emulator("HBCP_TEST_S3", "moto") else {
+        return;
+    };
+    let Some(py) = emulator("HBCP_TEST_PYTHON", "the Python of .tools/venv (boto3)") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    let total = tree(&src);
+    let (a, b, c) = (tag(), tag(), tag());
+    let url = |p: &str| format!("s3://hbcp-test/{p}/hbase");
+    let r = copy(
+        &src,
+        Path::new(&url(&a)),
+        &["--range-size", "5MiB", "--no-wals-expected"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+
+    // Source and target both through the proxy: every byte hbcp reads or writes is counted.
+    let proxy = faultproxy::start(&ep, Mode::Pass);
+    let env = [("AWS_ENDPOINT_URL", proxy.url.as_str())];
+    let rep = t.path().join("r.json");
+    let r = run_env(
+        &[
+            "copy",
+            "--no-wals-expected",
+            &url(&a),
+            &url(&b),
+            "--progress",
+            "none",
+            "--range-size",
+            "5MiB",
+            "--verify",
+            "size",
+            "--report",
+            &s(&rep),
+        ],
+        &env,
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let c0 = &proxy.counters;
+    assert_eq!(c0.put_data_bytes.load(Relaxed), 0, "no content uploaded");
+    // At most the preflight's read of the root's small marker files.
+    assert!(c0.range_gets.load(Relaxed) <= 2, "no content read");
+    assert!(
+        c0.get_body_bytes.load(Relaxed) < total / 4,
+        "only listings came back: {} of {total}",
+        c0.get_body_bytes.load(Relaxed)
+    );
+    assert!(c0.copies.load(Relaxed) > 0);
+    let j = report(&rep);
+    assert_eq!(j["bytes_server_side"], total, "{j}");
+    assert_eq!(j["bytes_through_client"], 0, "{j}");
+    assert!(r.stderr.contains("copied server-side"), "{}", r.stderr);
+
+    // Byte-exact, by boto3.
+    let want = local_digest(&py, &src);
+    let prefix = format!("{b}/hbase");
+    assert_eq!(s3_digest(&py, &ep, "hbcp-test", &prefix), want);
+
+    // The default verification does not trust the service: it reads source and target.
+    let before = c0.get_body_bytes.load(Relaxed);
+    let v = run_env(&["verify", &s(&src), &url(&b), "--progress", "none"], &env);
+    assert_eq!(v.code, 0, "{v:?}");
+    let r = run_env(
+        &[
+            "copy",
+            "--no-wals-expected",
+            &url(&a),
+            &url(&c),
+            "--progress",
+            "none",
+            "--range-size",
+            "5MiB",
+        ],
+        &env,
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let read = c0.get_body_bytes.load(Relaxed) - before;
+    assert!(
+        read >= 2 * total + total,
+        "verify + the copy's verification read {read}"
+    );
+
+    // --s2s never: every byte through hbcp.
+    let d = tag();
+    let put0 = c0.put_data_bytes.load(Relaxed);
+    let copies0 = c0.copies.load(Relaxed);
+    let rep = t.path().join("n.json");
+    let r = run_env(
+        &[
+            "copy",
+            "--no-wals-expected",
+            &url(&a),
+            &url(&d),
+            "--progress",
+            "none",
+            "--range-size",
+            "5MiB",
+            "--s2s",
+            "never",
+            "--report",
+            &s(&rep),
+        ],
+        &env,
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(c0.put_data_bytes.load(Relaxed) - put0 >= total);
+    assert_eq!(c0.copies.load(Relaxed), copies0);
+    let j = report(&rep);
+    assert_eq!(j["bytes_server_side"], 0, "{j}");
+    assert_eq!(j["bytes_through_client"], total, "{j}");
+    assert_eq!(
+        s3_digest(&py, &ep, "hbcp-test", &format!("{d}/hbase")),
+        want
+    );
+}
+
+#[test]
+fn a_service_that_answers_copies_501_is_streamed_and_named_once() {
+    let Some(ep) = emulator("HBCP_TEST_S3", "moto") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    let total = tree(&src);
+    let (a, b) = (tag(), tag());
+    let url = |p: &str| format!("s3://hbcp-test/{p}/hbase");
+    assert_eq!(
+        copy(
+            &src,
+            Path::new(&url(&a)),
+            &["--range-size", "5MiB", "--no-wals-expected"]
+        )
+        .code,
+        0
+    );
+    let proxy = faultproxy::start(&ep, Mode::NoCopies);
+    let env = [("AWS_ENDPOINT_URL", proxy.url.as_str())];
+    let rep = t.path().join("r.json");
+    let r = run_env(
+        &[
+            "copy",
+            "--no-wals-expected",
+            &url(&a),
+            &url(&b),
+            "--progress",
+            "none",
+            "--range-size",
+            "5MiB",
+            "--report",
+            &s(&rep),
+        ],
+        &env,
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(proxy.counters.copies.load(Relaxed) > 0);
+    assert!(proxy.counters.put_data_bytes.load(Relaxed) >= total);
+    assert_eq!(
+        r.stderr.matches("no server-side copy").count(),
+        1,
+        "{}",
+        r.stderr
+    );
+    let j = report(&rep);
+    assert_eq!(j["bytes_server_side"], 0, "{j}");
+    let v = run_env(&["verify", &s(&src), &url(&b), "--progress", "none"], &[]);
+    assert_eq!(v.code, 0, "{v:?}");
+}
+
+#[test]
+fn gcs_to_gcs_is_rewritten_by_the_service() {
+    let Some(base) = gcs() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    let total = tree(&src);
+    let a = format!("{}/hbase", tag());
+    hbcp_testkit::gcs_emulator::upload_tree(&base, "hbcp-test", &a, &src).unwrap();
+    let proxy = faultproxy::start(&base, Mode::Pass);
+    let key = format!(
+        r#"{{"gcs_base_url":"{}","disable_oauth":true,"client_email":"","private_key_id":"","private_key":""}}"#,
+        proxy.url
+    );
+    let env = [("GOOGLE_SERVICE_ACCOUNT_KEY", key.as_str())];
+    let b = format!("gs://hbcp-test/{}/hbase", tag());
+    let rep = t.path().join("r.json");
+    let r = run_env(
+        &[
+            "copy",
+            "--no-wals-expected",
+            &format!("gs://hbcp-test/{a}"),
+            &b,
+            "--progress",
+            "none",
+            "--verify",
+            "size",
+            "--report",
+            &s(&rep),
+        ],
+        &env,
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(proxy.counters.put_data_bytes.load(Relaxed), 0);
+    assert!(proxy.counters.range_gets.load(Relaxed) <= 2);
+    assert!(proxy.counters.get_body_bytes.load(Relaxed) < total / 4);
+    assert!(proxy.counters.copies.load(Relaxed) > 0);
+    assert_eq!(report(&rep)["bytes_server_side"], total);
+    let v = hbcp(["verify", &s(&src), &b, "--progress", "none"]);
+    assert_eq!(v.code, 0, "{v:?}");
+}
+
+#[test]
+fn azurite_to_another_account_is_copied_from_the_sources_sas_and_streamed_without_one() {
+    let Some(base) = azurite() else { return };
+    let Some(py) = emulator("HBCP_TEST_PYTHON", "the Azure SDK for Python") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    let total = tree(&src);
+    let ep1 = format!("{base}/devstoreaccount1");
+    let ep2 = format!("{base}/hbcpacct2");
+    let (ca, cb, cc) = (tag(), tag(), tag());
+    sdk(&py, &["create", &ep1, "devstoreaccount1", KEY1, &ca]);
+    assert_eq!(
+        copy(
+            &src,
+            Path::new(&format!("{ep1}/{ca}/hbase")),
+            &["--no-wals-expected"]
+        )
+        .code,
+        0
+    );
+    let sas = sdk(
+        &py,
+        &[
+            "sas-container",
+            &ep1,
+            "devstoreaccount1",
+            KEY1,
+            &ca,
+            "rl",
+            "3600",
+        ],
+    );
+    let proxy = faultproxy::start(&base, Mode::Pass);
+    let env = [("HBCP_AZURE_KEY_HBCPACCT2", ACCT2_KEY)];
+    let target = |c: &str| format!("{}/hbcpacct2/{c}/hbase", proxy.url);
+    let rep = t.path().join("r.json");
+    let r = run_env(
+        &[
+            "copy",
+            "--no-wals-expected",
+            &format!("{ep1}/{ca}/hbase?{sas}"),
+            &target(&cb),
+            "--progress",
+            "none",
+            "--verify",
+            "size",
+            "--report",
+            &s(&rep),
+        ],
+        &env,
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let sig = sas.split('&').find_map(|p| p.strip_prefix("sig=")).unwrap();
+    assert!(!r.stderr.contains(sig) && !r.stdout.contains(sig), "{r:?}");
+    assert_eq!(proxy.counters.put_data_bytes.load(Relaxed), 0);
+    assert!(proxy.counters.copies.load(Relaxed) > 0);
+    assert_eq!(report(&rep)["bytes_server_side"], total);
+    let want = local_digest(&py, &src);
+    assert_eq!(
+        sdk(&py, &["digest", &ep2, "hbcpacct2", ACCT2_KEY, &cb, "hbase"]),
+        want
+    );
+
+    // A source read with its account key has no credential to hand over: streamed, said once.
+    let put0 = proxy.counters.put_data_bytes.load(Relaxed);
+    let r = run_env(
+        &[
+            "copy",
+            "--no-wals-expected",
+            &format!("{ep1}/{ca}/hbase"),
+            &target(&cc),
+            "--progress",
+            "none",
+        ],
+        &env,
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.stderr.matches("no server-side copy").count(),
+        1,
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("SAS"), "{}", r.stderr);
+    assert!(proxy.counters.put_data_bytes.load(Relaxed) - put0 >= total);
+    assert_eq!(
+        sdk(&py, &["digest", &ep2, "hbcpacct2", ACCT2_KEY, &cc, "hbase"]),
+        want
+    );
+}
