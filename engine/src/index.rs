@@ -24,7 +24,7 @@ use hbcp_state::extsort::ExternalSort;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{Error, Result, is_hfile_name};
+use crate::{Error, Result, WriteOnce};
 
 /// Bytes of records in a block of the key table (before compression).
 pub const KEY_BLOCK: usize = 64 << 10;
@@ -398,18 +398,21 @@ pub struct TargetIndexBuilder {
     key_block: usize,
     name_block: usize,
     dir: ScratchDir,
+    write_once: WriteOnce,
 }
 
 impl TargetIndex {
-    /// An index whose files go in a new folder under `scratch`.
-    pub fn builder(scratch: &Path) -> Result<TargetIndexBuilder> {
-        Self::builder_sized(scratch, SORT_BATCH, KEY_BLOCK, NAME_BLOCK)
+    /// An index whose files go in a new folder under `scratch`; the files whose names
+    /// `write_once` takes are also found by name ([`TargetIndex::by_name`]).
+    pub fn builder(scratch: &Path, write_once: WriteOnce) -> Result<TargetIndexBuilder> {
+        Self::builder_sized(scratch, write_once, SORT_BATCH, KEY_BLOCK, NAME_BLOCK)
     }
 
     /// [`TargetIndex::builder`] with the records held per sort run and the bytes per block of
     /// each table given (small ones let a test cross every boundary with few files).
     pub fn builder_sized(
         scratch: &Path,
+        write_once: WriteOnce,
         batch: usize,
         key_block: usize,
         name_block: usize,
@@ -429,6 +432,7 @@ impl TargetIndex {
             dir: ScratchDir(path),
             key_block: key_block.max(1),
             name_block: name_block.max(1),
+            write_once,
         })
     }
 
@@ -529,7 +533,7 @@ impl TargetIndexBuilder {
     /// Record a target file; a later record of the same key replaces it.
     pub fn add(&mut self, key: &str, size: u64, hash: Option<u64>) -> Result<()> {
         let name = key.rsplit('/').next().unwrap_or(key);
-        if is_hfile_name(name) {
+        if (self.write_once)(name) {
             self.names
                 .push((name.to_string(), key.to_string(), size, hash))?;
         }
@@ -571,11 +575,16 @@ mod tests {
         format!("{:032x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
     }
 
+    /// The names `hfile` makes (the caller's rule in a real job comes from hbcp-hbase).
+    fn is_hfile(name: &str) -> bool {
+        name.len() == 32 && name.bytes().all(|b| b.is_ascii_hexdigit())
+    }
+
     #[test]
     fn lookups_across_blocks_and_sort_runs_match_a_map() {
         let d = tempfile::tempdir().unwrap();
         // Runs of 50 records and blocks of ~200 bytes: 2,000 files make dozens of each.
-        let mut b = TargetIndex::builder_sized(d.path(), 50, 200, 100).unwrap();
+        let mut b = TargetIndex::builder_sized(d.path(), is_hfile, 50, 200, 100).unwrap();
         let mut want_key = HashMap::new();
         let mut want_name = HashMap::new();
         // Out of order, with repeats: the last record wins.
@@ -647,7 +656,10 @@ mod tests {
     #[test]
     fn an_empty_index_finds_nothing() {
         let d = tempfile::tempdir().unwrap();
-        let idx = TargetIndex::builder(d.path()).unwrap().finish().unwrap();
+        let idx = TargetIndex::builder(d.path(), is_hfile)
+            .unwrap()
+            .finish()
+            .unwrap();
         assert!(idx.is_empty());
         assert_eq!(idx.get("x").unwrap(), None);
         assert_eq!(idx.by_name(&hfile(1)).unwrap(), None);
@@ -657,7 +669,7 @@ mod tests {
     #[test]
     fn a_damaged_block_is_an_error() {
         let d = tempfile::tempdir().unwrap();
-        let mut b = TargetIndex::builder_sized(d.path(), 10, 64, 64).unwrap();
+        let mut b = TargetIndex::builder_sized(d.path(), is_hfile, 10, 64, 64).unwrap();
         for i in 0..100u64 {
             b.add(&format!("k{i:04}"), i, None).unwrap();
         }

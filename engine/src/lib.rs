@@ -12,6 +12,10 @@
 //! one range per worker; whole files are made durable in groups (`Store::flush`) and then
 //! journaled. A rerun after a crash skips exactly what is durable. A failing file is recorded and the job goes
 //! on; a fatal error (disk full) or an interrupt stops it cleanly.
+//!
+//! The engine moves bytes and knows no format of the data it moves: it must never import
+//! `hbcp-hbase`, `hbcp-planner` or `hbcp-verifier` (an HBase rule such as the write-once names
+//! comes in through [`Config::write_once`]); its own files are `hbcp-state`'s.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod adaptive;
@@ -95,21 +99,22 @@ pub enum Overwrite {
     Always,
     /// Never replace an existing file.
     Never,
-    /// Incremental sync: an HFile (write-once, uniquely named) at the same path with the same
-    /// size is the same file and is not read; other files are compared by checksum; an HFile
-    /// that moved (data/ → archive/) is copied inside the target instead of sent again.
+    /// Incremental sync: a write-once file ([`Config::write_once`]) at the same path with the
+    /// same size is the same file and is not read; other files are compared by checksum; a
+    /// write-once file that moved (data/ → archive/) is copied inside the target instead of
+    /// sent again.
     Sync,
 }
 
-/// HFile names are 32 lowercase hex digits (a UUID), possibly with a bulk-load suffix
-/// (`_SeqId_N_`); they are written once and never rewritten.
-pub fn is_hfile_name(name: &str) -> bool {
-    let (head, rest) = name.split_at(name.len().min(32));
-    head.len() == 32
-        && head
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        && (rest.is_empty() || rest.starts_with("_SeqId_"))
+/// Which file names are written once and never rewritten, and name no other file: such a
+/// file with the same name and size at the target is the same file (see [`Overwrite::Sync`]
+/// and [`TargetIndex::by_name`]). The engine knows no format: the caller says (for an HBase
+/// root, `hbcp_hbase::is_unique_hfile_name`).
+pub type WriteOnce = fn(&str) -> bool;
+
+/// A [`WriteOnce`] that takes no name: every file is compared by content.
+pub fn no_write_once(_name: &str) -> bool {
+    false
 }
 
 /// Bytes a worker reads or writes at a time on local disk, and the most a streamed range holds
@@ -153,6 +158,8 @@ pub struct Config {
     /// What the target holds, when known without looking (sync, backup), so that a sync
     /// neither lists nor heads the target file by file.
     pub known_target: Option<std::sync::Arc<TargetIndex>>,
+    /// The names of write-once files (used by [`Overwrite::Sync`]); none by default.
+    pub write_once: WriteOnce,
     /// Server-side copies (`--s2s auto`): a file the target's service can copy from the source
     /// itself is copied that way, its bytes never passing through hbcp; `false` streams all.
     pub s2s: bool,
@@ -176,6 +183,7 @@ impl Default for Config {
             target_label: String::new(),
             started: hbcp_state::time::now_rfc3339(),
             known_target: None,
+            write_once: no_write_once,
             s2s: true,
         }
     }

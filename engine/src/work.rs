@@ -445,7 +445,7 @@ fn plan(
         };
         if sh.cfg.overwrite == Overwrite::Sync {
             let name = e.key.rsplit('/').next().unwrap_or("");
-            let hfile = crate::is_hfile_name(name);
+            let hfile = (sh.cfg.write_once)(name);
             match &existing {
                 Some(x) if x.kind == EntryKind::File && x.size == e.size && hfile => {
                     let hash = indexed.and_then(|k| k.hash);

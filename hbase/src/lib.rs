@@ -2,7 +2,8 @@
 //! what the small and structural files say (bytes in, facts out). No I/O: callers fetch
 //! the bytes — ranged where a function says which range it needs — and pass them in.
 //!
-//! * paths: [`classify`], [`is_transient`], [`is_wal_family`], [`table_of`], [`parse_hfile_link_name`]
+//! * paths: [`classify`], [`is_transient`], [`is_wal_family`], [`table_of`], [`parse_hfile_link_name`],
+//!   [`is_hfile_name`] (HBase's grammar) and [`is_unique_hfile_name`] (the write-once names)
 //! * metadata: [`parse_hbase_version`], [`parse_cluster_id`], [`parse_region_info`],
 //!   [`parse_table_descriptor`], [`parse_reference`]
 //! * HFiles: [`HFileTrailer::tail_range`] → [`HFileTrailer::parse`] →
@@ -37,7 +38,8 @@ pub use meta::{
 };
 pub use path::{
     HFileLinkName, PathKind, StoreLocation, TableRef, classify, is_hfile_name, is_transient,
-    is_wal_family, parse_hfile_link_name, parse_reference_name, parse_tableinfo_name, table_of,
+    is_unique_hfile_name, is_wal_family, parse_hfile_link_name, parse_reference_name,
+    parse_tableinfo_name, table_of,
 };
 pub use snapshot::{
     FamilyFiles, ReferencedHFile, RegionManifest, SnapshotInfo, SnapshotManifest,

@@ -372,26 +372,52 @@ fn store_file(at: StoreLocation, name: &str, archived: bool) -> PathKind {
     PathKind::Other
 }
 
-/// True for HBase's HFile name grammar `[0-9a-f]+(_SeqId_<n>_|_del)?`.
-pub fn is_hfile_name(name: &str) -> bool {
+/// HBase's HFile name grammar `[0-9a-f]+(_SeqId_<n>_|_del)?` (`StoreFileInfo.HFILE_NAME_REGEX`),
+/// split into the hex id and the suffix: `None` when `name` is not an HFile name.
+fn split_hfile_name(name: &str) -> Option<(&str, HFileSuffix)> {
     let hex_end = name
         .bytes()
         .position(|b| !matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         .unwrap_or(name.len());
     if hex_end == 0 {
-        return false;
+        return None;
     }
-    let (_, suffix) = name.split_at(hex_end);
-    if suffix.is_empty() || suffix == "_del" {
-        return true;
+    let (id, suffix) = name.split_at(hex_end);
+    if suffix.is_empty() {
+        return Some((id, HFileSuffix::None));
     }
-    match suffix
-        .strip_prefix("_SeqId_")
-        .and_then(|s| s.strip_suffix('_'))
-    {
-        Some(n) => !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()),
-        None => false,
+    if suffix == "_del" {
+        return Some((id, HFileSuffix::Del));
     }
+    let n = suffix.strip_prefix("_SeqId_")?.strip_suffix('_')?;
+    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some((id, HFileSuffix::BulkLoad))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HFileSuffix {
+    None,
+    BulkLoad,
+    Del,
+}
+
+/// True for HBase's HFile name grammar `[0-9a-f]+(_SeqId_<n>_|_del)?`: what HBase itself takes
+/// for a store file (0.90's random decimal longs included).
+pub fn is_hfile_name(name: &str) -> bool {
+    split_hfile_name(name).is_some()
+}
+
+/// True for an HFile name that identifies its file: the grammar of [`is_hfile_name`] with the
+/// 32-hex UUID that every writer since 0.92 draws (`HRegionFileSystem.generateUniqueName`),
+/// plain or bulk-loaded (`_SeqId_<n>_`). Such a file is written once and never rewritten, and
+/// no other file has its name: the same name and size at a target is the same file, wherever
+/// it moved (data/ to archive/). Short hex names are not unique (`recovered.edits/` holds
+/// 19-digit sequence ids in every region, 0.90 HFiles are random longs) and MOB `_del` files
+/// are not kept by this rule: those are compared by content.
+pub fn is_unique_hfile_name(name: &str) -> bool {
+    matches!(
+        split_hfile_name(name),
+        Some((id, HFileSuffix::None | HFileSuffix::BulkLoad)) if id.len() == 32
+    )
 }
 
 fn is_table_name_part(s: &str) -> bool {
@@ -494,6 +520,39 @@ pub fn table_of(key: &str) -> Option<TableRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unique_hfile_names_are_the_uuid_ones() {
+        let uuid = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+        for n in [uuid.to_string(), format!("{uuid}_SeqId_12_")] {
+            assert!(is_hfile_name(&n) && is_unique_hfile_name(&n), "{n}");
+        }
+        // HFiles by HBase's grammar, but not unique by name: compared by content.
+        for n in [
+            "2167868774148288302".to_string(), // 0.90: a random long
+            "0000000000000000012".to_string(), // a recovered.edits sequence id
+            format!("{uuid}_del"),             // MOB del file
+            format!("{uuid}0"),                // 33 hex digits
+            uuid[..31].to_string(),
+        ] {
+            assert!(is_hfile_name(&n), "{n}");
+            assert!(!is_unique_hfile_name(&n), "{n}");
+        }
+        // Not HFiles at all.
+        for n in [
+            "".to_string(),
+            uuid.to_uppercase(),
+            format!("{uuid}_SeqId_"),
+            format!("{uuid}_SeqId_x_"),
+            format!("{uuid}_SeqId_12"),
+            format!("{uuid}.crc"),
+            format!("{uuid}.6c930cffe9f380e753905208e8dca1fa"),
+            "t1=6c930cffe9f380e753905208e8dca1fa-0f1e2d3c4b5a69788796a5b4c3d2e1f0".to_string(),
+            ".regioninfo".to_string(),
+        ] {
+            assert!(!is_hfile_name(&n) && !is_unique_hfile_name(&n), "{n}");
+        }
+    }
 
     fn at(ns: &str, t: &str, r: &str, f: &str) -> StoreLocation {
         loc(ns, t, r, f)

@@ -478,6 +478,9 @@ pub(crate) fn build_job(
         source_label: src.url.display.clone(),
         target_label: dst.url.display.clone(),
         started: now_rfc3339(),
+        // Sync and backup trust an HFile's name and size (HBase writes each once, named by a
+        // UUID); every other file is compared by content.
+        write_once: hbcp_hbase::is_unique_hfile_name,
         s2s: tuning.s2s == crate::cli::S2sArg::Auto,
         ..Config::default()
     };

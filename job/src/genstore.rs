@@ -14,7 +14,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use hbcp_engine::{KeyMap, TargetIndex, is_hfile_name};
+use hbcp_engine::{KeyMap, TargetIndex};
+use hbcp_hbase::is_unique_hfile_name as is_hfile_name;
 use hbcp_state::manifest::ManifestEntry;
 use hbcp_store::{Caps, Entry, EntryKind, ListSink, Store, Upload};
 use hbcp_verifier::generation::{self as g, GenerationEntry, GenerationHeader, GenerationKey};
@@ -107,7 +108,7 @@ pub(crate) struct Known {
 }
 
 pub(crate) fn load_known(store: &dyn Store, listing: &Listing, scratch: &Path) -> Result<Known> {
-    let mut index = TargetIndex::builder(scratch)?;
+    let mut index = TargetIndex::builder(scratch, is_hfile_name)?;
     let mut prev = KeyMap::builder(scratch)?;
     let mut pooled = KeyMap::builder(scratch)?;
     // Oldest first, so that the newest generation's entry wins.

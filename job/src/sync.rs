@@ -151,7 +151,7 @@ const EXTRAS_KEY: &str = ".hbcp/sync-extras.manifest.zst";
 /// recheck, or no manifests yet) from a listing; true when listed.
 fn load_index(job: &Job, recheck: bool) -> Result<(TargetIndex, bool)> {
     let dst = job.dst.store.as_ref();
-    let mut idx = TargetIndex::builder(&job.cfg.state_dir)?;
+    let mut idx = TargetIndex::builder(&job.cfg.state_dir, job.cfg.write_once)?;
     if !recheck && dst.head(COMPLETION_KEY)?.is_some() && dst.head(EXTRAS_KEY)?.is_some() {
         let mut failed = None;
         for key in [COMPLETION_KEY, EXTRAS_KEY] {
@@ -347,7 +347,7 @@ fn cycle(
     let mut lag = LagMeter::default();
     let mut source = ExternalSort::<String>::new(&state, SORT_BATCH, |a, b| a.cmp(b));
     let mut dirs = if a.delete && job.dst.store.caps().is_local {
-        Some(TargetIndex::builder(&state)?)
+        Some(TargetIndex::builder(&state, job.cfg.write_once)?)
     } else {
         None
     };

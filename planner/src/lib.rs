@@ -4,6 +4,9 @@
 //! entries belong to the job, [`view`] resolves an HBase selection, [`shard`] splits a plan
 //! between machines, and [`plan`] reads and writes the versioned, checksummed plan file (in `hbcp_state`'s framed
 //! record format).
+//!
+//! It must never import `hbcp-engine` or `hbcp-verifier`; its files are in `hbcp-state`'s
+//! record format.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod plan;

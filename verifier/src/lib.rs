@@ -9,6 +9,9 @@
 //! - [`hbase`]: the HBase checks of a verified HBase target (HFile trailers, `--verify deep`
 //!   block walks, HFileLinks and References resolving at the source): source findings,
 //!   kept apart from the copy faults.
+//!
+//! It must never import `hbcp-planner` or `hbcp-engine`: the job's selection comes in as a
+//! predicate ([`check::Accepts`]), the manifest and checksums are `hbcp-state`'s.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod check;
