@@ -60,8 +60,8 @@ impl Store for BreaksMidBody {
             .insert((key.to_string(), range.end));
         let half = range.start + (range.end - range.start) / 2;
         let mut at = range.start;
-        let r = self
-            .inner
+
+        self.inner
             .read_range_to(key, range.clone(), version, &mut |piece| {
                 self.largest_piece
                     .fetch_max(piece.len() as u64, Ordering::Relaxed);
@@ -78,8 +78,7 @@ impl Store for BreaksMidBody {
                 }
                 at += piece.len() as u64;
                 sink(piece)
-            });
-        r
+            })
     }
     fn put(&self, key: &str, data: &[u8]) -> Result<()> {
         self.inner.put(key, data)

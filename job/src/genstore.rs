@@ -325,7 +325,7 @@ pub(crate) fn locate_spill(
     hbcp_state::manifest::read(
         std::fs::File::open(spill).with_context(|| format!("{}", spill.display()))?,
         &spill.display().to_string(),
-        |e| Ok(sort.push(e)?),
+        |e| sort.push(e),
     )?;
     // The distinct stored keys this generation added (an HFile listed twice is stored once).
     let mut new_at = KeyMap::builder(scratch)?;

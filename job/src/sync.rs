@@ -598,7 +598,7 @@ pub fn sync(a: SyncArgs) -> Result<Exit> {
             "target": job.dst.url.display,
             "cycles": all,
             "rpo_s": rpo,
-            "files": all.iter().map(|c| c.files_copied + c.files_unchanged).last().unwrap_or(0),
+            "files": all.iter().map(|c| c.files_copied + c.files_unchanged).next_back().unwrap_or(0),
             "bytes": all.iter().map(|c| c.bytes_copied).sum::<u64>(),
             "deleted": all.iter().flat_map(|c| c.deleted.clone()).collect::<Vec<_>>(),
             "exit_code": worst,

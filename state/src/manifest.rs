@@ -179,7 +179,7 @@ pub type ManifestWriter = RecordWriter<BufWriter<std::fs::File>>;
 
 /// Create a manifest file.
 pub fn create(path: &Path, header: &ManifestHeader) -> Result<ManifestWriter> {
-    Ok(RecordWriter::create(path, header)?)
+    RecordWriter::create(path, header)
 }
 
 /// Encode a manifest in memory (for the completion manifest at the target).
@@ -191,7 +191,7 @@ pub fn encode(
     for e in entries {
         w.write(&e)?;
     }
-    Ok(w.finish()?)
+    w.finish()
 }
 
 /// Read a manifest stream, calling `f` for every entry; returns the header.
@@ -233,7 +233,7 @@ pub fn write_sorted(
         if let Some(v) = rename(&e.k) {
             e.k = v;
         }
-        Ok(sort.push(e)?)
+        sort.push(e)
     })?;
     header(&mut h);
     let mut w = create(out, &h)?;

@@ -967,7 +967,7 @@ pub fn find_extras(
         if let Some(f) = layout.and_then(|l| hbase_folder(&e.k, l)) {
             folders.insert(f);
         }
-        Ok(source.push(e.k)?)
+        source.push(e.k)
     })?;
     let prefixes: Vec<String> = match layout {
         Some(_) => folders.into_iter().collect(),
