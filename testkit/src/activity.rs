@@ -174,7 +174,13 @@ pub fn activity(root: &Path, seed: u64, drop_table: bool) -> io::Result<Activity
     // A schema change: the next .tableinfo, the old one removed.
     if let Some(t) = tables.first() {
         let desc = t.join(".tabledesc");
-        if let Some(old) = sorted_files(&desc)?.last().cloned() {
+        // A bare layout (bench-scale's `--preset scale`) has no table descriptor: no change.
+        let descs = if desc.is_dir() {
+            sorted_files(&desc)?
+        } else {
+            Vec::new()
+        };
+        if let Some(old) = descs.last().cloned() {
             let name = old.file_name().unwrap().to_string_lossy().into_owned();
             if let Some(n) = name
                 .strip_prefix(".tableinfo.")
@@ -196,6 +202,10 @@ pub fn activity(root: &Path, seed: u64, drop_table: bool) -> io::Result<Activity
         let mut candidate = None;
         for fam in families(t)?.iter().rev() {
             let region = fam.parent().expect("a family is in a region");
+            if !region.join(".regioninfo").is_file() {
+                // A bare layout (`--preset scale`) has no region descriptors: no split.
+                continue;
+            }
             let info = hbcp_hbase::parse_region_info(&fs::read(region.join(".regioninfo"))?)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
             if !info.split {
