@@ -9,7 +9,6 @@ what hbcp wrote is read back here by the SDK, not by hbcp. Installed by scripts/
   digest        ENDPOINT ACCOUNT KEY CONTAINER PREFIX         JSON {key under PREFIX: [size, sha256]}
   count         ENDPOINT ACCOUNT KEY CONTAINER                number of blobs (committed), or -1 if
                                                               the container does not exist
-  put           ENDPOINT ACCOUNT KEY CONTAINER BLOB TEXT      write TEXT as BLOB (overwriting it)
   upload        ENDPOINT ACCOUNT KEY CONTAINER BLOB FILE      write FILE's bytes as block blob BLOB,
                                                               replacing it (a change behind hbcp's back)
   md5s          ENDPOINT ACCOUNT KEY CONTAINER PREFIX         JSON {key under PREFIX: Content-MD5 hex
@@ -101,10 +100,6 @@ def main(argv):
             data = c.download_blob(b.name).readall()
             out[b.name[len(prefix):]] = [len(data), hashlib.sha256(data).hexdigest()]
         print(json.dumps(out, sort_keys=True))
-    elif cmd == "put":
-        container, name, text = rest
-        c = service(endpoint, account, key).get_container_client(container)
-        c.upload_blob(name, text.encode(), overwrite=True)
     elif cmd == "md5s":
         container, prefix = rest
         c = service(endpoint, account, key).get_container_client(container)

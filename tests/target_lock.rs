@@ -304,17 +304,19 @@ fn a_lease_lost_to_another_writer_stops_the_copy_resumably_on_azurite() {
     // Another writer replaces the lock behind the run's back (through the SDK, not hbcp): its
     // next renewal finds the lock changed. The holder it names is gone (its lease ran out).
     let other = r#"{"host":"elsewhere","pid":7,"started":"2026-01-01T00:00:00Z","command":"copy","expires":1}"#;
+    let other_file = t.path().join("other-lock");
+    fs::write(&other_file, other).unwrap();
     let ep = format!("{base}/devstoreaccount1");
     sdk(
         &py,
         &[
-            "put",
+            "upload",
             &ep,
             "devstoreaccount1",
             KEY,
             &name,
             "hbase/.hbcp/lock",
-            other,
+            &s(&other_file),
         ],
     );
     let first = to_run(first.wait_with_output().unwrap());
