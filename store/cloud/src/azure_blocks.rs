@@ -647,6 +647,31 @@ impl Upload for AzureUpload {
             })
     }
 
+    fn put_part_from(
+        &self,
+        index: u32,
+        src: &hbcp_store::CopySource,
+        range: std::ops::Range<u64>,
+    ) -> Result<()> {
+        if src.service != "azure" {
+            return Err(Error::Unsupported {
+                what: format!("server-side copy to {}", self.key),
+                hint: "the source is not Azure; streamed".into(),
+            });
+        }
+        let id = block_id(&self.job, &self.blob, self.size, index);
+        crate::not_served(
+            self.handle.block_on(crate::azure_copy::copy_block(
+                &self.blocks,
+                &self.blob,
+                &id,
+                src,
+                range,
+            )),
+            || format!("server-side copy of part {index} of {}", self.key),
+        )
+    }
+
     fn commit(&self) -> Result<Option<String>> {
         let mut xml = String::with_capacity(64 + self.parts as usize * 64);
         xml.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");

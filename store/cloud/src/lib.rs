@@ -2031,6 +2031,7 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
             display: self.display.clone(),
             kind: self.kind,
             bucket: self.bucket.clone(),
+            s3: self.s3.clone(),
         }))
     }
 
@@ -2129,15 +2130,13 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         } else {
             return Err(unsupported("this store has no server-side copy; streamed"));
         };
-        match r {
-            // The service does not implement the request (an emulator): stream instead.
-            Err(Error::Remote {
-                status: Some(501),
-                message,
-                ..
-            }) => Err(unsupported(&format!("the service answered {message}"))),
-            other => other,
-        }
+        not_served(r, || format!("server-side copy to {key}"))
+    }
+
+    fn copies_ranges(&self) -> bool {
+        // S3 UploadPartCopy, Azure Put Block From URL. GCS has no ranged copy: a rewrite
+        // copies a whole object (and continues itself with its rewriteToken).
+        self.s3.is_some() || self.azure.is_some()
     }
 
     fn put_if(&self, key: &str, data: &[u8], cond: PutIf<'_>) -> Result<Option<String>> {
@@ -2227,6 +2226,22 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
     }
 }
 
+/// A server-side copy the service does not implement (an emulator's 501) is
+/// [`Error::Unsupported`], so that the engine copies the file another way.
+fn not_served<T>(r: Result<T>, what: impl FnOnce() -> String) -> Result<T> {
+    match r {
+        Err(Error::Remote {
+            status: Some(501),
+            message,
+            ..
+        }) => Err(Error::Unsupported {
+            what: what(),
+            hint: format!("the service answered {message}"),
+        }),
+        other => other,
+    }
+}
+
 /// The version token of [`Store::put_if`]: the ETag and the object version (GCS's generation),
 /// exactly as the service gave them, on two lines.
 fn token_of(e_tag: Option<String>, version: Option<String>) -> String {
@@ -2260,6 +2275,8 @@ struct CloudUpload<S> {
     /// The store's kind and bucket, to classify errors as the store does.
     kind: &'static str,
     bucket: String,
+    /// S3: the signed requests object_store does not send (UploadPartCopy).
+    s3: Option<Arc<s3_parts::S3Parts>>,
 }
 
 impl<S> fmt::Debug for CloudUpload<S> {
@@ -2312,6 +2329,34 @@ impl<S: ObjectStore + MultipartStore> Upload for CloudUpload<S> {
             parts.resize(index as usize + 1, None);
         }
         parts[index as usize] = Some(part);
+        Ok(())
+    }
+
+    fn put_part_from(&self, index: u32, src: &CopySource, range: Range<u64>) -> Result<()> {
+        let what = || format!("server-side copy of part {index} of {}", self.key);
+        let Some(s3) = &self.s3 else {
+            return Err(Error::Unsupported {
+                what: what(),
+                hint: "this store copies whole objects only".into(),
+            });
+        };
+        let etag = not_served(
+            self.handle.block_on(s3_copy::copy_part(
+                s3,
+                &self.key,
+                self.path.as_ref(),
+                &self.id,
+                index,
+                src,
+                range,
+            )),
+            what,
+        )?;
+        let mut parts = self.parts.lock().unwrap();
+        if parts.len() <= index as usize {
+            parts.resize(index as usize + 1, None);
+        }
+        parts[index as usize] = Some(PartId { content_id: etag });
         Ok(())
     }
 
