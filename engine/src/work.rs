@@ -69,6 +69,8 @@ struct Big {
     remaining: AtomicU32,
     /// The first error of a range, and whether it was a source change.
     failed: Mutex<Option<(String, bool)>>,
+    /// Copied range by range by the target's service (`--s2s`), not streamed.
+    copy: Option<server_side::Ranged>,
 }
 
 enum Task {
@@ -107,6 +109,8 @@ enum Done {
         idx: u32,
         hash: u64,
         ack: Sender<()>,
+        /// Copied by the target's service: no checksum (`hash` is meaningless).
+        copied: bool,
     },
     Dir(String),
     /// Already at the target and taken as the same without reading (sync of an HFile).
@@ -117,7 +121,13 @@ enum Done {
     Failed(Failure),
     Warning(String),
     /// Copied by the target's service: no checksum taken on the way.
-    ServerSide(Entry),
+    ServerSide {
+        entry: Entry,
+        /// The target's version token after the copy.
+        tv: Option<String>,
+        /// Journal it (false when a resume found it journaled already).
+        journal: bool,
+    },
 }
 
 struct Shared<'a> {
@@ -139,6 +149,8 @@ struct Shared<'a> {
     s2s: bool,
     /// The first file that could not be copied server-side was named.
     s2s_said: AtomicBool,
+    /// The first file that could not be copied server-side range by range was named.
+    s2s_ranges_said: AtomicBool,
 }
 
 impl Shared<'_> {
@@ -226,6 +238,7 @@ pub(crate) fn run(
         local_dst: dst.caps().positional_writes,
         s2s: cfg.s2s && !src.caps().is_local && !dst.caps().is_local,
         s2s_said: AtomicBool::new(false),
+        s2s_ranges_said: AtomicBool::new(false),
     };
     let workers = cfg.workers.max(1);
     let (entry_tx, entry_rx) = bounded::<Entry>(8192);
@@ -412,6 +425,9 @@ fn plan(
                 _ => {}
             }
         }
+        if server_side::resumed(sh, resume, &e, &done) {
+            continue;
+        }
         // What the index says of this key (a sync, a backup), read once.
         let known = sh.cfg.known_target.as_deref();
         let indexed = match known.map(|k| k.get(&e.key)).transpose() {
@@ -531,7 +547,10 @@ fn emit(sh: &Shared<'_>, e: &Option<Entry>, tasks: &Sender<Task>, resume: &Resum
             .is_some()
     };
     if sh.s2s && e.size > 0 && !resumed_ranges() {
-        return tasks.send(Task::ServerSide(e.clone())).is_ok();
+        return match server_side::ranged(sh, e, resume) {
+            Some((big, todo)) => send_ranges(big, todo, tasks),
+            None => tasks.send(Task::ServerSide(e.clone())).is_ok(),
+        };
     }
     if e.size <= sh.cfg.chunk.min(sh.cfg.range_size) {
         return tasks.send(Task::Whole(e.clone())).is_ok();
@@ -560,14 +579,22 @@ fn emit(sh: &Shared<'_>, e: &Option<Entry>, tasks: &Sender<Task>, resume: &Resum
         }
     }
     let todo: Vec<u32> = (0..n).filter(|i| hashes[*i as usize].is_none()).collect();
+    let remaining = AtomicU32::new(todo.len() as u32);
     let big = Arc::new(Big {
         entry: e.clone(),
         ranges: n,
         upload: Mutex::new(upload),
         hashes: Mutex::new(hashes),
-        remaining: AtomicU32::new(todo.len() as u32),
+        remaining,
         failed: Mutex::new(None),
+        copy: None,
     });
+    send_ranges(big, todo, tasks)
+}
+
+/// The tasks of a large file: its ranges `todo` not yet durable, or its commit when none is
+/// left. Returns false when the workers are gone.
+fn send_ranges(big: Arc<Big>, todo: Vec<u32>, tasks: &Sender<Task>) -> bool {
     if todo.is_empty() {
         return tasks.send(Task::Commit(big)).is_ok();
     }
@@ -843,6 +870,9 @@ fn copy_range(sh: &Shared<'_>, big: &Big, idx: u32) -> hbcp_store::Result<u64> {
     let e = &big.entry;
     let up = upload_of(sh, big)?;
     let r = range_at(e.size, sh.cfg.range_size, idx as u64);
+    if let Some(copy) = &big.copy {
+        return server_side::range(sh, copy, &*up, idx, r);
+    }
     let version = e.version.as_deref();
     if sh.local_dst {
         // Positional writes: the range streams through one chunk of memory.
@@ -871,6 +901,7 @@ fn range_task(sh: &Shared<'_>, big: &Arc<Big>, idx: u32, done: &Sender<Done>) {
                 if e.is_fatal() {
                     sh.set_stop(Stop::Fatal(e.to_string()));
                 }
+                server_side::note_refusal(big, &e);
                 let mut f = big.failed.lock().unwrap();
                 if f.is_none() {
                     *f = Some((
@@ -912,6 +943,7 @@ fn journal_range(big: &Big, idx: u32, hash: u64, done: &Sender<Done>) {
         idx,
         hash,
         ack,
+        copied: big.copy.is_some(),
     });
     if sent.is_ok() {
         // An error means the committer stopped (it drops the ack): the job is halting.
@@ -929,6 +961,9 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
         }
         if let Some(up) = big.upload.lock().unwrap().take() {
             let _ = up.abort();
+        }
+        if server_side::refused(big) {
+            return server_side::instead_of_ranges(sh, big, &err, done);
         }
         if changed {
             let mut buf = Vec::new();
@@ -953,7 +988,7 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
         Ok(u) => u,
         Err(e) => return fail(sh, done, key, e),
     };
-    if up.wants_md5() {
+    if up.wants_md5() && big.copy.is_none() {
         // `--put-md5`: the whole file's MD5, read in order from the source (the ranges were
         // sent in any order by any worker).
         let e = &big.entry;
@@ -984,6 +1019,14 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
         }
     }
     match sh.retry(|| up.commit()) {
+        Ok(written) if big.copy.is_some() => {
+            sh.stats.files_copied.fetch_add(1, Relaxed);
+            let _ = done.send(Done::ServerSide {
+                entry: big.entry.clone(),
+                tv: target_version(sh, key, written),
+                journal: true,
+            });
+        }
         Ok(written) => {
             sh.stats.files_copied.fetch_add(1, Relaxed);
             let _ = done.send(Done::File {
@@ -997,6 +1040,9 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
         }
         Err(e) => {
             let _ = up.abort();
+            if big.copy.is_some() && matches!(e, StoreError::Unsupported { .. }) {
+                return server_side::instead_of_ranges(sh, big, &e.to_string(), done);
+            }
             fail(sh, done, key, e)
         }
     }
@@ -1065,6 +1111,7 @@ fn copy_inline(sh: &Shared<'_>, e: &Entry, done: &Sender<Done>, buf: &mut Vec<u8
         hashes: Mutex::new(vec![None; n as usize]),
         remaining: AtomicU32::new(n),
         failed: Mutex::new(None),
+        copy: None,
     };
     for i in 0..n {
         match copy_range(sh, &big, i) {
@@ -1181,13 +1228,23 @@ fn commit_loop(
                 idx,
                 hash,
                 ack,
+                copied,
             } => {
-                ranges.push(Record::Range {
-                    k: entry.key,
-                    s: entry.size,
-                    v: entry.version,
-                    i: idx,
-                    h: hash,
+                ranges.push(if copied {
+                    Record::CopiedRange {
+                        k: entry.key,
+                        s: entry.size,
+                        v: entry.version,
+                        i: idx,
+                    }
+                } else {
+                    Record::Range {
+                        k: entry.key,
+                        s: entry.size,
+                        v: entry.version,
+                        i: idx,
+                        h: hash,
+                    }
                 });
                 acks.push(ack);
             }
@@ -1206,13 +1263,21 @@ fn commit_loop(
                     .write(&m)
                     .map_err(|e| format!("manifest spill: {e}"))?;
             }
-            Done::ServerSide(entry) => {
-                let mut m = ManifestEntry::file(&entry, 0).written(true);
+            Done::ServerSide { entry, tv, journal } => {
+                let mut m = ManifestEntry::file(&entry, 0).written(journal);
                 m.h = None;
                 m.c = true;
                 spill
                     .write(&m)
                     .map_err(|e| format!("manifest spill: {e}"))?;
+                if journal {
+                    batch.push(Record::CopiedFile {
+                        k: entry.key,
+                        s: entry.size,
+                        v: entry.version,
+                        tv,
+                    });
+                }
             }
             Done::Failed(f) => failures.push(f),
             Done::Warning(w) => warnings.push(w),
