@@ -97,6 +97,11 @@ print(json.dumps(out, sort_keys=True))
 }
 
 /// The local tree as tests/azure_sdk.py digests it (empty folders left out).
+/// `what` is on standard error exactly once (a fallback is named once, not per file).
+fn said_once(r: &Run, what: &str) {
+    assert_eq!(r.stderr.matches(what).count(), 1, "{}", r.stderr);
+}
+
 fn local_digest(py: &str, dir: &Path) -> String {
     sdk(py, &["local", &s(dir)])
 }
@@ -261,21 +266,9 @@ fn a_service_that_answers_copies_501_is_streamed_and_named_once() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(proxy.counters.copies.load(Relaxed) > 0);
     assert!(proxy.counters.put_data_bytes.load(Relaxed) >= total);
-    assert_eq!(
-        r.stderr.matches("no server-side copy").count(),
-        1,
-        "{}",
-        r.stderr
-    );
+    said_once(&r, "no server-side copy");
     // The large file was tried by ranges first (UploadPartCopy), refused, and said once.
-    assert_eq!(
-        r.stderr
-            .matches("refuses server-side copies by range")
-            .count(),
-        1,
-        "{}",
-        r.stderr
-    );
+    said_once(&r, "refuses server-side copies by range");
     let j = report(&rep);
     assert_eq!(j["bytes_server_side"], 0, "{j}");
     let v = run_env(&["verify", &s(&src), &url(&b), "--progress", "none"], &[]);
@@ -384,14 +377,7 @@ fn azurite_to_another_account_is_copied_from_the_sources_sas_and_streamed_withou
     assert!(!r.stderr.contains(sig) && !r.stdout.contains(sig), "{r:?}");
     // Azurite 3.35 answers Put Block From URL 501: said once, and the file is copied whole by
     // Copy Blob From URL instead, still without a byte through hbcp.
-    assert_eq!(
-        r.stderr
-            .matches("refuses server-side copies by range")
-            .count(),
-        1,
-        "{}",
-        r.stderr
-    );
+    said_once(&r, "refuses server-side copies by range");
     assert!(!r.stderr.contains("no server-side copy"), "{}", r.stderr);
     assert_eq!(proxy.counters.put_data_bytes.load(Relaxed), 0);
     assert!(proxy.counters.copies.load(Relaxed) > 0);
@@ -416,12 +402,7 @@ fn azurite_to_another_account_is_copied_from_the_sources_sas_and_streamed_withou
         &env,
     );
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(
-        r.stderr.matches("no server-side copy").count(),
-        1,
-        "{}",
-        r.stderr
-    );
+    said_once(&r, "no server-side copy");
     assert!(r.stderr.contains("SAS"), "{}", r.stderr);
     assert!(proxy.counters.put_data_bytes.load(Relaxed) - put0 >= total);
     assert_eq!(

@@ -403,26 +403,18 @@ fn plan(
         // the target gave it when it was written. Without a journaled version (or with the
         // target showing none) the size alone proves nothing: the file is checked below.
         if let Some((h, Some(tv))) = resume.file(&e.key, e.size, e.version.as_deref()) {
-            match sh.retry(|| sh.dst.head(&e.key)) {
-                Ok(Some(t))
-                    if t.kind == EntryKind::File
-                        && t.size == e.size
-                        && t.version.is_some()
-                        && tv == journal::version_hash(t.version.as_deref()) =>
-                {
-                    sh.stats.files_skipped.fetch_add(1, Relaxed);
-                    sh.stats.bytes_skipped.fetch_add(e.size, Relaxed);
-                    let _ = done.send(Done::File {
-                        entry: e,
-                        hash: h,
-                        copied: false,
-                        written: false,
-                        tv: None,
-                        md5: None,
-                    });
-                    continue;
-                }
-                _ => {}
+            if target_unchanged(sh, &e, tv) {
+                sh.stats.files_skipped.fetch_add(1, Relaxed);
+                sh.stats.bytes_skipped.fetch_add(e.size, Relaxed);
+                let _ = done.send(Done::File {
+                    entry: e,
+                    hash: h,
+                    copied: false,
+                    written: false,
+                    tv: None,
+                    md5: None,
+                });
+                continue;
             }
         }
         if server_side::resumed(sh, resume, &e, &done) {
@@ -536,6 +528,18 @@ fn plan(
             break;
         }
     }
+}
+
+/// True when the target still has `e`'s file with the size it was journaled with and the
+/// version (hash `tv`, [`journal::version_hash`]) it was given then: one HEAD.
+fn target_unchanged(sh: &Shared<'_>, e: &Entry, tv: u64) -> bool {
+    matches!(
+        sh.retry(|| sh.dst.head(&e.key)),
+        Ok(Some(t)) if t.kind == EntryKind::File
+            && t.size == e.size
+            && t.version.is_some()
+            && tv == journal::version_hash(t.version.as_deref())
+    )
 }
 
 /// Turn a file into tasks. Returns false when the workers are gone.

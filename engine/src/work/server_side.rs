@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::Sender;
-use hbcp_state::journal::{self, Resume};
+use hbcp_state::journal::Resume;
 use hbcp_state::{range_at, range_count};
-use hbcp_store::{CopySource, Entry, EntryKind, Error as StoreError, Upload};
+use hbcp_store::{CopySource, Entry, Error as StoreError, Upload};
 
 use super::{Big, Done, Shared, copy_inline, fail};
 
@@ -131,24 +131,17 @@ pub(super) fn resumed(sh: &Shared<'_>, resume: &Resume, e: &Entry, done: &Sender
     let Some(Some(tv)) = resume.copied_file(&e.key, e.size, e.version.as_deref()) else {
         return false;
     };
-    match sh.retry(|| sh.dst.head(&e.key)) {
-        Ok(Some(t))
-            if t.kind == EntryKind::File
-                && t.size == e.size
-                && t.version.is_some()
-                && journal::version_hash(t.version.as_deref()) == tv =>
-        {
-            sh.stats.files_skipped.fetch_add(1, Relaxed);
-            sh.stats.bytes_skipped.fetch_add(e.size, Relaxed);
-            let _ = done.send(Done::ServerSide {
-                entry: e.clone(),
-                tv: None,
-                journal: false,
-            });
-            true
-        }
-        _ => false,
+    if !super::target_unchanged(sh, e, tv) {
+        return false;
     }
+    sh.stats.files_skipped.fetch_add(1, Relaxed);
+    sh.stats.bytes_skipped.fetch_add(e.size, Relaxed);
+    let _ = done.send(Done::ServerSide {
+        entry: e.clone(),
+        tv: None,
+        journal: false,
+    });
+    true
 }
 
 /// Copy `e` server-side in one request, or stream it when the pair cannot.
