@@ -168,6 +168,33 @@ fn s3_to_s3_is_copied_by_the_service_and_never_streams_only_on_request() {
     let prefix = format!("{b}/hbase");
     assert_eq!(s3_digest(&py, &ep, "hbcp-test", &prefix), want);
 
+    // The same command again: every file is journaled as copied by the service, with the
+    // version the copy's answer gave, and the target still has it: nothing is copied again.
+    let copies = c0.copies.load(Relaxed);
+    let again = |rep: &Path| {
+        run_env(
+            &[
+                "copy",
+                "--no-wals-expected",
+                &url(&a),
+                &url(&b),
+                "--progress",
+                "none",
+                "--range-size",
+                "5MiB",
+                "--verify",
+                "size",
+                "--report",
+                &s(rep),
+            ],
+            &env,
+        )
+    };
+    let r = again(&t.path().join("again.json"));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(c0.copies.load(Relaxed), copies, "{r:?}");
+    assert_eq!(report(&t.path().join("again.json"))["bytes_server_side"], 0);
+
     // The default verification does not trust the service: it reads source and target.
     let before = c0.get_body_bytes.load(Relaxed);
     let v = run_env(&["verify", &s(&src), &url(&b), "--progress", "none"], &env);

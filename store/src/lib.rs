@@ -290,7 +290,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// through hbcp; `key` becomes visible only when whole. [`Error::Unsupported`] when this
     /// store cannot copy from that source (another kind, another endpoint, too large, or a
     /// service that refuses the request as not implemented): the caller streams it instead.
-    fn copy_from(&self, key: &str, src: &CopySource, size: u64) -> Result<()> {
+    /// Returns the version token of the copy (as [`Store::head`] will show it) when the
+    /// service's answer carries one, else `None`.
+    fn copy_from(&self, key: &str, src: &CopySource, size: u64) -> Result<Option<String>> {
         let _ = (src, size);
         Err(Error::Unsupported {
             what: format!("server-side copy to {key}"),

@@ -261,7 +261,7 @@ impl Store for Timed<'_> {
         self.inner.copy_source(key)
     }
 
-    fn copy_from(&self, key: &str, src: &crate::CopySource, size: u64) -> Result<()> {
+    fn copy_from(&self, key: &str, src: &crate::CopySource, size: u64) -> Result<Option<String>> {
         self.lat
             .time(Op::Copy, || self.inner.copy_from(key, src, size))
     }

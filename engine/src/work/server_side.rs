@@ -151,13 +151,13 @@ pub(super) fn copy(sh: &Shared<'_>, e: &Entry, done: &Sender<Done>, buf: &mut Ve
         .copy_source(&e.key)
         .and_then(|src| sh.retry(|| sh.dst.copy_from(&e.key, &src, e.size)));
     match r {
-        Ok(()) => {
+        Ok(written) => {
             sh.stats.files_copied.fetch_add(1, Relaxed);
             sh.stats.bytes_copied.fetch_add(e.size, Relaxed);
             sh.stats.bytes_server_side.fetch_add(e.size, Relaxed);
             let _ = done.send(Done::ServerSide {
                 entry: e.clone(),
-                tv: super::target_version(sh, &e.key, None),
+                tv: super::target_version(sh, &e.key, written),
                 journal: true,
             });
         }

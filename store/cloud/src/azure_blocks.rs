@@ -634,7 +634,7 @@ impl AzureUpload {
 }
 
 /// The ETag header of a write's answer, unquoted (as [`crate::unquoted`] gives a HEAD's).
-fn etag_of(headers: &reqwest::header::HeaderMap) -> Option<String> {
+pub(crate) fn etag_of(headers: &reqwest::header::HeaderMap) -> Option<String> {
     crate::unquoted(headers.get("etag").and_then(|v| v.to_str().ok()))
 }
 

@@ -101,7 +101,12 @@ pub(crate) async fn copy_block(
 }
 
 /// Copy Blob From URL of `src` to `blob`, synchronous: when it returns, the blob is whole.
-pub(crate) async fn copy_from(blocks: &Blocks, blob: &str, src: &CopySource) -> Result<()> {
+/// Returns the new blob's ETag.
+pub(crate) async fn copy_from(
+    blocks: &Blocks,
+    blob: &str,
+    src: &CopySource,
+) -> Result<Option<String>> {
     let mut ms = source_headers(&format!("server-side copy to {blob}"), src)?;
     ms.push(("x-ms-requires-sync", "true".to_string()));
     let (_, headers) = blocks
@@ -127,5 +132,5 @@ pub(crate) async fn copy_from(blocks: &Blocks, blob: &str, src: &CopySource) -> 
             retryable: true,
         });
     }
-    Ok(())
+    Ok(crate::azure_blocks::etag_of(&headers))
 }

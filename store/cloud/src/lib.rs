@@ -2099,7 +2099,7 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         }
     }
 
-    fn copy_from(&self, key: &str, src: &CopySource, size: u64) -> Result<()> {
+    fn copy_from(&self, key: &str, src: &CopySource, size: u64) -> Result<Option<String>> {
         let p = self.path(key)?;
         let unsupported = |hint: &str| Error::Unsupported {
             what: format!("server-side copy to {key}"),
@@ -2116,7 +2116,9 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
                     "the source is not on this GCS endpoint; streamed",
                 ));
             }
+            // The rewrite's answer is not read for a version: the engine asks a HEAD.
             self.block(g.rewrite_from(&src.bucket, &src.object, p.as_ref()))
+                .map(|()| None)
         } else if let Some(az) = &self.azure {
             if src.service != "azure" {
                 return Err(unsupported("the source is not Azure; streamed"));

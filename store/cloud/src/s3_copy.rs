@@ -62,13 +62,14 @@ fn checked(p: &S3Parts, key: &str, body: String) -> Result<String> {
     Ok(body)
 }
 
-/// CopyObject of `src` to `object`; `key` names the file in errors.
+/// CopyObject of `src` to `object`; `key` names the file in errors. Returns the new object's
+/// ETag, unquoted as a HEAD shows it.
 pub(crate) async fn copy_from(
     p: &S3Parts,
     key: &str,
     object: &str,
     src: &CopySource,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let source = source_header(p, key, src)?;
     let body = p
         .request(
@@ -80,7 +81,8 @@ pub(crate) async fn copy_from(
             vec![("x-amz-copy-source", source)],
         )
         .await?;
-    checked(p, key, body).map(|_| ())
+    let body = checked(p, key, body)?;
+    Ok(crate::unquoted(field(&body, "ETag").as_deref()))
 }
 
 /// UploadPartCopy of `range` of `src` into part `index` (0-based) of the multipart upload
