@@ -1111,6 +1111,7 @@ pub(crate) fn finish(
                 adaptive: job.cfg.start_concurrency.is_some(),
                 settled: stats.concurrency_final.load(Relaxed),
                 peak: stats.concurrency_peak.load(Relaxed),
+                throttles: stats.throttles.load(Relaxed),
             },
         };
         report.write(path)?;

@@ -128,6 +128,8 @@ pub(crate) struct GcsJson {
     parts_root: String,
     /// Store MD5s (`--put-md5`).
     put_md5: bool,
+    /// What the retry policy saw on these requests (the store's own, shared).
+    pub(crate) tally: Arc<hbcp_store::retry::Tally>,
 }
 
 impl fmt::Debug for GcsJson {
@@ -140,6 +142,7 @@ impl fmt::Debug for GcsJson {
 }
 
 /// An HTTP request's method, URL and body, before authorisation.
+#[derive(Clone)]
 struct Req {
     method: reqwest::Method,
     url: String,
@@ -175,6 +178,7 @@ impl GcsJson {
             secrets,
             parts_root,
             put_md5,
+            tally: Arc::default(),
         })
     }
 
@@ -192,8 +196,13 @@ impl GcsJson {
         }
     }
 
-    /// Send one request about `object`; the body of a 2xx answer.
+    /// Send one request about `object` under the retry policy; the body of a 2xx answer.
     async fn send(&self, what: &str, object: &str, r: Req) -> Result<String> {
+        crate::policy::retried(&self.tally, || self.send_once(what, object, r.clone())).await
+    }
+
+    /// One try of [`GcsJson::send`].
+    async fn send_once(&self, what: &str, object: &str, r: Req) -> Result<String> {
         let cred =
             self.creds.get_credential().await.map_err(|e| {
                 self.fail(what, object, None, &format!("GCS credential: {e}"), false)
