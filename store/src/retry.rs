@@ -200,7 +200,10 @@ mod tests {
         assert_eq!(tally.retries(), u64::from(ATTEMPTS - 1));
         // Given up on: still the 503 it was (retryable for a resume, a throttle), but no loop
         // above tries it again.
-        assert!(e.is_exhausted() && e.is_retryable() && e.is_throttle(), "{e}");
+        assert!(
+            e.is_exhausted() && e.is_retryable() && e.is_throttle(),
+            "{e}"
+        );
         assert!(!e.is_bad_input());
         assert!(e.to_string().contains("HTTP 503"), "{e}");
         assert!(matches!(

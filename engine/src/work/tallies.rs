@@ -63,7 +63,7 @@ impl<'a> Seen<'a> {
 }
 
 fn sums(tallies: &[&Tally]) -> (u64, u64) {
-    tallies.iter().fold((0, 0), |(t, r), x| {
-        (t + x.throttles(), r + x.retries())
-    })
+    tallies
+        .iter()
+        .fold((0, 0), |(t, r), x| (t + x.throttles(), r + x.retries()))
 }

@@ -1554,9 +1554,11 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
             head: true,
             ..Default::default()
         };
-        self.req("head", path.as_ref(), || self.inner.get_opts(path, opts.clone()))
-            .await
-            .is_ok_and(|r| marks_folder(&r.attributes))
+        self.req("head", path.as_ref(), || {
+            self.inner.get_opts(path, opts.clone())
+        })
+        .await
+        .is_ok_and(|r| marks_folder(&r.attributes))
     }
 }
 
@@ -1805,6 +1807,10 @@ async fn fetch_page(
 impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
     fn describe(&self) -> String {
         self.display.clone()
+    }
+
+    fn retry_tally(&self) -> Option<&hbcp_store::retry::Tally> {
+        Some(&self.tally)
     }
 
     fn caps(&self) -> Caps {
@@ -2270,8 +2276,7 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
             ..Default::default()
         };
         self.call_os("make folder", key, || {
-            self.inner
-                .put_opts(&p, PutPayload::default(), opts.clone())
+            self.inner.put_opts(&p, PutPayload::default(), opts.clone())
         })
         .map(|_| ())
     }
