@@ -433,7 +433,10 @@ fn gcs_uploads_denied_with_403_fail_fast_naming_the_object_and_nothing_is_retrie
     // The first upload is the target's lock (issue 17, item 5): refused before any data is
     // written, so a credential problem, exit 2.
     assert_eq!(o.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("permission denied"), "{stderr}");
+    assert!(
+        stderr.contains("lacks the permission storage.objects.create"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains(&format!("{dst}/.hbcp/lock")),
         "the error names the object: {stderr}"

@@ -172,13 +172,15 @@ fn a_throttle_answer_is_retried_exactly_as_the_policy_says_on_every_cloud() {
         assert_eq!(rep["concurrency"]["throttles"], 3, "{kind:?}: {rep}");
         drop(proxy);
 
-        // A 503 every time: exactly the policy's 5 tries, then the file fails, named.
+        // A 503 every time: exactly the policy's 5 tries; the service is failing, not the
+        // file: the copy stops there, resumable, naming what it was doing.
         let proxy = faultproxy::start(&cloud.upstream, Mode::BusyReads);
         let r = place.run(
             &proxy.url,
             &["copy", "{}", &s(&t.path().join("back2")), "--workers", "1"],
         );
-        assert_eq!(r.code, 1, "{kind:?}: {r:?}");
+        assert_eq!(r.code, 3, "{kind:?}: {r:?}");
+        assert!(r.stderr.contains("resume with"), "{kind:?}: {r:?}");
         assert!(r.stderr.contains("f000"), "{kind:?}: {r:?}");
         assert!(r.stderr.contains("503"), "{kind:?}: {r:?}");
         let reads = proxy.counters.range_gets.load(Relaxed);
@@ -234,4 +236,52 @@ fn a_storm_of_503s_reaches_the_adaptive_concurrency_on_every_cloud() {
         let settled = rep["concurrency"]["settled"].as_u64().unwrap();
         assert!(settled < 8, "{kind:?}: settled at {settled}: {rep}");
     }
+}
+
+/// `hbcp COMMAND` between local files and a fresh place on `cloud`, through a proxy that
+/// answers `status` to every request once two requests carrying file data were answered
+/// (uploads for `copy`, `sync` and `backup`; reads back for `verify`, of a place seeded
+/// straight). One worker, so that the failure lands in the middle of the files.
+fn fails_after_the_first_bytes(cloud: &Cloud, command: &str, status: u16) -> Run {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    files(&src, 6, 50_000);
+    let place = cloud.place(command);
+    if command == "verify" {
+        place.seed(&src);
+    }
+    let proxy = faultproxy::start(&cloud.upstream, Mode::FailAfter { status, after: 2 });
+    let src_arg = s(&src);
+    let mut args = vec![command, &src_arg, "{}", "--workers", "1"];
+    if command == "verify" {
+        args.extend(["--verify", "reread"]);
+    }
+    let r = place.run(&proxy.url, &args);
+    let c = &proxy.counters;
+    assert!(
+        c.data_passed.load(Relaxed) >= 2 && c.failed_after.load(Relaxed) > 0,
+        "{:?} {command} {status}: the failure came after the first bytes: {r:?}",
+        cloud.kind
+    );
+    r
+}
+
+#[test]
+fn a_403_or_a_500_after_the_first_bytes_is_one_status_per_command_on_every_cloud() {
+    let clouds = Cloud::all();
+    let mut wrong = Vec::new();
+    for status in [403u16, 500] {
+        // copy, sync and backup resume: run again, they go on (3); verify does not (1).
+        for (command, want) in [("copy", 3), ("sync", 3), ("backup", 3), ("verify", 1)] {
+            for cloud in &clouds {
+                let r = fails_after_the_first_bytes(cloud, command, status);
+                let what = format!("{:?} {command} after HTTP {status}", cloud.kind);
+                let resumable = want != 3 || r.stderr.contains("resume with");
+                if r.code != want || !resumable || r.stderr.contains("panicked") {
+                    wrong.push(format!("{what}, expected exit {want}: {r:?}"));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
 }

@@ -671,7 +671,10 @@ fn target_version(sh: &Shared<'_>, key: &str, written: Option<String>) -> Option
 }
 
 fn fail(sh: &Shared<'_>, done: &Sender<Done>, key: &str, e: StoreError) {
-    if e.is_fatal() {
+    // The service failed every try of the policy (a 5xx, a throttle, a transport failure that
+    // did not pass): the endpoint is failing, not this file; the run stops, resumable, as it
+    // does when the service refuses the credential.
+    if e.is_fatal() || e.is_exhausted() {
         sh.set_stop(Stop::Fatal(e.to_string()));
         return;
     }

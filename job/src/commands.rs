@@ -1282,7 +1282,7 @@ pub(crate) fn lock_end(
         }
         Err(e @ LockError::Unreadable { .. }) => return usage(e.to_string()),
         // Found before anything was written: the credential's problem, exit 2.
-        Err(LockError::Store(e @ hbcp_store::Error::PermissionDenied { .. })) => {
+        Err(LockError::Store(e)) if e.is_auth() => {
             return usage(format!("cannot lock the target {}: {e}", dst.url));
         }
         Err(e) => {

@@ -244,12 +244,19 @@ impl GcsJson {
             404 => Err(Error::NotFound {
                 key: self.url_of(object),
             }),
+            // Refused as on every other cloud: the endpoint's problem (a credential refused, a
+            // permission lacking), which stops the run, not one file's.
             401 | 403 => {
                 let refs: Vec<&str> = self.secrets.iter().map(|s| s.as_str()).collect();
-                Err(Error::PermissionDenied {
-                    what: format!("{what} {}", self.url_of(object)),
-                    detail: Some(redact_text(&detail, &refs)),
-                })
+                let op = crate::classify::Op::of(what);
+                let problem = crate::classify::gcs(status, &text, op, &self.bucket)
+                    .expect("401 and 403 are classified");
+                Err(crate::classify::access(
+                    format!("{what} {}", self.url_of(object)),
+                    problem,
+                    redact_text(&detail, &refs),
+                    crate::classify::Cloud::Gcs,
+                ))
             }
             s => Err(self.fail(
                 what,
