@@ -839,3 +839,34 @@ fn copy_to_gcs_killed_mid_upload_then_rerun_reuses_the_staged_part_objects() {
         c.resent
     );
 }
+
+/// Issue #17 review: one HEAD tells a block blob from a page blob (the blob type is in its
+/// answer): a block blob whose size is a multiple of 512 costs no second HEAD. A rerun of a
+/// copy to Azurite HEADs the target file it finds journaled; its HEADs are the same for a file
+/// of 1024 bytes (two pages' worth) as for one of 1000.
+#[test]
+fn a_block_blob_of_whole_pages_is_told_from_a_page_blob_by_one_head() {
+    let Some(base) = azurite() else { return };
+    let heads = |size: usize| -> u64 {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        fs::create_dir_all(&src).unwrap();
+        fs::write(src.join("f"), vec![5u8; size]).unwrap();
+        let path = container("pagehead");
+        let direct = format!("{base}/{path}");
+        let state = t.path().join("state");
+        let args = ["--workers", "1", "--state", &s(&state)];
+        assert_eq!(copy(&src, std::path::Path::new(&direct), &args).code, 0);
+        let proxy = faultproxy::start(&base, Mode::Pass);
+        let via = format!("{}/{path}", proxy.url);
+        let r = copy(&src, std::path::Path::new(&via), &args);
+        assert_eq!(r.code, 0, "{r:?}");
+        proxy.counters.heads.load(Relaxed)
+    };
+    let (pages, other) = (heads(1024), heads(1000));
+    assert!(
+        other > 0,
+        "the rerun asked for the target file's properties"
+    );
+    assert_eq!(pages, other, "HEADs for 1024 bytes against 1000");
+}

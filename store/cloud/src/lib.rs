@@ -580,33 +580,6 @@ fn azure_of(
     ))
 }
 
-/// Write `data` as the blob `name` under an Azure URL's root exactly as named, without hbcp's
-/// key checks: names such as `a//b` or `d/` that other tools write and that hbcp's listings
-/// must survive. For tests; hbcp itself never writes such a name.
-#[doc(hidden)]
-pub fn put_blob_as_named(
-    url: &StoreUrl,
-    opts: &CloudOptions,
-    name: &str,
-    data: &[u8],
-) -> Result<()> {
-    let Some(opened) = azure_of(url, opts) else {
-        return Err(Error::Unsupported {
-            what: "a blob written as named".into(),
-            hint: "Azure only".into(),
-        });
-    };
-    let (st, _) = opened?;
-    let full = if st.prefix.is_empty() {
-        name.to_string()
-    } else {
-        format!("{}/{name}", st.prefix)
-    };
-    let az = st.azure.clone().expect("an Azure store");
-    st.block(az.put_blob(&full, bytes::Bytes::copy_from_slice(data)))
-        .map(|_| ())
-}
-
 /// A SAS whose expiry (`se`) has passed by this machine's clock is refused before any request,
 /// with when it expired.
 fn check_sas_expiry(url: &StoreUrl, se: &str) -> Result<()> {
@@ -1873,36 +1846,31 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
                 )));
             }
         }
-        if self.kind == "azure" {
-            // One HEAD answers both: the blob's properties and its metadata (an HDInsight
-            // folder marker is a 0-byte blob with hdi_isfolder=true).
-            let opts = GetOptions {
-                head: true,
-                ..Default::default()
+        if let Some(az) = &self.azure {
+            // One HEAD answers all: the blob's properties, its metadata (an HDInsight folder
+            // marker is a 0-byte blob with hdi_isfolder=true) and its type (a page blob holds
+            // a file shorter than the blob, read through its pages).
+            let loc = p.as_ref().to_string();
+            let Some(h) = self.block(az.head_blob(&loc))? else {
+                return Ok(None);
             };
-            return match self.call_opt("head", key, || self.inner.get_opts(&p, opts.clone())) {
-                Ok(Some(r)) => {
-                    let marker = r.meta.size == 0 && marks_folder(&r.attributes);
-                    let kind = if marker {
-                        EntryKind::Dir
-                    } else {
-                        EntryKind::File
-                    };
-                    let mut meta = Listed::from(&r.meta);
-                    // A page blob's size is a multiple of its pages: only then is its type asked.
-                    if let Some(az) = &self.azure {
-                        if meta.size > 0 && meta.size % azure_pages::PAGE == 0 {
-                            let loc = p.as_ref().to_string();
-                            if self.block(az.is_page_blob(&loc))? == Some(true) {
-                                meta.size = self.block(self.page_file_len(key, &loc))?;
-                            }
-                        }
-                    }
-                    Ok(Some(entry_of(key.to_string(), &meta, kind)))
-                }
-                Ok(None) => Ok(None),
-                Err(e) => Err(e),
+            let kind = if h.size == 0 && h.folder {
+                EntryKind::Dir
+            } else {
+                EntryKind::File
             };
+            let mut meta = Listed {
+                location: loc.clone(),
+                size: h.size,
+                e_tag: h.etag,
+                modified: h.modified,
+                folder: Some(h.folder),
+                page: h.page,
+            };
+            if h.page {
+                meta.size = self.block(self.page_file_len(key, &loc))?;
+            }
+            return Ok(Some(entry_of(key.to_string(), &meta, kind)));
         }
         Ok(self
             .call_opt("head", key, || self.inner.head(&p))?
