@@ -337,6 +337,13 @@ pub trait Store: Send + Sync + fmt::Debug {
         false
     }
 
+    /// What the retry policy saw on this endpoint's requests (throttle answers, retries), for
+    /// stores whose every request goes through [`retry::Tries`]; `None` for stores that send no
+    /// requests (local disk). Wrappers show their inner store's.
+    fn retry_tally(&self) -> Option<&retry::Tally> {
+        None
+    }
+
     /// Make everything committed so far durable (local: `syncfs`). Object stores are durable
     /// at commit, so the default does nothing.
     fn flush(&self) -> Result<()> {
