@@ -21,6 +21,7 @@ mod k8s_hadoop;
 mod plan_run;
 mod preflight;
 mod report_html;
+mod retry_status;
 mod s2s;
 mod select;
 mod shards;
