@@ -368,6 +368,11 @@ pub struct RestoreArgs {
     /// The generation to restore (see `hbcp generations DST`).
     #[arg(long, value_name = "ID")]
     pub generation: String,
+    /// Write nothing (not the target, not the state folder, no lock): say what would be
+    /// copied and kept, as counts, bytes and the first names (with --progress json,
+    /// every name as a JSON line on stdout).
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub tuning: TuningArgs,
     #[command(flatten)]
@@ -604,6 +609,11 @@ pub struct CopyArgs {
     /// With --delete-extra: delete even more than --max-delete.
     #[arg(long)]
     pub force: bool,
+    /// Write nothing (not the target, not the state folder, no lock): say what would be
+    /// copied and kept, as counts, bytes and the first names (with --progress json,
+    /// every name as a JSON line on stdout).
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub wals: WalArgs,
     #[command(flatten)]
@@ -683,6 +693,11 @@ pub struct SyncArgs {
     /// Delete even more than --max-delete.
     #[arg(long)]
     pub force: bool,
+    /// Write nothing (not the target, not the state folder, no lock): say what would be
+    /// copied, kept and (with --delete) deleted, as counts, bytes and the first names (with --progress json,
+    /// every name as a JSON line on stdout).
+    #[arg(long)]
+    pub dry_run: bool,
     /// Keep syncing every --interval until stopped (Ctrl-C: clean stop, exit 0).
     #[arg(long)]
     pub watch: bool,

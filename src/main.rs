@@ -17,6 +17,8 @@ mod cli;
 #[path = "../job/src/commands.rs"]
 mod commands;
 mod completions;
+#[path = "../job/src/dryrun.rs"]
+mod dryrun;
 mod html;
 #[path = "../verifier/src/preflight.rs"]
 mod preflight;

@@ -12,6 +12,7 @@ mod copy_local;
 mod crash;
 mod disk_full;
 mod docs;
+mod dry_run;
 mod extras;
 mod faultproxy;
 mod faults;

@@ -2,7 +2,9 @@
 //! rule shared by the engine's planner and by a dry run (`--dry-run`), so that a dry run names
 //! exactly the files the real run then writes.
 
-use hbcp_store::{Entry, EntryKind};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+use hbcp_store::{Entry, EntryKind, Error as StoreError, Store};
 
 use crate::index::Named;
 use crate::{Overwrite, WriteOnce};
@@ -45,6 +47,27 @@ pub fn server_side(
     dst: &dyn hbcp_store::Store,
 ) -> bool {
     cfg.s2s && !src.caps().is_local && !dst.caps().is_local
+}
+
+/// Whether the target holds nothing but hbcp's own `.hbcp/` folder: then no file is looked up
+/// one by one (every one is [`Decision::New`]). One listing, stopped at the first entry.
+pub fn target_is_empty(dst: &dyn Store) -> hbcp_store::Result<bool> {
+    let found = AtomicBool::new(false);
+    let r = dst.list("", &|e: Entry| {
+        if e.key == ".hbcp" || e.key.starts_with(".hbcp/") {
+            return Ok(());
+        }
+        found.store(true, Relaxed);
+        Err(StoreError::Unsupported {
+            what: "listing".into(),
+            hint: "stop at first entry".into(),
+        })
+    });
+    match r {
+        Ok(()) => Ok(!found.load(Relaxed)),
+        Err(_) if found.load(Relaxed) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Decide for `e`, given `existing` (what the target holds under `e.key`, if anything) and,

@@ -332,25 +332,6 @@ pub(crate) fn run(
     })
 }
 
-fn target_is_empty(dst: &dyn Store) -> hbcp_store::Result<bool> {
-    let found = AtomicBool::new(false);
-    let r = dst.list("", &|e: Entry| {
-        if e.key == ".hbcp" || e.key.starts_with(".hbcp/") {
-            return Ok(());
-        }
-        found.store(true, Relaxed);
-        Err(StoreError::Unsupported {
-            what: "listing".into(),
-            hint: "stop at first entry".into(),
-        })
-    });
-    match r {
-        Ok(()) => Ok(!found.load(Relaxed)),
-        Err(_) if found.load(Relaxed) => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 fn plan(
     sh: &Shared<'_>,
     entries: Receiver<Entry>,
@@ -358,7 +339,7 @@ fn plan(
     done: Sender<Done>,
     resume: &Resume,
 ) {
-    let target_empty = match target_is_empty(sh.dst) {
+    let target_empty = match crate::decide::target_is_empty(sh.dst) {
         Ok(b) => b,
         Err(e) => {
             sh.set_stop(Stop::Fatal(format!("cannot list the target: {e}")));
