@@ -125,11 +125,38 @@ pub struct Concurrency {
 
 impl Report {
     /// Write the report to `path` atomically.
+    /// Every report also says which hbcp wrote it and the command line that ran (redacted).
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
         let tmp = path.with_extension("json.tmp");
-        let text = serde_json::to_vec_pretty(self)?;
+        let mut value = serde_json::to_value(self)?;
+        if let Some(o) = value.as_object_mut() {
+            o.insert("hbcp_version".into(), env!("CARGO_PKG_VERSION").into());
+            o.insert("command_line".into(), command_line().into());
+        }
+        let text = serde_json::to_vec_pretty(&value)?;
         std::fs::write(&tmp, text)
             .and_then(|_| std::fs::rename(&tmp, path))
             .map_err(|e| anyhow::anyhow!("cannot write the report {}: {e}", path.display()))
     }
+}
+
+/// This process's command line as a person would retype it, with every secret redacted: a
+/// URL's SAS signature or password, and the values of the secret environment variables
+/// wherever they appear.
+pub fn command_line() -> String {
+    let secrets = hbcp_store::redact::env_secrets();
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    std::iter::once("hbcp".to_string())
+        .chain(std::env::args().skip(1).map(|a| {
+            let a = hbcp_store::redact::redact_text(&hbcp_store::redact::redact_url(&a), &secrets);
+            if a.is_empty()
+                || a.contains(|c: char| c.is_whitespace() || "'\"$`\\&|;<>()*?#~".contains(c))
+            {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a
+            }
+        }))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
