@@ -19,6 +19,7 @@ mod faults;
 mod hbase_checks;
 mod hostile_keys;
 mod k8s_hadoop;
+mod logging;
 mod plan_run;
 mod preflight;
 mod report_html;

@@ -494,6 +494,18 @@ pub(crate) fn build_job(
         s2s: tuning.s2s == crate::cli::S2sArg::Auto,
         ..Config::default()
     };
+    tracing::info!(
+        target: "hbcp::job",
+        job = %cfg.job,
+        command,
+        source = %cfg.source_label,
+        target = %cfg.target_label,
+        state = %cfg.state_dir.display(),
+        "job {}: {command} {} -> {}",
+        cfg.job,
+        cfg.source_label,
+        cfg.target_label
+    );
     Ok(Job {
         src,
         dst,

@@ -15,6 +15,8 @@ use hbcp_engine::Stop;
 /// closed pipe (EPIPE) or a closed descriptor (EBADF, `2>&-`); a diagnostic that cannot be
 /// shown must not change how the run ends.
 pub(crate) fn err_line(args: std::fmt::Arguments<'_>) {
+    // The log file (`--log-file`) holds what stderr said.
+    tracing::info!(target: "hbcp::stderr", "{args}");
     let mut err = std::io::stderr().lock();
     let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
 }
