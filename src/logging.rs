@@ -1,7 +1,7 @@
 //! `--log-file FILE`, `--log-format text|json`, `-v`/`-q` and `HBCP_LOG`: hbcp's diagnostics
 //! through `tracing`. Only hbcp's own targets are enabled (the HTTP libraries' logs could carry
-//! signed URLs), and every line written to the log file passes through the redaction of
-//! `hbcp_store::redact` (the secret environment values, SAS signatures, authorization
+//! signed URLs), and every line written to the log file passes through the job's redaction
+//! (`hbcp_job::exit::redact`: the secret environment values, SAS signatures, authorization
 //! headers), so the log never holds a secret. The log file also holds every line hbcp prints
 //! on stderr (target `hbcp::stderr`) and the job's identity (`hbcp::job`).
 
@@ -20,14 +20,11 @@ use crate::cli::{Cli, LogFormat};
 #[derive(Clone)]
 struct Redacting {
     file: Arc<Mutex<File>>,
-    secrets: Arc<Vec<String>>,
 }
 
 impl Write for Redacting {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let text = String::from_utf8_lossy(buf);
-        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-        let clean = hbcp_store::redact::redact_text(&text, &secrets);
+        let clean = hbcp_job::exit::redact(&String::from_utf8_lossy(buf));
         let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
         f.write_all(clean.as_bytes())?;
         Ok(buf.len())
@@ -126,7 +123,7 @@ pub fn init(cli: &Cli) -> Result<(), String> {
 }
 
 fn open(p: &Path) -> Result<Redacting, String> {
-    crate::exit::creating_file(p);
+    hbcp_job::exit::creating_file(p);
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -139,7 +136,6 @@ fn open(p: &Path) -> Result<Redacting, String> {
         })?;
     Ok(Redacting {
         file: Arc::new(Mutex::new(file)),
-        secrets: Arc::new(hbcp_store::redact::env_secrets()),
     })
 }
 

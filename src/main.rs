@@ -1,34 +1,13 @@
-//! The `hbcp` binary: arguments in, exit code out. The work is done by the library crates;
-//! the exit codes of docs/ARCHITECTURE.md are decided in one place, `exit.rs`.
+//! The `hbcp` binary: arguments in, exit code out. The command line becomes a
+//! `hbcp_job::JobSpec` (`cli.rs`), the job runs it and shows its progress through
+//! `progress::Display`; the exit status is decided in one place, `hbcp_job::exit`.
+//! It must never import the stages (planner, engine, verifier, store, hbase): only hbcp-job.
 
-// First: its `outln!` is used by the modules below.
-#[macro_use]
-#[path = "../job/src/exit.rs"]
-mod exit;
-#[path = "../job/src/genstore.rs"]
-mod genstore;
-
-mod auth;
-#[path = "../job/src/backup.rs"]
-mod backup;
-#[path = "../job/src/bench.rs"]
-mod bench;
 mod cli;
-#[path = "../job/src/commands.rs"]
-mod commands;
-mod completions;
-#[path = "../job/src/dryrun.rs"]
-mod dryrun;
+mod cmd;
 mod html;
 mod logging;
-#[path = "../verifier/src/preflight.rs"]
-mod preflight;
 mod progress;
-mod report;
-#[path = "../job/src/select.rs"]
-mod select;
-#[path = "../job/src/sync.rs"]
-mod sync;
 
 use std::process::ExitCode;
 
@@ -37,7 +16,7 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-pub use exit::{Exit, usage};
+use hbcp_job::{Exit, exit};
 
 /// mimalloc's `mi_option_arena_eager_commit` (the 5th entry of `mi_option_e` in mimalloc.h,
 /// the same in v2 and v3).
@@ -65,20 +44,21 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
+            return code(if e.use_stderr() {
                 Exit::Usage
             } else {
                 Exit::Ok
-            }
-            .into();
+            });
         }
     };
     progress::set_stats_interval(cli.stats_interval);
     progress::set_quiet(cli.quiet);
     if let Err(msg) = logging::init(&cli) {
-        return exit::of_error(&anyhow::Error::new(exit::UsageError(msg))).into();
+        return code(exit::of_error(&anyhow::Error::new(hbcp_job::UsageError(
+            msg,
+        ))));
     }
-    let exit = match commands::run(cli) {
+    let exit = match cmd::run(cli, std::env::args().collect()) {
         Ok(code) => code,
         Err(e) => exit::of_error(&e),
     };
@@ -86,5 +66,10 @@ fn main() -> ExitCode {
         // Bad input: nothing written, and no folder this run created is left behind.
         exit::undo_created();
     }
-    exit.into()
+    code(exit)
+}
+
+/// The process status of an [`Exit`] (docs/ARCHITECTURE.md's exit codes).
+fn code(exit: Exit) -> ExitCode {
+    ExitCode::from(exit.code())
 }

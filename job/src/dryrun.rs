@@ -20,7 +20,7 @@ use hbcp_store::{Entry, EntryKind, ListSink, Store};
 
 use crate::Exit;
 use crate::commands::Job;
-use crate::progress::bytes;
+use crate::report::bytes;
 
 /// Names printed per kind of action (all of them with `--progress json`).
 const FIRST: usize = 10;
@@ -286,7 +286,7 @@ fn stopping() -> hbcp_store::Error {
 }
 
 fn json(job: &Job) -> bool {
-    job.tuning.progress == crate::cli::ProgressArg::Json
+    job.tuning.progress == crate::spec::ProgressMode::Json
 }
 
 /// `hbcp copy --dry-run`: `feed` is the one the copy would run.
@@ -315,7 +315,7 @@ fn scratch() -> Result<tempfile::TempDir> {
 pub(crate) fn sync(
     mut job: Job,
     sel: &hbcp_planner::Selection,
-    a: &crate::cli::SyncArgs,
+    a: &crate::spec::SyncSpec,
     max_delete: f64,
 ) -> Result<Exit> {
     let (delete, force) = (a.delete, a.force);

@@ -123,15 +123,22 @@ pub struct Concurrency {
     pub peak: u64,
 }
 
+/// This process's command line, quoted and with every secret redacted as in the resume line
+/// (set once by [`crate::run`]): in every report.
+pub(crate) static COMMAND_LINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 impl Report {
     /// Write the report to `path` atomically.
-    /// Every report also says which hbcp wrote it and the command line that ran (redacted).
+    /// Every report also says which hbcp wrote it and the command line that ran ([`COMMAND_LINE`]).
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
         let tmp = path.with_extension("json.tmp");
         let mut value = serde_json::to_value(self)?;
         if let Some(o) = value.as_object_mut() {
             o.insert("hbcp_version".into(), env!("CARGO_PKG_VERSION").into());
-            o.insert("command_line".into(), command_line().into());
+            o.insert(
+                "command_line".into(),
+                COMMAND_LINE.get().cloned().unwrap_or_default().into(),
+            );
         }
         let text = serde_json::to_vec_pretty(&value)?;
         std::fs::write(&tmp, text)
@@ -140,23 +147,23 @@ impl Report {
     }
 }
 
-/// This process's command line as a person would retype it, with every secret redacted: a
-/// URL's SAS signature or password, and the values of the secret environment variables
-/// wherever they appear.
-pub fn command_line() -> String {
-    let secrets = hbcp_store::redact::env_secrets();
-    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    std::iter::once("hbcp".to_string())
-        .chain(std::env::args().skip(1).map(|a| {
-            let a = hbcp_store::redact::redact_text(&hbcp_store::redact::redact_url(&a), &secrets);
-            if a.is_empty()
-                || a.contains(|c: char| c.is_whitespace() || "'\"$`\\&|;<>()*?#~".contains(c))
-            {
-                format!("'{}'", a.replace('\'', "'\\''"))
-            } else {
-                a
-            }
-        }))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// Bytes (or bytes per second) as a human string: `512 B`, `1.5 MiB`.
+pub fn human_bytes(n: f64) -> String {
+    const U: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n;
+    let mut i = 0;
+    while v >= 1024.0 && i < U.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{v:.0} {}", U[i])
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
+}
+
+/// Bytes as a human string.
+pub fn bytes(n: u64) -> String {
+    human_bytes(n as f64)
 }
