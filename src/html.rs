@@ -28,20 +28,7 @@ fn esc(s: &str) -> String {
 }
 
 fn mib(b: f64) -> String {
-    human(b, &["B", "KiB", "MiB", "GiB", "TiB"])
-}
-
-fn human(mut v: f64, units: &[&str]) -> String {
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < units.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{v:.0} {}", units[0])
-    } else {
-        format!("{v:.1} {}", units[i])
-    }
+    hbcp_job::report::human_bytes(b)
 }
 
 fn duration(s: f64) -> String {

@@ -385,16 +385,7 @@ fn azurite_copy_dry_run_writes_no_blob() {
         return;
     };
     let (account, key) = (crate::azure_auth::ACCOUNT, crate::azure_auth::KEY);
-    let py = |args: &[&str]| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/azure_sdk.py");
-        let o = Command::new(&python)
-            .arg(script)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8(o.stdout).unwrap().trim().to_string()
-    };
+    let py = |args: &[&str]| crate::azure_auth::sdk(&python, args);
     let c = format!("dryrun{}", std::process::id());
     py(&["create", &ep, account, key, &c]);
     let listing = || py(&["digest", &ep, account, key, &c, ""]);
