@@ -23,6 +23,7 @@ mod logging;
 mod plan_run;
 mod preflight;
 mod report_html;
+mod retry_status;
 mod s2s;
 mod select;
 mod shards;

@@ -22,6 +22,7 @@ use crate::stats::Stats;
 use crate::{Config, Result, spill_path};
 
 mod server_side;
+mod tallies;
 
 /// A file that could not be copied.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -140,6 +141,8 @@ struct Shared<'a> {
     s2s: bool,
     /// The first file that could not be copied server-side was named.
     s2s_said: AtomicBool,
+    /// What the stores' retry policy saw (throttles, retries), taken in after every call.
+    seen: tallies::Seen<'a>,
 }
 
 impl Shared<'_> {
@@ -158,32 +161,35 @@ impl Shared<'_> {
         self.halt.store(true, Relaxed);
     }
 
-    /// Run a store call under the retry policy (`hbcp_store::retry`): up to `cfg.attempts`
-    /// tries with its backoff; every throttle answer (429/503) tells the adaptive concurrency
-    /// at once (the HTTP client does not retry on its own).
+    /// Run a store call, again where the retry policy (`hbcp_store::retry`) says so: the
+    /// stores retry each request themselves and give up with `Error::Exhausted`, which is not
+    /// tried again here; what is (a body cut off after its answer began, a local I/O error, a
+    /// store without a policy of its own) gets the same tries and backoff. Every throttle
+    /// answer a store saw, retried or not, tells the adaptive concurrency at once.
     fn retry<T>(&self, mut f: impl FnMut() -> hbcp_store::Result<T>) -> hbcp_store::Result<T> {
-        let mut attempt = 1u32;
+        use hbcp_store::retry::{Tries, Verdict};
+        let mut tries = Tries::with_attempts(None, self.cfg.attempts);
         loop {
             let permit = self.gate.acquire();
-            let t0 = Instant::now();
             self.stats.in_flight.fetch_add(1, Relaxed);
             let r = f();
             self.stats.in_flight.fetch_sub(1, Relaxed);
             drop(permit);
+            self.seen.absorb(&self.gate, self.stats);
             if let Err(e) = &r {
-                if e.is_throttle() {
+                if e.is_throttle() && !self.seen.tallied() {
                     self.gate.throttled_at(Instant::now());
                 }
             }
-            match r {
-                Err(e) if e.is_retryable() && attempt < self.cfg.attempts && !self.halted() => {
-                    tracing::debug!(target: "hbcp::retry", "attempt {attempt} failed, retrying: {e}");
+            let attempt = tries.attempt();
+            match tries.judge(r) {
+                Verdict::Retry { error, wait } if !self.halted() => {
+                    tracing::debug!(target: "hbcp::retry", "attempt {attempt} failed, retrying: {error}");
                     self.stats.retries.fetch_add(1, Relaxed);
-                    let noise = t0.elapsed().as_nanos() as u64;
-                    std::thread::sleep(hbcp_store::retry::backoff(attempt, noise));
-                    attempt += 1;
+                    std::thread::sleep(wait);
                 }
-                other => return other,
+                Verdict::Retry { error, .. } => return Err(error),
+                Verdict::Return(r) => return r,
             }
         }
     }
@@ -227,6 +233,7 @@ pub(crate) fn run(
         local_dst: dst.caps().positional_writes,
         s2s: crate::decide::server_side(cfg, src, dst),
         s2s_said: AtomicBool::new(false),
+        seen: tallies::Seen::new(src, dst),
     };
     let workers = cfg.workers.max(1);
     let (entry_tx, entry_rx) = bounded::<Entry>(8192);
@@ -314,6 +321,8 @@ pub(crate) fn run(
     let finished = spill_w.finish();
     sh.stats.buffer_peak.fetch_max(sh.budget.peak(), Relaxed);
     let st = sh.stats;
+    sh.seen.absorb(&sh.gate, st);
+    st.throttles.store(sh.gate.throttle_count(), Relaxed);
     st.concurrency_final.store(sh.gate.limit() as u64, Relaxed);
     st.concurrency_peak
         .fetch_max(sh.gate.peak() as u64, Relaxed);
@@ -624,7 +633,10 @@ fn target_version(sh: &Shared<'_>, key: &str, written: Option<String>) -> Option
 }
 
 fn fail(sh: &Shared<'_>, done: &Sender<Done>, key: &str, e: StoreError) {
-    if e.is_fatal() {
+    // The service failed every try of the policy (a 5xx, a throttle, a transport failure that
+    // did not pass): the endpoint is failing, not this file; the run stops, resumable, as it
+    // does when the service refuses the credential.
+    if e.is_fatal() || e.is_exhausted() {
         sh.set_stop(Stop::Fatal(e.to_string()));
         return;
     }

@@ -1087,6 +1087,7 @@ pub(crate) fn finish(
                 adaptive: job.cfg.start_concurrency.is_some(),
                 settled: stats.concurrency_final.load(Relaxed),
                 peak: stats.concurrency_peak.load(Relaxed),
+                throttles: stats.throttles.load(Relaxed),
             },
         };
         report.write(path)?;
@@ -1257,7 +1258,7 @@ pub(crate) fn lock_end(
         }
         Err(e @ LockError::Unreadable { .. }) => return usage(e.to_string()),
         // Found before anything was written: the credential's problem, exit 2.
-        Err(LockError::Store(e @ hbcp_store::Error::PermissionDenied { .. })) => {
+        Err(LockError::Store(e)) if e.is_auth() => {
             return usage(format!("cannot lock the target {}: {e}", dst.url));
         }
         Err(e) => {

@@ -121,6 +121,9 @@ pub struct Concurrency {
     pub settled: u64,
     /// The highest limit reached.
     pub peak: u64,
+    /// Throttle answers (HTTP 429, 503) received during the copy; each one cut the limit (at
+    /// most once per half second).
+    pub throttles: u64,
 }
 
 /// This process's command line, quoted and with every secret redacted as in the resume line

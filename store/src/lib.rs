@@ -7,6 +7,8 @@
 //! Keys are relative, `/`-separated and byte-exact (`rs%2C16020%2C1` stays exactly that). A key
 //! never starts with `/` and never contains a `.` or `..` component: [`check_key`] enforces it, so
 //! nothing read from a listing or a plan can escape a local target root.
+//!
+//! It must never import another hbcp crate: every stage reaches storage through it.
 #![warn(missing_docs, unreachable_pub)]
 
 mod direct;
@@ -333,6 +335,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// them (the same pass), and the verifier compares it with the service's.
     fn puts_have_service_md5(&self) -> bool {
         false
+    }
+
+    /// What the retry policy saw on this endpoint's requests (throttle answers, retries), for
+    /// stores whose every request goes through [`retry::Tries`]; `None` for stores that send no
+    /// requests (local disk). Wrappers show their inner store's.
+    fn retry_tally(&self) -> Option<&retry::Tally> {
+        None
     }
 
     /// Make everything committed so far durable (local: `syncfs`). Object stores are durable

@@ -164,6 +164,9 @@ impl Store for Timed<'_> {
     fn caps(&self) -> Caps {
         self.inner.caps()
     }
+    fn retry_tally(&self) -> Option<&crate::retry::Tally> {
+        self.inner.retry_tally()
+    }
 
     fn list(&self, prefix: &str, sink: &ListSink<'_>) -> Result<()> {
         let lat = &self.lat;

@@ -52,6 +52,8 @@ pub(crate) struct Blocks {
     /// Store Content-MD5 (`--put-md5`).
     pub(crate) put_md5: bool,
     display: String,
+    /// What the retry policy saw on these requests (the store's own, shared).
+    pub(crate) tally: Arc<hbcp_store::retry::Tally>,
 }
 
 impl fmt::Debug for Blocks {
@@ -175,6 +177,7 @@ impl Blocks {
             secrets,
             put_md5,
             display,
+            tally: Arc::default(),
         })
     }
 
@@ -201,8 +204,35 @@ impl Blocks {
             .map(|(b, _)| b)
     }
 
+    /// [`Blocks::send`], with the answer's headers too; sent under the retry policy.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn send_raw(
+        &self,
+        what: &str,
+        method: reqwest::Method,
+        blob: &str,
+        query: &[(&str, &str)],
+        std_headers: Vec<(&'static str, String)>,
+        ms_headers: Vec<(&'static str, String)>,
+        body: Bytes,
+    ) -> Result<(String, reqwest::header::HeaderMap)> {
+        crate::policy::retried(&self.tally, || {
+            self.send_once(
+                what,
+                method.clone(),
+                blob,
+                query,
+                std_headers.clone(),
+                ms_headers.clone(),
+                body.clone(),
+            )
+        })
+        .await
+    }
+
+    /// One try of [`Blocks::send_raw`]: signed afresh.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_once(
         &self,
         what: &str,
         method: reqwest::Method,
