@@ -16,9 +16,10 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::LargestFirst;
 use crate::adaptive::{Controller, Gate};
 use crate::budget::Budget;
+use crate::decide::{Decision, decide};
 use crate::limiter::Bandwidth;
 use crate::stats::Stats;
-use crate::{Config, Overwrite, Result, spill_path};
+use crate::{Config, Result, spill_path};
 
 mod server_side;
 mod tallies;
@@ -242,7 +243,7 @@ pub(crate) fn run(
             cfg.start_concurrency.unwrap_or(cfg.workers),
         ),
         local_dst: dst.caps().positional_writes,
-        s2s: cfg.s2s && !src.caps().is_local && !dst.caps().is_local,
+        s2s: crate::decide::server_side(cfg, src, dst),
         s2s_said: AtomicBool::new(false),
         s2s_ranges_said: AtomicBool::new(false),
         seen: tallies::Seen::new(src, dst),
@@ -353,25 +354,6 @@ pub(crate) fn run(
     })
 }
 
-fn target_is_empty(dst: &dyn Store) -> hbcp_store::Result<bool> {
-    let found = AtomicBool::new(false);
-    let r = dst.list("", &|e: Entry| {
-        if e.key == ".hbcp" || e.key.starts_with(".hbcp/") {
-            return Ok(());
-        }
-        found.store(true, Relaxed);
-        Err(StoreError::Unsupported {
-            what: "listing".into(),
-            hint: "stop at first entry".into(),
-        })
-    });
-    match r {
-        Ok(()) => Ok(!found.load(Relaxed)),
-        Err(_) if found.load(Relaxed) => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 fn plan(
     sh: &Shared<'_>,
     entries: Receiver<Entry>,
@@ -379,7 +361,7 @@ fn plan(
     done: Sender<Done>,
     resume: &Resume,
 ) {
-    let target_empty = match target_is_empty(sh.dst) {
+    let target_empty = match crate::decide::target_is_empty(sh.dst) {
         Ok(b) => b,
         Err(e) => {
             sh.set_stop(Stop::Fatal(format!("cannot list the target: {e}")));
@@ -460,75 +442,55 @@ fn plan(
                 }
             }
         };
-        if sh.cfg.overwrite == Overwrite::Sync {
-            let name = e.key.rsplit('/').next().unwrap_or("");
-            let hfile = (sh.cfg.write_once)(name);
-            match &existing {
-                Some(x) if x.kind == EntryKind::File && x.size == e.size && hfile => {
-                    let hash = indexed.and_then(|k| k.hash);
-                    sh.stats.files_skipped.fetch_add(1, Relaxed);
-                    sh.stats.bytes_skipped.fetch_add(e.size, Relaxed);
-                    let _ = done.send(Done::Kept { entry: e, hash });
-                    continue;
-                }
-                None if hfile => {
-                    let named = match known.map(|k| k.by_name(name)).transpose() {
-                        Ok(x) => x.flatten(),
-                        Err(err) => {
-                            sh.set_stop(Stop::Fatal(err.to_string()));
-                            break;
-                        }
-                    };
-                    let moved = named.and_then(|n| {
-                        let hash = n.hash?;
-                        (n.size == e.size && n.key != e.key).then_some((n.key, hash))
-                    });
-                    if let Some((from, hash)) = moved {
-                        if !send(Task::CopyWithin {
-                            from,
-                            entry: e,
-                            hash,
-                        }) {
-                            break;
-                        }
-                        continue;
-                    }
-                }
-                _ => {}
+        let by_name = |name: &str| {
+            known
+                .map(|k| k.by_name(name))
+                .transpose()
+                .map(Option::flatten)
+        };
+        let decision = decide(
+            &e,
+            existing.as_ref(),
+            sh.cfg.overwrite,
+            sh.cfg.write_once,
+            by_name,
+        );
+        let t = match decision {
+            Err(err) => {
+                sh.set_stop(Stop::Fatal(err.to_string()));
+                break;
             }
-        }
-        let check = match &existing {
-            None => None,
-            Some(x) if x.kind != EntryKind::File => {
+            Ok(Decision::New | Decision::Replace) => {
+                if !emit(sh, &window.push(e), &tasks, resume) {
+                    break;
+                }
+                continue;
+            }
+            Ok(Decision::Keep { checked: false }) => {
+                let hash = indexed.and_then(|k| k.hash);
+                sh.stats.files_skipped.fetch_add(1, Relaxed);
+                sh.stats.bytes_skipped.fetch_add(e.size, Relaxed);
+                let _ = done.send(Done::Kept { entry: e, hash });
+                continue;
+            }
+            Ok(Decision::Conflict) => {
                 let _ = done.send(Done::Failed(Failure {
                     key: e.key,
                     error: "the target has a directory or special file under this name".into(),
                 }));
                 continue;
             }
-            Some(_) if sh.cfg.overwrite == Overwrite::Never => Some(false),
-            Some(x)
-                if matches!(sh.cfg.overwrite, Overwrite::IfDifferent | Overwrite::Sync)
-                    && x.size == e.size =>
-            {
-                Some(true)
-            }
-            // Replaced: the old file stays whole until the new one is renamed over it.
-            Some(_) => None,
-        };
-        if let Some(write) = check {
+            Ok(Decision::Moved { from, hash }) => Task::CopyWithin {
+                from,
+                entry: e,
+                hash,
+            },
             // Same size at the target: a server-side copy costs less than reading both.
-            let t = if write && sh.s2s && e.size > 0 {
-                Task::ServerSide(e)
-            } else {
-                Task::Check(e, write)
-            };
-            if !send(t) {
-                break;
-            }
-            continue;
-        }
-        if !emit(sh, &window.push(e), &tasks, resume) {
+            Ok(Decision::Compare) if sh.s2s && e.size > 0 => Task::ServerSide(e),
+            Ok(Decision::Compare) => Task::Check(e, true),
+            Ok(Decision::Keep { checked: true }) => Task::Check(e, false),
+        };
+        if !send(t) {
             break;
         }
     }
