@@ -7,6 +7,8 @@
 //! Keys are relative, `/`-separated and byte-exact (`rs%2C16020%2C1` stays exactly that). A key
 //! never starts with `/` and never contains a `.` or `..` component: [`check_key`] enforces it, so
 //! nothing read from a listing or a plan can escape a local target root.
+//!
+//! It must never import another hbcp crate: every stage reaches storage through it.
 #![warn(missing_docs, unreachable_pub)]
 
 mod direct;

@@ -6,6 +6,8 @@
 //! blobs into Azurite exactly as named ([`azurite`]); WALs, plain and compressed ([`wal`]).
 //! Used by the integration tests, the benchmark scripts (through the `hbcp-gen` binary) and to
 //! make `examples/hbase-sample`.
+//! It must never be a dependency of a product crate (only of tests, benches and scripts); it
+//! imports `hbcp-hbase` alone among hbcp's crates.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod activity;

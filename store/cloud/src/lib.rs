@@ -8,6 +8,9 @@
 //! mapped to `hbcp_store::Error` classes (not found, changed, permission denied, retryable), and
 //! every message is passed through the redactor with the secrets in use, so no key, SAS
 //! signature or token reaches any output.
+//!
+//! Among hbcp's crates it imports `hbcp-store` only; it must never import the stages (planner,
+//! engine, verifier, job): they open it through `hbcp_store_cloud::open`.
 #![warn(missing_docs, unreachable_pub)]
 
 mod azure_blocks;
