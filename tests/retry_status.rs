@@ -129,7 +129,7 @@ fn report(p: &std::path::Path) -> serde_json::Value {
 fn files(dir: &std::path::Path, n: u32, size: usize) {
     fs::create_dir_all(dir).unwrap();
     for i in 0..n {
-        let data: Vec<u8> = (0..size).map(|j| (j as u32 ^ i * 7919) as u8).collect();
+        let data: Vec<u8> = (0..size).map(|j| (j as u32 ^ (i * 7919)) as u8).collect();
         fs::write(dir.join(format!("f{i:03}")), data).unwrap();
     }
 }
