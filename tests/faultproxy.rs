@@ -36,6 +36,9 @@ pub enum Mode {
     /// Answer every server-side copy request (one with an `x-ms-copy-source` or
     /// `x-amz-copy-source` header) 501 Not Implemented, pass the rest.
     NoCopies,
+    /// Forward the first `n` server-side copy requests; hold every later one unanswered (never
+    /// forwarded) until the proxy stops: a copy caught in the middle, for a kill -9.
+    HoldCopiesAfter(u64),
     /// Answer the first N ranged GETs 503 ServerBusy, pass everything else.
     BusyFirstReads(u64),
     /// Answer a share (`per_mille`) of the ranged GETs 503 ServerBusy, drawn as `Faults` draws.
@@ -262,7 +265,12 @@ impl State {
             || req.headers().contains_key("x-amz-copy-source")
             || req.uri().path().contains("/rewriteTo/");
         if copy {
-            c.copies.fetch_add(1, Relaxed);
+            let seen = c.copies.fetch_add(1, Relaxed);
+            if let Mode::HoldCopiesAfter(n) = self.mode
+                && seen >= n
+            {
+                std::future::pending::<()>().await;
+            }
             if matches!(self.mode, Mode::NoCopies) {
                 return Ok(azure_error(
                     501,

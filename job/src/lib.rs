@@ -18,6 +18,7 @@ mod auth;
 mod backup;
 mod bench;
 mod commands;
+mod dryrun;
 mod genstore;
 pub mod observe;
 mod preflight;

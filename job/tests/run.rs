@@ -73,6 +73,7 @@ fn copy_spec(src: &Path, dst: &Path, workers: Option<usize>) -> JobSpec {
             selection: SelectionSpec::default(),
             hbase: HbaseSelectSpec::default(),
             tuning: tuning(workers),
+            dry_run: false,
         }),
         azure_endpoint: None,
         put_md5: false,

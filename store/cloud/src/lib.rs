@@ -2072,6 +2072,7 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
             resumed,
             ctx: self.ctx(),
             tally: self.tally.clone(),
+            s3: self.s3.clone(),
         }))
     }
 
@@ -2138,7 +2139,7 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         }
     }
 
-    fn copy_from(&self, key: &str, src: &CopySource, size: u64) -> Result<()> {
+    fn copy_from(&self, key: &str, src: &CopySource, size: u64) -> Result<Option<String>> {
         let p = self.path(key)?;
         let unsupported = |hint: &str| Error::Unsupported {
             what: format!("server-side copy to {key}"),
@@ -2155,7 +2156,9 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
                     "the source is not on this GCS endpoint; streamed",
                 ));
             }
+            // The rewrite's answer is not read for a version: the engine asks a HEAD.
             self.block(g.rewrite_from(&src.bucket, &src.object, p.as_ref()))
+                .map(|()| None)
         } else if let Some(az) = &self.azure {
             if src.service != "azure" {
                 return Err(unsupported("the source is not Azure; streamed"));
@@ -2169,15 +2172,13 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         } else {
             return Err(unsupported("this store has no server-side copy; streamed"));
         };
-        match r {
-            // The service does not implement the request (an emulator): stream instead.
-            Err(Error::Remote {
-                status: Some(501),
-                message,
-                ..
-            }) => Err(unsupported(&format!("the service answered {message}"))),
-            other => other,
-        }
+        not_served(r, || format!("server-side copy to {key}"))
+    }
+
+    fn copies_ranges(&self) -> bool {
+        // S3 UploadPartCopy, Azure Put Block From URL. GCS has no ranged copy: a rewrite
+        // copies a whole object (and continues itself with its rewriteToken).
+        self.s3.is_some() || self.azure.is_some()
     }
 
     fn put_if(&self, key: &str, data: &[u8], cond: PutIf<'_>) -> Result<Option<String>> {
@@ -2268,6 +2269,22 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
     }
 }
 
+/// A server-side copy the service does not implement (an emulator's 501) is
+/// [`Error::Unsupported`], so that the engine copies the file another way.
+fn not_served<T>(r: Result<T>, what: impl FnOnce() -> String) -> Result<T> {
+    match r {
+        Err(Error::Remote {
+            status: Some(501),
+            message,
+            ..
+        }) => Err(Error::Unsupported {
+            what: what(),
+            hint: format!("the service answered {message}"),
+        }),
+        other => other,
+    }
+}
+
 /// The version token of [`Store::put_if`]: the ETag and the object version (GCS's generation),
 /// exactly as the service gave them, on two lines.
 fn token_of(e_tag: Option<String>, version: Option<String>) -> String {
@@ -2299,6 +2316,8 @@ struct CloudUpload<S> {
     /// The store's error mapping and retry tally.
     ctx: ErrCtx,
     tally: Arc<hbcp_store::retry::Tally>,
+    /// S3: the signed requests object_store does not send (UploadPartCopy).
+    s3: Option<Arc<s3_parts::S3Parts>>,
 }
 
 impl<S> fmt::Debug for CloudUpload<S> {
@@ -2342,6 +2361,34 @@ impl<S: ObjectStore + MultipartStore> Upload for CloudUpload<S> {
             parts.resize(index as usize + 1, None);
         }
         parts[index as usize] = Some(part);
+        Ok(())
+    }
+
+    fn put_part_from(&self, index: u32, src: &CopySource, range: Range<u64>) -> Result<()> {
+        let what = || format!("server-side copy of part {index} of {}", self.key);
+        let Some(s3) = &self.s3 else {
+            return Err(Error::Unsupported {
+                what: what(),
+                hint: "this store copies whole objects only".into(),
+            });
+        };
+        let etag = not_served(
+            self.handle.block_on(s3_copy::copy_part(
+                s3,
+                &self.key,
+                self.path.as_ref(),
+                &self.id,
+                index,
+                src,
+                range,
+            )),
+            what,
+        )?;
+        let mut parts = self.parts.lock().unwrap();
+        if parts.len() <= index as usize {
+            parts.resize(index as usize + 1, None);
+        }
+        parts[index as usize] = Some(PartId { content_id: etag });
         Ok(())
     }
 
