@@ -5,6 +5,8 @@
 #[macro_use]
 #[path = "../job/src/exit.rs"]
 mod exit;
+#[path = "../job/src/genproof.rs"]
+mod genproof;
 #[path = "../job/src/genstore.rs"]
 mod genstore;
 

@@ -25,8 +25,8 @@ use hbcp_store::timed::Timed;
 use hbcp_store::{Entry, EntryKind, ListSink, Store};
 use hbcp_verifier::check::{Params, SourceCheck, verify_entries};
 use hbcp_verifier::generation::{
-    self as g, GENERATION_FORMAT, GENERATION_VERSION, GenerationEntry, GenerationHeader,
-    LAYOUT_FORMAT, LAYOUT_KEY, Layout,
+    self as g, GENERATION_FORMAT, GENERATION_VERSION, GenerationHeader, LAYOUT_FORMAT, LAYOUT_KEY,
+    Layout,
 };
 use hbcp_verifier::{VerifyMode, VerifyOutcome};
 
@@ -479,8 +479,8 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         reporter.finish();
         return Ok(exit);
     }
-    // Verify: every byte stored by this generation; the files it shares with earlier ones by
-    // size (they were verified when stored).
+    // Verify: every byte stored by this generation; the files it shares with earlier ones are
+    // proven by the records of the generations that stored and verified them.
     reporter.phase("verify");
     let mut header = GenerationHeader {
         format: GENERATION_FORMAT.into(),
@@ -515,20 +515,14 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
             st.files_verified.fetch_add(1, Relaxed);
         }
     };
-    let gs = gen_store.clone();
-    let is_new = move |e: &GenerationEntry| {
-        e.at.as_deref()
-            .is_some_and(|a| gs.is_new(a).unwrap_or(true))
-    };
-    let gs = gen_store.clone();
-    let is_shared = move |e: &GenerationEntry| {
-        !e.d && e
-            .at
-            .as_deref()
-            .is_some_and(|a| !gs.is_new(a).unwrap_or(true))
-    };
+    // The files this generation stored are verified against the source; the ones it shares
+    // with earlier generations are proven by their records there (a merge of the two sorted
+    // manifests, no request per file), and checked at the target only when no record proves
+    // them.
+    let prev_id = listing.visible().last().copied();
+    let split = crate::genproof::split(store.as_ref(), &gen_store, &local_manifest, prev_id)?;
     let gen_timed = &Timed::new(gen_store.as_ref(), stats.ops());
-    let (fresh, err1) = crate::genstore::manifest_entries(&local_manifest, is_new)?;
+    let (fresh, err1) = crate::genstore::manifest_entries(&split.fresh, |_| true)?;
     let v1 = verify_entries(
         gen_timed,
         SourceCheck::Head(&Timed::new(job.src.store.as_ref(), stats.ops())),
@@ -537,18 +531,22 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         &progress,
     )?;
     crate::genstore::check_read(&err1)?;
-    let (shared, err2) = crate::genstore::manifest_entries(&local_manifest, is_shared)?;
+    let (unproven, err2) = crate::genstore::manifest_entries(&split.unproven, |_| true)?;
     let v2 = verify_entries(
         gen_timed,
         SourceCheck::None,
-        shared,
-        &params(VerifyMode::Size),
+        unproven,
+        &params(verify_mode(job.tuning.verify)),
         &progress,
     )?;
     crate::genstore::check_read(&err2)?;
+    stats.files_verified.fetch_add(split.proven(), Relaxed);
+    stats.bytes_verified.fetch_add(split.proven_bytes, Relaxed);
     reporter.finish();
     let mut verified = v1;
     verified.merge(v2);
+    verified.files += split.proven();
+    verified.bytes += split.proven_bytes;
     let mut problems: Vec<String> = outcome
         .failures
         .iter()
@@ -661,6 +659,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
                 "files": verified.files,
                 "bytes": verified.bytes,
                 "mismatches": verified.mismatches,
+                "by_earlier_generations": split.proven(),
             },
             "source_findings": verified.source_findings,
             "failures": outcome.failures,

@@ -100,7 +100,8 @@ fn name_of(key: &str) -> &str {
 }
 
 /// What the visible generations stored: the engine's index (key → size, checksum), where each
-/// key's bytes are (key → stored key, size) and the HFile names the pool holds (name → size).
+/// key's bytes are (key → stored key, size) and the HFile names the pool holds (name →
+/// checksum, size).
 pub(crate) struct Known {
     pub(crate) index: TargetIndex,
     pub(crate) prev: KeyMap,
@@ -120,7 +121,7 @@ pub(crate) fn load_known(store: &dyn Store, listing: &Listing, scratch: &Path) -
             index.add(&e.k, e.s, e.checksum())?;
             let Some(at) = e.at else { return Ok(()) };
             if let Some(name) = at.strip_prefix(g::POOL_PREFIX) {
-                pooled.add(name, "", e.s)?;
+                pooled.add(name, e.h.as_deref().unwrap_or(""), e.s)?;
             }
             prev.add(&e.k, &at, e.s)?;
             Ok(())
@@ -144,7 +145,7 @@ pub(crate) struct GenStore {
     pub(crate) id: u64,
     /// key → stored key, from the visible generations (newest wins).
     pub(crate) prev: KeyMap,
-    /// HFile name → size, for the HFiles the pool holds for visible generations.
+    /// HFile name → (checksum, size), for the HFiles the pool holds for visible generations.
     pub(crate) pooled: KeyMap,
     /// key → stored key, for HFiles this run could not pool (a name clash).
     pub(crate) clashed: Mutex<HashMap<String, String>>,
