@@ -24,6 +24,8 @@ mod html;
 mod preflight;
 mod progress;
 mod report;
+#[path = "../job/src/rpo.rs"]
+mod rpo;
 #[path = "../job/src/select.rs"]
 mod select;
 #[path = "../job/src/sync.rs"]
