@@ -76,6 +76,16 @@ fn sample(root: &Path) {
     generate(root, &Spec::sample(), 11).unwrap();
 }
 
+/// A temporary folder with the sample root at `src`, and where the backup (`bk`) and the
+/// report go.
+fn sampled() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let (src, bk) = (t.path().join("src"), t.path().join("bk"));
+    sample(&src);
+    let rep = t.path().join("r.json");
+    (t, src, bk, rep)
+}
+
 fn files_under(p: &Path) -> Vec<String> {
     digest(p)
         .into_iter()
@@ -95,10 +105,7 @@ fn backed_up(p: &Path) -> Vec<String> {
 
 #[test]
 fn backup_mutate_backup_restore_each_generation_byte_identical_and_only_new_data_sent() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, bk) = (t.path().join("src"), t.path().join("bk"));
-    sample(&src);
-    let rep = t.path().join("r.json");
+    let (t, src, bk, rep) = sampled();
     let r = backup(&s(&src), &s(&bk), &rep, &[]);
     assert_eq!(r.code, 0, "{r:?}");
     let time1 = freeze(&src, &t.path().join("time1"));
@@ -194,10 +201,7 @@ fn backup_mutate_backup_restore_each_generation_byte_identical_and_only_new_data
 /// stored bytes are gone.
 #[test]
 fn backup_incremental_proves_shared_files_by_earlier_records_and_checks_the_rest() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, bk) = (t.path().join("src"), t.path().join("bk"));
-    sample(&src);
-    let rep = t.path().join("r.json");
+    let (_t, src, bk, rep) = sampled();
     let r = backup(&s(&src), &s(&bk), &rep, &[]);
     assert_eq!(r.code, 0, "{r:?}");
     let j1 = report(&rep);
@@ -250,10 +254,7 @@ fn backup_incremental_proves_shared_files_by_earlier_records_and_checks_the_rest
 /// written.)
 #[test]
 fn backup_reads_back_a_shared_file_no_earlier_record_proves() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, bk) = (t.path().join("src"), t.path().join("bk"));
-    sample(&src);
-    let rep = t.path().join("r.json");
+    let (t, src, bk, rep) = sampled();
     let r = backup(&s(&src), &s(&bk), &rep, &[]);
     assert_eq!(r.code, 0, "{r:?}");
     let is_hfile = |k: &str| {
@@ -304,10 +305,7 @@ fn backup_reads_back_a_shared_file_no_earlier_record_proves() {
 
 #[test]
 fn backup_keep_prunes_old_generations_but_never_what_a_kept_one_needs() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, bk) = (t.path().join("src"), t.path().join("bk"));
-    sample(&src);
-    let rep = t.path().join("r.json");
+    let (t, src, bk, rep) = sampled();
     let mut times = Vec::new();
     for i in 1..=4u64 {
         if i > 1 {
@@ -368,10 +366,7 @@ fn backup_keep_prunes_old_generations_but_never_what_a_kept_one_needs() {
 /// said), then refused by --max-delete, then applied; a bad policy is refused before anything.
 #[test]
 fn backup_retention_dry_run_then_cap_then_prune() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, bk) = (t.path().join("src"), t.path().join("bk"));
-    sample(&src);
-    let rep = t.path().join("r.json");
+    let (t, src, bk, rep) = sampled();
     for i in 1..=3u64 {
         if i > 1 {
             // A table dropped: generation 1 and 2 hold bytes no later one needs.
@@ -449,10 +444,7 @@ fn backup_retention_dry_run_then_cap_then_prune() {
 
 #[test]
 fn restore_finds_a_damaged_stored_file_and_says_which() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, bk) = (t.path().join("src"), t.path().join("bk"));
-    sample(&src);
-    let rep = t.path().join("r.json");
+    let (t, src, bk, rep) = sampled();
     assert_eq!(backup(&s(&src), &s(&bk), &rep, &[]).code, 0);
     // Flip one byte of a pooled HFile, same size: only the checksum can tell.
     let victim = files_under(&bk.join("pool"))
@@ -472,10 +464,7 @@ fn restore_finds_a_damaged_stored_file_and_says_which() {
 
 #[test]
 fn backup_generations_restore_refuse_bad_input_with_one_clear_line() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, bk) = (t.path().join("src"), t.path().join("bk"));
-    sample(&src);
-    let rep = t.path().join("r.json");
+    let (t, src, bk, rep) = sampled();
     let other = t.path().join("other");
     fs::create_dir_all(&other).unwrap();
     fs::write(other.join("x"), b"not a backup").unwrap();
