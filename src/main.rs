@@ -9,6 +9,8 @@ mod exit;
 mod genproof;
 #[path = "../job/src/genstore.rs"]
 mod genstore;
+#[path = "../job/src/heartbeat.rs"]
+mod heartbeat;
 
 mod auth;
 #[path = "../job/src/backup.rs"]
