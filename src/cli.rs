@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::builder::ArgPredicate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use hbcp_job::spec;
 
 /// `hbcp -V`: the version, the commit and the build date on one line.
 const VERSION: &str = concat!(
@@ -925,9 +926,94 @@ pub fn parse_cap_mbps(s: &str) -> Result<u64, String> {
 }
 
 impl TuningArgs {
-    /// The bandwidth cap in bytes per second: `--max-bandwidth` or `--cap-mbps`.
-    pub fn bandwidth(&self) -> Option<u64> {
-        self.max_bandwidth.or(self.cap_mbps)
+    /// The tuning of a run, checked ([`spec::Tuning::check`]).
+    pub(crate) fn spec(self) -> anyhow::Result<spec::Tuning> {
+        let t = spec::Tuning {
+            workers: self.workers,
+            range_size: self.range_size,
+            bandwidth: self.max_bandwidth.or(self.cap_mbps),
+            max_memory: self.max_memory,
+            verify: self.verify.spec(),
+            strict: self.strict,
+            report: self.report,
+            state: self.state,
+            progress: self.progress.spec(),
+            overwrite: match self.overwrite {
+                OverwriteArg::IfDifferent => spec::OverwriteChoice::IfDifferent,
+                OverwriteArg::Always => spec::OverwriteChoice::Always,
+                OverwriteArg::Never => spec::OverwriteChoice::Never,
+            },
+            allow_http: self.allow_http,
+            s2s: self.s2s == S2sArg::Auto,
+        };
+        t.check()?;
+        Ok(t)
+    }
+}
+
+impl Endpoints {
+    pub(crate) fn spec(self) -> spec::Endpoints {
+        spec::Endpoints {
+            src: self.src,
+            dst: self.dst,
+        }
+    }
+}
+
+impl SelectionArgs {
+    pub(crate) fn spec(self) -> spec::SelectionSpec {
+        spec::SelectionSpec {
+            exclude: self.exclude,
+        }
+    }
+}
+
+impl WalArgs {
+    pub(crate) fn spec(self) -> spec::WalSpec {
+        spec::WalSpec {
+            wal_dir: self.wal_dir,
+            no_wals_expected: self.no_wals_expected,
+        }
+    }
+}
+
+impl HbaseSelectArgs {
+    pub(crate) fn spec(self) -> spec::HbaseSelectSpec {
+        spec::HbaseSelectSpec {
+            table: self.table,
+            snapshot: self.snapshot,
+            start_row: self.start_row,
+            end_row: self.end_row,
+            since: self.since,
+            until: self.until,
+            layout: match self.layout {
+                LayoutArg::Root => spec::LayoutChoice::Root,
+                LayoutArg::Bulkload => spec::LayoutChoice::Bulkload,
+            },
+        }
+    }
+}
+
+impl VerifyArg {
+    pub(crate) fn spec(self) -> spec::VerifyChoice {
+        match self {
+            VerifyArg::None => spec::VerifyChoice::None,
+            VerifyArg::Size => spec::VerifyChoice::Size,
+            VerifyArg::Checksum => spec::VerifyChoice::Checksum,
+            VerifyArg::Reread => spec::VerifyChoice::Reread,
+            VerifyArg::Deep => spec::VerifyChoice::Deep,
+        }
+    }
+}
+
+impl ProgressArg {
+    pub(crate) fn spec(self) -> spec::ProgressMode {
+        match self {
+            ProgressArg::Auto => spec::ProgressMode::Auto,
+            ProgressArg::Bar => spec::ProgressMode::Bar,
+            ProgressArg::Json => spec::ProgressMode::Json,
+            ProgressArg::None => spec::ProgressMode::None,
+        }
     }
 }
 

@@ -1,37 +1,12 @@
-//! The `hbcp` binary: arguments in, exit code out. The work is done by the library crates;
-//! the exit codes of docs/ARCHITECTURE.md are decided in one place, `exit.rs`.
+//! The `hbcp` binary: arguments in, exit code out. The command line becomes a
+//! `hbcp_job::JobSpec` (`cli.rs`), the job runs it and shows its progress through
+//! `progress::Display`; the exit status is decided in one place, `hbcp_job::exit`.
+//! It must never import the stages (planner, engine, verifier, store, hbase): only hbcp-job.
 
-// First: its `outln!` is used by the modules below.
-#[macro_use]
-#[path = "../job/src/exit.rs"]
-mod exit;
-#[path = "../job/src/genproof.rs"]
-mod genproof;
-#[path = "../job/src/genstore.rs"]
-mod genstore;
-#[path = "../job/src/heartbeat.rs"]
-mod heartbeat;
-
-mod auth;
-#[path = "../job/src/backup.rs"]
-mod backup;
-#[path = "../job/src/bench.rs"]
-mod bench;
 mod cli;
-#[path = "../job/src/commands.rs"]
-mod commands;
-mod completions;
+mod cmd;
 mod html;
-#[path = "../verifier/src/preflight.rs"]
-mod preflight;
 mod progress;
-mod report;
-#[path = "../job/src/rpo.rs"]
-mod rpo;
-#[path = "../job/src/select.rs"]
-mod select;
-#[path = "../job/src/sync.rs"]
-mod sync;
 
 use std::process::ExitCode;
 
@@ -40,7 +15,7 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-pub use exit::{Exit, usage};
+use hbcp_job::{Exit, exit};
 
 /// `HBCP_LOG=debug` (or `info`, `trace`) prints hbcp's own diagnostics on stderr: each retry
 /// with the error that caused it and the service's request id. Only hbcp's targets are enabled:
@@ -94,16 +69,15 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
+            return code(if e.use_stderr() {
                 Exit::Usage
             } else {
                 Exit::Ok
-            }
-            .into();
+            });
         }
     };
     progress::set_stats_interval(cli.stats_interval);
-    let exit = match commands::run(cli) {
+    let exit = match cmd::run(cli, std::env::args().collect()) {
         Ok(code) => code,
         Err(e) => exit::of_error(&e),
     };
@@ -111,5 +85,10 @@ fn main() -> ExitCode {
         // Bad input: nothing written, and no folder this run created is left behind.
         exit::undo_created();
     }
-    exit.into()
+    code(exit)
+}
+
+/// The process status of an [`Exit`] (docs/ARCHITECTURE.md's exit codes).
+fn code(exit: Exit) -> ExitCode {
+    ExitCode::from(exit.code())
 }

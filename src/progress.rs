@@ -12,10 +12,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use hbcp_engine::Stats;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::ProgressArg;
+use hbcp_job::errln;
+use hbcp_job::observe::{Phase, Stats, Watch};
+use hbcp_job::report::{bytes, human_bytes};
+use hbcp_job::spec::ProgressMode;
 
 /// The rate shown is over this much of the recent past.
 const RATE_WINDOW: Duration = Duration::from_secs(10);
@@ -32,31 +34,11 @@ fn stats_interval() -> Duration {
     Duration::from_millis(STATS_INTERVAL_MS.load(Relaxed))
 }
 
-/// A running reporter; stops when dropped or on [`Reporter::finish`].
+/// A running reporter; stops and clears its display when dropped.
 pub struct Reporter {
     stop: Arc<AtomicBool>,
     phase: Arc<Mutex<&'static str>>,
     handle: Option<JoinHandle<()>>,
-}
-
-fn human_bytes(n: f64) -> String {
-    const U: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n;
-    let mut i = 0;
-    while v >= 1024.0 && i < U.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{v:.0} {}", U[i])
-    } else {
-        format!("{v:.1} {}", U[i])
-    }
-}
-
-/// Bytes as a human string.
-pub fn bytes(n: u64) -> String {
-    human_bytes(n as f64)
 }
 
 /// A duration as `1h02m03s`, `4m05s` or `6s`.
@@ -242,15 +224,15 @@ enum Show {
 
 impl Reporter {
     /// Start reporting `stats` in `mode`.
-    pub fn start(stats: Arc<Stats>, mode: ProgressArg) -> Reporter {
+    pub fn start(stats: Arc<Stats>, mode: ProgressMode) -> Reporter {
         let stop = Arc::new(AtomicBool::new(false));
         let phase = Arc::new(Mutex::new("copy"));
         let show = match mode {
-            ProgressArg::Auto if std::io::stderr().is_terminal() => Show::Bar,
-            ProgressArg::Auto => Show::Lines,
-            ProgressArg::Bar => Show::Bar,
-            ProgressArg::Json => Show::Json,
-            ProgressArg::None => Show::Nothing,
+            ProgressMode::Auto if std::io::stderr().is_terminal() => Show::Bar,
+            ProgressMode::Auto => Show::Lines,
+            ProgressMode::Bar => Show::Bar,
+            ProgressMode::Json => Show::Json,
+            ProgressMode::None => Show::Nothing,
         };
         let (s2, p2) = (stop.clone(), phase.clone());
         let interval = stats_interval();
@@ -265,22 +247,28 @@ impl Reporter {
         }
     }
 
-    /// Switch the phase shown (`copy`, `verify`).
-    pub fn phase(&self, p: &'static str) {
-        *self.phase.lock().unwrap() = p;
-    }
-
-    /// Stop and clear the display.
-    pub fn finish(mut self) {
-        self.stop_now();
-    }
-
     fn stop_now(&mut self) {
         self.stop.store(true, Relaxed);
         if let Some(h) = self.handle.take() {
             h.thread().unpark();
             let _ = h.join();
         }
+    }
+}
+
+impl Watch for Reporter {
+    /// Switch the phase shown (`copy`, `verify`).
+    fn phase(&self, p: Phase) {
+        *self.phase.lock().unwrap() = p.name();
+    }
+}
+
+/// The binary's [`hbcp_job::Observer`]: a [`Reporter`] per run.
+pub struct Display;
+
+impl hbcp_job::Observer for Display {
+    fn watch(&self, stats: Arc<Stats>, mode: ProgressMode) -> Box<dyn Watch> {
+        Box::new(Reporter::start(stats, mode))
     }
 }
 

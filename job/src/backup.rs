@@ -30,13 +30,13 @@ use hbcp_verifier::generation::{
 };
 use hbcp_verifier::{VerifyMode, VerifyOutcome};
 
-use crate::cli::{BackupArgs, GenerationsArgs, ProgressArg, RestoreArgs, VerifyArg};
 use crate::commands::{
-    End, build_job, cleanup_staging, finish, forget, install_signals, open_source, open_target,
-    selection, validate_tuning, verify_mode, write_completion,
+    End, build_job, cleanup_staging, forget, install_signals, open_source, open_target, selection,
+    verify_mode,
 };
 use crate::genstore::{GenStore, list_generations, load_known};
-use crate::progress::{Reporter, bytes};
+use crate::report::bytes;
+use crate::spec::{BackupSpec, GenerationsSpec, ProgressMode, RestoreSpec, VerifyChoice};
 use crate::{Exit, usage};
 
 /// The id of the generation a backup is writing, kept until its manifest is written so that a
@@ -112,26 +112,6 @@ struct Pruned {
     deleted_files: u64,
     deleted_bytes: u64,
     problems: Vec<String>,
-}
-
-/// Remove `key`'s parent folders that are now empty, up to the top folder of the layout
-/// (local targets keep folders).
-fn prune_empty_parents(store: &dyn Store, key: &str) {
-    if !store.caps().is_local {
-        return;
-    }
-    let root = std::path::PathBuf::from(store.describe());
-    let mut k = key;
-    while let Some((parent, _)) = k.rsplit_once('/') {
-        if !parent.contains('/') {
-            break; // pool/, files/ stay
-        }
-        let p = root.join(parent);
-        if std::fs::remove_dir(&p).is_err() {
-            break; // not empty (or gone)
-        }
-        k = parent;
-    }
 }
 
 /// How far a prune may go.
@@ -214,7 +194,8 @@ fn prune(
             Ok(()) => {
                 out.deleted_files += 1;
                 out.deleted_bytes += size;
-                prune_empty_parents(store, k);
+                // The layout's top folders (pool/, files/) stay.
+                crate::tidy::prune_empty_parents(store, k, |p| !p.contains('/'));
             }
             Err(e) => out.problems.push(format!("delete {k}: {e}")),
         }
@@ -273,9 +254,8 @@ fn say_pruned(pruned: &Pruned) {
 }
 
 /// `hbcp backup`.
-pub fn backup(a: BackupArgs) -> Result<Exit> {
-    validate_tuning(&a.tuning)?;
-    if a.tuning.verify == VerifyArg::None {
+pub fn backup(a: BackupSpec, observer: &Arc<dyn crate::Observer>) -> Result<Exit> {
+    if a.tuning.verify == VerifyChoice::None {
         return usage(
             "--verify none: a generation is written only once verified; use size or checksum",
         );
@@ -313,10 +293,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         );
     }
     let cap = PruneCap {
-        max_share: match crate::sync::parse_share(&a.max_delete) {
-            Ok(v) => v,
-            Err(e) => return usage(format!("--max-delete {e}")),
-        },
+        max_share: a.max_delete,
         force: a.force,
         dry_run: a.dry_run,
     };
@@ -428,12 +405,13 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
         url: dst.url.clone(),
         store: gen_store.clone(),
     };
-    let mut job = build_job("backup", src, gen_end, &excludes, tuning, None, None)?;
+    let mut job = build_job(
+        observer, "backup", src, gen_end, &excludes, tuning, None, None,
+    )?;
     job.hbase = crate::commands::hbase_layout(None, &sel);
     job.cfg.known_target = Some(Arc::new(known.index));
     job.cfg.overwrite = Overwrite::Sync;
-    let stats = Arc::new(Stats::default());
-    let quiet = matches!(job.tuning.progress, ProgressArg::Json);
+    let quiet = matches!(job.tuning.progress, ProgressMode::Json);
     if !quiet {
         errln!(
             "hbcp: backup {} -> {} generation {id}{} (state in {})",
@@ -443,7 +421,6 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
             job.cfg.state_dir.display()
         );
     }
-    let reporter = Reporter::start(stats.clone(), job.tuning.progress);
     let left_out = job.left_out.clone();
     let feed = move |src: &dyn Store, sink: &ListSink<'_>| {
         src.list("", &|e: Entry| {
@@ -454,34 +431,6 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
             }
         })
     };
-    crate::exit::writing();
-    let outcome = match hbcp_engine::copy(
-        job.src.store.as_ref(),
-        job.dst.store.as_ref(),
-        &feed,
-        &job.cfg,
-        &stats,
-        &cancel,
-    ) {
-        Ok(o) => o,
-        Err(e) => {
-            reporter.finish();
-            return Err(crate::exit::engine_error(e, "cannot start the backup"));
-        }
-    };
-    let hidden = format!("generation {id} is not visible");
-    if let Some((exit, _)) = crate::exit::early_end(
-        outcome.stop.as_ref(),
-        cancel.load(Relaxed),
-        crate::exit::wrote(&stats, &outcome),
-        Some(&hidden),
-    ) {
-        reporter.finish();
-        return Ok(exit);
-    }
-    // Verify: every byte stored by this generation; the files it shares with earlier ones are
-    // proven by the records of the generations that stored and verified them.
-    reporter.phase("verify");
     let mut header = GenerationHeader {
         format: GENERATION_FORMAT.into(),
         version: GENERATION_VERSION,
@@ -494,59 +443,45 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
     };
     // The manifest, sorted and located, in a local file first (it is sent once verified).
     let local_manifest = job.cfg.state_dir.join(format!("generation-{id}.zst"));
-    crate::genstore::locate_spill(
-        &gen_store,
-        &outcome.spill,
-        &job.cfg.state_dir,
-        &local_manifest,
-        &mut header,
+    let ran = crate::skeleton::copy_then_verify(
+        &job,
+        "backup",
+        &feed,
+        &cancel,
+        // A generation is verified only when the copy ran to its end.
+        |outcome| outcome.stop.is_none() && !cancel.load(Relaxed),
+        // Every byte stored by this generation; the files it shares with earlier ones are
+        // proven by the records of the generations that stored and verified them.
+        |outcome, stats| {
+            crate::genstore::locate_spill(
+                &gen_store,
+                &outcome.spill,
+                &job.cfg.state_dir,
+                &local_manifest,
+                &mut header,
+            )?;
+            let prev_id = listing.visible().last().copied();
+            verify_generation(
+                &job,
+                &gen_store,
+                &local_manifest,
+                prev_id,
+                layout.range_size,
+                stats,
+            )
+        },
     )?;
-    let params = |mode| Params {
-        mode,
-        workers: job.cfg.workers,
-        range_size: layout.range_size,
-        chunk: job.cfg.chunk,
-        hbase: job.hbase,
+    let (outcome, stats) = (ran.copied.outcome, ran.copied.stats);
+    let Some((verified, proven)) = ran.verified else {
+        let hidden = format!("generation {id} is not visible");
+        let early = crate::exit::early_end(
+            outcome.stop.as_ref(),
+            cancel.load(Relaxed),
+            crate::exit::wrote(&stats, &outcome),
+            Some(&hidden),
+        );
+        return Ok(early.map_or(Exit::Interrupted, |(exit, _)| exit));
     };
-    let progress = {
-        let st = stats.clone();
-        move |n: u64| {
-            st.bytes_verified.fetch_add(n, Relaxed);
-            st.files_verified.fetch_add(1, Relaxed);
-        }
-    };
-    // The files this generation stored are verified against the source; the ones it shares
-    // with earlier generations are proven by their records there (a merge of the two sorted
-    // manifests, no request per file), and checked at the target only when no record proves
-    // them.
-    let prev_id = listing.visible().last().copied();
-    let split = crate::genproof::split(store.as_ref(), &gen_store, &local_manifest, prev_id)?;
-    let gen_timed = &Timed::new(gen_store.as_ref(), stats.ops());
-    let (fresh, err1) = crate::genstore::manifest_entries(&split.fresh, |_| true)?;
-    let v1 = verify_entries(
-        gen_timed,
-        SourceCheck::Head(&Timed::new(job.src.store.as_ref(), stats.ops())),
-        fresh,
-        &params(verify_mode(job.tuning.verify)),
-        &progress,
-    )?;
-    crate::genstore::check_read(&err1)?;
-    let (unproven, err2) = crate::genstore::manifest_entries(&split.unproven, |_| true)?;
-    let v2 = verify_entries(
-        gen_timed,
-        SourceCheck::None,
-        unproven,
-        &params(verify_mode(job.tuning.verify)),
-        &progress,
-    )?;
-    crate::genstore::check_read(&err2)?;
-    stats.files_verified.fetch_add(split.proven(), Relaxed);
-    stats.bytes_verified.fetch_add(split.proven_bytes, Relaxed);
-    reporter.finish();
-    let mut verified = v1;
-    verified.merge(v2);
-    verified.files += split.proven();
-    verified.bytes += split.proven_bytes;
     let mut problems: Vec<String> = outcome
         .failures
         .iter()
@@ -611,8 +546,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
             Exit::Failed
         }
     } else {
-        let keys: Vec<String> = verified.mismatches.iter().map(|m| m.key.clone()).collect();
-        forget(&job.cfg, &keys)?;
+        forget(&job.cfg, &verified)?;
         for p in &problems {
             errln!("hbcp: {p}");
         }
@@ -659,7 +593,7 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
                 "files": verified.files,
                 "bytes": verified.bytes,
                 "mismatches": verified.mismatches,
-                "by_earlier_generations": split.proven(),
+                "by_earlier_generations": proven,
             },
             "source_findings": verified.source_findings,
             "failures": outcome.failures,
@@ -677,6 +611,62 @@ pub fn backup(a: BackupArgs) -> Result<Exit> {
     Ok(exit)
 }
 
+/// Verify a generation's files (its local manifest, sorted): the ones it stored against the
+/// source; the ones it shares with earlier generations are proven by their records there (a
+/// merge with the previous generation `prev_id`'s manifest, no request per file), and read back
+/// at the target only when no record proves them. Also returns how many were proven so.
+fn verify_generation(
+    job: &crate::commands::Job,
+    gen_store: &Arc<GenStore>,
+    local_manifest: &std::path::Path,
+    prev_id: Option<u64>,
+    range_size: u64,
+    stats: &Arc<Stats>,
+) -> Result<(VerifyOutcome, u64)> {
+    let params = |mode| Params {
+        mode,
+        workers: job.cfg.workers,
+        range_size,
+        chunk: job.cfg.chunk,
+        hbase: job.hbase,
+    };
+    let progress = {
+        let st = stats.clone();
+        move |n: u64| {
+            st.bytes_verified.fetch_add(n, Relaxed);
+            st.files_verified.fetch_add(1, Relaxed);
+        }
+    };
+    let split =
+        crate::genproof::split(gen_store.inner.as_ref(), gen_store, local_manifest, prev_id)?;
+    let gen_timed = &Timed::new(gen_store.as_ref(), stats.ops());
+    let (fresh, err1) = crate::genstore::manifest_entries(&split.fresh, |_| true)?;
+    let v1 = verify_entries(
+        gen_timed,
+        SourceCheck::Head(&Timed::new(job.src.store.as_ref(), stats.ops())),
+        fresh,
+        &params(verify_mode(job.tuning.verify)),
+        &progress,
+    )?;
+    crate::genstore::check_read(&err1)?;
+    let (unproven, err2) = crate::genstore::manifest_entries(&split.unproven, |_| true)?;
+    let v2 = verify_entries(
+        gen_timed,
+        SourceCheck::None,
+        unproven,
+        &params(verify_mode(job.tuning.verify)),
+        &progress,
+    )?;
+    crate::genstore::check_read(&err2)?;
+    stats.files_verified.fetch_add(split.proven(), Relaxed);
+    stats.bytes_verified.fetch_add(split.proven_bytes, Relaxed);
+    let mut verified = v1;
+    verified.merge(v2);
+    verified.files += split.proven();
+    verified.bytes += split.proven_bytes;
+    Ok((verified, split.proven()))
+}
+
 /// Open a backup target for reading and check its layout marker.
 fn open_backup(dst: &str, allow_http: bool) -> Result<(End, Layout)> {
     let end = open_source(dst, allow_http)?;
@@ -690,7 +680,7 @@ fn open_backup(dst: &str, allow_http: bool) -> Result<(End, Layout)> {
 }
 
 /// `hbcp generations`.
-pub fn generations(a: GenerationsArgs) -> Result<Exit> {
+pub fn generations(a: GenerationsSpec) -> Result<Exit> {
     let (end, _) = open_backup(&a.dst, a.allow_http)?;
     let store = end.store.as_ref();
     let listing = list_generations(store)?;
@@ -738,8 +728,7 @@ pub fn generations(a: GenerationsArgs) -> Result<Exit> {
 }
 
 /// `hbcp restore`.
-pub fn restore(a: RestoreArgs) -> Result<Exit> {
-    validate_tuning(&a.tuning)?;
+pub fn restore(a: RestoreSpec, observer: &Arc<dyn crate::Observer>) -> Result<Exit> {
     let (backup_end, layout) = open_backup(&a.dst, a.tuning.allow_http)?;
     let display = backup_end.url.display.clone();
     let listing = list_generations(backup_end.store.as_ref())?;
@@ -776,7 +765,16 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
         store: backup_end.store.clone(),
     };
     let excludes = vec![format!("\0restore:{id}")];
-    let mut job = build_job("restore", src, dst, &excludes, a.tuning.clone(), None, None)?;
+    let mut job = build_job(
+        observer,
+        "restore",
+        src,
+        dst,
+        &excludes,
+        a.tuning.clone(),
+        None,
+        None,
+    )?;
     job.cfg.source_label = format!("{display} generation {id}");
     let cancel = install_signals()?;
     let _lock = crate::commands::lock_target(&job, &cancel)?;
@@ -790,8 +788,7 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
     let (header, view) =
         crate::genstore::GenView::open(backup_end.store.clone(), id, &local_manifest)?;
     job.src.store = Arc::new(view);
-    let stats = Arc::new(Stats::default());
-    let quiet = matches!(job.tuning.progress, ProgressArg::Json);
+    let quiet = matches!(job.tuning.progress, ProgressMode::Json);
     if !quiet {
         errln!(
             "hbcp: restore {display} generation {id} ({}, {} files, {}) -> {} (state in {})",
@@ -802,63 +799,59 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
             job.cfg.state_dir.display()
         );
     }
-    let reporter = Reporter::start(stats.clone(), job.tuning.progress);
     // Served from the view's map, in key order: no listing request is made.
     let feed = |src: &dyn Store, sink: &ListSink<'_>| src.list("", sink);
-    crate::exit::writing();
-    let outcome = match hbcp_engine::copy(
-        job.src.store.as_ref(),
-        job.dst.store.as_ref(),
-        &feed,
-        &job.cfg,
-        &stats,
-        &cancel,
-    ) {
-        Ok(o) => o,
-        Err(e) => {
-            reporter.finish();
-            return Err(crate::exit::engine_error(e, "cannot start the restore"));
-        }
-    };
-    let copy_secs = stats.elapsed().as_secs_f64();
-    let interrupted = cancel.load(Relaxed) || matches!(outcome.stop, Some(Stop::Interrupted));
     let mode = verify_mode(job.tuning.verify);
-    let mut verified = VerifyOutcome::default();
-    if outcome.stop.is_none() && !interrupted && mode != VerifyMode::None {
+    let interrupted = std::cell::Cell::new(false);
+    let ran = crate::skeleton::copy_then_verify(
+        &job,
+        "restore",
+        &feed,
+        &cancel,
+        |outcome| {
+            // As the copy ended (a signal during the verification does not change the end).
+            interrupted
+                .set(cancel.load(Relaxed) || matches!(outcome.stop, Some(Stop::Interrupted)));
+            outcome.stop.is_none() && !interrupted.get() && mode != VerifyMode::None
+        },
         // Against the generation manifest: every file's checksum as it was backed up.
-        reporter.phase("verify");
-        let st = stats.clone();
-        let progress = move |n: u64| {
-            st.bytes_verified.fetch_add(n, Relaxed);
-            st.files_verified.fetch_add(1, Relaxed);
-        };
-        let (expected, read_err) = crate::genstore::manifest_entries(&local_manifest, |_| true)?;
-        verified = verify_entries(
-            job.dst.store.as_ref(),
-            SourceCheck::None,
-            expected,
-            &Params {
-                mode,
-                workers: job.cfg.workers,
-                range_size: header.range_size,
-                chunk: job.cfg.chunk,
-                // The generation was checked when it was backed up; a restore proves the bytes.
-                hbase: None,
-            },
-            &progress,
-        )?;
-        crate::genstore::check_read(&read_err)?;
-        if !verified.ok() {
-            let keys: Vec<String> = verified.mismatches.iter().map(|m| m.key.clone()).collect();
-            forget(&job.cfg, &keys)?;
-        }
-    }
-    reporter.finish();
+        |_, stats| {
+            let st = stats.clone();
+            let progress = move |n: u64| {
+                st.bytes_verified.fetch_add(n, Relaxed);
+                st.files_verified.fetch_add(1, Relaxed);
+            };
+            let (expected, read_err) =
+                crate::genstore::manifest_entries(&local_manifest, |_| true)?;
+            let verified = verify_entries(
+                job.dst.store.as_ref(),
+                SourceCheck::None,
+                expected,
+                &Params {
+                    mode,
+                    workers: job.cfg.workers,
+                    range_size: header.range_size,
+                    chunk: job.cfg.chunk,
+                    // The generation was checked when it was backed up; a restore proves the
+                    // bytes.
+                    hbase: None,
+                },
+                &progress,
+            )?;
+            crate::genstore::check_read(&read_err)?;
+            forget(&job.cfg, &verified)?;
+            Ok(verified)
+        },
+    )?;
+    let copied = ran.copied;
+    let (outcome, stats) = (&copied.outcome, &copied.stats);
+    let verified = ran.verified.unwrap_or_default();
+    let interrupted = interrupted.get();
     let failed = !outcome.failures.is_empty() || !verified.ok();
     let early = crate::exit::early_end(
         outcome.stop.as_ref(),
         interrupted,
-        crate::exit::wrote(&stats, &outcome),
+        crate::exit::wrote(stats, outcome),
         None,
     );
     let (exit, status) = match early {
@@ -877,23 +870,5 @@ pub fn restore(a: RestoreArgs) -> Result<Exit> {
         errln!("hbcp: {m}");
     }
     let _ = layout;
-    if exit == Exit::Ok && mode != VerifyMode::None {
-        if let Err(e) = write_completion(&job, &outcome, &verified, COMPLETION_KEY) {
-            errln!("hbcp: cannot write the completion manifest: {e:#}");
-            return finish(
-                &job,
-                &stats,
-                &outcome,
-                &verified,
-                mode,
-                copy_secs,
-                Exit::Failed,
-                "verified, but the completion manifest could not be written".into(),
-            );
-        }
-    }
-    cleanup_staging(&job);
-    finish(
-        &job, &stats, &outcome, &verified, mode, copy_secs, exit, status,
-    )
+    crate::skeleton::complete(&job, &copied, &verified, mode, exit, status, COMPLETION_KEY)
 }

@@ -17,8 +17,8 @@ use hbcp_verifier::VerifyMode;
 use hbcp_verifier::check::{Params, SourceCheck, verify_entries};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::BenchArgs;
-use crate::progress::bytes;
+use crate::report::bytes;
+use crate::spec::BenchSpec;
 use crate::{Exit, usage};
 
 /// What a bench measured.
@@ -73,7 +73,7 @@ fn sub_url(dst: &str, folder: &str) -> String {
 }
 
 /// `hbcp bench`.
-pub fn bench(a: BenchArgs) -> Result<Exit> {
+pub fn bench(a: BenchSpec) -> Result<Exit> {
     if a.files == 0 || a.size == 0 {
         return usage("--size and --files must be above zero");
     }

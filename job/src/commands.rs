@@ -16,37 +16,40 @@ use hbcp_store::{Entry, EntryKind, ListSink, Store, StoreUrl};
 use hbcp_verifier::check::{Params, SourceCheck, compare_trees, verify_entries};
 use hbcp_verifier::{FindingKind, HbaseLayout, SourceFinding, VerifyMode, VerifyOutcome};
 
-use crate::cli::{
-    Cli, Command, CopyArgs, FinalizeArgs, OverwriteArg, PlanArgs, ReportArgs, RunArgs, StatusArgs,
-    TuningArgs, VerifyArg, VerifyArgs,
-};
-use crate::progress::{Reporter, bytes};
+use crate::observe::Observer;
+use crate::observe::Phase;
+use crate::report::bytes;
 use crate::report::{Report, Verified};
+use crate::spec::{
+    CommandSpec, CopySpec, FinalizeSpec, JobSpec, OverwriteChoice, PlanSpec, RunSpec, StatusSpec,
+    Tuning, VerifyChoice, VerifySpec,
+};
 use crate::{Exit, usage};
 use hbcp_planner::shard::{Assigner, ShardId};
 
-/// Run a command.
-pub fn run(cli: Cli) -> Result<Exit> {
-    let _ = AZURE_ENDPOINT.set(cli.azure_endpoint());
-    let _ = PUT_MD5.set(cli.put_md5());
-    match cli.command {
-        Command::Copy(a) => copy(a),
-        Command::Plan(a) => plan(a),
-        Command::Run(a) => run_plan(a),
-        Command::Verify(a) => verify(a),
-        Command::Finalize(a) => finalize(a),
-        Command::Status(a) => status(a),
-        Command::Report(a) => report_html(a),
-        Command::Sync(a) => crate::sync::sync(a),
-        Command::Bench(a) => crate::bench::bench(a),
-        Command::Preflight(a) => crate::preflight::preflight(a),
-        Command::Snapshots(a) => crate::select::snapshots(a),
-        Command::Backup(a) => crate::backup::backup(a),
-        Command::Generations(a) => crate::backup::generations(a),
-        Command::Restore(a) => crate::backup::restore(a),
-        Command::Auth(a) => crate::auth::auth(a),
-        Command::Completions(a) => crate::completions::completions(a.shell),
-        Command::Man(a) => crate::completions::man(a.dir.as_deref()),
+/// Run a command ([`crate::run`]).
+pub(crate) fn run(spec: JobSpec, observer: Arc<dyn Observer>) -> Result<Exit> {
+    let _ = AZURE_ENDPOINT.set(spec.azure_endpoint);
+    let _ = PUT_MD5.set(spec.put_md5);
+    if spec.command.resumes() {
+        crate::exit::set_resume(spec.resume);
+    }
+    let observer = &observer;
+    match spec.command {
+        CommandSpec::Copy(a) => copy(a, observer),
+        CommandSpec::Plan(a) => plan(a),
+        CommandSpec::Run(a) => run_plan(a, observer),
+        CommandSpec::Verify(a) => verify(a, observer),
+        CommandSpec::Finalize(a) => finalize(a),
+        CommandSpec::Status(a) => status(a),
+        CommandSpec::Sync(a) => crate::sync::sync(a),
+        CommandSpec::Bench(a) => crate::bench::bench(a),
+        CommandSpec::Preflight(a) => crate::preflight::preflight(a),
+        CommandSpec::Snapshots(a) => crate::select::snapshots(a),
+        CommandSpec::Backup(a) => crate::backup::backup(a, observer),
+        CommandSpec::Generations(a) => crate::backup::generations(a),
+        CommandSpec::Restore(a) => crate::backup::restore(a, observer),
+        CommandSpec::Auth(a) => crate::auth::auth(a),
     }
 }
 
@@ -293,20 +296,20 @@ pub(crate) fn default_state_dir(dst: &End, job: &str) -> PathBuf {
 
 /// Where the job `job` keeps its journal and scratch files: `--state`, else
 /// [`default_state_dir`].
-pub(crate) fn state_dir_of(tuning: &TuningArgs, dst: &End, job: &str) -> PathBuf {
+pub(crate) fn state_dir_of(tuning: &Tuning, dst: &End, job: &str) -> PathBuf {
     tuning
         .state
         .clone()
         .unwrap_or_else(|| default_state_dir(dst, job))
 }
 
-pub(crate) fn verify_mode(v: VerifyArg) -> VerifyMode {
+pub(crate) fn verify_mode(v: VerifyChoice) -> VerifyMode {
     match v {
-        VerifyArg::None => VerifyMode::None,
-        VerifyArg::Size => VerifyMode::Size,
-        VerifyArg::Checksum => VerifyMode::Checksum,
-        VerifyArg::Reread => VerifyMode::Reread,
-        VerifyArg::Deep => VerifyMode::Deep,
+        VerifyChoice::None => VerifyMode::None,
+        VerifyChoice::Size => VerifyMode::Size,
+        VerifyChoice::Checksum => VerifyMode::Checksum,
+        VerifyChoice::Reread => VerifyMode::Reread,
+        VerifyChoice::Deep => VerifyMode::Deep,
     }
 }
 
@@ -379,10 +382,12 @@ pub(crate) use crate::exit::install_signals;
 
 /// What a copy needs, however its entries are fed.
 pub(crate) struct Job {
+    /// Shows the run's progress.
+    pub(crate) observer: Arc<dyn Observer>,
     pub(crate) src: End,
     pub(crate) dst: End,
     pub(crate) cfg: Config,
-    pub(crate) tuning: TuningArgs,
+    pub(crate) tuning: Tuning,
     pub(crate) command: String,
     /// The job of the whole plan (shards add their suffix to `cfg.job`).
     base_job: String,
@@ -405,12 +410,15 @@ pub(crate) struct Job {
     pub(crate) left_out: Arc<hbcp_planner::LeftOutTally>,
 }
 
+// The plan's range size and shard are a `run`'s alone; the other commands pass `None`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn build_job(
+    observer: &Arc<dyn Observer>,
     command: &str,
     src: End,
     dst: End,
     excludes: &[String],
-    tuning: TuningArgs,
+    tuning: Tuning,
     range_size: Option<u64>,
     shard: Option<ShardId>,
 ) -> Result<Job> {
@@ -463,11 +471,11 @@ pub(crate) fn build_job(
         range_size,
         chunk: hbcp_engine::CHUNK.min(range_size),
         overwrite: match tuning.overwrite {
-            OverwriteArg::IfDifferent => Overwrite::IfDifferent,
-            OverwriteArg::Always => Overwrite::Always,
-            OverwriteArg::Never => Overwrite::Never,
+            OverwriteChoice::IfDifferent => Overwrite::IfDifferent,
+            OverwriteChoice::Always => Overwrite::Always,
+            OverwriteChoice::Never => Overwrite::Never,
         },
-        max_bandwidth: tuning.bandwidth(),
+        max_bandwidth: tuning.bandwidth,
         buffer_budget,
         // Against an object store the number of requests in flight adapts (more while the
         // throughput grows, fewer when throttled); disk to disk it is fixed.
@@ -481,10 +489,11 @@ pub(crate) fn build_job(
         // Sync and backup trust an HFile's name and size (HBase writes each once, named by a
         // UUID); every other file is compared by content.
         write_once: hbcp_hbase::is_unique_hfile_name,
-        s2s: tuning.s2s == crate::cli::S2sArg::Auto,
+        s2s: tuning.s2s,
         ..Config::default()
     };
     Ok(Job {
+        observer: observer.clone(),
         src,
         dst,
         cfg,
@@ -503,22 +512,9 @@ pub(crate) fn build_job(
 }
 
 /// `--range-size` within its bounds (the plan reader checks a plan's by the same constant).
-fn check_range_size(rs: u64) -> Result<()> {
+pub(crate) fn check_range_size(rs: u64) -> Result<()> {
     if rs < hbcp_planner::plan::MIN_RANGE_SIZE {
         return usage(format!("--range-size {rs}: must be at least 4KiB"));
-    }
-    Ok(())
-}
-
-/// Check flag values that need no endpoint, before anything is opened or written.
-pub(crate) fn validate_tuning(t: &TuningArgs) -> Result<()> {
-    if let Some(rs) = t.range_size {
-        check_range_size(rs)?;
-    }
-    if let Some(w) = t.workers {
-        if w == 0 || w > 1024 {
-            return usage(format!("--workers {w}: expected 1 to 1024"));
-        }
     }
     Ok(())
 }
@@ -526,7 +522,7 @@ pub(crate) fn validate_tuning(t: &TuningArgs) -> Result<()> {
 /// `--max-memory` against the workers and range size it must hold, checked from the URLs
 /// before anything is opened (so that a refusal writes nothing); the same rule
 /// [`build_job`] applies once the endpoints are open.
-pub(crate) fn validate_memory(t: &TuningArgs, src: &str, dst: &str) -> Result<()> {
+pub(crate) fn validate_memory(t: &Tuning, src: &str, dst: &str) -> Result<()> {
     let local = |u: &str| {
         hbcp_store::StoreUrl::parse(u, true)
             .map(|u| matches!(u.endpoint, hbcp_store::Endpoint::Local(_)))
@@ -544,15 +540,11 @@ pub(crate) fn validate_memory(t: &TuningArgs, src: &str, dst: &str) -> Result<()
     }
 }
 
-fn copy(a: CopyArgs) -> Result<Exit> {
-    validate_tuning(&a.tuning)?;
-    let delete_extra = match crate::sync::parse_share(&a.max_delete) {
-        Ok(max_share) => a.delete_extra.then_some(hbcp_verifier::check::DeleteExtra {
-            max_share,
-            force: a.force,
-        }),
-        Err(e) => return usage(format!("--max-delete {e}")),
-    };
+fn copy(a: CopySpec, observer: &Arc<dyn Observer>) -> Result<Exit> {
+    let delete_extra = a.delete_extra.then_some(hbcp_verifier::check::DeleteExtra {
+        max_share: a.max_delete,
+        force: a.force,
+    });
     validate_memory(&a.tuning, &a.ends.src, &a.ends.dst)?;
     let spec = crate::select::spec(&a.hbase)?;
     let sel = selection(&a.selection.exclude)?;
@@ -571,7 +563,7 @@ fn copy(a: CopyArgs) -> Result<Exit> {
     let dst = open_target(&a.ends.dst, &src, a.tuning.allow_http)?;
     let identity = job_identity(&a.selection.exclude, &spec, &prep.sel);
     let Some(view) = prep.view else {
-        let mut job = build_job("copy", src, dst, &identity, a.tuning, None, None)?;
+        let mut job = build_job(observer, "copy", src, dst, &identity, a.tuning, None, None)?;
         job.hbase = hbase_layout(None, &prep.sel);
         job.target_selection = prep.sel.clone();
         job.delete_extra = delete_extra;
@@ -614,7 +606,7 @@ fn copy(a: CopyArgs) -> Result<Exit> {
         store: vstore.clone(),
         url: src.url,
     };
-    let mut job = build_job("copy", src, dst, &identity, a.tuning, None, None)?;
+    let mut job = build_job(observer, "copy", src, dst, &identity, a.tuning, None, None)?;
     job.publish = view.publish.clone();
     job.hbase = hbase_layout(Some(&spec), &sel);
     job.target_selection = sel.clone();
@@ -645,8 +637,7 @@ pub(crate) fn job_identity(
     v
 }
 
-fn run_plan(a: RunArgs) -> Result<Exit> {
-    validate_tuning(&a.tuning)?;
+fn run_plan(a: RunSpec, observer: &Arc<dyn Observer>) -> Result<Exit> {
     let shard = match a.shard.as_deref().map(ShardId::parse).transpose() {
         Ok(s) => s,
         Err(e) => return usage(e),
@@ -661,6 +652,7 @@ fn run_plan(a: RunArgs) -> Result<Exit> {
     let src = plan_source(src, &header, pv.as_ref());
     let skip = pv.as_ref().map(|p| p.skip.clone()).unwrap_or_default();
     let mut job = build_job(
+        observer,
         "run",
         src,
         dst,
@@ -844,10 +836,8 @@ fn plan_source(src: End, header: &PlanHeader, pv: Option<&PlanView>) -> End {
 fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
     let cancel = install_signals()?;
     let _lock = lock_target(&job, &cancel)?;
-    let stats = Arc::new(Stats::default());
     let cfg = &job.cfg;
-    let progress_mode = job.tuning.progress;
-    let quiet = matches!(progress_mode, crate::cli::ProgressArg::Json);
+    let quiet = matches!(job.tuning.progress, crate::spec::ProgressMode::Json);
     if !quiet {
         errln!(
             "hbcp: {} {} -> {} (job {}, state in {})",
@@ -869,39 +859,26 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
         manifest::withdraw(job.dst.store.as_ref(), &key)
             .with_context(|| format!("cannot remove the old completion manifest {key}"))?;
     }
-    let reporter = Reporter::start(stats.clone(), progress_mode);
-    crate::exit::writing();
-    let outcome = hbcp_engine::copy(
-        job.src.store.as_ref(),
-        job.dst.store.as_ref(),
-        feed,
-        cfg,
-        &stats,
-        &cancel,
-    );
-    let outcome: Outcome = match outcome {
-        Ok(o) => o,
-        Err(e) => {
-            reporter.finish();
-            return Err(crate::exit::engine_error(e, "cannot start the copy"));
-        }
-    };
-    let copy_secs = stats.elapsed().as_secs_f64();
     let mode = verify_mode(job.tuning.verify);
-    let mut verified = VerifyOutcome::default();
-    if outcome.stop.is_none() && mode != VerifyMode::None {
-        reporter.phase("verify");
-        verified = verify_spill(&job, &outcome, mode, &stats)?;
-        if job.shard.is_none() {
-            // A shard's extras are the other shards' files: `hbcp finalize` judges them.
-            check_extras(&job, &outcome, &mut verified)?;
-        }
-        if !verified.ok() {
-            let keys: Vec<String> = verified.mismatches.iter().map(|m| m.key.clone()).collect();
-            forget(cfg, &keys)?;
-        }
-    }
-    reporter.finish();
+    let ran = crate::skeleton::copy_then_verify(
+        &job,
+        "copy",
+        feed,
+        &cancel,
+        |outcome| outcome.stop.is_none() && mode != VerifyMode::None,
+        |outcome, stats| {
+            let mut verified = verify_spill(&job, outcome, mode, stats)?;
+            if job.shard.is_none() {
+                // A shard's extras are the other shards' files: `hbcp finalize` judges them.
+                check_extras(&job, outcome, &mut verified)?;
+            }
+            forget(&job.cfg, &verified)?;
+            Ok(verified)
+        },
+    )?;
+    let copied = ran.copied;
+    let (outcome, stats) = (&copied.outcome, &copied.stats);
+    let mut verified = ran.verified.unwrap_or_default();
     merge_findings(&mut verified.source_findings, &job.selection_findings);
     let strict_fail = findings_fail(mode, job.tuning.strict, &verified.source_findings);
     let failed = !outcome.failures.is_empty() || !verified.ok() || strict_fail;
@@ -910,7 +887,7 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
     let exit = match crate::exit::early_end(
         outcome.stop.as_ref(),
         interrupted,
-        crate::exit::wrote(&stats, &outcome),
+        crate::exit::wrote(stats, outcome),
         None,
     ) {
         Some((exit, why)) => {
@@ -965,19 +942,10 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
     );
     if exit == Exit::Ok {
         if let Some(p) = &job.publish {
-            if let Err(e) = publish_snapshot(&job, &outcome, p) {
+            if let Err(e) = publish_snapshot(&job, outcome, p) {
                 errln!("hbcp: the snapshot could not be made visible: {e:#}");
                 status = "copied and verified, but the snapshot could not be made visible".into();
-                return finish(
-                    &job,
-                    &stats,
-                    &outcome,
-                    &verified,
-                    mode,
-                    copy_secs,
-                    Exit::Failed,
-                    status,
-                );
+                return finish(&job, &copied, &verified, mode, Exit::Failed, status);
             }
             errln!(
                 "hbcp: snapshot published: {} (written under {} first)",
@@ -986,43 +954,22 @@ fn execute(job: Job, feed: &hbcp_engine::Feed<'_>) -> Result<Exit> {
             );
         }
     }
-    if exit == Exit::Ok && mode != VerifyMode::None {
-        let key = match job.shard {
-            Some(sh) => shard_key(&job.base_job, sh),
-            None => COMPLETION_KEY.to_string(),
-        };
-        if let Err(e) = write_completion(&job, &outcome, &verified, &key) {
-            errln!("hbcp: cannot write the completion manifest: {e:#}");
-            status = "verified, but the completion manifest could not be written".into();
-            return finish(
-                &job,
-                &stats,
-                &outcome,
-                &verified,
-                mode,
-                copy_secs,
-                Exit::Failed,
-                status,
-            );
-        }
-    }
-    cleanup_staging(&job);
-    finish(
-        &job, &stats, &outcome, &verified, mode, copy_secs, exit, status,
-    )
+    let key = match job.shard {
+        Some(sh) => shard_key(&job.base_job, sh),
+        None => COMPLETION_KEY.to_string(),
+    };
+    crate::skeleton::complete(&job, &copied, &verified, mode, exit, status, &key)
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn finish(
     job: &Job,
-    stats: &Stats,
-    outcome: &Outcome,
+    copied: &crate::skeleton::Copied,
     verified: &VerifyOutcome,
     mode: VerifyMode,
-    copy_secs: f64,
     exit: Exit,
     status: String,
 ) -> Result<Exit> {
+    let (stats, outcome, copy_secs) = (&copied.stats, &copied.outcome, copied.copy_secs);
     // A reader of stdout that leaves from now on does not change the status.
     crate::exit::settle(exit);
     let files_copied = stats.files_copied.load(Relaxed);
@@ -1128,7 +1075,7 @@ pub(crate) fn finish(
         };
         report.write(path)?;
     }
-    if matches!(job.tuning.progress, crate::cli::ProgressArg::Json) {
+    if matches!(job.tuning.progress, crate::spec::ProgressMode::Json) {
         outln!(
             "{}",
             serde_json::json!({
@@ -1187,13 +1134,13 @@ fn memory_budget(
     if cap < need {
         return Err(format!(
             "--max-memory {}: {workers} workers{} need at least {}; raise --max-memory or lower --workers{}",
-            crate::progress::bytes(cap),
+            crate::report::bytes(cap),
             if positional_writes {
                 String::new()
             } else {
-                format!(" and one {} range", crate::progress::bytes(range_size))
+                format!(" and one {} range", crate::report::bytes(range_size))
             },
-            crate::progress::bytes(need),
+            crate::report::bytes(need),
             if positional_writes {
                 ""
             } else {
@@ -1354,13 +1301,17 @@ fn check_extras(job: &Job, outcome: &Outcome, verified: &mut VerifyOutcome) -> R
 /// a margin. Request prices point the same way (one S3 LIST costs 12.5 HEADs).
 const RELIST_MIN_FILES: u64 = 256;
 
-/// Journal that `keys` did not verify, so that a rerun copies them again instead of trusting
-/// their records. A journal that cannot be written stops the run (exit 3): a rerun could trust
+/// Journal the files that did not verify (`verified`'s mismatches), so that a rerun copies them
+/// again instead of trusting their records. A journal that cannot be written stops the run (exit 3): a rerun could trust
 /// a stale record.
-pub(crate) fn forget(cfg: &Config, keys: &[String]) -> Result<()> {
-    let recs: Vec<_> = keys
+pub(crate) fn forget(cfg: &Config, verified: &VerifyOutcome) -> Result<()> {
+    if verified.ok() {
+        return Ok(());
+    }
+    let recs: Vec<_> = verified
+        .mismatches
         .iter()
-        .map(|k| hbcp_state::journal::Record::Forget { k: k.clone() })
+        .map(|m| hbcp_state::journal::Record::Forget { k: m.key.clone() })
         .collect();
     hbcp_state::journal::Journal::open(&cfg.state_dir, &cfg.job)
         .and_then(|(mut j, _)| j.append(&recs))
@@ -1423,7 +1374,7 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-fn plan(a: PlanArgs) -> Result<Exit> {
+fn plan(a: PlanSpec) -> Result<Exit> {
     let spec = crate::select::spec(&a.hbase)?;
     let src = open_source(&a.ends.src, a.allow_http)?;
     let dst_url = parse_url(&a.ends.dst, "target", a.allow_http)?;
@@ -1542,7 +1493,7 @@ fn plan(a: PlanArgs) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-fn verify(a: VerifyArgs) -> Result<Exit> {
+fn verify(a: VerifySpec, observer: &Arc<dyn Observer>) -> Result<Exit> {
     let spec = crate::select::spec(&a.hbase)?;
     let src = open_source(&a.ends.src, a.allow_http)?;
     let dst_url = parse_url(&a.ends.dst, "target", a.allow_http)?;
@@ -1594,8 +1545,8 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
     };
     let workers = a.workers.unwrap_or(8).clamp(1, 1024);
     let stats = Arc::new(Stats::default());
-    let reporter = Reporter::start(stats.clone(), a.progress);
-    reporter.phase("verify");
+    let reporter = observer.watch(stats.clone(), a.progress);
+    reporter.phase(Phase::Verify);
     let st = stats.clone();
     let progress = move |n: u64| {
         st.bytes_verified.fetch_add(n, Relaxed);
@@ -1617,7 +1568,7 @@ fn verify(a: VerifyArgs) -> Result<Exit> {
         &std::env::temp_dir(),
         &progress,
     );
-    reporter.finish();
+    drop(reporter);
     let mut out = match out {
         Ok(o) => o,
         // A refusal (403) is bad input, exit 2; a service failure (500) is not: exit::of_error.
@@ -1761,7 +1712,7 @@ fn plan_header_and_ends(plan: &Path, allow_http: bool) -> Result<(PlanHeader, En
     Ok((header, src, dst))
 }
 
-fn finalize(a: FinalizeArgs) -> Result<Exit> {
+fn finalize(a: FinalizeSpec) -> Result<Exit> {
     let (header, src, dst) = plan_header_and_ends(&a.plan, a.allow_http)?;
     let pv = plan_view(&a.plan, &header, dst.store.as_ref())?;
     let src = plan_source(src, &header, pv.as_ref());
@@ -2073,7 +2024,7 @@ pub(crate) fn verify_file_where(
     })
 }
 
-fn status(a: StatusArgs) -> Result<Exit> {
+fn status(a: StatusSpec) -> Result<Exit> {
     let (header, src, dst) = plan_header_and_ends(&a.plan, a.allow_http)?;
     let base = hbcp_engine::job_id(
         &src.url.display,
@@ -2156,33 +2107,5 @@ fn status(a: StatusArgs) -> Result<Exit> {
             "in progress"
         }
     );
-    Ok(Exit::Ok)
-}
-
-fn report_html(a: ReportArgs) -> Result<Exit> {
-    let text = match fs::read(&a.json) {
-        Ok(t) => t,
-        Err(e) => return usage(format!("report {}: {e}", a.json.display())),
-    };
-    let v: serde_json::Value = match serde_json::from_slice(&text) {
-        Ok(v) => v,
-        Err(e) => {
-            return usage(format!(
-                "report {}: not a JSON report written by --report ({e})",
-                a.json.display()
-            ));
-        }
-    };
-    if v.get("source").is_none() || v.get("latency_ms").is_none() {
-        return usage(format!(
-            "report {}: not an hbcp report (no source or latency_ms)",
-            a.json.display()
-        ));
-    }
-    let tmp = a.html.with_extension("html.tmp");
-    fs::write(&tmp, crate::html::render(&v))
-        .and_then(|_| fs::rename(&tmp, &a.html))
-        .with_context(|| format!("writing {}", a.html.display()))?;
-    errln!("hbcp: wrote {}", a.html.display());
     Ok(Exit::Ok)
 }

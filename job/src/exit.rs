@@ -5,21 +5,23 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use hbcp_engine::Stop;
+
+use crate::spec::ResumeLine;
 
 /// Write one line on standard error, ignoring a failure: `eprintln!` panics when stderr is a
 /// closed pipe (EPIPE) or a closed descriptor (EBADF, `2>&-`); a diagnostic that cannot be
 /// shown must not change how the run ends.
-pub(crate) fn err_line(args: std::fmt::Arguments<'_>) {
+pub fn err_line(args: std::fmt::Arguments<'_>) {
     let mut err = std::io::stderr().lock();
     let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
 }
 
 /// `eprintln!` that never panics ([`err_line`]); the binary writes standard error through it.
+#[macro_export]
 macro_rules! errln {
     () => {
         $crate::exit::err_line(format_args!(""))
@@ -51,12 +53,6 @@ impl Exit {
             Exit::Usage => 2,
             Exit::Interrupted => 3,
         }
-    }
-}
-
-impl From<Exit> for ExitCode {
-    fn from(e: Exit) -> ExitCode {
-        ExitCode::from(e.code())
     }
 }
 
@@ -142,7 +138,7 @@ pub(crate) fn forget_created() {
 /// Bad input ended the run: remove the empty files [`creating_file`] recorded, then the
 /// folders [`creating`] recorded, deepest first (a folder that is not `whole` only if it is
 /// empty).
-pub(crate) fn undo_created() {
+pub fn undo_created() {
     for f in CREATED_FILES
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -219,12 +215,26 @@ pub fn of_error(e: &anyhow::Error) -> Exit {
     }
 }
 
+/// The resume line of this process's run, set once by [`crate::run`] when its command is one
+/// that the same command line resumes (copy, run, sync, backup, restore).
+static RESUME: OnceLock<ResumeLine> = OnceLock::new();
+
+/// This process runs a command that `line` resumes (set once, by [`crate::run`]).
+pub(crate) fn set_resume(line: ResumeLine) {
+    let _ = RESUME.set(line);
+}
+
 /// Whether this process runs a command that the same command line resumes.
 fn resumes() -> bool {
-    matches!(
-        std::env::args().nth(1).as_deref(),
-        Some("copy" | "run" | "sync" | "backup" | "restore")
-    )
+    RESUME.get().is_some()
+}
+
+/// The resume line of this run (empty when its command does not resume).
+fn resume_line() -> (String, bool) {
+    RESUME
+        .get()
+        .map(|r| (r.line.clone(), r.redacted))
+        .unwrap_or_default()
 }
 
 /// How an engine run that did not reach its end ends: the status, the status text of the
@@ -283,14 +293,15 @@ pub(crate) fn redact(text: &str) -> String {
     hbcp_store::redact::redact_text(text, &refs)
 }
 
-/// The command line of this run, quoted for a shell, with every secret replaced by
-/// `REDACTED` (a URL's SAS signature, a password, the value of a secret environment
-/// variable); and whether something was replaced.
-pub(crate) fn resume_command() -> (String, bool) {
+/// A command line, quoted for a shell, with every secret replaced by `REDACTED` (a URL's SAS
+/// signature, a password, the value of a secret environment variable); and whether something
+/// was replaced.
+pub(crate) fn resume_command(args: impl IntoIterator<Item = String>) -> (String, bool) {
     let env = hbcp_store::redact::env_secrets();
     let refs: Vec<&str> = env.iter().map(String::as_str).collect();
     let mut redacted = false;
-    let line = std::env::args()
+    let line = args
+        .into_iter()
         .map(|a| {
             let safe = hbcp_store::redact::redact_text(&hbcp_store::redact::redact_url(&a), &refs);
             redacted |= safe != a;
@@ -304,7 +315,7 @@ pub(crate) fn resume_command() -> (String, bool) {
 /// `hbcp: {lead} resume with:` and the command line, secrets removed; when one was, a line that
 /// says how to give it again.
 pub(crate) fn print_resume(lead: &str) {
-    let (line, redacted) = resume_command();
+    let (line, redacted) = resume_line();
     errln!("hbcp: {lead} resume with:\n  {line}");
     if redacted {
         errln!(
@@ -322,7 +333,7 @@ pub(crate) fn install_signals() -> anyhow::Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     // Written from the signal handler: made before, so the handler only calls write(2) and
     // _exit(2), which are async-signal-safe.
-    let (line, redacted) = resume_command();
+    let (line, redacted) = resume_line();
     let first: &'static [u8] =
         b"hbcp: stopping: no new work; what is durable is journaled (a second signal stops at once)\n";
     let second: &'static [u8] = Box::leak(
@@ -374,7 +385,7 @@ pub(crate) fn settle(e: Exit) {
 /// the process ends at once, quietly, as a program killed by SIGPIPE would, with the status
 /// [`settle`] set (3 before: interrupted, resumable; everything journaled is durable). Any
 /// other write error is ignored, as `println!`'s would not be (it panics).
-pub(crate) fn out_line(args: std::fmt::Arguments<'_>) {
+pub fn out_line(args: std::fmt::Arguments<'_>) {
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -385,6 +396,7 @@ pub(crate) fn out_line(args: std::fmt::Arguments<'_>) {
 
 /// `println!` that ends the process quietly on a closed pipe instead of panicking
 /// ([`out_line`]); the binary writes standard output through it only.
+#[macro_export]
 macro_rules! outln {
     () => {
         $crate::exit::out_line(format_args!(""))
@@ -397,7 +409,7 @@ macro_rules! outln {
 /// Standard input, output and error that are closed when the process starts (`2>&-`) are
 /// opened on `/dev/null` first: else the next file hbcp opens (a journal, a staging file)
 /// would take descriptor 2, and a diagnostic line would be written into it.
-pub(crate) fn fill_closed_std_fds() {
+pub fn fill_closed_std_fds() {
     for fd in 0..=2 {
         // SAFETY: F_GETFD only asks whether the descriptor is open.
         if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {

@@ -45,7 +45,7 @@ pub(crate) fn read(store: &dyn Store, base_job: &str, sh: ShardId) -> Option<Bea
 
 /// `hbcp status`'s line for a shard whose manifest is not at the target yet, from its beat.
 pub(crate) fn describe(beat: &Beat, shard: &str, files: u64, bytes: u64) -> String {
-    let of = format!("{files} files, {}", crate::progress::bytes(bytes));
+    let of = format!("{files} files, {}", crate::report::bytes(bytes));
     match (beat.state.as_str(), beat.exit_code) {
         ("running", _) => format!(
             "{shard}: running, last progress {} (started {}), {of}",

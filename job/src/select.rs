@@ -10,13 +10,13 @@ use hbcp_planner::view::{Publish, ViewError, list_snapshots, parse_row_key, pars
 use hbcp_planner::{HbaseRules, Layout, SelectSpec, Selection, View, ViewStore, build_view};
 use hbcp_store::{Entry, EntryKind, Store};
 
-use crate::cli::{HbaseSelectArgs, LayoutArg, SnapshotsArgs};
 use crate::commands::{End, open_source};
-use crate::progress::bytes;
+use crate::report::bytes;
+use crate::spec::{HbaseSelectSpec, LayoutChoice, SnapshotsSpec};
 use crate::{Exit, usage};
 
 /// Check the selection flags (exit 2 on a bad key, time or combination).
-pub(crate) fn spec(a: &HbaseSelectArgs) -> Result<SelectSpec> {
+pub(crate) fn spec(a: &HbaseSelectSpec) -> Result<SelectSpec> {
     let mut s = SelectSpec::default();
     for t in &a.table {
         let (ns, q) = match t.split_once(':') {
@@ -68,8 +68,8 @@ pub(crate) fn spec(a: &HbaseSelectArgs) -> Result<SelectSpec> {
     s.since = time("--since", &a.since)?;
     s.until = time("--until", &a.until)?;
     s.layout = match a.layout {
-        LayoutArg::Root => Layout::Root,
-        LayoutArg::Bulkload => Layout::Bulkload,
+        LayoutChoice::Root => Layout::Root,
+        LayoutChoice::Bulkload => Layout::Bulkload,
     };
     if let Err(m) = s.check() {
         return usage(m);
@@ -277,7 +277,7 @@ pub(crate) fn publish(dst: &dyn Store, p: &Publish, tmp_keys: &[(String, u64)]) 
 }
 
 /// `hbcp snapshots SRC`.
-pub(crate) fn snapshots(a: SnapshotsArgs) -> Result<Exit> {
+pub(crate) fn snapshots(a: SnapshotsSpec) -> Result<Exit> {
     let src = open_source(&a.src, a.allow_http)?;
     let list = match list_snapshots(src.store.as_ref()) {
         Ok(l) => l,

@@ -29,13 +29,13 @@ use hbcp_verifier::check::{Params, SourceCheck};
 use hbcp_verifier::{VerifyMode, VerifyOutcome};
 use serde::Serialize;
 
-use crate::cli::{ProgressArg, SyncArgs};
 use crate::commands::{
     Job, build_job, cleanup_staging, install_signals, open_source, open_target, read_manifest_at,
-    selection, validate_tuning, verify_file_where, verify_mode,
+    selection, verify_file_where, verify_mode,
 };
 use crate::preflight::WalPlaces;
-use crate::progress::bytes;
+use crate::report::bytes;
+use crate::spec::{ProgressMode, SyncSpec};
 use crate::{Exit, usage};
 
 pub use crate::rpo::Lag;
@@ -74,21 +74,6 @@ pub struct Cycle {
     pub elapsed_s: f64,
     /// Exit status of the cycle.
     pub exit_code: u8,
-}
-
-/// Parse a share: `0.05`, `5%`.
-pub fn parse_share(s: &str) -> Result<f64, String> {
-    let t = s.trim();
-    let v = if let Some(p) = t.strip_suffix('%') {
-        p.trim().parse::<f64>().map(|x| x / 100.0)
-    } else {
-        t.parse::<f64>()
-    }
-    .map_err(|_| format!("{s:?}: expected a share such as 5% or 0.05"))?;
-    if !(0.0..=1.0).contains(&v) {
-        return Err(format!("{s:?}: a share is between 0% and 100%"));
-    }
-    Ok(v)
 }
 
 /// Files at the target that the source no longer has and that were not deleted (no
@@ -167,26 +152,41 @@ fn holds(
     }
 }
 
-/// Remove `key`'s parent folders that are now empty (local targets keep folders), up to a
-/// folder the source has (`keep`).
-fn prune_empty_parents(job: &Job, key: &str, keep: &TargetIndex) {
-    if !job.dst.store.caps().is_local {
-        return;
-    }
-    let root = std::path::PathBuf::from(job.dst.store.describe());
-    let mut k = key;
-    while let Some((parent, _)) = k.rsplit_once('/') {
-        // A folder the source has stays (and one the index cannot tell of).
-        if !matches!(keep.get(parent), Ok(None)) {
-            break;
-        }
-        let p = root.join(parent);
-        let empty = std::fs::read_dir(&p).is_ok_and(|mut rd| rd.next().is_none());
-        if !empty || job.dst.store.delete(parent).is_err() {
-            break;
-        }
-        k = parent;
-    }
+/// A cycle's check: the files written now, every byte; the files kept, present with their
+/// size. Each is a pass over the spill.
+fn verify_cycle(
+    job: &Job,
+    outcome: &hbcp_engine::Outcome,
+    stats: &Stats,
+    mode: VerifyMode,
+) -> Result<VerifyOutcome> {
+    let params = |mode| Params {
+        mode,
+        workers: job.cfg.workers,
+        range_size: job.cfg.range_size,
+        chunk: job.cfg.chunk,
+        hbase: job.hbase,
+    };
+    let noop = |_: u64| {};
+    let dst = &Timed::new(job.dst.store.as_ref(), stats.ops());
+    let src = Timed::new(job.src.store.as_ref(), stats.ops());
+    let mut verified = verify_file_where(
+        &outcome.spill,
+        dst,
+        SourceCheck::Head(&src),
+        &params(mode),
+        &noop,
+        &|e| e.n,
+    )?;
+    verified.merge(verify_file_where(
+        &outcome.spill,
+        dst,
+        SourceCheck::None,
+        &params(VerifyMode::Size),
+        &noop,
+        &|e| !e.n,
+    )?);
+    Ok(verified)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -195,7 +195,7 @@ fn cycle(
     sel: &hbcp_planner::Selection,
     n: u64,
     recheck: bool,
-    a: &SyncArgs,
+    a: &SyncSpec,
     max_delete: f64,
     places: &WalPlaces,
     cancel: &Arc<AtomicBool>,
@@ -212,7 +212,6 @@ fn cycle(
     job.cfg.known_target = Some(index.clone());
     job.cfg.overwrite = Overwrite::Sync;
     job.cfg.started = hbcp_state::time::now_rfc3339();
-    let stats = Arc::new(Stats::default());
     // What the listing finds is known from now.
     let mut lags = rpo.listing_starts();
     let feed = move |src: &dyn hbcp_store::Store, sink: &ListSink<'_>| {
@@ -220,17 +219,20 @@ fn cycle(
             if sel.accepts(&e) { sink(e) } else { Ok(()) }
         })
     };
-    crate::exit::writing();
-    let outcome = hbcp_engine::copy(
-        job.src.store.as_ref(),
-        job.dst.store.as_ref(),
+    let mode = verify_mode(job.tuning.verify);
+    let ran = crate::skeleton::copy_then_verify(
+        job,
+        "sync",
         &feed,
-        &job.cfg,
-        &stats,
         cancel,
+        |outcome| outcome.stop.is_none() && mode != VerifyMode::None,
+        // Files written now: every byte; files kept: present with their size. Each is a pass
+        // over the spill.
+        |outcome, stats| verify_cycle(job, outcome, stats, mode),
     );
     job.cfg.known_target = None;
-    let outcome = outcome.map_err(|e| crate::exit::engine_error(e, "cannot start the sync"))?;
+    let ran = ran?;
+    let (outcome, stats) = (ran.copied.outcome, ran.copied.stats);
     let mut c = Cycle {
         cycle: n,
         target_listed: listed,
@@ -256,40 +258,7 @@ fn cycle(
             return Ok((c, interrupted));
         }
     }
-    let params = |mode| Params {
-        mode,
-        workers: job.cfg.workers,
-        range_size: job.cfg.range_size,
-        chunk: job.cfg.chunk,
-        hbase: job.hbase,
-    };
-    let mode = verify_mode(job.tuning.verify);
-    let noop = |_: u64| {};
-    // Files written now: every byte; files kept: present with their size. Each is a pass over
-    // the spill.
-    let mut verified = VerifyOutcome::default();
-    if mode != VerifyMode::None {
-        let dst = &Timed::new(job.dst.store.as_ref(), stats.ops());
-        let src = Timed::new(job.src.store.as_ref(), stats.ops());
-        let v1 = verify_file_where(
-            &outcome.spill,
-            dst,
-            SourceCheck::Head(&src),
-            &params(mode),
-            &noop,
-            &|e| e.n,
-        )?;
-        let v2 = verify_file_where(
-            &outcome.spill,
-            dst,
-            SourceCheck::None,
-            &params(VerifyMode::Size),
-            &noop,
-            &|e| !e.n,
-        )?;
-        verified = v1;
-        verified.merge(v2);
-    }
+    let verified = ran.verified.unwrap_or_default();
     rpo.verified(&mut lags);
     for k in outcome
         .failures
@@ -397,7 +366,11 @@ fn cycle(
                 match job.dst.store.delete(&k) {
                     Ok(()) => {
                         if let Some(d) = &dirs {
-                            prune_empty_parents(job, &k, d);
+                            // A folder the source has stays (and one the index cannot
+                            // tell of).
+                            crate::tidy::prune_empty_parents(job.dst.store.as_ref(), &k, |p| {
+                                !matches!(d.get(p), Ok(None))
+                            });
                         }
                         c.deleted.push(k);
                     }
@@ -439,24 +412,10 @@ fn cycle(
 }
 
 /// `hbcp sync`.
-pub fn sync(a: SyncArgs) -> Result<Exit> {
-    validate_tuning(&a.tuning)?;
+pub fn sync(a: SyncSpec) -> Result<Exit> {
     crate::commands::validate_memory(&a.tuning, &a.ends.src, &a.ends.dst)?;
     let sel = selection(&a.selection.exclude)?;
-    let max_delete = match parse_share(&a.max_delete) {
-        Ok(v) => v,
-        Err(e) => return usage(format!("--max-delete {e}")),
-    };
-    let interval = match humantime::parse_duration(&a.interval) {
-        Ok(d) if d >= Duration::from_millis(100) => d,
-        Ok(_) => return usage("--interval must be at least 100ms"),
-        Err(e) => {
-            return usage(format!(
-                "--interval {:?}: {e}; expected e.g. 30s, 5m, 1h",
-                a.interval
-            ));
-        }
-    };
+    let (max_delete, interval) = (a.max_delete, a.interval);
     if a.recheck == 0 {
         return usage("--recheck must be at least 1 (1 = list the target every cycle)");
     }
@@ -473,7 +432,18 @@ pub fn sync(a: SyncArgs) -> Result<Exit> {
     let dst = open_target(&a.ends.dst, &src, a.tuning.allow_http)?;
     let mut excludes = a.selection.exclude.clone();
     excludes.push("\0sync".into());
-    let mut job = build_job("sync", src, dst, &excludes, a.tuning.clone(), None, None)?;
+    // A cycle shows no progress display: its line (or JSON line) per cycle is the display.
+    let quiet: Arc<dyn crate::Observer> = Arc::new(crate::observe::Quiet);
+    let mut job = build_job(
+        &quiet,
+        "sync",
+        src,
+        dst,
+        &excludes,
+        a.tuning.clone(),
+        None,
+        None,
+    )?;
     job.hbase = if crate::select::is_hbase_root(job.src.store.as_ref())? {
         Some(hbcp_verifier::HbaseLayout::Root)
     } else {
@@ -481,7 +451,7 @@ pub fn sync(a: SyncArgs) -> Result<Exit> {
     };
     let cancel = install_signals()?;
     let _lock = crate::commands::lock_target(&job, &cancel)?;
-    let json = a.tuning.progress == ProgressArg::Json;
+    let json = a.tuning.progress == ProgressMode::Json;
     let mut n = 0u64;
     let mut worst = 0u8;
     let mut all: Vec<Cycle> = Vec::new();
@@ -595,17 +565,4 @@ pub fn sync(a: SyncArgs) -> Result<Exit> {
         3 => Exit::Interrupted,
         _ => Exit::Failed,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shares() {
-        assert_eq!(parse_share("5%").unwrap(), 0.05);
-        assert_eq!(parse_share("0.2").unwrap(), 0.2);
-        assert!(parse_share("150%").is_err());
-        assert!(parse_share("lots").is_err());
-    }
 }

@@ -133,3 +133,24 @@ impl Report {
             .map_err(|e| anyhow::anyhow!("cannot write the report {}: {e}", path.display()))
     }
 }
+
+/// Bytes (or bytes per second) as a human string: `512 B`, `1.5 MiB`.
+pub fn human_bytes(n: f64) -> String {
+    const U: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n;
+    let mut i = 0;
+    while v >= 1024.0 && i < U.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{v:.0} {}", U[i])
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
+}
+
+/// Bytes as a human string.
+pub fn bytes(n: u64) -> String {
+    human_bytes(n as f64)
+}

@@ -22,9 +22,9 @@ use hbcp_hbase::{
 use hbcp_store::{Entry, EntryKind, Store};
 use serde::Serialize;
 
-use crate::cli::{PreflightArgs, WalArgs};
 use crate::commands::{End, open_source};
-use crate::progress::bytes;
+use crate::report::bytes;
+use crate::spec::{PreflightSpec, WalSpec};
 use crate::{Exit, usage};
 
 #[derive(Debug, Default, Serialize)]
@@ -107,7 +107,7 @@ pub struct WalPlaces {
 
 impl WalPlaces {
     /// Opens `--wal-dir` (any store hbcp reads); a bad URL or a missing folder is exit 2.
-    pub fn open(a: &WalArgs, allow_http: bool) -> Result<WalPlaces> {
+    pub fn open(a: &WalSpec, allow_http: bool) -> Result<WalPlaces> {
         let dir = match &a.wal_dir {
             None => None,
             Some(u) => Some(open_source(u, allow_http).map_err(|e| {
@@ -273,7 +273,7 @@ impl Findings {
 }
 
 /// `hbcp preflight`.
-pub fn preflight(a: PreflightArgs) -> Result<Exit> {
+pub fn preflight(a: PreflightSpec) -> Result<Exit> {
     let src = open_source(&a.src, a.allow_http)?;
     let places = WalPlaces::open(&a.wals, a.allow_http)?;
     let Some(f) = inspect(&src, &places)? else {

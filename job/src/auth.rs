@@ -6,12 +6,12 @@
 use anyhow::Result;
 use hbcp_store_cloud::Probed;
 
-use crate::cli::AuthArgs;
 use crate::commands::{cloud_options, parse_url};
+use crate::spec::AuthSpec;
 use crate::{Exit, usage};
 
 /// Run `hbcp auth`.
-pub fn auth(a: AuthArgs) -> Result<Exit> {
+pub fn auth(a: AuthSpec) -> Result<Exit> {
     let url = parse_url(&a.url, "URL", a.allow_http)?;
     let opts = cloud_options(false, a.allow_http)?;
     if let Some(note) = hbcp_store_cloud::url_sas_overrides(&url) {

@@ -9,8 +9,8 @@ use anyhow::Context;
 
 use clap::CommandFactory;
 
-use crate::Exit;
 use crate::cli::Cli;
+use hbcp_job::Exit;
 
 /// Print the completion script for `shell` on stdout.
 pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<Exit> {
