@@ -178,21 +178,33 @@ impl GenStore {
 
     /// Where the bytes of `key` are now.
     pub(crate) fn read_loc(&self, key: &str) -> hbcp_store::Result<String> {
+        Ok(self.locate(key)?.0)
+    }
+
+    /// Where the bytes of `key` are now, and whether that is where an earlier visible
+    /// generation has them (then they are not new, known without a lookup in the pool's map).
+    pub(crate) fn locate(&self, key: &str) -> hbcp_store::Result<(String, bool)> {
         if let Some(l) = self.clashed.lock().unwrap().get(key) {
-            return Ok(l.clone());
+            return Ok((l.clone(), false));
         }
         let name = name_of(key);
         let prev = || -> hbcp_store::Result<Option<String>> {
             Ok(self.prev.get(key).map_err(index_err)?.map(|(at, _)| at))
         };
         if is_hfile_name(name) {
-            return Ok(prev()?.unwrap_or_else(|| g::pool_key(name)));
+            return Ok(match prev()? {
+                Some(at) => (at, true),
+                None => (g::pool_key(name), false),
+            });
         }
         let fresh = g::file_key(self.id, key);
         if self.inner.head(&fresh)?.is_some() {
-            return Ok(fresh);
+            return Ok((fresh, false));
         }
-        Ok(prev()?.unwrap_or(fresh))
+        Ok(match prev()? {
+            Some(at) => (at, true),
+            None => (fresh, false),
+        })
     }
 
     /// Whether `at` holds bytes this generation stored (no earlier visible generation names it).
@@ -344,8 +356,8 @@ pub(crate) fn locate_spill(
         } else {
             header.files += 1;
             header.bytes += e.s;
-            let at = gs.read_loc(&e.k)?;
-            if gs.is_new(&at)? {
+            let (at, earlier) = gs.locate(&e.k)?;
+            if !earlier && gs.is_new(&at)? {
                 new_at.add(&at, "", e.s)?;
             }
             Some(at)
