@@ -22,6 +22,40 @@ fn tree(src: &std::path::Path) {
     }
 }
 
+/// The tree, plus a family of 8 HFiles of 512 KiB (a shard slowed down stays under way), and its
+/// plan cut in 64 KiB ranges: (folder, source, target, plan).
+fn planned_with_big_files() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    tree(&src);
+    let fam = src.join("data/default/big/0123456789abcdef0123456789abcdef/cf");
+    fs::create_dir_all(&fam).unwrap();
+    for i in 0..8u32 {
+        fs::write(
+            fam.join(format!("{:032x}", 7000 + i)),
+            vec![i as u8; 512 * 1024],
+        )
+        .unwrap();
+    }
+    let plan = t.path().join("p.plan");
+    let r = hbcp([
+        "plan",
+        &s(&src),
+        &s(&dst),
+        "--out",
+        &s(&plan),
+        "--range-size",
+        "64KiB",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    (t, src, dst, plan)
+}
+
 #[test]
 fn run_three_shards_in_parallel_then_finalize_equals_a_single_copy() {
     let t = tempfile::tempdir().unwrap();
@@ -181,32 +215,7 @@ fn run_rejects_a_bad_shard_spec() {
 #[test]
 fn a_shard_killed_midway_and_rerun_alone_lets_finalize_succeed() {
     use std::io::{BufRead, BufReader};
-    let t = tempfile::tempdir().unwrap();
-    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
-    tree(&src);
-    let fam = src.join("data/default/big/0123456789abcdef0123456789abcdef/cf");
-    fs::create_dir_all(&fam).unwrap();
-    for i in 0..8u32 {
-        fs::write(
-            fam.join(format!("{:032x}", 7000 + i)),
-            vec![i as u8; 512 * 1024],
-        )
-        .unwrap();
-    }
-    let plan = t.path().join("p.plan");
-    assert_eq!(
-        hbcp([
-            "plan",
-            &s(&src),
-            &s(&dst),
-            "--out",
-            &s(&plan),
-            "--range-size",
-            "64KiB"
-        ])
-        .code,
-        0
-    );
+    let (_t, src, dst, plan) = planned_with_big_files();
     assert_eq!(
         hbcp(["run", &s(&plan), "--shard", "0/2", "--progress", "none"]).code,
         0
@@ -308,29 +317,7 @@ fn status_of_4000000000_shards_and_plans_cut_at_0_bytes_are_bad_input() {
 #[test]
 fn status_sees_shards_run_from_other_state_folders_through_the_target() {
     use std::io::{BufRead, BufReader};
-    let t = tempfile::tempdir().unwrap();
-    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
-    tree(&src);
-    let fam = src.join("data/default/big/0123456789abcdef0123456789abcdef/cf");
-    fs::create_dir_all(&fam).unwrap();
-    for i in 0..8u32 {
-        fs::write(
-            fam.join(format!("{:032x}", 7000 + i)),
-            vec![i as u8; 512 * 1024],
-        )
-        .unwrap();
-    }
-    let plan = t.path().join("p.plan");
-    let r = hbcp([
-        "plan",
-        &s(&src),
-        &s(&dst),
-        "--out",
-        &s(&plan),
-        "--range-size",
-        "64KiB",
-    ]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let (t, src, dst, plan) = planned_with_big_files();
     let state = |i: u32| s(&t.path().join(format!("machine{i}")));
     let r = hbcp([
         "run",
