@@ -31,6 +31,8 @@ servers+=(moto)
 # The Azure SDK for Python (in moto's venv), the independent client: signs the SAS tokens of
 # tests/azure_auth.rs, writes the page-blob WALs of tests/wasb.rs, reads back what hbcp wrote.
 eval "$(bash scripts/azure-sdk.sh)"
+# Chromium from Debian's packages: `hbcp report --html` rendered in a real headless browser.
+eval "$(bash scripts/chromium.sh)"
 # moto takes any credentials; set them so that nothing looks for a cloud metadata service.
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
 export AWS_ENDPOINT_URL="$HBCP_TEST_S3"

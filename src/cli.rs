@@ -57,6 +57,29 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DURATION", default_value = "60s",
           value_parser = parse_interval)]
     pub stats_interval: std::time::Duration,
+    /// Also write hbcp's log to FILE (appended): every line it prints on stderr, the job's
+    /// id, and with -v its diagnostics. No secret is written to it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_file: Option<std::path::PathBuf>,
+    /// The log file's format: text lines, or one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// More diagnostics, on stderr and in the log file: -v info, -vv debug, -vvv trace.
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count,
+          conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// No progress display (bar or stats lines); the log file gets warnings and errors only.
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One text line per event.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Parse `--stats-interval`: a duration of at least 100ms (`1s`, `30s`, `5m`).
@@ -369,6 +392,11 @@ pub struct RestoreArgs {
     /// The generation to restore (see `hbcp generations DST`).
     #[arg(long, value_name = "ID")]
     pub generation: String,
+    /// Write nothing (not the target, not the state folder, no lock): say what would be
+    /// copied and kept, as counts, bytes and the first names (with --progress json,
+    /// every name as a JSON line on stdout).
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub tuning: TuningArgs,
     #[command(flatten)]
@@ -605,6 +633,11 @@ pub struct CopyArgs {
     /// With --delete-extra: delete even more than --max-delete.
     #[arg(long)]
     pub force: bool,
+    /// Write nothing (not the target, not the state folder, no lock): say what would be
+    /// copied and kept, as counts, bytes and the first names (with --progress json,
+    /// every name as a JSON line on stdout).
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub wals: WalArgs,
     #[command(flatten)]
@@ -684,6 +717,11 @@ pub struct SyncArgs {
     /// Delete even more than --max-delete.
     #[arg(long)]
     pub force: bool,
+    /// Write nothing (not the target, not the state folder, no lock): say what would be
+    /// copied, kept and (with --delete) deleted, as counts, bytes and the first names (with --progress json,
+    /// every name as a JSON line on stdout).
+    #[arg(long)]
+    pub dry_run: bool,
     /// Keep syncing every --interval until stopped (Ctrl-C: clean stop, exit 0).
     #[arg(long)]
     pub watch: bool,

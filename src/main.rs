@@ -6,6 +6,7 @@
 mod cli;
 mod cmd;
 mod html;
+mod logging;
 mod progress;
 
 use std::process::ExitCode;
@@ -16,31 +17,6 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use hbcp_job::{Exit, exit};
-
-/// `HBCP_LOG=debug` (or `info`, `trace`) prints hbcp's own diagnostics on stderr: each retry
-/// with the error that caused it and the service's request id. Only hbcp's targets are enabled:
-/// the HTTP libraries' own logs could carry signed URLs.
-fn init_logging() {
-    use tracing_subscriber::filter::{LevelFilter, Targets};
-    use tracing_subscriber::prelude::*;
-    let Ok(level) = std::env::var("HBCP_LOG") else {
-        return;
-    };
-    let level = match level.to_ascii_lowercase().as_str() {
-        "error" => LevelFilter::ERROR,
-        "warn" => LevelFilter::WARN,
-        "info" => LevelFilter::INFO,
-        "debug" => LevelFilter::DEBUG,
-        "trace" => LevelFilter::TRACE,
-        _ => return,
-    };
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(false);
-    let _ = tracing_subscriber::registry()
-        .with(fmt.with_filter(Targets::new().with_target("hbcp", level)))
-        .try_init();
-}
 
 /// mimalloc's `mi_option_arena_eager_commit` (the 5th entry of `mi_option_e` in mimalloc.h,
 /// the same in v2 and v3).
@@ -64,7 +40,6 @@ static MIMALLOC_OPTIONS: extern "C" fn() = {
 
 fn main() -> ExitCode {
     exit::fill_closed_std_fds();
-    init_logging();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -77,6 +52,12 @@ fn main() -> ExitCode {
         }
     };
     progress::set_stats_interval(cli.stats_interval);
+    progress::set_quiet(cli.quiet);
+    if let Err(msg) = logging::init(&cli) {
+        return code(exit::of_error(&anyhow::Error::new(hbcp_job::UsageError(
+            msg,
+        ))));
+    }
     let exit = match cmd::run(cli, std::env::args().collect()) {
         Ok(code) => code,
         Err(e) => exit::of_error(&e),

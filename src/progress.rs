@@ -30,6 +30,14 @@ pub fn set_stats_interval(d: Duration) {
     STATS_INTERVAL_MS.store(d.as_millis().clamp(1, u64::MAX as u128) as u64, Relaxed);
 }
 
+/// `-q`: no progress display (bar or stats lines); JSON events, asked for, stay.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Set `-q`.
+pub fn set_quiet(q: bool) {
+    QUIET.store(q, Relaxed);
+}
+
 fn stats_interval() -> Duration {
     Duration::from_millis(STATS_INTERVAL_MS.load(Relaxed))
 }
@@ -228,6 +236,7 @@ impl Reporter {
         let stop = Arc::new(AtomicBool::new(false));
         let phase = Arc::new(Mutex::new("copy"));
         let show = match mode {
+            ProgressMode::Auto | ProgressMode::Bar if QUIET.load(Relaxed) => Show::Nothing,
             ProgressMode::Auto if std::io::stderr().is_terminal() => Show::Bar,
             ProgressMode::Auto => Show::Lines,
             ProgressMode::Bar => Show::Bar,

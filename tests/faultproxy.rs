@@ -36,6 +36,16 @@ pub enum Mode {
     /// Answer every server-side copy request (one with an `x-ms-copy-source` or
     /// `x-amz-copy-source` header) 501 Not Implemented, pass the rest.
     NoCopies,
+    /// Forward the first `n` server-side copy requests; hold every later one unanswered (never
+    /// forwarded) until the proxy stops: a copy caught in the middle, for a kill -9.
+    HoldCopiesAfter(u64),
+    /// Answer the first N ranged GETs 503 ServerBusy, pass everything else.
+    BusyFirstReads(u64),
+    /// Answer a share (`per_mille`) of the ranged GETs 503 ServerBusy, drawn as `Faults` draws.
+    BusyReadsShare { per_mille: u64, seed: u64 },
+    /// Pass requests until `after` requests carrying file data (uploads outside `.hbcp/`,
+    /// ranged GETs) were answered, then answer every request `status` (403 or 500).
+    FailAfter { status: u16, after: u64 },
 }
 
 /// Counters, readable while the proxy runs.
@@ -62,6 +72,10 @@ pub struct Counters {
     pub resets: AtomicU64,
     pub stalls: AtomicU64,
     pub denied: AtomicU64,
+    /// Requests carrying file data passed on (for `FailAfter`).
+    pub data_passed: AtomicU64,
+    /// Requests answered with `FailAfter`'s status.
+    pub failed_after: AtomicU64,
 }
 
 impl Counters {
@@ -138,6 +152,17 @@ enum Fault {
 }
 
 impl State {
+    /// One draw of the seeded generator.
+    fn next(&self) -> u64 {
+        let mut g = self.rng.lock().unwrap();
+        let mut x = *g;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *g = x;
+        x
+    }
+
     fn draw(&self) -> Fault {
         let Mode::Faults { per_mille, .. } = self.mode else {
             return Fault::None;
@@ -194,10 +219,39 @@ impl State {
                     .map_err(|_| std::io::Error::other("fault proxy: the hook panicked"))?;
             }
         }
-        if req.method() == hyper::Method::GET
-            && (req.headers().contains_key("range") || req.headers().contains_key("x-ms-range"))
-        {
-            c.range_gets.fetch_add(1, Relaxed);
+        if let Mode::FailAfter { status, after } = self.mode {
+            if c.data_passed.load(Relaxed) >= after {
+                c.failed_after.fetch_add(1, Relaxed);
+                let (code, msg) = match status {
+                    403 => (
+                        "AuthorizationPermissionMismatch",
+                        "This request is not authorized to perform this operation using this permission.",
+                    ),
+                    _ => (
+                        "InternalError",
+                        "The server encountered an internal error. Please retry the request.",
+                    ),
+                };
+                return Ok(azure_error(status, code, msg));
+            }
+        }
+        let ranged = req.method() == hyper::Method::GET
+            && (req.headers().contains_key("range") || req.headers().contains_key("x-ms-range"));
+        if ranged {
+            let n = c.range_gets.fetch_add(1, Relaxed);
+            let busy = match self.mode {
+                Mode::BusyFirstReads(first) => n < first,
+                Mode::BusyReadsShare { per_mille, .. } => self.next() % 1000 < per_mille,
+                _ => false,
+            };
+            if busy {
+                c.busy_503.fetch_add(1, Relaxed);
+                return Ok(azure_error(
+                    503,
+                    "ServerBusy",
+                    "The server is currently unable to receive requests. Please retry your request.",
+                ));
+            }
             if matches!(self.mode, Mode::BusyReads) {
                 c.busy_503.fetch_add(1, Relaxed);
                 return Ok(azure_error(
@@ -211,7 +265,12 @@ impl State {
             || req.headers().contains_key("x-amz-copy-source")
             || req.uri().path().contains("/rewriteTo/");
         if copy {
-            c.copies.fetch_add(1, Relaxed);
+            let seen = c.copies.fetch_add(1, Relaxed);
+            if let Mode::HoldCopiesAfter(n) = self.mode
+                && seen >= n
+            {
+                std::future::pending::<()>().await;
+            }
             if matches!(self.mode, Mode::NoCopies) {
                 return Ok(azure_error(
                     501,
@@ -324,6 +383,9 @@ impl State {
             Ok(r) => r,
             Err(e) => return Err(std::io::Error::other(e.to_string())),
         };
+        if resp.status().is_success() && (ranged || is_put && !ours && declared.unwrap_or(0) > 0) {
+            c.data_passed.fetch_add(1, Relaxed);
+        }
         let mut out = Response::builder().status(resp.status().as_u16());
         for (k, v) in resp.headers().iter() {
             if matches!(k.as_str(), "connection" | "transfer-encoding") {
@@ -365,7 +427,7 @@ pub fn start_with_hook(upstream: &str, mode: Mode, hook: Option<Hook>) -> Proxy 
     let hook = Arc::new(Mutex::new(hook));
     let counters = Arc::new(Counters::default());
     let seed = match mode {
-        Mode::Faults { seed, .. } => seed | 1,
+        Mode::Faults { seed, .. } | Mode::BusyReadsShare { seed, .. } => seed | 1,
         _ => 1,
     };
     let state = Arc::new(State {

@@ -28,9 +28,8 @@ fn copy_from_azurite_takes_a_directory_marker_blob_for_the_folder_it_marks() {
     assert_eq!(copy(&src, Path::new(&blob), &[]).code, 0);
     // What the Azure portal and Storage Explorer write for a folder: a 0-byte blob whose name
     // ends in `/`, beside the folder's files and for a folder of its own.
-    let u = hbcp_store::StoreUrl::parse(&blob, true).unwrap();
     for name in ["data/default/", "data/marked/"] {
-        hbcp_store_cloud::put_blob_as_named(&u, &opts(), name, b"").unwrap();
+        hbcp_testkit::azurite::put_blob_as_named(&blob, name, b"").unwrap();
     }
     let back = t.path().join("back");
     let r = copy(Path::new(&blob), &back, &[]);

@@ -18,7 +18,8 @@ fn report_html_draws_a_run_and_refuses_what_is_not_a_report() {
     let page = fs::read_to_string(&html).unwrap();
     for needle in [
         "<svg",
-        "Throughput over time",
+        "Copy: bytes written to the target per second",
+        "Verify: bytes read back or checked per second",
         "Requests in flight",
         "Request latency",
         "complete and verified",
@@ -36,6 +37,158 @@ fn report_html_draws_a_run_and_refuses_what_is_not_a_report() {
         &s(&html),
     ]);
     assert_eq!(r.code, 2, "{r:?}");
+}
+
+/// `chromium --headless` with `args` on `page`: its stdout and its log (stderr).
+fn chromium(bin: &str, page: &Path, args: &[String]) -> (String, String) {
+    let o = std::process::Command::new(bin)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--enable-logging=stderr",
+        ])
+        .args(["--v=0", "--window-size=1400,2000"])
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "chromium: {err}");
+    (String::from_utf8_lossy(&o.stdout).into_owned(), err)
+}
+
+/// The report of a copy and of a failed verification, opened in a real browser (Chromium from
+/// Debian, scripts/chromium.sh): no script error, the problems first with the expected and
+/// actual checksums, the copy and verify charts apart with their phase bands, ticks on the
+/// time axis and points, the latencies with their marks, the command line without the
+/// secret it was given; a screenshot of each for a person, in the test's output folder
+/// (target/tmp/report_html/).
+#[test]
+fn report_html_renders_in_headless_chromium_with_problems_first() {
+    let Some(browser) = emulator("HBCP_TEST_CHROMIUM", "Chromium (scripts/chromium.sh)") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    fs::create_dir_all(&src).unwrap();
+    for i in 0..8u8 {
+        fs::write(src.join(format!("f{i}")), vec![i; 512 << 10]).unwrap();
+    }
+    // Held to about three seconds by the cap, so the timeline has samples; a secret of the
+    // environment passed on the command line (as an --exclude) must not reach the report.
+    let secret = "c2VjcmV0LWFjY291bnQta2V5LWZvci10ZXN0cw==";
+    let (json, vjson) = (t.path().join("c.json"), t.path().join("v.json"));
+    let o = std::process::Command::new(bin())
+        .args(["copy", &s(&src), &s(&dst), "--max-bandwidth", "1.5MiB/s"])
+        .args([
+            "--exclude",
+            secret,
+            "--progress",
+            "none",
+            "--report",
+            &s(&json),
+        ])
+        .env("AZURE_STORAGE_ACCOUNT_KEY", secret)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let mut f = fs::read(dst.join("f3")).unwrap();
+    f[100] ^= 1;
+    fs::write(dst.join("f3"), f).unwrap();
+    let v = hbcp([
+        "verify",
+        &s(&src),
+        &s(&dst),
+        "--progress",
+        "none",
+        "--report",
+        &s(&vjson),
+    ]);
+    assert_eq!(v.code, 1, "{v:?}");
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report_html");
+    fs::create_dir_all(&out).unwrap();
+    for (name, report) in [("copy", &json), ("verify", &vjson)] {
+        let page = t.path().join(format!("{name}.html"));
+        let r = hbcp(["report", &s(report), "--html", &s(&page)]);
+        assert_eq!(r.code, 0, "{r:?}");
+        let (dom, log) = chromium(&browser, &page, &["--dump-dom".into()]);
+        for bad in ["Uncaught", ":CONSOLE", "SyntaxError"] {
+            assert!(
+                !log.contains(bad),
+                "{name}: the browser logged {bad}: {log}"
+            );
+        }
+        let j: serde_json::Value = serde_json::from_slice(&fs::read(report).unwrap()).unwrap();
+        assert!(!dom.contains(secret), "{name}: the secret is in the page");
+        let cmd = if name == "copy" {
+            format!(
+                "hbcp copy {} {} --max-bandwidth 1.5MiB/s --exclude REDACTED",
+                s(&src),
+                s(&dst)
+            )
+        } else {
+            format!("hbcp verify {} {}", s(&src), s(&dst))
+        };
+        assert!(dom.contains(&cmd), "{name}: no {cmd:?} in {dom}");
+        assert!(
+            dom.contains(&format!("<dd>{}</dd>", env!("CARGO_PKG_VERSION"))),
+            "{name}"
+        );
+        let at = |needle: &str| {
+            dom.find(needle)
+                .unwrap_or_else(|| panic!("{name}: no {needle}"))
+        };
+        // Problems first, before any chart.
+        assert!(
+            at("id=\"problems\"") < at("id=\"copy-throughput\""),
+            "{name}"
+        );
+        let axis_ticks = dom.matches("class=\"tick-x\"").count();
+        assert!(axis_ticks >= 3 * 4, "{name}: {axis_ticks} ticks");
+        assert!(dom.contains("time since the start (s)"), "{name}");
+        assert!(
+            dom.contains("class=\"mark-p50\""),
+            "{name}: no latency marks"
+        );
+        assert!(dom.contains("latency (log scale)"), "{name}");
+        assert!(
+            !dom.contains(">begin<") && !dom.contains(">stage<"),
+            "{name}"
+        );
+        if name == "copy" {
+            assert!(at("class=\"band band-copy\"") < at("id=\"verify-throughput\""));
+            assert!(dom.contains("class=\"band band-verify\""), "{name}");
+            let copy_chart = &dom[at("id=\"copy-throughput\"")..at("id=\"verify-throughput\"")];
+            assert!(copy_chart.contains("class=\"series\""), "no copy line");
+            assert!(
+                copy_chart.matches("class=\"point\"").count() >= 2,
+                "{copy_chart}"
+            );
+            assert!(dom.contains("None: no file failed"), "{name}");
+        } else {
+            let m = &j["verified"]["mismatches"][0];
+            assert_eq!(m["key"], "f3");
+            let row = format!(
+                "<td class=\"sum\">{}</td><td class=\"sum\">{}</td>",
+                m["expected"].as_str().unwrap(),
+                m["actual"].as_str().unwrap()
+            );
+            assert!(dom.contains(&row), "{name}: no row {row}");
+            assert!(v.stdout.contains(m["actual"].as_str().unwrap()), "{v:?}");
+        }
+        let png = out.join(format!("{name}.png"));
+        let _ = fs::remove_file(&png);
+        chromium(
+            &browser,
+            &page,
+            &[format!("--screenshot={}", png.display())],
+        );
+        let img = fs::read(&png).unwrap();
+        assert_eq!(&img[..8], b"\x89PNG\r\n\x1a\n", "{name}: not a PNG");
+        // IHDR: the width the window had.
+        assert_eq!(u32::from_be_bytes(img[16..20].try_into().unwrap()), 1400);
+    }
 }
 
 #[test]
@@ -175,10 +328,16 @@ fn assert_counts_are_the_requests_made(report: &Path, html: &Path, service_md5: 
     assert_eq!(r.code, 0, "{r:?}");
     let page = fs::read_to_string(html).unwrap();
     assert!(page.contains("Request latency by operation"));
-    for op in by.keys() {
+    for (op, l) in by {
+        let at = page
+            .find(&format!("<g class=\"op\" id=\"op-{op}\">"))
+            .unwrap_or_else(|| panic!("no row for {op}"));
+        let row = &page[at..at + page[at..].find("</g>").unwrap()];
+        let n = l["count"].as_u64().unwrap();
+        let plural = if n == 1 { "request" } else { "requests" };
         assert!(
-            page.contains(&format!("<section class=\"op\" id=\"op-{op}\">")),
-            "no section for {op}"
+            row.contains(&format!(" ({n} {plural})</text>")),
+            "{op}: {row}"
         );
     }
 }

@@ -4,6 +4,8 @@
 //! independent client (boto3, the Azure SDK for Python) against the local tree the source was
 //! made from. What the emulators serve: moto CopyObject, fake-gcs-server rewriteTo (across
 //! buckets), Azurite 3.35 Copy Blob From URL (across accounts; Put Block From URL answers 501).
+//! A file of more than one range is copied by ranges (moto: UploadPartCopy), each journaled, so
+//! a kill -9 in the middle is resumed without copying a journaled range again.
 
 use std::path::Path;
 use std::process::Command;
@@ -95,6 +97,11 @@ print(json.dumps(out, sort_keys=True))
 }
 
 /// The local tree as tests/azure_sdk.py digests it (empty folders left out).
+/// `what` is on standard error exactly once (a fallback is named once, not per file).
+fn said_once(r: &Run, what: &str) {
+    assert_eq!(r.stderr.matches(what).count(), 1, "{}", r.stderr);
+}
+
 fn local_digest(py: &str, dir: &Path) -> String {
     sdk(py, &["local", &s(dir)])
 }
@@ -160,6 +167,33 @@ fn s3_to_s3_is_copied_by_the_service_and_never_streams_only_on_request() {
     let want = local_digest(&py, &src);
     let prefix = format!("{b}/hbase");
     assert_eq!(s3_digest(&py, &ep, "hbcp-test", &prefix), want);
+
+    // The same command again: every file is journaled as copied by the service, with the
+    // version the copy's answer gave, and the target still has it: nothing is copied again.
+    let copies = c0.copies.load(Relaxed);
+    let again = |rep: &Path| {
+        run_env(
+            &[
+                "copy",
+                "--no-wals-expected",
+                &url(&a),
+                &url(&b),
+                "--progress",
+                "none",
+                "--range-size",
+                "5MiB",
+                "--verify",
+                "size",
+                "--report",
+                &s(rep),
+            ],
+            &env,
+        )
+    };
+    let r = again(&t.path().join("again.json"));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(c0.copies.load(Relaxed), copies, "{r:?}");
+    assert_eq!(report(&t.path().join("again.json"))["bytes_server_side"], 0);
 
     // The default verification does not trust the service: it reads source and target.
     let before = c0.get_body_bytes.load(Relaxed);
@@ -259,12 +293,9 @@ fn a_service_that_answers_copies_501_is_streamed_and_named_once() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(proxy.counters.copies.load(Relaxed) > 0);
     assert!(proxy.counters.put_data_bytes.load(Relaxed) >= total);
-    assert_eq!(
-        r.stderr.matches("no server-side copy").count(),
-        1,
-        "{}",
-        r.stderr
-    );
+    said_once(&r, "no server-side copy");
+    // The large file was tried by ranges first (UploadPartCopy), refused, and said once.
+    said_once(&r, "refuses server-side copies by range");
     let j = report(&rep);
     assert_eq!(j["bytes_server_side"], 0, "{j}");
     let v = run_env(&["verify", &s(&src), &url(&b), "--progress", "none"], &[]);
@@ -360,6 +391,9 @@ fn azurite_to_another_account_is_copied_from_the_sources_sas_and_streamed_withou
             "none",
             "--verify",
             "size",
+            // The large file is more than one range: Put Block From URL is tried first.
+            "--range-size",
+            "4MiB",
             "--report",
             &s(&rep),
         ],
@@ -368,6 +402,10 @@ fn azurite_to_another_account_is_copied_from_the_sources_sas_and_streamed_withou
     assert_eq!(r.code, 0, "{r:?}");
     let sig = sas.split('&').find_map(|p| p.strip_prefix("sig=")).unwrap();
     assert!(!r.stderr.contains(sig) && !r.stdout.contains(sig), "{r:?}");
+    // Azurite 3.35 answers Put Block From URL 501: said once, and the file is copied whole by
+    // Copy Blob From URL instead, still without a byte through hbcp.
+    said_once(&r, "refuses server-side copies by range");
+    assert!(!r.stderr.contains("no server-side copy"), "{}", r.stderr);
     assert_eq!(proxy.counters.put_data_bytes.load(Relaxed), 0);
     assert!(proxy.counters.copies.load(Relaxed) > 0);
     assert_eq!(report(&rep)["bytes_server_side"], total);
@@ -391,16 +429,133 @@ fn azurite_to_another_account_is_copied_from_the_sources_sas_and_streamed_withou
         &env,
     );
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(
-        r.stderr.matches("no server-side copy").count(),
-        1,
-        "{}",
-        r.stderr
-    );
+    said_once(&r, "no server-side copy");
     assert!(r.stderr.contains("SAS"), "{}", r.stderr);
     assert!(proxy.counters.put_data_bytes.load(Relaxed) - put0 >= total);
     assert_eq!(
         sdk(&py, &["digest", &ep2, "hbcpacct2", ACCT2_KEY, &cc, "hbase"]),
         want
     );
+}
+
+/// The indices of the ranges a journal says were copied by the service (`cr` records).
+fn copied_ranges(journal: &Path) -> Vec<u64> {
+    let text = std::fs::read_to_string(journal).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter_map(|(_, json)| serde_json::from_str::<serde_json::Value>(json).ok())
+        .filter(|v| v["t"] == "cr")
+        .filter_map(|v| v["i"].as_u64())
+        .collect()
+}
+
+#[test]
+fn a_kill_during_a_server_side_copy_by_ranges_resumes_without_copying_a_journaled_range_again() {
+    let Some(ep) = emulator("HBCP_TEST_S3", "moto") else {
+        return;
+    };
+    let Some(py) = emulator("HBCP_TEST_PYTHON", "the Python of .tools/venv (boto3)") else {
+        return;
+    };
+    const RANGE: u64 = 5 << 20;
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    // Six ranges of 5 MiB, the last one odd-sized.
+    let size = 5 * RANGE + (1 << 20) + 5;
+    let data: Vec<u8> = (0..size)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(src.join("d/big"), &data).unwrap();
+    let (a, b) = (tag(), tag());
+    let url = |p: &str| format!("s3://hbcp-test/{p}/root");
+    assert_eq!(
+        copy(&src, Path::new(&url(&a)), &["--range-size", "5MiB"]).code,
+        0
+    );
+
+    let state = t.path().join("state");
+    let journal = state.join("journal.log");
+    let args = |rep: &Path| -> Vec<String> {
+        [
+            "copy",
+            &url(&a),
+            &url(&b),
+            "--progress",
+            "none",
+            "--range-size",
+            "5MiB",
+            "--state",
+            &s(&state),
+            "--report",
+            &s(rep),
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect()
+    };
+    // Three range copies go through; the next ones hang in the proxy, and the run is killed
+    // once the three are journaled.
+    let held = faultproxy::start(&ep, Mode::HoldCopiesAfter(3));
+    let mut child = Command::new(bin())
+        .args(args(&t.path().join("killed.json")))
+        .env("AWS_ENDPOINT_URL", &held.url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while copied_ranges(&journal).len() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "three range copies were never journaled"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(held.counters.copies.load(Relaxed) > 3, "a copy was held");
+    assert_eq!(held.counters.put_data_bytes.load(Relaxed), 0);
+    drop(held);
+    let journaled = copied_ranges(&journal);
+    assert_eq!(journaled.len(), 3, "{journaled:?}");
+
+    // The rerun copies exactly the ranges not journaled, by the service again.
+    let proxy = faultproxy::start(&ep, Mode::Pass);
+    let rep = t.path().join("r.json");
+    let r = run_env(
+        &args(&rep).iter().map(|x| x.as_str()).collect::<Vec<_>>(),
+        &[("AWS_ENDPOINT_URL", proxy.url.as_str())],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(proxy.counters.copies.load(Relaxed), 3, "{r:?}");
+    assert_eq!(proxy.counters.put_data_bytes.load(Relaxed), 0);
+    let left: u64 = (0..6u64)
+        .filter(|i| !journaled.contains(i))
+        .map(|i| RANGE.min(size - i * RANGE))
+        .sum();
+    let j = report(&rep);
+    assert_eq!(j["bytes_server_side"], left, "{j}");
+    assert_eq!(j["bytes_through_client"], 0, "{j}");
+
+    // Byte-exact, by boto3; and hbcp's own verify against the local tree agrees.
+    assert_eq!(
+        s3_digest(&py, &ep, "hbcp-test", &format!("{b}/root")),
+        local_digest(&py, &src)
+    );
+    let v = hbcp(["verify", &s(&src), &url(&b), "--progress", "none"]);
+    assert_eq!(v.code, 0, "{v:?}");
+
+    // A third run finds the whole file journaled as copied: no copy at all.
+    let again = faultproxy::start(&ep, Mode::Pass);
+    let r = run_env(
+        &args(&t.path().join("r3.json"))
+            .iter()
+            .map(|x| x.as_str())
+            .collect::<Vec<_>>(),
+        &[("AWS_ENDPOINT_URL", again.url.as_str())],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(again.counters.copies.load(Relaxed), 0, "{r:?}");
 }

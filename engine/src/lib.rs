@@ -20,6 +20,7 @@
 
 pub mod adaptive;
 pub mod budget;
+pub mod decide;
 pub mod index;
 pub mod keymap;
 pub mod limiter;

@@ -44,6 +44,9 @@ pub struct Stats {
     pub tasks: AtomicU64,
     /// The most bytes of range buffers held at once (the `--max-memory` budget's peak).
     pub buffer_peak: AtomicU64,
+    /// Throttle answers (HTTP 429, 503) the stores received during the copy, every one of
+    /// which the adaptive concurrency saw.
+    pub throttles: AtomicU64,
     /// Adaptive concurrency: the limit of requests in flight it settled on.
     pub concurrency_final: AtomicU64,
     /// Adaptive concurrency: the highest limit it reached.
@@ -159,6 +162,7 @@ impl Default for Stats {
             files_failed: AtomicU64::new(0),
             tasks: AtomicU64::new(0),
             buffer_peak: AtomicU64::new(0),
+            throttles: AtomicU64::new(0),
             concurrency_final: AtomicU64::new(0),
             concurrency_peak: AtomicU64::new(0),
             ops: Arc::new(OpLatencies::default()),

@@ -16,11 +16,13 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::LargestFirst;
 use crate::adaptive::{Controller, Gate};
 use crate::budget::Budget;
+use crate::decide::{Decision, decide};
 use crate::limiter::Bandwidth;
 use crate::stats::Stats;
-use crate::{Config, Overwrite, Result, spill_path};
+use crate::{Config, Result, spill_path};
 
 mod server_side;
+mod tallies;
 
 /// A file that could not be copied.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -69,6 +71,8 @@ struct Big {
     remaining: AtomicU32,
     /// The first error of a range, and whether it was a source change.
     failed: Mutex<Option<(String, bool)>>,
+    /// Copied range by range by the target's service (`--s2s`), not streamed.
+    copy: Option<server_side::Ranged>,
 }
 
 enum Task {
@@ -107,6 +111,8 @@ enum Done {
         idx: u32,
         hash: u64,
         ack: Sender<()>,
+        /// Copied by the target's service: no checksum (`hash` is meaningless).
+        copied: bool,
     },
     Dir(String),
     /// Already at the target and taken as the same without reading (sync of an HFile).
@@ -117,7 +123,13 @@ enum Done {
     Failed(Failure),
     Warning(String),
     /// Copied by the target's service: no checksum taken on the way.
-    ServerSide(Entry),
+    ServerSide {
+        entry: Entry,
+        /// The target's version token after the copy.
+        tv: Option<String>,
+        /// Journal it (false when a resume found it journaled already).
+        journal: bool,
+    },
 }
 
 struct Shared<'a> {
@@ -139,6 +151,10 @@ struct Shared<'a> {
     s2s: bool,
     /// The first file that could not be copied server-side was named.
     s2s_said: AtomicBool,
+    /// The first file that could not be copied server-side range by range was named.
+    s2s_ranges_said: AtomicBool,
+    /// What the stores' retry policy saw (throttles, retries), taken in after every call.
+    seen: tallies::Seen<'a>,
 }
 
 impl Shared<'_> {
@@ -157,32 +173,35 @@ impl Shared<'_> {
         self.halt.store(true, Relaxed);
     }
 
-    /// Run a store call under the retry policy (`hbcp_store::retry`): up to `cfg.attempts`
-    /// tries with its backoff; every throttle answer (429/503) tells the adaptive concurrency
-    /// at once (the HTTP client does not retry on its own).
+    /// Run a store call, again where the retry policy (`hbcp_store::retry`) says so: the
+    /// stores retry each request themselves and give up with `Error::Exhausted`, which is not
+    /// tried again here; what is (a body cut off after its answer began, a local I/O error, a
+    /// store without a policy of its own) gets the same tries and backoff. Every throttle
+    /// answer a store saw, retried or not, tells the adaptive concurrency at once.
     fn retry<T>(&self, mut f: impl FnMut() -> hbcp_store::Result<T>) -> hbcp_store::Result<T> {
-        let mut attempt = 1u32;
+        use hbcp_store::retry::{Tries, Verdict};
+        let mut tries = Tries::with_attempts(None, self.cfg.attempts);
         loop {
             let permit = self.gate.acquire();
-            let t0 = Instant::now();
             self.stats.in_flight.fetch_add(1, Relaxed);
             let r = f();
             self.stats.in_flight.fetch_sub(1, Relaxed);
             drop(permit);
+            self.seen.absorb(&self.gate, self.stats);
             if let Err(e) = &r {
-                if e.is_throttle() {
+                if e.is_throttle() && !self.seen.tallied() {
                     self.gate.throttled_at(Instant::now());
                 }
             }
-            match r {
-                Err(e) if e.is_retryable() && attempt < self.cfg.attempts && !self.halted() => {
-                    tracing::debug!(target: "hbcp::retry", "attempt {attempt} failed, retrying: {e}");
+            let attempt = tries.attempt();
+            match tries.judge(r) {
+                Verdict::Retry { error, wait } if !self.halted() => {
+                    tracing::debug!(target: "hbcp::retry", "attempt {attempt} failed, retrying: {error}");
                     self.stats.retries.fetch_add(1, Relaxed);
-                    let noise = t0.elapsed().as_nanos() as u64;
-                    std::thread::sleep(hbcp_store::retry::backoff(attempt, noise));
-                    attempt += 1;
+                    std::thread::sleep(wait);
                 }
-                other => return other,
+                Verdict::Retry { error, .. } => return Err(error),
+                Verdict::Return(r) => return r,
             }
         }
     }
@@ -224,8 +243,10 @@ pub(crate) fn run(
             cfg.start_concurrency.unwrap_or(cfg.workers),
         ),
         local_dst: dst.caps().positional_writes,
-        s2s: cfg.s2s && !src.caps().is_local && !dst.caps().is_local,
+        s2s: crate::decide::server_side(cfg, src, dst),
         s2s_said: AtomicBool::new(false),
+        s2s_ranges_said: AtomicBool::new(false),
+        seen: tallies::Seen::new(src, dst),
     };
     let workers = cfg.workers.max(1);
     let (entry_tx, entry_rx) = bounded::<Entry>(8192);
@@ -313,6 +334,8 @@ pub(crate) fn run(
     let finished = spill_w.finish();
     sh.stats.buffer_peak.fetch_max(sh.budget.peak(), Relaxed);
     let st = sh.stats;
+    sh.seen.absorb(&sh.gate, st);
+    st.throttles.store(sh.gate.throttle_count(), Relaxed);
     st.concurrency_final.store(sh.gate.limit() as u64, Relaxed);
     st.concurrency_peak
         .fetch_max(sh.gate.peak() as u64, Relaxed);
@@ -331,25 +354,6 @@ pub(crate) fn run(
     })
 }
 
-fn target_is_empty(dst: &dyn Store) -> hbcp_store::Result<bool> {
-    let found = AtomicBool::new(false);
-    let r = dst.list("", &|e: Entry| {
-        if e.key == ".hbcp" || e.key.starts_with(".hbcp/") {
-            return Ok(());
-        }
-        found.store(true, Relaxed);
-        Err(StoreError::Unsupported {
-            what: "listing".into(),
-            hint: "stop at first entry".into(),
-        })
-    });
-    match r {
-        Ok(()) => Ok(!found.load(Relaxed)),
-        Err(_) if found.load(Relaxed) => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 fn plan(
     sh: &Shared<'_>,
     entries: Receiver<Entry>,
@@ -357,7 +361,7 @@ fn plan(
     done: Sender<Done>,
     resume: &Resume,
 ) {
-    let target_empty = match target_is_empty(sh.dst) {
+    let target_empty = match crate::decide::target_is_empty(sh.dst) {
         Ok(b) => b,
         Err(e) => {
             sh.set_stop(Stop::Fatal(format!("cannot list the target: {e}")));
@@ -390,27 +394,22 @@ fn plan(
         // the target gave it when it was written. Without a journaled version (or with the
         // target showing none) the size alone proves nothing: the file is checked below.
         if let Some((h, Some(tv))) = resume.file(&e.key, e.size, e.version.as_deref()) {
-            match sh.retry(|| sh.dst.head(&e.key)) {
-                Ok(Some(t))
-                    if t.kind == EntryKind::File
-                        && t.size == e.size
-                        && t.version.is_some()
-                        && tv == journal::version_hash(t.version.as_deref()) =>
-                {
-                    sh.stats.files_skipped.fetch_add(1, Relaxed);
-                    sh.stats.bytes_skipped.fetch_add(e.size, Relaxed);
-                    let _ = done.send(Done::File {
-                        entry: e,
-                        hash: h,
-                        copied: false,
-                        written: false,
-                        tv: None,
-                        md5: None,
-                    });
-                    continue;
-                }
-                _ => {}
+            if target_unchanged(sh, &e, tv) {
+                sh.stats.files_skipped.fetch_add(1, Relaxed);
+                sh.stats.bytes_skipped.fetch_add(e.size, Relaxed);
+                let _ = done.send(Done::File {
+                    entry: e,
+                    hash: h,
+                    copied: false,
+                    written: false,
+                    tv: None,
+                    md5: None,
+                });
+                continue;
             }
+        }
+        if server_side::resumed(sh, resume, &e, &done) {
+            continue;
         }
         // What the index says of this key (a sync, a backup), read once.
         let known = sh.cfg.known_target.as_deref();
@@ -443,75 +442,55 @@ fn plan(
                 }
             }
         };
-        if sh.cfg.overwrite == Overwrite::Sync {
-            let name = e.key.rsplit('/').next().unwrap_or("");
-            let hfile = (sh.cfg.write_once)(name);
-            match &existing {
-                Some(x) if x.kind == EntryKind::File && x.size == e.size && hfile => {
-                    let hash = indexed.and_then(|k| k.hash);
-                    sh.stats.files_skipped.fetch_add(1, Relaxed);
-                    sh.stats.bytes_skipped.fetch_add(e.size, Relaxed);
-                    let _ = done.send(Done::Kept { entry: e, hash });
-                    continue;
-                }
-                None if hfile => {
-                    let named = match known.map(|k| k.by_name(name)).transpose() {
-                        Ok(x) => x.flatten(),
-                        Err(err) => {
-                            sh.set_stop(Stop::Fatal(err.to_string()));
-                            break;
-                        }
-                    };
-                    let moved = named.and_then(|n| {
-                        let hash = n.hash?;
-                        (n.size == e.size && n.key != e.key).then_some((n.key, hash))
-                    });
-                    if let Some((from, hash)) = moved {
-                        if !send(Task::CopyWithin {
-                            from,
-                            entry: e,
-                            hash,
-                        }) {
-                            break;
-                        }
-                        continue;
-                    }
-                }
-                _ => {}
+        let by_name = |name: &str| {
+            known
+                .map(|k| k.by_name(name))
+                .transpose()
+                .map(Option::flatten)
+        };
+        let decision = decide(
+            &e,
+            existing.as_ref(),
+            sh.cfg.overwrite,
+            sh.cfg.write_once,
+            by_name,
+        );
+        let t = match decision {
+            Err(err) => {
+                sh.set_stop(Stop::Fatal(err.to_string()));
+                break;
             }
-        }
-        let check = match &existing {
-            None => None,
-            Some(x) if x.kind != EntryKind::File => {
+            Ok(Decision::New | Decision::Replace) => {
+                if !emit(sh, &window.push(e), &tasks, resume) {
+                    break;
+                }
+                continue;
+            }
+            Ok(Decision::Keep { checked: false }) => {
+                let hash = indexed.and_then(|k| k.hash);
+                sh.stats.files_skipped.fetch_add(1, Relaxed);
+                sh.stats.bytes_skipped.fetch_add(e.size, Relaxed);
+                let _ = done.send(Done::Kept { entry: e, hash });
+                continue;
+            }
+            Ok(Decision::Conflict) => {
                 let _ = done.send(Done::Failed(Failure {
                     key: e.key,
                     error: "the target has a directory or special file under this name".into(),
                 }));
                 continue;
             }
-            Some(_) if sh.cfg.overwrite == Overwrite::Never => Some(false),
-            Some(x)
-                if matches!(sh.cfg.overwrite, Overwrite::IfDifferent | Overwrite::Sync)
-                    && x.size == e.size =>
-            {
-                Some(true)
-            }
-            // Replaced: the old file stays whole until the new one is renamed over it.
-            Some(_) => None,
-        };
-        if let Some(write) = check {
+            Ok(Decision::Moved { from, hash }) => Task::CopyWithin {
+                from,
+                entry: e,
+                hash,
+            },
             // Same size at the target: a server-side copy costs less than reading both.
-            let t = if write && sh.s2s && e.size > 0 {
-                Task::ServerSide(e)
-            } else {
-                Task::Check(e, write)
-            };
-            if !send(t) {
-                break;
-            }
-            continue;
-        }
-        if !emit(sh, &window.push(e), &tasks, resume) {
+            Ok(Decision::Compare) if sh.s2s && e.size > 0 => Task::ServerSide(e),
+            Ok(Decision::Compare) => Task::Check(e, true),
+            Ok(Decision::Keep { checked: true }) => Task::Check(e, false),
+        };
+        if !send(t) {
             break;
         }
     }
@@ -520,6 +499,18 @@ fn plan(
             break;
         }
     }
+}
+
+/// True when the target still has `e`'s file with the size it was journaled with and the
+/// version (hash `tv`, [`journal::version_hash`]) it was given then: one HEAD.
+fn target_unchanged(sh: &Shared<'_>, e: &Entry, tv: u64) -> bool {
+    matches!(
+        sh.retry(|| sh.dst.head(&e.key)),
+        Ok(Some(t)) if t.kind == EntryKind::File
+            && t.size == e.size
+            && t.version.is_some()
+            && tv == journal::version_hash(t.version.as_deref())
+    )
 }
 
 /// Turn a file into tasks. Returns false when the workers are gone.
@@ -531,7 +522,10 @@ fn emit(sh: &Shared<'_>, e: &Option<Entry>, tasks: &Sender<Task>, resume: &Resum
             .is_some()
     };
     if sh.s2s && e.size > 0 && !resumed_ranges() {
-        return tasks.send(Task::ServerSide(e.clone())).is_ok();
+        return match server_side::ranged(sh, e, resume) {
+            Some((big, todo)) => send_ranges(big, todo, tasks),
+            None => tasks.send(Task::ServerSide(e.clone())).is_ok(),
+        };
     }
     if e.size <= sh.cfg.chunk.min(sh.cfg.range_size) {
         return tasks.send(Task::Whole(e.clone())).is_ok();
@@ -560,14 +554,22 @@ fn emit(sh: &Shared<'_>, e: &Option<Entry>, tasks: &Sender<Task>, resume: &Resum
         }
     }
     let todo: Vec<u32> = (0..n).filter(|i| hashes[*i as usize].is_none()).collect();
+    let remaining = AtomicU32::new(todo.len() as u32);
     let big = Arc::new(Big {
         entry: e.clone(),
         ranges: n,
         upload: Mutex::new(upload),
         hashes: Mutex::new(hashes),
-        remaining: AtomicU32::new(todo.len() as u32),
+        remaining,
         failed: Mutex::new(None),
+        copy: None,
     });
+    send_ranges(big, todo, tasks)
+}
+
+/// The tasks of a large file: its ranges `todo` not yet durable, or its commit when none is
+/// left. Returns false when the workers are gone.
+fn send_ranges(big: Arc<Big>, todo: Vec<u32>, tasks: &Sender<Task>) -> bool {
     if todo.is_empty() {
         return tasks.send(Task::Commit(big)).is_ok();
     }
@@ -662,7 +664,10 @@ fn target_version(sh: &Shared<'_>, key: &str, written: Option<String>) -> Option
 }
 
 fn fail(sh: &Shared<'_>, done: &Sender<Done>, key: &str, e: StoreError) {
-    if e.is_fatal() {
+    // The service failed every try of the policy (a 5xx, a throttle, a transport failure that
+    // did not pass): the endpoint is failing, not this file; the run stops, resumable, as it
+    // does when the service refuses the credential.
+    if e.is_fatal() || e.is_exhausted() {
         sh.set_stop(Stop::Fatal(e.to_string()));
         return;
     }
@@ -843,6 +848,9 @@ fn copy_range(sh: &Shared<'_>, big: &Big, idx: u32) -> hbcp_store::Result<u64> {
     let e = &big.entry;
     let up = upload_of(sh, big)?;
     let r = range_at(e.size, sh.cfg.range_size, idx as u64);
+    if let Some(copy) = &big.copy {
+        return server_side::range(sh, copy, &*up, idx, r);
+    }
     let version = e.version.as_deref();
     if sh.local_dst {
         // Positional writes: the range streams through one chunk of memory.
@@ -871,6 +879,7 @@ fn range_task(sh: &Shared<'_>, big: &Arc<Big>, idx: u32, done: &Sender<Done>) {
                 if e.is_fatal() {
                     sh.set_stop(Stop::Fatal(e.to_string()));
                 }
+                server_side::note_refusal(big, &e);
                 let mut f = big.failed.lock().unwrap();
                 if f.is_none() {
                     *f = Some((
@@ -912,6 +921,7 @@ fn journal_range(big: &Big, idx: u32, hash: u64, done: &Sender<Done>) {
         idx,
         hash,
         ack,
+        copied: big.copy.is_some(),
     });
     if sent.is_ok() {
         // An error means the committer stopped (it drops the ack): the job is halting.
@@ -929,6 +939,9 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
         }
         if let Some(up) = big.upload.lock().unwrap().take() {
             let _ = up.abort();
+        }
+        if server_side::refused(big) {
+            return server_side::instead_of_ranges(sh, big, &err, done);
         }
         if changed {
             let mut buf = Vec::new();
@@ -953,7 +966,7 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
         Ok(u) => u,
         Err(e) => return fail(sh, done, key, e),
     };
-    if up.wants_md5() {
+    if up.wants_md5() && big.copy.is_none() {
         // `--put-md5`: the whole file's MD5, read in order from the source (the ranges were
         // sent in any order by any worker).
         let e = &big.entry;
@@ -984,6 +997,14 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
         }
     }
     match sh.retry(|| up.commit()) {
+        Ok(written) if big.copy.is_some() => {
+            sh.stats.files_copied.fetch_add(1, Relaxed);
+            let _ = done.send(Done::ServerSide {
+                entry: big.entry.clone(),
+                tv: target_version(sh, key, written),
+                journal: true,
+            });
+        }
         Ok(written) => {
             sh.stats.files_copied.fetch_add(1, Relaxed);
             let _ = done.send(Done::File {
@@ -997,6 +1018,9 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
         }
         Err(e) => {
             let _ = up.abort();
+            if big.copy.is_some() && matches!(e, StoreError::Unsupported { .. }) {
+                return server_side::instead_of_ranges(sh, big, &e.to_string(), done);
+            }
             fail(sh, done, key, e)
         }
     }
@@ -1065,6 +1089,7 @@ fn copy_inline(sh: &Shared<'_>, e: &Entry, done: &Sender<Done>, buf: &mut Vec<u8
         hashes: Mutex::new(vec![None; n as usize]),
         remaining: AtomicU32::new(n),
         failed: Mutex::new(None),
+        copy: None,
     };
     for i in 0..n {
         match copy_range(sh, &big, i) {
@@ -1181,13 +1206,23 @@ fn commit_loop(
                 idx,
                 hash,
                 ack,
+                copied,
             } => {
-                ranges.push(Record::Range {
-                    k: entry.key,
-                    s: entry.size,
-                    v: entry.version,
-                    i: idx,
-                    h: hash,
+                ranges.push(if copied {
+                    Record::CopiedRange {
+                        k: entry.key,
+                        s: entry.size,
+                        v: entry.version,
+                        i: idx,
+                    }
+                } else {
+                    Record::Range {
+                        k: entry.key,
+                        s: entry.size,
+                        v: entry.version,
+                        i: idx,
+                        h: hash,
+                    }
                 });
                 acks.push(ack);
             }
@@ -1206,13 +1241,21 @@ fn commit_loop(
                     .write(&m)
                     .map_err(|e| format!("manifest spill: {e}"))?;
             }
-            Done::ServerSide(entry) => {
-                let mut m = ManifestEntry::file(&entry, 0).written(true);
+            Done::ServerSide { entry, tv, journal } => {
+                let mut m = ManifestEntry::file(&entry, 0).written(journal);
                 m.h = None;
                 m.c = true;
                 spill
                     .write(&m)
                     .map_err(|e| format!("manifest spill: {e}"))?;
+                if journal {
+                    batch.push(Record::CopiedFile {
+                        k: entry.key,
+                        s: entry.size,
+                        v: entry.version,
+                        tv,
+                    });
+                }
             }
             Done::Failed(f) => failures.push(f),
             Done::Warning(w) => warnings.push(w),

@@ -10,6 +10,9 @@
 //!   [`HFileTrailer::load_on_open_range`] → [`read_file_info`]; [`verify_blocks`] for a deep check
 //! * snapshots: [`parse_snapshot_info`], [`parse_snapshot_manifest`], [`v1_referenced_hfiles`]
 //! * WALs: [`WalSummary::parse`]
+//!
+//! It must never import another hbcp crate (nor do any I/O): the planner, the verifier and the
+//! job call it.
 
 #![warn(missing_docs, unreachable_pub)]
 

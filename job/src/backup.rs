@@ -75,22 +75,7 @@ fn read_layout(store: &dyn Store, display: &str) -> Result<Option<Layout>> {
 
 /// Anything at `store` outside `.hbcp/`?
 fn has_content(store: &dyn Store) -> Result<bool> {
-    let found = std::sync::atomic::AtomicBool::new(false);
-    let r = store.list("", &|e: Entry| {
-        if e.key == ".hbcp" || e.key.starts_with(".hbcp/") {
-            return Ok(());
-        }
-        found.store(true, Relaxed);
-        Err(hbcp_store::Error::Unsupported {
-            what: "listing".into(),
-            hint: "stop at first entry".into(),
-        })
-    });
-    match r {
-        Ok(()) => Ok(false),
-        Err(_) if found.load(Relaxed) => Ok(true),
-        Err(e) => Err(e.into()),
-    }
+    Ok(!hbcp_engine::decide::target_is_empty(store)?)
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -757,7 +742,8 @@ pub fn restore(a: RestoreSpec, observer: &Arc<dyn crate::Observer>) -> Result<Ex
             a.generation
         ));
     };
-    let dst = open_target(&a.target, &backup_end, a.tuning.allow_http)?;
+    let dst =
+        crate::commands::open_target_for(&a.target, &backup_end, a.tuning.allow_http, !a.dry_run)?;
     // The source is the generation's view, opened below under the job's state folder (the
     // job is built on the backup store, whose capabilities the view shares).
     let src = End {
@@ -776,6 +762,20 @@ pub fn restore(a: RestoreSpec, observer: &Arc<dyn crate::Observer>) -> Result<Ex
         None,
     )?;
     job.cfg.source_label = format!("{display} generation {id}");
+    if a.dry_run {
+        if !job.cfg.state_dir.exists() && has_content(job.dst.store.as_ref())? {
+            return usage(format!(
+                "target {}: not empty; restore into an empty folder (a restore that was interrupted resumes into its own target)",
+                job.dst.url.display
+            ));
+        }
+        let head = format!("restore {display} generation {id} -> {}", job.dst.url);
+        let store = backup_end.store.clone();
+        return crate::dryrun::restore(job, head, |local| {
+            let (_, view) = crate::genstore::GenView::open(store, id, local)?;
+            Ok(Arc::new(view) as Arc<dyn Store>)
+        });
+    }
     let cancel = install_signals()?;
     let _lock = crate::commands::lock_target(&job, &cancel)?;
     if !job.cfg.state_dir.exists() && has_content(job.dst.store.as_ref())? {

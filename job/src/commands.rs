@@ -31,6 +31,7 @@ use hbcp_planner::shard::{Assigner, ShardId};
 pub(crate) fn run(spec: JobSpec, observer: Arc<dyn Observer>) -> Result<Exit> {
     let _ = AZURE_ENDPOINT.set(spec.azure_endpoint);
     let _ = PUT_MD5.set(spec.put_md5);
+    let _ = crate::report::COMMAND_LINE.set(spec.resume.line.clone());
     if spec.command.resumes() {
         crate::exit::set_resume(spec.resume);
     }
@@ -195,6 +196,12 @@ pub(crate) fn cloud_options(
 /// Open the target; for a local one, check it is not inside the source (or the reverse) and
 /// that it can be written, before anything else is written.
 pub(crate) fn open_target(s: &str, src: &End, allow_http: bool) -> Result<End> {
+    open_target_for(s, src, allow_http, true)
+}
+
+/// [`open_target`]; `write: false` (a dry run) writes nothing there, not even the probe: a
+/// local target is only checked, an object store's only listed, its container never created.
+pub(crate) fn open_target_for(s: &str, src: &End, allow_http: bool, write: bool) -> Result<End> {
     let url = parse_url(s, "target", allow_http)?;
     if let Some(p) = local_path(&url) {
         let canon = canonical_future(p);
@@ -223,6 +230,10 @@ pub(crate) fn open_target(s: &str, src: &End, allow_http: bool) -> Result<End> {
                 ));
             }
         }
+        if !write {
+            let store: Arc<dyn Store> = Arc::new(hbcp_store::local::LocalStore::new(canon));
+            return Ok(End { url, store });
+        }
         let probe = canon.join(hbcp_store::local::HBCP_DIR);
         crate::exit::creating(&probe, false);
         if let Err(e) = fs::create_dir_all(&probe) {
@@ -237,7 +248,7 @@ pub(crate) fn open_target(s: &str, src: &End, allow_http: bool) -> Result<End> {
             Arc::new(hbcp_store::local::LocalStore::new(canon).with_direct_io(true));
         return Ok(End { url, store });
     }
-    let store = open_remote(&url, true, allow_http)?;
+    let store = open_remote(&url, write, allow_http)?;
     Ok(End { url, store })
 }
 
@@ -492,6 +503,18 @@ pub(crate) fn build_job(
         s2s: tuning.s2s,
         ..Config::default()
     };
+    tracing::info!(
+        target: "hbcp::job",
+        job = %cfg.job,
+        command,
+        source = %cfg.source_label,
+        target = %cfg.target_label,
+        state = %cfg.state_dir.display(),
+        "job {}: {command} {} -> {}",
+        cfg.job,
+        cfg.source_label,
+        cfg.target_label
+    );
     Ok(Job {
         observer: observer.clone(),
         src,
@@ -560,7 +583,7 @@ fn copy(a: CopySpec, observer: &Arc<dyn Observer>) -> Result<Exit> {
         crate::preflight::refuse_mid_rename(&src)?;
     }
     let prep = crate::select::prepare(&src, &spec, sel, a.allow_unflushed)?;
-    let dst = open_target(&a.ends.dst, &src, a.tuning.allow_http)?;
+    let dst = open_target_for(&a.ends.dst, &src, a.tuning.allow_http, !a.dry_run)?;
     let identity = job_identity(&a.selection.exclude, &spec, &prep.sel);
     let Some(view) = prep.view else {
         let mut job = build_job(observer, "copy", src, dst, &identity, a.tuning, None, None)?;
@@ -584,6 +607,9 @@ fn copy(a: CopySpec, observer: &Arc<dyn Observer>) -> Result<Exit> {
             }
             Ok(())
         };
+        if a.dry_run {
+            return crate::dryrun::copy(&job, &feed, a.delete_extra);
+        }
         return execute(job, &feed);
     };
     let skip = crate::select::identity_at_target(&view, dst.store.as_ref())?;
@@ -591,7 +617,7 @@ fn copy(a: CopySpec, observer: &Arc<dyn Observer>) -> Result<Exit> {
         errln!("hbcp: the target already has {k}: kept as it is");
     }
     let sel = prep.sel;
-    if let Some(p) = &view.publish {
+    if let Some(p) = view.publish.as_ref().filter(|_| !a.dry_run) {
         let mut first = Vec::new();
         crate::select::copy_entries(&view, &sel, &skip, &mut |e, o| {
             if e.key.starts_with(&p.tmp) {
@@ -620,6 +646,9 @@ fn copy(a: CopySpec, observer: &Arc<dyn Observer>) -> Result<Exit> {
             sink(e)
         })
     };
+    if a.dry_run {
+        return crate::dryrun::copy(&job, &feed, a.delete_extra);
+    }
     execute(job, &feed)
 }
 
@@ -1071,6 +1100,7 @@ pub(crate) fn finish(
                 adaptive: job.cfg.start_concurrency.is_some(),
                 settled: stats.concurrency_final.load(Relaxed),
                 peak: stats.concurrency_peak.load(Relaxed),
+                throttles: stats.throttles.load(Relaxed),
             },
         };
         report.write(path)?;
@@ -1241,7 +1271,7 @@ pub(crate) fn lock_end(
         }
         Err(e @ LockError::Unreadable { .. }) => return usage(e.to_string()),
         // Found before anything was written: the credential's problem, exit 2.
-        Err(LockError::Store(e @ hbcp_store::Error::PermissionDenied { .. })) => {
+        Err(LockError::Store(e)) if e.is_auth() => {
             return usage(format!("cannot lock the target {}: {e}", dst.url));
         }
         Err(e) => {

@@ -16,6 +16,8 @@ use crate::spec::ResumeLine;
 /// closed pipe (EPIPE) or a closed descriptor (EBADF, `2>&-`); a diagnostic that cannot be
 /// shown must not change how the run ends.
 pub fn err_line(args: std::fmt::Arguments<'_>) {
+    // The log file (`--log-file`) holds what stderr said.
+    tracing::info!(target: "hbcp::stderr", "{args}");
     let mut err = std::io::stderr().lock();
     let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
 }
@@ -118,7 +120,7 @@ pub(crate) fn creating(path: &Path, whole: bool) {
 static CREATED_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 /// The file `path` is about to be created (if it does not exist yet): see [`CREATED_FILES`].
-pub(crate) fn creating_file(path: &Path) {
+pub fn creating_file(path: &Path) {
     if !path.exists() {
         let mut files = CREATED_FILES.lock().unwrap_or_else(|e| e.into_inner());
         files.push(path.to_path_buf());
@@ -287,7 +289,7 @@ fn interrupted_end(hidden: Option<&str>) -> (Exit, String) {
 
 /// Text made safe to print: secret URL parameters, `Authorization` and bearer values, and the
 /// values of the environment's secret variables are replaced by `REDACTED`.
-pub(crate) fn redact(text: &str) -> String {
+pub fn redact(text: &str) -> String {
     let env = hbcp_store::redact::env_secrets();
     let refs: Vec<&str> = env.iter().map(String::as_str).collect();
     hbcp_store::redact::redact_text(text, &refs)

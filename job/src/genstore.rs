@@ -230,6 +230,9 @@ impl Store for GenStore {
     fn caps(&self) -> Caps {
         self.inner.caps()
     }
+    fn retry_tally(&self) -> Option<&hbcp_store::retry::Tally> {
+        self.inner.retry_tally()
+    }
     fn list(&self, prefix: &str, sink: &ListSink<'_>) -> hbcp_store::Result<()> {
         self.inner.list(prefix, sink)
     }
@@ -482,6 +485,9 @@ impl Store for GenView {
     }
     fn caps(&self) -> Caps {
         self.inner.caps()
+    }
+    fn retry_tally(&self) -> Option<&hbcp_store::retry::Tally> {
+        self.inner.retry_tally()
     }
     fn list(&self, prefix: &str, sink: &ListSink<'_>) -> hbcp_store::Result<()> {
         for r in self.at.iter() {

@@ -18,6 +18,7 @@ mod auth;
 mod backup;
 mod bench;
 mod commands;
+mod dryrun;
 mod genproof;
 mod genstore;
 mod heartbeat;

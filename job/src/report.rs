@@ -121,13 +121,29 @@ pub struct Concurrency {
     pub settled: u64,
     /// The highest limit reached.
     pub peak: u64,
+    /// Throttle answers (HTTP 429, 503) received during the copy; each one cut the limit (at
+    /// most once per half second).
+    pub throttles: u64,
 }
+
+/// This process's command line, quoted and with every secret redacted as in the resume line
+/// (set once by [`crate::run`]): in every report.
+pub(crate) static COMMAND_LINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 impl Report {
     /// Write the report to `path` atomically.
+    /// Every report also says which hbcp wrote it and the command line that ran ([`COMMAND_LINE`]).
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
         let tmp = path.with_extension("json.tmp");
-        let text = serde_json::to_vec_pretty(self)?;
+        let mut value = serde_json::to_value(self)?;
+        if let Some(o) = value.as_object_mut() {
+            o.insert("hbcp_version".into(), env!("CARGO_PKG_VERSION").into());
+            o.insert(
+                "command_line".into(),
+                COMMAND_LINE.get().cloned().unwrap_or_default().into(),
+            );
+        }
+        let text = serde_json::to_vec_pretty(&value)?;
         std::fs::write(&tmp, text)
             .and_then(|_| std::fs::rename(&tmp, path))
             .map_err(|e| anyhow::anyhow!("cannot write the report {}: {e}", path.display()))

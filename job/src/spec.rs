@@ -248,6 +248,8 @@ pub struct CopySpec {
     pub hbase: HbaseSelectSpec,
     /// Tuning.
     pub tuning: Tuning,
+    /// `--dry-run`: say what would be done, write nothing.
+    pub dry_run: bool,
 }
 
 /// `hbcp plan`.
@@ -297,6 +299,8 @@ pub struct SyncSpec {
     pub tuning: Tuning,
     /// `--delete`.
     pub delete: bool,
+    /// `--dry-run`: say what would be done, write nothing.
+    pub dry_run: bool,
     /// `--max-delete`, a share in 0..=1.
     pub max_delete: f64,
     /// `--force`.
@@ -460,6 +464,8 @@ pub struct RestoreSpec {
     pub generation: String,
     /// Tuning.
     pub tuning: Tuning,
+    /// `--dry-run`: say what would be done, write nothing.
+    pub dry_run: bool,
 }
 
 /// `hbcp auth`.

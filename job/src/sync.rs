@@ -30,8 +30,8 @@ use hbcp_verifier::{VerifyMode, VerifyOutcome};
 use serde::Serialize;
 
 use crate::commands::{
-    Job, build_job, cleanup_staging, install_signals, open_source, open_target, read_manifest_at,
-    selection, verify_file_where, verify_mode,
+    Job, build_job, cleanup_staging, install_signals, open_source, open_target_for,
+    read_manifest_at, selection, verify_file_where, verify_mode,
 };
 use crate::preflight::WalPlaces;
 use crate::report::bytes;
@@ -83,7 +83,7 @@ const EXTRAS_KEY: &str = ".hbcp/sync-extras.manifest.zst";
 
 /// What the target holds, on disk under the job's state folder: from the manifests, or (a
 /// recheck, or no manifests yet) from a listing; true when listed.
-fn load_index(job: &Job, recheck: bool) -> Result<(TargetIndex, bool)> {
+pub(crate) fn load_index(job: &Job, recheck: bool) -> Result<(TargetIndex, bool)> {
     let dst = job.dst.store.as_ref();
     let mut idx = TargetIndex::builder(&job.cfg.state_dir, job.cfg.write_once)?;
     if !recheck && dst.head(COMPLETION_KEY)?.is_some() && dst.head(EXTRAS_KEY)?.is_some() {
@@ -429,7 +429,10 @@ pub fn sync(a: SyncSpec) -> Result<Exit> {
             return usage(msg);
         }
     }
-    let dst = open_target(&a.ends.dst, &src, a.tuning.allow_http)?;
+    if a.dry_run && a.watch {
+        return usage("--dry-run shows what one sync would do: drop --watch");
+    }
+    let dst = open_target_for(&a.ends.dst, &src, a.tuning.allow_http, !a.dry_run)?;
     let mut excludes = a.selection.exclude.clone();
     excludes.push("\0sync".into());
     // A cycle shows no progress display: its line (or JSON line) per cycle is the display.
@@ -449,6 +452,9 @@ pub fn sync(a: SyncSpec) -> Result<Exit> {
     } else {
         None
     };
+    if a.dry_run {
+        return crate::dryrun::sync(job, &sel, &a, max_delete);
+    }
     let cancel = install_signals()?;
     let _lock = crate::commands::lock_target(&job, &cancel)?;
     let json = a.tuning.progress == ProgressMode::Json;

@@ -1281,6 +1281,9 @@ impl Store for ViewStore {
     fn caps(&self) -> Caps {
         self.inner.caps()
     }
+    fn retry_tally(&self) -> Option<&hbcp_store::retry::Tally> {
+        self.inner.retry_tally()
+    }
     fn list(&self, prefix: &str, sink: &ListSink<'_>) -> hbcp_store::Result<()> {
         let Some(listing) = &self.listing else {
             return Ok(());

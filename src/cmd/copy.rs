@@ -19,5 +19,6 @@ pub(crate) fn run(a: CopyArgs, ctx: Ctx) -> anyhow::Result<Exit> {
         wals: a.wals.spec(),
         selection: a.selection.spec(),
         hbase: a.hbase.spec(),
+        dry_run: a.dry_run,
     }))
 }

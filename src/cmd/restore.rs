@@ -13,5 +13,6 @@ pub(crate) fn run(a: RestoreArgs, ctx: Ctx) -> anyhow::Result<Exit> {
         dst: a.dst,
         target: a.target,
         generation: a.generation,
+        dry_run: a.dry_run,
     }))
 }

@@ -18,6 +18,7 @@ pub(crate) fn run(a: SyncArgs, ctx: Ctx) -> anyhow::Result<Exit> {
         wals: a.wals.spec(),
         selection: a.selection.spec(),
         delete: a.delete,
+        dry_run: a.dry_run,
         force: a.force,
         watch: a.watch,
         recheck: a.recheck,

@@ -75,6 +75,34 @@ pub enum Record {
         /// Range hash.
         h: u64,
     },
+    /// A whole file copied by the target's service (`--s2s`) is durable at the target: no
+    /// checksum was taken (no byte passed through hbcp), so a resume trusts it only by size,
+    /// source version and the target version it was given, and the verifier reads it.
+    #[serde(rename = "cf")]
+    CopiedFile {
+        /// Key.
+        k: String,
+        /// Size.
+        s: u64,
+        /// Source version it was copied from.
+        v: Option<String>,
+        /// Version of the target file right after the copy.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tv: Option<String>,
+    },
+    /// One range of a large file copied by the target's service (`--s2s`: S3 UploadPartCopy,
+    /// Azure Put Block From URL) is durable in the target's staging area.
+    #[serde(rename = "cr")]
+    CopiedRange {
+        /// Key.
+        k: String,
+        /// Size of the file.
+        s: u64,
+        /// Source version.
+        v: Option<String>,
+        /// Range index.
+        i: u32,
+    },
     /// Whatever was journaled for this key is no longer true (the verifier found the target
     /// file different): copy it again next time.
     #[serde(rename = "x")]
@@ -102,6 +130,9 @@ const BLOCK: usize = 64;
 const ENTRY: usize = 56;
 const TAG_FILE: u32 = 1;
 const TAG_RANGE: u32 = 2;
+/// A file, and a range, copied by the target's service: no checksum.
+const TAG_COPIED_FILE: u32 = 3;
+const TAG_COPIED_RANGE: u32 = 4;
 
 /// One folded fact of the index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +180,7 @@ struct Sortable {
     b: u64,
     /// Position in the journal.
     q: u64,
-    /// 0 file, 1 range, 2 forget.
+    /// 0 file, 1 range, 2 forget, 3 copied file, 4 copied range.
     t: u8,
     s: u64,
     v: u64,
@@ -254,6 +285,35 @@ impl Resume {
             .collect();
         (!r.is_empty()).then_some(r)
     }
+
+    /// The file journaled as copied by the target's service (`--s2s`), if it matches size and
+    /// source version: the hash of the target version it was given (see [`version_hash`]),
+    /// `None` when the target gave none.
+    pub fn copied_file(&self, key: &str, size: u64, version: Option<&str>) -> Option<Option<u64>> {
+        let v = version_hash(version);
+        self.facts(key)
+            .into_iter()
+            .find(|f| f.tag == TAG_COPIED_FILE && f.size == size && f.version == v)
+            .map(|f| (f.tv != 0).then_some(f.tv))
+    }
+
+    /// The ranges of the file journaled as copied by the target's service, by index, if it
+    /// matches size and source version.
+    pub fn copied_ranges_of(
+        &self,
+        key: &str,
+        size: u64,
+        version: Option<&str>,
+    ) -> Option<Vec<u32>> {
+        let v = version_hash(version);
+        let r: Vec<u32> = self
+            .facts(key)
+            .into_iter()
+            .filter(|f| f.tag == TAG_COPIED_RANGE && f.size == size && f.version == v)
+            .map(|f| f.idx)
+            .collect();
+        (!r.is_empty()).then_some(r)
+    }
 }
 
 /// Folds the sorted records of one key into facts (the last word wins, as on replay).
@@ -268,11 +328,11 @@ impl Fold {
     fn apply(&mut self, r: &Sortable) {
         let key = r.key();
         match r.t {
-            0 => {
+            0 | 3 => {
                 self.ranges.clear();
                 self.file = Some(Fact {
                     key,
-                    tag: TAG_FILE,
+                    tag: if r.t == 0 { TAG_FILE } else { TAG_COPIED_FILE },
                     idx: 0,
                     size: r.s,
                     version: r.v,
@@ -280,7 +340,7 @@ impl Fold {
                     tv: r.x,
                 });
             }
-            1 => {
+            1 | 4 => {
                 if let Some(first) = self.ranges.first() {
                     if first.size != r.s || first.version != r.v {
                         self.ranges.clear();
@@ -288,7 +348,11 @@ impl Fold {
                 }
                 self.ranges.push(Fact {
                     key,
-                    tag: TAG_RANGE,
+                    tag: if r.t == 1 {
+                        TAG_RANGE
+                    } else {
+                        TAG_COPIED_RANGE
+                    },
                     idx: r.x as u32,
                     size: r.s,
                     version: r.v,
@@ -485,6 +549,17 @@ fn load_batched(path: &Path, job: &str, batch: usize) -> Result<(Resume, u64)> {
                     (k, 1, *s, version_hash(v.as_deref()), *h, *i as u64)
                 }
                 Record::Forget { k } => (k, 2, 0, 0, 0, 0),
+                Record::CopiedFile { k, s, v, tv } => (
+                    k,
+                    3,
+                    *s,
+                    version_hash(v.as_deref()),
+                    0,
+                    version_hash(tv.as_deref()),
+                ),
+                Record::CopiedRange { k, s, v, i } => {
+                    (k, 4, *s, version_hash(v.as_deref()), 0, *i as u64)
+                }
                 Record::Job { .. } => return Err(bad(&path, "second job header")),
             };
             let kh = key_hash(k);
@@ -610,6 +685,54 @@ mod tests {
         assert_eq!(r.file("a", 3, Some("v")), None);
         assert_eq!(r.file("a", 3, Some("other")), None);
         assert_eq!(r.ranges_of("big", 100, None), Some(vec![(3, 9)]));
+    }
+
+    #[test]
+    fn server_side_copies_are_told_apart_from_streamed_ones() {
+        let d = tempfile::tempdir().unwrap();
+        let (mut j, _) = Journal::open(d.path(), "job").unwrap();
+        let cr = |i| Record::CopiedRange {
+            k: "big".into(),
+            s: 100,
+            v: Some("v".into()),
+            i,
+        };
+        j.append(&[cr(0), cr(2)]).unwrap();
+        j.append(&[Record::CopiedFile {
+            k: "small".into(),
+            s: 3,
+            v: None,
+            tv: Some("t1".into()),
+        }])
+        .unwrap();
+        drop(j);
+        let (mut j, r) = Journal::open(d.path(), "job").unwrap();
+        assert_eq!(r.copied_ranges_of("big", 100, Some("v")), Some(vec![0, 2]));
+        // Neither a streamed range (no checksum to combine) nor another version.
+        assert_eq!(r.ranges_of("big", 100, Some("v")), None);
+        assert_eq!(r.copied_ranges_of("big", 100, Some("w")), None);
+        assert_eq!(
+            r.copied_file("small", 3, None),
+            Some(Some(version_hash(Some("t1"))))
+        );
+        assert_eq!(r.file("small", 3, None), None, "no checksum to trust");
+        assert_eq!(r.copied_file("small", 4, None), None);
+        // The whole file copied clears its ranges; a Forget clears the file.
+        j.append(&[
+            Record::CopiedFile {
+                k: "big".into(),
+                s: 100,
+                v: Some("v".into()),
+                tv: None,
+            },
+            Record::Forget { k: "small".into() },
+        ])
+        .unwrap();
+        drop(j);
+        let (_j, r) = Journal::open(d.path(), "job").unwrap();
+        assert_eq!(r.copied_ranges_of("big", 100, Some("v")), None);
+        assert_eq!(r.copied_file("big", 100, Some("v")), Some(None));
+        assert_eq!(r.copied_file("small", 3, None), None);
     }
 
     #[test]

@@ -108,6 +108,16 @@ pub enum Error {
         /// The likely fix.
         fix: String,
     },
+    /// A failure the retry policy ([`crate::retry`]) tried `tries` times without success: the
+    /// last one. It is classified as that failure is (retryable by a later run, a throttle…),
+    /// but no loop above the policy tries it again.
+    #[error("{last} (tried {tries} times)")]
+    Exhausted {
+        /// Requests sent.
+        tries: u32,
+        /// The last failure.
+        last: Box<Error>,
+    },
 }
 
 /// Why an endpoint cannot be used, classified from the transport error or the service's
@@ -176,6 +186,9 @@ impl Error {
 
     /// Whether the same request may succeed if tried again.
     pub fn is_retryable(&self) -> bool {
+        if let Error::Exhausted { last, .. } = self {
+            return last.is_retryable();
+        }
         match self {
             Error::Remote { retryable, .. } => *retryable,
             // A name server or a service that does not answer may be back in a moment.
@@ -200,6 +213,9 @@ impl Error {
     /// Whether the whole job must stop (no point going on with other files): a full disk, a
     /// bad URL, an endpoint that cannot be reached or a credential that does not do.
     pub fn is_fatal(&self) -> bool {
+        if let Error::Exhausted { last, .. } = self {
+            return last.is_fatal();
+        }
         matches!(
             self,
             Error::NoSpace { .. } | Error::BadUrl { .. } | Error::Access { .. }
@@ -209,6 +225,9 @@ impl Error {
     /// Whether this is a credential or permission problem (missing, refused, expired, clock
     /// skew, a permission lacking): found before the first write, it is bad input (exit 2).
     pub fn is_auth(&self) -> bool {
+        if let Error::Exhausted { last, .. } = self {
+            return last.is_auth();
+        }
         match self {
             Error::PermissionDenied { .. } => true,
             Error::Access { problem, .. } => !matches!(
@@ -222,12 +241,18 @@ impl Error {
     /// Whether the endpoint cannot be used at all as named (unreachable, credential, missing
     /// container): found before the first write, it is bad input (exit 2).
     pub fn is_endpoint(&self) -> bool {
+        if let Error::Exhausted { last, .. } = self {
+            return last.is_endpoint();
+        }
         matches!(self, Error::Access { .. } | Error::PermissionDenied { .. })
     }
 
     /// Whether the service asked us to slow down: HTTP 429, or 503 (Azure's ServerBusy, S3's
     /// SlowDown), by the status, not the words of the message.
     pub fn is_throttle(&self) -> bool {
+        if let Error::Exhausted { last, .. } = self {
+            return last.is_throttle();
+        }
         matches!(
             self,
             Error::Remote {
@@ -241,6 +266,9 @@ impl Error {
     /// name that cannot be used): neither retrying nor resuming helps until the operator
     /// changes something. A service or network failure (HTTP 5xx, a reset, a timeout) is not.
     pub fn is_bad_input(&self) -> bool {
+        if let Error::Exhausted { last, .. } = self {
+            return last.is_bad_input();
+        }
         match self {
             Error::BadUrl { .. } | Error::BadKey { .. } | Error::PermissionDenied { .. } => true,
             Error::Io { source, .. } => matches!(
@@ -255,8 +283,16 @@ impl Error {
         }
     }
 
+    /// Whether the retry policy gave up on this failure (see [`Error::Exhausted`]).
+    pub fn is_exhausted(&self) -> bool {
+        matches!(self, Error::Exhausted { .. })
+    }
+
     /// Whether this means the object is absent.
     pub fn is_not_found(&self) -> bool {
+        if let Error::Exhausted { last, .. } = self {
+            return last.is_not_found();
+        }
         matches!(self, Error::NotFound { .. })
     }
 }

@@ -7,6 +7,8 @@
 //! Keys are relative, `/`-separated and byte-exact (`rs%2C16020%2C1` stays exactly that). A key
 //! never starts with `/` and never contains a `.` or `..` component: [`check_key`] enforces it, so
 //! nothing read from a listing or a plan can escape a local target root.
+//!
+//! It must never import another hbcp crate: every stage reaches storage through it.
 #![warn(missing_docs, unreachable_pub)]
 
 mod direct;
@@ -120,6 +122,17 @@ pub trait Upload: Send + Sync + fmt::Debug {
     /// store sends them as they are).
     fn put_part_bytes(&self, index: u32, offset: u64, data: bytes::Bytes) -> Result<()> {
         self.put_part(index, offset, &data)
+    }
+    /// Write part `index` by a server-side copy of `range` of `src` (S3 UploadPartCopy, Azure
+    /// Put Block From URL): the target's service reads those bytes itself, none pass through
+    /// hbcp. [`Error::Unsupported`] when this upload cannot (another kind or endpoint, or a
+    /// service that answers "not implemented"): the caller copies the file another way.
+    fn put_part_from(&self, index: u32, src: &CopySource, range: Range<u64>) -> Result<()> {
+        let _ = (src, range);
+        Err(Error::Unsupported {
+            what: format!("server-side copy of part {index}"),
+            hint: "this store copies whole objects only".into(),
+        })
     }
     /// Make the parts written so far durable, so that a journal record may claim them before
     /// the file is committed (local disk: `fdatasync` of the staging file). Object stores hold
@@ -279,12 +292,21 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// through hbcp; `key` becomes visible only when whole. [`Error::Unsupported`] when this
     /// store cannot copy from that source (another kind, another endpoint, too large, or a
     /// service that refuses the request as not implemented): the caller streams it instead.
-    fn copy_from(&self, key: &str, src: &CopySource, size: u64) -> Result<()> {
+    /// Returns the version token of the copy (as [`Store::head`] will show it) when the
+    /// service's answer carries one, else `None`.
+    fn copy_from(&self, key: &str, src: &CopySource, size: u64) -> Result<Option<String>> {
         let _ = (src, size);
         Err(Error::Unsupported {
             what: format!("server-side copy to {key}"),
             hint: "the data is streamed instead".into(),
         })
+    }
+
+    /// True when this store's uploads take parts copied by the service from a source of its
+    /// kind ([`Upload::put_part_from`]), so that a large file is copied server-side range by
+    /// range, each range journaled as streamed ones are.
+    fn copies_ranges(&self) -> bool {
+        false
     }
 
     /// Write a small object only if `cond` holds, checked by the service in the same request
@@ -333,6 +355,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// them (the same pass), and the verifier compares it with the service's.
     fn puts_have_service_md5(&self) -> bool {
         false
+    }
+
+    /// What the retry policy saw on this endpoint's requests (throttle answers, retries), for
+    /// stores whose every request goes through [`retry::Tries`]; `None` for stores that send no
+    /// requests (local disk). Wrappers show their inner store's.
+    fn retry_tally(&self) -> Option<&retry::Tally> {
+        None
     }
 
     /// Make everything committed so far durable (local: `syncfs`). Object stores are durable

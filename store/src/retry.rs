@@ -1,27 +1,31 @@
-//! The retry policy, in one place (issue #17 item 16): how many times a request is tried and
-//! how long to wait between tries. The engine's retry loop (which also tells the adaptive
-//! concurrency of every throttle answer it sees) and the cloud stores' own LIST page loop use
-//! it, and object_store's internal retries are cut to [`CLIENT_RETRIES`] so that the attempts
-//! barely multiply: before, object_store retried 8 times (up to 180 s) inside each of the
-//! engine's 5 attempts, ~45 requests for one failing call, and a 503 reached the adaptive
-//! concurrency only after object_store gave up (now after at most 2 quick retries).
+//! The retry policy, in one place (issue #17 item 16): which failures are tried again, how many
+//! times, how long to wait between tries, and what was seen doing so.
+//!
+//! Every request a cloud store sends goes through [`Tries`] (`hbcp-store-cloud`'s `retried`):
+//! the copy's reads and writes, the verifier's read-back, the planner's HEADs, every LIST page,
+//! the server-side copy requests, the lock's requests. The HTTP client (object_store) retries
+//! nothing on its own ([`CLIENT_RETRIES`] is 0), so attempts never multiply: a call the service
+//! fails every time costs [`ATTEMPTS`] requests, and every throttle answer (429, 503) is counted
+//! in the store's [`Tally`] as it arrives, where the engine's adaptive concurrency sees it.
+//!
+//! A failure the policy gave up on comes back as [`crate::Error::Exhausted`], so that no loop
+//! above (the engine's, around compound steps such as a streamed read written part by part)
+//! tries it again; what such a loop still retries (a body cut off after its answer began, a
+//! local I/O error) it retries with the same [`Tries`].
 //!
 //! What is retried is decided by [`crate::Error::is_retryable`], what is a throttle by
-//! [`crate::Error::is_throttle`] (429, 503): by status, not by the words of a message.
+//! [`crate::Error::is_throttle`]: by status, not by the words of a message.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
+
+use crate::{Error, Result};
 
 /// Tries of one request (the first and the retries).
 pub const ATTEMPTS: u32 = 5;
 
-/// Retries the HTTP client (object_store) makes on its own inside one try, within
-/// [`CLIENT_RETRY_TIMEOUT`]. Not none: the requests that no engine loop wraps (the verifier's
-/// read-back, a HEAD while planning, an S3/GCS listing page) keep a little protection from a
-/// transient fault; few, so that one failing call costs at most `ATTEMPTS × (1 + 2)` requests.
-pub const CLIENT_RETRIES: usize = 2;
-
-/// How long object_store may spend retrying one request on its own.
-pub const CLIENT_RETRY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Retries the HTTP client (object_store) makes on its own: none, every try is this policy's.
+pub const CLIENT_RETRIES: usize = 0;
 
 /// The wait before try `attempt + 1` (`attempt` from 1): exponential from 50 ms, capped at 5 s,
 /// times a jitter factor in [0.5, 1.5) drawn from `noise` (any number; a caller passes a clock
@@ -38,6 +42,112 @@ pub fn clock_noise() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
+}
+
+/// What the policy saw on one endpoint: throttle answers and retries, counted as they happen.
+/// A store owns one and shows it through [`crate::Store::retry_tally`]; the engine reads it to
+/// cut its concurrency at once and to count the retries of its report.
+#[derive(Debug, Default)]
+pub struct Tally {
+    throttles: AtomicU64,
+    retries: AtomicU64,
+}
+
+impl Tally {
+    /// Throttle answers (429, 503) received so far, retried or not.
+    pub fn throttles(&self) -> u64 {
+        self.throttles.load(Relaxed)
+    }
+
+    /// Requests sent again so far.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Relaxed)
+    }
+}
+
+/// What to do with the outcome of one try.
+#[derive(Debug)]
+pub enum Verdict<T> {
+    /// The call's result: a success, a failure not worth another try, or the last failure
+    /// wrapped in [`Error::Exhausted`].
+    Return(Result<T>),
+    /// Try again after `wait`; `error` is what this try got (for a log line).
+    Retry {
+        /// The failure of this try.
+        error: Error,
+        /// The wait before the next try.
+        wait: Duration,
+    },
+}
+
+/// The tries of one call: feed it each outcome, it says whether to try again.
+#[derive(Debug)]
+pub struct Tries<'a> {
+    tally: Option<&'a Tally>,
+    attempt: u32,
+    attempts: u32,
+}
+
+impl<'a> Tries<'a> {
+    /// [`ATTEMPTS`] tries, counted in `tally` when given.
+    pub fn new(tally: Option<&'a Tally>) -> Self {
+        Self::with_attempts(tally, ATTEMPTS)
+    }
+
+    /// `attempts` tries (at least one).
+    pub fn with_attempts(tally: Option<&'a Tally>, attempts: u32) -> Self {
+        Tries {
+            tally,
+            attempt: 1,
+            attempts: attempts.max(1),
+        }
+    }
+
+    /// The try being judged (from 1).
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Judge the outcome of the current try. A failure is tried again when it is retryable,
+    /// not already given up on by a policy below, and tries remain; a retryable failure on the
+    /// last try comes back as [`Error::Exhausted`].
+    pub fn judge<T>(&mut self, r: Result<T>) -> Verdict<T> {
+        let e = match r {
+            Ok(v) => return Verdict::Return(Ok(v)),
+            Err(e) => e,
+        };
+        if let Some(t) = self.tally {
+            if e.is_throttle() {
+                t.throttles.fetch_add(1, Relaxed);
+            }
+        }
+        if !e.is_retryable() || e.is_exhausted() {
+            return Verdict::Return(Err(e));
+        }
+        if self.attempt >= self.attempts {
+            return Verdict::Return(Err(Error::Exhausted {
+                tries: self.attempt,
+                last: Box::new(e),
+            }));
+        }
+        if let Some(t) = self.tally {
+            t.retries.fetch_add(1, Relaxed);
+        }
+        let wait = backoff(self.attempt, clock_noise() ^ u64::from(self.attempt));
+        self.attempt += 1;
+        Verdict::Retry { error: e, wait }
+    }
+}
+
+/// Run a blocking call under the policy, sleeping between tries.
+pub fn run<T>(tally: Option<&Tally>, mut f: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut tries = Tries::new(tally);
+    loop {
+        match tries.judge(f()) {
+            Verdict::Return(r) => return r,
+            Verdict::Retry { wait, .. } => std::thread::sleep(wait),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -62,5 +172,75 @@ mod tests {
         // The whole policy waits at most ~1.5 × (50+100+200+400) ms between its 5 tries.
         let total: Duration = (1..ATTEMPTS).map(|a| backoff(a, 7)).sum();
         assert!(total < Duration::from_millis(1200), "{total:?}");
+    }
+
+    fn remote(status: u16, retryable: bool) -> Error {
+        Error::Remote {
+            what: "read x".into(),
+            message: format!("HTTP {status}"),
+            status: Some(status),
+            retryable,
+        }
+    }
+
+    #[test]
+    fn a_throttle_every_time_costs_exactly_the_attempts_and_is_counted_each_time() {
+        let tally = Tally::default();
+        let mut calls = 0;
+        let mut tries = Tries::new(Some(&tally));
+        let e = loop {
+            calls += 1;
+            match tries.judge::<()>(Err(remote(503, true))) {
+                Verdict::Return(r) => break r.unwrap_err(),
+                Verdict::Retry { wait, .. } => assert!(wait < Duration::from_secs(1)),
+            }
+        };
+        assert_eq!(calls, ATTEMPTS);
+        assert_eq!(tally.throttles(), u64::from(ATTEMPTS));
+        assert_eq!(tally.retries(), u64::from(ATTEMPTS - 1));
+        // Given up on: still the 503 it was (retryable for a resume, a throttle), but no loop
+        // above tries it again.
+        assert!(
+            e.is_exhausted() && e.is_retryable() && e.is_throttle(),
+            "{e}"
+        );
+        assert!(!e.is_bad_input());
+        assert!(e.to_string().contains("HTTP 503"), "{e}");
+        assert!(matches!(
+            Tries::new(None).judge::<()>(Err(e)),
+            Verdict::Return(Err(Error::Exhausted { .. }))
+        ));
+    }
+
+    #[test]
+    fn a_refusal_is_returned_at_once_and_a_passing_fault_is_retried_until_it_passes() {
+        let tally = Tally::default();
+        let mut tries = Tries::new(Some(&tally));
+        assert!(matches!(
+            tries.judge::<()>(Err(remote(403, false))),
+            Verdict::Return(Err(Error::Remote {
+                status: Some(403),
+                ..
+            }))
+        ));
+        assert_eq!((tally.throttles(), tally.retries()), (0, 0));
+        let mut n = 0;
+        let r = run(Some(&tally), || {
+            n += 1;
+            if n <= 2 {
+                Err(remote(429, true))
+            } else {
+                Ok(n)
+            }
+        });
+        assert_eq!(r.unwrap(), 3);
+        assert_eq!((tally.throttles(), tally.retries()), (2, 2));
+        // A 500 is retried but is no throttle.
+        let mut tries = Tries::new(Some(&tally));
+        assert!(matches!(
+            tries.judge::<()>(Err(remote(500, true))),
+            Verdict::Retry { .. }
+        ));
+        assert_eq!(tally.throttles(), 2);
     }
 }

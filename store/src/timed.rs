@@ -164,6 +164,9 @@ impl Store for Timed<'_> {
     fn caps(&self) -> Caps {
         self.inner.caps()
     }
+    fn retry_tally(&self) -> Option<&crate::retry::Tally> {
+        self.inner.retry_tally()
+    }
 
     fn list(&self, prefix: &str, sink: &ListSink<'_>) -> Result<()> {
         let lat = &self.lat;
@@ -261,7 +264,7 @@ impl Store for Timed<'_> {
         self.inner.copy_source(key)
     }
 
-    fn copy_from(&self, key: &str, src: &crate::CopySource, size: u64) -> Result<()> {
+    fn copy_from(&self, key: &str, src: &crate::CopySource, size: u64) -> Result<Option<String>> {
         self.lat
             .time(Op::Copy, || self.inner.copy_from(key, src, size))
     }
@@ -286,6 +289,10 @@ impl Store for Timed<'_> {
         self.inner.puts_have_service_md5()
     }
 
+    fn copies_ranges(&self) -> bool {
+        self.inner.copies_ranges()
+    }
+
     fn flush(&self) -> Result<()> {
         self.inner.flush()
     }
@@ -307,6 +314,16 @@ impl Upload for TimedUpload {
     fn put_part_bytes(&self, index: u32, offset: u64, data: bytes::Bytes) -> Result<()> {
         self.lat
             .time(Op::Stage, || self.inner.put_part_bytes(index, offset, data))
+    }
+
+    fn put_part_from(
+        &self,
+        index: u32,
+        src: &crate::CopySource,
+        range: std::ops::Range<u64>,
+    ) -> Result<()> {
+        self.lat
+            .time(Op::Copy, || self.inner.put_part_from(index, src, range))
     }
 
     fn sync_parts(&self) -> Result<()> {

@@ -15,14 +15,26 @@ fn request(
     path_query: &str,
     data: &[u8],
 ) -> Result<(u16, String), String> {
+    request_with(base, method, path_query, &[], data)
+}
+
+/// [`request`] with more headers (`name: value` lines, each without its line end).
+pub(crate) fn request_with(
+    base: &str,
+    method: &str,
+    path_query: &str,
+    headers: &[String],
+    data: &[u8],
+) -> Result<(u16, String), String> {
     let hostport = base
         .strip_prefix("http://")
         .ok_or_else(|| format!("{base}: expected http://HOST:PORT"))?
         .trim_end_matches('/');
     let mut conn = TcpStream::connect(hostport).map_err(|e| format!("connect {hostport}: {e}"))?;
+    let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
     let head = format!(
         "{method} {path_query} HTTP/1.1\r\n\
-         Host: {hostport}\r\nContent-Type: application/octet-stream\r\n\
+         Host: {hostport}\r\nContent-Type: application/octet-stream\r\n{extra}\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
         data.len()
     );

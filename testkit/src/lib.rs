@@ -2,13 +2,16 @@
 //! [`r#gen`]) with just enough protobuf encoding ([`pb`]) to write HBase's small files as HBase
 //! does; tree digests and damage for copy tests ([`digest`]); the real fixtures unpacked
 //! ([`fixture`]); a runner for the `hbcp` binary ([`cmd`]); HBase activity between two
-//! incremental copies ([`activity`]); objects put into the GCS emulator ([`gcs_emulator`]); WALs,
-//! plain and compressed ([`wal`]).
+//! incremental copies ([`activity`]); objects put into the GCS emulator ([`gcs_emulator`]) and
+//! blobs into Azurite exactly as named ([`azurite`]); WALs, plain and compressed ([`wal`]).
 //! Used by the integration tests, the benchmark scripts (through the `hbcp-gen` binary) and to
 //! make `examples/hbase-sample`.
+//! It must never be a dependency of a product crate (only of tests, benches and scripts); it
+//! imports `hbcp-hbase` alone among hbcp's crates.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod activity;
+pub mod azurite;
 pub mod cmd;
 pub mod digest;
 pub mod fixture;

@@ -23,14 +23,33 @@ const HEADER: u64 = 2;
 /// Most data bytes in a page.
 pub(crate) const DATA: u64 = PAGE - HEADER;
 
+/// What one HEAD (Get Blob Properties) says of a blob.
+#[derive(Debug)]
+pub(crate) struct BlobHead {
+    pub(crate) size: u64,
+    pub(crate) etag: Option<String>,
+    pub(crate) modified: Option<std::time::SystemTime>,
+    /// An HDInsight folder marker (`x-ms-meta-hdi_isfolder: true`).
+    pub(crate) folder: bool,
+    /// A page blob (`x-ms-blob-type: PageBlob`): hadoop-azure's WAL format.
+    pub(crate) page: bool,
+}
+
 impl Blocks {
-    /// Whether `blob` is a page blob (`x-ms-blob-type`), from a HEAD; `None` when it does not
-    /// exist.
-    pub(crate) async fn is_page_blob(&self, blob: &str) -> Result<Option<bool>> {
+    /// Size, ETag, time, folder mark and blob type of `blob`, all from one HEAD; `None` when
+    /// it does not exist.
+    pub(crate) async fn head_blob(&self, blob: &str) -> Result<Option<BlobHead>> {
         Ok(self.properties(blob).await?.map(|h| {
-            h.get("x-ms-blob-type")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|t| t.eq_ignore_ascii_case("PageBlob"))
+            let get = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
+            BlobHead {
+                size: get("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+                etag: get("etag").map(str::to_string),
+                modified: get("last-modified").and_then(|v| httpdate::parse_http_date(v).ok()),
+                folder: get("x-ms-meta-hdi_isfolder").is_some_and(|v| v == "true"),
+                page: get("x-ms-blob-type").is_some_and(|t| t.eq_ignore_ascii_case("PageBlob")),
+            }
         }))
     }
 

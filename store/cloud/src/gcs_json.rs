@@ -128,6 +128,8 @@ pub(crate) struct GcsJson {
     parts_root: String,
     /// Store MD5s (`--put-md5`).
     put_md5: bool,
+    /// What the retry policy saw on these requests (the store's own, shared).
+    pub(crate) tally: Arc<hbcp_store::retry::Tally>,
 }
 
 impl fmt::Debug for GcsJson {
@@ -140,6 +142,7 @@ impl fmt::Debug for GcsJson {
 }
 
 /// An HTTP request's method, URL and body, before authorisation.
+#[derive(Clone)]
 struct Req {
     method: reqwest::Method,
     url: String,
@@ -175,6 +178,7 @@ impl GcsJson {
             secrets,
             parts_root,
             put_md5,
+            tally: Arc::default(),
         })
     }
 
@@ -192,8 +196,13 @@ impl GcsJson {
         }
     }
 
-    /// Send one request about `object`; the body of a 2xx answer.
+    /// Send one request about `object` under the retry policy; the body of a 2xx answer.
     async fn send(&self, what: &str, object: &str, r: Req) -> Result<String> {
+        crate::policy::retried(&self.tally, || self.send_once(what, object, r.clone())).await
+    }
+
+    /// One try of [`GcsJson::send`].
+    async fn send_once(&self, what: &str, object: &str, r: Req) -> Result<String> {
         let cred =
             self.creds.get_credential().await.map_err(|e| {
                 self.fail(what, object, None, &format!("GCS credential: {e}"), false)
@@ -235,12 +244,19 @@ impl GcsJson {
             404 => Err(Error::NotFound {
                 key: self.url_of(object),
             }),
+            // Refused as on every other cloud: the endpoint's problem (a credential refused, a
+            // permission lacking), which stops the run, not one file's.
             401 | 403 => {
                 let refs: Vec<&str> = self.secrets.iter().map(|s| s.as_str()).collect();
-                Err(Error::PermissionDenied {
-                    what: format!("{what} {}", self.url_of(object)),
-                    detail: Some(redact_text(&detail, &refs)),
-                })
+                let op = crate::classify::Op::of(what);
+                let problem = crate::classify::gcs(status, &text, op, &self.bucket)
+                    .expect("401 and 403 are classified");
+                Err(crate::classify::access(
+                    format!("{what} {}", self.url_of(object)),
+                    problem,
+                    redact_text(&detail, &refs),
+                    crate::classify::Cloud::Gcs,
+                ))
             }
             s => Err(self.fail(
                 what,

@@ -8,6 +8,9 @@
 //! mapped to `hbcp_store::Error` classes (not found, changed, permission denied, retryable), and
 //! every message is passed through the redactor with the secrets in use, so no key, SAS
 //! signature or token reaches any output.
+//!
+//! Among hbcp's crates it imports `hbcp-store` only; it must never import the stages (planner,
+//! engine, verifier, job): they open it through `hbcp_store_cloud::open`.
 #![warn(missing_docs, unreachable_pub)]
 
 mod azure_blocks;
@@ -16,6 +19,7 @@ mod azure_list;
 mod azure_pages;
 mod classify;
 mod gcs_json;
+mod policy;
 mod s3_copy;
 mod s3_parts;
 
@@ -156,12 +160,11 @@ fn client_options(allow_http: bool) -> ClientOptions {
         .with_connect_timeout(Duration::from_secs(10))
 }
 
-/// object_store's own retries, cut to the minimum the one retry policy
-/// (`hbcp_store::retry`) allows it; the policy's loop is the caller's.
+/// object_store retries nothing on its own: every request is tried under the one retry policy
+/// (`hbcp_store::retry`, through [`policy::retried`]).
 fn retry_config() -> RetryConfig {
     RetryConfig {
         max_retries: hbcp_store::retry::CLIENT_RETRIES,
-        retry_timeout: hbcp_store::retry::CLIENT_RETRY_TIMEOUT,
         ..RetryConfig::default()
     }
 }
@@ -535,6 +538,7 @@ fn open_azure(
         caps,
     )?
     .paged(store, opts);
+    st.tally = blocks.tally.clone();
     st.azure = Some(blocks.clone());
     st.bucket = container.to_string();
     if opts.check != Check::None || opts.create_container {
@@ -577,33 +581,6 @@ fn azure_of(
         sas.as_ref(),
         opts,
     ))
-}
-
-/// Write `data` as the blob `name` under an Azure URL's root exactly as named, without hbcp's
-/// key checks: names such as `a//b` or `d/` that other tools write and that hbcp's listings
-/// must survive. For tests; hbcp itself never writes such a name.
-#[doc(hidden)]
-pub fn put_blob_as_named(
-    url: &StoreUrl,
-    opts: &CloudOptions,
-    name: &str,
-    data: &[u8],
-) -> Result<()> {
-    let Some(opened) = azure_of(url, opts) else {
-        return Err(Error::Unsupported {
-            what: "a blob written as named".into(),
-            hint: "Azure only".into(),
-        });
-    };
-    let (st, _) = opened?;
-    let full = if st.prefix.is_empty() {
-        name.to_string()
-    } else {
-        format!("{}/{name}", st.prefix)
-    };
-    let az = st.azure.clone().expect("an Azure store");
-    st.block(az.put_blob(&full, bytes::Bytes::copy_from_slice(data)))
-        .map(|_| ())
 }
 
 /// A SAS whose expiry (`se`) has passed by this machine's clock is refused before any request,
@@ -718,6 +695,7 @@ fn open_s3(
         caps,
     )?
     .paged(store, opts);
+    st.tally = parts.tally.clone();
     st.s3 = Some(Arc::new(parts));
     st.bucket = bucket.to_string();
     let opened = Opened {
@@ -839,6 +817,7 @@ fn open_gcs(
         caps,
     )?
     .paged(store, opts);
+    st.tally = json.tally.clone();
     st.gcs = Some(Arc::new(json));
     st.bucket = bucket.to_string();
     let opened = Opened {
@@ -1014,6 +993,8 @@ struct CloudStore<S> {
     /// Azure page blobs seen by a listing or a HEAD (key → the file's length): read as Hadoop
     /// reads them, their pages decoded (see `azure_pages`).
     pages: Mutex<HashMap<String, u64>>,
+    /// What the retry policy saw on this store's requests (shared with `azure`, `s3`, `gcs`).
+    tally: Arc<hbcp_store::retry::Tally>,
 }
 
 impl<S> fmt::Debug for CloudStore<S> {
@@ -1115,6 +1096,7 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
             list_concurrency: 1,
             list_page_size: None,
             pages: Mutex::new(HashMap::new()),
+            tally: Arc::default(),
         })
     }
 
@@ -1157,60 +1139,85 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
         }
     }
 
-    /// Map an object_store error; the message is redacted. A problem of the endpoint itself
-    /// (unreachable, credential, permission, missing container) becomes [`Error::Access`].
+    /// Map an object_store error (see [`ErrCtx::map`]).
     fn err(&self, op: &str, key: &str, e: object_store::Error) -> Error {
-        let msg = redact_text(&classify::chain(&e), &refs(&self.secrets));
-        let what = if key.is_empty() {
-            format!("{op} {}", url_base(&self.display))
-        } else {
-            format!("{op} {}/{key}", url_base(&self.display))
-        };
-        let denied = matches!(
-            e,
-            object_store::Error::PermissionDenied { .. }
-                | object_store::Error::Unauthenticated { .. }
-        );
-        if let Some(err) = endpoint_error(self.kind, op, &self.bucket, &what, &msg, denied) {
-            return err;
+        self.ctx().map(op, key, e)
+    }
+
+    /// What this store's errors are mapped with.
+    fn ctx(&self) -> ErrCtx {
+        ErrCtx {
+            kind: self.kind,
+            bucket: self.bucket.clone(),
+            display: self.display.clone(),
+            secrets: self.secrets.clone(),
         }
-        match e {
-            object_store::Error::NotFound { .. } => Error::NotFound { key: key.into() },
-            object_store::Error::Precondition { .. } | object_store::Error::NotModified { .. } => {
-                Error::Changed {
-                    key: key.into(),
-                    why: "the ETag changed".into(),
+    }
+
+    /// Run `send` (one request, built afresh each time, its error mapped) under the retry
+    /// policy, on this store's runtime.
+    fn call<T, F, Fut>(&self, send: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        self.block(policy::retried(&self.tally, send))
+    }
+
+    /// One object_store request of `op` on `key` under the retry policy, its error mapped.
+    async fn req<T, F, Fut>(&self, op: &str, key: &str, mut send: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = object_store::Result<T>>,
+    {
+        policy::retried(&self.tally, || {
+            let f = send();
+            async move { f.await.map_err(|e| self.err(op, key, e)) }
+        })
+        .await
+    }
+
+    /// [`CloudStore::req`], blocking.
+    fn call_os<T, F, Fut>(&self, op: &str, key: &str, send: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = object_store::Result<T>>,
+    {
+        self.block(self.req(op, key, send))
+    }
+
+    /// [`CloudStore::call_os`] of a request whose "not found" is an answer: `None`.
+    fn call_opt<T, F, Fut>(&self, op: &str, key: &str, mut send: F) -> Result<Option<T>>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = object_store::Result<T>>,
+    {
+        self.call_os(op, key, || {
+            let f = send();
+            async move {
+                match f.await {
+                    Ok(v) => Ok(Some(v)),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(e),
                 }
             }
-            object_store::Error::PermissionDenied { .. }
-            | object_store::Error::Unauthenticated { .. } => Error::PermissionDenied {
-                what,
-                detail: Some(msg),
-            },
-            _ => {
-                let status = status_of(&msg);
-                let retryable = match status {
-                    Some(s) => matches!(s, 408 | 429 | 500 | 502 | 503 | 504),
-                    None => {
-                        msg.contains("timed out")
-                            || msg.contains("connection")
-                            || msg.contains("reset")
-                    }
-                };
-                if status == Some(403) || status == Some(401) {
-                    return Error::PermissionDenied {
-                        what,
-                        detail: Some(msg),
-                    };
-                }
-                Error::Remote {
-                    what,
-                    message: msg,
-                    status,
-                    retryable,
-                }
-            }
-        }
+        })
+    }
+
+    /// One ranged GET of `p` whose whole body is read, under the retry policy (a body cut off
+    /// is asked for again).
+    async fn get_bytes(
+        &self,
+        op: &str,
+        key: &str,
+        p: &Path,
+        opts: GetOptions,
+    ) -> Result<bytes::Bytes> {
+        self.req(op, key, || {
+            let opts = opts.clone();
+            async move { self.inner.get_opts(p, opts).await?.bytes().await }
+        })
+        .await
     }
 
     /// The requests `check` asks for (S3 and GCS; Azure's also create a missing container).
@@ -1236,13 +1243,14 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
         let Some(pager) = &self.pager else {
             return Ok(());
         };
-        let opts = PaginatedListOptions {
-            max_keys: Some(1),
-            ..Default::default()
-        };
-        self.block(pager.list_paginated(top.as_deref(), opts))
-            .map(|_| ())
-            .map_err(|e| self.err("list", "", e))
+        self.call_os("list", "", || {
+            let opts = PaginatedListOptions {
+                max_keys: Some(1),
+                ..Default::default()
+            };
+            pager.list_paginated(top.as_deref(), opts)
+        })
+        .map(|_| ())
     }
 
     /// Proves the credential may write under the root, leaving nothing visible: a multipart
@@ -1257,10 +1265,8 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
         }
         let key = format!(".hbcp/probe-{}", std::process::id());
         let p = self.path(&key)?;
-        let id = self
-            .block(self.inner.create_multipart(&p))
-            .map_err(|e| self.err("write", &key, e))?;
-        let _ = self.block(self.inner.abort_multipart(&p, &id));
+        let id = self.call_os("write", &key, || self.inner.create_multipart(&p))?;
+        let _ = self.call_os("write", &key, || self.inner.abort_multipart(&p, &id));
         Ok(())
     }
 
@@ -1307,7 +1313,7 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
                 meta.size == 0
                     && self.kind == "azure"
                     && match Path::parse(&meta.location) {
-                        Ok(p) => folder_marker(&*self.inner, &p).await,
+                        Ok(p) => self.folder_marker(&p).await,
                         Err(_) => false,
                     }
             }
@@ -1345,9 +1351,7 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
                 range: Some(GetRange::Bounded(written - azure_pages::PAGE..written)),
                 ..Default::default()
             };
-            let last = async { self.inner.get_opts(&p, opts).await?.bytes().await }
-                .await
-                .map_err(|e| self.err("read", key, e))?;
+            let last = self.get_bytes("read", key, &p, opts).await?;
             azure_pages::file_len(written, &last).map_err(bad)?
         };
         self.pages.lock().unwrap().insert(key.to_string(), len);
@@ -1385,9 +1389,7 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
             if_match: version.map(|v| format!("\"{}\"", v.trim_matches('"'))),
             ..Default::default()
         };
-        let pages = self
-            .block(async { self.inner.get_opts(&p, opts).await?.bytes().await })
-            .map_err(|e| self.err("read", key, e))?;
+        let pages = self.block(self.get_bytes("read", key, &p, opts))?;
         azure_pages::decode(&pages, &range, len)
             .map(bytes::Bytes::from)
             .map_err(|why| Error::Changed {
@@ -1456,6 +1458,7 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
                 // Spawned, so that requests in flight go on while a page goes to the sink.
                 let fetch = fetch_page(
                     lister.clone(),
+                    (self.ctx(), self.tally.clone(), prefix.to_string()),
                     req.prefix.clone(),
                     req.level < levels,
                     req.token.clone(),
@@ -1478,9 +1481,8 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
             })?;
             page(took);
             let res = r.map_err(|e| match e {
-                PageError::Store(e) => self.err("list", prefix, e),
-                PageError::Ours(Error::NotFound { .. }) => Error::NotFound { key: prefix.into() },
-                PageError::Ours(e) => e,
+                Error::NotFound { .. } => Error::NotFound { key: prefix.into() },
+                e => e,
             })?;
             if let Some(token) = res.token {
                 // The rest of this folder first: a started listing is finished before new
@@ -1520,16 +1522,19 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
     fn block<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
     }
-}
 
-async fn folder_marker<S: ObjectStore>(inner: &S, path: &Path) -> bool {
-    let opts = GetOptions {
-        head: true,
-        ..Default::default()
-    };
-    match inner.get_opts(path, opts).await {
-        Ok(r) => marks_folder(&r.attributes),
-        Err(_) => false,
+    /// Whether the blob at `path` is an HDInsight folder marker (one HEAD; a blob that cannot
+    /// be asked is taken for a file).
+    async fn folder_marker(&self, path: &Path) -> bool {
+        let opts = GetOptions {
+            head: true,
+            ..Default::default()
+        };
+        self.req("head", path.as_ref(), || {
+            self.inner.get_opts(path, opts.clone())
+        })
+        .await
+        .is_ok_and(|r| marks_folder(&r.attributes))
     }
 }
 
@@ -1538,6 +1543,72 @@ fn marks_folder(attributes: &object_store::Attributes) -> bool {
     attributes
         .get(&Attribute::Metadata(FOLDER_META.into()))
         .is_some_and(|v| v.as_ref() == "true")
+}
+
+/// What an object_store error is mapped with: the store's kind, its container or bucket and URL
+/// (for messages), and the secrets to redact.
+#[derive(Clone)]
+struct ErrCtx {
+    kind: &'static str,
+    bucket: String,
+    display: String,
+    secrets: Vec<String>,
+}
+
+impl ErrCtx {
+    /// Map an object_store error of `op` on `key`; the message is redacted. A problem of the
+    /// endpoint itself (unreachable, credential, permission, missing container) becomes
+    /// [`Error::Access`]. Whether it may pass is decided by its HTTP status, or without one by
+    /// the HTTP client's kind of transport failure, never by the words of the message.
+    fn map(&self, op: &str, key: &str, e: object_store::Error) -> Error {
+        let msg = redact_text(&classify::chain(&e), &refs(&self.secrets));
+        let what = if key.is_empty() {
+            format!("{op} {}", url_base(&self.display))
+        } else {
+            format!("{op} {}/{key}", url_base(&self.display))
+        };
+        let denied = matches!(
+            e,
+            object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. }
+        );
+        if let Some(err) = endpoint_error(self.kind, op, &self.bucket, &what, &msg, denied) {
+            return err;
+        }
+        match e {
+            object_store::Error::NotFound { .. } => Error::NotFound { key: key.into() },
+            object_store::Error::Precondition { .. } | object_store::Error::NotModified { .. } => {
+                Error::Changed {
+                    key: key.into(),
+                    why: "the ETag changed".into(),
+                }
+            }
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => Error::PermissionDenied {
+                what,
+                detail: Some(msg),
+            },
+            e => {
+                let status = status_of(&msg);
+                let retryable = match status {
+                    Some(s) => matches!(s, 408 | 429 | 500 | 502 | 503 | 504),
+                    None => policy::transport_may_pass(&e),
+                };
+                if status == Some(403) || status == Some(401) {
+                    return Error::PermissionDenied {
+                        what,
+                        detail: Some(msg),
+                    };
+                }
+                Error::Remote {
+                    what,
+                    message: msg,
+                    status,
+                    retryable,
+                }
+            }
+        }
+    }
 }
 
 /// A problem of the endpoint itself in an object_store error's (redacted) text `msg`: the
@@ -1641,10 +1712,6 @@ fn entry_of(key: String, meta: &Listed, kind: EntryKind) -> Entry {
     }
 }
 
-/// Tries of one LIST page: the listing streams, so its pages are retried here, under the one
-/// policy (`hbcp_store::retry`).
-const LIST_RETRIES: u32 = hbcp_store::retry::ATTEMPTS - 1;
-
 /// Where a listing's pages come from: Azure's own List Blobs with metadata, or object_store's
 /// paged listing (S3, GCS).
 #[derive(Clone)]
@@ -1653,35 +1720,33 @@ enum Lister {
     Paged(Arc<dyn PaginatedListStore>),
 }
 
-/// Why a page could not be had: an object_store error (mapped by the store, which knows its
-/// secrets and URL) or one of hbcp's own.
-enum PageError {
-    Store(object_store::Error),
-    Ours(Error),
-}
-
-/// One page of `prefix` (a full object prefix). Azure's own listing retries a retryable
-/// failure with backoff, as object_store retries its own requests.
+/// One page of `prefix` (a full object prefix), its request under the retry policy (Azure's
+/// through its sender, object_store's here); `errs` maps an object_store error, names the
+/// listed key and counts in the store's tally.
 async fn fetch_page(
     lister: Lister,
+    errs: (ErrCtx, Arc<hbcp_store::retry::Tally>, String),
     prefix: Option<String>,
     delimited: bool,
     token: Option<String>,
     max_keys: Option<usize>,
-) -> std::result::Result<Page, PageError> {
+) -> Result<Page> {
     let az = match lister {
         Lister::Azure(az) => az,
         Lister::Paged(pager) => {
-            let opts = PaginatedListOptions {
-                delimiter: delimited.then_some("/".into()),
-                page_token: token,
-                max_keys,
-                ..Default::default()
-            };
-            let r = pager
-                .list_paginated(prefix.as_deref(), opts)
-                .await
-                .map_err(PageError::Store)?;
+            let (ctx, tally, key) = errs;
+            let r = policy::retried(&tally, || {
+                let opts = PaginatedListOptions {
+                    delimiter: delimited.then_some("/".into()),
+                    page_token: token.clone(),
+                    max_keys,
+                    ..Default::default()
+                };
+                let f = pager.list_paginated(prefix.as_deref(), opts);
+                let (ctx, key) = (&ctx, &key);
+                async move { f.await.map_err(|e| ctx.map("list", key, e)) }
+            })
+            .await?;
             return Ok(Page {
                 objects: r.result.objects.iter().map(Listed::from).collect(),
                 prefixes: r
@@ -1694,43 +1759,34 @@ async fn fetch_page(
             });
         }
     };
-    let mut attempt = 0u32;
-    loop {
-        match az
-            .list_page(prefix.as_deref(), delimited, token.as_deref(), max_keys)
-            .await
-        {
-            Ok(p) => {
-                return Ok(Page {
-                    objects: p
-                        .blobs
-                        .into_iter()
-                        .map(|b| Listed {
-                            location: b.name,
-                            size: b.size,
-                            e_tag: b.etag,
-                            modified: b.modified,
-                            folder: Some(b.folder),
-                            page: b.page,
-                        })
-                        .collect(),
-                    prefixes: p.prefixes,
-                    token: p.next,
-                });
-            }
-            Err(e) if e.is_retryable() && attempt < LIST_RETRIES => {
-                attempt += 1;
-                let wait = hbcp_store::retry::backoff(attempt, hbcp_store::retry::clock_noise());
-                tokio::time::sleep(wait).await;
-            }
-            Err(e) => return Err(PageError::Ours(e)),
-        }
-    }
+    let p = az
+        .list_page(prefix.as_deref(), delimited, token.as_deref(), max_keys)
+        .await?;
+    Ok(Page {
+        objects: p
+            .blobs
+            .into_iter()
+            .map(|b| Listed {
+                location: b.name,
+                size: b.size,
+                e_tag: b.etag,
+                modified: b.modified,
+                folder: Some(b.folder),
+                page: b.page,
+            })
+            .collect(),
+        prefixes: p.prefixes,
+        token: p.next,
+    })
 }
 
 impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
     fn describe(&self) -> String {
         self.display.clone()
+    }
+
+    fn retry_tally(&self) -> Option<&hbcp_store::retry::Tally> {
+        Some(&self.tally)
     }
 
     fn caps(&self) -> Caps {
@@ -1785,7 +1841,7 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         let p = self.path(key)?;
         if self.kind != "azure" {
             let marker = self.path(&format!("{key}/{DIR_MARKER}"))?;
-            if let Ok(m) = self.block(self.inner.head(&marker)) {
+            if let Ok(Some(m)) = self.call_opt("head", key, || self.inner.head(&marker)) {
                 return Ok(Some(entry_of(
                     key.to_string(),
                     &Listed::from(&m),
@@ -1793,46 +1849,35 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
                 )));
             }
         }
-        if self.kind == "azure" {
-            // One HEAD answers both: the blob's properties and its metadata (an HDInsight
-            // folder marker is a 0-byte blob with hdi_isfolder=true).
-            let opts = GetOptions {
-                head: true,
-                ..Default::default()
+        if let Some(az) = &self.azure {
+            // One HEAD answers all: the blob's properties, its metadata (an HDInsight folder
+            // marker is a 0-byte blob with hdi_isfolder=true) and its type (a page blob holds
+            // a file shorter than the blob, read through its pages).
+            let loc = p.as_ref().to_string();
+            let Some(h) = self.block(az.head_blob(&loc))? else {
+                return Ok(None);
             };
-            return match self.block(self.inner.get_opts(&p, opts)) {
-                Ok(r) => {
-                    let marker = r.meta.size == 0 && marks_folder(&r.attributes);
-                    let kind = if marker {
-                        EntryKind::Dir
-                    } else {
-                        EntryKind::File
-                    };
-                    let mut meta = Listed::from(&r.meta);
-                    // A page blob's size is a multiple of its pages: only then is its type asked.
-                    if let Some(az) = &self.azure {
-                        if meta.size > 0 && meta.size % azure_pages::PAGE == 0 {
-                            let loc = p.as_ref().to_string();
-                            if self.block(az.is_page_blob(&loc))? == Some(true) {
-                                meta.size = self.block(self.page_file_len(key, &loc))?;
-                            }
-                        }
-                    }
-                    Ok(Some(entry_of(key.to_string(), &meta, kind)))
-                }
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(self.err("head", key, e)),
+            let kind = if h.size == 0 && h.folder {
+                EntryKind::Dir
+            } else {
+                EntryKind::File
             };
+            let mut meta = Listed {
+                location: loc.clone(),
+                size: h.size,
+                e_tag: h.etag,
+                modified: h.modified,
+                folder: Some(h.folder),
+                page: h.page,
+            };
+            if h.page {
+                meta.size = self.block(self.page_file_len(key, &loc))?;
+            }
+            return Ok(Some(entry_of(key.to_string(), &meta, kind)));
         }
-        match self.block(self.inner.head(&p)) {
-            Ok(m) => Ok(Some(entry_of(
-                key.to_string(),
-                &Listed::from(&m),
-                EntryKind::File,
-            ))),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(self.err("head", key, e)),
-        }
+        Ok(self
+            .call_opt("head", key, || self.inner.head(&p))?
+            .map(|m| entry_of(key.to_string(), &Listed::from(&m), EntryKind::File)))
     }
 
     fn read_range(
@@ -1876,9 +1921,7 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
             if_match: version.map(|v| format!("\"{}\"", v.trim_matches('"'))),
             ..Default::default()
         };
-        let bytes = self
-            .block(async { self.inner.get_opts(&p, opts).await?.bytes().await })
-            .map_err(|e| self.err("read", key, e))?;
+        let bytes = self.block(self.get_bytes("read", key, &p, opts))?;
         let want = range.end - range.start;
         if (bytes.len() as u64) < want {
             return Err(Error::ShortRead {
@@ -1911,11 +1954,11 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         // One GET for the whole range; its body is handed on as it arrives, so memory stays at
         // the HTTP client's few buffered chunks whatever the range size.
         let got = self.block(async {
+            // The request is retried under the policy; a body cut off once the sink has seen
+            // part of it is the caller's to resume after that part.
             let res = self
-                .inner
-                .get_opts(&p, opts)
-                .await
-                .map_err(|e| self.err("read", key, e))?;
+                .req("read", key, || self.inner.get_opts(&p, opts.clone()))
+                .await?;
             let mut stream = res.into_stream();
             let mut got = 0u64;
             while got < want {
@@ -1948,9 +1991,10 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         if let Some(az) = self.azure.as_ref().filter(|a| a.put_md5) {
             return self.block(az.put_blob(p.as_ref(), data));
         }
-        self.block(self.inner.put(&p, PutPayload::from(data)))
-            .map(|r| unquoted(r.e_tag.as_deref()))
-            .map_err(|e| self.err("write", key, e))
+        self.call_os("write", key, || {
+            self.inner.put(&p, PutPayload::from(data.clone()))
+        })
+        .map(|r| unquoted(r.e_tag.as_deref()))
     }
 
     fn put(&self, key: &str, data: &[u8]) -> Result<()> {
@@ -1960,10 +2004,11 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
                 .map(|_| ());
         }
         let p = self.path(key)?;
-        let payload = PutPayload::from(bytes::Bytes::copy_from_slice(data));
-        self.block(self.inner.put(&p, payload))
-            .map(|_| ())
-            .map_err(|e| self.err("write", key, e))
+        let data = bytes::Bytes::copy_from_slice(data);
+        self.call_os("write", key, || {
+            self.inner.put(&p, PutPayload::from(data.clone()))
+        })
+        .map(|_| ())
     }
 
     fn begin_upload(
@@ -2013,9 +2058,7 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
                 (r.upload_id, parts, resumed)
             }
             None => {
-                let id = self
-                    .block(self.inner.create_multipart(&p))
-                    .map_err(|e| self.err("start upload", key, e))?;
+                let id = self.call_os("start upload", key, || self.inner.create_multipart(&p))?;
                 (id, Vec::new(), Vec::new())
             }
         };
@@ -2027,10 +2070,9 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
             id,
             parts: Mutex::new(parts),
             resumed,
-            secrets: self.secrets.clone(),
-            display: self.display.clone(),
-            kind: self.kind,
-            bucket: self.bucket.clone(),
+            ctx: self.ctx(),
+            tally: self.tally.clone(),
+            s3: self.s3.clone(),
         }))
     }
 
@@ -2071,8 +2113,7 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         if let Some(g) = &self.gcs {
             return self.block(g.rewrite(f.as_ref(), t.as_ref()));
         }
-        self.block(self.inner.copy(&f, &t))
-            .map_err(|e| self.err("copy", from, e))
+        self.call_os("copy", from, || self.inner.copy(&f, &t))
     }
 
     fn copy_source(&self, key: &str) -> Result<CopySource> {
@@ -2098,7 +2139,7 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         }
     }
 
-    fn copy_from(&self, key: &str, src: &CopySource, size: u64) -> Result<()> {
+    fn copy_from(&self, key: &str, src: &CopySource, size: u64) -> Result<Option<String>> {
         let p = self.path(key)?;
         let unsupported = |hint: &str| Error::Unsupported {
             what: format!("server-side copy to {key}"),
@@ -2115,7 +2156,9 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
                     "the source is not on this GCS endpoint; streamed",
                 ));
             }
+            // The rewrite's answer is not read for a version: the engine asks a HEAD.
             self.block(g.rewrite_from(&src.bucket, &src.object, p.as_ref()))
+                .map(|()| None)
         } else if let Some(az) = &self.azure {
             if src.service != "azure" {
                 return Err(unsupported("the source is not Azure; streamed"));
@@ -2129,15 +2172,13 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         } else {
             return Err(unsupported("this store has no server-side copy; streamed"));
         };
-        match r {
-            // The service does not implement the request (an emulator): stream instead.
-            Err(Error::Remote {
-                status: Some(501),
-                message,
-                ..
-            }) => Err(unsupported(&format!("the service answered {message}"))),
-            other => other,
-        }
+        not_served(r, || format!("server-side copy to {key}"))
+    }
+
+    fn copies_ranges(&self) -> bool {
+        // S3 UploadPartCopy, Azure Put Block From URL. GCS has no ranged copy: a rewrite
+        // copies a whole object (and continues itself with its rewriteToken).
+        self.s3.is_some() || self.azure.is_some()
     }
 
     fn put_if(&self, key: &str, data: &[u8], cond: PutIf<'_>) -> Result<Option<String>> {
@@ -2159,14 +2200,21 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
             mode,
             ..Default::default()
         };
-        let payload = PutPayload::from(bytes::Bytes::copy_from_slice(data));
-        match self.block(self.inner.put_opts(&p, payload, opts)) {
-            Ok(r) => Ok(Some(token_of(r.e_tag, r.version))),
-            Err(object_store::Error::AlreadyExists { .. })
-            | Err(object_store::Error::Precondition { .. })
-            | Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(self.err("write", key, e)),
-        }
+        let data = bytes::Bytes::copy_from_slice(data);
+        self.call(|| {
+            let f = self
+                .inner
+                .put_opts(&p, PutPayload::from(data.clone()), opts.clone());
+            async move {
+                match f.await {
+                    Ok(r) => Ok(Some(token_of(r.e_tag, r.version))),
+                    Err(object_store::Error::AlreadyExists { .. })
+                    | Err(object_store::Error::Precondition { .. })
+                    | Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(self.err("write", key, e)),
+                }
+            }
+        })
     }
 
     fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, String)>> {
@@ -2174,17 +2222,12 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         if let Some(g) = &self.gcs {
             return self.block(g.get_with_generation(p.as_ref()));
         }
-        let r = self.block(async {
+        self.call_opt("read", key, || async {
             let got = self.inner.get_opts(&p, GetOptions::default()).await?;
             let token = token_of(got.meta.e_tag.clone(), got.meta.version.clone());
             let data = got.bytes().await?;
-            Ok::<_, object_store::Error>((data.to_vec(), token))
-        });
-        match r {
-            Ok(x) => Ok(Some(x)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(self.err("read", key, e)),
-        }
+            Ok((data.to_vec(), token))
+        })
     }
 
     fn make_dir(&self, key: &str) -> Result<()> {
@@ -2204,15 +2247,16 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
             attributes: attrs,
             ..Default::default()
         };
-        self.block(self.inner.put_opts(&p, PutPayload::default(), opts))
-            .map(|_| ())
-            .map_err(|e| self.err("make folder", key, e))
+        self.call_os("make folder", key, || {
+            self.inner.put_opts(&p, PutPayload::default(), opts.clone())
+        })
+        .map(|_| ())
     }
 
     fn delete(&self, key: &str) -> Result<()> {
         if self.kind != "azure" {
             let marker = self.path(&format!("{key}/{DIR_MARKER}"))?;
-            let _ = self.block(self.inner.delete(&marker));
+            let _ = self.call_opt("delete", key, || self.inner.delete(&marker));
         }
         let p = self.path(key)?;
         if let Some(az) = &self.azure {
@@ -2220,10 +2264,24 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
             // answers 500 under an account SAS.
             return self.block(az.delete_blob(p.as_ref()));
         }
-        match self.block(self.inner.delete(&p)) {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.err("delete", key, e)),
-        }
+        self.call_opt("delete", key, || self.inner.delete(&p))
+            .map(|_| ())
+    }
+}
+
+/// A server-side copy the service does not implement (an emulator's 501) is
+/// [`Error::Unsupported`], so that the engine copies the file another way.
+fn not_served<T>(r: Result<T>, what: impl FnOnce() -> String) -> Result<T> {
+    match r {
+        Err(Error::Remote {
+            status: Some(501),
+            message,
+            ..
+        }) => Err(Error::Unsupported {
+            what: what(),
+            hint: format!("the service answered {message}"),
+        }),
+        other => other,
     }
 }
 
@@ -2255,11 +2313,11 @@ struct CloudUpload<S> {
     parts: Mutex<Vec<Option<PartId>>>,
     /// Sizes of the parts found already uploaded by an earlier run (S3), by index.
     resumed: Vec<Option<u64>>,
-    secrets: Vec<String>,
-    display: String,
-    /// The store's kind and bucket, to classify errors as the store does.
-    kind: &'static str,
-    bucket: String,
+    /// The store's error mapping and retry tally.
+    ctx: ErrCtx,
+    tally: Arc<hbcp_store::retry::Tally>,
+    /// S3: the signed requests object_store does not send (UploadPartCopy).
+    s3: Option<Arc<s3_parts::S3Parts>>,
 }
 
 impl<S> fmt::Debug for CloudUpload<S> {
@@ -2271,25 +2329,16 @@ impl<S> fmt::Debug for CloudUpload<S> {
 }
 
 impl<S: ObjectStore + MultipartStore> CloudUpload<S> {
-    fn err(&self, op: &str, e: object_store::Error) -> Error {
-        let msg = redact_text(&classify::chain(&e), &refs(&self.secrets));
-        let what = format!("{op} {}/{}", url_base(&self.display), self.key);
-        let denied = matches!(
-            e,
-            object_store::Error::PermissionDenied { .. }
-                | object_store::Error::Unauthenticated { .. }
-        );
-        if let Some(err) = endpoint_error(self.kind, op, &self.bucket, &what, &msg, denied) {
-            return err;
-        }
-        let status = status_of(&msg);
-        Error::Remote {
-            what,
-            retryable: matches!(status, Some(408 | 429 | 500 | 502 | 503 | 504))
-                || status.is_none(),
-            message: msg,
-            status,
-        }
+    /// Run one request (built afresh each try) under the retry policy, its error mapped.
+    fn call<T, F, Fut>(&self, op: &str, mut send: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = object_store::Result<T>>,
+    {
+        self.handle.block_on(policy::retried(&self.tally, || {
+            let f = send();
+            async move { f.await.map_err(|e| self.ctx.map(op, &self.key, e)) }
+        }))
     }
 }
 
@@ -2299,19 +2348,47 @@ impl<S: ObjectStore + MultipartStore> Upload for CloudUpload<S> {
     }
 
     fn put_part_bytes(&self, index: u32, _offset: u64, data: bytes::Bytes) -> Result<()> {
-        let payload = PutPayload::from(data);
-        let part = self
-            .handle
-            .block_on(
-                self.inner
-                    .put_part(&self.path, &self.id, index as usize, payload),
+        let part = self.call("write part", || {
+            self.inner.put_part(
+                &self.path,
+                &self.id,
+                index as usize,
+                PutPayload::from(data.clone()),
             )
-            .map_err(|e| self.err("write part", e))?;
+        })?;
         let mut parts = self.parts.lock().unwrap();
         if parts.len() <= index as usize {
             parts.resize(index as usize + 1, None);
         }
         parts[index as usize] = Some(part);
+        Ok(())
+    }
+
+    fn put_part_from(&self, index: u32, src: &CopySource, range: Range<u64>) -> Result<()> {
+        let what = || format!("server-side copy of part {index} of {}", self.key);
+        let Some(s3) = &self.s3 else {
+            return Err(Error::Unsupported {
+                what: what(),
+                hint: "this store copies whole objects only".into(),
+            });
+        };
+        let etag = not_served(
+            self.handle.block_on(s3_copy::copy_part(
+                s3,
+                &self.key,
+                self.path.as_ref(),
+                &self.id,
+                index,
+                src,
+                range,
+            )),
+            what,
+        )?;
+        let mut parts = self.parts.lock().unwrap();
+        if parts.len() <= index as usize {
+            parts.resize(index as usize + 1, None);
+        }
+        parts[index as usize] = Some(PartId { content_id: etag });
         Ok(())
     }
 
@@ -2334,16 +2411,15 @@ impl<S: ObjectStore + MultipartStore> Upload for CloudUpload<S> {
             }
             v
         };
-        self.handle
-            .block_on(self.inner.complete_multipart(&self.path, &self.id, parts))
-            .map(|r| unquoted(r.e_tag.as_deref()))
-            .map_err(|e| self.err("commit", e))
+        self.call("commit", || {
+            self.inner
+                .complete_multipart(&self.path, &self.id, parts.clone())
+        })
+        .map(|r| unquoted(r.e_tag.as_deref()))
     }
 
     fn abort(&self) -> Result<()> {
-        let _ = self
-            .handle
-            .block_on(self.inner.abort_multipart(&self.path, &self.id));
+        let _ = self.call("abort", || self.inner.abort_multipart(&self.path, &self.id));
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! Server-side copies between S3 buckets of one endpoint (`--s2s`): CopyObject, signed with
 //! the target's credential (which must be allowed to read the source bucket), one request
-//! per object of at most [`COPY_OBJECT_MAX`] bytes.
+//! per object of at most [`COPY_OBJECT_MAX`] bytes; and UploadPartCopy, one range of the
+//! source into one part of a multipart upload, for files the engine copies range by range.
 //!
 //! S3 cannot be handed another endpoint's credential: a copy source on another endpoint or
 //! region is refused here as unsupported, and the engine streams the file instead.
@@ -28,13 +29,9 @@ pub(crate) fn copy_source(p: &S3Parts, object: &str) -> CopySource {
     }
 }
 
-/// CopyObject of `src` to `object`; `key` names the file in errors.
-pub(crate) async fn copy_from(
-    p: &S3Parts,
-    key: &str,
-    object: &str,
-    src: &CopySource,
-) -> Result<()> {
+/// The `x-amz-copy-source` value of `src`, or [`Error::Unsupported`] when it lives on another
+/// endpoint or region.
+fn source_header(p: &S3Parts, key: &str, src: &CopySource) -> Result<String> {
     if src.service != service(p) {
         return Err(Error::Unsupported {
             what: format!("server-side copy to {key}"),
@@ -43,11 +40,37 @@ pub(crate) async fn copy_from(
                 .into(),
         });
     }
-    let source = format!(
+    Ok(format!(
         "/{}/{}",
         uri_encode(&src.bucket, false),
         uri_encode(&src.object, true)
-    );
+    ))
+}
+
+/// A copy's answer: CopyObject and UploadPartCopy may answer 200 and put their error in the
+/// body. The body when it holds none.
+fn checked(p: &S3Parts, key: &str, body: String) -> Result<String> {
+    if body.contains("<Error>") {
+        let code = field(&body, "Code").unwrap_or_default();
+        return Err(p.fail(
+            "server-side copy to",
+            key,
+            None,
+            &format!("{code} in a 200 answer"),
+        ));
+    }
+    Ok(body)
+}
+
+/// CopyObject of `src` to `object`; `key` names the file in errors. Returns the new object's
+/// ETag, unquoted as a HEAD shows it.
+pub(crate) async fn copy_from(
+    p: &S3Parts,
+    key: &str,
+    object: &str,
+    src: &CopySource,
+) -> Result<Option<String>> {
+    let source = source_header(p, key, src)?;
     let body = p
         .request(
             "server-side copy to",
@@ -58,15 +81,46 @@ pub(crate) async fn copy_from(
             vec![("x-amz-copy-source", source)],
         )
         .await?;
-    // CopyObject may answer 200 and put its error in the body.
-    if body.contains("<Error>") {
-        let code = field(&body, "Code").unwrap_or_default();
-        return Err(p.fail(
-            "server-side copy to",
+    let body = checked(p, key, body)?;
+    Ok(crate::unquoted(field(&body, "ETag").as_deref()))
+}
+
+/// UploadPartCopy of `range` of `src` into part `index` (0-based) of the multipart upload
+/// `upload_id` of `object`: the part's ETag, as CompleteMultipartUpload wants it.
+pub(crate) async fn copy_part(
+    p: &S3Parts,
+    key: &str,
+    object: &str,
+    upload_id: &str,
+    index: u32,
+    src: &CopySource,
+    range: std::ops::Range<u64>,
+) -> Result<String> {
+    let source = source_header(p, key, src)?;
+    let number = (index + 1).to_string();
+    let body = p
+        .request(
+            "server-side copy of a part of",
+            key,
+            reqwest::Method::PUT,
+            object,
+            &[("partNumber", &number), ("uploadId", upload_id)],
+            vec![
+                ("x-amz-copy-source", source),
+                (
+                    "x-amz-copy-source-range",
+                    format!("bytes={}-{}", range.start, range.end - 1),
+                ),
+            ],
+        )
+        .await?;
+    let body = checked(p, key, body)?;
+    field(&body, "ETag").ok_or_else(|| {
+        p.fail(
+            "server-side copy of a part of",
             key,
             None,
-            &format!("{code} in a 200 answer"),
-        ));
-    }
-    Ok(())
+            "no ETag in the UploadPartCopy answer",
+        )
+    })
 }

@@ -43,6 +43,8 @@ pub(crate) struct S3Parts {
     creds: AwsCredentialProvider,
     secrets: Vec<String>,
     display: String,
+    /// What the retry policy saw on these requests (the store's own, shared).
+    pub(crate) tally: std::sync::Arc<hbcp_store::retry::Tally>,
 }
 
 impl fmt::Debug for S3Parts {
@@ -309,6 +311,7 @@ impl S3Parts {
             creds,
             secrets,
             display,
+            tally: Default::default(),
         })
     }
 
@@ -337,7 +340,24 @@ impl S3Parts {
 
     /// A signed request without a body: `method` on `object` (empty for the bucket itself)
     /// with `query` and the signed `extra` headers; the body of a 2xx. Errors name `key`.
+    /// Sent under the retry policy, signed afresh each try.
     pub(crate) async fn request(
+        &self,
+        what: &str,
+        key: &str,
+        method: reqwest::Method,
+        object: &str,
+        query: &[(&str, &str)],
+        extra: Vec<(&'static str, String)>,
+    ) -> Result<String> {
+        crate::policy::retried(&self.tally, || {
+            self.request_once(what, key, method.clone(), object, query, extra.clone())
+        })
+        .await
+    }
+
+    /// One try of [`S3Parts::request`].
+    async fn request_once(
         &self,
         what: &str,
         key: &str,

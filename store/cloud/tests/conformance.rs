@@ -929,11 +929,12 @@ mod hostile_names {
                 return Ok(());
             };
             let url = format!("{base}/devstoreaccount1/{}/hb%2Case", unique("hostile"));
-            let u = StoreUrl::parse(&url, true).unwrap();
+            // The container, made by opening it as a target.
             let opts = CloudOptions { allow_http: true, create_container: true, ..Default::default() };
+            hbcp_store_cloud::open(&StoreUrl::parse(&url, true).unwrap(), &opts).unwrap();
             for n in &names {
                 let data: &[u8] = if n.ends_with('/') { b"" } else { n.as_bytes() };
-                hbcp_store_cloud::put_blob_as_named(&u, &opts, n, data).unwrap();
+                hbcp_testkit::azurite::put_blob_as_named(&url, n, data).unwrap();
             }
             let mut want: Vec<(String, EntryKind)> = names.iter().map(|n| expected_entry(n)).collect();
             want.sort();
