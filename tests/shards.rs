@@ -22,6 +22,40 @@ fn tree(src: &std::path::Path) {
     }
 }
 
+/// The tree, plus a family of 8 HFiles of 512 KiB (a shard slowed down stays under way), and its
+/// plan cut in 64 KiB ranges: (folder, source, target, plan).
+fn planned_with_big_files() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    tree(&src);
+    let fam = src.join("data/default/big/0123456789abcdef0123456789abcdef/cf");
+    fs::create_dir_all(&fam).unwrap();
+    for i in 0..8u32 {
+        fs::write(
+            fam.join(format!("{:032x}", 7000 + i)),
+            vec![i as u8; 512 * 1024],
+        )
+        .unwrap();
+    }
+    let plan = t.path().join("p.plan");
+    let r = hbcp([
+        "plan",
+        &s(&src),
+        &s(&dst),
+        "--out",
+        &s(&plan),
+        "--range-size",
+        "64KiB",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    (t, src, dst, plan)
+}
+
 #[test]
 fn run_three_shards_in_parallel_then_finalize_equals_a_single_copy() {
     let t = tempfile::tempdir().unwrap();
@@ -181,32 +215,7 @@ fn run_rejects_a_bad_shard_spec() {
 #[test]
 fn a_shard_killed_midway_and_rerun_alone_lets_finalize_succeed() {
     use std::io::{BufRead, BufReader};
-    let t = tempfile::tempdir().unwrap();
-    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
-    tree(&src);
-    let fam = src.join("data/default/big/0123456789abcdef0123456789abcdef/cf");
-    fs::create_dir_all(&fam).unwrap();
-    for i in 0..8u32 {
-        fs::write(
-            fam.join(format!("{:032x}", 7000 + i)),
-            vec![i as u8; 512 * 1024],
-        )
-        .unwrap();
-    }
-    let plan = t.path().join("p.plan");
-    assert_eq!(
-        hbcp([
-            "plan",
-            &s(&src),
-            &s(&dst),
-            "--out",
-            &s(&plan),
-            "--range-size",
-            "64KiB"
-        ])
-        .code,
-        0
-    );
+    let (_t, src, dst, plan) = planned_with_big_files();
     assert_eq!(
         hbcp(["run", &s(&plan), "--shard", "0/2", "--progress", "none"]).code,
         0
@@ -300,4 +309,87 @@ fn status_of_4000000000_shards_and_plans_cut_at_0_bytes_are_bad_input() {
         assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {r:?}");
     }
     assert!(!dst.exists(), "bad input writes nothing at the target");
+}
+
+/// Issue #21: `hbcp status` reads what the shards left at the target, not only the journals of
+/// this machine's state folder: shards run with their own `--state` (as on other machines)
+/// show as done, running (with the time of their last progress), or not started.
+#[test]
+fn status_sees_shards_run_from_other_state_folders_through_the_target() {
+    use std::io::{BufRead, BufReader};
+    let (t, src, dst, plan) = planned_with_big_files();
+    let state = |i: u32| s(&t.path().join(format!("machine{i}")));
+    let r = hbcp([
+        "run",
+        &s(&plan),
+        "--shard",
+        "0/3",
+        "--progress",
+        "none",
+        "--state",
+        &state(0),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // Shard 1, slowed down, seen while it runs, then killed.
+    let mut child = Command::new(bin())
+        .args([
+            "run",
+            &s(&plan),
+            "--shard",
+            "1/3",
+            "--progress",
+            "json",
+            "--max-bandwidth",
+            "1MiB",
+            "--state",
+            &state(1),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("progress"), "{line}");
+    let st = hbcp(["status", &s(&plan), "--shards", "3"]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(st.code, 0, "{st:?}");
+    assert!(st.stdout.contains("shard 0/3: done"), "{st:?}");
+    assert!(
+        st.stdout.contains("shard 1/3: running, last progress 20"),
+        "{st:?}"
+    );
+    assert!(st.stdout.contains("shard 2/3: not started"), "{st:?}");
+    assert!(st.stdout.contains("in progress"), "{st:?}");
+    // Shard 2 runs on a third machine; shard 1, killed, still shows its last progress until
+    // it runs again, and then the job is ready for finalize.
+    for i in [2, 1] {
+        let r = hbcp([
+            "run",
+            &s(&plan),
+            "--shard",
+            &format!("{i}/3"),
+            "--progress",
+            "none",
+            "--state",
+            &state(i),
+        ]);
+        assert_eq!(r.code, 0, "{r:?}");
+        let st = hbcp(["status", &s(&plan), "--shards", "3"]);
+        assert!(st.stdout.contains(&format!("shard {i}/3: done")), "{st:?}");
+        if i == 2 {
+            assert!(
+                st.stdout.contains("shard 1/3: running, last progress"),
+                "{st:?}"
+            );
+        }
+    }
+    let st = hbcp(["status", &s(&plan), "--shards", "3"]);
+    assert!(st.stdout.contains("all shards done"), "{st:?}");
+    let r = hbcp(["finalize", &s(&plan)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&src, &dst);
 }

@@ -25,8 +25,8 @@ use hbcp_store::timed::Timed;
 use hbcp_store::{Entry, EntryKind, ListSink, Store};
 use hbcp_verifier::check::{Params, SourceCheck, verify_entries};
 use hbcp_verifier::generation::{
-    self as g, GENERATION_FORMAT, GENERATION_VERSION, GenerationEntry, GenerationHeader,
-    LAYOUT_FORMAT, LAYOUT_KEY, Layout,
+    self as g, GENERATION_FORMAT, GENERATION_VERSION, GenerationHeader, LAYOUT_FORMAT, LAYOUT_KEY,
+    Layout,
 };
 use hbcp_verifier::{VerifyMode, VerifyOutcome};
 
@@ -435,8 +435,8 @@ pub fn backup(a: BackupSpec, observer: &Arc<dyn crate::Observer>) -> Result<Exit
         &cancel,
         // A generation is verified only when the copy ran to its end.
         |outcome| outcome.stop.is_none() && !cancel.load(Relaxed),
-        // Every byte stored by this generation; the files it shares with earlier ones by
-        // size (they were verified when stored).
+        // Every byte stored by this generation; the files it shares with earlier ones are
+        // proven by the records of the generations that stored and verified them.
         |outcome, stats| {
             crate::genstore::locate_spill(
                 &gen_store,
@@ -445,11 +445,19 @@ pub fn backup(a: BackupSpec, observer: &Arc<dyn crate::Observer>) -> Result<Exit
                 &local_manifest,
                 &mut header,
             )?;
-            verify_generation(&job, &gen_store, &local_manifest, layout.range_size, stats)
+            let prev_id = listing.visible().last().copied();
+            verify_generation(
+                &job,
+                &gen_store,
+                &local_manifest,
+                prev_id,
+                layout.range_size,
+                stats,
+            )
         },
     )?;
     let (outcome, stats) = (ran.copied.outcome, ran.copied.stats);
-    let Some(verified) = ran.verified else {
+    let Some((verified, proven)) = ran.verified else {
         let hidden = format!("generation {id} is not visible");
         let early = crate::exit::early_end(
             outcome.stop.as_ref(),
@@ -570,6 +578,7 @@ pub fn backup(a: BackupSpec, observer: &Arc<dyn crate::Observer>) -> Result<Exit
                 "files": verified.files,
                 "bytes": verified.bytes,
                 "mismatches": verified.mismatches,
+                "by_earlier_generations": proven,
             },
             "source_findings": verified.source_findings,
             "failures": outcome.failures,
@@ -587,15 +596,18 @@ pub fn backup(a: BackupSpec, observer: &Arc<dyn crate::Observer>) -> Result<Exit
     Ok(exit)
 }
 
-/// The check of a new generation: every byte it stored, by `--verify`'s mode; the files it
-/// shares with earlier generations by size (they were verified when stored).
+/// Verify a generation's files (its local manifest, sorted): the ones it stored against the
+/// source; the ones it shares with earlier generations are proven by their records there (a
+/// merge with the previous generation `prev_id`'s manifest, no request per file), and read back
+/// at the target only when no record proves them. Also returns how many were proven so.
 fn verify_generation(
     job: &crate::commands::Job,
     gen_store: &Arc<GenStore>,
     local_manifest: &std::path::Path,
+    prev_id: Option<u64>,
     range_size: u64,
     stats: &Arc<Stats>,
-) -> Result<VerifyOutcome> {
+) -> Result<(VerifyOutcome, u64)> {
     let params = |mode| Params {
         mode,
         workers: job.cfg.workers,
@@ -610,20 +622,10 @@ fn verify_generation(
             st.files_verified.fetch_add(1, Relaxed);
         }
     };
-    let gs = gen_store.clone();
-    let is_new = move |e: &GenerationEntry| {
-        e.at.as_deref()
-            .is_some_and(|a| gs.is_new(a).unwrap_or(true))
-    };
-    let gs = gen_store.clone();
-    let is_shared = move |e: &GenerationEntry| {
-        !e.d && e
-            .at
-            .as_deref()
-            .is_some_and(|a| !gs.is_new(a).unwrap_or(true))
-    };
+    let split =
+        crate::genproof::split(gen_store.inner.as_ref(), gen_store, local_manifest, prev_id)?;
     let gen_timed = &Timed::new(gen_store.as_ref(), stats.ops());
-    let (fresh, err1) = crate::genstore::manifest_entries(local_manifest, is_new)?;
+    let (fresh, err1) = crate::genstore::manifest_entries(&split.fresh, |_| true)?;
     let v1 = verify_entries(
         gen_timed,
         SourceCheck::Head(&Timed::new(job.src.store.as_ref(), stats.ops())),
@@ -632,18 +634,22 @@ fn verify_generation(
         &progress,
     )?;
     crate::genstore::check_read(&err1)?;
-    let (shared, err2) = crate::genstore::manifest_entries(local_manifest, is_shared)?;
+    let (unproven, err2) = crate::genstore::manifest_entries(&split.unproven, |_| true)?;
     let v2 = verify_entries(
         gen_timed,
         SourceCheck::None,
-        shared,
-        &params(VerifyMode::Size),
+        unproven,
+        &params(verify_mode(job.tuning.verify)),
         &progress,
     )?;
     crate::genstore::check_read(&err2)?;
+    stats.files_verified.fetch_add(split.proven(), Relaxed);
+    stats.bytes_verified.fetch_add(split.proven_bytes, Relaxed);
     let mut verified = v1;
     verified.merge(v2);
-    Ok(verified)
+    verified.files += split.proven();
+    verified.bytes += split.proven_bytes;
+    Ok((verified, split.proven()))
 }
 
 /// Open a backup target for reading and check its layout marker.

@@ -755,7 +755,20 @@ fn run_plan(a: RunSpec, observer: &Arc<dyn Observer>) -> Result<Exit> {
             }
         }
     };
-    execute(job, &feed)
+    // A shard says at the target that it runs, so that `hbcp status` sees it from anywhere.
+    let beat = job.shard.map(|sh| {
+        crate::heartbeat::Heartbeat::start(
+            job.dst.store.clone(),
+            &job.base_job,
+            sh,
+            job.cfg.state_dir.join("journal.log"),
+        )
+    });
+    let r = execute(job, &feed);
+    if let Some(b) = beat {
+        b.stop(r.as_ref().ok().map(|e| e.code()));
+    }
+    r
 }
 
 /// The keys that belong to a plan's job at the target: its excludes and HBase rules.
@@ -2087,6 +2100,9 @@ fn status(a: StatusSpec) -> Result<Exit> {
                 i,
                 bytes(bytes_total)
             )
+        } else if let Some(beat) = crate::heartbeat::read(dst.store.as_ref(), &base, sh) {
+            all_done = false;
+            crate::heartbeat::describe(&beat, &format!("shard {i}/{count}"), files, bytes_total)
         } else if let Some((f, b)) = progress.filter(|p| p.0 > 0) {
             all_done = false;
             format!(

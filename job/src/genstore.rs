@@ -100,7 +100,8 @@ fn name_of(key: &str) -> &str {
 }
 
 /// What the visible generations stored: the engine's index (key → size, checksum), where each
-/// key's bytes are (key → stored key, size) and the HFile names the pool holds (name → size).
+/// key's bytes are (key → stored key, size) and the HFile names the pool holds (name →
+/// checksum, size).
 pub(crate) struct Known {
     pub(crate) index: TargetIndex,
     pub(crate) prev: KeyMap,
@@ -120,7 +121,7 @@ pub(crate) fn load_known(store: &dyn Store, listing: &Listing, scratch: &Path) -
             index.add(&e.k, e.s, e.checksum())?;
             let Some(at) = e.at else { return Ok(()) };
             if let Some(name) = at.strip_prefix(g::POOL_PREFIX) {
-                pooled.add(name, "", e.s)?;
+                pooled.add(name, e.h.as_deref().unwrap_or(""), e.s)?;
             }
             prev.add(&e.k, &at, e.s)?;
             Ok(())
@@ -144,7 +145,7 @@ pub(crate) struct GenStore {
     pub(crate) id: u64,
     /// key → stored key, from the visible generations (newest wins).
     pub(crate) prev: KeyMap,
-    /// HFile name → size, for the HFiles the pool holds for visible generations.
+    /// HFile name → (checksum, size), for the HFiles the pool holds for visible generations.
     pub(crate) pooled: KeyMap,
     /// key → stored key, for HFiles this run could not pool (a name clash).
     pub(crate) clashed: Mutex<HashMap<String, String>>,
@@ -177,21 +178,33 @@ impl GenStore {
 
     /// Where the bytes of `key` are now.
     pub(crate) fn read_loc(&self, key: &str) -> hbcp_store::Result<String> {
+        Ok(self.locate(key)?.0)
+    }
+
+    /// Where the bytes of `key` are now, and whether that is where an earlier visible
+    /// generation has them (then they are not new, known without a lookup in the pool's map).
+    pub(crate) fn locate(&self, key: &str) -> hbcp_store::Result<(String, bool)> {
         if let Some(l) = self.clashed.lock().unwrap().get(key) {
-            return Ok(l.clone());
+            return Ok((l.clone(), false));
         }
         let name = name_of(key);
         let prev = || -> hbcp_store::Result<Option<String>> {
             Ok(self.prev.get(key).map_err(index_err)?.map(|(at, _)| at))
         };
         if is_hfile_name(name) {
-            return Ok(prev()?.unwrap_or_else(|| g::pool_key(name)));
+            return Ok(match prev()? {
+                Some(at) => (at, true),
+                None => (g::pool_key(name), false),
+            });
         }
         let fresh = g::file_key(self.id, key);
         if self.inner.head(&fresh)?.is_some() {
-            return Ok(fresh);
+            return Ok((fresh, false));
         }
-        Ok(prev()?.unwrap_or(fresh))
+        Ok(match prev()? {
+            Some(at) => (at, true),
+            None => (fresh, false),
+        })
     }
 
     /// Whether `at` holds bytes this generation stored (no earlier visible generation names it).
@@ -346,8 +359,8 @@ pub(crate) fn locate_spill(
         } else {
             header.files += 1;
             header.bytes += e.s;
-            let at = gs.read_loc(&e.k)?;
-            if gs.is_new(&at)? {
+            let (at, earlier) = gs.locate(&e.k)?;
+            if !earlier && gs.is_new(&at)? {
                 new_at.add(&at, "", e.s)?;
             }
             Some(at)

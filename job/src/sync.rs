@@ -13,7 +13,7 @@ use std::iter::Peekable;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use hbcp_engine::index::SORT_BATCH;
@@ -27,7 +27,6 @@ use hbcp_store::timed::Timed;
 use hbcp_store::{Entry, EntryKind, ListSink};
 use hbcp_verifier::check::{Params, SourceCheck};
 use hbcp_verifier::{VerifyMode, VerifyOutcome};
-use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::commands::{
@@ -39,61 +38,8 @@ use crate::report::bytes;
 use crate::spec::{ProgressMode, SyncSpec};
 use crate::{Exit, usage};
 
-/// Replication lag of the files written in a cycle: from their appearance at the source
-/// (modification time) to their verified presence at the target.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct Lag {
-    /// Files measured.
-    pub files: u64,
-    /// Median, seconds.
-    pub p50_s: f64,
-    /// 99th percentile, seconds.
-    pub p99_s: f64,
-    /// Maximum, seconds.
-    pub max_s: f64,
-}
-
-/// The lags of a cycle's files, in a few KiB at any file count: a histogram of milliseconds
-/// (3 significant digits: percentiles within 0.1%) and the exact maximum.
-struct LagMeter {
-    ms: Histogram<u64>,
-    max_s: f64,
-}
-
-impl Default for LagMeter {
-    fn default() -> Self {
-        LagMeter {
-            // Up to ten years of lag; fixed bounds (no resizing while recording).
-            ms: Histogram::new_with_bounds(1, 10 * 365 * 86_400_000, 3)
-                .expect("bounds and 3 significant digits are valid"),
-            max_s: 0.0,
-        }
-    }
-}
-
-impl LagMeter {
-    fn record(&mut self, s: f64) {
-        let s = s.max(0.0);
-        self.ms.saturating_record((s * 1000.0).round() as u64);
-        self.max_s = self.max_s.max(s);
-    }
-
-    fn lag(&self) -> Lag {
-        if self.ms.is_empty() {
-            return Lag::default();
-        }
-        let q = |p: f64| {
-            let v = self.ms.median_equivalent(self.ms.value_at_quantile(p));
-            (v as f64 / 1000.0).min(self.max_s)
-        };
-        Lag {
-            files: self.ms.len(),
-            p50_s: q(0.5),
-            p99_s: q(0.99),
-            max_s: self.max_s,
-        }
-    }
-}
+pub use crate::rpo::Lag;
+use crate::rpo::{Clock, Rpo};
 
 /// What one cycle did.
 #[derive(Debug, Default, Serialize)]
@@ -119,7 +65,10 @@ pub struct Cycle {
     pub problems: Vec<String>,
     /// What the HBase checks found wrong at the source in the files written now.
     pub source_findings: Vec<hbcp_verifier::SourceFinding>,
-    /// Replication lag.
+    /// The baseline: the first cycle, which copies what the target lacks when the sync
+    /// starts; its lag is not counted in the RPO.
+    pub baseline: bool,
+    /// Replication lag of the files written (see [`crate::rpo`]).
     pub lag: Lag,
     /// Seconds the cycle took.
     pub elapsed_s: f64,
@@ -250,6 +199,7 @@ fn cycle(
     max_delete: f64,
     places: &WalPlaces,
     cancel: &Arc<AtomicBool>,
+    rpo: &mut Rpo<impl Clock>,
 ) -> Result<(Cycle, bool)> {
     let t0 = Instant::now();
     // What only the WALs hold now: reported with the cycle; without --allow-unflushed it was
@@ -262,6 +212,8 @@ fn cycle(
     job.cfg.known_target = Some(index.clone());
     job.cfg.overwrite = Overwrite::Sync;
     job.cfg.started = hbcp_state::time::now_rfc3339();
+    // What the listing finds is known from now.
+    let mut lags = rpo.listing_starts();
     let feed = move |src: &dyn hbcp_store::Store, sink: &ListSink<'_>| {
         src.list("", &|e: Entry| {
             if sel.accepts(&e) { sink(e) } else { Ok(()) }
@@ -284,6 +236,7 @@ fn cycle(
     let mut c = Cycle {
         cycle: n,
         target_listed: listed,
+        baseline: lags.baseline,
         ..Default::default()
     };
     if !at_risk.is_empty() && !a.allow_unflushed {
@@ -306,14 +259,18 @@ fn cycle(
         }
     }
     let verified = ran.verified.unwrap_or_default();
-    let verified_at = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
+    rpo.verified(&mut lags);
+    for k in outcome
+        .failures
+        .iter()
+        .map(|f| &f.key)
+        .chain(verified.mismatches.iter().map(|m| &m.key))
+    {
+        rpo.failed(&mut lags, k);
+    }
     // One more pass: the lags of the files written now; the source's keys, sorted on disk, for
     // the extras; and with deletions at a local target, the folders the source has.
     let state = job.cfg.state_dir.clone();
-    let mut lag = LagMeter::default();
     let mut source = ExternalSort::<String>::new(&state, SORT_BATCH, |a, b| a.cmp(b));
     let mut dirs = if a.delete && job.dst.store.caps().is_local {
         Some(TargetIndex::builder(&state, job.cfg.write_once)?)
@@ -322,17 +279,15 @@ fn cycle(
     };
     for e in entries_of(&outcome.spill)? {
         let e = e?;
-        if e.n && !e.d {
-            if let Some(m) = e.m {
-                lag.record(verified_at - m);
-            }
+        if e.n && !e.d && !rpo.has_failed(&lags, &e.k) {
+            rpo.written(&mut lags, &e.k, e.m);
         }
         if let (true, Some(d)) = (e.d, dirs.as_mut()) {
             d.add(&e.k, 0, None)?;
         }
         source.push(e.k)?;
     }
-    c.lag = lag.lag();
+    c.lag = rpo.finish(lags);
     c.files_copied = stats.files_copied.load(Relaxed);
     c.bytes_copied = stats.bytes_copied.load(Relaxed);
     c.files_unchanged = stats.files_skipped.load(Relaxed);
@@ -506,21 +461,30 @@ pub fn sync(a: SyncSpec) -> Result<Exit> {
     let mut n = 0u64;
     let mut worst = 0u8;
     let mut all: Vec<Cycle> = Vec::new();
+    let mut rpo = Rpo::new(crate::rpo::SystemClock);
     loop {
         n += 1;
         // List the target every --recheck cycles, and after a cycle that found a problem.
         let recheck = n % a.recheck as u64 == 0 || all.last().is_some_and(|c| c.exit_code != 0);
-        let (c, interrupted) = cycle(&mut job, &sel, n, recheck, &a, max_delete, &places, &cancel)?;
+        let (c, interrupted) = cycle(
+            &mut job, &sel, n, recheck, &a, max_delete, &places, &cancel, &mut rpo,
+        )?;
+        // The baseline's lag is the time it took to copy what the target lacked: said apart.
+        let lag = if c.baseline {
+            "the baseline (not counted in the RPO)".to_string()
+        } else {
+            format!(
+                "lag p50 {:.1}s p99 {:.1}s max {:.1}s",
+                c.lag.p50_s, c.lag.p99_s, c.lag.max_s
+            )
+        };
         let line = format!(
-            "hbcp: sync cycle {}: {} files written ({}), {} unchanged, {} deleted; lag p50 {:.1}s p99 {:.1}s max {:.1}s; {:.1}s{}",
+            "hbcp: sync cycle {}: {} files written ({}), {} unchanged, {} deleted; {lag}; {:.1}s{}",
             c.cycle,
             c.files_copied,
             bytes(c.bytes_copied),
             c.files_unchanged,
             c.deleted.len(),
-            c.lag.p50_s,
-            c.lag.p99_s,
-            c.lag.max_s,
             c.elapsed_s,
             if c.target_listed {
                 " (target listed)"
@@ -560,10 +524,10 @@ pub fn sync(a: SyncSpec) -> Result<Exit> {
             break;
         }
     }
-    let lags: Vec<Lag> = all.iter().map(|c| c.lag).collect();
-    let max_lag = lags.iter().map(|l| l.max_s).fold(0.0, f64::max);
-    let rpo = if a.watch {
-        max_lag + interval.as_secs_f64()
+    // After the baseline: the worst lag, and with --watch the interval on top.
+    let max_lag = rpo.worst_s();
+    let promise = if a.watch {
+        rpo.promise_s(interval.as_secs_f64())
     } else {
         max_lag
     };
@@ -573,7 +537,8 @@ pub fn sync(a: SyncSpec) -> Result<Exit> {
             "source": job.src.url.display,
             "target": job.dst.url.display,
             "cycles": all,
-            "rpo_s": rpo,
+            "worst_lag_s": max_lag,
+            "rpo_s": promise,
             "files": all.iter().map(|c| c.files_copied + c.files_unchanged).next_back().unwrap_or(0),
             "bytes": all.iter().map(|c| c.bytes_copied).sum::<u64>(),
             "deleted": all.iter().flat_map(|c| c.deleted.clone()).collect::<Vec<_>>(),
@@ -584,12 +549,18 @@ pub fn sync(a: SyncSpec) -> Result<Exit> {
         std::fs::rename(&tmp, path)?;
     }
     if a.watch {
-        errln!(
-            "hbcp: sync stopped after {} cycles; worst lag {:.1}s; RPO you can promise at this interval: {:.0}s",
-            all.len(),
-            max_lag,
-            rpo
-        );
+        match (max_lag, promise) {
+            (Some(w), Some(p)) => errln!(
+                "hbcp: sync stopped after {} cycles; worst lag after the baseline {:.1}s; RPO you can promise at this interval: {:.0}s",
+                all.len(),
+                w,
+                p
+            ),
+            _ => errln!(
+                "hbcp: sync stopped after {} cycle: the baseline only, no lag measured yet (RPO unknown)",
+                all.len()
+            ),
+        }
         // A watch ends by a signal: a clean stop.
         return Ok(if worst == 0 { Exit::Ok } else { Exit::Failed });
     }
@@ -600,31 +571,4 @@ pub fn sync(a: SyncSpec) -> Result<Exit> {
         3 => Exit::Interrupted,
         _ => Exit::Failed,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lags() {
-        let mut m = LagMeter::default();
-        for s in [3.0, 1.0, 2.0, -1.0] {
-            m.record(s);
-        }
-        let l = m.lag();
-        assert_eq!((l.files, l.max_s), (4, 3.0));
-        assert!((l.p50_s - 1.0).abs() < 0.002, "{l:?}");
-        assert!((l.p99_s - 3.0).abs() < 0.004, "{l:?}");
-        // A day and a millisecond apart: both within 0.1%.
-        let mut m = LagMeter::default();
-        for _ in 0..99 {
-            m.record(0.001);
-        }
-        m.record(86_400.0);
-        let l = m.lag();
-        assert!((l.p50_s - 0.001).abs() < 1e-6, "{l:?}");
-        assert_eq!(l.max_s, 86_400.0);
-        assert_eq!(LagMeter::default().lag().files, 0);
-    }
 }
