@@ -33,6 +33,9 @@ servers+=(moto)
 eval "$(bash scripts/azure-sdk.sh)"
 # Chromium from Debian's packages: `hbcp report --html` rendered in a real headless browser.
 eval "$(bash scripts/chromium.sh)"
+# The retry policy waits 1, 2, 4, 8 s between a request's tries, for a real service's throttling;
+# the fault-injection tests fail hundreds of requests on purpose, so they wait from 50 ms.
+export HBCP_RETRY_BASE_MS=50
 # moto takes any credentials; set them so that nothing looks for a cloud metadata service.
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
 export AWS_ENDPOINT_URL="$HBCP_TEST_S3"

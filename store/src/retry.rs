@@ -27,13 +27,33 @@ pub const ATTEMPTS: u32 = 5;
 /// Retries the HTTP client (object_store) makes on its own: none, every try is this policy's.
 pub const CLIENT_RETRIES: usize = 0;
 
-/// The wait before try `attempt + 1` (`attempt` from 1): exponential from 50 ms, capped at 5 s,
+/// The first wait, in milliseconds: 1 s unless `HBCP_RETRY_BASE_MS` says otherwise (the test
+/// suite sets 50 so that its injected failures cost little time; an operator has no reason to).
+fn base_ms() -> f64 {
+    static BASE: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| {
+        std::env::var("HBCP_RETRY_BASE_MS")
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .map_or(1000.0, |ms| f64::from(ms.max(1)))
+    })
+}
+
+/// The longest wait between two tries.
+const CAP_MS: f64 = 30_000.0;
+
+/// The wait before try `attempt + 1` (`attempt` from 1): exponential from 1 s (1, 2, 4, 8 s:
+/// a throttling burst of some 15 s is ridden out before a call is given up), capped at 30 s,
 /// times a jitter factor in [0.5, 1.5) drawn from `noise` (any number; a caller passes a clock
 /// reading, a test a fixed one).
 pub fn backoff(attempt: u32, noise: u64) -> Duration {
-    let base = 50f64 * 2f64.powi(attempt.clamp(1, 11) as i32 - 1);
+    backoff_from(base_ms(), attempt, noise)
+}
+
+fn backoff_from(base_ms: f64, attempt: u32, noise: u64) -> Duration {
+    let base = base_ms * 2f64.powi(attempt.clamp(1, 16) as i32 - 1);
     let factor = 0.5 + (xxhash_rust::xxh3::xxh3_64(&noise.to_le_bytes()) % 1000) as f64 / 1000.0;
-    Duration::from_millis((base.min(5000.0) * factor) as u64)
+    Duration::from_millis((base.min(CAP_MS) * factor) as u64)
 }
 
 /// A jitter seed from the clock.
@@ -158,10 +178,10 @@ mod tests {
     fn backoff_doubles_within_its_jitter_and_is_capped() {
         for noise in [0u64, 1, 42, u64::MAX] {
             let w: Vec<u64> = (1..=12)
-                .map(|a| backoff(a, noise).as_millis() as u64)
+                .map(|a| backoff_from(1000.0, a, noise).as_millis() as u64)
                 .collect();
             for (i, ms) in w.iter().enumerate() {
-                let base = (50u64 << i.min(10)).min(5000);
+                let base = (1000u64 << i.min(10)).min(30_000);
                 assert!(
                     *ms >= base / 2 && *ms < base * 3 / 2,
                     "attempt {}: {ms} ms",
@@ -169,9 +189,14 @@ mod tests {
                 );
             }
         }
-        // The whole policy waits at most ~1.5 × (50+100+200+400) ms between its 5 tries.
-        let total: Duration = (1..ATTEMPTS).map(|a| backoff(a, 7)).sum();
-        assert!(total < Duration::from_millis(1200), "{total:?}");
+        // Between its 5 tries the policy waits 1 + 2 + 4 + 8 s, each times [0.5, 1.5): a
+        // throttling burst of at least 7.5 s is ridden out, and a dead service given up on
+        // within 23 s.
+        for noise in [0u64, 7, 99] {
+            let total: Duration = (1..ATTEMPTS).map(|a| backoff_from(1000.0, a, noise)).sum();
+            assert!(total >= Duration::from_millis(7_500), "{total:?}");
+            assert!(total < Duration::from_millis(22_500), "{total:?}");
+        }
     }
 
     fn remote(status: u16, retryable: bool) -> Error {
@@ -192,7 +217,7 @@ mod tests {
             calls += 1;
             match tries.judge::<()>(Err(remote(503, true))) {
                 Verdict::Return(r) => break r.unwrap_err(),
-                Verdict::Retry { wait, .. } => assert!(wait < Duration::from_secs(1)),
+                Verdict::Retry { wait, .. } => assert!(wait < Duration::from_millis(45_000)),
             }
         };
         assert_eq!(calls, ATTEMPTS);
