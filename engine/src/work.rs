@@ -153,6 +153,8 @@ struct Shared<'a> {
     s2s_said: AtomicBool,
     /// The first file that could not be copied server-side range by range was named.
     s2s_ranges_said: AtomicBool,
+    /// The target failed a server-side copy by range: no further file is copied by ranges.
+    s2s_ranges_off: AtomicBool,
     /// What the stores' retry policy saw (throttles, retries), taken in after every call.
     seen: tallies::Seen<'a>,
 }
@@ -246,6 +248,7 @@ pub(crate) fn run(
         s2s: crate::decide::server_side(cfg, src, dst),
         s2s_said: AtomicBool::new(false),
         s2s_ranges_said: AtomicBool::new(false),
+        s2s_ranges_off: AtomicBool::new(false),
         seen: tallies::Seen::new(src, dst),
     };
     let workers = cfg.workers.max(1);
@@ -879,7 +882,7 @@ fn range_task(sh: &Shared<'_>, big: &Arc<Big>, idx: u32, done: &Sender<Done>) {
                 if e.is_fatal() {
                     sh.set_stop(Stop::Fatal(e.to_string()));
                 }
-                server_side::note_refusal(big, &e);
+                server_side::note_refusal(sh, big, &e);
                 let mut f = big.failed.lock().unwrap();
                 if f.is_none() {
                     *f = Some((

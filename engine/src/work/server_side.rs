@@ -38,7 +38,7 @@ pub(super) struct Ranged {
 /// pair cannot copy it by ranges (then it is copied whole, or streamed).
 pub(super) fn ranged(sh: &Shared<'_>, e: &Entry, resume: &Resume) -> Option<(Arc<Big>, Vec<u32>)> {
     let rs = sh.cfg.range_size;
-    if e.size <= rs || !sh.dst.copies_ranges() {
+    if e.size <= rs || !sh.dst.copies_ranges() || sh.s2s_ranges_off.load(Relaxed) {
         return None;
     }
     // A source that cannot be handed out is said by the whole-file path.
@@ -96,9 +96,29 @@ pub(super) fn range(
 }
 
 /// A range copy failed with `e`: remember a refusal (the file is then copied another way).
-pub(super) fn note_refusal(big: &Big, e: &StoreError) {
-    if let (Some(c), StoreError::Unsupported { .. }) = (&big.copy, e) {
-        c.refused.store(true, Relaxed);
+/// A refusal is an "unsupported" answer or a service failure (5xx) the retry policy gave up
+/// on: a range copy is an optimisation, and a service that fails it (Azurite answers 500 to a
+/// Put Block From URL within one account) may still copy the file whole, or hbcp stream it.
+/// After one, the run copies no further file by ranges, so the retries are paid once.
+pub(super) fn note_refusal(sh: &Shared<'_>, big: &Big, e: &StoreError) {
+    if big.copy.is_some() && refuses(e) {
+        if let Some(c) = &big.copy {
+            c.refused.store(true, Relaxed);
+        }
+        sh.s2s_ranges_off.store(true, Relaxed);
+    }
+}
+
+/// True for an answer that says the service will not copy a range: "unsupported", or a
+/// server failure (5xx), given up on or not. A refused credential or a changed source is not.
+fn refuses(e: &StoreError) -> bool {
+    match e {
+        StoreError::Unsupported { .. } => true,
+        StoreError::Exhausted { last, .. } => refuses(last),
+        StoreError::Remote {
+            status: Some(s), ..
+        } => *s >= 500,
+        _ => false,
     }
 }
 
