@@ -56,6 +56,13 @@ fn backoff_from(base_ms: f64, attempt: u32, noise: u64) -> Duration {
     Duration::from_millis((base.min(CAP_MS) * factor) as u64)
 }
 
+/// Whether an HTTP answer with `status` may pass if the request is sent again: a timeout
+/// (408), a throttle (429) and the server failures that are passing (500, 502, 503, 504). A 501
+/// (not implemented) or 505 says the same every time. Every sender classifies by this one list.
+pub fn status_may_pass(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
 /// A jitter seed from the clock.
 pub fn clock_noise() -> u64 {
     std::time::SystemTime::now()

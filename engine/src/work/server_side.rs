@@ -101,10 +101,10 @@ pub(super) fn range(
 /// Put Block From URL within one account) may still copy the file whole, or hbcp stream it.
 /// After one, the run copies no further file by ranges, so the retries are paid once.
 pub(super) fn note_refusal(sh: &Shared<'_>, big: &Big, e: &StoreError) {
-    if big.copy.is_some() && refuses(e) {
-        if let Some(c) = &big.copy {
-            c.refused.store(true, Relaxed);
-        }
+    if let Some(c) = &big.copy
+        && refuses(e)
+    {
+        c.refused.store(true, Relaxed);
         sh.s2s_ranges_off.store(true, Relaxed);
     }
 }

@@ -370,7 +370,7 @@ impl Blocks {
                 blob,
                 Some(s),
                 &detail,
-                matches!(s, 408 | 429 | 500..=599),
+                hbcp_store::retry::status_may_pass(s),
             )),
         }
     }

@@ -263,7 +263,7 @@ impl GcsJson {
                 object,
                 Some(s),
                 &detail,
-                matches!(s, 408 | 429 | 500..=599),
+                hbcp_store::retry::status_may_pass(s),
             )),
         }
     }

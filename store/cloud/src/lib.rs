@@ -1591,7 +1591,7 @@ impl ErrCtx {
             e => {
                 let status = status_of(&msg);
                 let retryable = match status {
-                    Some(s) => matches!(s, 408 | 429 | 500 | 502 | 503 | 504),
+                    Some(s) => hbcp_store::retry::status_may_pass(s),
                     None => policy::transport_may_pass(&e),
                 };
                 if status == Some(403) || status == Some(401) {

@@ -321,7 +321,7 @@ impl S3Parts {
             what: format!("{what} {}/{key}", self.display.trim_end_matches('/')),
             message: redact_text(msg, &refs),
             status,
-            retryable: matches!(status, None | Some(408 | 429 | 500 | 502 | 503 | 504)),
+            retryable: status.is_none_or(hbcp_store::retry::status_may_pass),
         }
     }
 
