@@ -31,6 +31,7 @@ mod signals;
 mod sync;
 mod target_changed;
 mod target_lock;
+mod verify_listed;
 mod verify_local;
 mod verify_ways;
 mod view;
