@@ -54,11 +54,11 @@ fn walk_bytes(d: &Path) -> u64 {
         .sum()
 }
 
-fn tag() -> String {
+pub(crate) fn tag() -> String {
     format!("s2s{}n{}", std::process::id(), N.fetch_add(1, SeqCst))
 }
 
-fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+pub(crate) fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     to_run(
         Command::new(bin())
             .args(args)
@@ -68,12 +68,12 @@ fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     )
 }
 
-fn report(path: &Path) -> serde_json::Value {
+pub(crate) fn report(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 /// `{key: [size, sha256]}` of the objects under `prefix` of an S3 bucket, read by boto3.
-fn s3_digest(py: &str, endpoint: &str, bucket: &str, prefix: &str) -> String {
+pub(crate) fn s3_digest(py: &str, endpoint: &str, bucket: &str, prefix: &str) -> String {
     let code = r#"
 import boto3, hashlib, json, sys
 ep, bucket, prefix = sys.argv[1:4]
@@ -102,7 +102,7 @@ fn said_once(r: &Run, what: &str) {
     assert_eq!(r.stderr.matches(what).count(), 1, "{}", r.stderr);
 }
 
-fn local_digest(py: &str, dir: &Path) -> String {
+pub(crate) fn local_digest(py: &str, dir: &Path) -> String {
     sdk(py, &["local", &s(dir)])
 }
 

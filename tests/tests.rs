@@ -25,6 +25,7 @@ mod preflight;
 mod report_html;
 mod retry_status;
 mod s2s;
+mod s2s_changed;
 mod select;
 mod shards;
 mod signals;
