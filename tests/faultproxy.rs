@@ -411,6 +411,11 @@ impl State {
             }
             fwd = fwd.header(k, v);
         }
+        if data.is_empty() && declared == Some(0) {
+            // An empty body is sent without a length unless told (Azurite answers such a Put
+            // Blob of an empty file 400).
+            fwd = fwd.header("content-length", "0");
+        }
         let resp = match fwd.body(data).send().await {
             Ok(r) => r,
             Err(e) => return Err(std::io::Error::other(e.to_string())),

@@ -559,3 +559,67 @@ fn a_kill_during_a_server_side_copy_by_ranges_resumes_without_copying_a_journale
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(again.counters.copies.load(Relaxed), 0, "{r:?}");
 }
+
+/// The bar's Azure line (issue 19): an Azurite → Azurite copy of the bundled sample root sends
+/// fewer bytes through hbcp than the root holds, the rest copied by Azurite itself (Copy Blob
+/// From URL across accounts), and the target is the source byte for byte, by the Azure SDK.
+#[test]
+fn azurite_to_azurite_copy_of_the_bundled_sample_moves_less_than_the_root_through_hbcp() {
+    let Some(base) = azurite() else { return };
+    let Some(py) = emulator("HBCP_TEST_PYTHON", "the Azure SDK for Python") else {
+        return;
+    };
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hbase-sample");
+    let total = walk_bytes(&sample);
+    let t = tempfile::tempdir().unwrap();
+    let ep1 = format!("{base}/devstoreaccount1");
+    let ep2 = format!("{base}/hbcpacct2");
+    let (ca, cb) = (tag(), tag());
+    sdk(&py, &["create", &ep1, "devstoreaccount1", KEY1, &ca]);
+    let r = copy(&sample, Path::new(&format!("{ep1}/{ca}/hbase")), &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let sas = sdk(
+        &py,
+        &[
+            "sas-container",
+            &ep1,
+            "devstoreaccount1",
+            KEY1,
+            &ca,
+            "rl",
+            "3600",
+        ],
+    );
+    let proxy = faultproxy::start(&base, Mode::Pass);
+    let rep = t.path().join("r.json");
+    let r = run_env(
+        &[
+            "copy",
+            &format!("{ep1}/{ca}/hbase?{sas}"),
+            &format!("{}/hbcpacct2/{cb}/hbase", proxy.url),
+            "--progress",
+            "none",
+            "--report",
+            &s(&rep),
+        ],
+        &[("HBCP_AZURE_KEY_HBCPACCT2", ACCT2_KEY)],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = report(&rep);
+    let through = j["bytes_through_client"].as_u64().unwrap();
+    let server = j["bytes_server_side"].as_u64().unwrap();
+    assert!(through < total, "{through} of {total} through hbcp: {j}");
+    assert!(server > 0, "{j}");
+    // The proxy in front of the target saw no more content uploaded than the report says.
+    assert!(proxy.counters.put_data_bytes.load(Relaxed) <= through);
+    assert!(proxy.counters.copies.load(Relaxed) > 0);
+    let source = sdk(
+        &py,
+        &["digest", &ep1, "devstoreaccount1", KEY1, &ca, "hbase"],
+    );
+    assert!(source.len() > 2, "{source}");
+    assert_eq!(
+        sdk(&py, &["digest", &ep2, "hbcpacct2", ACCT2_KEY, &cb, "hbase"]),
+        source
+    );
+}
