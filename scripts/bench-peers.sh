@@ -17,6 +17,8 @@
 # `aws s3 cp --recursive`, 10 requests in flight) against s3s-fs 0.14.1 (crates.io, a file-system
 # S3 server in Rust on 127.0.0.1:S3_PORT, data in $DIR/s3root), which unlike Azurite is not the
 # ceiling of a client on this machine; a fresh bucket per tool and run, removed after it.
+# CPU_BAR=1.0 makes it a check: exit 1 when hbcp's median CPU-s/GiB on the mixed tree (Azurite,
+# either way) is above it, after printing the tables.
 # Needs: npm (azurite, @azure-tools/azcopy-linux), Debian's libsecret-1-0, time and rclone; for
 # the s3 set cargo (s3s-fs) and pip (awscli).
 set -euo pipefail
@@ -205,3 +207,15 @@ if [ -f "$DIR/s3-up-hbcp.times" ]; then
 fi
 echo
 echo "medians of $RUNS alternating runs; Azurite in memory (s3s-fs on disk) on 127.0.0.1; a fresh container or bucket per run"
+if [ -n "${CPU_BAR:-}" ] && [ -f "$DIR/mixed-up-hbcp.times" ]; then
+  gib=$(du -sb "$DIR/mixed" | awk '{print $1/1073741824}')
+  over=0
+  for dir in up down; do
+    c=$(col "mixed-$dir-hbcp" 2)
+    awk -v c="$c" -v g="$gib" -v b="$CPU_BAR" 'BEGIN {exit !(c / g > b)}' && {
+      echo "hbcp used $(awk -v c="$c" -v g="$gib" 'BEGIN {printf "%.2f", c/g}') CPU-s/GiB on the mixed $dir, above CPU_BAR=$CPU_BAR" >&2
+      over=1
+    }
+  done
+  exit "$over"
+fi
