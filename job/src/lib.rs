@@ -23,6 +23,7 @@ mod genproof;
 mod genstore;
 mod heartbeat;
 pub mod observe;
+mod poolclaim;
 mod preflight;
 pub mod report;
 mod rpo;
