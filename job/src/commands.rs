@@ -13,7 +13,8 @@ use hbcp_state::manifest::{self, COMPLETION_KEY, ManifestEntry};
 use hbcp_state::time::now_rfc3339;
 use hbcp_store::timed::Timed;
 use hbcp_store::{Entry, EntryKind, ListSink, Store, StoreUrl};
-use hbcp_verifier::check::{Params, SourceCheck, compare_trees, verify_entries};
+use hbcp_verifier::check::{Params, SourceCheck, compare_trees, verify_entries_listing};
+use hbcp_verifier::listed::TargetListing;
 use hbcp_verifier::{FindingKind, HbaseLayout, SourceFinding, VerifyMode, VerifyOutcome};
 
 use crate::observe::Observer;
@@ -1221,12 +1222,22 @@ pub(crate) fn verify_spill(
         }
         _ => SourceCheck::Head(&src),
     };
-    verify_file(
+    // The target's listing proves what it can (the service's MD5s), no request per file.
+    let target = job
+        .source_prefixes
+        .as_deref()
+        .map(|prefixes| TargetListing {
+            prefixes,
+            scratch: &job.cfg.state_dir,
+        });
+    verify_file_where(
         &outcome.spill,
         &Timed::new(job.dst.store.as_ref(), stats.ops()),
         check,
+        target,
         &params,
         &progress,
+        &|_| true,
     )
 }
 
@@ -2031,14 +2042,16 @@ fn verify_file(
     params: &Params,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<VerifyOutcome> {
-    verify_file_where(path, dst, src, params, progress, &|_| true)
+    verify_file_where(path, dst, src, None, params, progress, &|_| true)
 }
 
-/// [`verify_file`] for the entries `keep` accepts.
+/// [`verify_file`] for the entries `keep` accepts; with `target`, what the target's listing
+/// proves is proven by it ([`hbcp_verifier::listed`]).
 pub(crate) fn verify_file_where(
     path: &Path,
     dst: &dyn Store,
     src: SourceCheck<'_>,
+    target: Option<TargetListing<'_>>,
     params: &Params,
     progress: &(dyn Fn(u64) + Sync),
     keep: &(dyn Fn(&ManifestEntry) -> bool + Sync),
@@ -2055,7 +2068,7 @@ pub(crate) fn verify_file_where(
                 Ok(())
             })
         });
-        let out = verify_entries(dst, src, rx.into_iter(), params, progress);
+        let out = verify_entries_listing(dst, src, target, rx.into_iter(), params, progress);
         reader.join().expect("manifest reader")?;
         Ok(out?)
     })

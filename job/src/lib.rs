@@ -24,6 +24,7 @@ mod genstore;
 mod heartbeat;
 mod jobs;
 pub mod observe;
+mod poolclaim;
 mod preflight;
 pub mod report;
 mod rpo;

@@ -180,6 +180,10 @@ pub enum PutIf<'a> {
 /// Callback that receives listing entries; it may be called from several threads at once.
 pub type ListSink<'a> = dyn Fn(Entry) -> Result<()> + Sync + 'a;
 
+/// Callback of [`Store::list_service_md5`]: a key, its size and the service's MD5 of it; it
+/// may be called from several threads at once.
+pub type Md5Sink<'a> = dyn Fn(&str, u64, [u8; 16]) -> Result<()> + Sync + 'a;
+
 /// A storage endpoint rooted at a prefix. All keys are relative to that root.
 pub trait Store: Send + Sync + fmt::Debug {
     /// The endpoint, printable: secrets are never part of it.
@@ -348,6 +352,15 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn service_md5(&self, key: &str) -> Result<Option<[u8; 16]>> {
         let _ = key;
         Ok(None)
+    }
+
+    /// The service MD5s of the files under `prefix` (as [`Store::service_md5`] gives each) from
+    /// the listing itself, a LIST page per thousands of files instead of a HEAD each:
+    /// `sink(key, size, md5)` for every file whose listing carries one. `Ok(false)` when this
+    /// store's listing carries none (the default): the verifier then asks file by file.
+    fn list_service_md5(&self, prefix: &str, sink: &Md5Sink<'_>) -> Result<bool> {
+        let _ = (prefix, sink);
+        Ok(false)
     }
 
     /// True when every object written whole by [`Store::put`] / [`Store::put_bytes`] gets a

@@ -289,6 +289,11 @@ impl Store for Timed<'_> {
         self.inner.puts_have_service_md5()
     }
 
+    fn list_service_md5(&self, prefix: &str, sink: &crate::Md5Sink<'_>) -> Result<bool> {
+        self.lat
+            .time(Op::List, || self.inner.list_service_md5(prefix, sink))
+    }
+
     fn copies_ranges(&self) -> bool {
         self.inner.copies_ranges()
     }

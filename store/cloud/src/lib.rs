@@ -19,6 +19,7 @@ mod azure_list;
 mod azure_pages;
 mod classify;
 mod gcs_json;
+mod listed_md5;
 mod policy;
 mod s3_copy;
 mod s3_parts;
@@ -2098,14 +2099,23 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
             // Azure computes Content-MD5 on Put Blob (and checks it when sent).
             (Some(az), _) => self.block(az.content_md5(p.as_ref())),
             (None, Some(g)) => self.block(g.service_md5(p.as_ref())),
+            // S3: the ETag of a single-part object stored without SSE-KMS / SSE-C.
+            (None, None) if self.kind == "s3" => Ok(self
+                .call_opt("head", key, || self.inner.head(&p))?
+                .and_then(|m| m.e_tag.as_deref().and_then(listed_md5::s3_etag_md5))),
             (None, None) => Ok(None),
         }
     }
 
+    fn list_service_md5(&self, prefix: &str, sink: &hbcp_store::Md5Sink<'_>) -> Result<bool> {
+        self.listed_md5s(prefix, sink)
+    }
+
     fn puts_have_service_md5(&self) -> bool {
-        // A whole file is one Put Blob (Azure) or one upload (GCS): the service computes its
-        // MD5. S3's ETag is an MD5 only without SSE-KMS / SSE-C, so S3 is read back.
-        self.azure.is_some() || self.gcs.is_some()
+        // A whole file is one Put Blob (Azure), one upload (GCS) or one PutObject (S3): the
+        // service computes its MD5 (S3's ETag, an MD5 only without SSE-KMS / SSE-C: an
+        // encrypted object's never matches, and it is read back).
+        self.azure.is_some() || self.gcs.is_some() || self.kind == "s3"
     }
 
     fn copy_within(&self, from: &str, to: &str) -> Result<()> {
