@@ -18,6 +18,7 @@ mod faultproxy;
 mod faults;
 mod hbase_checks;
 mod hostile_keys;
+mod jobs;
 mod k8s_hadoop;
 mod logging;
 mod plan_run;
