@@ -258,8 +258,11 @@ pub(crate) fn ended(exit: Exit, error: Option<&str>) {
                 }
             }
         }
-        // Its folder, when that emptied it (not the record's own).
-        if r.state_dir != l.path.parent().unwrap_or(Path::new("")) {
+        // Its folder, when hbcp named it and that emptied it (not the record's own, nor a
+        // folder given with `--state`).
+        if named_by_hbcp(&r.state_dir, &r.id)
+            && r.state_dir != l.path.parent().unwrap_or(Path::new(""))
+        {
             let _ = fs::remove_dir(&r.state_dir);
         }
         r.journal = Some(format!(
@@ -497,19 +500,24 @@ fn show(id: &str, json: bool) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// Whether `dir` is a state folder hbcp named for job `id` (`…/jobs/<id>`), not one given with
+/// `--state`.
+fn named_by_hbcp(dir: &Path, id: &str) -> bool {
+    dir.file_name().is_some_and(|n| n == id)
+        && dir
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|p| p == "jobs")
+}
+
 /// Remove a job's state folder and record; the bytes freed. A state folder that hbcp named
 /// (`…/jobs/<job>`) goes whole; one given with `--state` loses only the files hbcp writes, and
 /// goes only when that left it empty.
 fn remove(f: &Found) -> u64 {
     let mut freed = 0;
     let sd = &f.rec.state_dir;
-    let named = sd.file_name().is_some_and(|n| *n == *f.rec.id)
-        && sd
-            .parent()
-            .and_then(Path::file_name)
-            .is_some_and(|p| p == "jobs");
     if sd.exists() {
-        if named {
+        if named_by_hbcp(sd, &f.rec.id) {
             freed += size_of(sd);
             let _ = fs::remove_dir_all(sd);
         } else {
