@@ -153,14 +153,14 @@ fn save(l: &Live) {
 }
 
 /// An endpoint as the record shows it: a local folder as an absolute path (the record is read
-/// from anywhere), any other URL as displayed (secrets removed).
+/// from anywhere), any other URL as displayed; secrets removed from both.
 fn shown(u: &hbcp_store::StoreUrl) -> String {
-    match &u.endpoint {
+    crate::exit::redact(&match &u.endpoint {
         hbcp_store::Endpoint::Local(p) => std::path::absolute(p)
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| u.display.clone()),
         _ => u.display.clone(),
-    }
+    })
 }
 
 /// A copy of `job` is about to write (called by every copying command, once per copy: a sync
@@ -216,10 +216,10 @@ pub(crate) fn completion_written() {
 /// The run did not succeed: its summary status and first problem, for `hbcp jobs show`.
 pub(crate) fn problem(status: &str, first: Option<String>) {
     if let Some(l) = live().as_mut() {
-        l.problem = Some(match first {
+        l.problem = Some(crate::exit::redact(&match first {
             Some(f) => format!("{status}: {f}"),
             None => status.to_string(),
-        });
+        }));
     }
 }
 
