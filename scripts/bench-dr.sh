@@ -8,11 +8,11 @@
 # HBase-like layout, kept in BENCH_DIR, shared with bench-scale.sh and bench-sync.sh) are copied
 # to a working root, backed up to a fresh local backup target (generation 1), changed by one
 # round of HBase activity (`hbcp-gen --activity`: flushes, a compaction, a split, a schema
-# change, a new table), backed up again (generation 2), and generation 2 is restored to an empty
-# folder, which must then equal the working root byte for byte (`diff -r`, an independent
-# check, besides hbcp's own verification against the generation's checksums). Reported: wall
-# time and peak RSS (/usr/bin/time's %e and %M) of each step, the median of RUNS runs
-# (default 1).
+# change, a new table), backed up again (generation 2), and each generation is restored to an
+# empty folder, which must then equal its moment byte for byte (`diff -r`, an independent
+# check, besides hbcp's own verification against the generation's checksums): generation 1 the
+# generated set, generation 2 the working root. Reported: wall time and peak RSS
+# (/usr/bin/time's %e and %M) of each step, the median of RUNS runs (default 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${BENCH_DIR:-/tmp/hbcp-scale}
@@ -33,7 +33,7 @@ for n in "${SIZES[@]}"; do
   # The generated set, a working copy, the backup and a restore: about 4 × N inodes.
   [ $(( n * 420 / 100 )) -le $(( free * 9 / 10 )) ] || { echo "$n files: not enough free inodes ($free)" >&2; exit 1; }
   gen "$n"
-  b1_s=() b1_rss=() b2_s=() b2_rss=() r_s=() r_rss=()
+  b1_s=() b1_rss=() b2_s=() b2_rss=() r1_s=() r1_rss=() r_s=() r_rss=()
   for run in $(seq 1 "$RUNS"); do
     fresh
     cp -a "$DIR/src-$n" "$DIR/dr-root"
@@ -50,6 +50,13 @@ for n in "${SIZES[@]}"; do
       || { echo "backup 2 wrote no generation 2" >&2; tail -5 "$DIR/dr-backup2.err" >&2; exit 1; }
     b2_s+=("$SECS") b2_rss+=("$RSS_MIB")
     echo "  $SECS s, $RSS_MIB MiB" >&2
+    echo "dr $n, run $run: restore generation 1" >&2
+    measure dr-restore1 "$HBCP" restore "$DIR/dr-backup" --generation 1 "$DIR/dr-restore" --progress none --state "$DIR/dr-state"
+    r1_s+=("$SECS") r1_rss+=("$RSS_MIB")
+    echo "  $SECS s, $RSS_MIB MiB" >&2
+    diff -r -x .hbcp "$DIR/src-$n" "$DIR/dr-restore" >&2 \
+      || { echo "the restored generation 1 differs from the backed-up root" >&2; exit 1; }
+    rm -rf "${DIR:?}/dr-restore"
     echo "dr $n, run $run: restore generation 2" >&2
     measure dr-restore "$HBCP" restore "$DIR/dr-backup" --generation 2 "$DIR/dr-restore" --progress none --state "$DIR/dr-state"
     r_s+=("$SECS") r_rss+=("$RSS_MIB")
@@ -59,11 +66,11 @@ for n in "${SIZES[@]}"; do
       || { echo "the restored root differs from the backed-up one" >&2; exit 1; }
   done
   fresh
-  rows+=("| $n | $RUNS | $(median "${b1_s[@]}") s | $(median "${b1_rss[@]}") MiB | $(median "${b2_s[@]}") s | $(median "${b2_rss[@]}") MiB | $(median "${r_s[@]}") s | $(median "${r_rss[@]}") MiB |")
+  rows+=("| $n | $RUNS | $(median "${b1_s[@]}") s | $(median "${b1_rss[@]}") MiB | $(median "${b2_s[@]}") s | $(median "${b2_rss[@]}") MiB | $(median "${r1_s[@]}") s | $(median "${r1_rss[@]}") MiB | $(median "${r_s[@]}") s | $(median "${r_rss[@]}") MiB |")
   echo "${rows[-1]}" >&2
 done
 
 echo
-echo "| files | runs | first backup | its peak RSS | backup after activity | its peak RSS | restore | its peak RSS |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| files | runs | first backup | its peak RSS | backup after activity | its peak RSS | restore of generation 1 | its peak RSS | restore of generation 2 | its peak RSS |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 printf '%s\n' "${rows[@]}"

@@ -383,6 +383,7 @@ pub fn backup(a: BackupSpec, observer: &Arc<dyn crate::Observer>) -> Result<Exit
         prev: known.prev,
         pooled: known.pooled,
         clashed: Mutex::new(HashMap::new()),
+        claims: Default::default(),
     });
     let mut tuning = a.tuning.clone();
     tuning.range_size = Some(layout.range_size);

@@ -20,6 +20,8 @@ use hbcp_state::manifest::ManifestEntry;
 use hbcp_store::{Caps, Entry, EntryKind, ListSink, Store, Upload};
 use hbcp_verifier::generation::{self as g, GenerationEntry, GenerationHeader, GenerationKey};
 
+use crate::poolclaim::{ClaimedUpload, Claims, PoolClaim};
+
 /// The generations of a backup target: visible ones and tombstoned ones (a prune under way).
 #[derive(Debug, Default)]
 pub(crate) struct Listing {
@@ -149,14 +151,24 @@ pub(crate) struct GenStore {
     pub(crate) pooled: KeyMap,
     /// key → stored key, for HFiles this run could not pool (a name clash).
     pub(crate) clashed: Mutex<HashMap<String, String>>,
+    /// The pool names this run is writing now, and which key writes each.
+    pub(crate) claims: Claims,
 }
 
 impl GenStore {
-    /// Where a write of `key` goes. An HFile goes to the pool unless the pool already holds a
-    /// different file of that name (then, like any other file, to this generation's folder).
-    fn write_loc(&self, key: &str, size: u64) -> hbcp_store::Result<String> {
+    /// Where a write of `key` goes, with the claim on the pool's name that write holds. An
+    /// HFile goes to the pool unless the pool already holds a different file of that name, or
+    /// another key of this run is writing that name now (then, like any other file, to this
+    /// generation's folder); a key sent there once stays there.
+    fn write_loc(&self, key: &str, size: u64) -> hbcp_store::Result<(String, Option<PoolClaim>)> {
+        if let Some(l) = self.clashed.lock().unwrap().get(key) {
+            return Ok((l.clone(), None));
+        }
         let name = name_of(key);
-        if is_hfile_name(name) {
+        if !is_hfile_name(name) {
+            return Ok((g::file_key(self.id, key), None));
+        }
+        if let Some(claim) = PoolClaim::take(&self.claims, name, key) {
             let pool = g::pool_key(name);
             let known = match self.pooled.get(name).map_err(index_err)? {
                 Some((_, s)) => Some(s),
@@ -164,16 +176,15 @@ impl GenStore {
                 None => self.inner.head(&pool)?.map(|e| e.size),
             };
             if known.is_none_or(|k| k == size) {
-                return Ok(pool);
+                return Ok((pool, Some(claim)));
             }
-            let loc = g::file_key(self.id, key);
-            self.clashed
-                .lock()
-                .unwrap()
-                .insert(key.to_string(), loc.clone());
-            return Ok(loc);
         }
-        Ok(g::file_key(self.id, key))
+        let loc = g::file_key(self.id, key);
+        self.clashed
+            .lock()
+            .unwrap()
+            .insert(key.to_string(), loc.clone());
+        Ok((loc, None))
     }
 
     /// Where the bytes of `key` are now.
@@ -278,11 +289,11 @@ impl Store for GenStore {
         self.inner.read_range_to(&loc, range, version, sink)
     }
     fn put(&self, key: &str, data: &[u8]) -> hbcp_store::Result<()> {
-        let loc = self.write_loc(key, data.len() as u64)?;
+        let (loc, _claim) = self.write_loc(key, data.len() as u64)?;
         self.inner.put(&loc, data)
     }
     fn put_bytes(&self, key: &str, data: bytes::Bytes) -> hbcp_store::Result<Option<String>> {
-        let loc = self.write_loc(key, data.len() as u64)?;
+        let (loc, _claim) = self.write_loc(key, data.len() as u64)?;
         self.inner.put_bytes(&loc, data)
     }
     fn begin_upload(
@@ -292,10 +303,18 @@ impl Store for GenStore {
         part_size: u64,
         job: &str,
     ) -> hbcp_store::Result<Arc<dyn Upload>> {
-        let loc = self.write_loc(key, size)?;
-        // The inner store's own upload, unwrapped: its MD5 (`--put-md5`) and its knowledge of
-        // parts staged by an interrupted run are the backup's too.
-        self.inner.begin_upload(&loc, size, part_size, job)
+        let (loc, claim) = self.write_loc(key, size)?;
+        // The inner store's own upload (held with its claim on the pool's name): its MD5
+        // (`--put-md5`) and its knowledge of parts staged by an interrupted run are the
+        // backup's too.
+        let up = self.inner.begin_upload(&loc, size, part_size, job)?;
+        Ok(match claim {
+            Some(c) => Arc::new(ClaimedUpload {
+                inner: up,
+                _claim: c,
+            }),
+            None => up,
+        })
     }
     fn copy_within(&self, from: &str, to: &str) -> hbcp_store::Result<()> {
         let from_loc = self.read_loc(from)?;
@@ -304,7 +323,7 @@ impl Store for GenStore {
                 key: from_loc.clone(),
             });
         };
-        let to_loc = self.write_loc(to, src.size)?;
+        let (to_loc, _claim) = self.write_loc(to, src.size)?;
         // An HFile that moved (data/ → archive/) is the same pooled file: nothing to copy.
         if to_loc != from_loc {
             self.inner.copy_within(&from_loc, &to_loc)?;
