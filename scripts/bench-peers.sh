@@ -148,8 +148,8 @@ if [[ " $SETS " == *" s3 "* ]]; then
           rm -rf "$DIR/down"; sync
           measure s3-down-hbcp "$HBCP" copy "s3://$b" "$DIR/down" --progress none ;;
         rclone)
-          measure s3-up-rclone rclone copy "$DIR/mixed" "s3:$b" --transfers 16 -q
-          measure s3-down-rclone bash -c "rclone copy 's3:$b' '$DIR/down' --transfers 16 -q && sync" ;;
+          measure s3-up-rclone env -u AWS_CA_BUNDLE rclone copy "$DIR/mixed" "s3:$b" --transfers 16 -q
+          measure s3-down-rclone bash -c "env -u AWS_CA_BUNDLE rclone copy 's3:$b' '$DIR/down' --transfers 16 -q && sync" ;;
       esac
       got=$(find "$DIR/down" -type f -not -path '*/.hbcp/*' | wc -l)
       [ "$got" -eq "$files" ] || { echo "$tool downloaded $got of $files files" >&2; exit 1; }
