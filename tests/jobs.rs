@@ -279,3 +279,43 @@ fn jobs_list_show_clean_after_a_completed_a_killed_and_an_interrupted_copy() {
     assert!(r.stderr.contains("no such job"), "{r:?}");
     assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
 }
+
+/// The record, `jobs` and `jobs show` hold no secret: a secret variable's value in a path and
+/// in an argument is REDACTED there, as in the resume line.
+#[test]
+fn jobs_record_and_show_hold_no_secret() {
+    const SECRET: &str = "c2VjcmV0LWtleS0xMjM0NQ";
+    let t = tempfile::tempdir().unwrap();
+    let m = Machine {
+        state: t.path().join("state"),
+        home: t.path().join("home"),
+    };
+    let src = t.path().join(format!("src-{SECRET}"));
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("f"), b"data").unwrap();
+    let dst = t.path().join("dst");
+    let r = to_run(
+        m.cmd()
+            .env("AZURE_STORAGE_KEY", SECRET)
+            .args(["copy", &s(&src), &s(&dst), "--progress", "none"])
+            .args(["--exclude", &format!("*{SECRET}*")])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(fs::read(dst.join("f")).unwrap(), b"data");
+    let j = m.jobs();
+    assert_eq!(j.len(), 1, "{j:?}");
+    let id = j[0]["id"].as_str().unwrap();
+    let record = fs::read_to_string(m.state.join("hbcp/jobs").join(id).join("job.json")).unwrap();
+    let show = m.run(&["jobs", "show", id]);
+    for (what, text) in [
+        ("job.json", record.as_str()),
+        ("jobs --json", &j[0].to_string()),
+        ("jobs show", &show.stdout),
+        ("jobs", &m.run(&["jobs"]).stdout),
+    ] {
+        assert!(!text.contains(SECRET), "{what}: {text}");
+        assert!(text.contains("REDACTED"), "{what}: {text}");
+    }
+}

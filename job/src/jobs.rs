@@ -153,14 +153,14 @@ fn save(l: &Live) {
 }
 
 /// An endpoint as the record shows it: a local folder as an absolute path (the record is read
-/// from anywhere), any other URL as displayed (secrets removed).
+/// from anywhere), any other URL as displayed; secrets removed from both.
 fn shown(u: &hbcp_store::StoreUrl) -> String {
-    match &u.endpoint {
+    crate::exit::redact(&match &u.endpoint {
         hbcp_store::Endpoint::Local(p) => std::path::absolute(p)
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| u.display.clone()),
         _ => u.display.clone(),
-    }
+    })
 }
 
 /// A copy of `job` is about to write (called by every copying command, once per copy: a sync
@@ -216,10 +216,10 @@ pub(crate) fn completion_written() {
 /// The run did not succeed: its summary status and first problem, for `hbcp jobs show`.
 pub(crate) fn problem(status: &str, first: Option<String>) {
     if let Some(l) = live().as_mut() {
-        l.problem = Some(match first {
+        l.problem = Some(crate::exit::redact(&match first {
             Some(f) => format!("{status}: {f}"),
             None => status.to_string(),
-        });
+        }));
     }
 }
 
@@ -258,8 +258,11 @@ pub(crate) fn ended(exit: Exit, error: Option<&str>) {
                 }
             }
         }
-        // Its folder, when that emptied it (not the record's own).
-        if r.state_dir != l.path.parent().unwrap_or(Path::new("")) {
+        // Its folder, when hbcp named it and that emptied it (not the record's own, nor a
+        // folder given with `--state`).
+        if named_by_hbcp(&r.state_dir, &r.id)
+            && r.state_dir != l.path.parent().unwrap_or(Path::new(""))
+        {
             let _ = fs::remove_dir(&r.state_dir);
         }
         r.journal = Some(format!(
@@ -497,19 +500,24 @@ fn show(id: &str, json: bool) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// Whether `dir` is a state folder hbcp named for job `id` (`…/jobs/<id>`), not one given with
+/// `--state`.
+fn named_by_hbcp(dir: &Path, id: &str) -> bool {
+    dir.file_name().is_some_and(|n| n == id)
+        && dir
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|p| p == "jobs")
+}
+
 /// Remove a job's state folder and record; the bytes freed. A state folder that hbcp named
 /// (`…/jobs/<job>`) goes whole; one given with `--state` loses only the files hbcp writes, and
 /// goes only when that left it empty.
 fn remove(f: &Found) -> u64 {
     let mut freed = 0;
     let sd = &f.rec.state_dir;
-    let named = sd.file_name().is_some_and(|n| *n == *f.rec.id)
-        && sd
-            .parent()
-            .and_then(Path::file_name)
-            .is_some_and(|p| p == "jobs");
     if sd.exists() {
-        if named {
+        if named_by_hbcp(sd, &f.rec.id) {
             freed += size_of(sd);
             let _ = fs::remove_dir_all(sd);
         } else {
