@@ -52,6 +52,7 @@ pub(crate) fn run(spec: JobSpec, observer: Arc<dyn Observer>) -> Result<Exit> {
         CommandSpec::Generations(a) => crate::backup::generations(a),
         CommandSpec::Restore(a) => crate::backup::restore(a, observer),
         CommandSpec::Auth(a) => crate::auth::auth(a),
+        CommandSpec::Jobs(a) => crate::jobs::jobs(a),
     }
 }
 
@@ -299,11 +300,7 @@ pub(crate) fn default_state_dir(dst: &End, job: &str) -> PathBuf {
                 .join(job);
         }
     }
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(|| PathBuf::from(".hbcp-state"));
-    base.join("hbcp").join("jobs").join(job)
+    crate::jobs::machine_dir().join(job)
 }
 
 /// Where the job `job` keeps its journal and scratch files: `--state`, else
@@ -1048,6 +1045,16 @@ pub(crate) fn finish(
         );
     }
     errln!("{summary}");
+    if exit != Exit::Ok {
+        let first = outcome
+            .failures
+            .first()
+            .map(|f| format!("{}: {}", f.key, f.error));
+        crate::jobs::problem(
+            &status,
+            first.or_else(|| verified.mismatches.first().map(|m| m.to_string())),
+        );
+    }
     if let Some(path) = &job.tuning.report {
         let report = Report {
             command: job.command.clone(),
