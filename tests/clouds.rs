@@ -94,17 +94,14 @@ impl Place<'_> {
     pub(crate) fn run(&self, base: &str, args: &[&str]) -> Run {
         let url = self.url(base);
         let args: Vec<String> = args.iter().map(|a| a.replace("{}", &url)).collect();
-        let o = Command::new(bin())
-            .args(&args)
-            .args(["--progress", "none"])
-            .envs(self.env(base))
-            .output()
-            .unwrap();
-        Run {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
+        to_run(
+            Command::new(bin())
+                .args(&args)
+                .args(["--progress", "none"])
+                .envs(self.env(base))
+                .output()
+                .unwrap(),
+        )
     }
 
     /// `src` copied to the place straight (not through any proxy).
