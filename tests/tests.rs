@@ -8,6 +8,7 @@ mod backup;
 mod bad_input;
 mod closed_stderr;
 mod cloud;
+mod clouds;
 mod copy_local;
 mod crash;
 mod disk_full;
