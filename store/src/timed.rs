@@ -260,8 +260,8 @@ impl Store for Timed<'_> {
         self.lat.time(Op::Copy, || self.inner.copy_within(from, to))
     }
 
-    fn copy_source(&self, key: &str) -> Result<crate::CopySource> {
-        self.inner.copy_source(key)
+    fn copy_source(&self, key: &str, version: Option<&str>) -> Result<crate::CopySource> {
+        self.inner.copy_source(key, version)
     }
 
     fn copy_from(&self, key: &str, src: &crate::CopySource, size: u64) -> Result<Option<String>> {
