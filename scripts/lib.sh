@@ -7,6 +7,8 @@
 # And, for the benchmarks against the peers:
 #   peer_tools [rclone]    # installs AzCopy 10.32.2 (npm) and its libsecret-1-0 (and rclone,
 #                          # Debian's) if missing; sets $AZCOPY
+#   s3_tools               # installs s3s-fs 0.14.1 (cargo, into .tools/s3s-fs) and the AWS CLI
+#                          # (pip, into .tools/awscli) if missing; sets $S3S and $AWS
 #   azurite_sas            # prints an account SAS for Azurite's devstoreaccount1 (AzCopy and
 #                          # rclone cannot use a shared key)
 # And, for the scale benchmarks (bench-scale.sh, bench-sync.sh), with $DIR the bench folder and
@@ -56,6 +58,16 @@ peer_tools() {
   AZCOPY=$PWD/.tools/node/node_modules/@azure-tools/azcopy-linux/dist/bin/azcopy_linux_amd64
   [ -f "$AZCOPY" ] || npm install --silent --no-audit --no-fund --prefix .tools/node @azure-tools/azcopy-linux >&2
   chmod +x "$AZCOPY"
+}
+
+s3_tools() {
+  S3S=$PWD/.tools/s3s-fs/bin/s3s-fs
+  [ -x "$S3S" ] || cargo install --quiet --locked s3s-fs --version 0.14.1 --features binary --root .tools/s3s-fs >&2
+  AWS=$PWD/.tools/awscli/bin/aws
+  if [ ! -x "$AWS" ]; then
+    python3 -m venv .tools/awscli >&2
+    .tools/awscli/bin/pip install --quiet awscli==1.45.11 >&2
+  fi
 }
 
 azurite_sas() {

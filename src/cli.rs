@@ -111,7 +111,7 @@ impl Cli {
             C::Generations(a) => &a.azure,
             C::Restore(a) => &a.azure,
             C::Auth(a) => &a.azure,
-            C::Report(_) | C::Completions(_) | C::Man(_) => return None,
+            C::Report(_) | C::Completions(_) | C::Man(_) | C::Jobs(_) => return None,
         };
         a.azure_endpoint.clone()
     }
@@ -192,6 +192,10 @@ pub enum Command {
     /// there: list, write, read and delete probed with a temporary object it removes.
     #[command(after_help = examples::AUTH)]
     Auth(AuthArgs),
+    /// The jobs this machine ran or runs (id, command, source, target, state, started, bytes
+    /// done); `jobs show ID`; `jobs clean` removes old jobs' state.
+    #[command(after_help = examples::JOBS)]
+    Jobs(JobsArgs),
     /// Print a shell completion script (bash, zsh or fish) on stdout.
     #[command(after_help = examples::COMPLETIONS)]
     Completions(CompletionsArgs),
@@ -263,6 +267,12 @@ Examples:
   hbcp auth wasbs://hbase@oldcluster.blob.core.windows.net/hbase --read-only   # as a source
   hbcp auth wasbs://hbase@oldcluster.blob.core.windows.net/hbase   # as a target: write, delete too";
 
+    pub(super) const JOBS: &str = "\
+Examples:
+  hbcp jobs
+  hbcp jobs clean --older-than 7d --dry-run
+  hbcp jobs clean --older-than 7d --all";
+
     pub(super) const COMPLETIONS: &str = "\
 Examples:
   hbcp completions bash > ~/.local/share/bash-completion/completions/hbcp
@@ -284,6 +294,56 @@ pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// `hbcp jobs`.
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// What to do (default: list).
+    #[command(subcommand)]
+    pub action: Option<JobsCommand>,
+    /// `hbcp jobs --json`: the list as one JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `hbcp jobs list | show ID | clean`.
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Every job this machine ran or runs: id, command, state, started, bytes done, source
+    /// and target (secrets redacted).
+    List {
+        /// One JSON array on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One job: its figures, state folder, journal, last error and resume line (redacted).
+    Show {
+        /// The job's id, or a unique start of it.
+        id: String,
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove jobs' state folders and records: completed jobs only unless --all; never a
+    /// running one.
+    Clean {
+        /// Only jobs last recorded longer ago than this, e.g. 7d, 12h.
+        #[arg(long, value_name = "DURATION", value_parser = parse_age)]
+        older_than: Option<std::time::Duration>,
+        /// Failed and interrupted jobs too (their journals, so they can no longer resume).
+        #[arg(long)]
+        all: bool,
+        /// Say what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// Parse `--older-than`: a duration (`30m`, `12h`, `7d`).
+pub fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{s:?} is not a duration ({e}); expected e.g. 12h, 7d"))
 }
 
 /// `hbcp auth`.

@@ -158,7 +158,8 @@ impl Sandbox {
         let mut cmd = Command::new(bin());
         cmd.args(&words)
             .current_dir(self.root())
-            .env("HOME", self.root().join("home"));
+            .env("HOME", self.root().join("home"))
+            .env("XDG_STATE_HOME", self.root().join("home/.local/state"));
         if l.until_ctrl_c {
             return until_ctrl_c(cmd, l);
         }
@@ -413,7 +414,7 @@ fn help_lines_fit_100_columns_and_flags_show_where_they_apply() {
         );
         assert_eq!(
             h.contains("--azure-endpoint"),
-            !matches!(cmd.as_str(), "report" | "completions"),
+            !matches!(cmd.as_str(), "report" | "completions" | "jobs"),
             "hbcp {cmd} --help and --azure-endpoint"
         );
     }

@@ -2,8 +2,9 @@
 //! client). It forwards every request, counts the request body bytes it received, and on a
 //! chosen share of requests answers 503 ServerBusy or 500 OperationTimedOut, resets the
 //! connection in the middle of a body, or stalls before answering; or answers every request
-//! with 403; or answers every ranged read 503, or every LIST 500. A hook may run once, before the first LIST that follows a read of an object (a
-//! copy's verification listing the source again): a test changes the source there.
+//! with 403; or answers every ranged read 503, or every LIST 500. A hook may run once, before
+//! the first LIST that follows a read of an object (a copy's verification listing the source
+//! again), or before the n-th server-side copy: a test changes the source there.
 //!
 //! The draws are deterministic (a seeded xorshift), so a failing run can be replayed.
 
@@ -39,6 +40,9 @@ pub enum Mode {
     /// Forward the first `n` server-side copy requests; hold every later one unanswered (never
     /// forwarded) until the proxy stops: a copy caught in the middle, for a kill -9.
     HoldCopiesAfter(u64),
+    /// Forward the first `n` server-side copy requests; before any later one is forwarded, run
+    /// the hook once (every later copy waits for it): a source changed between two copies.
+    HookBeforeCopy(u64),
     /// Answer the first N ranged GETs 503 ServerBusy, pass everything else.
     BusyFirstReads(u64),
     /// Answer a share (`per_mille`) of the ranged GETs 503 ServerBusy, drawn as `Faults` draws.
@@ -67,6 +71,9 @@ pub struct Counters {
     pub get_body_bytes: AtomicU64,
     /// Server-side copy requests seen (`x-ms-copy-source` / `x-amz-copy-source`, GCS rewrites).
     pub copies: AtomicU64,
+    /// Of those, copies that name the source version they must read (`x-amz-copy-source-if-
+    /// match`, `x-ms-source-if-match`, GCS's `ifSourceGenerationMatch`).
+    pub copies_pinned: AtomicU64,
     pub busy_503: AtomicU64,
     pub timeout_500: AtomicU64,
     pub resets: AtomicU64,
@@ -94,9 +101,12 @@ struct State {
     rng: Mutex<u64>,
     counters: Arc<Counters>,
     hook: Arc<Mutex<Option<Hook>>>,
+    /// Held by the copy that runs the hook of `HookBeforeCopy`, so that later copies wait.
+    copy_gate: tokio::sync::Mutex<()>,
 }
 
-/// What to run once, before the first LIST request that comes after a ranged GET.
+/// What to run once, before the first LIST request that comes after a ranged GET (or, with
+/// `HookBeforeCopy`, before a server-side copy).
 pub type Hook = Box<dyn FnOnce() + Send>;
 
 /// A running proxy; stopped when dropped.
@@ -184,6 +194,17 @@ impl State {
         }
     }
 
+    /// Run `hook`, if any, on a thread of its own (it may block on a runtime of its own).
+    async fn run_hook(&self, hook: Option<Hook>) -> Result<(), std::io::Error> {
+        if let Some(h) = hook {
+            tokio::task::spawn_blocking(move || std::thread::spawn(h).join())
+                .await
+                .map_err(std::io::Error::other)?
+                .map_err(|_| std::io::Error::other("fault proxy: the hook panicked"))?;
+        }
+        Ok(())
+    }
+
     async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
@@ -208,16 +229,11 @@ impl State {
                 ));
             }
             let hook = match c.range_gets.load(Relaxed) {
+                _ if matches!(self.mode, Mode::HookBeforeCopy(_)) => None,
                 0 => None,
                 _ => self.hook.lock().unwrap().take(),
             };
-            if let Some(h) = hook {
-                // On a thread of its own: the hook may block on a runtime of its own.
-                tokio::task::spawn_blocking(move || std::thread::spawn(h).join())
-                    .await
-                    .map_err(std::io::Error::other)?
-                    .map_err(|_| std::io::Error::other("fault proxy: the hook panicked"))?;
-            }
+            self.run_hook(hook).await?;
         }
         if let Mode::FailAfter { status, after } = self.mode {
             if c.data_passed.load(Relaxed) >= after {
@@ -266,6 +282,22 @@ impl State {
             || req.uri().path().contains("/rewriteTo/");
         if copy {
             let seen = c.copies.fetch_add(1, Relaxed);
+            let pinned = req.headers().contains_key("x-amz-copy-source-if-match")
+                || req.headers().contains_key("x-ms-source-if-match")
+                || req
+                    .uri()
+                    .query()
+                    .is_some_and(|q| q.contains("ifSourceGenerationMatch="));
+            if pinned {
+                c.copies_pinned.fetch_add(1, Relaxed);
+            }
+            if let Mode::HookBeforeCopy(n) = self.mode
+                && seen >= n
+            {
+                let _gate = self.copy_gate.lock().await;
+                let hook = self.hook.lock().unwrap().take();
+                self.run_hook(hook).await?;
+            }
             if let Mode::HoldCopiesAfter(n) = self.mode
                 && seen >= n
             {
@@ -379,6 +411,11 @@ impl State {
             }
             fwd = fwd.header(k, v);
         }
+        if data.is_empty() && declared == Some(0) {
+            // An empty body is sent without a length unless told (Azurite answers such a Put
+            // Blob of an empty file 400).
+            fwd = fwd.header("content-length", "0");
+        }
         let resp = match fwd.body(data).send().await {
             Ok(r) => r,
             Err(e) => return Err(std::io::Error::other(e.to_string())),
@@ -440,6 +477,7 @@ pub fn start_with_hook(upstream: &str, mode: Mode, hook: Option<Hook>) -> Proxy 
         rng: Mutex::new(seed),
         counters: counters.clone(),
         hook: hook.clone(),
+        copy_gate: tokio::sync::Mutex::new(()),
     });
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();

@@ -946,7 +946,8 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
         if server_side::refused(big) {
             return server_side::instead_of_ranges(sh, big, &err, done);
         }
-        if changed {
+        // A changed source of a server-side copy fails the file named (the rerun copies it).
+        if changed && big.copy.is_none() {
             let mut buf = Vec::new();
             return redo_changed(sh, key, done, &mut buf);
         }
@@ -998,6 +999,12 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
                 return fail(sh, done, key, err);
             }
         }
+    }
+    if big.copy.is_some()
+        && let Err(e) = server_side::source_unchanged(sh, &big.entry)
+    {
+        let _ = up.abort();
+        return fail(sh, done, key, e);
     }
     match sh.retry(|| up.commit()) {
         Ok(written) if big.copy.is_some() => {

@@ -13,7 +13,8 @@ use hbcp_state::manifest::{self, COMPLETION_KEY, ManifestEntry};
 use hbcp_state::time::now_rfc3339;
 use hbcp_store::timed::Timed;
 use hbcp_store::{Entry, EntryKind, ListSink, Store, StoreUrl};
-use hbcp_verifier::check::{Params, SourceCheck, compare_trees, verify_entries};
+use hbcp_verifier::check::{Params, SourceCheck, compare_trees, verify_entries_listing};
+use hbcp_verifier::listed::TargetListing;
 use hbcp_verifier::{FindingKind, HbaseLayout, SourceFinding, VerifyMode, VerifyOutcome};
 
 use crate::observe::Observer;
@@ -51,6 +52,7 @@ pub(crate) fn run(spec: JobSpec, observer: Arc<dyn Observer>) -> Result<Exit> {
         CommandSpec::Generations(a) => crate::backup::generations(a),
         CommandSpec::Restore(a) => crate::backup::restore(a, observer),
         CommandSpec::Auth(a) => crate::auth::auth(a),
+        CommandSpec::Jobs(a) => crate::jobs::jobs(a),
     }
 }
 
@@ -298,11 +300,7 @@ pub(crate) fn default_state_dir(dst: &End, job: &str) -> PathBuf {
                 .join(job);
         }
     }
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(|| PathBuf::from(".hbcp-state"));
-    base.join("hbcp").join("jobs").join(job)
+    crate::jobs::machine_dir().join(job)
 }
 
 /// Where the job `job` keeps its journal and scratch files: `--state`, else
@@ -1078,6 +1076,16 @@ pub(crate) fn finish(
         );
     }
     errln!("{summary}");
+    if exit != Exit::Ok {
+        let first = outcome
+            .failures
+            .first()
+            .map(|f| format!("{}: {}", f.key, f.error));
+        crate::jobs::problem(
+            &status,
+            first.or_else(|| verified.mismatches.first().map(|m| m.to_string())),
+        );
+    }
     if let Some(path) = &job.tuning.report {
         let report = Report {
             command: job.command.clone(),
@@ -1245,12 +1253,22 @@ pub(crate) fn verify_spill(
         }
         _ => SourceCheck::Head(&src),
     };
-    verify_file(
+    // The target's listing proves what it can (the service's MD5s), no request per file.
+    let target = job
+        .source_prefixes
+        .as_deref()
+        .map(|prefixes| TargetListing {
+            prefixes,
+            scratch: &job.cfg.state_dir,
+        });
+    verify_file_where(
         &outcome.spill,
         &Timed::new(job.dst.store.as_ref(), stats.ops()),
         check,
+        target,
         &params,
         &progress,
+        &|_| true,
     )
 }
 
@@ -2055,14 +2073,16 @@ fn verify_file(
     params: &Params,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<VerifyOutcome> {
-    verify_file_where(path, dst, src, params, progress, &|_| true)
+    verify_file_where(path, dst, src, None, params, progress, &|_| true)
 }
 
-/// [`verify_file`] for the entries `keep` accepts.
+/// [`verify_file`] for the entries `keep` accepts; with `target`, what the target's listing
+/// proves is proven by it ([`hbcp_verifier::listed`]).
 pub(crate) fn verify_file_where(
     path: &Path,
     dst: &dyn Store,
     src: SourceCheck<'_>,
+    target: Option<TargetListing<'_>>,
     params: &Params,
     progress: &(dyn Fn(u64) + Sync),
     keep: &(dyn Fn(&ManifestEntry) -> bool + Sync),
@@ -2079,7 +2099,7 @@ pub(crate) fn verify_file_where(
                 Ok(())
             })
         });
-        let out = verify_entries(dst, src, rx.into_iter(), params, progress);
+        let out = verify_entries_listing(dst, src, target, rx.into_iter(), params, progress);
         reader.join().expect("manifest reader")?;
         Ok(out?)
     })

@@ -201,20 +201,23 @@ fn store_error(e: &anyhow::Error) -> Option<&hbcp_store::Error> {
 pub fn of_error(e: &anyhow::Error) -> Exit {
     let refused = store_error(e).is_some_and(hbcp_store::Error::is_bad_input);
     let passing = store_error(e).is_some_and(hbcp_store::Error::is_retryable) && resumes();
-    if let Some(u) = e.downcast_ref::<UsageError>() {
+    let line = redact(&format!("{e:#}"));
+    let exit = if let Some(u) = e.downcast_ref::<UsageError>() {
         errln!("hbcp: {}", redact(&u.0));
         Exit::Usage
     } else if refused && !WRITING.load(Relaxed) {
-        errln!("hbcp: {}", redact(&format!("{e:#}")));
+        errln!("hbcp: {line}");
         Exit::Usage
     } else if refused || passing || e.downcast_ref::<Resumable>().is_some() {
-        errln!("hbcp: stopped: {}", redact(&format!("{e:#}")));
+        errln!("hbcp: stopped: {line}");
         print_resume("nothing partial is visible at the target; fix the cause and");
         Exit::Interrupted
     } else {
-        errln!("hbcp: error: {}", redact(&format!("{e:#}")));
+        errln!("hbcp: error: {line}");
         Exit::Failed
-    }
+    };
+    crate::jobs::ended(exit, Some(&line));
+    exit
 }
 
 /// The resume line of this process's run, set once by [`crate::run`] when its command is one
@@ -232,7 +235,7 @@ fn resumes() -> bool {
 }
 
 /// The resume line of this run (empty when its command does not resume).
-fn resume_line() -> (String, bool) {
+pub(crate) fn resume_line() -> (String, bool) {
     RESUME
         .get()
         .map(|r| (r.line.clone(), r.redacted))
@@ -391,7 +394,9 @@ pub fn out_line(args: std::fmt::Arguments<'_>) {
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(ON_CLOSED_STDOUT.load(Relaxed).into());
+            let code = ON_CLOSED_STDOUT.load(Relaxed);
+            crate::jobs::ended_quietly(code);
+            std::process::exit(code.into());
         }
     }
 }

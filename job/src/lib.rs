@@ -23,6 +23,7 @@ mod genproof;
 mod genrestore;
 mod genstore;
 mod heartbeat;
+mod jobs;
 pub mod observe;
 mod poolclaim;
 mod preflight;
@@ -41,5 +42,10 @@ pub use spec::JobSpec;
 /// Run one command to its end: `Ok` with its exit status, or the error that stopped it (map it
 /// with [`exit::of_error`], which prints it and the resume line when the command resumes).
 pub fn run(spec: JobSpec, observer: std::sync::Arc<dyn Observer>) -> anyhow::Result<Exit> {
-    commands::run(spec, observer)
+    let r = commands::run(spec, observer);
+    // An error is recorded where it is printed (`exit::of_error`).
+    if let Ok(exit) = &r {
+        jobs::ended(*exit, None);
+    }
+    r
 }

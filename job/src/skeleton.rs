@@ -46,6 +46,7 @@ pub(crate) fn copy_then_verify<V>(
 ) -> Result<Ran<V>> {
     let stats = Arc::new(Stats::default());
     let watch = job.observer.watch(stats.clone(), job.tuning.progress);
+    crate::jobs::started(job, &stats);
     crate::exit::writing();
     let outcome = hbcp_engine::copy(
         job.src.store.as_ref(),
@@ -98,6 +99,7 @@ pub(crate) fn complete(
                 "verified, but the completion manifest could not be written".into(),
             );
         }
+        crate::jobs::completion_written();
     }
     crate::commands::cleanup_staging(job);
     crate::commands::finish(job, copied, verified, mode, exit, status)

@@ -72,6 +72,41 @@ pub enum CommandSpec {
     Restore(RestoreSpec),
     /// `hbcp auth`.
     Auth(AuthSpec),
+    /// `hbcp jobs`.
+    Jobs(JobsSpec),
+}
+
+/// `hbcp jobs`: the jobs this machine ran or runs.
+#[derive(Debug, Clone)]
+pub struct JobsSpec {
+    /// What to do.
+    pub action: JobsAction,
+}
+
+/// `hbcp jobs [list | show ID | clean]`.
+#[derive(Debug, Clone)]
+pub enum JobsAction {
+    /// Every job: id, command, source, target, state, started, bytes done.
+    List {
+        /// One JSON array on stdout.
+        json: bool,
+    },
+    /// One job (its id or a unique start of it): figures, journal, last error, resume line.
+    Show {
+        /// The id, or a unique start of it.
+        id: String,
+        /// One JSON object on stdout.
+        json: bool,
+    },
+    /// Remove jobs' state folders and records: completed ones unless `all`.
+    Clean {
+        /// Only jobs last recorded longer ago than this.
+        older_than: Option<Duration>,
+        /// Failed and interrupted jobs too (never a running one).
+        all: bool,
+        /// Say what would be removed, remove nothing.
+        dry_run: bool,
+    },
 }
 
 impl CommandSpec {

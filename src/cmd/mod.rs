@@ -10,6 +10,7 @@ mod completions;
 mod copy;
 mod finalize;
 mod generations;
+mod jobs;
 mod plan;
 mod preflight;
 mod report;
@@ -71,6 +72,7 @@ pub(crate) fn run(cli: Cli, args: Vec<String>) -> anyhow::Result<Exit> {
         Command::Generations(a) => generations::run(a, ctx),
         Command::Restore(a) => restore::run(a, ctx),
         Command::Auth(a) => auth::run(a, ctx),
+        Command::Jobs(a) => jobs::run(a, ctx),
         Command::Report(a) => report::run(&a),
         Command::Completions(a) => completions::completions(a.shell),
         Command::Man(a) => completions::man(a.dir.as_deref()),

@@ -100,6 +100,11 @@ pub struct CopySource {
     /// Azure: the `x-ms-copy-source-authorization` value (a bearer token) when the source is
     /// read with Entra ID. A secret, like `url`.
     pub auth: Option<String>,
+    /// The version of the object the copy must read, checked by the target's service in the
+    /// copy request itself (S3 `x-amz-copy-source-if-match`, Azure `x-ms-source-if-match`: the
+    /// ETag listed at plan time; GCS `sourceGeneration` and `ifSourceGenerationMatch`: the
+    /// generation that ETag had). `None`: whatever version the source has then.
+    pub version: Option<String>,
 }
 
 impl fmt::Debug for CopySource {
@@ -108,6 +113,7 @@ impl fmt::Debug for CopySource {
             .field("service", &self.service)
             .field("bucket", &self.bucket)
             .field("object", &self.object)
+            .field("version", &self.version)
             .finish_non_exhaustive()
     }
 }
@@ -179,6 +185,10 @@ pub enum PutIf<'a> {
 
 /// Callback that receives listing entries; it may be called from several threads at once.
 pub type ListSink<'a> = dyn Fn(Entry) -> Result<()> + Sync + 'a;
+
+/// Callback of [`Store::list_service_md5`]: a key, its size and the service's MD5 of it; it
+/// may be called from several threads at once.
+pub type Md5Sink<'a> = dyn Fn(&str, u64, [u8; 16]) -> Result<()> + Sync + 'a;
 
 /// A storage endpoint rooted at a prefix. All keys are relative to that root.
 pub trait Store: Send + Sync + fmt::Debug {
@@ -279,9 +289,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     }
 
     /// Where the service of a target of the same kind can read `key` itself (a server-side
-    /// copy, `--s2s`); [`Error::Unsupported`] when this store cannot hand out such a source
-    /// (local disk, an Azure source without a SAS), the reason in its hint.
-    fn copy_source(&self, key: &str) -> Result<CopySource> {
+    /// copy, `--s2s`), pinned to `version` (the version token the listing gave) when given,
+    /// so that a copy of a source changed since fails with [`Error::Changed`] rather than
+    /// copying another version; [`Error::Unsupported`] when this store cannot hand out such a
+    /// source (local disk, an Azure source without a SAS), the reason in its hint.
+    fn copy_source(&self, key: &str, version: Option<&str>) -> Result<CopySource> {
+        let _ = version;
         Err(Error::Unsupported {
             what: format!("server-side copy from {key}"),
             hint: "this store cannot be read by another service".into(),
@@ -348,6 +361,15 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn service_md5(&self, key: &str) -> Result<Option<[u8; 16]>> {
         let _ = key;
         Ok(None)
+    }
+
+    /// The service MD5s of the files under `prefix` (as [`Store::service_md5`] gives each) from
+    /// the listing itself, a LIST page per thousands of files instead of a HEAD each:
+    /// `sink(key, size, md5)` for every file whose listing carries one. `Ok(false)` when this
+    /// store's listing carries none (the default): the verifier then asks file by file.
+    fn list_service_md5(&self, prefix: &str, sink: &Md5Sink<'_>) -> Result<bool> {
+        let _ = (prefix, sink);
+        Ok(false)
     }
 
     /// True when every object written whole by [`Store::put`] / [`Store::put_bytes`] gets a

@@ -260,8 +260,8 @@ impl Store for Timed<'_> {
         self.lat.time(Op::Copy, || self.inner.copy_within(from, to))
     }
 
-    fn copy_source(&self, key: &str) -> Result<crate::CopySource> {
-        self.inner.copy_source(key)
+    fn copy_source(&self, key: &str, version: Option<&str>) -> Result<crate::CopySource> {
+        self.inner.copy_source(key, version)
     }
 
     fn copy_from(&self, key: &str, src: &crate::CopySource, size: u64) -> Result<Option<String>> {
@@ -287,6 +287,11 @@ impl Store for Timed<'_> {
 
     fn puts_have_service_md5(&self) -> bool {
         self.inner.puts_have_service_md5()
+    }
+
+    fn list_service_md5(&self, prefix: &str, sink: &crate::Md5Sink<'_>) -> Result<bool> {
+        self.lat
+            .time(Op::List, || self.inner.list_service_md5(prefix, sink))
     }
 
     fn copies_ranges(&self) -> bool {

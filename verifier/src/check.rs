@@ -507,24 +507,79 @@ pub fn verify_entries<I>(
 where
     I: Iterator<Item = ManifestEntry> + Send,
 {
-    if let SourceCheck::Listing {
-        store,
-        prefixes,
-        scratch,
-    } = check
-    {
-        return verify_listed(dst, store, prefixes, scratch, entries, p, progress);
+    verify_entries_listing(dst, check, None, entries, p, progress)
+}
+
+/// [`verify_entries`]; with `target` and [`VerifyMode::Checksum`], the target is listed under
+/// the copied folders first and every file its listing proves ([`crate::listed`]) is proven
+/// with no request of its own.
+pub fn verify_entries_listing<I>(
+    dst: &dyn Store,
+    check: SourceCheck<'_>,
+    target: Option<crate::listed::TargetListing<'_>>,
+    entries: I,
+    p: &Params,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<VerifyOutcome>
+where
+    I: Iterator<Item = ManifestEntry> + Send,
+{
+    let mut notes = Vec::new();
+    let joined: crate::listed::Joined<'_> = match target {
+        Some(t) if p.mode == VerifyMode::Checksum => {
+            crate::listed::join(dst, t, entries, &mut notes)?
+        }
+        _ => Box::new(entries.map(|e| Ok((e, false)))),
+    };
+    // The first error of the join stops it, and is returned once the checks are done.
+    let failed = Mutex::new(None);
+    let entries = joined.map_while(|r| match r {
+        Ok(x) => Some(x),
+        Err(e) => {
+            *failed.lock().unwrap() = Some(e);
+            None
+        }
+    });
+    let mut out = match check {
+        SourceCheck::Listing {
+            store,
+            prefixes,
+            scratch,
+        } => verify_listed(dst, store, prefixes, scratch, entries, p, progress)?,
+        _ => verify_each(dst, check, entries, p, progress)?,
+    };
+    if let Some(e) = failed.into_inner().unwrap() {
+        return Err(e);
     }
+    notes.append(&mut out.notes);
+    out.notes = notes;
+    Ok(out)
+}
+
+/// [`verify_entries`] with a HEAD of the source per file, or no source check.
+fn verify_each<I>(
+    dst: &dyn Store,
+    check: SourceCheck<'_>,
+    entries: I,
+    p: &Params,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<VerifyOutcome>
+where
+    I: Iterator<Item = (ManifestEntry, bool)> + Send,
+{
     let src = check.store();
     let files = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
     let found = Found::default();
     pool(p.workers).install(|| {
-        entries.par_bridge().for_each(|e| {
+        entries.par_bridge().for_each(|(e, listed)| {
             // A server-side copy has no checksum of the source: hash it here.
             let src_sum = src.filter(|_| e.c).map(|s| (s, e.v.as_deref()));
-            let (mut finding, way) =
-                compare_one(dst, &e.k, e.kind(), e.s, e.checksum(), e.md5(), src_sum, p);
+            let (mut finding, way) = if listed {
+                (None, Way::Service)
+            } else {
+                compare_one(dst, &e.k, e.kind(), e.s, e.checksum(), e.md5(), src_sum, p)
+            };
             if finding.is_none() {
                 if let (Some(src), Some(v)) = (src, e.v.as_deref()) {
                     finding = head_finding(src, &e.k, v);
@@ -574,7 +629,7 @@ fn verify_listed<I>(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<VerifyOutcome>
 where
-    I: Iterator<Item = ManifestEntry> + Send,
+    I: Iterator<Item = (ManifestEntry, bool)> + Send,
 {
     let files = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
@@ -606,10 +661,13 @@ where
             Ok(())
         });
         pool(p.workers).install(|| {
-            entries.par_bridge().for_each(|e| {
+            entries.par_bridge().for_each(|(e, listed)| {
                 let src_sum = e.c.then_some((src, e.v.as_deref()));
-                let (finding, way) =
-                    compare_one(dst, &e.k, e.kind(), e.s, e.checksum(), e.md5(), src_sum, p);
+                let (finding, way) = if listed {
+                    (None, Way::Service)
+                } else {
+                    compare_one(dst, &e.k, e.kind(), e.s, e.checksum(), e.md5(), src_sum, p)
+                };
                 if finding.is_none() {
                     found.proven(way);
                 }
@@ -703,7 +761,7 @@ fn key_sorter(scratch: &Path) -> ExternalSort<String> {
 }
 
 /// Push into a shared sorter from a listing callback; a failure is kept and stops the listing.
-fn push_sorted<T: serde::Serialize + serde::de::DeserializeOwned>(
+pub(crate) fn push_sorted<T: serde::Serialize + serde::de::DeserializeOwned>(
     sort: &Mutex<ExternalSort<T>>,
     failed: &Mutex<Option<hbcp_state::Error>>,
     t: T,

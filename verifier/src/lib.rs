@@ -6,6 +6,7 @@
 //!   manifests, the layout, and the pruning rule.
 //! - [`check`]: the checks — a target against the manifest of a copy, or two trees against each
 //!   other (`hbcp verify`) — listing every missing, extra, short or differing file.
+//! - [`listed`]: the `service` way from the target's listing, no request per file.
 //! - [`hbase`]: the HBase checks of a verified HBase target (HFile trailers, `--verify deep`
 //!   block walks, HFileLinks and References resolving at the source): source findings,
 //!   kept apart from the copy faults.
@@ -17,6 +18,7 @@
 pub mod check;
 pub mod generation;
 pub mod hbase;
+pub mod listed;
 
 pub use check::{Mismatch, MismatchKind, VerifyMode, VerifyOutcome, Way, Ways};
 pub use hbase::{FindingKind, HbaseLayout, SourceFinding};

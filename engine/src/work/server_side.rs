@@ -9,6 +9,12 @@
 //! (another endpoint, no SAS on an Azure source, too large for one request, a service that
 //! answers "not implemented") is streamed as usual; each fallback is named once.
 //!
+//! Every copy request names the source version planned (the ETag listed; GCS: its
+//! generation), which the service checks itself; and before a file copied by ranges is
+//! committed, its source is asked for its version once more ([`source_unchanged`]), for a
+//! service that ignores the condition (moto). A source changed during the copy fails the file
+//! named, nothing of it is committed, and the rerun copies the new version.
+//!
 //! No checksum is taken on the way (no byte is read): the manifest marks the file, and the
 //! verification hashes the source and the target both, so it never trusts the service's copy.
 
@@ -42,7 +48,7 @@ pub(super) fn ranged(sh: &Shared<'_>, e: &Entry, resume: &Resume) -> Option<(Arc
         return None;
     }
     // A source that cannot be handed out is said by the whole-file path.
-    let src = sh.src.copy_source(&e.key).ok()?;
+    let src = sh.src.copy_source(&e.key, e.version.as_deref()).ok()?;
     let n = range_count(e.size, rs) as u32;
     let mut hashes = vec![None; n as usize];
     let mut upload = None;
@@ -168,7 +174,7 @@ pub(super) fn resumed(sh: &Shared<'_>, resume: &Resume, e: &Entry, done: &Sender
 pub(super) fn copy(sh: &Shared<'_>, e: &Entry, done: &Sender<Done>, buf: &mut Vec<u8>) {
     let r = sh
         .src
-        .copy_source(&e.key)
+        .copy_source(&e.key, e.version.as_deref())
         .and_then(|src| sh.retry(|| sh.dst.copy_from(&e.key, &src, e.size)));
     match r {
         Ok(written) => {
@@ -190,5 +196,24 @@ pub(super) fn copy(sh: &Shared<'_>, e: &Entry, done: &Sender<Done>, buf: &mut Ve
             copy_inline(sh, e, done, buf);
         }
         Err(err) => fail(sh, done, &e.key, err),
+    }
+}
+
+/// Before a file copied by ranges is committed: [`StoreError::Changed`] when its source no
+/// longer has the version planned (each range's request named it, but a service may ignore
+/// that: moto does), so that no mix of two versions is made visible.
+pub(super) fn source_unchanged(sh: &Shared<'_>, e: &Entry) -> hbcp_store::Result<()> {
+    let Some(planned) = e.version.as_deref() else {
+        return Ok(());
+    };
+    let now = sh.retry(|| sh.src.head(&e.key))?;
+    match now {
+        Some(n) if n.size == e.size && n.version.as_deref() == Some(planned) => Ok(()),
+        _ => Err(StoreError::Changed {
+            key: e.key.clone(),
+            why: "its version before the commit of the ranges copied by the service is not \
+                  the one listed; a rerun copies the new one"
+                .into(),
+        }),
     }
 }

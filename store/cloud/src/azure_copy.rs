@@ -8,6 +8,10 @@
 //! range by range with Put Block From URL ([`copy_block`]) into hbcp's own staged blocks, then
 //! one Put Block List; Azurite 3.35 answers Put Block From URL 501, so there the engine falls
 //! back to one Copy Blob From URL (up to [`COPY_FROM_URL_MAX`]) or to streaming.
+//!
+//! Both name the source version hbcp planned (`x-ms-source-if-match`, the ETag listed), so
+//! that the service refuses (412) to copy a source changed since; Azurite 3.35 honours it on
+//! Copy Blob From URL.
 
 use hbcp_store::{CopySource, Error, Result};
 use object_store::azure::AzureCredential;
@@ -18,8 +22,12 @@ use crate::azure_blocks::{Blocks, encode_path, encode_query};
 pub(crate) const COPY_FROM_URL_MAX: u64 = 256 << 20;
 
 /// The copy source of `blob` in the container of `blocks`: its URL with the SAS, or with the
-/// bearer token, the store reads it with.
-pub(crate) async fn copy_source(blocks: &Blocks, blob: &str) -> Result<CopySource> {
+/// bearer token, the store reads it with; at `version` (its ETag) if given.
+pub(crate) async fn copy_source(
+    blocks: &Blocks,
+    blob: &str,
+    version: Option<&str>,
+) -> Result<CopySource> {
     let cred = blocks
         .creds
         .get_credential()
@@ -54,10 +62,11 @@ pub(crate) async fn copy_source(blocks: &Blocks, blob: &str) -> Result<CopySourc
         object: blob.to_string(),
         url: Some(url),
         auth,
+        version: version.map(str::to_string),
     })
 }
 
-/// The copy source URL of `src` and its `x-ms-copy-source*` headers.
+/// The copy source URL of `src` and its `x-ms-copy-source*` and `x-ms-source-if-match` headers.
 fn source_headers(what: &str, src: &CopySource) -> Result<Vec<(&'static str, String)>> {
     let Some(url) = &src.url else {
         return Err(Error::Unsupported {
@@ -68,6 +77,12 @@ fn source_headers(what: &str, src: &CopySource) -> Result<Vec<(&'static str, Str
     let mut ms = vec![("x-ms-copy-source", url.clone())];
     if let Some(a) = &src.auth {
         ms.push(("x-ms-copy-source-authorization", a.clone()));
+    }
+    if let Some(v) = &src.version {
+        ms.push((
+            "x-ms-source-if-match",
+            format!("\"{}\"", v.trim_matches('"')),
+        ));
     }
     Ok(ms)
 }

@@ -28,6 +28,9 @@ pub(crate) struct ListedBlob {
     pub(crate) folder: bool,
     /// A page blob (`BlobType` `PageBlob`): WASB's WALs, in hadoop-azure's page format.
     pub(crate) page: bool,
+    /// The blob's `Content-MD5` property: computed by the service over what a Put Blob stored
+    /// (or set by the writer of a Put Block List); `None` when absent or not 16 bytes.
+    pub(crate) md5: Option<[u8; 16]>,
 }
 
 /// One page of List Blobs.
@@ -116,6 +119,7 @@ pub(crate) fn parse_list(xml: &str) -> std::result::Result<ListPage, String> {
                             modified: None,
                             folder: false,
                             page: false,
+                            md5: None,
                         })
                     }
                     (Some("Blobs"), "BlobPrefix") => prefix = Some(String::new()),
@@ -183,6 +187,7 @@ pub(crate) fn parse_list(xml: &str) -> std::result::Result<ListPage, String> {
                                 }
                                 "ResourceType" if value.trim() == "directory" => b.folder = true,
                                 "BlobType" if value.trim() == "PageBlob" => b.page = true,
+                                "Content-MD5" => b.md5 = md5_of(value.trim()),
                                 _ => {}
                             }
                         }
@@ -220,6 +225,13 @@ pub(crate) fn parse_list(xml: &str) -> std::result::Result<ListPage, String> {
     Ok(page)
 }
 
+/// A base64 `Content-MD5` as 16 bytes; `None` when empty or not an MD5.
+pub(crate) fn md5_of(b64: &str) -> Option<[u8; 16]> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    raw.try_into().ok()
+}
+
 /// Decode `%XX` escapes (a name the service marked `Encoded="true"`).
 fn percent_decode(s: &str) -> std::result::Result<String, String> {
     let b = s.as_bytes();
@@ -252,15 +264,18 @@ mod tests {
     <Blob><Name>hbase/WALs/rs1%2C16020%2C1 &amp; &lt;x&gt;</Name>
       <Properties><Last-Modified>Tue, 01 Dec 2026 14:00:00 GMT</Last-Modified>
         <Etag>0x8DB1</Etag><Content-Length>42</Content-Length><BlobType>BlockBlob</BlobType>
+        <Content-MD5 />
       </Properties><Metadata /></Blob>
     <Blob><Name>hbase/data/empty-dir</Name>
       <Properties><Content-Length>0</Content-Length><Etag>"0x8DB2"</Etag></Properties>
       <Metadata><hdi_isfolder>true</hdi_isfolder><other>x</other></Metadata></Blob>
     <Blob><Name>hbase/empty-file</Name>
-      <Properties><Content-Length>0</Content-Length><BlobType>PageBlob</BlobType></Properties>
+      <Properties><Content-Length>0</Content-Length><BlobType>PageBlob</BlobType>
+        <Content-MD5>1B2M2Y8AsgTpgAmY7PhCfg==</Content-MD5></Properties>
       <Metadata><hdi_isfolder>false</hdi_isfolder></Metadata></Blob>
     <Blob><Name Encoded="true">hbase/%EF%BF%BEodd</Name>
-      <Properties><Content-Length>1</Content-Length><ResourceType>file</ResourceType></Properties></Blob>
+      <Properties><Content-Length>1</Content-Length><ResourceType>file</ResourceType>
+        <Content-MD5>AAEC</Content-MD5></Properties></Blob>
     <Blob><Name>hbase/gen2-dir</Name>
       <Properties><Content-Length>0</Content-Length><ResourceType>directory</ResourceType></Properties></Blob>
     <BlobPrefix><Name>hbase/data/</Name></BlobPrefix>
@@ -295,6 +310,25 @@ mod tests {
             pages,
             [false, false, true, false, false],
             "BlobType PageBlob"
+        );
+        // The service's MD5 where the page gives one of 16 bytes (here the empty file's).
+        let md5s: Vec<Option<String>> = p
+            .blobs
+            .iter()
+            .map(|b| {
+                b.md5
+                    .map(|m| m.iter().map(|x| format!("{x:02x}")).collect())
+            })
+            .collect();
+        assert_eq!(
+            md5s,
+            [
+                None,
+                None,
+                Some("d41d8cd98f00b204e9800998ecf8427e".into()),
+                None,
+                None
+            ]
         );
         assert_eq!(p.prefixes, ["hbase/data/"]);
         assert_eq!(p.next.as_deref(), Some("2!72!MDAwMDE"));

@@ -557,12 +557,20 @@ impl GcsJson {
 
     /// Server-side copy of `from` to `to` (a rewrite, repeated until GCS says it is done).
     pub(crate) async fn rewrite(&self, from: &str, to: &str) -> Result<()> {
-        self.rewrite_from(&self.bucket, from, to).await
+        self.rewrite_from(&self.bucket, from, None, to).await
     }
 
     /// Server-side copy of `from` in bucket `from_bucket` (this bucket or another one the
-    /// credential may read) to `to` in this bucket.
-    pub(crate) async fn rewrite_from(&self, from_bucket: &str, from: &str, to: &str) -> Result<()> {
+    /// credential may read) to `to` in this bucket; of generation `generation` of `from` only,
+    /// when given (`sourceGeneration`, and `ifSourceGenerationMatch`: GCS answers 404 or 412
+    /// when the source has another generation by then; fake-gcs-server checks only the first).
+    pub(crate) async fn rewrite_from(
+        &self,
+        from_bucket: &str,
+        from: &str,
+        generation: Option<&str>,
+        to: &str,
+    ) -> Result<()> {
         let mut token: Option<String> = None;
         loop {
             let mut url = format!(
@@ -573,8 +581,17 @@ impl GcsJson {
                 encode(&self.bucket),
                 encode(to)
             );
+            let mut query = Vec::new();
+            if let Some(g) = generation {
+                query.push(format!("sourceGeneration={}", encode(g)));
+                query.push(format!("ifSourceGenerationMatch={}", encode(g)));
+            }
             if let Some(t) = &token {
-                url.push_str(&format!("?rewriteToken={}", encode(t)));
+                query.push(format!("rewriteToken={}", encode(t)));
+            }
+            if !query.is_empty() {
+                url.push('?');
+                url.push_str(&query.join("&"));
             }
             let req = Req {
                 method: reqwest::Method::POST,

@@ -19,6 +19,7 @@ mod azure_list;
 mod azure_pages;
 mod classify;
 mod gcs_json;
+mod listed_md5;
 mod policy;
 mod s3_copy;
 mod s3_parts;
@@ -1187,6 +1188,24 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
     }
 
     /// [`CloudStore::call_os`] of a request whose "not found" is an answer: `None`.
+    /// The GCS generation of `key` (at `p`), which a rewrite names so that GCS copies that
+    /// generation only: the one a HEAD shows, when its ETag is still `etag` (the version the
+    /// listing gave); [`Error::Changed`] when the object has changed since, or is gone.
+    fn gcs_generation(&self, key: &str, p: &Path, etag: &str) -> Result<String> {
+        let changed = |why: &str| Error::Changed {
+            key: key.to_string(),
+            why: why.to_string(),
+        };
+        let m = self
+            .call_opt("head", key, || self.inner.head(p))?
+            .ok_or_else(|| changed("gone"))?;
+        if unquoted(m.e_tag.as_deref()).as_deref() != Some(etag.trim_matches('"')) {
+            return Err(changed("another ETag"));
+        }
+        m.version
+            .ok_or_else(|| changed("the service gave no generation"))
+    }
+
     fn call_opt<T, F, Fut>(&self, op: &str, key: &str, mut send: F) -> Result<Option<T>>
     where
         F: FnMut() -> Fut,
@@ -2098,14 +2117,23 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
             // Azure computes Content-MD5 on Put Blob (and checks it when sent).
             (Some(az), _) => self.block(az.content_md5(p.as_ref())),
             (None, Some(g)) => self.block(g.service_md5(p.as_ref())),
+            // S3: the ETag of a single-part object stored without SSE-KMS / SSE-C.
+            (None, None) if self.kind == "s3" => Ok(self
+                .call_opt("head", key, || self.inner.head(&p))?
+                .and_then(|m| m.e_tag.as_deref().and_then(listed_md5::s3_etag_md5))),
             (None, None) => Ok(None),
         }
     }
 
+    fn list_service_md5(&self, prefix: &str, sink: &hbcp_store::Md5Sink<'_>) -> Result<bool> {
+        self.listed_md5s(prefix, sink)
+    }
+
     fn puts_have_service_md5(&self) -> bool {
-        // A whole file is one Put Blob (Azure) or one upload (GCS): the service computes its
-        // MD5. S3's ETag is an MD5 only without SSE-KMS / SSE-C, so S3 is read back.
-        self.azure.is_some() || self.gcs.is_some()
+        // A whole file is one Put Blob (Azure), one upload (GCS) or one PutObject (S3): the
+        // service computes its MD5 (S3's ETag, an MD5 only without SSE-KMS / SSE-C: an
+        // encrypted object's never matches, and it is read back).
+        self.azure.is_some() || self.gcs.is_some() || self.kind == "s3"
     }
 
     fn copy_within(&self, from: &str, to: &str) -> Result<()> {
@@ -2116,10 +2144,10 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
         self.call_os("copy", from, || self.inner.copy(&f, &t))
     }
 
-    fn copy_source(&self, key: &str) -> Result<CopySource> {
+    fn copy_source(&self, key: &str, version: Option<&str>) -> Result<CopySource> {
         let p = self.path(key)?;
         if let Some(s3) = &self.s3 {
-            return Ok(s3_copy::copy_source(s3, p.as_ref()));
+            return Ok(s3_copy::copy_source(s3, p.as_ref(), version));
         }
         if let Some(g) = &self.gcs {
             return Ok(CopySource {
@@ -2128,10 +2156,14 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
                 object: p.as_ref().to_string(),
                 url: None,
                 auth: None,
+                version: match version {
+                    Some(v) => Some(self.gcs_generation(key, &p, v)?),
+                    None => None,
+                },
             });
         }
         match &self.azure {
-            Some(az) => self.block(azure_copy::copy_source(az, p.as_ref())),
+            Some(az) => self.block(azure_copy::copy_source(az, p.as_ref(), version)),
             None => Err(Error::Unsupported {
                 what: format!("server-side copy from {key}"),
                 hint: "this store cannot be read by another service".into(),
@@ -2157,8 +2189,21 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
                 ));
             }
             // The rewrite's answer is not read for a version: the engine asks a HEAD.
-            self.block(g.rewrite_from(&src.bucket, &src.object, p.as_ref()))
-                .map(|()| None)
+            let r = self.block(g.rewrite_from(
+                &src.bucket,
+                &src.object,
+                src.version.as_deref(),
+                p.as_ref(),
+            ));
+            match r {
+                // The generation named (`sourceGeneration`) is gone: overwritten since.
+                Err(Error::NotFound { .. }) if src.version.is_some() => Err(Error::Changed {
+                    key: format!("server-side copy to {key}"),
+                    why: "the generation listed is gone (HTTP 404); a rerun copies the new one"
+                        .into(),
+                }),
+                r => r.map(|()| None),
+            }
         } else if let Some(az) = &self.azure {
             if src.service != "azure" {
                 return Err(unsupported("the source is not Azure; streamed"));
@@ -2270,9 +2315,21 @@ impl<S: ObjectStore + MultipartStore> Store for CloudStore<S> {
 }
 
 /// A server-side copy the service does not implement (an emulator's 501) is
-/// [`Error::Unsupported`], so that the engine copies the file another way.
+/// [`Error::Unsupported`], so that the engine copies the file another way; one the service
+/// refused because the source is no longer the version named ([`CopySource::version`]: 412)
+/// is [`Error::Changed`], so that the file fails named and nothing of it is committed.
 fn not_served<T>(r: Result<T>, what: impl FnOnce() -> String) -> Result<T> {
     match r {
+        Err(Error::Remote {
+            status: Some(s @ 412),
+            ..
+        }) => Err(Error::Changed {
+            key: what(),
+            why: format!(
+                "the service refused to copy the version listed (HTTP {s}); a rerun copies \
+                 the new one"
+            ),
+        }),
         Err(Error::Remote {
             status: Some(501),
             message,

@@ -3,6 +3,11 @@
 //! per object of at most [`COPY_OBJECT_MAX`] bytes; and UploadPartCopy, one range of the
 //! source into one part of a multipart upload, for files the engine copies range by range.
 //!
+//! Both name the source version hbcp planned (`x-amz-copy-source-if-match`, the ETag listed),
+//! so that S3 refuses (412) to copy a source changed since. moto 5 ignores that header (it
+//! checks only `-if-none-match`, on CopyObject); the engine checks the source's version again
+//! before it commits a file copied by ranges, which catches the change there too.
+//!
 //! S3 cannot be handed another endpoint's credential: a copy source on another endpoint or
 //! region is refused here as unsupported, and the engine streams the file instead.
 
@@ -18,15 +23,29 @@ fn service(p: &S3Parts) -> String {
     format!("s3 {} {}", p.base, p.region)
 }
 
-/// The copy source of `object` (its full key in the bucket).
-pub(crate) fn copy_source(p: &S3Parts, object: &str) -> CopySource {
+/// The copy source of `object` (its full key in the bucket), at `version` (its ETag) if given.
+pub(crate) fn copy_source(p: &S3Parts, object: &str, version: Option<&str>) -> CopySource {
     CopySource {
         service: service(p),
         bucket: p.bucket.clone(),
         object: object.to_string(),
         url: None,
         auth: None,
+        version: version.map(str::to_string),
     }
+}
+
+/// The `x-amz-copy-source` header of `src`, with `x-amz-copy-source-if-match` when it names a
+/// version; or [`Error::Unsupported`] when it lives on another endpoint or region.
+fn source_headers(p: &S3Parts, key: &str, src: &CopySource) -> Result<Vec<(&'static str, String)>> {
+    let mut h = vec![("x-amz-copy-source", source_header(p, key, src)?)];
+    if let Some(v) = &src.version {
+        h.push((
+            "x-amz-copy-source-if-match",
+            format!("\"{}\"", v.trim_matches('"')),
+        ));
+    }
+    Ok(h)
 }
 
 /// The `x-amz-copy-source` value of `src`, or [`Error::Unsupported`] when it lives on another
@@ -70,7 +89,7 @@ pub(crate) async fn copy_from(
     object: &str,
     src: &CopySource,
 ) -> Result<Option<String>> {
-    let source = source_header(p, key, src)?;
+    let headers = source_headers(p, key, src)?;
     let body = p
         .request(
             "server-side copy to",
@@ -78,7 +97,7 @@ pub(crate) async fn copy_from(
             reqwest::Method::PUT,
             object,
             &[],
-            vec![("x-amz-copy-source", source)],
+            headers,
         )
         .await?;
     let body = checked(p, key, body)?;
@@ -96,7 +115,11 @@ pub(crate) async fn copy_part(
     src: &CopySource,
     range: std::ops::Range<u64>,
 ) -> Result<String> {
-    let source = source_header(p, key, src)?;
+    let mut headers = source_headers(p, key, src)?;
+    headers.push((
+        "x-amz-copy-source-range",
+        format!("bytes={}-{}", range.start, range.end - 1),
+    ));
     let number = (index + 1).to_string();
     let body = p
         .request(
@@ -105,13 +128,7 @@ pub(crate) async fn copy_part(
             reqwest::Method::PUT,
             object,
             &[("partNumber", &number), ("uploadId", upload_id)],
-            vec![
-                ("x-amz-copy-source", source),
-                (
-                    "x-amz-copy-source-range",
-                    format!("bytes={}-{}", range.start, range.end - 1),
-                ),
-            ],
+            headers,
         )
         .await?;
     let body = checked(p, key, body)?;
