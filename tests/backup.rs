@@ -861,3 +861,54 @@ fn restore_table_and_snapshot_out_of_a_generation_byte_exact_with_dry_run_and_re
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("not empty"), "{r:?}");
 }
+
+#[test]
+fn backup_resumed_after_a_failure_finds_the_hfiles_it_stored_apart_for_a_name_clash() {
+    let (t, src, bk, rep) = sampled();
+    assert_eq!(backup(&s(&src), &s(&bk), &rep, &[]).code, 0);
+    // Two HFiles of one name in two tables, and a new schema file whose place in generation 2
+    // is blocked by a folder: the backup fails after storing the rest.
+    let cfs: Vec<PathBuf> = ["default/usertable", "analytics/daily"]
+        .iter()
+        .map(|t| {
+            let tdir = src.join("data").join(t);
+            let region = fs::read_dir(&tdir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.join(".regioninfo").is_file())
+                .unwrap();
+            fs::read_dir(&region)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| {
+                    let n = p.file_name().unwrap().to_string_lossy().into_owned();
+                    p.is_dir() && !n.starts_with('.') && n != "recovered.edits"
+                })
+                .unwrap()
+        })
+        .collect();
+    let name = format!("{:032x}", 0xc1a5_u64);
+    let placed: Vec<PathBuf> = cfs.iter().map(|cf| cf.join(&name)).collect();
+    fs::write(&placed[0], vec![1u8; 200_000]).unwrap();
+    fs::write(&placed[1], vec![2u8; 300_000]).unwrap();
+    let schema = "data/default/usertable/.tabledesc/.tableinfo.0000000009";
+    fs::write(src.join(schema), b"schema v9").unwrap();
+    let blocked = bk.join("files/2").join(schema);
+    fs::create_dir_all(blocked.join("x")).unwrap();
+    let r = backup(&s(&src), &s(&bk), &rep, &[]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert_eq!(generations(&s(&bk)).len(), 1);
+    fs::remove_dir_all(&blocked).unwrap();
+    let r = backup(&s(&src), &s(&bk), &rep, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("resumed"), "{r:?}");
+    let out = t.path().join("out");
+    let r = restore(&s(&bk), "2", &out);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_tree(&src, &out);
+    let restored: Vec<PathBuf> = placed
+        .iter()
+        .map(|p| out.join(p.strip_prefix(&src).unwrap()))
+        .collect();
+    assert_eq!(sha256sums(&restored), sha256sums(&placed));
+}
