@@ -14,6 +14,7 @@
 mod direct;
 mod error;
 pub mod local;
+mod pool;
 pub mod redact;
 pub mod retry;
 pub mod synthetic;

@@ -439,6 +439,22 @@ impl Store for LocalStore {
         r.read_exact_at(buf, range.start)
     }
 
+    /// Read into an aligned buffer that becomes the returned bytes: a direct read lands in it
+    /// with no bounce copy, it is not filled with zeros first (as [`Store::read_range`]'s `Vec`
+    /// is), and a large one is reused once its bytes are dropped (see [`crate::pool`]).
+    fn read_range_bytes(
+        &self,
+        key: &str,
+        range: Range<u64>,
+        version: Option<&str>,
+    ) -> Result<bytes::Bytes> {
+        let r = self.reader(key, version, range.end - range.start)?;
+        let n = (range.end - range.start) as usize;
+        let mut buf = crate::pool::Pooled(crate::pool::take(n));
+        r.read_piece(&mut buf.0, n, range.start)?;
+        Ok(bytes::Bytes::from_owner(buf))
+    }
+
     fn read_range_to(
         &self,
         key: &str,
@@ -660,6 +676,32 @@ impl Upload for LocalUpload {
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    /// Shared-bytes reads (an upload's ranges) give exactly the bytes asked for, also into a
+    /// reused buffer that held other bytes, refuse a range past the end as a short read, and
+    /// refuse a file whose version changed (here its size).
+    #[test]
+    fn shared_reads_are_exact_also_in_a_reused_buffer() {
+        let d = tempfile::tempdir().unwrap();
+        let n = crate::pool::MIN + 12_345;
+        let a: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+        let b: Vec<u8> = (0..n).map(|i| (i % 13) as u8).collect();
+        std::fs::write(d.path().join("a"), &a).unwrap();
+        std::fs::write(d.path().join("b"), &b).unwrap();
+        let s = LocalStore::new(d.path().to_path_buf());
+        let got = s.read_range_bytes("a", 0..n as u64, None).unwrap();
+        assert_eq!(&got[..], &a[..]);
+        drop(got);
+        let got = s.read_range_bytes("b", 100..n as u64, None).unwrap();
+        assert_eq!(&got[..], &b[100..]);
+        assert!(matches!(
+            s.read_range_bytes("b", 0..n as u64 + 1, None),
+            Err(Error::ShortRead { .. })
+        ));
+        let v = version_of(&std::fs::metadata(d.path().join("a")).unwrap());
+        std::fs::write(d.path().join("a"), &b[..n - 1]).unwrap();
+        assert!(s.read_range_bytes("a", 0..10, Some(&v)).is_err());
+    }
 
     fn list_all(s: &LocalStore) -> Vec<Entry> {
         let out = Mutex::new(Vec::new());
