@@ -452,6 +452,14 @@ pub struct RestoreArgs {
     /// The generation to restore (see `hbcp generations DST`).
     #[arg(long, value_name = "ID")]
     pub generation: String,
+    /// Only this table of the generation (NS:NAME, or NAME for namespace default;
+    /// repeatable), with what it needs to open in HBase, as `copy --table` selects it.
+    #[arg(long, value_name = "NS:NAME", conflicts_with = "snapshot")]
+    pub table: Vec<String>,
+    /// Only this snapshot of the generation, laid out as `copy --snapshot` lays it out (its
+    /// manifest made visible last, its HFiles under archive/).
+    #[arg(long, value_name = "NAME")]
+    pub snapshot: Option<String>,
     /// Write nothing (not the target, not the state folder, no lock): say what would be
     /// copied and kept, as counts, bytes and the first names (with --progress json,
     /// every name as a JSON line on stdout).

@@ -2,9 +2,9 @@
 //! scripts/test.sh. Outside CI, without the emulators, these tests say they were skipped.
 
 use std::fs;
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::s2s::run_env;
 use crate::util::*;
 
 static N: AtomicU64 = AtomicU64::new(0);
@@ -26,19 +26,6 @@ pub(crate) fn container(base: &str, account: &str, tag: &str) -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
     )
-}
-
-fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let o = Command::new(bin())
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    Run {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
 }
 
 fn generated(dir: &std::path::Path) {

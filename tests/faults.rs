@@ -407,10 +407,7 @@ fn gcs_uploads_denied_with_403_fail_fast_naming_the_object_and_nothing_is_retrie
     let files = 7; // 1 large, 5 small, 1 WAL name
     // Listing and reads pass; every JSON API upload is refused.
     let proxy = faultproxy::start(&gcs, Mode::DenyUploads);
-    let key = format!(
-        r#"{{"gcs_base_url":"{}","disable_oauth":true,"client_email":"","private_key_id":"","private_key":""}}"#,
-        proxy.url
-    );
+    let key = crate::clouds::gcs_key(&proxy.url);
     let dst = format!(
         "gs://hbcp-test/denied{}n{}/hbase",
         std::process::id(),
@@ -806,11 +803,7 @@ fn copy_to_gcs_killed_mid_upload_then_rerun_reuses_the_staged_part_objects() {
     two_files_of_8_parts(&src, PART);
     fs::write(src.join("WALs%2Cname with space=1"), b"byte-exact names").unwrap();
     let proxy = faultproxy::start(&gcs, Mode::Pass);
-    let key_for = |base: &str| {
-        format!(
-            r#"{{"gcs_base_url":"{base}","disable_oauth":true,"client_email":"","private_key_id":"","private_key":""}}"#
-        )
-    };
+    let key_for = crate::clouds::gcs_key;
     let cc = CrashCopy {
         src: &src,
         state: &t.path().join("state"),

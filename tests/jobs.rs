@@ -193,12 +193,38 @@ fn jobs_list_show_clean_after_a_completed_a_killed_and_an_interrupted_copy() {
         done_state.starts_with(done_dst.join(".hbcp/jobs")),
         "{done}"
     );
-    // Its journal and the run's checksums are gone, and so the folder that held them.
+    // The run's checksums are gone (the completion manifest holds them); the journal is packed.
     assert!(!done_state.join("journal.log").exists());
-    assert!(!done_state.exists(), "{:?}", fs::read_dir(&done_state));
+    assert!(!done_state.join("copied.manifest.zst").exists());
+    assert!(done_state.join("journal.log.zst").exists());
     assert!(
-        done["journal"].as_str().unwrap().starts_with("removed"),
+        done["journal"].as_str().unwrap().starts_with("packed"),
         "{done}"
+    );
+    // The same copy again unpacks it and trusts it: fewer reads than without it.
+    let gets = |name: &str| {
+        let rep = t.path().join(name);
+        let r = m.run(&[
+            "copy",
+            &s(&small),
+            &s(&done_dst),
+            "--progress",
+            "none",
+            "--report",
+            &s(&rep),
+        ]);
+        assert_eq!(r.code, 0, "{r:?}");
+        let j: Value = serde_json::from_slice(&fs::read(&rep).unwrap()).unwrap();
+        assert_eq!(j["files_skipped"], 2, "{j}");
+        j["latency_by_op_ms"]["get"]["count"].as_u64().unwrap()
+    };
+    let trusted = gets("again.json");
+    assert!(done_state.join("journal.log.zst").exists());
+    fs::remove_file(done_state.join("journal.log.zst")).unwrap();
+    let hashed = gets("again-without-journal.json");
+    assert!(
+        trusted < hashed,
+        "with the journal {trusted} reads, without {hashed}"
     );
     let record = m.state.join("hbcp/jobs").join(&done_id).join("job.json");
     assert!(fs::metadata(&record).unwrap().len() < 2048);
@@ -240,6 +266,7 @@ fn jobs_list_show_clean_after_a_completed_a_killed_and_an_interrupted_copy() {
         "{c:?}"
     );
     assert_eq!(m.records(), before);
+    assert!(done_state.join("journal.log.zst").exists());
     // Nothing is older than an hour.
     let c = m.run(&["jobs", "clean", "--older-than", "1h", "--all"]);
     assert!(c.stdout.contains("removed 0 jobs"), "{c:?}");
@@ -255,6 +282,7 @@ fn jobs_list_show_clean_after_a_completed_a_killed_and_an_interrupted_copy() {
     let mut left = before.clone();
     left.retain(|id| *id != done_id);
     assert_eq!(m.records(), left);
+    assert!(!done_state.exists());
     // The copied data stays.
     assert_same_tree(&small, &done_dst);
 

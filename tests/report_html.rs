@@ -194,7 +194,9 @@ fn report_html_renders_in_headless_chromium_with_problems_first() {
 #[test]
 fn bench_measures_an_endpoint_removes_its_data_and_feeds_the_plan_estimate() {
     let t = tempfile::tempdir().unwrap();
+    // An existing folder (a missing one is removed after: tests/bench_path.rs).
     let target = t.path().join("target");
+    fs::create_dir(&target).unwrap();
     let state = t.path().join("state");
     let run = |args: &[&str]| {
         let o = std::process::Command::new(bin())

@@ -11,115 +11,11 @@
 //!   input), which is for what is found before anything is written.
 
 use std::fs;
-use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 
-use crate::cloud::{azurite, gcs};
+use crate::clouds::Cloud;
 use crate::faultproxy::{self, Mode};
 use crate::util::*;
-
-static N: AtomicU64 = AtomicU64::new(0);
-
-/// A cloud's emulator, reached straight or through a proxy.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
-    Azure,
-    S3,
-    Gcs,
-}
-
-struct Cloud {
-    kind: Kind,
-    /// The emulator's base URL.
-    upstream: String,
-}
-
-/// A fresh folder on one cloud.
-struct Place<'a> {
-    cloud: &'a Cloud,
-    folder: String,
-}
-
-impl Cloud {
-    /// Every cloud whose emulator runs (CI runs all three).
-    fn all() -> Vec<Cloud> {
-        let mut v = Vec::new();
-        if let Some(u) = azurite() {
-            v.push(Cloud {
-                kind: Kind::Azure,
-                upstream: u,
-            });
-        }
-        if let Some(u) = emulator("HBCP_TEST_S3", "moto") {
-            v.push(Cloud {
-                kind: Kind::S3,
-                upstream: u,
-            });
-        }
-        if let Some(u) = gcs() {
-            v.push(Cloud {
-                kind: Kind::Gcs,
-                upstream: u,
-            });
-        }
-        v
-    }
-
-    fn place(&self, tag: &str) -> Place<'_> {
-        Place {
-            cloud: self,
-            folder: format!("{tag}{}n{}", std::process::id(), N.fetch_add(1, Relaxed)),
-        }
-    }
-}
-
-impl Place<'_> {
-    /// The folder's URL when the cloud is reached at `base` (the emulator or a proxy).
-    fn url(&self, base: &str) -> String {
-        match self.cloud.kind {
-            Kind::Azure => format!("{base}/devstoreaccount1/{}/hbase", self.folder),
-            Kind::S3 => format!("s3://hbcp-test/{}/hbase", self.folder),
-            Kind::Gcs => format!("gs://hbcp-test/{}/hbase", self.folder),
-        }
-    }
-
-    /// The environment that sends hbcp to `base`.
-    fn env(&self, base: &str) -> Vec<(&'static str, String)> {
-        match self.cloud.kind {
-            Kind::Azure => vec![],
-            Kind::S3 => vec![("AWS_ENDPOINT_URL", base.to_string())],
-            Kind::Gcs => vec![(
-                "GOOGLE_SERVICE_ACCOUNT_KEY",
-                format!(
-                    r#"{{"gcs_base_url":"{base}","disable_oauth":true,"client_email":"","private_key_id":"","private_key":""}}"#
-                ),
-            )],
-        }
-    }
-
-    /// `hbcp ARGS` with the place reached at `base`; `{}` in an argument is the place's URL.
-    fn run(&self, base: &str, args: &[&str]) -> Run {
-        let url = self.url(base);
-        let args: Vec<String> = args.iter().map(|a| a.replace("{}", &url)).collect();
-        let o = Command::new(bin())
-            .args(&args)
-            .args(["--progress", "none"])
-            .envs(self.env(base))
-            .output()
-            .unwrap();
-        Run {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-
-    /// `src` copied to the place straight (not through any proxy).
-    fn seed(&self, src: &std::path::Path) {
-        let r = self.run(&self.cloud.upstream, &["copy", &s(src), "{}"]);
-        assert_eq!(r.code, 0, "{:?} seed: {r:?}", self.cloud.kind);
-    }
-}
 
 fn report(p: &std::path::Path) -> serde_json::Value {
     serde_json::from_slice(&fs::read(p).unwrap()).unwrap()
@@ -134,15 +30,31 @@ fn files(dir: &std::path::Path, n: u32, size: usize) {
     }
 }
 
+/// `n` files of `size` bytes in a local folder, and a fresh place on `cloud` seeded with them
+/// straight: (folder, source, place).
+fn seeded<'a>(
+    cloud: &'a Cloud,
+    tag: &str,
+    n: u32,
+    size: usize,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    crate::clouds::Place<'a>,
+) {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    files(&src, n, size);
+    let place = cloud.place(tag);
+    place.seed(&src);
+    (t, src, place)
+}
+
 #[test]
 fn a_throttle_answer_is_retried_exactly_as_the_policy_says_on_every_cloud() {
     for cloud in Cloud::all() {
         let kind = cloud.kind;
-        let t = tempfile::tempdir().unwrap();
-        let src = t.path().join("src");
-        files(&src, 1, 10_000);
-        let place = cloud.place("throttle");
-        place.seed(&src);
+        let (t, src, place) = seeded(&cloud, "throttle", 1, 10_000);
 
         // Three 503s, then the read passes: 4 reads, 3 retries, 3 throttles seen.
         let proxy = faultproxy::start(&cloud.upstream, Mode::BusyFirstReads(3));
@@ -195,11 +107,7 @@ fn a_throttle_answer_is_retried_exactly_as_the_policy_says_on_every_cloud() {
 fn a_storm_of_503s_reaches_the_adaptive_concurrency_on_every_cloud() {
     for cloud in Cloud::all() {
         let kind = cloud.kind;
-        let t = tempfile::tempdir().unwrap();
-        let src = t.path().join("src");
-        files(&src, 40, 20_000);
-        let place = cloud.place("storm");
-        place.seed(&src);
+        let (t, src, place) = seeded(&cloud, "storm", 40, 20_000);
         // One ranged read in ten answered 503 (five in a row on one read, which stops the copy,
         // is 1 in 100,000).
         let proxy = faultproxy::start(

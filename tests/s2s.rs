@@ -18,9 +18,9 @@ use crate::util::*;
 
 static N: AtomicU64 = AtomicU64::new(0);
 
-const KEY1: &str =
+pub(crate) const KEY1: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-const ACCT2_KEY: &str = "aGJjcC1zZWNvbmQtYWNjb3VudC1rZXktZm9yLXRlc3RzLW9ubHkh";
+pub(crate) const ACCT2_KEY: &str = "aGJjcC1zZWNvbmQtYWNjb3VudC1rZXktZm9yLXRlc3RzLW9ubHkh";
 
 /// A small HBase-like tree with one file larger than the range size (5 MiB on S3), so that a
 /// file cut into ranges when streamed is also copied by one service request.
@@ -37,6 +37,27 @@ fn tree(dir: &Path) -> u64 {
     let large: Vec<u8> = (0..(6 << 20) + 7).map(|i: u32| (i % 251) as u8).collect();
     std::fs::write(fam.join(format!("{:032x}", 1)), &large).unwrap();
     walk_bytes(dir)
+}
+
+/// A source on Azurite's first account: container `ca` made by the Azure SDK, `src` copied to
+/// its `hbase` folder by hbcp (with `extra`), and a read and list SAS of the container.
+pub(crate) fn azurite_source(py: &str, base: &str, ca: &str, src: &Path, extra: &[&str]) -> String {
+    let ep1 = format!("{base}/devstoreaccount1");
+    sdk(py, &["create", &ep1, "devstoreaccount1", KEY1, ca]);
+    let r = copy(src, Path::new(&format!("{ep1}/{ca}/hbase")), extra);
+    assert_eq!(r.code, 0, "{r:?}");
+    sdk(
+        py,
+        &[
+            "sas-container",
+            &ep1,
+            "devstoreaccount1",
+            KEY1,
+            ca,
+            "rl",
+            "3600",
+        ],
+    )
 }
 
 fn walk_bytes(d: &Path) -> u64 {
@@ -70,6 +91,43 @@ pub(crate) fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
 
 pub(crate) fn report(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The S3 folder of `tag` (`hbase` in it), as the tests here name S3 folders.
+fn url(tag: &str) -> String {
+    format!("s3://hbcp-test/{tag}/hbase")
+}
+
+/// The local [`tree`] copied by hbcp to a fresh S3 folder in ranges of 5 MiB: (temporary
+/// folder, the tree, its bytes, the S3 folder's tag).
+fn s3_source() -> (tempfile::TempDir, std::path::PathBuf, u64, String) {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    let total = tree(&src);
+    let a = tag();
+    let r = copy(
+        &src,
+        Path::new(&url(&a)),
+        &["--range-size", "5MiB", "--no-wals-expected"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    (t, src, total, a)
+}
+
+/// `hbcp copy FROM TO` between two S3 folders with `env`, ranges of 5 MiB, and `extra`.
+fn s3_copy(env: &[(&str, &str)], from: &str, to: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "copy",
+        "--no-wals-expected",
+        from,
+        to,
+        "--progress",
+        "none",
+        "--range-size",
+        "5MiB",
+    ];
+    args.extend_from_slice(extra);
+    run_env(&args, env)
 }
 
 /// `{key: [size, sha256]}` of the objects under `prefix` of an S3 bucket, read by boto3.
@@ -114,38 +172,18 @@ fn s3_to_s3_is_copied_by_the_service_and_never_streams_only_on_request() {
     let Some(py) = emulator("HBCP_TEST_PYTHON", "the Python of .tools/venv (boto3)") else {
         return;
     };
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    let total = tree(&src);
-    let (a, b, c) = (tag(), tag(), tag());
-    let url = |p: &str| format!("s3://hbcp-test/{p}/hbase");
-    let r = copy(
-        &src,
-        Path::new(&url(&a)),
-        &["--range-size", "5MiB", "--no-wals-expected"],
-    );
-    assert_eq!(r.code, 0, "{r:?}");
+    let (t, src, total, a) = s3_source();
+    let (b, c) = (tag(), tag());
 
     // Source and target both through the proxy: every byte hbcp reads or writes is counted.
     let proxy = faultproxy::start(&ep, Mode::Pass);
     let env = [("AWS_ENDPOINT_URL", proxy.url.as_str())];
     let rep = t.path().join("r.json");
-    let r = run_env(
-        &[
-            "copy",
-            "--no-wals-expected",
-            &url(&a),
-            &url(&b),
-            "--progress",
-            "none",
-            "--range-size",
-            "5MiB",
-            "--verify",
-            "size",
-            "--report",
-            &s(&rep),
-        ],
+    let r = s3_copy(
         &env,
+        &url(&a),
+        &url(&b),
+        &["--verify", "size", "--report", &s(&rep)],
     );
     assert_eq!(r.code, 0, "{r:?}");
     let c0 = &proxy.counters;
@@ -172,22 +210,11 @@ fn s3_to_s3_is_copied_by_the_service_and_never_streams_only_on_request() {
     // version the copy's answer gave, and the target still has it: nothing is copied again.
     let copies = c0.copies.load(Relaxed);
     let again = |rep: &Path| {
-        run_env(
-            &[
-                "copy",
-                "--no-wals-expected",
-                &url(&a),
-                &url(&b),
-                "--progress",
-                "none",
-                "--range-size",
-                "5MiB",
-                "--verify",
-                "size",
-                "--report",
-                &s(rep),
-            ],
+        s3_copy(
             &env,
+            &url(&a),
+            &url(&b),
+            &["--verify", "size", "--report", &s(rep)],
         )
     };
     let r = again(&t.path().join("again.json"));
@@ -195,28 +222,29 @@ fn s3_to_s3_is_copied_by_the_service_and_never_streams_only_on_request() {
     assert_eq!(c0.copies.load(Relaxed), copies, "{r:?}");
     assert_eq!(report(&t.path().join("again.json"))["bytes_server_side"], 0);
 
-    // The default verification does not trust the service: it reads source and target.
+    // The default verification does not take the copy's word: `verify` against the local tree
+    // reads the whole target; the copy's own proves each file by the two services' MD5s
+    // (single-part objects) or reads it on both sides (the large file, copied by parts, whose
+    // ETag is no MD5).
     let before = c0.get_body_bytes.load(Relaxed);
     let v = run_env(&["verify", &s(&src), &url(&b), "--progress", "none"], &env);
     assert_eq!(v.code, 0, "{v:?}");
-    let r = run_env(
-        &[
-            "copy",
-            "--no-wals-expected",
-            &url(&a),
-            &url(&c),
-            "--progress",
-            "none",
-            "--range-size",
-            "5MiB",
-        ],
-        &env,
-    );
+    let rep_c = t.path().join("c.json");
+    let r = s3_copy(&env, &url(&a), &url(&c), &["--report", &s(&rep_c)]);
     assert_eq!(r.code, 0, "{r:?}");
     let read = c0.get_body_bytes.load(Relaxed) - before;
+    let large = (6 << 20) + 7;
     assert!(
-        read >= 2 * total + total,
-        "verify + the copy's verification read {read}"
+        read >= total + 2 * large,
+        "verify + the copy's verification read {read} of {total}: {v:?} {r:?}"
+    );
+    let j = report(&rep_c);
+    let ways = &j["verified"]["ways"];
+    assert!(ways["reread"].as_u64().unwrap() >= 1, "{j}");
+    assert_eq!(
+        ways["reread"].as_u64().unwrap() + ways["service"].as_u64().unwrap(),
+        j["verified"]["files"].as_u64().unwrap(),
+        "{j}"
     );
 
     // --s2s never: every byte through hbcp.
@@ -224,22 +252,11 @@ fn s3_to_s3_is_copied_by_the_service_and_never_streams_only_on_request() {
     let put0 = c0.put_data_bytes.load(Relaxed);
     let copies0 = c0.copies.load(Relaxed);
     let rep = t.path().join("n.json");
-    let r = run_env(
-        &[
-            "copy",
-            "--no-wals-expected",
-            &url(&a),
-            &url(&d),
-            "--progress",
-            "none",
-            "--range-size",
-            "5MiB",
-            "--s2s",
-            "never",
-            "--report",
-            &s(&rep),
-        ],
+    let r = s3_copy(
         &env,
+        &url(&a),
+        &url(&d),
+        &["--s2s", "never", "--report", &s(&rep)],
     );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(c0.put_data_bytes.load(Relaxed) - put0 >= total);
@@ -258,38 +275,12 @@ fn a_service_that_answers_copies_501_is_streamed_and_named_once() {
     let Some(ep) = emulator("HBCP_TEST_S3", "moto") else {
         return;
     };
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    let total = tree(&src);
-    let (a, b) = (tag(), tag());
-    let url = |p: &str| format!("s3://hbcp-test/{p}/hbase");
-    assert_eq!(
-        copy(
-            &src,
-            Path::new(&url(&a)),
-            &["--range-size", "5MiB", "--no-wals-expected"]
-        )
-        .code,
-        0
-    );
+    let (t, src, total, a) = s3_source();
+    let b = tag();
     let proxy = faultproxy::start(&ep, Mode::NoCopies);
     let env = [("AWS_ENDPOINT_URL", proxy.url.as_str())];
     let rep = t.path().join("r.json");
-    let r = run_env(
-        &[
-            "copy",
-            "--no-wals-expected",
-            &url(&a),
-            &url(&b),
-            "--progress",
-            "none",
-            "--range-size",
-            "5MiB",
-            "--report",
-            &s(&rep),
-        ],
-        &env,
-    );
+    let r = s3_copy(&env, &url(&a), &url(&b), &["--report", &s(&rep)]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(proxy.counters.copies.load(Relaxed) > 0);
     assert!(proxy.counters.put_data_bytes.load(Relaxed) >= total);
@@ -311,10 +302,7 @@ fn gcs_to_gcs_is_rewritten_by_the_service() {
     let a = format!("{}/hbase", tag());
     hbcp_testkit::gcs_emulator::upload_tree(&base, "hbcp-test", &a, &src).unwrap();
     let proxy = faultproxy::start(&base, Mode::Pass);
-    let key = format!(
-        r#"{{"gcs_base_url":"{}","disable_oauth":true,"client_email":"","private_key_id":"","private_key":""}}"#,
-        proxy.url
-    );
+    let key = crate::clouds::gcs_key(&proxy.url);
     let env = [("GOOGLE_SERVICE_ACCOUNT_KEY", key.as_str())];
     let b = format!("gs://hbcp-test/{}/hbase", tag());
     let rep = t.path().join("r.json");
@@ -355,28 +343,7 @@ fn azurite_to_another_account_is_copied_from_the_sources_sas_and_streamed_withou
     let ep1 = format!("{base}/devstoreaccount1");
     let ep2 = format!("{base}/hbcpacct2");
     let (ca, cb, cc) = (tag(), tag(), tag());
-    sdk(&py, &["create", &ep1, "devstoreaccount1", KEY1, &ca]);
-    assert_eq!(
-        copy(
-            &src,
-            Path::new(&format!("{ep1}/{ca}/hbase")),
-            &["--no-wals-expected"]
-        )
-        .code,
-        0
-    );
-    let sas = sdk(
-        &py,
-        &[
-            "sas-container",
-            &ep1,
-            "devstoreaccount1",
-            KEY1,
-            &ca,
-            "rl",
-            "3600",
-        ],
-    );
+    let sas = azurite_source(&py, &base, &ca, &src, &["--no-wals-expected"]);
     let proxy = faultproxy::start(&base, Mode::Pass);
     let env = [("HBCP_AZURE_KEY_HBCPACCT2", ACCT2_KEY)];
     let target = |c: &str| format!("{}/hbcpacct2/{c}/hbase", proxy.url);
@@ -575,21 +542,7 @@ fn azurite_to_azurite_copy_of_the_bundled_sample_moves_less_than_the_root_throug
     let ep1 = format!("{base}/devstoreaccount1");
     let ep2 = format!("{base}/hbcpacct2");
     let (ca, cb) = (tag(), tag());
-    sdk(&py, &["create", &ep1, "devstoreaccount1", KEY1, &ca]);
-    let r = copy(&sample, Path::new(&format!("{ep1}/{ca}/hbase")), &[]);
-    assert_eq!(r.code, 0, "{r:?}");
-    let sas = sdk(
-        &py,
-        &[
-            "sas-container",
-            &ep1,
-            "devstoreaccount1",
-            KEY1,
-            &ca,
-            "rl",
-            "3600",
-        ],
-    );
+    let sas = azurite_source(&py, &base, &ca, &sample, &[]);
     let proxy = faultproxy::start(&base, Mode::Pass);
     let rep = t.path().join("r.json");
     let r = run_env(

@@ -17,12 +17,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use crate::azure_auth::sdk;
 use crate::cloud::{azurite, gcs};
 use crate::faultproxy::{self, Mode};
-use crate::s2s::{local_digest, report, run_env, s3_digest, tag};
+use crate::s2s::{ACCT2_KEY, KEY1, azurite_source, local_digest, report, run_env, s3_digest, tag};
 use crate::util::*;
-
-const KEY1: &str =
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-const ACCT2_KEY: &str = "aGJjcC1zZWNvbmQtYWNjb3VudC1rZXktZm9yLXRlc3RzLW9ubHkh";
 
 /// `size` bytes of version `v` of a file (two versions differ in every range).
 fn version(size: u64, v: u8) -> Vec<u8> {
@@ -142,23 +138,7 @@ fn azurite_a_source_changed_before_copy_blob_from_url_fails_named_then_the_new_v
     let ep1 = format!("{base}/devstoreaccount1");
     let ep2 = format!("{base}/hbcpacct2");
     let (ca, cb) = (tag(), tag());
-    sdk(&py, &["create", &ep1, "devstoreaccount1", KEY1, &ca]);
-    assert_eq!(
-        copy(&src, Path::new(&format!("{ep1}/{ca}/hbase")), &[]).code,
-        0
-    );
-    let sas = sdk(
-        &py,
-        &[
-            "sas-container",
-            &ep1,
-            "devstoreaccount1",
-            KEY1,
-            &ca,
-            "rl",
-            "3600",
-        ],
-    );
+    let sas = azurite_source(&py, &base, &ca, &src, &[]);
     // Before the copy request: version 2 at the source, by the Azure SDK.
     let (py2, ep1b, ca2, src2) = (py.clone(), ep1.clone(), ca.clone(), src.clone());
     let hook: faultproxy::Hook = Box::new(move || {
@@ -227,10 +207,7 @@ fn gcs_a_source_changed_before_the_rewrite_fails_named_then_the_new_version_is_c
             .unwrap();
     });
     let run = |proxy: &faultproxy::Proxy| {
-        let key = format!(
-            r#"{{"gcs_base_url":"{}","disable_oauth":true,"client_email":"","private_key_id":"","private_key":""}}"#,
-            proxy.url
-        );
+        let key = crate::clouds::gcs_key(&proxy.url);
         run_env(
             &[
                 "copy",

@@ -22,9 +22,12 @@ fn tree(src: &std::path::Path) {
     }
 }
 
-/// The tree, plus a family of 8 HFiles of 512 KiB (a shard slowed down stays under way), and its
-/// plan cut in 64 KiB ranges: (folder, source, target, plan).
-fn planned_with_big_files() -> (
+/// The tree (plus, with `big`, a family of 8 HFiles of 512 KiB, so that a shard slowed down
+/// stays under way) and its plan, made with `extra` arguments: (folder, source, target, plan).
+fn planned(
+    big: bool,
+    extra: &[&str],
+) -> (
     tempfile::TempDir,
     std::path::PathBuf,
     std::path::PathBuf,
@@ -33,48 +36,34 @@ fn planned_with_big_files() -> (
     let t = tempfile::tempdir().unwrap();
     let (src, dst) = (t.path().join("src"), t.path().join("dst"));
     tree(&src);
-    let fam = src.join("data/default/big/0123456789abcdef0123456789abcdef/cf");
-    fs::create_dir_all(&fam).unwrap();
-    for i in 0..8u32 {
-        fs::write(
-            fam.join(format!("{:032x}", 7000 + i)),
-            vec![i as u8; 512 * 1024],
-        )
-        .unwrap();
+    if big {
+        let fam = src.join("data/default/big/0123456789abcdef0123456789abcdef/cf");
+        fs::create_dir_all(&fam).unwrap();
+        for i in 0..8u32 {
+            fs::write(
+                fam.join(format!("{:032x}", 7000 + i)),
+                vec![i as u8; 512 * 1024],
+            )
+            .unwrap();
+        }
     }
     let plan = t.path().join("p.plan");
-    let r = hbcp([
-        "plan",
-        &s(&src),
-        &s(&dst),
-        "--out",
-        &s(&plan),
-        "--range-size",
-        "64KiB",
-    ]);
+    let mut args = vec![
+        "plan".to_string(),
+        s(&src),
+        s(&dst),
+        "--out".into(),
+        s(&plan),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let r = hbcp(&args);
     assert_eq!(r.code, 0, "{r:?}");
     (t, src, dst, plan)
 }
 
 #[test]
 fn run_three_shards_in_parallel_then_finalize_equals_a_single_copy() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
-    tree(&src);
-    let plan = t.path().join("p.plan");
-    assert_eq!(
-        hbcp([
-            "plan",
-            &s(&src),
-            &s(&dst),
-            "--out",
-            &s(&plan),
-            "--range-size",
-            "64KiB"
-        ])
-        .code,
-        0
-    );
+    let (t, src, dst, plan) = planned(false, &["--range-size", "64KiB"]);
     // Finalize before any shard ran: nothing to finalize.
     let r = hbcp(["finalize", &s(&plan)]);
     assert_eq!(r.code, 1, "{r:?}");
@@ -136,23 +125,7 @@ fn run_three_shards_in_parallel_then_finalize_equals_a_single_copy() {
 
 #[test]
 fn finalize_lists_the_missing_shards_and_a_rerun_of_one_shard_completes_the_job() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
-    tree(&src);
-    let plan = t.path().join("p.plan");
-    assert_eq!(
-        hbcp([
-            "plan",
-            &s(&src),
-            &s(&dst),
-            "--out",
-            &s(&plan),
-            "--range-size",
-            "64KiB"
-        ])
-        .code,
-        0
-    );
+    let (_t, src, dst, plan) = planned(false, &["--range-size", "64KiB"]);
     for i in [0, 2] {
         let r = hbcp([
             "run",
@@ -197,14 +170,7 @@ fn finalize_lists_the_missing_shards_and_a_rerun_of_one_shard_completes_the_job(
 
 #[test]
 fn run_rejects_a_bad_shard_spec() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
-    tree(&src);
-    let plan = t.path().join("p.plan");
-    assert_eq!(
-        hbcp(["plan", &s(&src), &s(&dst), "--out", &s(&plan)]).code,
-        0
-    );
+    let (_t, _, _, plan) = planned(false, &[]);
     for bad in ["3/3", "x/2", "1"] {
         let r = hbcp(["run", &s(&plan), "--shard", bad]);
         assert_eq!(r.code, 2, "{bad}: {r:?}");
@@ -215,7 +181,7 @@ fn run_rejects_a_bad_shard_spec() {
 #[test]
 fn a_shard_killed_midway_and_rerun_alone_lets_finalize_succeed() {
     use std::io::{BufRead, BufReader};
-    let (_t, src, dst, plan) = planned_with_big_files();
+    let (_t, src, dst, plan) = planned(true, &["--range-size", "64KiB"]);
     assert_eq!(
         hbcp(["run", &s(&plan), "--shard", "0/2", "--progress", "none"]).code,
         0
@@ -286,12 +252,7 @@ fn plan_with_range_size(from: &std::path::Path, to: &std::path::Path, range_size
 /// at once.
 #[test]
 fn status_of_4000000000_shards_and_plans_cut_at_0_bytes_are_bad_input() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
-    tree(&src);
-    let plan = t.path().join("p.plan");
-    let r = hbcp(["plan", &s(&src), &s(&dst), "--out", &s(&plan)]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let (t, _, dst, plan) = planned(false, &[]);
     let r = hbcp_within(&["status", &s(&plan), "--shards", "4000000000"], 20);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("--shards 4000000000"), "{r:?}");
@@ -317,7 +278,7 @@ fn status_of_4000000000_shards_and_plans_cut_at_0_bytes_are_bad_input() {
 #[test]
 fn status_sees_shards_run_from_other_state_folders_through_the_target() {
     use std::io::{BufRead, BufReader};
-    let (t, src, dst, plan) = planned_with_big_files();
+    let (t, src, dst, plan) = planned(true, &["--range-size", "64KiB"]);
     let state = |i: u32| s(&t.path().join(format!("machine{i}")));
     let r = hbcp([
         "run",

@@ -187,8 +187,8 @@ fn damaged(path: &Path, why: impl Into<String>) -> Error {
 
 /// Where a block is and what it starts with.
 #[derive(Debug)]
-struct BlockRef {
-    first: Box<str>,
+pub(crate) struct BlockRef {
+    pub(crate) first: Box<str>,
     at: u64,
     len: u32,
     zstd: bool,
@@ -231,7 +231,7 @@ impl Block {
 pub(crate) struct Table {
     path: PathBuf,
     file: File,
-    blocks: Vec<BlockRef>,
+    pub(crate) blocks: Vec<BlockRef>,
     pub(crate) records: u64,
     cache: Mutex<VecDeque<(usize, Arc<Block>)>>,
 }

@@ -102,6 +102,22 @@ impl KeyMap {
     pub fn iter(&self) -> impl Iterator<Item = Result<(String, String, u64)>> + '_ {
         Iter::<PairRec>::new(&self.table)
     }
+
+    /// The entries whose key starts with `prefix`, in key order; the blocks before the first
+    /// of them are not read (a listing of one folder of a generation costs that folder).
+    pub fn iter_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = Result<(String, String, u64)>> + 'a {
+        let mut it = Iter::<PairRec>::new(&self.table);
+        it.next = self
+            .table
+            .blocks
+            .partition_point(|b| &*b.first <= prefix)
+            .saturating_sub(1);
+        it.skip_while(move |r| matches!(r, Ok((k, _, _)) if k.as_str() < prefix))
+            .take_while(move |r| !matches!(r, Ok((k, _, _)) if !k.starts_with(prefix)))
+    }
 }
 
 impl KeyMapBuilder {
@@ -154,6 +170,21 @@ mod tests {
         let got: Vec<_> = m.iter().map(|r| r.unwrap()).collect();
         let exp: Vec<_> = want.into_iter().map(|(k, (v, n))| (k, v, n)).collect();
         assert_eq!(got, exp);
+        // A prefix listing is the map's entries under it, whatever block it starts in.
+        for p in [
+            "",
+            "data/",
+            "data/default/t/r1/",
+            "data/default/t/r10/",
+            "data/default/t/r7/cf/0",
+            "data/default/t/r9/cf/ffff",
+            "a",
+            "zzz",
+        ] {
+            let got: Vec<_> = m.iter_prefix(p).map(|r| r.unwrap()).collect();
+            let want: Vec<_> = exp.iter().filter(|e| e.0.starts_with(p)).cloned().collect();
+            assert_eq!(got, want, "{p:?}");
+        }
         let dir = m._dir.0.clone();
         drop(m);
         assert!(!dir.exists(), "the scratch folder goes with the map");

@@ -715,6 +715,7 @@ pub fn generations(a: GenerationsSpec) -> Result<Exit> {
 
 /// `hbcp restore`.
 pub fn restore(a: RestoreSpec, observer: &Arc<dyn crate::Observer>) -> Result<Exit> {
+    let spec = crate::select::spec(&a.select)?;
     let (backup_end, layout) = open_backup(&a.dst, a.tuning.allow_http)?;
     let display = backup_end.url.display.clone();
     let listing = list_generations(backup_end.store.as_ref())?;
@@ -745,6 +746,9 @@ pub fn restore(a: RestoreSpec, observer: &Arc<dyn crate::Observer>) -> Result<Ex
     };
     let dst =
         crate::commands::open_target_for(&a.target, &backup_end, a.tuning.allow_http, !a.dry_run)?;
+    if spec.is_view() {
+        return crate::genrestore::restore_selection(a, spec, backup_end, id, dst, observer);
+    }
     // The source is the generation's view, opened below under the job's state folder (the
     // job is built on the backup store, whose capabilities the view shares).
     let src = End {

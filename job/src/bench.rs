@@ -72,6 +72,31 @@ fn sub_url(dst: &str, folder: &str) -> String {
     }
 }
 
+/// The folders a bench is about to create above its own (the missing ones of the path it was
+/// given), removed when dropped, deepest first, each only if empty: `hbcp bench /new/path`
+/// leaves no folder behind.
+struct MadeFolders(Vec<std::path::PathBuf>);
+
+impl MadeFolders {
+    fn before(path: &std::path::Path) -> MadeFolders {
+        let mut missing = Vec::new();
+        let mut p = Some(path);
+        while let Some(x) = p.filter(|x| !x.as_os_str().is_empty() && !x.exists()) {
+            missing.push(x.to_path_buf());
+            p = x.parent();
+        }
+        MadeFolders(missing)
+    }
+}
+
+impl Drop for MadeFolders {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
 /// `hbcp bench`.
 pub fn bench(a: BenchSpec) -> Result<Exit> {
     if a.files == 0 || a.size == 0 {
@@ -83,6 +108,11 @@ pub fn bench(a: BenchSpec) -> Result<Exit> {
     let folder = format!("hbcp-bench-{}", std::process::id());
     let parent = parse_url(&a.dst, a.allow_http)?;
     let url = parse_url(&sub_url(&a.dst, &folder), a.allow_http)?;
+    // A local folder that does not exist yet is made for the bench and removed after it.
+    let _made = match &parent.endpoint {
+        hbcp_store::Endpoint::Local(p) => MadeFolders::before(p),
+        _ => MadeFolders(Vec::new()),
+    };
     let dst = crate::commands::open_bench_target(&url, a.allow_http)?;
     let file_size = (a.size / a.files).max(1);
     let src = SyntheticStore::new(a.files, file_size, 0x5eed);

@@ -610,12 +610,54 @@ fn copy(a: CopySpec, observer: &Arc<dyn Observer>) -> Result<Exit> {
         }
         return execute(job, &feed);
     };
+    copy_view(
+        observer,
+        "copy",
+        (src, dst),
+        (&spec, view, prep.sel),
+        &identity,
+        a.tuning,
+        delete_extra,
+        a.dry_run,
+        |_| Ok(()),
+    )
+}
+
+/// Copy a table or snapshot `view` of `ends.0` (resolved by [`crate::select::prepare`], with
+/// its selection) to `ends.1`, verified: `copy --table/--snapshot`, and `restore --table/
+/// --snapshot` out of a generation. `adjust` sets what differs in the job, or refuses it,
+/// before anything is written.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn copy_view(
+    observer: &Arc<dyn Observer>,
+    command: &str,
+    (src, dst): (End, End),
+    (spec, view, sel): (&hbcp_planner::SelectSpec, hbcp_planner::View, Selection),
+    identity: &[String],
+    tuning: Tuning,
+    delete_extra: Option<hbcp_verifier::check::DeleteExtra>,
+    dry_run: bool,
+    adjust: impl FnOnce(&mut Job) -> Result<()>,
+) -> Result<Exit> {
     let skip = crate::select::identity_at_target(&view, dst.store.as_ref())?;
+    let vstore = crate::select::view_store(&src, spec, None);
+    let view_end = End {
+        store: vstore.clone(),
+        url: src.url.clone(),
+    };
+    let mut job = build_job(
+        observer, command, view_end, dst, identity, tuning, None, None,
+    )?;
+    job.publish = view.publish.clone();
+    job.hbase = hbase_layout(Some(spec), &sel);
+    job.target_selection = sel.clone();
+    job.delete_extra = delete_extra;
+    job.selection_findings = view_findings(&view);
+    adjust(&mut job)?;
     for k in &skip {
         errln!("hbcp: the target already has {k}: kept as it is");
     }
-    let sel = prep.sel;
-    if let Some(p) = view.publish.as_ref().filter(|_| !a.dry_run) {
+    if let Some(p) = view.publish.as_ref().filter(|_| !dry_run) {
         let mut first = Vec::new();
         crate::select::copy_entries(&view, &sel, &skip, &mut |e, o| {
             if e.key.starts_with(&p.tmp) {
@@ -623,19 +665,8 @@ fn copy(a: CopySpec, observer: &Arc<dyn Observer>) -> Result<Exit> {
             }
             Ok(())
         })?;
-        crate::select::put_manifest_first(src.store.as_ref(), dst.store.as_ref(), &first, p)?;
+        crate::select::put_manifest_first(src.store.as_ref(), job.dst.store.as_ref(), &first, p)?;
     }
-    let vstore = crate::select::view_store(&src, &spec, None);
-    let src = End {
-        store: vstore.clone(),
-        url: src.url,
-    };
-    let mut job = build_job(observer, "copy", src, dst, &identity, a.tuning, None, None)?;
-    job.publish = view.publish.clone();
-    job.hbase = hbase_layout(Some(&spec), &sel);
-    job.target_selection = sel.clone();
-    job.delete_extra = delete_extra;
-    job.selection_findings = view_findings(&view);
     // The view's files stream from its sealed list; each key's sources are known to the view
     // store before the engine can read it.
     let feed = move |_: &dyn Store, sink: &ListSink<'_>| {
@@ -644,8 +675,8 @@ fn copy(a: CopySpec, observer: &Arc<dyn Observer>) -> Result<Exit> {
             sink(e)
         })
     };
-    if a.dry_run {
-        return crate::dryrun::copy(&job, &feed, a.delete_extra);
+    if dry_run {
+        return crate::dryrun::copy(&job, &feed, job.delete_extra.is_some());
     }
     execute(job, &feed)
 }

@@ -299,7 +299,10 @@ pub(crate) fn copy(job: &Job, feed: &hbcp_engine::Feed<'_>, delete_extra: bool) 
             "--delete-extra: the files it would remove are found by the verification, which a dry run does not do".into(),
         );
     }
-    Ok(dry.print(&format!("copy {} -> {}", job.src.url, job.dst.url), &notes))
+    Ok(dry.print(
+        &format!("{} {} -> {}", job.command, job.src.url, job.dst.url),
+        &notes,
+    ))
 }
 
 /// A scratch folder in the system's temporary folder, removed when dropped: the dry run's

@@ -509,21 +509,19 @@ impl Store for GenView {
         self.inner.retry_tally()
     }
     fn list(&self, prefix: &str, sink: &ListSink<'_>) -> hbcp_store::Result<()> {
-        for r in self.at.iter() {
+        for r in self.at.iter_prefix(prefix) {
             let (k, at, size) = r.map_err(index_err)?;
-            if k.starts_with(prefix) {
-                sink(Entry {
-                    key: k,
-                    size,
-                    version: None,
-                    modified: None,
-                    kind: if at.is_empty() {
-                        EntryKind::Dir
-                    } else {
-                        EntryKind::File
-                    },
-                })?;
-            }
+            sink(Entry {
+                key: k,
+                size,
+                version: None,
+                modified: None,
+                kind: if at.is_empty() {
+                    EntryKind::Dir
+                } else {
+                    EntryKind::File
+                },
+            })?;
         }
         Ok(())
     }

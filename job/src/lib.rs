@@ -20,6 +20,7 @@ mod bench;
 mod commands;
 mod dryrun;
 mod genproof;
+mod genrestore;
 mod genstore;
 mod heartbeat;
 mod jobs;

@@ -497,6 +497,9 @@ pub struct RestoreSpec {
     pub target: String,
     /// `--generation ID`.
     pub generation: String,
+    /// `--table` / `--snapshot`: only this table or snapshot out of the generation (the other
+    /// fields of the selection stay unset).
+    pub select: HbaseSelectSpec,
     /// Tuning.
     pub tuning: Tuning,
     /// `--dry-run`: say what would be done, write nothing.

@@ -13,6 +13,11 @@ pub(crate) fn run(a: RestoreArgs, ctx: Ctx) -> anyhow::Result<Exit> {
         dst: a.dst,
         target: a.target,
         generation: a.generation,
+        select: hbcp_job::spec::HbaseSelectSpec {
+            table: a.table,
+            snapshot: a.snapshot,
+            ..Default::default()
+        },
         dry_run: a.dry_run,
     }))
 }

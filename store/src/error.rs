@@ -118,6 +118,16 @@ pub enum Error {
         /// The last failure.
         last: Box<Error>,
     },
+    /// A throttle answer (429, 503) whose `Retry-After` header asked for `wait`: made by a
+    /// sender ([`crate::retry::asked_to_wait`]) and taken apart by the retry policy, which waits
+    /// that long; classified as `last` is.
+    #[error("{last}")]
+    RetryAfter {
+        /// The wait the service asked for.
+        wait: std::time::Duration,
+        /// The answer.
+        last: Box<Error>,
+    },
 }
 
 /// Why an endpoint cannot be used, classified from the transport error or the service's
@@ -184,12 +194,18 @@ impl Error {
         }
     }
 
+    /// The failure itself: the last one inside [`Error::Exhausted`] (and the answer inside
+    /// [`Error::RetryAfter`]), else this one. Every classifier judges it.
+    pub fn cause(&self) -> &Error {
+        match self {
+            Error::Exhausted { last, .. } | Error::RetryAfter { last, .. } => last.cause(),
+            e => e,
+        }
+    }
+
     /// Whether the same request may succeed if tried again.
     pub fn is_retryable(&self) -> bool {
-        if let Error::Exhausted { last, .. } = self {
-            return last.is_retryable();
-        }
-        match self {
+        match self.cause() {
             Error::Remote { retryable, .. } => *retryable,
             // A name server or a service that does not answer may be back in a moment.
             Error::Access {
@@ -213,11 +229,8 @@ impl Error {
     /// Whether the whole job must stop (no point going on with other files): a full disk, a
     /// bad URL, an endpoint that cannot be reached or a credential that does not do.
     pub fn is_fatal(&self) -> bool {
-        if let Error::Exhausted { last, .. } = self {
-            return last.is_fatal();
-        }
         matches!(
-            self,
+            self.cause(),
             Error::NoSpace { .. } | Error::BadUrl { .. } | Error::Access { .. }
         )
     }
@@ -225,10 +238,7 @@ impl Error {
     /// Whether this is a credential or permission problem (missing, refused, expired, clock
     /// skew, a permission lacking): found before the first write, it is bad input (exit 2).
     pub fn is_auth(&self) -> bool {
-        if let Error::Exhausted { last, .. } = self {
-            return last.is_auth();
-        }
-        match self {
+        match self.cause() {
             Error::PermissionDenied { .. } => true,
             Error::Access { problem, .. } => !matches!(
                 problem,
@@ -241,20 +251,17 @@ impl Error {
     /// Whether the endpoint cannot be used at all as named (unreachable, credential, missing
     /// container): found before the first write, it is bad input (exit 2).
     pub fn is_endpoint(&self) -> bool {
-        if let Error::Exhausted { last, .. } = self {
-            return last.is_endpoint();
-        }
-        matches!(self, Error::Access { .. } | Error::PermissionDenied { .. })
+        matches!(
+            self.cause(),
+            Error::Access { .. } | Error::PermissionDenied { .. }
+        )
     }
 
     /// Whether the service asked us to slow down: HTTP 429, or 503 (Azure's ServerBusy, S3's
     /// SlowDown), by the status, not the words of the message.
     pub fn is_throttle(&self) -> bool {
-        if let Error::Exhausted { last, .. } = self {
-            return last.is_throttle();
-        }
         matches!(
-            self,
+            self.cause(),
             Error::Remote {
                 status: Some(429 | 503),
                 ..
@@ -266,10 +273,7 @@ impl Error {
     /// name that cannot be used): neither retrying nor resuming helps until the operator
     /// changes something. A service or network failure (HTTP 5xx, a reset, a timeout) is not.
     pub fn is_bad_input(&self) -> bool {
-        if let Error::Exhausted { last, .. } = self {
-            return last.is_bad_input();
-        }
-        match self {
+        match self.cause() {
             Error::BadUrl { .. } | Error::BadKey { .. } | Error::PermissionDenied { .. } => true,
             Error::Io { source, .. } => matches!(
                 source.kind(),
@@ -290,9 +294,6 @@ impl Error {
 
     /// Whether this means the object is absent.
     pub fn is_not_found(&self) -> bool {
-        if let Error::Exhausted { last, .. } = self {
-            return last.is_not_found();
-        }
-        matches!(self, Error::NotFound { .. })
+        matches!(self.cause(), Error::NotFound { .. })
     }
 }

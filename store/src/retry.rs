@@ -13,6 +13,12 @@
 //! tries it again; what such a loop still retries (a body cut off after its answer began, a
 //! local I/O error) it retries with the same [`Tries`].
 //!
+//! A throttle answer's `Retry-After` (seconds or an HTTP date) is honoured: the wait before the
+//! next try is the one the service asked for when that is longer than the backoff, capped at
+//! 30 s ([`asked_to_wait`], read by hbcp's own senders: Azure's blocks, listings and copies,
+//! S3's multipart and copy requests, the GCS JSON API; object_store does not show the answer's
+//! headers, so its requests wait the backoff).
+//!
 //! What is retried is decided by [`crate::Error::is_retryable`], what is a throttle by
 //! [`crate::Error::is_throttle`]: by status, not by the words of a message.
 
@@ -61,6 +67,42 @@ fn backoff_from(base_ms: f64, attempt: u32, noise: u64) -> Duration {
 /// (not implemented) or 505 says the same every time. Every sender classifies by this one list.
 pub fn status_may_pass(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// The wait a service asked for in a `Retry-After` header of a throttle answer (429, 503): a
+/// number of seconds, or an HTTP date (then the time from `now` until it; a date passed is no
+/// wait). `None` when the value is neither.
+pub fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// `e`, carrying the wait the service asked for in its `Retry-After` header (`header`, the
+/// value as received) when `e` is a throttle and the header says one; else `e` as it is.
+/// Every sender that reads an answer's headers passes its failures through this, and the
+/// policy ([`Tries::judge`]) takes the wait off again.
+pub fn asked_to_wait(e: Error, header: Option<&str>) -> Error {
+    match header.and_then(|h| retry_after(h, std::time::SystemTime::now())) {
+        Some(wait) if e.is_throttle() => Error::RetryAfter {
+            wait,
+            last: Box::new(e),
+        },
+        _ => e,
+    }
+}
+
+/// The wait before try `attempt + 1` when the service asked for `asked` (its `Retry-After`):
+/// that, capped at 30 s, when it is longer than the backoff; else the backoff.
+fn wait_before(backoff: Duration, asked: Option<Duration>) -> Duration {
+    let cap = Duration::from_millis(CAP_MS as u64);
+    match asked {
+        Some(a) if a > backoff => a.min(cap),
+        _ => backoff,
+    }
 }
 
 /// A jitter seed from the clock.
@@ -139,9 +181,12 @@ impl<'a> Tries<'a> {
     /// not already given up on by a policy below, and tries remain; a retryable failure on the
     /// last try comes back as [`Error::Exhausted`].
     pub fn judge<T>(&mut self, r: Result<T>) -> Verdict<T> {
-        let e = match r {
+        let (e, asked) = match r {
             Ok(v) => return Verdict::Return(Ok(v)),
-            Err(e) => e,
+            // The wait the service asked for is this policy's to take: what goes on is the
+            // answer itself.
+            Err(Error::RetryAfter { wait, last }) => (*last, Some(wait)),
+            Err(e) => (e, None),
         };
         if let Some(t) = self.tally {
             if e.is_throttle() {
@@ -160,7 +205,10 @@ impl<'a> Tries<'a> {
         if let Some(t) = self.tally {
             t.retries.fetch_add(1, Relaxed);
         }
-        let wait = backoff(self.attempt, clock_noise() ^ u64::from(self.attempt));
+        let wait = wait_before(
+            backoff(self.attempt, clock_noise() ^ u64::from(self.attempt)),
+            asked,
+        );
         self.attempt += 1;
         Verdict::Retry { error: e, wait }
     }
@@ -274,5 +322,76 @@ mod tests {
             Verdict::Retry { .. }
         ));
         assert_eq!(tally.throttles(), 2);
+    }
+
+    #[test]
+    fn a_retry_after_longer_than_the_backoff_is_waited_capped_at_30_s_and_a_shorter_one_is_not() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        // The three forms: seconds, and an HTTP date (IMF-fixdate, and RFC 850's form).
+        assert_eq!(retry_after(" 12 ", now), Some(Duration::from_secs(12)));
+        let at = httpdate::fmt_http_date(now + Duration::from_secs(20));
+        assert_eq!(retry_after(&at, now), Some(Duration::from_secs(20)));
+        assert_eq!(
+            retry_after("Tuesday, 14-Nov-23 22:13:40 GMT", now),
+            Some(Duration::from_secs(20))
+        );
+        // A date passed is no wait; a value that is neither is not a Retry-After.
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(5));
+        assert_eq!(retry_after(&past, now), Some(Duration::ZERO));
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-3", now), None);
+
+        // What the policy waits: the service's ask when longer than the backoff, capped.
+        let b = Duration::from_millis(1_500);
+        assert_eq!(wait_before(b, None), b);
+        assert_eq!(wait_before(b, Some(Duration::from_secs(1))), b);
+        assert_eq!(
+            wait_before(b, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            wait_before(b, Some(Duration::from_secs(3600))),
+            Duration::from_secs(30)
+        );
+
+        // Through the policy: a 503 asking for 20 s is waited 20 s (longer than any first
+        // backoff), counted as the throttle it is, and what is retried is the answer itself.
+        let tally = Tally::default();
+        let mut tries = Tries::new(Some(&tally));
+        let asked = asked_to_wait(remote(503, true), Some("20"));
+        assert!(asked.is_throttle() && asked.is_retryable(), "{asked}");
+        match tries.judge::<()>(Err(asked)) {
+            Verdict::Retry { wait, error } => {
+                assert_eq!(wait, Duration::from_secs(20));
+                assert!(matches!(
+                    error,
+                    Error::Remote {
+                        status: Some(503),
+                        ..
+                    }
+                ));
+            }
+            v => panic!("{v:?}"),
+        }
+        assert_eq!((tally.throttles(), tally.retries()), (1, 1));
+        // Given up on, the last answer is kept without the wait.
+        let mut tries = Tries::with_attempts(None, 1);
+        match tries.judge::<()>(Err(asked_to_wait(remote(429, true), Some("3")))) {
+            Verdict::Return(Err(Error::Exhausted { last, .. })) => {
+                assert!(matches!(
+                    *last,
+                    Error::Remote {
+                        status: Some(429),
+                        ..
+                    }
+                ));
+            }
+            v => panic!("{v:?}"),
+        }
+        // Only a throttle carries the ask: a 500 with a Retry-After waits the backoff.
+        assert!(matches!(
+            asked_to_wait(remote(500, true), Some("20")),
+            Error::Remote { .. }
+        ));
     }
 }

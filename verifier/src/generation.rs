@@ -354,7 +354,7 @@ pub fn retain(gens: &[(u64, i64)], r: &Retention) -> BTreeSet<u64> {
         return gens.iter().map(|g| g.0).collect();
     }
     let mut newest_first = gens.to_vec();
-    newest_first.sort_by(|a, b| b.0.cmp(&a.0));
+    newest_first.sort_by_key(|g| std::cmp::Reverse(g.0));
     let mut left = r.rules().map(|n| n.unwrap_or(0));
     let mut last: [Option<i64>; 5] = [None; 5];
     let mut kept = BTreeSet::new();

@@ -118,9 +118,8 @@ pub(super) fn note_refusal(sh: &Shared<'_>, big: &Big, e: &StoreError) {
 /// True for an answer that says the service will not copy a range: "unsupported", or a
 /// server failure (5xx), given up on or not. A refused credential or a changed source is not.
 fn refuses(e: &StoreError) -> bool {
-    match e {
+    match e.cause() {
         StoreError::Unsupported { .. } => true,
-        StoreError::Exhausted { last, .. } => refuses(last),
         StoreError::Remote {
             status: Some(s), ..
         } => *s >= 500,

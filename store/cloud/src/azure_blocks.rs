@@ -365,12 +365,15 @@ impl Blocks {
         }
         match status {
             404 => Err(Error::NotFound { key: blob.into() }),
-            s => Err(self.fail(
-                what,
-                blob,
-                Some(s),
-                &detail,
-                hbcp_store::retry::status_may_pass(s),
+            s => Err(hbcp_store::retry::asked_to_wait(
+                self.fail(
+                    what,
+                    blob,
+                    Some(s),
+                    &detail,
+                    hbcp_store::retry::status_may_pass(s),
+                ),
+                headers.get("retry-after").and_then(|v| v.to_str().ok()),
             )),
         }
     }

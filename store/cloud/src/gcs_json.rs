@@ -231,6 +231,11 @@ impl GcsJson {
             self.fail(what, object, None, &msg, true)
         })?;
         let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let text = resp.text().await.map_err(|e| {
             let msg = format!("reading the answer: {}", e.without_url());
             self.fail(what, object, Some(status), &msg, true)
@@ -258,12 +263,15 @@ impl GcsJson {
                     crate::classify::Cloud::Gcs,
                 ))
             }
-            s => Err(self.fail(
-                what,
-                object,
-                Some(s),
-                &detail,
-                hbcp_store::retry::status_may_pass(s),
+            s => Err(hbcp_store::retry::asked_to_wait(
+                self.fail(
+                    what,
+                    object,
+                    Some(s),
+                    &detail,
+                    hbcp_store::retry::status_may_pass(s),
+                ),
+                retry_after.as_deref(),
             )),
         }
     }

@@ -439,6 +439,11 @@ impl S3Parts {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let body = resp
             .text()
             .await
@@ -448,11 +453,14 @@ impl S3Parts {
         }
         let code = field(&body, "Code").unwrap_or_default();
         tracing::debug!(target: "hbcp::s3", %status, %code, %request_id, "{what} {key}");
-        Err(self.fail(
-            what,
-            key,
-            Some(status),
-            &format!("HTTP {status} {code} (x-amz-request-id {request_id})"),
+        Err(hbcp_store::retry::asked_to_wait(
+            self.fail(
+                what,
+                key,
+                Some(status),
+                &format!("HTTP {status} {code} (x-amz-request-id {request_id})"),
+            ),
+            retry_after.as_deref(),
         ))
     }
 
