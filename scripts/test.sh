@@ -36,6 +36,9 @@ eval "$(bash scripts/chromium.sh)"
 # The retry policy waits 1, 2, 4, 8 s between a request's tries, for a real service's throttling;
 # the fault-injection tests fail hundreds of requests on purpose, so they wait from 50 ms.
 export HBCP_RETRY_BASE_MS=50
+# Every copying run records itself for `hbcp jobs` in $XDG_STATE_HOME/hbcp/jobs: keep the
+# thousands the tests make out of the runner's home.
+export XDG_STATE_HOME="$PWD/target/tmp/xdg-state"
 # moto takes any credentials; set them so that nothing looks for a cloud metadata service.
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
 export AWS_ENDPOINT_URL="$HBCP_TEST_S3"
