@@ -449,8 +449,9 @@ pub struct RestoreArgs {
     pub dst: String,
     /// Where to materialise the root (an empty folder, or the target of an interrupted restore).
     pub target: String,
-    /// The generation to restore (see `hbcp generations DST`).
-    #[arg(long, value_name = "ID")]
+    /// The generation to restore: its ID (see `hbcp generations DST`), or `latest` for the
+    /// newest one.
+    #[arg(long, value_name = "ID|latest")]
     pub generation: String,
     /// Only this table of the generation (NS:NAME, or NAME for namespace default;
     /// repeatable), with what it needs to open in HBase, as `copy --table` selects it.

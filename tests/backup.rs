@@ -178,9 +178,20 @@ fn backup_mutate_backup_restore_each_generation_byte_identical_and_only_new_data
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("restored and verified"), "{r:?}");
     assert_same_tree(&time1, &r1);
+    // `latest` is the newest generation (2 here); a word that is neither an ID nor `latest`
+    // is refused, naming the generations there are, and writes nothing.
+    let bad = t.path().join("bad");
+    let r = restore(&s(&bk), "newest", &bad);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("its generations are 1, 2") && r.stderr.contains("latest"),
+        "{r:?}"
+    );
+    assert!(!bad.exists(), "{r:?}");
     let r2 = t.path().join("r2");
-    let r = restore(&s(&bk), "2", &r2);
+    let r = restore(&s(&bk), "latest", &r2);
     assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("generation 2"), "{r:?}");
     assert_same_tree(&src, &r2);
 
     // Nothing changed: a third generation stores nothing new and sends nothing.

@@ -720,12 +720,13 @@ pub fn restore(a: RestoreSpec, observer: &Arc<dyn crate::Observer>) -> Result<Ex
     let display = backup_end.url.display.clone();
     let listing = list_generations(backup_end.store.as_ref())?;
     let visible = listing.visible();
-    let id = a
-        .generation
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .filter(|id| visible.contains(id));
+    // `latest`: the newest generation the target shows (restic's and Velero's word).
+    let asked = a.generation.trim();
+    let id = if asked.eq_ignore_ascii_case("latest") {
+        visible.last().copied()
+    } else {
+        asked.parse::<u64>().ok().filter(|id| visible.contains(id))
+    };
     let Some(id) = id else {
         let have = if visible.is_empty() {
             "it has none".to_string()
@@ -740,7 +741,7 @@ pub fn restore(a: RestoreSpec, observer: &Arc<dyn crate::Observer>) -> Result<Ex
             )
         };
         return usage(format!(
-            "--generation {:?}: no such generation in {display}; {have} (see hbcp generations {display})",
+            "--generation {:?}: no such generation in {display}; {have} (an ID, or latest; see hbcp generations {display})",
             a.generation
         ));
     };
