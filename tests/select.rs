@@ -695,3 +695,40 @@ fn copy_of_a_real_root_leaves_out_transient_folders_and_wals_unless_allow_unflus
         "{tmp_left} {wal_left} {seqid_kept}"
     );
 }
+
+/// Issue #20: `hbcp snapshots` keeps its columns under their headers when a table's name is
+/// longer than the old fixed width (28): each row's CREATED, HFILES and BYTES start or end
+/// where their headers do.
+#[test]
+fn snapshots_columns_stay_aligned_with_a_long_table_name() {
+    use hbcp_testkit::hbase_tree::{Spec, generate, table};
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    let long = "a_table_name_longer_than_the_old_column_width";
+    let spec = Spec {
+        tables: vec![table("analytics", long, 1, &["cf"], 1)],
+        hfile_sizes: vec![5000],
+        extras: true,
+    };
+    generate(&root, &spec, 7).unwrap();
+    let r = hbcp(["snapshots", &s(&root)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let header = lines[0];
+    let row = lines
+        .iter()
+        .find(|l| l.contains(long))
+        .unwrap_or_else(|| panic!("no row names the table: {r:?}"));
+    let created = header.find("CREATED").unwrap();
+    assert!(
+        row[created..].starts_with(|c: char| c.is_ascii_digit()),
+        "the creation time is not under CREATED:\n{header}\n{row}"
+    );
+    assert_eq!(
+        row.find(&format!("analytics:{long}")),
+        header.find("TABLE"),
+        "{header}\n{row}"
+    );
+    // HFILES and BYTES are right-aligned: the row is exactly as long as the header.
+    assert_eq!(row.len(), header.len(), "{header}\n{row}");
+}

@@ -300,31 +300,47 @@ pub(crate) fn snapshots(a: SnapshotsSpec) -> Result<Exit> {
     } else if rows.is_empty() {
         outln!("{}: no snapshots under .hbase-snapshot/", src.url);
     } else {
+        // Columns as wide as their longest value, so a long name never shifts the others.
+        let named: Vec<(String, String)> = rows
+            .iter()
+            .map(|s| {
+                let created = if s.creation_time > 0 {
+                    humantime::format_rfc3339_seconds(
+                        std::time::UNIX_EPOCH
+                            + std::time::Duration::from_millis(s.creation_time as u64),
+                    )
+                    .to_string()
+                } else {
+                    "?".into()
+                };
+                let name = if s.name == s.dir {
+                    s.name.clone()
+                } else {
+                    format!("{} (dir {})", s.name, s.dir)
+                };
+                (name, created)
+            })
+            .collect();
+        let width = |it: &mut dyn Iterator<Item = usize>, title: &str| {
+            it.max().unwrap_or(0).max(title.chars().count())
+        };
+        let nw = width(&mut named.iter().map(|(n, _)| n.chars().count()), "NAME");
+        let tw = width(&mut rows.iter().map(|s| s.table.chars().count()), "TABLE");
+        let cw = width(
+            &mut named.iter().map(|(_, c)| c.chars().count()),
+            "CREATED (UTC)",
+        );
         outln!(
-            "{:<28} {:<28} {:<20} {:>7} {:>12}",
+            "{:<nw$}  {:<tw$}  {:<cw$}  {:>7}  {:>12}",
             "NAME",
             "TABLE",
             "CREATED (UTC)",
             "HFILES",
             "BYTES"
         );
-        for s in &rows {
-            let created = if s.creation_time > 0 {
-                humantime::format_rfc3339_seconds(
-                    std::time::UNIX_EPOCH
-                        + std::time::Duration::from_millis(s.creation_time as u64),
-                )
-                .to_string()
-            } else {
-                "?".into()
-            };
-            let name = if s.name == s.dir {
-                s.name.clone()
-            } else {
-                format!("{} (dir {})", s.name, s.dir)
-            };
+        for (s, (name, created)) in rows.iter().zip(&named) {
             outln!(
-                "{:<28} {:<28} {:<20} {:>7} {:>12}{}",
+                "{:<nw$}  {:<tw$}  {:<cw$}  {:>7}  {:>12}{}",
                 name,
                 s.table,
                 created,
