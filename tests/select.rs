@@ -731,4 +731,5 @@ fn snapshots_columns_stay_aligned_with_a_long_table_name() {
     );
     // HFILES and BYTES are right-aligned: the row is exactly as long as the header.
     assert_eq!(row.len(), header.len(), "{header}\n{row}");
+    assert!(lines.last().unwrap().starts_with("1 snapshot, "), "{r:?}");
 }

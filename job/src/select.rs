@@ -354,7 +354,9 @@ pub(crate) fn snapshots(a: SnapshotsSpec) -> Result<Exit> {
             );
         }
         let total: u64 = rows.iter().map(|s| s.bytes).sum();
-        outln!("{} snapshots, {}", rows.len(), bytes(total));
+        let n = rows.len();
+        let noun = if n == 1 { "snapshot" } else { "snapshots" };
+        outln!("{n} {noun}, {}", bytes(total));
     }
     Ok(if bad > 0 { Exit::Failed } else { Exit::Ok })
 }
