@@ -315,3 +315,70 @@ fn sync_holds_like_copy_and_reports_wal_only_edits_as_data_at_risk() {
     assert_same_copy_with_wals(&root, &dst);
     assert!(!wal_files(&dst).is_empty());
 }
+
+/// Issue #20: a table made of HFileLinks (the sample's clone of a snapshot) and one holding
+/// split References are shown with their links and references counted from the tree, not as
+/// "0 families, 0 HFiles".
+#[test]
+fn preflight_counts_hfilelinks_and_references_apart_from_hfiles() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hbase-sample");
+    // What the tree holds, counted here by name: a link is `table=region-hfile`, a Reference
+    // `hfile.parentregion`; both sit in data/NS/TABLE/REGION/FAMILY/.
+    let count = |table: &str| {
+        let (mut links, mut refs, mut fams) = (0, 0, std::collections::BTreeSet::new());
+        for region in std::fs::read_dir(root.join("data/default").join(table)).unwrap() {
+            let region = region.unwrap().path();
+            if !region.is_dir()
+                || region
+                    .file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with('.')
+            {
+                continue;
+            }
+            for fam in std::fs::read_dir(&region).unwrap() {
+                let fam = fam.unwrap().path();
+                let f = fam.file_name().unwrap().to_str().unwrap().to_string();
+                if !fam.is_dir() || f.starts_with('.') || f == "recovered.edits" {
+                    continue;
+                }
+                for file in std::fs::read_dir(&fam).unwrap() {
+                    let n = file.unwrap().file_name().into_string().unwrap();
+                    if n.contains('=') && !n.contains('.') {
+                        links += 1;
+                        fams.insert(f.clone());
+                    } else if n.contains('.') && !n.starts_with('.') {
+                        refs += 1;
+                        fams.insert(f.clone());
+                    }
+                }
+            }
+        }
+        (links, refs, fams.len())
+    };
+    let (links, _, fams) = count("usertable_clone");
+    assert!(links > 0, "the sample's clone has links");
+    let (_, refs, _) = count("usertable");
+    assert!(refs > 0, "the sample's usertable has a split");
+    let t = tempfile::tempdir().unwrap();
+    let rep = t.path().join("preflight.json");
+    let r = hbcp(["preflight", &s(&root), "--report", &s(&rep)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j: serde_json::Value = serde_json::from_slice(&std::fs::read(&rep).unwrap()).unwrap();
+    let clone = &j["tables"]["usertable_clone"];
+    assert_eq!(clone["links"], links, "{clone}");
+    assert_eq!(clone["families"].as_array().unwrap().len(), fams, "{clone}");
+    assert_eq!(j["tables"]["usertable"]["references"], refs, "{j}");
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("usertable_clone:"))
+        .unwrap_or_else(|| panic!("{r:?}"));
+    assert!(
+        line.contains(&format!("{fams} famil")) && line.contains(&format!("{links} HFileLinks")),
+        "{line}"
+    );
+    assert!(r.stdout.contains(&format!("{refs} References")), "{r:?}");
+}

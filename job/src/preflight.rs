@@ -33,6 +33,10 @@ struct TableStats {
     families: BTreeSet<String>,
     hfiles: u64,
     bytes: u64,
+    /// HFileLinks (a cloned or restored table's files, 0 bytes, pointing at another table's)
+    /// and split/merge References, counted apart from the HFiles they stand for.
+    links: u64,
+    references: u64,
 }
 
 /// Edits that exist only in a WAL.
@@ -369,6 +373,26 @@ fn inspect(src: &End, places: &WalPlaces) -> Result<Option<Findings>> {
                         .or_insert_with(|| dir.to_string());
                 }
             }
+            PathKind::HFileLink {
+                at,
+                archived: false,
+                ..
+            } => {
+                let t = p.tables.entry(at.table.to_string()).or_default();
+                t.regions.insert(at.region.clone());
+                t.families.insert(at.family.clone());
+                t.links += 1;
+            }
+            PathKind::Reference {
+                at,
+                archived: false,
+                ..
+            } => {
+                let t = p.tables.entry(at.table.to_string()).or_default();
+                t.regions.insert(at.region.clone());
+                t.families.insert(at.family.clone());
+                t.references += 1;
+            }
             PathKind::RegionInfo { table, region } => {
                 p.tables
                     .entry(table.to_string())
@@ -541,8 +565,15 @@ fn print_findings(src: &End, f: &Findings) {
     for (name, t) in tables {
         let n =
             |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let mut stands_for = String::new();
+        if t.links > 0 {
+            stands_for += &format!(", {}", n(t.links as usize, "HFileLink", "HFileLinks"));
+        }
+        if t.references > 0 {
+            stands_for += &format!(", {}", n(t.references as usize, "Reference", "References"));
+        }
         outln!(
-            "  {name}: {}, {}, {}, {}",
+            "  {name}: {}, {}, {}{stands_for}, {}",
             n(t.regions.len(), "region", "regions"),
             n(t.families.len(), "family", "families"),
             n(t.hfiles as usize, "HFile", "HFiles"),
