@@ -733,3 +733,56 @@ fn snapshots_columns_stay_aligned_with_a_long_table_name() {
     assert_eq!(row.len(), header.len(), "{header}\n{row}");
     assert!(lines.last().unwrap().starts_with("1 snapshot, "), "{r:?}");
 }
+
+/// Issue #20: the counts printed for a selection agree with what the copy did. Into an empty
+/// target, the selection's "N files in all" is the summary's "copied N files" with nothing
+/// "already there" (a snapshot's manifest, put first, was counted as skipped), and N is the
+/// number of files the target then holds outside `.hbcp/`.
+#[test]
+fn selection_counts_agree_with_the_copy_and_the_target() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hbase-sample");
+    let t = tempfile::tempdir().unwrap();
+    let number = |text: &str, before: &str| -> u64 {
+        let at = text
+            .find(before)
+            .unwrap_or_else(|| panic!("no {before:?} in {text}"));
+        text[at + before.len()..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let cases: [&[&str]; 4] = [
+        &["--table", "usertable_clone"],
+        &["--snapshot", "snap-1"],
+        &["--table", "usertable", "--layout", "bulkload"],
+        &["--table", "usertable"],
+    ];
+    for (i, sel) in cases.iter().enumerate() {
+        let dst = t.path().join(format!("d{i}"));
+        let mut a = vec![
+            "copy".to_string(),
+            s(&root),
+            s(&dst),
+            "--progress".into(),
+            "none".into(),
+        ];
+        a.extend(sel.iter().map(|x| x.to_string()));
+        let r = hbcp(a);
+        assert_eq!(r.code, 0, "{sel:?}: {r:?}");
+        let selected = number(&r.stderr, "selection: ");
+        let copied = number(&r.stderr, "copied ");
+        let skipped = number(&r.stderr, "skipped ");
+        let held = files(&dst)
+            .keys()
+            .filter(|k| !k.starts_with(".hbcp/"))
+            .count() as u64;
+        assert_eq!(
+            (selected, copied, skipped),
+            (held, held, 0),
+            "{sel:?}: {}",
+            r.stderr
+        );
+    }
+}

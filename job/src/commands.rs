@@ -404,6 +404,9 @@ pub(crate) struct Job {
     shard: Option<ShardId>,
     /// A snapshot export: published after verification.
     pub(crate) publish: Option<hbcp_planner::view::Publish>,
+    /// Files and bytes this run wrote before the engine ran (a snapshot's manifest, put under
+    /// `.tmp/` first): the engine then finds them there, and the summary counts them as copied.
+    pub(crate) prewritten: (u64, u64),
     /// The source is an HBase root laid out so at the target: the verifier's HBase checks.
     pub(crate) hbase: Option<HbaseLayout>,
     /// Source findings of the selection (printed when it was resolved).
@@ -523,6 +526,7 @@ pub(crate) fn build_job(
         base_job,
         shard,
         publish: None,
+        prewritten: (0, 0),
         hbase: None,
         selection_findings: Vec::new(),
         source_prefixes: None,
@@ -665,7 +669,12 @@ pub(crate) fn copy_view(
             }
             Ok(())
         })?;
-        crate::select::put_manifest_first(src.store.as_ref(), job.dst.store.as_ref(), &first, p)?;
+        job.prewritten = crate::select::put_manifest_first(
+            src.store.as_ref(),
+            job.dst.store.as_ref(),
+            &first,
+            p,
+        )?;
     }
     // The view's files stream from its sealed list; each key's sources are known to the view
     // store before the engine can read it.
@@ -723,7 +732,7 @@ fn run_plan(a: RunSpec, observer: &Arc<dyn Observer>) -> Result<Exit> {
         if let Some(p) = &pv.publish {
             if shard.is_none() {
                 let entries: Vec<(Entry, Vec<String>)> = pv.tmp_entries.clone();
-                crate::select::put_manifest_first(
+                job.prewritten = crate::select::put_manifest_first(
                     job.src.store.as_ref(),
                     job.dst.store.as_ref(),
                     &entries,
@@ -1030,11 +1039,15 @@ pub(crate) fn finish(
     let (stats, outcome, copy_secs) = (&copied.stats, &copied.outcome, copied.copy_secs);
     // A reader of stdout that leaves from now on does not change the status.
     crate::exit::settle(exit);
-    let files_copied = stats.files_copied.load(Relaxed);
-    let bytes_copied = stats.bytes_copied.load(Relaxed);
+    // What this run put before the engine ran is copied, not "already there".
+    let (pre_files, pre_bytes) = job.prewritten;
+    let pre_files = pre_files.min(stats.files_skipped.load(Relaxed));
+    let pre_bytes = pre_bytes.min(stats.bytes_skipped.load(Relaxed));
+    let files_copied = stats.files_copied.load(Relaxed) + pre_files;
+    let bytes_copied = stats.bytes_copied.load(Relaxed) + pre_bytes;
     let bytes_server_side = stats.bytes_server_side.load(Relaxed);
-    let files_skipped = stats.files_skipped.load(Relaxed);
-    let bytes_skipped = stats.bytes_skipped.load(Relaxed);
+    let files_skipped = stats.files_skipped.load(Relaxed) - pre_files;
+    let bytes_skipped = stats.bytes_skipped.load(Relaxed) - pre_bytes;
     let elapsed = stats.elapsed().as_secs_f64();
     let rate = bytes_copied as f64 / copy_secs.max(1e-6);
     let verified_txt = match mode {

@@ -129,6 +129,14 @@ pub(crate) fn prepare(
     for n in &view.notes {
         errln!("hbcp: {n}");
     }
+    // The count the summary's "copied N files" is made of, said before the copy: the HFiles
+    // above are only part of it (links' targets, descriptors, a snapshot's manifest, the root's
+    // identity files).
+    let n = view.items.len();
+    errln!(
+        "hbcp: selection: {n} {} in all, the HFiles above with the files that go with them",
+        if n == 1 { "file" } else { "files" }
+    );
     for w in &view.warnings {
         errln!("hbcp: warning: {w}");
     }
@@ -222,13 +230,15 @@ pub(crate) fn publish_of_plan(spec: &SelectSpec, keys: &[String]) -> Option<Publ
 }
 
 /// Write the snapshot's files under `.tmp` before anything else (ExportSnapshot's "manifest
-/// first": a target cleaner then knows the HFiles that arrive are referenced).
+/// first": a target cleaner then knows the HFiles that arrive are referenced). Returns the files
+/// and bytes written.
 pub(crate) fn put_manifest_first(
     src: &dyn Store,
     dst: &dyn Store,
     entries: &[(Entry, Vec<String>)],
     p: &Publish,
-) -> Result<()> {
+) -> Result<(u64, u64)> {
+    let (mut files, mut bytes) = (0, 0);
     for (e, sources) in entries.iter() {
         if !e.key.starts_with(&p.tmp) || e.kind != EntryKind::File {
             continue;
@@ -237,9 +247,11 @@ pub(crate) fn put_manifest_first(
         let mut buf = Vec::new();
         src.read_range(&from, 0..e.size, e.version.as_deref(), &mut buf)?;
         dst.put(&e.key, &buf)?;
+        files += 1;
+        bytes += e.size;
     }
     dst.flush()?;
-    Ok(())
+    Ok((files, bytes))
 }
 
 /// Make the snapshot visible: every file under `.tmp/NAME/` is copied to `NAME/` (a
