@@ -39,6 +39,17 @@ struct TableStats {
     references: u64,
 }
 
+/// The stats of the table a store file sits in, its region and family recorded.
+fn in_store<'a>(
+    tables: &'a mut BTreeMap<String, TableStats>,
+    at: &hbcp_hbase::StoreLocation,
+) -> &'a mut TableStats {
+    let t = tables.entry(at.table.to_string()).or_default();
+    t.regions.insert(at.region.clone());
+    t.families.insert(at.family.clone());
+    t
+}
+
 /// Edits that exist only in a WAL.
 #[derive(Debug, Serialize)]
 struct Unflushed {
@@ -362,9 +373,7 @@ fn inspect(src: &End, places: &WalPlaces) -> Result<Option<Findings>> {
                 archived: false,
                 ..
             } => {
-                let t = p.tables.entry(at.table.to_string()).or_default();
-                t.regions.insert(at.region.clone());
-                t.families.insert(at.family.clone());
+                let t = in_store(&mut p.tables, &at);
                 t.hfiles += 1;
                 t.bytes += e.size;
                 if let Some((dir, _)) = e.key.rsplit_once('/') {
@@ -377,22 +386,12 @@ fn inspect(src: &End, places: &WalPlaces) -> Result<Option<Findings>> {
                 at,
                 archived: false,
                 ..
-            } => {
-                let t = p.tables.entry(at.table.to_string()).or_default();
-                t.regions.insert(at.region.clone());
-                t.families.insert(at.family.clone());
-                t.links += 1;
-            }
+            } => in_store(&mut p.tables, &at).links += 1,
             PathKind::Reference {
                 at,
                 archived: false,
                 ..
-            } => {
-                let t = p.tables.entry(at.table.to_string()).or_default();
-                t.regions.insert(at.region.clone());
-                t.families.insert(at.family.clone());
-                t.references += 1;
-            }
+            } => in_store(&mut p.tables, &at).references += 1,
             PathKind::RegionInfo { table, region } => {
                 p.tables
                     .entry(table.to_string())
