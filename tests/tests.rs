@@ -23,6 +23,7 @@ mod hbase_checks;
 mod hostile_keys;
 mod jobs;
 mod k8s_hadoop;
+mod left_out;
 mod logging;
 mod plan_run;
 mod preflight;

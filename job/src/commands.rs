@@ -1534,6 +1534,8 @@ fn plan(a: PlanSpec) -> Result<Exit> {
     let wm = std::sync::Mutex::new(&mut w);
     let mut warnings = Vec::new();
     let warn_m = std::sync::Mutex::new(&mut warnings);
+    // What the listing leaves out, by reason, as `copy` counts it.
+    let left_out = hbcp_planner::LeftOutTally::default();
     let listed = if let Some(view) = &prep.view {
         crate::select::copy_entries(view, &sel, &Default::default(), &mut |e, o| {
             wm.lock().unwrap().add_mapped(&e, &o).map_err(|err| {
@@ -1546,7 +1548,7 @@ fn plan(a: PlanSpec) -> Result<Exit> {
         })
     } else {
         src.store.list("", &|e: Entry| {
-            if !sel.accepts(&e) {
+            if !left_out.judge(&sel, &e) {
                 return Ok(());
             }
             if e.kind == EntryKind::Skipped {
@@ -1593,6 +1595,9 @@ fn plan(a: PlanSpec) -> Result<Exit> {
     );
     outln!("largest file: {}", bytes(summary.largest));
     outln!("tables: {}", summary.tables);
+    if prep.view.is_none() {
+        outln!("left out: {}", left_out.summary());
+    }
     match crate::bench::estimate(&header.target, summary.files, summary.bytes) {
         Some((secs, b)) => outln!(
             "estimate: {} at {}/s and {:.0} files/s (hbcp bench {} at {})",
