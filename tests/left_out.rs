@@ -112,3 +112,42 @@ fn plan_says_what_it_leaves_out_by_reason() {
         "{summary:?} not in {r:?}"
     );
 }
+
+/// `--layout bulkload` of a table whose split daughters refer to their parent's HFiles: the
+/// selection line says how many files the selected HFiles make at the target, and that number
+/// is the copy's "copied N files" and the target's file count; the HFiles selected are the
+/// table's store files (HFiles and References), counted from the tree.
+#[test]
+fn bulkload_selection_and_summary_count_the_same_files() {
+    let t = tempfile::tempdir().unwrap();
+    let src = sample();
+    let dst = t.path().join("dst");
+    let r = copy(
+        &src,
+        &dst,
+        &["--table", "usertable", "--layout", "bulkload"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let store_files = digest(&src.join("data/default/usertable"))
+        .into_iter()
+        .filter(|(k, (is_dir, _, _))| {
+            let parts: Vec<&str> = k.split('/').collect();
+            !is_dir && parts.len() == 3 && !parts[0].starts_with('.') && !parts[2].starts_with('.')
+        })
+        .count();
+    let held = digest(&dst)
+        .into_iter()
+        .filter(|(k, (is_dir, _, _))| !is_dir && !k.starts_with(".hbcp/"))
+        .count();
+    assert!(held < store_files, "the sample's daughters share HFiles");
+    let line = format!(
+        "HFiles selected: {store_files}, stored as {held} files under <table>/<family>/<hfile>"
+    );
+    assert!(r.stderr.contains(&line), "{line:?} not in {r:?}");
+    assert!(
+        r.stderr
+            .contains(&format!("selection: {held} files in all")),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains(&format!("copied {held} files")), "{r:?}");
+}
