@@ -16,6 +16,7 @@ mod crash;
 mod disk_full;
 mod docs;
 mod dry_run;
+mod estimate;
 mod extras;
 mod faultproxy;
 mod faults;

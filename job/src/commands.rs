@@ -1534,10 +1534,14 @@ fn plan(a: PlanSpec) -> Result<Exit> {
     let wm = std::sync::Mutex::new(&mut w);
     let mut warnings = Vec::new();
     let warn_m = std::sync::Mutex::new(&mut warnings);
-    // What the listing leaves out, by reason, as `copy` counts it.
+    // What the listing leaves out, by reason, as `copy` counts it; the sizes of what it keeps.
     let left_out = hbcp_planner::LeftOutTally::default();
+    let mix = crate::bench::Mix::default();
     let listed = if let Some(view) = &prep.view {
         crate::select::copy_entries(view, &sel, &Default::default(), &mut |e, o| {
+            if e.kind == EntryKind::File {
+                mix.add(e.size);
+            }
             wm.lock().unwrap().add_mapped(&e, &o).map_err(|err| {
                 *w_err.lock().unwrap() = Some(err.to_string());
                 hbcp_store::Error::Unsupported {
@@ -1558,6 +1562,9 @@ fn plan(a: PlanSpec) -> Result<Exit> {
                     e.version.as_deref().unwrap_or("")
                 ));
                 return Ok(());
+            }
+            if e.kind == EntryKind::File {
+                mix.add(e.size);
             }
             if let Err(err) = wm.lock().unwrap().add(&e) {
                 *w_err.lock().unwrap() = Some(err.to_string());
@@ -1598,14 +1605,17 @@ fn plan(a: PlanSpec) -> Result<Exit> {
     if prep.view.is_none() {
         outln!("left out: {}", left_out.summary());
     }
-    match crate::bench::estimate(&header.target, summary.files, summary.bytes) {
-        Some((secs, b)) => outln!(
-            "estimate: {} at {}/s and {:.0} files/s (hbcp bench {} at {})",
-            humantime::format_duration(std::time::Duration::from_secs(secs.ceil() as u64)),
-            bytes(b.write_bytes_per_s as u64),
-            b.write_files_per_s,
-            b.target,
-            b.at
+    match crate::bench::estimate(&header.target, &mix) {
+        Some(e) => outln!(
+            "estimate: {} ({:.0} s: {} at {:.0} files/s, {} of larger files at {}/s; hbcp bench {} at {})",
+            humantime::format_duration(std::time::Duration::from_secs(e.secs.ceil() as u64)),
+            e.secs.ceil(),
+            crate::report::count(e.small.0, "small file"),
+            e.small.1,
+            bytes(e.large.0),
+            bytes(e.large.1 as u64),
+            e.bench.target,
+            e.bench.at
         ),
         None => outln!(
             "estimate: none yet; run `hbcp bench {}` to measure the target",
