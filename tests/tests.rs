@@ -25,6 +25,7 @@ mod k8s_hadoop;
 mod logging;
 mod plan_run;
 mod preflight;
+mod put_md5;
 mod report_html;
 mod retry_status;
 mod s2s;
