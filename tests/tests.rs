@@ -6,6 +6,7 @@ mod util;
 mod azure_auth;
 mod backup;
 mod bad_input;
+mod bandwidth;
 mod bench_path;
 mod closed_stderr;
 mod cloud;

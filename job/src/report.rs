@@ -99,6 +99,19 @@ pub struct Report {
     pub memory: Memory,
     /// Requests in flight.
     pub concurrency: Concurrency,
+    /// `--max-bandwidth`: the limit and every byte that went through it (absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bandwidth: Option<BandwidthUse>,
+}
+
+/// What went through the run's bandwidth limit: the copy's bytes, the checksums of files
+/// already at the target, the verification's read-back.
+#[derive(Debug, Serialize, Default)]
+pub struct BandwidthUse {
+    /// The limit, in bytes per second.
+    pub limit_bytes_per_s: u64,
+    /// Bytes that went through it.
+    pub bytes: u64,
 }
 
 /// Range buffers under `--max-memory`.

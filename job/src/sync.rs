@@ -168,8 +168,12 @@ fn verify_cycle(
         hbase: job.hbase,
     };
     let noop = |_: u64| {};
-    let dst = &Timed::new(job.dst.store.as_ref(), stats.ops());
-    let src = Timed::new(job.src.store.as_ref(), stats.ops());
+    let (dst_timed, src_timed) = (
+        Timed::new(job.dst.store.as_ref(), stats.ops()),
+        Timed::new(job.src.store.as_ref(), stats.ops()),
+    );
+    let dst = &job.capped(&dst_timed);
+    let src = job.capped(&src_timed);
     let mut verified = verify_file_where(
         &outcome.spill,
         dst,
