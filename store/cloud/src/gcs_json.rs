@@ -51,6 +51,9 @@ const COMPOSE_MAX: usize = 32;
 /// Requests in flight at once inside one commit or abort (composes of a tree level, deletes).
 const FAN_OUT: usize = 8;
 
+/// What [`GcsJson::list_md5s`] hands each listed object: name, size, `md5Hash`.
+pub(crate) type ListedMd5<'a> = dyn FnMut(&str, u64, [u8; 16]) -> Result<()> + Send + 'a;
+
 /// Custom metadata key of the whole file's MD5 on a composite object (`--put-md5`).
 const MD5_META: &str = "hbcp-content-md5";
 
@@ -494,7 +497,7 @@ impl GcsJson {
     pub(crate) async fn list_md5s(
         &self,
         prefix: &str,
-        sink: &mut (dyn FnMut(&str, u64, [u8; 16]) -> Result<()> + Send),
+        sink: &mut ListedMd5<'_>,
     ) -> Result<()> {
         self.list_items(
             prefix,
