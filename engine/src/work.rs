@@ -17,7 +17,7 @@ use crate::LargestFirst;
 use crate::adaptive::{Controller, Gate};
 use crate::budget::Budget;
 use crate::decide::{Decision, decide};
-use crate::limiter::Bandwidth;
+use crate::limiter::{Bandwidth, Capped};
 use crate::stats::Stats;
 use crate::{Config, Result, spill_path};
 
@@ -144,7 +144,7 @@ struct Shared<'a> {
     /// Set when the job must stop (fatal error or interrupt).
     halt: AtomicBool,
     stop: Mutex<Option<Stop>>,
-    limiter: Option<Bandwidth>,
+    limiter: Option<Arc<Bandwidth>>,
     /// Range buffers held in memory (object-store targets).
     budget: Budget,
     /// Requests in flight (adaptive against object stores).
@@ -241,7 +241,7 @@ pub(crate) fn run(
         cancel,
         halt: AtomicBool::new(false),
         stop: Mutex::new(None),
-        limiter: cfg.max_bandwidth.map(Bandwidth::new),
+        limiter: cfg.max_bandwidth.clone(),
         budget: Budget::new(cfg.buffer_budget),
         gate: Gate::new(
             cfg.workers.max(1),
@@ -1047,13 +1047,18 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
 fn check_task(sh: &Shared<'_>, e: &Entry, write: bool, done: &Sender<Done>, buf: &mut Vec<u8>) {
     let rs = sh.cfg.range_size;
     let chunk = sh.cfg.chunk;
-    let src_hash = match sh
-        .retry(|| hash_file(sh.src, &e.key, e.size, rs, e.version.as_deref(), chunk, buf))
-    {
-        Ok(h) => h,
-        Err(err) => return fail(sh, done, &e.key, err),
-    };
-    let dst_hash = sh.retry(|| hash_file(sh.dst, &e.key, e.size, rs, None, chunk, buf));
+    // Both reads move bytes: under the run's bandwidth limit, as the copy's writes are.
+    let halted = || sh.halted();
+    let (src, dst) = (
+        Capped::new(sh.src, sh.limiter.as_deref(), &halted),
+        Capped::new(sh.dst, sh.limiter.as_deref(), &halted),
+    );
+    let src_hash =
+        match sh.retry(|| hash_file(&src, &e.key, e.size, rs, e.version.as_deref(), chunk, buf)) {
+            Ok(h) => h,
+            Err(err) => return fail(sh, done, &e.key, err),
+        };
+    let dst_hash = sh.retry(|| hash_file(&dst, &e.key, e.size, rs, None, chunk, buf));
     let same = matches!(dst_hash, Ok(h) if h == src_hash);
     if same || !write {
         sh.stats.files_skipped.fetch_add(1, Relaxed);
