@@ -16,14 +16,7 @@ fn sample_left_out(src: &Path) -> (usize, usize, usize, String) {
         .filter(|(_, (is_dir, _, _))| !*is_dir)
         .map(|(k, _)| k)
         .collect();
-    let wals = all
-        .iter()
-        .filter(|k| {
-            ["WALs/", "oldWALs/", "MasterProcWALs/"]
-                .iter()
-                .any(|p| k.starts_with(p))
-        })
-        .count();
+    let wals = all.iter().filter(|k| in_wal_folder(k)).count();
     let excluded = all.iter().filter(|k| k.starts_with("notes/")).count();
     let transient = all
         .iter()
@@ -79,12 +72,7 @@ fn sync_cycle_says_what_it_left_out_by_reason() {
         assert_eq!(lo["hbase_transient"]["files"], transient as u64, "{cycle}");
         let wal_bytes: u64 = digest(&src)
             .into_iter()
-            .filter(|(k, (is_dir, _, _))| {
-                !is_dir
-                    && ["WALs/", "oldWALs/", "MasterProcWALs/"]
-                        .iter()
-                        .any(|p| k.starts_with(p))
-            })
+            .filter(|(k, (is_dir, _, _))| !is_dir && in_wal_folder(k))
             .map(|(k, _)| fs::metadata(src.join(k)).unwrap().len())
             .sum();
         assert_eq!(lo["wals"]["bytes"], wal_bytes, "{cycle}");
