@@ -28,6 +28,7 @@ mod left_out;
 mod logging;
 mod plan_run;
 mod preflight;
+mod put_md5;
 mod report_html;
 mod retry_status;
 mod s2s;
