@@ -71,6 +71,26 @@ fn plan_estimates_from_the_nearest_bench_of_the_same_container_and_the_trees_siz
         line.contains(&format!("({want:.0} s: ")) && line.contains(&format!("{acct}/c/hbase at")),
         "{want}: {line}"
     );
+    // The same in --json.
+    let json = |target: &str| -> serde_json::Value {
+        let o = std::process::Command::new(bin())
+            .args(["plan", &s(&src), target, "--out", &s(&t.path().join("p"))])
+            .arg("--json")
+            .env("XDG_STATE_HOME", &state)
+            .output()
+            .unwrap();
+        let r = to_run(o);
+        assert_eq!(r.code, 0, "{r:?}");
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r:?}"))
+    };
+    let j = json(&format!("{acct}/c/hbase"));
+    let e = &j["estimate"];
+    let secs = e["seconds"].as_f64().unwrap();
+    assert!((secs - (1.0 + large / 2000.0)).abs() < 1e-6, "{j}");
+    assert_eq!(e["small_files"], 10, "{j}");
+    assert_eq!(e["large_bytes"], large as u64, "{j}");
+    assert_eq!(e["bench"], format!("{acct}/c/hbase"), "{j}");
+    assert!(j["bench_command"].is_null(), "{j}");
     // Another account: no estimate, and the command that gives one.
     let other = "https://acct2.blob.core.windows.net/c/hbase";
     let line = plan(other);
@@ -78,4 +98,7 @@ fn plan_estimates_from_the_nearest_bench_of_the_same_container_and_the_trees_siz
         line,
         format!("estimate: none yet; run `hbcp bench {other}` to measure the target")
     );
+    let j = json(other);
+    assert!(j["estimate"].is_null(), "{j}");
+    assert_eq!(j["bench_command"], format!("hbcp bench {other}"), "{j}");
 }

@@ -86,6 +86,10 @@ pub struct Counters {
     pub data_passed: AtomicU64,
     /// Requests answered with `FailAfter`'s status.
     pub failed_after: AtomicU64,
+    /// When set, every request carrying an `x-ms-content-crc64` header is kept in `crc64s`.
+    pub keep_crc64: std::sync::atomic::AtomicBool,
+    /// The `x-ms-content-crc64` header and the body of each such request (with `keep_crc64`).
+    pub crc64s: Mutex<Vec<(String, Bytes)>>,
 }
 
 impl Counters {
@@ -378,6 +382,15 @@ impl State {
                     ));
                 }
             }
+        }
+        if c.keep_crc64.load(Relaxed)
+            && let Some(v) = parts.headers.get("x-ms-content-crc64")
+        {
+            let v = v.to_str().unwrap_or("").to_string();
+            c.crc64s
+                .lock()
+                .unwrap()
+                .push((v, Bytes::copy_from_slice(&data)));
         }
         match fault {
             Fault::Busy => {

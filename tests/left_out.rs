@@ -16,14 +16,7 @@ fn sample_left_out(src: &Path) -> (usize, usize, usize, String) {
         .filter(|(_, (is_dir, _, _))| !*is_dir)
         .map(|(k, _)| k)
         .collect();
-    let wals = all
-        .iter()
-        .filter(|k| {
-            ["WALs/", "oldWALs/", "MasterProcWALs/"]
-                .iter()
-                .any(|p| k.starts_with(p))
-        })
-        .count();
+    let wals = all.iter().filter(|k| in_wal_folder(k)).count();
     let excluded = all.iter().filter(|k| k.starts_with("notes/")).count();
     let transient = all
         .iter()
@@ -79,12 +72,7 @@ fn sync_cycle_says_what_it_left_out_by_reason() {
         assert_eq!(lo["hbase_transient"]["files"], transient as u64, "{cycle}");
         let wal_bytes: u64 = digest(&src)
             .into_iter()
-            .filter(|(k, (is_dir, _, _))| {
-                !is_dir
-                    && ["WALs/", "oldWALs/", "MasterProcWALs/"]
-                        .iter()
-                        .any(|p| k.starts_with(p))
-            })
+            .filter(|(k, (is_dir, _, _))| !is_dir && in_wal_folder(k))
             .map(|(k, _)| fs::metadata(src.join(k)).unwrap().len())
             .sum();
         assert_eq!(lo["wals"]["bytes"], wal_bytes, "{cycle}");
@@ -95,9 +83,9 @@ fn sync_cycle_says_what_it_left_out_by_reason() {
 fn plan_says_what_it_leaves_out_by_reason() {
     let t = tempfile::tempdir().unwrap();
     let src = sample();
-    let (.., summary) = sample_left_out(&src);
+    let (wals, excluded, transient, summary) = sample_left_out(&src);
     let out = t.path().join("p.plan");
-    let r = hbcp([
+    let args = [
         "plan",
         &s(&src),
         &s(&t.path().join("dst")),
@@ -105,11 +93,31 @@ fn plan_says_what_it_leaves_out_by_reason() {
         "notes/**",
         "--out",
         &s(&out),
-    ]);
+    ];
+    let r = hbcp(args);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stdout.contains(&format!("left out: {summary}\n")),
         "{summary:?} not in {r:?}"
+    );
+    // The same counts in --json, with the keys.
+    let r = hbcp(args.iter().chain(&["--json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let j: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r:?}"));
+    let lo = &j["left_out"];
+    assert_eq!(lo["wals"]["files"], wals as u64, "{j}");
+    assert_eq!(lo["excluded"]["files"], excluded as u64, "{j}");
+    assert_eq!(lo["hbase_transient"]["files"], transient as u64, "{j}");
+    assert_eq!(
+        lo["excluded"]["keys"][0],
+        "notes/operator copy #123 ü=ok.txt"
+    );
+    // What the plan holds and what it left out make the whole tree.
+    let all = digest(&src).values().filter(|(d, _, _)| !d).count() as u64;
+    assert_eq!(
+        j["files"].as_u64().unwrap() + (wals + excluded + transient) as u64,
+        all,
+        "{j}"
     );
 }
 

@@ -39,6 +39,7 @@ mod signals;
 mod sync;
 mod target_changed;
 mod target_lock;
+mod transport;
 mod verify_listed;
 mod verify_local;
 mod verify_ways;

@@ -107,6 +107,9 @@ enum Done {
         /// The MD5 of the bytes read for a whole-file write whose target service computes one
         /// too (for the verifier's `service` way).
         md5: Option<[u8; 16]>,
+        /// The commit's ETag when the service checked every part on arrival (the verifier's
+        /// `transport` way, [`Upload::transport_checked`]).
+        transport: Option<String>,
     },
     /// A range is durable in the staging area; the worker waits on `ack` until it is journaled.
     Range {
@@ -410,6 +413,7 @@ fn plan(
                     written: false,
                     tv: None,
                     md5: None,
+                    transport: None,
                 });
                 continue;
             }
@@ -621,6 +625,7 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
                         written: true,
                         tv,
                         md5,
+                        transport: None,
                     });
                 }
                 Err(
@@ -646,6 +651,7 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
                             written: true,
                             tv,
                             md5: None,
+                            transport: None,
                         });
                     }
                     // No server-side copy here (or the old copy is gone): send it.
@@ -1023,6 +1029,7 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
         }
         Ok(written) => {
             sh.stats.files_copied.fetch_add(1, Relaxed);
+            let transport = written.clone().filter(|_| up.transport_checked());
             let _ = done.send(Done::File {
                 entry: big.entry.clone(),
                 hash: combine(&hashes),
@@ -1030,6 +1037,7 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
                 written: true,
                 tv: target_version(sh, key, written),
                 md5,
+                transport,
             });
         }
         Err(e) => {
@@ -1074,6 +1082,7 @@ fn check_task(sh: &Shared<'_>, e: &Entry, write: bool, done: &Sender<Done>, buf:
                 None
             },
             md5: None,
+            transport: None,
         });
         return;
     }
@@ -1097,6 +1106,7 @@ fn copy_inline(sh: &Shared<'_>, e: &Entry, done: &Sender<Done>, buf: &mut Vec<u8
                     written: true,
                     tv: target_version(sh, &e.key, written),
                     md5,
+                    transport: None,
                 });
             }
             Err(err) => fail(sh, done, &e.key, err),
@@ -1207,12 +1217,14 @@ fn commit_loop(
                 written,
                 tv,
                 md5,
+                transport,
             } => {
                 spill
                     .write(
                         &ManifestEntry::file(&entry, hash)
                             .written(written)
-                            .with_md5(md5),
+                            .with_md5(md5)
+                            .with_transport(transport),
                     )
                     .map_err(|e| format!("manifest spill: {e}"))?;
                 if copied {

@@ -1589,6 +1589,39 @@ fn plan(a: PlanSpec) -> Result<Exit> {
     for w in &warnings {
         errln!("hbcp: warning: {w}");
     }
+    let estimate = crate::bench::estimate(&header.target, &mix);
+    let bench_command = format!("hbcp bench {}", header.target);
+    if a.json {
+        // The text's figures, by name; `left_out` as the copy's report gives it.
+        let est = estimate.as_ref().map(|e| {
+            serde_json::json!({
+                "seconds": e.secs,
+                "small_files": e.small.0,
+                "small_files_per_s": e.small.1,
+                "large_bytes": e.large.0,
+                "bytes_per_s": e.large.1,
+                "bench": e.bench.target,
+                "bench_at": e.bench.at,
+            })
+        });
+        let j = serde_json::json!({
+            "plan": a.out.display().to_string(),
+            "source": header.source,
+            "target": header.target,
+            "files": summary.files,
+            "empty_directories": summary.dirs,
+            "bytes": summary.bytes,
+            "tasks": summary.tasks,
+            "range_size": range_size,
+            "largest_file": summary.largest,
+            "tables": summary.tables,
+            "left_out": prep.view.is_none().then(|| left_out.counts()),
+            "estimate": est,
+            "bench_command": estimate.is_none().then_some(&bench_command),
+        });
+        outln!("{j}");
+        return Ok(Exit::Ok);
+    }
     outln!("plan: {}", a.out.display());
     outln!("source: {}", header.source);
     outln!("target: {}", header.target);
@@ -1605,7 +1638,7 @@ fn plan(a: PlanSpec) -> Result<Exit> {
     if prep.view.is_none() {
         outln!("left out: {}", left_out.summary());
     }
-    match crate::bench::estimate(&header.target, &mix) {
+    match estimate {
         Some(e) => outln!(
             "estimate: {} ({:.0} s: {} at {:.0} files/s, {} of larger files at {}/s; hbcp bench {} at {})",
             humantime::format_duration(std::time::Duration::from_secs(e.secs.ceil() as u64)),
@@ -1617,10 +1650,7 @@ fn plan(a: PlanSpec) -> Result<Exit> {
             e.bench.target,
             e.bench.at
         ),
-        None => outln!(
-            "estimate: none yet; run `hbcp bench {}` to measure the target",
-            header.target
-        ),
+        None => outln!("estimate: none yet; run `{bench_command}` to measure the target"),
     }
     Ok(Exit::Ok)
 }

@@ -584,7 +584,7 @@ fn clean(older_than: Option<Duration>, all_states: bool, dry_run: bool) -> Resul
     }
     outln!(
         "{verb} {}, {}{}",
-        crate::report::count(n as u64, "job"),
+        crate::report::count(n, "job"),
         bytes(freed),
         if kept.is_empty() {
             String::new()

@@ -357,6 +357,7 @@ fn cycle(
                 c: false,
                 m: None,
                 md5: None,
+                t: None,
             })?;
         }
     }
