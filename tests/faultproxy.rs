@@ -60,6 +60,9 @@ pub struct Counters {
     pub heads: AtomicU64,
     /// LIST requests (Azure's `comp=list` GETs).
     pub lists: AtomicU64,
+    /// GETs of one GCS object's metadata (`GET /storage/v1/b/BUCKET/o/NAME`, the JSON API's
+    /// per-file request for `md5Hash`).
+    pub gcs_object_gets: AtomicU64,
     /// GETs of a range of an object (a copy reading its source).
     pub range_gets: AtomicU64,
     /// Request body bytes received on uploads (PUTs of blocks, blobs and S3 parts; GCS's
@@ -217,6 +220,12 @@ impl State {
         c.requests.fetch_add(1, Relaxed);
         if req.method() == hyper::Method::HEAD {
             c.heads.fetch_add(1, Relaxed);
+        }
+        if req.method() == hyper::Method::GET
+            && req.uri().path().starts_with("/storage/v1/b/")
+            && req.uri().path().contains("/o/")
+        {
+            c.gcs_object_gets.fetch_add(1, Relaxed);
         }
         if req
             .uri()

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
-use hbcp_state::checksum::{combine, hash_file, md5_file};
+use hbcp_state::checksum::{combine, hash_file};
 use hbcp_state::journal::{self, Journal, Record, Resume};
 use hbcp_state::manifest::{self, ManifestEntry, ManifestHeader};
 use hbcp_state::{range_at, range_count};
@@ -21,6 +21,7 @@ use crate::limiter::{Bandwidth, Capped};
 use crate::stats::Stats;
 use crate::{Config, Result, spill_path};
 
+mod digest;
 mod server_side;
 mod tallies;
 
@@ -73,6 +74,8 @@ struct Big {
     failed: Mutex<Option<(String, bool)>>,
     /// Copied range by range by the target's service (`--s2s`), not streamed.
     copy: Option<server_side::Ranged>,
+    /// The whole file's MD5, hashed in order as its ranges are read (`--put-md5`).
+    md5: digest::InOrder,
 }
 
 enum Task {
@@ -570,6 +573,7 @@ fn emit(sh: &Shared<'_>, e: &Option<Entry>, tasks: &Sender<Task>, resume: &Resum
         remaining,
         failed: Mutex::new(None),
         copy: None,
+        md5: Default::default(),
     });
     send_ranges(big, todo, tasks)
 }
@@ -869,6 +873,7 @@ fn copy_range(sh: &Shared<'_>, big: &Big, idx: u32) -> hbcp_store::Result<u64> {
         let _held = sh.budget.take(r.end - r.start);
         let data = sh.retry(|| sh.src.read_range_bytes(&e.key, r.clone(), version))?;
         let hash = xxhash_rust::xxh3::xxh3_64(&data);
+        digest::feed(big, idx, &data);
         throttle(sh, data.len())?;
         sh.retry(|| up.put_part_bytes(idx, r.start, data.clone()))?;
         sh.stats.bytes_copied.fetch_add(r.end - r.start, Relaxed);
@@ -877,6 +882,10 @@ fn copy_range(sh: &Shared<'_>, big: &Big, idx: u32) -> hbcp_store::Result<u64> {
 }
 
 fn range_task(sh: &Shared<'_>, big: &Arc<Big>, idx: u32, done: &Sender<Done>) {
+    if digest::wanted(sh, big) {
+        // `--put-md5`: one worker takes the file's ranges, in order.
+        return digest::in_order(sh, big, done);
+    }
     let already_failed = big.failed.lock().unwrap().is_some();
     if !already_failed {
         match copy_range(sh, big, idx).and_then(|h| sync_parts(sh, big).map(|()| h)) {
@@ -976,30 +985,27 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
         Ok(u) => u,
         Err(e) => return fail(sh, done, key, e),
     };
+    let mut md5 = None;
     if up.wants_md5() && big.copy.is_none() {
-        // `--put-md5`: the whole file's MD5, read in order from the source (the ranges were
-        // sent in any order by any worker).
-        let e = &big.entry;
-        let mut buf = Vec::new();
-        match sh.retry(|| {
-            md5_file(
-                sh.src,
-                &e.key,
-                e.size,
-                e.version.as_deref(),
-                sh.cfg.chunk,
-                &mut buf,
-            )
-        }) {
-            Ok(m) => up.set_md5(m),
+        // `--put-md5`: the whole file's MD5, hashed as its ranges were read in order.
+        match digest::whole(sh, big) {
+            Ok(m) => {
+                up.set_md5(m);
+                md5 = Some(m);
+            }
             Err(err) => {
+                if sh.halted() {
+                    // Leave the staged ranges for the resume.
+                    return;
+                }
+                let _ = up.abort();
                 if matches!(
                     err,
                     StoreError::Changed { .. }
                         | StoreError::NotFound { .. }
                         | StoreError::ShortRead { .. }
                 ) {
-                    let _ = up.abort();
+                    let mut buf = Vec::new();
                     return redo_changed(sh, key, done, &mut buf);
                 }
                 return fail(sh, done, key, err);
@@ -1030,7 +1036,7 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
                 copied: true,
                 written: true,
                 tv: target_version(sh, key, written),
-                md5: None,
+                md5,
                 transport,
             });
         }
@@ -1115,7 +1121,10 @@ fn copy_inline(sh: &Shared<'_>, e: &Entry, done: &Sender<Done>, buf: &mut Vec<u8
         remaining: AtomicU32::new(n),
         failed: Mutex::new(None),
         copy: None,
+        md5: Default::default(),
     };
+    // Ranges in order, here: a wanted MD5 is hashed on the way (no second read).
+    digest::claim(sh, &big);
     for i in 0..n {
         match copy_range(sh, &big, i) {
             Ok(h) => big.hashes.lock().unwrap()[i as usize] = Some(h),

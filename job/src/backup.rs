@@ -509,7 +509,7 @@ pub fn backup(a: BackupSpec, observer: &Arc<dyn crate::Observer>) -> Result<Exit
         let _ = store.delete(PENDING_KEY);
         let _ = std::fs::remove_dir_all(&job.cfg.state_dir);
         cleanup_staging(&job);
-        let files = |n: u64| format!("{n} {}", if n == 1 { "file" } else { "files" });
+        let files = |n: u64| crate::report::count(n, "file");
         errln!(
             "hbcp: generation {id} written: {}, {}; stored {} new, {} (sent {}); {}",
             files(header.files),

@@ -1534,8 +1534,14 @@ fn plan(a: PlanSpec) -> Result<Exit> {
     let wm = std::sync::Mutex::new(&mut w);
     let mut warnings = Vec::new();
     let warn_m = std::sync::Mutex::new(&mut warnings);
+    // What the listing leaves out, by reason, as `copy` counts it; the sizes of what it keeps.
+    let left_out = hbcp_planner::LeftOutTally::default();
+    let mix = crate::bench::Mix::default();
     let listed = if let Some(view) = &prep.view {
         crate::select::copy_entries(view, &sel, &Default::default(), &mut |e, o| {
+            if e.kind == EntryKind::File {
+                mix.add(e.size);
+            }
             wm.lock().unwrap().add_mapped(&e, &o).map_err(|err| {
                 *w_err.lock().unwrap() = Some(err.to_string());
                 hbcp_store::Error::Unsupported {
@@ -1546,7 +1552,7 @@ fn plan(a: PlanSpec) -> Result<Exit> {
         })
     } else {
         src.store.list("", &|e: Entry| {
-            if !sel.accepts(&e) {
+            if !left_out.judge(&sel, &e) {
                 return Ok(());
             }
             if e.kind == EntryKind::Skipped {
@@ -1556,6 +1562,9 @@ fn plan(a: PlanSpec) -> Result<Exit> {
                     e.version.as_deref().unwrap_or("")
                 ));
                 return Ok(());
+            }
+            if e.kind == EntryKind::File {
+                mix.add(e.size);
             }
             if let Err(err) = wm.lock().unwrap().add(&e) {
                 *w_err.lock().unwrap() = Some(err.to_string());
@@ -1580,6 +1589,39 @@ fn plan(a: PlanSpec) -> Result<Exit> {
     for w in &warnings {
         errln!("hbcp: warning: {w}");
     }
+    let estimate = crate::bench::estimate(&header.target, &mix);
+    let bench_command = format!("hbcp bench {}", header.target);
+    if a.json {
+        // The text's figures, by name; `left_out` as the copy's report gives it.
+        let est = estimate.as_ref().map(|e| {
+            serde_json::json!({
+                "seconds": e.secs,
+                "small_files": e.small.0,
+                "small_files_per_s": e.small.1,
+                "large_bytes": e.large.0,
+                "bytes_per_s": e.large.1,
+                "bench": e.bench.target,
+                "bench_at": e.bench.at,
+            })
+        });
+        let j = serde_json::json!({
+            "plan": a.out.display().to_string(),
+            "source": header.source,
+            "target": header.target,
+            "files": summary.files,
+            "empty_directories": summary.dirs,
+            "bytes": summary.bytes,
+            "tasks": summary.tasks,
+            "range_size": range_size,
+            "largest_file": summary.largest,
+            "tables": summary.tables,
+            "left_out": prep.view.is_none().then(|| left_out.counts()),
+            "estimate": est,
+            "bench_command": estimate.is_none().then_some(&bench_command),
+        });
+        outln!("{j}");
+        return Ok(Exit::Ok);
+    }
     outln!("plan: {}", a.out.display());
     outln!("source: {}", header.source);
     outln!("target: {}", header.target);
@@ -1593,19 +1635,22 @@ fn plan(a: PlanSpec) -> Result<Exit> {
     );
     outln!("largest file: {}", bytes(summary.largest));
     outln!("tables: {}", summary.tables);
-    match crate::bench::estimate(&header.target, summary.files, summary.bytes) {
-        Some((secs, b)) => outln!(
-            "estimate: {} at {}/s and {:.0} files/s (hbcp bench {} at {})",
-            humantime::format_duration(std::time::Duration::from_secs(secs.ceil() as u64)),
-            bytes(b.write_bytes_per_s as u64),
-            b.write_files_per_s,
-            b.target,
-            b.at
+    if prep.view.is_none() {
+        outln!("left out: {}", left_out.summary());
+    }
+    match estimate {
+        Some(e) => outln!(
+            "estimate: {} ({:.0} s: {} at {:.0} files/s, {} of larger files at {}/s; hbcp bench {} at {})",
+            humantime::format_duration(std::time::Duration::from_secs(e.secs.ceil() as u64)),
+            e.secs.ceil(),
+            crate::report::count(e.small.0, "small file"),
+            e.small.1,
+            bytes(e.large.0),
+            bytes(e.large.1 as u64),
+            e.bench.target,
+            e.bench.at
         ),
-        None => outln!(
-            "estimate: none yet; run `hbcp bench {}` to measure the target",
-            header.target
-        ),
+        None => outln!("estimate: none yet; run `{bench_command}` to measure the target"),
     }
     Ok(Exit::Ok)
 }
