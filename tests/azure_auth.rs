@@ -467,7 +467,7 @@ fn endpoint_problems_are_one_line_and_exit_2_on_every_cloud() {
 }
 
 /// A process this test started, killed by its PID when the test ends.
-struct Server(std::process::Child);
+pub(crate) struct Server(pub(crate) std::process::Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -477,7 +477,7 @@ impl Drop for Server {
 }
 
 /// A port nobody listens on now (the OS's choice).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -486,7 +486,7 @@ fn free_port() -> u16 {
 }
 
 /// Wait until `port` accepts connections (at most 60 s), or fail with `log`.
-fn wait_for(port: u16, server: &mut Server, log: &Path) {
+pub(crate) fn wait_for(port: u16, server: &mut Server, log: &Path) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Ok(Some(st)) = server.0.try_wait() {

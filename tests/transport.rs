@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-use crate::azure_auth::{ACCOUNT, KEY, sdk, setup};
+use crate::azure_auth::{ACCOUNT, KEY, Server, free_port, sdk, setup, wait_for};
 use crate::faultproxy::{self, Mode};
 use crate::util::*;
 
@@ -203,4 +203,66 @@ fn a_block_rewritten_behind_hbcps_back_is_found_by_verify() {
     assert_eq!(v.code, 1, "{v:?}");
     assert!(v.stdout.contains("differs: big"), "{v:?}");
     assert_eq!(ways(&rep), (0, 0, 0));
+}
+
+/// Azurite in its strict mode (no `--loose`) refuses a Put Block carrying the CRC-64 with 500
+/// FeatureNotSupported: hbcp says so once, sends the blocks without it, and proves such a blob by
+/// reading it back (never by `transport`). The stored blobs judged by the SDK.
+#[test]
+fn a_service_refusing_the_crc64_gets_blocks_without_it_and_the_blob_is_read_back() {
+    let Some((_, py)) = setup() else { return };
+    let azurite_bin =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/node/node_modules/.bin/azurite-blob");
+    assert!(azurite_bin.exists(), "scripts/azurite.sh installs Azurite");
+    let t = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let log = t.path().join("azurite.log");
+    let child = std::process::Command::new(&azurite_bin)
+        .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+        .args([
+            "--inMemoryPersistence",
+            "--disableTelemetry",
+            "--skipApiVersionCheck",
+        ])
+        .stdout(fs::File::create(&log).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut azurite = Server(child);
+    wait_for(port, &mut azurite, &log);
+    let ep = format!("http://127.0.0.1:{port}/{ACCOUNT}");
+    let c = container(&ep, &py, "tstrict");
+    let src = t.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("big"), bytes(3 * RANGE + 17, 5)).unwrap();
+    fs::write(src.join("small"), bytes(RANGE / 2, 6)).unwrap();
+    let dst = format!("{ep}/{c}/root");
+    let report = t.path().join("copy.json");
+    let (src_s, rep_s) = (s(&src), s(&report));
+    let r = hbcp([
+        "copy",
+        &src_s,
+        &dst,
+        "--progress",
+        "none",
+        "--allow-http",
+        "--range-size",
+        "64KiB",
+        "--report",
+        &rep_s,
+        "-v",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.stderr.matches("refused x-ms-content-crc64").count(),
+        1,
+        "said once: {r:?}"
+    );
+    assert_eq!(
+        ways(&report),
+        (0, 1, 1),
+        "big read back, small by its Content-MD5"
+    );
+    let stored = digests(&py, &["digest", &ep, ACCOUNT, KEY, &c, "root"]);
+    assert_eq!(stored, digests(&py, &["local", &s(&src)]));
 }

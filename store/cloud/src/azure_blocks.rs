@@ -38,6 +38,9 @@ use crate::classify::{self, Cloud, Op};
 /// The Blob service version of hbcp's own requests.
 pub(crate) const VERSION: &str = "2021-08-06";
 
+/// Put Block's transactional CRC-64 header.
+const CRC64: &str = "x-ms-content-crc64";
+
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// A container's block-blob endpoint.
@@ -57,6 +60,10 @@ pub(crate) struct Blocks {
     display: String,
     /// What the retry policy saw on these requests (the store's own, shared).
     pub(crate) tally: Arc<hbcp_store::retry::Tally>,
+    /// The service refused a Put Block carrying `x-ms-content-crc64` (Azurite without
+    /// `--loose` answers 500 FeatureNotSupported): later blocks go without it, and their blobs
+    /// are not proven by the `transport` way.
+    crc64_refused: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Blocks {
@@ -181,6 +188,7 @@ impl Blocks {
             put_md5,
             display,
             tally: Arc::default(),
+            crc64_refused: Default::default(),
         })
     }
 
@@ -362,6 +370,15 @@ impl Blocks {
             self.target_of(blob),
             self.redact(auth_detail)
         );
+        if status == 500
+            && code == "FeatureNotSupported"
+            && ms_headers.iter().any(|(k, _)| *k == CRC64)
+        {
+            return Err(Error::Unsupported {
+                what: format!("{CRC64} on {what} {}", self.target_of(blob)),
+                hint: "the blocks are sent without it".into(),
+            });
+        }
         if let Some(p) = classify::azure(status, &code, auth_detail, Op::of(what), &self.container)
         {
             return Err(self.access(what, blob, p, self.redact(&detail)));
@@ -698,30 +715,51 @@ impl Upload for AzureUpload {
         } else {
             vec![]
         };
-        let crc = vec![("x-ms-content-crc64", crate::azure_crc64::header(&data))];
-        self.handle
-            .block_on(self.blocks.send(
+        let refused = &self.blocks.crc64_refused;
+        let with_crc = !refused.load(std::sync::atomic::Ordering::Relaxed);
+        let send = |ms: Vec<(&'static str, String)>| {
+            self.handle.block_on(self.blocks.send(
                 "write part of",
                 reqwest::Method::PUT,
                 &self.blob,
                 &[("comp", "block"), ("blockid", &id)],
-                std,
-                crc,
-                data,
+                std.clone(),
+                ms,
+                data.clone(),
             ))
-            .map(|_| {
+        };
+        let sent = if with_crc {
+            match send(vec![(CRC64, crate::azure_crc64::header(&data))]) {
+                Err(Error::Unsupported { what, .. }) => {
+                    if !refused.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                        tracing::warn!(
+                            target: "hbcp::azure",
+                            "the service refused {what}: blocks go without it, and such blobs \
+                             are read back to prove them"
+                        );
+                    }
+                    send(vec![]).map(|_| false)
+                }
+                r => r.map(|_| true),
+            }
+        } else {
+            send(vec![]).map(|_| false)
+        };
+        sent.map(|crc| {
+            if crc {
                 self.sent.lock().unwrap().insert(index);
-            })
-            .map_err(|e| match e {
-                // A 404 on Put Block means the container went away.
-                Error::NotFound { .. } => Error::Remote {
-                    what: format!("write part {index} of {}", self.key),
-                    message: "the container does not exist".into(),
-                    status: Some(404),
-                    retryable: false,
-                },
-                e => e,
-            })
+            }
+        })
+        .map_err(|e| match e {
+            // A 404 on Put Block means the container went away.
+            Error::NotFound { .. } => Error::Remote {
+                what: format!("write part {index} of {}", self.key),
+                message: "the container does not exist".into(),
+                status: Some(404),
+                retryable: false,
+            },
+            e => e,
+        })
     }
 
     fn put_part_from(
