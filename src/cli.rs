@@ -742,6 +742,9 @@ pub struct PlanArgs {
     /// Allow plain-HTTP endpoints.
     #[arg(long)]
     pub allow_http: bool,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub azure: AzureArgs,
 }

@@ -456,8 +456,8 @@ pub fn render(report: &Value) -> String {
         "nothing".to_string()
     } else {
         format!(
-            "{left_total} {} ({})",
-            if left_total == 1 { "file" } else { "files" },
+            "{} ({})",
+            hbcp_job::report::count(left_total, "file"),
             left_out
                 .iter()
                 .map(|(k, c)| format!("{} {}", k.replace('_', " "), c["files"]))

@@ -13,12 +13,18 @@ what hbcp wrote is read back here by the SDK, not by hbcp. Installed by scripts/
                                                               replacing it (a change behind hbcp's back)
   md5s          ENDPOINT ACCOUNT KEY CONTAINER PREFIX         JSON {key under PREFIX: Content-MD5 hex
                                                               or null}, from the blob listing
+  rewrite-block ENDPOINT ACCOUNT KEY CONTAINER BLOB INDEX FILE  stage FILE's bytes as committed
+                                                              block INDEX of BLOB and commit the
+                                                              same block list (one block rewritten)
   local         DIR                                           JSON {path under DIR: [size, sha256]},
                                                               hbcp's own .hbcp folder left out
+  crc64         FILE...                                       Azure's CRC-64 of each file (the
+                                                              x-ms-content-crc64 value), one a line
 
 ENDPOINT is the account's blob endpoint (http://127.0.0.1:PORT/ACCOUNT); EXPIRY is a number of
 seconds from now (negative: already expired).
 """
+import base64
 import datetime
 import hashlib
 import json
@@ -27,6 +33,7 @@ import sys
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import (
     AccountSasPermissions,
+    BlobBlock,
     BlobServiceClient,
     ContainerSasPermissions,
     ResourceTypes,
@@ -62,6 +69,15 @@ def local(root):
 def main(argv):
     if argv[1] == "local":
         return local(argv[2])
+    if argv[1] == "crc64":
+        # Azure's CRC-64 of each file, as the SDK computes it for x-ms-content-crc64.
+        from azure.storage.extensions import checksums
+
+        for path in argv[2:]:
+            with open(path, "rb") as fh:
+                crc = checksums.crc64.compute(fh.read(), 0)
+            print(base64.b64encode(crc.to_bytes(8, "little")).decode())
+        return
     cmd, endpoint, account, key = argv[1:5]
     rest = argv[5:]
     if cmd == "sas-container":
@@ -116,6 +132,16 @@ def main(argv):
             print(sum(1 for _ in c.list_blobs()))
         except ResourceNotFoundError:
             print(-1)
+    elif cmd == "rewrite-block":
+        # Replace block INDEX of a committed block blob by the bytes of PATH: the same block
+        # list committed again, one block staged anew (no Content-MD5 for the blob).
+        container, blob, index, path = rest
+        b = service(endpoint, account, key).get_blob_client(container, blob)
+        committed, _ = b.get_block_list("committed")
+        ids = [blk.id for blk in committed]
+        with open(path, "rb") as fh:
+            b.stage_block(ids[int(index)], fh.read())
+        b.commit_block_list([BlobBlock(block_id=i) for i in ids])
     elif cmd == "upload":
         container, blob, path = rest
         c = service(endpoint, account, key).get_container_client(container)

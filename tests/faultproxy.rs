@@ -64,6 +64,9 @@ pub struct Counters {
     pub heads: AtomicU64,
     /// LIST requests (Azure's `comp=list` GETs).
     pub lists: AtomicU64,
+    /// GETs of one GCS object's metadata (`GET /storage/v1/b/BUCKET/o/NAME`, the JSON API's
+    /// per-file request for `md5Hash`).
+    pub gcs_object_gets: AtomicU64,
     /// GETs of a range of an object (a copy reading its source).
     pub range_gets: AtomicU64,
     /// Request body bytes received on uploads (PUTs of blocks, blobs and S3 parts; GCS's
@@ -97,6 +100,10 @@ pub struct Counters {
     pub hold_off: std::sync::atomic::AtomicBool,
     /// Path and block id of every Put Block the service staged, in the order answered.
     pub staged_blocks: Mutex<Vec<String>>,
+    /// When set, every request carrying an `x-ms-content-crc64` header is kept in `crc64s`.
+    pub keep_crc64: std::sync::atomic::AtomicBool,
+    /// The `x-ms-content-crc64` header and the body of each such request (with `keep_crc64`).
+    pub crc64s: Mutex<Vec<(String, Bytes)>>,
 }
 
 impl Counters {
@@ -227,6 +234,12 @@ impl State {
         c.requests.fetch_add(1, Relaxed);
         if req.method() == hyper::Method::HEAD {
             c.heads.fetch_add(1, Relaxed);
+        }
+        if req.method() == hyper::Method::GET
+            && req.uri().path().starts_with("/storage/v1/b/")
+            && req.uri().path().contains("/o/")
+        {
+            c.gcs_object_gets.fetch_add(1, Relaxed);
         }
         if req
             .uri()
@@ -398,6 +411,15 @@ impl State {
                     ));
                 }
             }
+        }
+        if c.keep_crc64.load(Relaxed)
+            && let Some(v) = parts.headers.get("x-ms-content-crc64")
+        {
+            let v = v.to_str().unwrap_or("").to_string();
+            c.crc64s
+                .lock()
+                .unwrap()
+                .push((v, Bytes::copy_from_slice(&data)));
         }
         match fault {
             Fault::Busy => {

@@ -238,6 +238,9 @@ fn bench_measures_an_endpoint_removes_its_data_and_feeds_the_plan_estimate() {
     assert_eq!(j["files"], 16);
     assert_eq!(j["bytes"], 8 << 20);
     assert!(j["write_bytes_per_s"].as_f64().unwrap() > 0.0);
+    // The small-file phase: what a tree of small files goes at.
+    assert!(j["small_files_per_s"].as_f64().unwrap() > 0.0, "{j}");
+    assert!(out.contains("small files: "), "{out}");
     // Nothing left behind.
     assert_eq!(
         fs::read_dir(&target).unwrap().count(),

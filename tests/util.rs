@@ -167,6 +167,14 @@ pub fn digest(root: &Path) -> BTreeMap<String, (bool, u64, u64)> {
     out
 }
 
+/// True for a file of an HBase root's WAL folders (`WALs/`, `oldWALs/`, `MasterProcWALs/`):
+/// what `hbcp copy` counts as "WALs" left out.
+pub fn in_wal_folder(key: &str) -> bool {
+    ["WALs/", "oldWALs/", "MasterProcWALs/"]
+        .iter()
+        .any(|p| key.starts_with(p))
+}
+
 /// True for the keys `hbcp copy` leaves out of an HBase root (DESIGN "what it copies", README
 /// "What hbcp copies from an HBase root"), spelled out here independently of the code: the
 /// transient folders, and the write-ahead logs (copied only with `--allow-unflushed`) except

@@ -1,6 +1,7 @@
 //! The `service` way from the target's listing (issue 19): after a copy, the files written
 //! whole are proven by the MD5 the service computed over each stored object, taken from the
-//! target's listing (Azure List Blobs' Content-MD5, S3 ListObjectsV2's ETag), with no HEAD and
+//! target's listing (Azure List Blobs' Content-MD5, S3 ListObjectsV2's ETag, the GCS JSON API
+//! list's md5Hash), with no HEAD and
 //! no read of any of them; only the file written in blocks is read back. Counted by the fault
 //! proxy between hbcp and the emulator. The service's values are judged by an independent
 //! client (the Azure SDK for Python, boto3), and a byte flipped at the target behind hbcp's
@@ -244,4 +245,52 @@ fn s3_single_part_objects_are_proven_by_the_listings_etag_with_no_request_per_fi
     );
     assert_eq!(v.code, 1, "{v:?}");
     assert!(v.stdout.contains("differs: d/f3"), "{v:?}");
+}
+
+#[test]
+fn gcs_whole_files_are_proven_by_the_listings_md5hash_with_no_request_per_file() {
+    let Some(base) = crate::cloud::gcs() else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    let whole = tree(&src, 5 * RANGE + 3);
+    let prefix = format!("listed{}", std::process::id());
+    let dst = format!("gs://hbcp-test/{prefix}");
+    let proxy = faultproxy::start(&base, Mode::Pass);
+    let key = crate::clouds::gcs_key(&proxy.url);
+    let env = [("GOOGLE_SERVICE_ACCOUNT_KEY", key.as_str())];
+    let rep = t.path().join("copy.json");
+    let r = hbcp_env("copy", &src, &dst, &rep, "64KiB", &env);
+    assert_eq!(r.code, 0, "{r:?}");
+    // The big file is composed from its parts: GCS keeps no md5Hash of it, so it is read back.
+    assert_eq!(ways(&rep), (SMALL as u64, 1), "whole files by the listing");
+    // No metadata GET per whole file (on main: one each); the few left are hbcp's own state's.
+    // (The copy itself still HEADs each file it put, for the version token the journal keeps:
+    // the JSON API's upload answer is not read for it.)
+    let c = &proxy.counters;
+    let gets = c.gcs_object_gets.load(Relaxed);
+    assert!(
+        gets < 6,
+        "no metadata GET of any of the {SMALL} whole files: {gets}"
+    );
+    let reads = c.range_gets.load(Relaxed);
+    assert!(reads <= 6, "only the big file is read back: {reads} GETs");
+
+    // A byte flipped in a whole file, rewritten through the JSON API: `verify` finds it.
+    let (k, _) = &whole[5];
+    let mut bad = bytes((5 * 2_731) % RANGE + 1, 5);
+    bad[7] ^= 1;
+    hbcp_testkit::gcs_emulator::upload(&base, "hbcp-test", &format!("{prefix}/{k}"), &bad).unwrap();
+    let key = crate::clouds::gcs_key(&base);
+    let v = hbcp_env(
+        "verify",
+        &src,
+        &dst,
+        &rep,
+        "64KiB",
+        &[("GOOGLE_SERVICE_ACCOUNT_KEY", key.as_str())],
+    );
+    assert_eq!(v.code, 1, "{v:?}");
+    assert!(v.stdout.contains(&format!("differs: {k}")), "{v:?}");
 }

@@ -141,14 +141,7 @@ fn copy_of_the_sample_names_what_it_left_out() {
     assert_eq!(r.code, 0, "{r:?}");
     let all = files_under(&src);
     let copied = files_under(&dst);
-    let wals: Vec<&String> = all
-        .iter()
-        .filter(|k| {
-            ["WALs/", "oldWALs/", "MasterProcWALs/"]
-                .iter()
-                .any(|p| k.starts_with(p))
-        })
-        .collect();
+    let wals: Vec<&String> = all.iter().filter(|k| in_wal_folder(k)).collect();
     let excluded: Vec<&String> = all.iter().filter(|k| k.starts_with("notes/")).collect();
     let left: Vec<&String> = all.iter().filter(|k| !copied.contains(k)).collect();
     let transient: Vec<&String> = left
@@ -241,14 +234,7 @@ fn backup_and_preflight_of_the_sample_say_it_plainly() {
     let r = hbcp(["backup", &s(&src), &s(&dst), "--progress", "none"]);
     assert_eq!(r.code, 0, "{r:?}");
     let all = files_under(&src);
-    let wals = all
-        .iter()
-        .filter(|k| {
-            ["WALs/", "oldWALs/", "MasterProcWALs/"]
-                .iter()
-                .any(|p| k.starts_with(p))
-        })
-        .count();
+    let wals = all.iter().filter(|k| in_wal_folder(k)).count();
     let line = r
         .stderr
         .lines()

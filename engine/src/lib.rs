@@ -35,7 +35,7 @@ use std::sync::atomic::AtomicBool;
 pub use budget::Budget;
 pub use index::{Known, Named, TargetIndex, TargetIndexBuilder};
 pub use keymap::{KeyMap, KeyMapBuilder};
-pub use limiter::Bandwidth;
+pub use limiter::{Bandwidth, Capped};
 pub use order::LargestFirst;
 pub use stats::{Latency, OpLatency, Sample, Stats};
 pub use work::{Failure, Outcome, Stop};
@@ -133,8 +133,10 @@ pub struct Config {
     pub chunk: u64,
     /// Existing files at the target.
     pub overwrite: Overwrite,
-    /// Bandwidth limit in bytes per second.
-    pub max_bandwidth: Option<u64>,
+    /// The run's bandwidth limit (`--max-bandwidth`), one for the whole run: the copy's writes
+    /// and the checksums of files already at the target take from it here, and the caller's
+    /// verification reads through it ([`Capped`]).
+    pub max_bandwidth: Option<std::sync::Arc<Bandwidth>>,
     /// Bytes of range buffers the workers may hold at once (`--max-memory` less hbcp's fixed
     /// needs); workers wait for room rather than go over it.
     pub buffer_budget: u64,

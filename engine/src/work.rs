@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
-use hbcp_state::checksum::{combine, hash_file, md5_file};
+use hbcp_state::checksum::{combine, hash_file};
 use hbcp_state::journal::{self, Journal, Record, Resume};
 use hbcp_state::manifest::{self, ManifestEntry, ManifestHeader};
 use hbcp_state::{range_at, range_count};
@@ -17,10 +17,11 @@ use crate::LargestFirst;
 use crate::adaptive::{Controller, Gate};
 use crate::budget::Budget;
 use crate::decide::{Decision, decide};
-use crate::limiter::Bandwidth;
+use crate::limiter::{Bandwidth, Capped};
 use crate::stats::Stats;
 use crate::{Config, Result, spill_path};
 
+mod digest;
 mod server_side;
 mod tallies;
 
@@ -73,6 +74,8 @@ struct Big {
     failed: Mutex<Option<(String, bool)>>,
     /// Copied range by range by the target's service (`--s2s`), not streamed.
     copy: Option<server_side::Ranged>,
+    /// The whole file's MD5, hashed in order as its ranges are read (`--put-md5`).
+    md5: digest::InOrder,
 }
 
 enum Task {
@@ -104,6 +107,9 @@ enum Done {
         /// The MD5 of the bytes read for a whole-file write whose target service computes one
         /// too (for the verifier's `service` way).
         md5: Option<[u8; 16]>,
+        /// The commit's ETag when the service checked every part on arrival (the verifier's
+        /// `transport` way, [`Upload::transport_checked`]).
+        transport: Option<String>,
     },
     /// A range is durable in the staging area; the worker waits on `ack` until it is journaled.
     Range {
@@ -141,7 +147,7 @@ struct Shared<'a> {
     /// Set when the job must stop (fatal error or interrupt).
     halt: AtomicBool,
     stop: Mutex<Option<Stop>>,
-    limiter: Option<Bandwidth>,
+    limiter: Option<Arc<Bandwidth>>,
     /// Range buffers held in memory (object-store targets).
     budget: Budget,
     /// Requests in flight (adaptive against object stores).
@@ -238,7 +244,7 @@ pub(crate) fn run(
         cancel,
         halt: AtomicBool::new(false),
         stop: Mutex::new(None),
-        limiter: cfg.max_bandwidth.map(Bandwidth::new),
+        limiter: cfg.max_bandwidth.clone(),
         budget: Budget::new(cfg.buffer_budget),
         gate: Gate::new(
             cfg.workers.max(1),
@@ -407,6 +413,7 @@ fn plan(
                     written: false,
                     tv: None,
                     md5: None,
+                    transport: None,
                 });
                 continue;
             }
@@ -566,6 +573,7 @@ fn emit(sh: &Shared<'_>, e: &Option<Entry>, tasks: &Sender<Task>, resume: &Resum
         remaining,
         failed: Mutex::new(None),
         copy: None,
+        md5: Default::default(),
     });
     send_ranges(big, todo, tasks)
 }
@@ -617,6 +625,7 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
                         written: true,
                         tv,
                         md5,
+                        transport: None,
                     });
                 }
                 Err(
@@ -642,6 +651,7 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
                             written: true,
                             tv,
                             md5: None,
+                            transport: None,
                         });
                     }
                     // No server-side copy here (or the old copy is gone): send it.
@@ -863,6 +873,7 @@ fn copy_range(sh: &Shared<'_>, big: &Big, idx: u32) -> hbcp_store::Result<u64> {
         let _held = sh.budget.take(r.end - r.start);
         let data = sh.retry(|| sh.src.read_range_bytes(&e.key, r.clone(), version))?;
         let hash = xxhash_rust::xxh3::xxh3_64(&data);
+        digest::feed(big, idx, &data);
         throttle(sh, data.len())?;
         sh.retry(|| up.put_part_bytes(idx, r.start, data.clone()))?;
         sh.stats.bytes_copied.fetch_add(r.end - r.start, Relaxed);
@@ -871,6 +882,10 @@ fn copy_range(sh: &Shared<'_>, big: &Big, idx: u32) -> hbcp_store::Result<u64> {
 }
 
 fn range_task(sh: &Shared<'_>, big: &Arc<Big>, idx: u32, done: &Sender<Done>) {
+    if digest::wanted(sh, big) {
+        // `--put-md5`: one worker takes the file's ranges, in order.
+        return digest::in_order(sh, big, done);
+    }
     let already_failed = big.failed.lock().unwrap().is_some();
     if !already_failed {
         match copy_range(sh, big, idx).and_then(|h| sync_parts(sh, big).map(|()| h)) {
@@ -970,30 +985,27 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
         Ok(u) => u,
         Err(e) => return fail(sh, done, key, e),
     };
+    let mut md5 = None;
     if up.wants_md5() && big.copy.is_none() {
-        // `--put-md5`: the whole file's MD5, read in order from the source (the ranges were
-        // sent in any order by any worker).
-        let e = &big.entry;
-        let mut buf = Vec::new();
-        match sh.retry(|| {
-            md5_file(
-                sh.src,
-                &e.key,
-                e.size,
-                e.version.as_deref(),
-                sh.cfg.chunk,
-                &mut buf,
-            )
-        }) {
-            Ok(m) => up.set_md5(m),
+        // `--put-md5`: the whole file's MD5, hashed as its ranges were read in order.
+        match digest::whole(sh, big) {
+            Ok(m) => {
+                up.set_md5(m);
+                md5 = Some(m);
+            }
             Err(err) => {
+                if sh.halted() {
+                    // Leave the staged ranges for the resume.
+                    return;
+                }
+                let _ = up.abort();
                 if matches!(
                     err,
                     StoreError::Changed { .. }
                         | StoreError::NotFound { .. }
                         | StoreError::ShortRead { .. }
                 ) {
-                    let _ = up.abort();
+                    let mut buf = Vec::new();
                     return redo_changed(sh, key, done, &mut buf);
                 }
                 return fail(sh, done, key, err);
@@ -1017,13 +1029,15 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
         }
         Ok(written) => {
             sh.stats.files_copied.fetch_add(1, Relaxed);
+            let transport = written.clone().filter(|_| up.transport_checked());
             let _ = done.send(Done::File {
                 entry: big.entry.clone(),
                 hash: combine(&hashes),
                 copied: true,
                 written: true,
                 tv: target_version(sh, key, written),
-                md5: None,
+                md5,
+                transport,
             });
         }
         Err(e) => {
@@ -1041,13 +1055,18 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
 fn check_task(sh: &Shared<'_>, e: &Entry, write: bool, done: &Sender<Done>, buf: &mut Vec<u8>) {
     let rs = sh.cfg.range_size;
     let chunk = sh.cfg.chunk;
-    let src_hash = match sh
-        .retry(|| hash_file(sh.src, &e.key, e.size, rs, e.version.as_deref(), chunk, buf))
-    {
-        Ok(h) => h,
-        Err(err) => return fail(sh, done, &e.key, err),
-    };
-    let dst_hash = sh.retry(|| hash_file(sh.dst, &e.key, e.size, rs, None, chunk, buf));
+    // Both reads move bytes: under the run's bandwidth limit, as the copy's writes are.
+    let halted = || sh.halted();
+    let (src, dst) = (
+        Capped::new(sh.src, sh.limiter.as_deref(), &halted),
+        Capped::new(sh.dst, sh.limiter.as_deref(), &halted),
+    );
+    let src_hash =
+        match sh.retry(|| hash_file(&src, &e.key, e.size, rs, e.version.as_deref(), chunk, buf)) {
+            Ok(h) => h,
+            Err(err) => return fail(sh, done, &e.key, err),
+        };
+    let dst_hash = sh.retry(|| hash_file(&dst, &e.key, e.size, rs, None, chunk, buf));
     let same = matches!(dst_hash, Ok(h) if h == src_hash);
     if same || !write {
         sh.stats.files_skipped.fetch_add(1, Relaxed);
@@ -1063,6 +1082,7 @@ fn check_task(sh: &Shared<'_>, e: &Entry, write: bool, done: &Sender<Done>, buf:
                 None
             },
             md5: None,
+            transport: None,
         });
         return;
     }
@@ -1086,6 +1106,7 @@ fn copy_inline(sh: &Shared<'_>, e: &Entry, done: &Sender<Done>, buf: &mut Vec<u8
                     written: true,
                     tv: target_version(sh, &e.key, written),
                     md5,
+                    transport: None,
                 });
             }
             Err(err) => fail(sh, done, &e.key, err),
@@ -1100,7 +1121,10 @@ fn copy_inline(sh: &Shared<'_>, e: &Entry, done: &Sender<Done>, buf: &mut Vec<u8
         remaining: AtomicU32::new(n),
         failed: Mutex::new(None),
         copy: None,
+        md5: Default::default(),
     };
+    // Ranges in order, here: a wanted MD5 is hashed on the way (no second read).
+    digest::claim(sh, &big);
     for i in 0..n {
         match copy_range(sh, &big, i) {
             Ok(h) => big.hashes.lock().unwrap()[i as usize] = Some(h),
@@ -1193,12 +1217,14 @@ fn commit_loop(
                 written,
                 tv,
                 md5,
+                transport,
             } => {
                 spill
                     .write(
                         &ManifestEntry::file(&entry, hash)
                             .written(written)
-                            .with_md5(md5),
+                            .with_md5(md5)
+                            .with_transport(transport),
                     )
                     .map_err(|e| format!("manifest spill: {e}"))?;
                 if copied {

@@ -509,7 +509,7 @@ pub fn backup(a: BackupSpec, observer: &Arc<dyn crate::Observer>) -> Result<Exit
         let _ = store.delete(PENDING_KEY);
         let _ = std::fs::remove_dir_all(&job.cfg.state_dir);
         cleanup_staging(&job);
-        let files = |n: u64| format!("{n} {}", if n == 1 { "file" } else { "files" });
+        let files = |n: u64| crate::report::count(n, "file");
         errln!(
             "hbcp: generation {id} written: {}, {}; stored {} new, {} (sent {}); {}",
             files(header.files),
@@ -625,11 +625,15 @@ fn verify_generation(
     };
     let split =
         crate::genproof::split(gen_store.inner.as_ref(), gen_store, local_manifest, prev_id)?;
-    let gen_timed = &Timed::new(gen_store.as_ref(), stats.ops());
+    let (gen_t, src_t) = (
+        Timed::new(gen_store.as_ref(), stats.ops()),
+        Timed::new(job.src.store.as_ref(), stats.ops()),
+    );
+    let gen_timed = &job.capped(&gen_t);
     let (fresh, err1) = crate::genstore::manifest_entries(&split.fresh, |_| true)?;
     let v1 = verify_entries(
         gen_timed,
-        SourceCheck::Head(&Timed::new(job.src.store.as_ref(), stats.ops())),
+        SourceCheck::Head(&job.capped(&src_t)),
         fresh,
         &params(verify_mode(job.tuning.verify)),
         &progress,
@@ -830,7 +834,7 @@ pub fn restore(a: RestoreSpec, observer: &Arc<dyn crate::Observer>) -> Result<Ex
             let (expected, read_err) =
                 crate::genstore::manifest_entries(&local_manifest, |_| true)?;
             let verified = verify_entries(
-                job.dst.store.as_ref(),
+                &job.capped(job.dst.store.as_ref()),
                 SourceCheck::None,
                 expected,
                 &Params {

@@ -40,6 +40,11 @@ pub struct BenchResult {
     pub write_files_per_s: f64,
     /// Read throughput.
     pub read_bytes_per_s: f64,
+    /// Files of [`SMALL_BENCH_SIZE`] bytes written per second (a second, small-file phase):
+    /// what a tree of small files goes at, bound by requests rather than bytes. 0 in records
+    /// of benches that had no such phase.
+    #[serde(default)]
+    pub small_files_per_s: f64,
     /// Request latencies of the write phase (ms).
     pub latency_ms: hbcp_engine::Latency,
     /// Request latencies by operation of the whole bench: the write (puts, staged parts,
@@ -48,21 +53,108 @@ pub struct BenchResult {
     pub latency_by_op_ms: std::collections::BTreeMap<String, hbcp_engine::OpLatency>,
 }
 
-/// Where the last bench of an endpoint is kept.
-pub fn result_path(target: &str) -> PathBuf {
+/// Files written by the small-file phase of a bench, and their size.
+const SMALL_BENCH_FILES: u64 = 256;
+/// See [`SMALL_BENCH_FILES`].
+const SMALL_BENCH_SIZE: u64 = 4096;
+
+/// A file of at most this size is timed in an estimate by files per second (its time is the
+/// request's), a larger one by bytes per second: the engine's chunk, below which a file is one
+/// request.
+const SMALL_FILE: u64 = hbcp_engine::CHUNK;
+
+/// The folder where the benches of this machine are kept, one record per endpoint.
+fn bench_dir() -> PathBuf {
     let base = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
         .unwrap_or_else(|| PathBuf::from(".hbcp-state"));
-    let h = xxhash_rust::xxh3::xxh3_64(target.trim_end_matches('/').as_bytes());
-    base.join("hbcp")
-        .join("bench")
-        .join(format!("{h:016x}.json"))
+    base.join("hbcp").join("bench")
 }
 
-/// The last bench of an endpoint, if any.
-pub fn last(target: &str) -> Option<BenchResult> {
-    serde_json::from_slice(&std::fs::read(result_path(target)).ok()?).ok()
+/// Where the last bench of an endpoint is kept.
+pub fn result_path(target: &str) -> PathBuf {
+    let h = xxhash_rust::xxh3::xxh3_64(target.trim_end_matches('/').as_bytes());
+    bench_dir().join(format!("{h:016x}.json"))
+}
+
+/// A URL as an estimate compares them: no query (a SAS is redacted anyway), no trailing `/`.
+fn url_path(u: &str) -> &str {
+    u.split_once('?')
+        .map_or(u, |(p, _)| p)
+        .trim_end_matches('/')
+}
+
+/// The bench that serves `target`: of the benches kept on this machine, the one whose endpoint
+/// is `target` or a folder above it (same scheme, account or bucket and container: the URL is
+/// a prefix ending at a `/`), the longest such; `None` when there is none.
+pub fn nearest(target: &str) -> Option<BenchResult> {
+    let want = url_path(target);
+    std::fs::read_dir(bench_dir())
+        .ok()?
+        .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+        .filter_map(|b| serde_json::from_slice::<BenchResult>(&b).ok())
+        .filter(|b| {
+            let have = url_path(&b.target);
+            !have.is_empty()
+                && want
+                    .strip_prefix(have)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+        .max_by_key(|b| url_path(&b.target).len())
+}
+
+/// A tree's mix of file sizes, for an estimate: files of at most [`SMALL_FILE`] bytes, and the
+/// bytes of the larger ones.
+#[derive(Debug, Default)]
+pub struct Mix {
+    small_files: std::sync::atomic::AtomicU64,
+    large_bytes: std::sync::atomic::AtomicU64,
+}
+
+impl Mix {
+    /// Count one file of `size` bytes.
+    pub fn add(&self, size: u64) {
+        if size <= SMALL_FILE {
+            self.small_files.fetch_add(1, Relaxed);
+        } else {
+            self.large_bytes.fetch_add(size, Relaxed);
+        }
+    }
+}
+
+/// A copy's estimated duration.
+#[derive(Debug)]
+pub struct Estimate {
+    /// Seconds: the small files at the bench's small-file rate, plus the large files' bytes
+    /// at its byte rate.
+    pub secs: f64,
+    /// Small files and their rate (files per second).
+    pub small: (u64, f64),
+    /// Bytes of the large files and their rate (bytes per second).
+    pub large: (u64, f64),
+    /// The bench it comes from.
+    pub bench: BenchResult,
+}
+
+/// A copy's estimated duration to `target` from the nearest bench ([`nearest`]) and the tree's
+/// mix of sizes; `None` without a bench.
+pub fn estimate(target: &str, mix: &Mix) -> Option<Estimate> {
+    let b = nearest(target)?;
+    // A record of a bench without the small-file phase: its files per second.
+    let fps = if b.small_files_per_s > 0.0 {
+        b.small_files_per_s
+    } else {
+        b.write_files_per_s
+    };
+    let (small, large) = (mix.small_files.load(Relaxed), mix.large_bytes.load(Relaxed));
+    let (fps, bps) = (fps.max(1e-3), b.write_bytes_per_s.max(1.0));
+    Some(Estimate {
+        secs: small as f64 / fps + large as f64 / bps,
+        small: (small, fps),
+        large: (large, bps),
+        bench: b,
+    })
 }
 
 fn sub_url(dst: &str, folder: &str) -> String {
@@ -181,6 +273,7 @@ pub fn bench(a: BenchSpec) -> Result<Exit> {
         &|_| {},
     )?;
     let read_s = t1.elapsed().as_secs_f64();
+    let small_files_per_s = small_phase(&a, &folder, &cfg, &state)?;
     // Remove what was written.
     let keys = std::sync::Mutex::new(Vec::new());
     dst.list("", &|e: Entry| {
@@ -208,9 +301,16 @@ pub fn bench(a: BenchSpec) -> Result<Exit> {
         write_bytes_per_s: written as f64 / write_s.max(1e-6),
         write_files_per_s: stats.files_copied.load(Relaxed) as f64 / write_s.max(1e-6),
         read_bytes_per_s: verified.bytes as f64 / read_s.max(1e-6),
+        small_files_per_s,
         latency_ms: write_latency,
         latency_by_op_ms: stats.latency_by_op(),
     };
+    outln!(
+        "small files: {:.0} files/s ({} files of {})",
+        small_files_per_s,
+        SMALL_BENCH_FILES,
+        bytes(SMALL_BENCH_SIZE)
+    );
     outln!(
         "write: {}/s, {:.0} files/s; read back: {}/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} requests in flight",
         bytes(result.write_bytes_per_s as u64),
@@ -263,6 +363,40 @@ pub fn bench(a: BenchSpec) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// The small-file phase: [`SMALL_BENCH_FILES`] files of [`SMALL_BENCH_SIZE`] bytes written
+/// under the bench's folder (`small/`, removed with it) by the same engine; files per second.
+fn small_phase(a: &BenchSpec, folder: &str, cfg: &Config, state: &std::path::Path) -> Result<f64> {
+    let url = parse_url(&sub_url(&a.dst, &format!("{folder}/small")), a.allow_http)?;
+    let dst = crate::commands::open_bench_target(&url, a.allow_http)?;
+    let src = SyntheticStore::new(SMALL_BENCH_FILES, SMALL_BENCH_SIZE, 0x5ea11);
+    let cfg = Config {
+        job: format!("{}-small", cfg.job),
+        state_dir: state.join("small"),
+        target_label: url.display.clone(),
+        source_label: src.describe(),
+        ..cfg.clone()
+    };
+    let stats = Stats::default();
+    let t0 = Instant::now();
+    let feed = |src: &dyn Store, sink: &ListSink<'_>| src.list("", sink);
+    let out = hbcp_engine::copy(
+        &src,
+        dst.as_ref(),
+        &feed,
+        &cfg,
+        &stats,
+        &AtomicBool::new(false),
+    )?;
+    let secs = t0.elapsed().as_secs_f64();
+    if !out.failures.is_empty() || out.stop.is_some() {
+        anyhow::bail!(
+            "the small-file phase of the bench failed: {:?}",
+            out.failures.first()
+        );
+    }
+    Ok(stats.files_copied.load(Relaxed) as f64 / secs.max(1e-6))
+}
+
 fn tempdir_state() -> Result<PathBuf> {
     let p = std::env::temp_dir().join(format!("hbcp-bench-state-{}", std::process::id()));
     std::fs::create_dir_all(&p)?;
@@ -274,12 +408,4 @@ fn parse_url(s: &str, allow_http: bool) -> Result<hbcp_store::StoreUrl> {
         Ok(u) => Ok(u),
         Err(e) => usage(e.to_string()),
     }
-}
-
-/// A copy's estimated duration to `target` from its last bench.
-pub fn estimate(target: &str, files: u64, bytes_: u64) -> Option<(f64, BenchResult)> {
-    let b = last(target)?;
-    let by_bytes = bytes_ as f64 / b.write_bytes_per_s.max(1.0);
-    let by_files = files as f64 / b.write_files_per_s.max(1e-3);
-    Some((by_bytes.max(by_files), b))
 }

@@ -422,6 +422,18 @@ pub(crate) struct Job {
     pub(crate) left_out: Arc<hbcp_planner::LeftOutTally>,
 }
 
+impl Job {
+    /// `store`'s reads under the run's bandwidth limit (`--max-bandwidth`): the verification's
+    /// read-back moves bytes as the copy does. A signal ends a wait.
+    pub(crate) fn capped<'a>(&'a self, store: &'a dyn Store) -> hbcp_engine::Capped<'a> {
+        hbcp_engine::Capped::new(
+            store,
+            self.cfg.max_bandwidth.as_deref(),
+            &crate::exit::signalled,
+        )
+    }
+}
+
 // The plan's range size and shard are a `run`'s alone; the other commands pass `None`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build_job(
@@ -487,7 +499,10 @@ pub(crate) fn build_job(
             OverwriteChoice::Always => Overwrite::Always,
             OverwriteChoice::Never => Overwrite::Never,
         },
-        max_bandwidth: tuning.bandwidth,
+        // One limit for the whole run: the copy, its checks and the verification share it.
+        max_bandwidth: tuning
+            .bandwidth
+            .map(|b| Arc::new(hbcp_engine::Bandwidth::new(b))),
         buffer_budget,
         // Against an object store the number of requests in flight adapts (more while the
         // throughput grows, fewer when throttled); disk to disk it is fixed.
@@ -1154,6 +1169,14 @@ pub(crate) fn finish(
                 peak: stats.concurrency_peak.load(Relaxed),
                 throttles: stats.throttles.load(Relaxed),
             },
+            bandwidth: job
+                .cfg
+                .max_bandwidth
+                .as_deref()
+                .map(|b| crate::report::BandwidthUse {
+                    limit_bytes_per_s: b.rate(),
+                    bytes: b.bytes(),
+                }),
         };
         report.write(path)?;
     }
@@ -1254,7 +1277,9 @@ pub(crate) fn verify_spill(
         st.files_verified.fetch_add(1, Relaxed);
     };
     // The verifier's requests (the read-back above all) join the run's latencies.
-    let src = Timed::new(job.src.store.as_ref(), stats.ops());
+    let src_timed = Timed::new(job.src.store.as_ref(), stats.ops());
+    let src = job.capped(&src_timed);
+    let dst_timed = Timed::new(job.dst.store.as_ref(), stats.ops());
     let files = stats.files_copied.load(Relaxed) + stats.files_skipped.load(Relaxed);
     let check = match &job.source_prefixes {
         Some(prefixes) if !job.src.store.caps().is_local && files > RELIST_MIN_FILES => {
@@ -1276,7 +1301,7 @@ pub(crate) fn verify_spill(
         });
     verify_file_where(
         &outcome.spill,
-        &Timed::new(job.dst.store.as_ref(), stats.ops()),
+        &job.capped(&dst_timed),
         check,
         target,
         &params,
@@ -1509,8 +1534,14 @@ fn plan(a: PlanSpec) -> Result<Exit> {
     let wm = std::sync::Mutex::new(&mut w);
     let mut warnings = Vec::new();
     let warn_m = std::sync::Mutex::new(&mut warnings);
+    // What the listing leaves out, by reason, as `copy` counts it; the sizes of what it keeps.
+    let left_out = hbcp_planner::LeftOutTally::default();
+    let mix = crate::bench::Mix::default();
     let listed = if let Some(view) = &prep.view {
         crate::select::copy_entries(view, &sel, &Default::default(), &mut |e, o| {
+            if e.kind == EntryKind::File {
+                mix.add(e.size);
+            }
             wm.lock().unwrap().add_mapped(&e, &o).map_err(|err| {
                 *w_err.lock().unwrap() = Some(err.to_string());
                 hbcp_store::Error::Unsupported {
@@ -1521,7 +1552,7 @@ fn plan(a: PlanSpec) -> Result<Exit> {
         })
     } else {
         src.store.list("", &|e: Entry| {
-            if !sel.accepts(&e) {
+            if !left_out.judge(&sel, &e) {
                 return Ok(());
             }
             if e.kind == EntryKind::Skipped {
@@ -1531,6 +1562,9 @@ fn plan(a: PlanSpec) -> Result<Exit> {
                     e.version.as_deref().unwrap_or("")
                 ));
                 return Ok(());
+            }
+            if e.kind == EntryKind::File {
+                mix.add(e.size);
             }
             if let Err(err) = wm.lock().unwrap().add(&e) {
                 *w_err.lock().unwrap() = Some(err.to_string());
@@ -1555,6 +1589,39 @@ fn plan(a: PlanSpec) -> Result<Exit> {
     for w in &warnings {
         errln!("hbcp: warning: {w}");
     }
+    let estimate = crate::bench::estimate(&header.target, &mix);
+    let bench_command = format!("hbcp bench {}", header.target);
+    if a.json {
+        // The text's figures, by name; `left_out` as the copy's report gives it.
+        let est = estimate.as_ref().map(|e| {
+            serde_json::json!({
+                "seconds": e.secs,
+                "small_files": e.small.0,
+                "small_files_per_s": e.small.1,
+                "large_bytes": e.large.0,
+                "bytes_per_s": e.large.1,
+                "bench": e.bench.target,
+                "bench_at": e.bench.at,
+            })
+        });
+        let j = serde_json::json!({
+            "plan": a.out.display().to_string(),
+            "source": header.source,
+            "target": header.target,
+            "files": summary.files,
+            "empty_directories": summary.dirs,
+            "bytes": summary.bytes,
+            "tasks": summary.tasks,
+            "range_size": range_size,
+            "largest_file": summary.largest,
+            "tables": summary.tables,
+            "left_out": prep.view.is_none().then(|| left_out.counts()),
+            "estimate": est,
+            "bench_command": estimate.is_none().then_some(&bench_command),
+        });
+        outln!("{j}");
+        return Ok(Exit::Ok);
+    }
     outln!("plan: {}", a.out.display());
     outln!("source: {}", header.source);
     outln!("target: {}", header.target);
@@ -1568,19 +1635,22 @@ fn plan(a: PlanSpec) -> Result<Exit> {
     );
     outln!("largest file: {}", bytes(summary.largest));
     outln!("tables: {}", summary.tables);
-    match crate::bench::estimate(&header.target, summary.files, summary.bytes) {
-        Some((secs, b)) => outln!(
-            "estimate: {} at {}/s and {:.0} files/s (hbcp bench {} at {})",
-            humantime::format_duration(std::time::Duration::from_secs(secs.ceil() as u64)),
-            bytes(b.write_bytes_per_s as u64),
-            b.write_files_per_s,
-            b.target,
-            b.at
+    if prep.view.is_none() {
+        outln!("left out: {}", left_out.summary());
+    }
+    match estimate {
+        Some(e) => outln!(
+            "estimate: {} ({:.0} s: {} at {:.0} files/s, {} of larger files at {}/s; hbcp bench {} at {})",
+            humantime::format_duration(std::time::Duration::from_secs(e.secs.ceil() as u64)),
+            e.secs.ceil(),
+            crate::report::count(e.small.0, "small file"),
+            e.small.1,
+            bytes(e.large.0),
+            bytes(e.large.1 as u64),
+            e.bench.target,
+            e.bench.at
         ),
-        None => outln!(
-            "estimate: none yet; run `hbcp bench {}` to measure the target",
-            header.target
-        ),
+        None => outln!("estimate: none yet; run `{bench_command}` to measure the target"),
     }
     Ok(Exit::Ok)
 }

@@ -131,7 +131,7 @@ impl DryRun {
 
     /// Print the summary (stdout) and end the run: exit 0, nothing written.
     fn print(&self, head: &str, notes: &[String]) -> Exit {
-        let files = |n: u64| format!("{n} {}", if n == 1 { "file" } else { "files" });
+        let files = |n: u64| crate::report::count(n, "file");
         outln!("dry run: {head}; nothing was written");
         let t = self.tallies.lock().unwrap();
         for a in Action::ALL {
@@ -382,8 +382,8 @@ pub(crate) fn sync(
         }
         if extra > 0 {
             notes.push(format!(
-                "{extra} target {} the source no longer has would stay (--delete removes them)",
-                if extra == 1 { "file" } else { "files" }
+                "{} the source no longer has would stay (--delete removes them)",
+                crate::report::count(extra, "target file")
             ));
         }
     }

@@ -164,6 +164,15 @@ pub fn undo_created() {
 /// is "bad input, nothing written".
 static WRITING: AtomicBool = AtomicBool::new(false);
 
+/// Set by the signal handler with the run's own flag: read where that flag is not at hand (a
+/// verification waiting for the bandwidth limit ends its wait).
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+/// A signal asked the run to stop.
+pub(crate) fn signalled() -> bool {
+    SIGNALLED.load(Relaxed)
+}
+
 /// The command is about to write at its target.
 pub(crate) fn writing() {
     WRITING.store(true, Relaxed);
@@ -352,6 +361,7 @@ pub(crate) fn install_signals() -> anyhow::Result<Arc<AtomicBool>> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let f = flag.clone();
         let action = move || {
+            SIGNALLED.store(true, Relaxed);
             let msg = if f.swap(true, Relaxed) { second } else { first };
             // SAFETY: write(2) on stderr from a buffer that lives for the whole process.
             unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };

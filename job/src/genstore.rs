@@ -422,6 +422,7 @@ pub(crate) fn manifest_entries(
         c: false,
         m: None,
         md5: None,
+        t: None,
     });
     Ok((it, err))
 }

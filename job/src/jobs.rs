@@ -583,8 +583,8 @@ fn clean(older_than: Option<Duration>, all_states: bool, dry_run: bool) -> Resul
         kept.push(format!("{newer} newer than --older-than"));
     }
     outln!(
-        "{verb} {n} job{}, {}{}",
-        if n == 1 { "" } else { "s" },
+        "{verb} {}, {}{}",
+        crate::report::count(n, "job"),
         bytes(freed),
         if kept.is_empty() {
             String::new()

@@ -92,6 +92,9 @@ impl Upload for ClaimedUpload {
     fn set_md5(&self, md5: [u8; 16]) {
         self.inner.set_md5(md5)
     }
+    fn transport_checked(&self) -> bool {
+        self.inner.transport_checked()
+    }
 }
 
 #[cfg(test)]

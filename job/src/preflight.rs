@@ -562,20 +562,19 @@ fn print_findings(src: &End, f: &Findings) {
     outln!("root: {} (HBase layout version {})", src.url, f.version);
     outln!("tables: {}", tables.len());
     for (name, t) in tables {
-        let n =
-            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let n = |n: usize, noun: &str| crate::report::count(n as u64, noun);
         let mut stands_for = String::new();
         if t.links > 0 {
-            stands_for += &format!(", {}", n(t.links as usize, "HFileLink", "HFileLinks"));
+            stands_for += &format!(", {}", n(t.links as usize, "HFileLink"));
         }
         if t.references > 0 {
-            stands_for += &format!(", {}", n(t.references as usize, "Reference", "References"));
+            stands_for += &format!(", {}", n(t.references as usize, "Reference"));
         }
         outln!(
             "  {name}: {}, {}, {}{stands_for}, {}",
-            n(t.regions.len(), "region", "regions"),
-            n(t.families.len(), "family", "families"),
-            n(t.hfiles as usize, "HFile", "HFiles"),
+            n(t.regions.len(), "region"),
+            n(t.families.len(), "family"),
+            n(t.hfiles as usize, "HFile"),
             bytes(t.bytes)
         );
     }

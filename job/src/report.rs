@@ -99,6 +99,19 @@ pub struct Report {
     pub memory: Memory,
     /// Requests in flight.
     pub concurrency: Concurrency,
+    /// `--max-bandwidth`: the limit and every byte that went through it (absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bandwidth: Option<BandwidthUse>,
+}
+
+/// What went through the run's bandwidth limit: the copy's bytes, the checksums of files
+/// already at the target, the verification's read-back.
+#[derive(Debug, Serialize, Default)]
+pub struct BandwidthUse {
+    /// The limit, in bytes per second.
+    pub limit_bytes_per_s: u64,
+    /// Bytes that went through it.
+    pub bytes: u64,
 }
 
 /// Range buffers under `--max-memory`.
@@ -169,4 +182,29 @@ pub fn human_bytes(n: f64) -> String {
 /// Bytes as a human string.
 pub fn bytes(n: u64) -> String {
     human_bytes(n as f64)
+}
+
+/// A count and its noun, singular for 1: `count(1, "file")` is "1 file", `count(2, "family")`
+/// "2 families" (a noun in -y takes -ies, any other an -s: the nouns hbcp prints).
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    match (n, noun.strip_suffix('y')) {
+        (1, _) => format!("1 {noun}"),
+        (_, Some(stem)) => format!("{n} {stem}ies"),
+        _ => format!("{n} {noun}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    #[test]
+    fn a_count_is_singular_for_one_only() {
+        assert_eq!(count(1u64, "file"), "1 file");
+        assert_eq!(count(0u64, "file"), "0 files");
+        assert_eq!(count(2u64, "HFileLink"), "2 HFileLinks");
+        assert_eq!(count(1u64, "family"), "1 family");
+        assert_eq!(count(3u64, "family"), "3 families");
+    }
 }

@@ -134,8 +134,8 @@ pub(crate) fn prepare(
     // identity files).
     let n = view.items.len();
     errln!(
-        "hbcp: selection: {n} {} in all, the HFiles above with the files that go with them",
-        if n == 1 { "file" } else { "files" }
+        "hbcp: selection: {} in all, the HFiles above with the files that go with them",
+        crate::report::count(n as u64, "file")
     );
     for w in &view.warnings {
         errln!("hbcp: warning: {w}");
@@ -367,8 +367,11 @@ pub(crate) fn snapshots(a: SnapshotsSpec) -> Result<Exit> {
         }
         let total: u64 = rows.iter().map(|s| s.bytes).sum();
         let n = rows.len();
-        let noun = if n == 1 { "snapshot" } else { "snapshots" };
-        outln!("{n} {noun}, {}", bytes(total));
+        outln!(
+            "{}, {}",
+            crate::report::count(n as u64, "snapshot"),
+            bytes(total)
+        );
     }
     Ok(if bad > 0 { Exit::Failed } else { Exit::Ok })
 }

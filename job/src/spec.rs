@@ -306,6 +306,8 @@ pub struct PlanSpec {
     pub range_size: Option<u64>,
     /// `--allow-http`.
     pub allow_http: bool,
+    /// `--json`: the summary as one JSON object.
+    pub json: bool,
 }
 
 /// `hbcp run`.

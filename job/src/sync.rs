@@ -54,6 +54,12 @@ pub struct Cycle {
     pub bytes_copied: u64,
     /// Files at the target already.
     pub files_unchanged: u64,
+    /// What this cycle's listing left out, by reason (counts and bytes; the keys are in no
+    /// cycle's line: a cluster's WALs are many).
+    pub left_out: std::collections::BTreeMap<String, hbcp_planner::LeftOutCount>,
+    /// The same as the cycle's line says it ("6 files left out (HBase transient 1, …)").
+    #[serde(skip)]
+    pub left_out_summary: String,
     /// Files deleted from the target.
     pub deleted: Vec<String>,
     /// Deletions refused (over `--max-delete` without `--force`, or after an error).
@@ -168,8 +174,12 @@ fn verify_cycle(
         hbase: job.hbase,
     };
     let noop = |_: u64| {};
-    let dst = &Timed::new(job.dst.store.as_ref(), stats.ops());
-    let src = Timed::new(job.src.store.as_ref(), stats.ops());
+    let (dst_timed, src_timed) = (
+        Timed::new(job.dst.store.as_ref(), stats.ops()),
+        Timed::new(job.src.store.as_ref(), stats.ops()),
+    );
+    let dst = &job.capped(&dst_timed);
+    let src = job.capped(&src_timed);
     let mut verified = verify_file_where(
         &outcome.spill,
         dst,
@@ -216,9 +226,15 @@ fn cycle(
     job.cfg.started = hbcp_state::time::now_rfc3339();
     // What the listing finds is known from now.
     let mut lags = rpo.listing_starts();
-    let feed = move |src: &dyn hbcp_store::Store, sink: &ListSink<'_>| {
+    // Counted afresh each cycle: what this cycle's listing left out.
+    let left_out = hbcp_planner::LeftOutTally::default();
+    let feed = |src: &dyn hbcp_store::Store, sink: &ListSink<'_>| {
         src.list("", &|e: Entry| {
-            if sel.accepts(&e) { sink(e) } else { Ok(()) }
+            if left_out.judge(sel, &e) {
+                sink(e)
+            } else {
+                Ok(())
+            }
         })
     };
     let mode = verify_mode(job.tuning.verify);
@@ -239,6 +255,15 @@ fn cycle(
         cycle: n,
         target_listed: listed,
         baseline: lags.baseline,
+        left_out: left_out
+            .counts()
+            .into_iter()
+            .map(|(why, count)| {
+                let keys = Vec::new();
+                (why, hbcp_planner::LeftOutCount { keys, ..count })
+            })
+            .collect(),
+        left_out_summary: left_out.summary(),
         ..Default::default()
     };
     if !at_risk.is_empty() && !a.allow_unflushed {
@@ -332,6 +357,7 @@ fn cycle(
                 c: false,
                 m: None,
                 md5: None,
+                t: None,
             })?;
         }
     }
@@ -481,12 +507,13 @@ pub fn sync(a: SyncSpec) -> Result<Exit> {
             )
         };
         let line = format!(
-            "hbcp: sync cycle {}: {} files written ({}), {} unchanged, {} deleted; {lag}; {:.1}s{}",
+            "hbcp: sync cycle {}: {} files written ({}), {} unchanged, {} deleted; {}; {lag}; {:.1}s{}",
             c.cycle,
             c.files_copied,
             bytes(c.bytes_copied),
             c.files_unchanged,
             c.deleted.len(),
+            c.left_out_summary,
             c.elapsed_s,
             if c.target_listed {
                 " (target listed)"

@@ -499,7 +499,8 @@ impl<'a> Units<'a> {
         Ok(())
     }
 
-    fn finish(mut self, v: &mut View) -> Result<(), ViewError> {
+    /// The last batch; the count of HFiles kept goes to the notes, and is returned.
+    fn finish(mut self, v: &mut View) -> Result<u64, ViewError> {
         self.flush(v)?;
         if self.unknown > 20 {
             v.warnings.push(format!(
@@ -508,7 +509,7 @@ impl<'a> Units<'a> {
             ));
         }
         v.notes.push(format!("HFiles selected: {}", self.kept));
-        Ok(())
+        Ok(self.kept)
     }
 }
 
@@ -579,13 +580,34 @@ pub fn build_view(src: &dyn Store, spec: &SelectSpec, workers: usize) -> Result<
             }
         }
     }
-    units.finish(&mut v)?;
+    let kept = units.finish(&mut v)?;
     if spec.has_times() {
         // Files left out inside the selected folders are not "extra" at the target.
         v.prefixes.clear();
     }
     v.items.seal()?;
+    bulkload_note(&mut v, spec, kept);
     Ok(v)
+}
+
+/// In the bulkload layout an HFile that several References or HFileLinks lead to (a split's
+/// daughters share their parent's) is one file at the target: the note says how many files the
+/// HFiles selected make, so that it and the copy's "copied N files" count the same set.
+fn bulkload_note(v: &mut View, spec: &SelectSpec, kept: u64) {
+    let stored = v.items.len();
+    if spec.layout != Layout::Bulkload || stored >= kept {
+        return;
+    }
+    if let Some(n) = v
+        .notes
+        .iter_mut()
+        .rev()
+        .find(|n| n.starts_with("HFiles selected: "))
+    {
+        *n = format!(
+            "HFiles selected: {kept}, stored as {stored} files under <table>/<family>/<hfile> (an HFile that References or HFileLinks share is stored once)"
+        );
+    }
 }
 
 fn table_dir_name(t: &TableRef) -> String {

@@ -17,5 +17,6 @@ pub(crate) fn run(a: PlanArgs, ctx: Ctx) -> anyhow::Result<Exit> {
         out: a.out,
         range_size: a.range_size,
         allow_http: a.allow_http,
+        json: a.json,
     }))
 }

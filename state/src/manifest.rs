@@ -97,6 +97,12 @@ pub struct ManifestEntry {
     /// way compares the two instead of reading the target back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub md5: Option<String>,
+    /// The target's ETag as the commit of a staged upload returned it, when the service checked
+    /// every part on arrival (a transactional checksum) and the commit named exactly those parts
+    /// (the store's `Upload::transport_checked`): the verifier's `transport` way proves the file
+    /// by a HEAD showing this ETag and the source's size, instead of reading it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t: Option<String>,
 }
 
 impl ManifestEntry {
@@ -114,6 +120,7 @@ impl ManifestEntry {
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map(|d| d.as_secs_f64()),
             md5: None,
+            t: None,
         }
     }
 
@@ -136,6 +143,12 @@ impl ManifestEntry {
         Some(out)
     }
 
+    /// With the ETag of a commit whose parts the service checked on arrival (see [`Self::t`]).
+    pub fn with_transport(mut self, etag: Option<String>) -> Self {
+        self.t = etag;
+        self
+    }
+
     /// Mark as written by this run.
     pub fn written(mut self, yes: bool) -> Self {
         self.n = yes;
@@ -154,6 +167,7 @@ impl ManifestEntry {
             c: false,
             m: None,
             md5: None,
+            t: None,
         }
     }
 
@@ -377,6 +391,7 @@ mod tests {
             c: false,
             m: None,
             md5: None,
+            t: None,
         }
     }
 

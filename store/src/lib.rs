@@ -172,6 +172,13 @@ pub trait Upload: Send + Sync + fmt::Debug {
     fn set_md5(&self, md5: [u8; 16]) {
         let _ = md5;
     }
+    /// After a successful [`Upload::commit`]: true when every part of the file was sent by this
+    /// upload with a transactional checksum the service checked on arrival, and the commit
+    /// named exactly those parts in order (the verifier's `transport` way). False for parts
+    /// staged by an earlier run or copied by the service, and for stores that check nothing.
+    fn transport_checked(&self) -> bool {
+        false
+    }
 }
 
 /// The condition of [`Store::put_if`].

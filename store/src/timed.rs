@@ -358,6 +358,10 @@ impl Upload for TimedUpload {
     fn set_md5(&self, md5: [u8; 16]) {
         self.inner.set_md5(md5)
     }
+
+    fn transport_checked(&self) -> bool {
+        self.inner.transport_checked()
+    }
 }
 
 #[cfg(test)]

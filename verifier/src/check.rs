@@ -129,6 +129,9 @@ pub enum Way {
     /// A checksum the target service computed over the stored object (its MD5), equal to
     /// the one hbcp computed from the source bytes: no read of the target.
     Service,
+    /// Every part checked by the service on arrival (a transactional checksum), the commit
+    /// naming exactly those parts, and the target unchanged since (see [`crate::transport`]).
+    Transport,
 }
 
 /// How many files each [`Way`] proved.
@@ -138,6 +141,8 @@ pub struct Ways {
     pub reread: u64,
     /// A checksum the service computed over the stored object.
     pub service: u64,
+    /// Every part checked by the service on arrival, the commit checked.
+    pub transport: u64,
     /// Sizes only.
     pub size: u64,
 }
@@ -146,6 +151,7 @@ impl Ways {
     fn add(&mut self, o: &Ways) {
         self.reread += o.reread;
         self.service += o.service;
+        self.transport += o.transport;
         self.size += o.size;
     }
 
@@ -153,6 +159,7 @@ impl Ways {
     pub fn summary(&self) -> String {
         [
             ("service", self.service),
+            ("transport", self.transport),
             ("reread", self.reread),
             ("size", self.size),
         ]
@@ -253,6 +260,7 @@ struct Found {
     source: Mutex<Vec<SourceFinding>>,
     reread: AtomicU64,
     service: AtomicU64,
+    transport: AtomicU64,
     size: AtomicU64,
 }
 
@@ -264,6 +272,7 @@ impl Found {
             Way::Size => &self.size,
             Way::Reread => &self.reread,
             Way::Service => &self.service,
+            Way::Transport => &self.transport,
         };
         n.fetch_add(1, Ordering::Relaxed);
     }
@@ -272,6 +281,7 @@ impl Found {
         Ways {
             reread: self.reread.load(Ordering::Relaxed),
             service: self.service.load(Ordering::Relaxed),
+            transport: self.transport.load(Ordering::Relaxed),
             size: self.size.load(Ordering::Relaxed),
         }
     }
@@ -577,6 +587,8 @@ where
             let src_sum = src.filter(|_| e.c).map(|s| (s, e.v.as_deref()));
             let (mut finding, way) = if listed {
                 (None, Way::Service)
+            } else if crate::transport::proven(dst, &e, p) {
+                (None, Way::Transport)
             } else {
                 compare_one(dst, &e.k, e.kind(), e.s, e.checksum(), e.md5(), src_sum, p)
             };
@@ -665,6 +677,8 @@ where
                 let src_sum = e.c.then_some((src, e.v.as_deref()));
                 let (finding, way) = if listed {
                     (None, Way::Service)
+                } else if crate::transport::proven(dst, &e, p) {
+                    (None, Way::Transport)
                 } else {
                     compare_one(dst, &e.k, e.kind(), e.s, e.checksum(), e.md5(), src_sum, p)
                 };

@@ -7,6 +7,7 @@
 //! - [`check`]: the checks — a target against the manifest of a copy, or two trees against each
 //!   other (`hbcp verify`) — listing every missing, extra, short or differing file.
 //! - [`listed`]: the `service` way from the target's listing, no request per file.
+//! - [`transport`]: the `transport` way, a file whose every part the service checked on arrival.
 //! - [`hbase`]: the HBase checks of a verified HBase target (HFile trailers, `--verify deep`
 //!   block walks, HFileLinks and References resolving at the source): source findings,
 //!   kept apart from the copy faults.
@@ -19,6 +20,7 @@ pub mod check;
 pub mod generation;
 pub mod hbase;
 pub mod listed;
+pub mod transport;
 
 pub use check::{Mismatch, MismatchKind, VerifyMode, VerifyOutcome, Way, Ways};
 pub use hbase::{FindingKind, HbaseLayout, SourceFinding};

@@ -80,6 +80,7 @@ pub(super) fn ranged(sh: &Shared<'_>, e: &Entry, resume: &Resume) -> Option<(Arc
             refused: AtomicBool::new(false),
             bytes: AtomicU64::new(0),
         }),
+        md5: Default::default(),
     });
     Some((big, todo))
 }

@@ -9,6 +9,9 @@
 //! With `--put-md5` every block carries a transactional Content-MD5 (checked by the service on
 //! receipt) and the committed blob gets the whole file's MD5 as its Content-MD5 property, so that
 //! Azure's own tools can check it; a small blob sent in one Put Blob carries Content-MD5 too.
+//! Every Put Block carries its transactional CRC-64 ([`crate::azure_crc64`]): a blob whose
+//! every block this upload sent so, committed as exactly hbcp's block list, is the verifier's
+//! `transport` way ([`Upload::transport_checked`]).
 //!
 //! Every request is signed by object_store's own [`AzureAuthorizer`] with the credential of
 //! the store's provider (`MicrosoftAzure::credentials()`): an account key (SharedKey), a SAS
@@ -615,6 +618,7 @@ impl Blocks {
             staged,
             md5: Mutex::new(None),
             copied: std::sync::atomic::AtomicBool::new(false),
+            sent: Mutex::new(std::collections::HashSet::new()),
         })
     }
 }
@@ -634,6 +638,8 @@ pub(crate) struct AzureUpload {
     md5: Mutex<Option<[u8; 16]>>,
     /// A block was staged by Put Block From URL: the commit checks the staged sizes first.
     copied: std::sync::atomic::AtomicBool,
+    /// The parts this upload staged by Put Block with their CRC-64, which the service checked.
+    sent: Mutex<std::collections::HashSet<u32>>,
 }
 
 impl AzureUpload {
@@ -692,6 +698,7 @@ impl Upload for AzureUpload {
         } else {
             vec![]
         };
+        let crc = vec![("x-ms-content-crc64", crate::azure_crc64::header(&data))];
         self.handle
             .block_on(self.blocks.send(
                 "write part of",
@@ -699,10 +706,12 @@ impl Upload for AzureUpload {
                 &self.blob,
                 &[("comp", "block"), ("blockid", &id)],
                 std,
-                vec![],
+                crc,
                 data,
             ))
-            .map(|_| ())
+            .map(|_| {
+                self.sent.lock().unwrap().insert(index);
+            })
             .map_err(|e| match e {
                 // A 404 on Put Block means the container went away.
                 Error::NotFound { .. } => Error::Remote {
@@ -792,6 +801,12 @@ impl Upload for AzureUpload {
 
     fn set_md5(&self, md5: [u8; 16]) {
         *self.md5.lock().unwrap() = Some(md5);
+    }
+
+    fn transport_checked(&self) -> bool {
+        // The commit named blocks 0..parts in order; each must have been sent here.
+        !self.copied.load(std::sync::atomic::Ordering::Relaxed)
+            && self.sent.lock().unwrap().len() == self.parts as usize
     }
 }
 

@@ -24,7 +24,8 @@
 //! Checksums: GCS computes `md5Hash` and `crc32c` of every uploaded object; a composite object
 //! has `crc32c` only. Under `--put-md5` the commit stores the whole file's MD5 (computed by the
 //! engine from the source) as the object's custom metadata `hbcp-content-md5`, and
-//! `content_md5` answers GCS's `md5Hash` when there is one, else that metadata.
+//! `content_md5` answers GCS's `md5Hash` when there is one, else that metadata. The listing
+//! carries `md5Hash` too (`list_md5s`): the verifier's `service` way with no request per file.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -49,6 +50,9 @@ const COMPOSE_MAX: usize = 32;
 
 /// Requests in flight at once inside one commit or abort (composes of a tree level, deletes).
 const FAN_OUT: usize = 8;
+
+/// What [`GcsJson::list_md5s`] hands each listed object: name, size, `md5Hash`.
+pub(crate) type ListedMd5<'a> = dyn FnMut(&str, u64, [u8; 16]) -> Result<()> + Send + 'a;
 
 /// Custom metadata key of the whole file's MD5 on a composite object (`--put-md5`).
 const MD5_META: &str = "hbcp-content-md5";
@@ -474,10 +478,58 @@ impl GcsJson {
     /// `(name, size)` of every object whose name starts with `prefix`.
     async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>> {
         let mut out = Vec::new();
+        self.list_items(
+            prefix,
+            "name%2Csize",
+            "list staged parts",
+            &mut |name, size, _| {
+                out.push((name.to_string(), size));
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(out)
+    }
+
+    /// `(name, size, md5Hash)` of every object whose name starts with `prefix` and has an
+    /// `md5Hash` (GCS's own, over what it stored: a composite object has none, and the MD5
+    /// hbcp stored with one in its metadata is not taken), page by page, into `sink`.
+    pub(crate) async fn list_md5s(
+        &self,
+        prefix: &str,
+        sink: &mut ListedMd5<'_>,
+    ) -> Result<()> {
+        self.list_items(
+            prefix,
+            "name%2Csize%2Cmd5Hash",
+            "list",
+            &mut |name, size, item| {
+                let md5 = item["md5Hash"]
+                    .as_str()
+                    .and_then(|v| B64.decode(v.trim()).ok())
+                    .and_then(|v| <[u8; 16]>::try_from(v.as_slice()).ok());
+                match md5 {
+                    Some(m) => sink(name, size, m),
+                    None => Ok(()),
+                }
+            },
+        )
+        .await
+    }
+
+    /// Every object whose name starts with `prefix`, with the resource `fields` asked for
+    /// (URL-encoded, `name` and `size` among them), page by page: `each(name, size, item)`.
+    async fn list_items(
+        &self,
+        prefix: &str,
+        fields: &str,
+        what: &str,
+        each: &mut (dyn FnMut(&str, u64, &serde_json::Value) -> Result<()> + Send),
+    ) -> Result<()> {
         let mut token: Option<String> = None;
         loop {
             let mut url = format!(
-                "{}/storage/v1/b/{}/o?prefix={}&fields=items(name%2Csize)%2CnextPageToken",
+                "{}/storage/v1/b/{}/o?prefix={}&fields=items({fields})%2CnextPageToken",
                 self.base,
                 encode(&self.bucket),
                 encode(prefix)
@@ -491,11 +543,11 @@ impl GcsJson {
                 content_type: None,
                 body: Bytes::new(),
             };
-            let text = match self.send("list staged parts", prefix, req).await {
+            let text = match self.send(what, prefix, req).await {
                 Ok(t) => t,
                 Err(Error::NotFound { .. }) => {
                     return Err(self.fail(
-                        "list staged parts",
+                        what,
                         prefix,
                         Some(404),
                         "HTTP 404: the bucket does not exist",
@@ -504,27 +556,20 @@ impl GcsJson {
                 }
                 Err(e) => return Err(e),
             };
-            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-                self.fail(
-                    "list staged parts",
-                    prefix,
-                    None,
-                    &format!("not JSON: {e}"),
-                    false,
-                )
-            })?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| self.fail(what, prefix, None, &format!("not JSON: {e}"), false))?;
             for item in v["items"].as_array().into_iter().flatten() {
                 let size = match &item["size"] {
                     serde_json::Value::String(s) => s.parse().ok(),
                     n => n.as_u64(),
                 };
                 if let (Some(name), Some(size)) = (item["name"].as_str(), size) {
-                    out.push((name.to_string(), size));
+                    each(name, size, item)?;
                 }
             }
             match v["nextPageToken"].as_str() {
                 Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => return Ok(out),
+                _ => return Ok(()),
             }
         }
     }

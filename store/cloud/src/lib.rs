@@ -15,6 +15,7 @@
 
 mod azure_blocks;
 mod azure_copy;
+mod azure_crc64;
 mod azure_list;
 mod azure_pages;
 mod classify;

@@ -3,8 +3,8 @@
 //! ListObjectsV2 carries the ETag, which is the MD5 of the object's bytes for a single-part
 //! PutObject stored without SSE-KMS or SSE-C (32 hex digits; a multipart ETag ends in `-N`, and
 //! an encrypted object's ETag is no MD5 of its bytes, so it never equals the MD5 hbcp computed
-//! from the source, and that file is read back). GCS's listing through object_store carries
-//! no MD5: GCS answers per file.
+//! from the source, and that file is read back). GCS's JSON API listing carries `md5Hash`,
+//! GCS's own MD5 of what it stored (none for a composite object, which is read back).
 
 use hbcp_store::{EntryKind, Md5Sink, Result, Store};
 use object_store::ObjectStore;
@@ -58,6 +58,20 @@ impl<S: ObjectStore + MultipartStore> CloudStore<S> {
                     None => return Ok(true),
                 }
             }
+        }
+        if let Some(g) = &self.gcs {
+            let top = match (self.prefix.is_empty(), prefix.is_empty()) {
+                (true, _) => prefix.to_string(),
+                (false, true) => format!("{}/", self.prefix),
+                (false, false) => format!("{}/{prefix}", self.prefix),
+            };
+            self.block(g.list_md5s(&top, &mut |name, size, md5| {
+                match self.rel(name).filter(|r| r.starts_with(prefix)) {
+                    Some(rel) => sink(rel, size, md5),
+                    None => Ok(()),
+                }
+            }))?;
+            return Ok(true);
         }
         if self.kind == "s3" {
             self.list(prefix, &|e| {
