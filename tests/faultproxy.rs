@@ -92,8 +92,6 @@ pub struct Counters {
     pub failed_after: AtomicU64,
     /// Put Block requests seen (`comp=block` PUTs: one staged block each).
     pub put_blocks: AtomicU64,
-    /// Of those, the ones forwarded and answered with success (blocks the service staged).
-    pub put_blocks_staged: AtomicU64,
     /// Of those, the ones `HoldBlocksAfter` holds.
     pub put_blocks_held: AtomicU64,
     /// Set by a test: `HoldBlocksAfter` holds no further request.
@@ -475,7 +473,6 @@ impl State {
             c.data_passed.fetch_add(1, Relaxed);
         }
         if resp.status().is_success() && put_block {
-            c.put_blocks_staged.fetch_add(1, Relaxed);
             let id = parts
                 .uri
                 .query()
