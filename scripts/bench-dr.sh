@@ -37,6 +37,25 @@ echo "disk: $(df -h --output=avail "$DIR" | tail -1 | tr -d ' ') free, $(df --ou
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 fresh() { rm -rf "${DIR:?}/dr-root" "${DIR:?}/dr-backup" "${DIR:?}/dr-restore" "${DIR:?}/dr-state"; sync; }
 
+# backup_gen ID LINE: back up $root (generation ID), whose output must hold LINE.
+backup_gen() {
+  echo "dr $n, run $run: backup $1" >&2
+  measure "dr-backup$1" "$HBCP" backup "$root" "$DIR/dr-backup" --no-wals-expected --progress none --state "$DIR/dr-state/backup"
+  grep -q "$2" "$DIR/dr-backup$1.err" \
+    || { echo "backup $1: no \"$2\" in its output" >&2; tail -5 "$DIR/dr-backup$1.err" >&2; exit 1; }
+  echo "  $SECS s, $RSS_MIB MiB" >&2
+}
+# restore_gen ID TREE: restore generation ID into an empty folder, which must equal TREE byte for
+# byte (diff, the restore's own completion manifest aside); then remove it.
+restore_gen() {
+  echo "dr $n, run $run: restore generation $1" >&2
+  measure "dr-restore$1" "$HBCP" restore "$DIR/dr-backup" --generation "$1" "$DIR/dr-restore" --progress none --state "$DIR/dr-state/restore-$1"
+  echo "  $SECS s, $RSS_MIB MiB" >&2
+  diff -r -x .hbcp "$2" "$DIR/dr-restore" >&2 \
+    || { echo "the restored generation $1 differs from $2" >&2; exit 1; }
+  rm -rf "${DIR:?}/dr-restore"
+}
+
 rows=()
 for n in "${SIZES[@]}"; do
   free=$(df --output=iavail "$DIR" | tail -1 | tr -d ' ')
@@ -50,37 +69,18 @@ for n in "${SIZES[@]}"; do
     gen "$n"
     root=$DIR/src-$n
     if [ -z "${IN_PLACE:-}" ]; then root=$DIR/dr-root; cp -a "$DIR/src-$n" "$root"; fi
-    echo "dr $n, run $run: backup 1" >&2
-    measure dr-backup1 "$HBCP" backup "$root" "$DIR/dr-backup" --no-wals-expected --progress none --state "$DIR/dr-state/backup"
-    grep -q "generation 1 written: $n files" "$DIR/dr-backup1.err" \
-      || { echo "backup 1 did not write $n files" >&2; tail -5 "$DIR/dr-backup1.err" >&2; exit 1; }
+    backup_gen 1 "generation 1 written: $n files"
     b1_s+=("$SECS") b1_rss+=("$RSS_MIB")
-    echo "  $SECS s, $RSS_MIB MiB" >&2
-    echo "dr $n, run $run: restore generation 1" >&2
-    measure dr-restore1 "$HBCP" restore "$DIR/dr-backup" --generation 1 "$DIR/dr-restore" --progress none --state "$DIR/dr-state/restore-1"
+    # The generated set, unchanged so far.
+    restore_gen 1 "$DIR/src-$n"
     r1_s+=("$SECS") r1_rss+=("$RSS_MIB")
-    echo "  $SECS s, $RSS_MIB MiB" >&2
-    # Byte-exact, judged by diff (the restore's own completion manifest aside): the generated
-    # set, unchanged so far.
-    diff -r -x .hbcp "$DIR/src-$n" "$DIR/dr-restore" >&2 \
-      || { echo "the restored generation 1 differs from the backed-up root" >&2; exit 1; }
-    rm -rf "${DIR:?}/dr-restore"
     # In place, the activity changes the generated set: written again by the next run.
-    rm -f "$DIR/src-$n.done"
-    [ -n "${IN_PLACE:-}" ] || touch "$DIR/src-$n.done"
+    [ -z "${IN_PLACE:-}" ] || rm -f "$DIR/src-$n.done"
     "$GEN" --out "$root" --activity "$run" >&2
-    echo "dr $n, run $run: backup 2 (after activity)" >&2
-    measure dr-backup2 "$HBCP" backup "$root" "$DIR/dr-backup" --no-wals-expected --progress none --state "$DIR/dr-state/backup"
-    grep -q "generation 2 written" "$DIR/dr-backup2.err" \
-      || { echo "backup 2 wrote no generation 2" >&2; tail -5 "$DIR/dr-backup2.err" >&2; exit 1; }
+    backup_gen 2 "generation 2 written"
     b2_s+=("$SECS") b2_rss+=("$RSS_MIB")
-    echo "  $SECS s, $RSS_MIB MiB" >&2
-    echo "dr $n, run $run: restore generation 2" >&2
-    measure dr-restore "$HBCP" restore "$DIR/dr-backup" --generation 2 "$DIR/dr-restore" --progress none --state "$DIR/dr-state/restore-2"
+    restore_gen 2 "$root"
     r_s+=("$SECS") r_rss+=("$RSS_MIB")
-    echo "  $SECS s, $RSS_MIB MiB" >&2
-    diff -r -x .hbcp "$root" "$DIR/dr-restore" >&2 \
-      || { echo "the restored root differs from the backed-up one" >&2; exit 1; }
   done
   fresh
   rows+=("| $n | $RUNS | $(median "${b1_s[@]}") s | $(median "${b1_rss[@]}") MiB | $(median "${b2_s[@]}") s | $(median "${b2_rss[@]}") MiB | $(median "${r1_s[@]}") s | $(median "${r1_rss[@]}") MiB | $(median "${r_s[@]}") s | $(median "${r_rss[@]}") MiB |")
