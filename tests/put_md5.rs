@@ -11,20 +11,13 @@ use std::fs;
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 
-use md5::{Digest, Md5};
-
 use crate::azure_auth::{ACCOUNT, KEY, sdk, setup};
 use crate::faultproxy::{self, Mode};
 use crate::util::*;
+use crate::verify_listed::{bytes, hex_md5, ways};
 
 /// The range size of these copies.
 const RANGE: usize = 64 * 1024;
-
-fn bytes(n: usize, seed: u32) -> Vec<u8> {
-    (0..n as u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 9) as u8)
-        .collect()
-}
 
 /// Files of one range or less, of two ranges, and of many ranges with an odd tail; written
 /// under `src`, returned as `(key, bytes)`.
@@ -46,13 +39,6 @@ fn tree(src: &Path) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-fn hex_md5(data: &[u8]) -> String {
-    Md5::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// The SDK's Content-MD5 of every blob under `c/root` equals the MD5 of the source file.
 fn assert_stored_md5s(py: &str, ep: &str, c: &str, files: &[(String, Vec<u8>)]) {
     let out = sdk(py, &["md5s", ep, ACCOUNT, KEY, c, "root"]);
@@ -65,16 +51,6 @@ fn assert_stored_md5s(py: &str, ep: &str, c: &str, files: &[(String, Vec<u8>)]) 
             d.len()
         );
     }
-}
-
-/// `(service, reread)` of the report's `verified.ways`.
-fn ways(report: &Path) -> (u64, u64) {
-    let r: serde_json::Value = serde_json::from_slice(&fs::read(report).unwrap()).unwrap();
-    let w = &r["verified"]["ways"];
-    (
-        w["service"].as_u64().unwrap(),
-        w["reread"].as_u64().unwrap(),
-    )
 }
 
 fn copy(src: &str, dst: &str, report: &Path, extra: &[&str]) -> Run {

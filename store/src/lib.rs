@@ -15,6 +15,7 @@ mod direct;
 mod error;
 pub mod local;
 mod pool;
+mod prealloc;
 pub mod redact;
 pub mod retry;
 pub mod synthetic;

@@ -533,6 +533,9 @@ impl Store for LocalStore {
             file.set_len(size)
                 .map_err(|e| Error::io(tmp.display().to_string(), "size staging file", e))?;
         }
+        // Map the whole file's blocks in one call rather than one write at a time.
+        crate::prealloc::reserve(&file, size)
+            .map_err(|e| Error::io(tmp.display().to_string(), "reserve staging file", e))?;
         let direct = if size >= crate::direct::ALIGN as u64 {
             self.direct.open(&tmp, true)
         } else {

@@ -494,11 +494,7 @@ impl GcsJson {
     /// `(name, size, md5Hash)` of every object whose name starts with `prefix` and has an
     /// `md5Hash` (GCS's own, over what it stored: a composite object has none, and the MD5
     /// hbcp stored with one in its metadata is not taken), page by page, into `sink`.
-    pub(crate) async fn list_md5s(
-        &self,
-        prefix: &str,
-        sink: &mut ListedMd5<'_>,
-    ) -> Result<()> {
+    pub(crate) async fn list_md5s(&self, prefix: &str, sink: &mut ListedMd5<'_>) -> Result<()> {
         self.list_items(
             prefix,
             "name%2Csize%2Cmd5Hash",
