@@ -923,3 +923,190 @@ fn backup_resumed_after_a_failure_finds_the_hfiles_it_stored_apart_for_a_name_cl
         .collect();
     assert_eq!(sha256sums(&restored), sha256sums(&placed));
 }
+
+/// `backup --put-md5` to Azure, killed (kill -9) between two staged blocks of a large HFile and
+/// run again: the rerun stages only the blocks the killed run had not staged — Put Block
+/// requests counted on the wire by a proxy, both runs together exactly as many as a clean
+/// backup of the same root — and every file's stored Content-MD5, read by the Azure SDK for
+/// Python from the listing, is the MD5 of its bytes; the large file's stored bytes, read by the
+/// SDK, are the source's (sha256).
+#[test]
+fn backup_put_md5_killed_between_staged_blocks_resumes_without_resending_one() {
+    use crate::faultproxy::{self, Mode};
+    use md5::Digest;
+    use std::sync::atomic::Ordering::Relaxed;
+    let Some((ep, py)) = crate::azure_auth::setup() else {
+        return;
+    };
+    let base = crate::cloud::azurite().unwrap();
+    let (t, src, _, rep) = sampled();
+    // A large HFile of 16 blocks and a little, in a family folder of the sample.
+    let tdir = src.join("data/default/usertable");
+    let region = fs::read_dir(&tdir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join(".regioninfo").is_file())
+        .unwrap();
+    let family = fs::read_dir(&region)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            p.is_dir() && !n.starts_with('.') && n != "recovered.edits"
+        })
+        .unwrap();
+    const RANGE: u64 = 256 * 1024;
+    let large = family.join(format!("{:032x}", 0xb10c_u64));
+    let bytes: Vec<u8> = (0..16 * RANGE + 999)
+        .map(|j| (j.wrapping_mul(2654435761) >> 7) as u8)
+        .collect();
+    fs::write(&large, &bytes).unwrap();
+    let args = |dst: &str| {
+        vec![
+            "backup".to_string(),
+            s(&src),
+            dst.to_string(),
+            "--progress".into(),
+            "none".into(),
+            "--report".into(),
+            s(&rep),
+            "--range-size".into(),
+            "256KiB".into(),
+            // One block in flight: the killed run has staged exactly the blocks it was answered.
+            "--workers".into(),
+            "1".into(),
+            "--put-md5".into(),
+        ]
+    };
+    // The blocks of file data a proxy saw staged (hbcp's own `.hbcp/` probe of the target,
+    // one per run, left out).
+    let data_blocks = |p: &faultproxy::Proxy| -> Vec<String> {
+        let all = p.counters.staged_blocks.lock().unwrap();
+        all.iter()
+            .filter(|b| !b.contains("/.hbcp/"))
+            .cloned()
+            .collect()
+    };
+    // A clean backup of the same root: how many blocks it stages.
+    let clean = faultproxy::start(&base, Mode::Pass);
+    let probe = crate::cloud::container(&clean.url, "devstoreaccount1", "md5probe");
+    let r = hbcp(args(&probe));
+    assert_eq!(r.code, 0, "{r:?}");
+    let clean_blocks = data_blocks(&clean).len();
+    assert!(
+        clean_blocks >= 17,
+        "{clean_blocks} blocks in a clean backup"
+    );
+
+    // The same backup, held at its sixth Put Block (the large file's, the largest first) and
+    // killed there.
+    let proxy = faultproxy::start(&base, Mode::HoldBlocksAfter(5));
+    let dst = crate::cloud::container(&proxy.url, "devstoreaccount1", "md5resume");
+    let container = dst
+        .strip_prefix(&format!("{}/devstoreaccount1/", proxy.url))
+        .unwrap()
+        .trim_end_matches("/hbase")
+        .to_string();
+    let mut child = std::process::Command::new(bin())
+        .args(args(&dst))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while proxy.counters.put_blocks_held.load(Relaxed) == 0 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the backup ended before its sixth block"
+        );
+        assert!(std::time::Instant::now() < deadline, "no block was held");
+        std::thread::park_timeout(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let name = large.file_name().unwrap().to_string_lossy().into_owned();
+    let killed = data_blocks(&proxy);
+    assert!(
+        killed.len() >= 2 && killed.iter().all(|b| b.contains(&format!("/pool/{name} "))),
+        "blocks of the large file staged by the killed run: {killed:#?}"
+    );
+    assert_eq!(generations(&dst).len(), 0, "no generation is visible yet");
+
+    proxy.counters.hold_off.store(true, Relaxed);
+    let r = hbcp(args(&dst));
+    assert_eq!(r.code, 0, "{r:?}");
+    let staged = data_blocks(&proxy);
+    let twice: Vec<&String> = staged
+        .iter()
+        .enumerate()
+        .filter(|(i, b)| staged[..*i].contains(b))
+        .map(|(_, b)| b)
+        .collect();
+    assert!(twice.is_empty(), "staged again by the rerun: {twice:#?}");
+    assert_eq!(
+        staged.len(),
+        clean_blocks,
+        "Put Blocks of data: killed run {} + rerun {}, a clean backup {clean_blocks}: {staged:#?}",
+        killed.len(),
+        staged.len() - killed.len()
+    );
+    assert_eq!(generations(&dst).len(), 1);
+
+    // Judged by the Azure SDK: each stored file's Content-MD5 (from the listing) is the MD5 of
+    // the source file it stores, and the large file's stored bytes are the source's.
+    let md5s: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&crate::azure_auth::sdk(
+            &py,
+            &[
+                "md5s",
+                &ep,
+                "devstoreaccount1",
+                crate::azure_auth::KEY,
+                &container,
+                "hbase",
+            ],
+        ))
+        .unwrap();
+    let by_name: std::collections::BTreeMap<String, PathBuf> = files_under(&src)
+        .into_iter()
+        .map(|k| (k.rsplit('/').next().unwrap().to_string(), src.join(&k)))
+        .collect();
+    let mut checked = 0;
+    for (key, md5) in &md5s {
+        let local = if let Some(name) = key.strip_prefix("pool/") {
+            by_name[name].clone()
+        } else if let Some(k) = key.strip_prefix("files/1/") {
+            src.join(k)
+        } else {
+            continue; // hbcp's own: the layout marker, the generation manifest
+        };
+        let data = fs::read(&local).unwrap();
+        if data.is_empty() {
+            continue;
+        }
+        let want = format!("{:x}", md5::Md5::digest(&data));
+        assert_eq!(md5.as_str(), Some(want.as_str()), "Content-MD5 of {key}");
+        checked += 1;
+    }
+    assert!(
+        md5s.contains_key(&format!("pool/{name}")),
+        "the large file is in the pool: {md5s:?}"
+    );
+    assert!(checked > 1, "{checked} files checked");
+    let stored: serde_json::Value = serde_json::from_str(&crate::azure_auth::sdk(
+        &py,
+        &[
+            "digest",
+            &ep,
+            "devstoreaccount1",
+            crate::azure_auth::KEY,
+            &container,
+            "hbase/pool",
+        ],
+    ))
+    .unwrap();
+    let want = sha256sums(std::slice::from_ref(&large))[0].clone();
+    assert_eq!(stored[&name][0].as_u64(), Some(bytes.len() as u64));
+    assert_eq!(stored[&name][1].as_str(), Some(want.as_str()));
+    drop(t);
+}

@@ -45,6 +45,10 @@ pub enum Mode {
     HookBeforeCopy(u64),
     /// Answer the first N ranged GETs 503 ServerBusy, pass everything else.
     BusyFirstReads(u64),
+    /// Forward the first `n` Put Block requests (Azure's `comp=block` PUTs); hold every later
+    /// one unanswered (never forwarded) until [`Counters::hold_off`] is set: a file caught
+    /// between two staged blocks, for a kill -9. Requests held stay held.
+    HoldBlocksAfter(u64),
     /// Answer a share (`per_mille`) of the ranged GETs 503 ServerBusy, drawn as `Faults` draws.
     BusyReadsShare { per_mille: u64, seed: u64 },
     /// Pass requests until `after` requests carrying file data (uploads outside `.hbcp/`,
@@ -86,6 +90,14 @@ pub struct Counters {
     pub data_passed: AtomicU64,
     /// Requests answered with `FailAfter`'s status.
     pub failed_after: AtomicU64,
+    /// Put Block requests seen (`comp=block` PUTs: one staged block each).
+    pub put_blocks: AtomicU64,
+    /// Of those, the ones `HoldBlocksAfter` holds.
+    pub put_blocks_held: AtomicU64,
+    /// Set by a test: `HoldBlocksAfter` holds no further request.
+    pub hold_off: std::sync::atomic::AtomicBool,
+    /// Path and block id of every Put Block the service staged, in the order answered.
+    pub staged_blocks: Mutex<Vec<String>>,
     /// When set, every request carrying an `x-ms-content-crc64` header is kept in `crc64s`.
     pub keep_crc64: std::sync::atomic::AtomicBool,
     /// The `x-ms-content-crc64` header and the body of each such request (with `keep_crc64`).
@@ -324,6 +336,21 @@ impl State {
                 ));
             }
         }
+        let put_block = req.method() == hyper::Method::PUT
+            && req
+                .uri()
+                .query()
+                .is_some_and(|q| q.split('&').any(|p| p == "comp=block"));
+        if put_block {
+            let seen = c.put_blocks.fetch_add(1, Relaxed);
+            if let Mode::HoldBlocksAfter(n) = self.mode
+                && seen >= n
+                && !c.hold_off.load(Relaxed)
+            {
+                c.put_blocks_held.fetch_add(1, Relaxed);
+                std::future::pending::<()>().await;
+            }
+        }
         let upload =
             req.method() == hyper::Method::POST && req.uri().path().starts_with("/upload/");
         if matches!(self.mode, Mode::DenyUploads) && upload {
@@ -444,6 +471,17 @@ impl State {
         };
         if resp.status().is_success() && (ranged || is_put && !ours && declared.unwrap_or(0) > 0) {
             c.data_passed.fetch_add(1, Relaxed);
+        }
+        if resp.status().is_success() && put_block {
+            let id = parts
+                .uri
+                .query()
+                .and_then(|q| q.split('&').find(|p| p.starts_with("blockid=")))
+                .unwrap_or("");
+            c.staged_blocks
+                .lock()
+                .unwrap()
+                .push(format!("{} {id}", parts.uri.path()));
         }
         let mut out = Response::builder().status(resp.status().as_u16());
         for (k, v) in resp.headers().iter() {
