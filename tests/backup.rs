@@ -527,6 +527,32 @@ fn backup_generations_restore_refuse_bad_input_with_one_clear_line() {
         assert!(r.stderr.contains(want), "{r:?}");
         assert_eq!(r.stderr.trim().lines().count(), 1, "{r:?}");
     }
+    // An empty state folder made beforehand holds no restore to resume: still refused.
+    let st = t.path().join("premade-state");
+    fs::create_dir_all(&st).unwrap();
+    for extra in [
+        &[][..],
+        &["--table", "default:usertable"][..],
+        &["--dry-run"][..],
+    ] {
+        let mut args = vec![
+            "restore".to_string(),
+            s(&bk),
+            "--generation".into(),
+            "1".into(),
+        ];
+        args.extend([
+            s(&other),
+            "--state".into(),
+            s(&st),
+            "--progress".into(),
+            "none".into(),
+        ]);
+        args.extend(extra.iter().map(|x| x.to_string()));
+        let r = hbcp(&args);
+        assert_eq!(r.code, 2, "{extra:?}: {r:?}");
+        assert!(r.stderr.contains("not empty"), "{extra:?}: {r:?}");
+    }
     // The other folder was not touched.
     assert_eq!(files_under(&other), vec!["x".to_string()]);
 }

@@ -773,7 +773,9 @@ pub fn restore(a: RestoreSpec, observer: &Arc<dyn crate::Observer>) -> Result<Ex
     )?;
     job.cfg.source_label = format!("{display} generation {id}");
     if a.dry_run {
-        if !job.cfg.state_dir.exists() && has_content(job.dst.store.as_ref())? {
+        if !hbcp_state::journal::exists_in(&job.cfg.state_dir)
+            && has_content(job.dst.store.as_ref())?
+        {
             return usage(format!(
                 "target {}: not empty; restore into an empty folder (a restore that was interrupted resumes into its own target)",
                 job.dst.url.display
@@ -788,7 +790,7 @@ pub fn restore(a: RestoreSpec, observer: &Arc<dyn crate::Observer>) -> Result<Ex
     }
     let cancel = install_signals()?;
     let _lock = crate::commands::lock_target(&job, &cancel)?;
-    if !job.cfg.state_dir.exists() && has_content(job.dst.store.as_ref())? {
+    if !hbcp_state::journal::exists_in(&job.cfg.state_dir) && has_content(job.dst.store.as_ref())? {
         return usage(format!(
             "target {}: not empty; restore into an empty folder (a restore that was interrupted resumes into its own target)",
             job.dst.url.display

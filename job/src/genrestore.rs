@@ -53,7 +53,7 @@ pub(crate) fn restore_selection(
         a.dry_run,
         |job| {
             job.cfg.source_label = format!("{display} generation {id}");
-            if !job.cfg.state_dir.exists()
+            if !hbcp_state::journal::exists_in(&job.cfg.state_dir)
                 && !hbcp_engine::decide::target_is_empty(job.dst.store.as_ref())?
             {
                 return usage(format!(

@@ -601,6 +601,12 @@ pub const JOURNAL_FILE: &str = "journal.log";
 /// [`Journal::open`] unpacks it, so that a rerun still trusts what it says.
 pub const PACKED_FILE: &str = "journal.log.zst";
 
+/// Whether `dir` holds a journal (plain or packed): a run there resumes (or is refused as
+/// another job's). A folder without one, even an existing one, holds no run to resume.
+pub fn exists_in(dir: &Path) -> bool {
+    dir.join(JOURNAL_FILE).exists() || dir.join(PACKED_FILE).exists()
+}
+
 /// Pack the journal in `dir` into [`PACKED_FILE`] (written whole, synced, then renamed; the
 /// plain journal removed after): its sizes before and after. A crash in between leaves the
 /// plain journal, which [`Journal::open`] prefers.
