@@ -874,6 +874,13 @@ pub struct VerifyArgs {
     /// Parallel readers.
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
+    /// Bandwidth limit over every read of both sides: bits (800Mbps, 10Gbps) or bytes
+    /// (100MB/s, 100MiB/s) per second.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub max_bandwidth: Option<u64>,
+    /// AzCopy's form of --max-bandwidth: megabits per second (--cap-mbps 800 = 800Mbps).
+    #[arg(long, value_name = "N", value_parser = parse_cap_mbps, conflicts_with = "max_bandwidth")]
+    pub cap_mbps: Option<u64>,
     /// Write a JSON report.
     #[arg(long, value_name = "FILE.json")]
     pub report: Option<PathBuf>,

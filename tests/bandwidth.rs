@@ -49,6 +49,35 @@ fn copy_max_bandwidth_counts_the_copy_the_target_checks_and_the_read_back() {
         copied + checked + read_back,
         "copy {copied} + checks {checked} + read-back {read_back}: {j}"
     );
+    // `hbcp verify` reads both sides (each file hashed at the source and at the target) under
+    // its own --max-bandwidth; AzCopy's --cap-mbps is the same limit in megabits.
+    let total: u64 = copied + 300_000;
+    for (cap, limit) in [
+        (["--max-bandwidth", "64MiB/s"], 64u64 << 20),
+        (["--cap-mbps", "512"], 64_000_000),
+    ] {
+        let vr = t.path().join("v.json");
+        let (a, b, v) = (s(&src), s(&dst), s(&vr));
+        let r = hbcp([
+            "verify",
+            &a,
+            &b,
+            "--progress",
+            "none",
+            "--report",
+            &v,
+            cap[0],
+            cap[1],
+        ]);
+        assert_eq!(r.code, 0, "{cap:?}: {r:?}");
+        let j: Value = serde_json::from_slice(&fs::read(&vr).unwrap()).unwrap();
+        assert_eq!(j["bandwidth"]["limit_bytes_per_s"], limit, "{cap:?}: {j}");
+        assert_eq!(
+            j["bandwidth"]["bytes"],
+            2 * total,
+            "both sides read once: {j}"
+        );
+    }
     // Without a limit the report names none.
     let r = copy(&src, &t.path().join("dst2"), &["--report", &s(&report)]);
     assert_eq!(r.code, 0, "{r:?}");

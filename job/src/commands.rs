@@ -1715,9 +1715,15 @@ fn verify(a: VerifySpec, observer: &Arc<dyn Observer>) -> Result<Exit> {
         st.files_verified.fetch_add(1, Relaxed);
     };
     let started = now_rfc3339();
+    // Both sides' reads under one `--max-bandwidth`.
+    let limit = a.bandwidth.map(hbcp_engine::Bandwidth::new);
+    let (src_timed, dst_timed) = (
+        Timed::new(src_store.as_ref(), stats.ops()),
+        Timed::new(dst.store.as_ref(), stats.ops()),
+    );
     let out = compare_trees(
-        &Timed::new(src_store.as_ref(), stats.ops()),
-        &Timed::new(dst.store.as_ref(), stats.ops()),
+        &hbcp_engine::Capped::new(&src_timed, limit.as_ref(), &crate::exit::signalled),
+        &hbcp_engine::Capped::new(&dst_timed, limit.as_ref(), &crate::exit::signalled),
         &|e| sel.accepts(e),
         &|e| dst_sel.accepts(e),
         &Params {
@@ -1801,6 +1807,10 @@ fn verify(a: VerifySpec, observer: &Arc<dyn Observer>) -> Result<Exit> {
             latency_ms: stats.latency(),
             latency_by_op_ms: stats.latency_by_op(),
             timeline: stats.timeline(),
+            bandwidth: limit.as_ref().map(|b| crate::report::BandwidthUse {
+                limit_bytes_per_s: b.rate(),
+                bytes: b.bytes(),
+            }),
             ..Default::default()
         };
         r.write(path)?;

@@ -395,6 +395,8 @@ pub struct VerifySpec {
     pub strict: bool,
     /// `--workers`.
     pub workers: Option<usize>,
+    /// `--max-bandwidth` / `--cap-mbps`: bytes per second over every read of both sides.
+    pub bandwidth: Option<u64>,
     /// `--report`.
     pub report: Option<PathBuf>,
     /// `--progress`.

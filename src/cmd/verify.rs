@@ -16,6 +16,7 @@ pub(crate) fn run(a: VerifyArgs, ctx: Ctx) -> anyhow::Result<Exit> {
         verify: a.verify.spec(),
         strict: a.strict,
         workers: a.workers,
+        bandwidth: a.max_bandwidth.or(a.cap_mbps),
         report: a.report,
         progress: a.progress.spec(),
         allow_http: a.allow_http,
