@@ -401,8 +401,8 @@ pub struct BackupArgs {
     /// Keep the newest generation of each of the last N months that have one.
     #[arg(long, value_name = "N")]
     pub keep_monthly: Option<usize>,
-    /// With a --keep policy: write nothing; say which of the generations the target holds now
-    /// the policy would remove, and how many stored files and bytes would go.
+    /// Write nothing; say what the new generation would store and keep from earlier ones, and
+    /// with a --keep policy which generations there now it would remove, and what would go.
     #[arg(long)]
     pub dry_run: bool,
     /// Refuse a prune that removes more than this share of the bytes stored at the target,

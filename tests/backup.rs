@@ -436,7 +436,6 @@ fn backup_retention_dry_run_then_cap_then_prune() {
     assert_same_tree(&src, &out);
     for bad in [
         vec!["--keep-daily", "0"],
-        vec!["--dry-run"],
         vec!["--keep-last", "1", "--max-delete", "120%"],
     ] {
         let r = backup(&s(&src), &s(&bk), &rep, &bad);

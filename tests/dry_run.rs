@@ -1,4 +1,4 @@
-//! `--dry-run` of `copy`, `sync` and `restore` (issue #20): nothing is written anywhere (the
+//! `--dry-run` of `copy`, `sync`, `backup` and `restore` (issue #20): nothing is written anywhere (the
 //! target, the state folder, no lock: trees listed before and after, on Azurite by the Azure
 //! SDK), exit 0, and what it names is exactly what the real run that follows writes (or
 //! deletes), judged from the target tree itself (new or replaced files have a new inode).
@@ -421,4 +421,71 @@ fn azurite_copy_dry_run_writes_no_blob() {
         BTreeSet::from(["notes/new.txt".to_string()])
     );
     assert_eq!(by.get("keep").map(|k| k.len()), Some(55));
+}
+
+#[test]
+fn backup_dry_run_writes_nothing_and_names_what_the_real_backup_then_stores() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, bk, state) = (
+        t.path().join("src"),
+        t.path().join("bk"),
+        t.path().join("state"),
+    );
+    sample(&src);
+    let (a, b, st) = (s(&src), s(&bk), s(&state));
+    let rep = t.path().join("r.json");
+    let rp = s(&rep);
+    let dry = || {
+        hbcp([
+            "backup",
+            &a,
+            &b,
+            "--dry-run",
+            "--state",
+            &st,
+            "--progress",
+            "json",
+        ])
+    };
+    let real = || {
+        let r = hbcp([
+            "backup",
+            &a,
+            &b,
+            "--state",
+            &st,
+            "--progress",
+            "none",
+            "--report",
+            &rp,
+        ]);
+        assert_eq!(r.code, 0, "{r:?}");
+        let j: serde_json::Value = serde_json::from_slice(&fs::read(&rep).unwrap()).unwrap();
+        j["new_files"].as_u64().unwrap()
+    };
+
+    // A first backup: everything the copy would copy, nothing created.
+    let j = dry();
+    assert_eq!(j.code, 0, "{j:?}");
+    assert!(!bk.exists(), "the dry run created the backup target");
+    assert!(!state.exists(), "the dry run created the state folder");
+    let (by, done) = actions(&j.stdout);
+    assert_eq!(done["copy_files"], 55, "{j:?}");
+    assert_eq!(of(&by, "copy").len(), 55);
+    assert_eq!(real(), 55, "the backup stored what the dry run named");
+
+    // After a new file: only it would be stored; the target (lock, layout, pool) untouched.
+    fs::write(src.join("notes/new.txt"), b"new").unwrap();
+    let (before, state_before) = (tree(&bk), tree(&state));
+    let j = dry();
+    assert_eq!(j.code, 0, "{j:?}");
+    assert_eq!(tree(&bk), before, "the dry run changed the backup target");
+    assert_eq!(tree(&state), state_before, "the dry run changed the state");
+    let (by, done) = actions(&j.stdout);
+    assert_eq!(
+        of(&by, "copy"),
+        BTreeSet::from(["notes/new.txt".to_string()])
+    );
+    assert_eq!(done["keep_files"], 55, "{j:?}");
+    assert_eq!(real(), 1);
 }

@@ -34,7 +34,7 @@ use crate::commands::{
     End, build_job, cleanup_staging, forget, install_signals, open_source, open_target, selection,
     verify_mode,
 };
-use crate::genstore::{GenStore, list_generations, load_known};
+use crate::genstore::{GenStore, Listing, list_generations, load_known};
 use crate::report::bytes;
 use crate::spec::{BackupSpec, GenerationsSpec, ProgressMode, RestoreSpec, VerifyChoice};
 use crate::{Exit, usage};
@@ -238,6 +238,128 @@ fn say_pruned(pruned: &Pruned) {
     }
 }
 
+/// The range size of a new backup target's checksums: `--range-size`, else the copy's default.
+fn first_range_size(a: &BackupSpec, src: &End, store: &dyn Store) -> u64 {
+    a.tuning
+        .range_size
+        .unwrap_or(if src.store.caps().is_local && store.caps().is_local {
+            64 << 20
+        } else {
+            8 << 20
+        })
+}
+
+/// The job identity of a backup of `a`'s source into its target.
+fn identity(a: &BackupSpec) -> Vec<String> {
+    let mut excludes = a.selection.exclude.clone();
+    excludes.push(if a.allow_unflushed {
+        "\0backup+wals".into()
+    } else {
+        "\0backup".into()
+    });
+    excludes
+}
+
+/// The copy job that writes generation `id` into `dst` through a [`GenStore`], knowing what the
+/// earlier generations stored (indexed in `scratch`): the real backup and its dry run alike.
+#[allow(clippy::too_many_arguments)]
+fn generation_job(
+    a: &BackupSpec,
+    observer: &Arc<dyn crate::Observer>,
+    src: End,
+    dst: &End,
+    listing: &Listing,
+    id: u64,
+    range_size: u64,
+    scratch: &std::path::Path,
+) -> Result<(crate::commands::Job, Arc<GenStore>)> {
+    let known = load_known(dst.store.as_ref(), listing, scratch)?;
+    let gen_store = Arc::new(GenStore {
+        inner: dst.store.clone(),
+        id,
+        prev: known.prev,
+        pooled: known.pooled,
+        clashed: Mutex::new(HashMap::new()),
+        claims: Default::default(),
+    });
+    let mut tuning = a.tuning.clone();
+    tuning.range_size = Some(range_size);
+    let gen_end = End {
+        url: dst.url.clone(),
+        store: gen_store.clone(),
+    };
+    let mut job = build_job(
+        observer,
+        "backup",
+        src,
+        gen_end,
+        &identity(a),
+        tuning,
+        None,
+        None,
+    )?;
+    job.cfg.known_target = Some(Arc::new(known.index));
+    job.cfg.overwrite = Overwrite::Sync;
+    Ok((job, gen_store))
+}
+
+/// `backup --dry-run`: what the backup would store as its new generation (copy), keep from the
+/// earlier ones (keep) or fail on, as the real run judges each file, and with a `--keep-*`
+/// policy which generations there now it would prune. Nothing is written: no lock, layout,
+/// pending marker or state; the index of what is stored goes to the system's temporary folder.
+#[allow(clippy::too_many_arguments)]
+fn dry_run(
+    a: &BackupSpec,
+    observer: &Arc<dyn crate::Observer>,
+    src: End,
+    dst: End,
+    sel: hbcp_planner::Selection,
+    policy: &g::Retention,
+    cap: &PruneCap,
+) -> Result<Exit> {
+    let store = dst.store.clone();
+    let display = dst.url.display.clone();
+    let layout = read_layout(store.as_ref(), &display)?;
+    if layout.is_none() && has_content(store.as_ref())? {
+        return usage(format!(
+            "target {display}: not empty and not an hbcp backup target (no {LAYOUT_KEY}); back up into an empty folder or an existing backup target"
+        ));
+    }
+    let range_size = match &layout {
+        Some(l) => l.range_size,
+        None => first_range_size(a, &src, store.as_ref()),
+    };
+    let listing = list_generations(store.as_ref())?;
+    let pending = read_small(store.as_ref(), PENDING_KEY)?
+        .and_then(|b| serde_json::from_slice::<Pending>(&b).ok())
+        .filter(|p| p.id > listing.max_id());
+    let id = pending.map_or(listing.max_id() + 1, |p| p.id);
+    let tmp = tempfile::Builder::new()
+        .prefix("hbcp-dry-run-")
+        .tempdir()
+        .context("cannot create a scratch folder in the system's temporary folder")?;
+    let (mut job, _) =
+        generation_job(a, observer, src, &dst, &listing, id, range_size, tmp.path())?;
+    job.hbase = crate::commands::hbase_layout(None, &sel);
+    let left_out = job.left_out.clone();
+    let feed = move |src: &dyn Store, sink: &ListSink<'_>| {
+        src.list("", &|e: Entry| {
+            if left_out.judge(&sel, &e) {
+                sink(e)
+            } else {
+                Ok(())
+            }
+        })
+    };
+    let head = format!("backup {} -> {display} generation {id}", job.src.url);
+    let exit = crate::dryrun::backup(&job, &feed, head)?;
+    if !policy.is_empty() && layout.is_some() {
+        let pruned = prune(store.as_ref(), policy, cap, &tmp.path().join("prune"))?;
+        say_pruned(&pruned);
+    }
+    Ok(exit)
+}
+
 /// `hbcp backup`.
 pub fn backup(a: BackupSpec, observer: &Arc<dyn crate::Observer>) -> Result<Exit> {
     if a.tuning.verify == VerifyChoice::None {
@@ -272,11 +394,6 @@ pub fn backup(a: BackupSpec, observer: &Arc<dyn crate::Observer>) -> Result<Exit
             ));
         }
     }
-    if a.dry_run && policy.is_empty() {
-        return usage(
-            "--dry-run: shows what a --keep-* policy would prune; give one (e.g. --keep-daily 7)",
-        );
-    }
     let cap = PruneCap {
         max_share: a.max_delete,
         force: a.force,
@@ -293,6 +410,10 @@ pub fn backup(a: BackupSpec, observer: &Arc<dyn crate::Observer>) -> Result<Exit
             return usage(msg);
         }
     }
+    if a.dry_run {
+        let dst = crate::commands::open_target_for(&a.ends.dst, &src, a.tuning.allow_http, false)?;
+        return dry_run(&a, observer, src, dst, sel, &policy, &cap);
+    }
     let dst = open_target(&a.ends.dst, &src, a.tuning.allow_http)?;
     // One run at a time per target, taken before the layout or the pending generation is
     // written.
@@ -307,19 +428,6 @@ pub fn backup(a: BackupSpec, observer: &Arc<dyn crate::Observer>) -> Result<Exit
     )?;
     let store = dst.store.clone();
     let display = dst.url.display.clone();
-    if a.dry_run {
-        // Nothing is written: the policy applied to the generations the target holds now.
-        if read_layout(store.as_ref(), &display)?.is_none() {
-            return usage(format!(
-                "--dry-run: {display} is not an hbcp backup target (no {LAYOUT_KEY}); nothing to prune"
-            ));
-        }
-        let scratch = crate::commands::state_dir_of(&a.tuning, &dst, "backup-dry-run");
-        let pruned = prune(store.as_ref(), &policy, &cap, &scratch)?;
-        let _ = std::fs::remove_dir(&scratch);
-        say_pruned(&pruned);
-        return Ok(Exit::Ok);
-    }
     let layout = match read_layout(store.as_ref(), &display)? {
         Some(l) => {
             if let Some(rs) = a.tuning.range_size {
@@ -338,13 +446,7 @@ pub fn backup(a: BackupSpec, observer: &Arc<dyn crate::Observer>) -> Result<Exit
                     "target {display}: not empty and not an hbcp backup target (no {LAYOUT_KEY}); back up into an empty folder or an existing backup target"
                 ));
             }
-            let rs = a.tuning.range_size.unwrap_or(
-                if src.store.caps().is_local && store.caps().is_local {
-                    64 << 20
-                } else {
-                    8 << 20
-                },
-            );
+            let rs = first_range_size(&a, &src, store.as_ref());
             let l = Layout {
                 format: LAYOUT_FORMAT.into(),
                 version: 1,
@@ -367,36 +469,21 @@ pub fn backup(a: BackupSpec, observer: &Arc<dyn crate::Observer>) -> Result<Exit
             id
         }
     };
-    let mut excludes = a.selection.exclude.clone();
-    excludes.push(if a.allow_unflushed {
-        "\0backup+wals".into()
-    } else {
-        "\0backup".into()
-    });
+    let excludes = identity(&a);
     // The index goes where the job's state will be (build_job picks the same folder).
     let job_id = hbcp_engine::job_id(&src.url.display, &display, &excludes, layout.range_size);
     let scratch = crate::commands::state_dir_of(&a.tuning, &dst, &job_id);
-    let known = load_known(store.as_ref(), &listing, &scratch)?;
-    let gen_store = Arc::new(GenStore {
-        inner: store.clone(),
+    let (mut job, gen_store) = generation_job(
+        &a,
+        observer,
+        src,
+        &dst,
+        &listing,
         id,
-        prev: known.prev,
-        pooled: known.pooled,
-        clashed: Mutex::new(HashMap::new()),
-        claims: Default::default(),
-    });
-    let mut tuning = a.tuning.clone();
-    tuning.range_size = Some(layout.range_size);
-    let gen_end = End {
-        url: dst.url.clone(),
-        store: gen_store.clone(),
-    };
-    let mut job = build_job(
-        observer, "backup", src, gen_end, &excludes, tuning, None, None,
+        layout.range_size,
+        &scratch,
     )?;
     job.hbase = crate::commands::hbase_layout(None, &sel);
-    job.cfg.known_target = Some(Arc::new(known.index));
-    job.cfg.overwrite = Overwrite::Sync;
     let quiet = matches!(job.tuning.progress, ProgressMode::Json);
     if !quiet {
         errln!(

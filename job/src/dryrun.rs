@@ -1,4 +1,4 @@
-//! `--dry-run` of `copy`, `sync` and `restore`: what the run would copy, keep, copy inside the
+//! `--dry-run` of `copy`, `sync`, `backup` and `restore`: what the run would copy, keep, copy inside the
 //! target, fail on and (`sync --delete`) delete, as counts, bytes and the first names, with
 //! nothing written anywhere — not the target (opened without its write probe), not the state
 //! folder (scratch files go to the system's temporary folder and are removed), no lock.
@@ -303,6 +303,13 @@ pub(crate) fn copy(job: &Job, feed: &hbcp_engine::Feed<'_>, delete_extra: bool) 
         &format!("{} {} -> {}", job.command, job.src.url, job.dst.url),
         &notes,
     ))
+}
+
+/// `hbcp backup --dry-run`: `job` writes the new generation, knowing what earlier ones stored.
+pub(crate) fn backup(job: &Job, feed: &hbcp_engine::Feed<'_>, head: String) -> Result<Exit> {
+    let dry = DryRun::new(json(job));
+    judge(job, feed, job.cfg.known_target.as_deref(), &dry)?;
+    Ok(dry.print(&head, &[format!("left out: {}", job.left_out.summary())]))
 }
 
 /// A scratch folder in the system's temporary folder, removed when dropped: the dry run's
