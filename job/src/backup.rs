@@ -303,6 +303,23 @@ fn generation_job(
     Ok((job, gen_store))
 }
 
+/// The backup's listing of the whole source root, what `sel` leaves out tallied by reason.
+fn root_feed(
+    job: &crate::commands::Job,
+    sel: hbcp_planner::Selection,
+) -> impl Fn(&dyn Store, &ListSink<'_>) -> hbcp_store::Result<()> + Sync + use<> {
+    let left_out = job.left_out.clone();
+    move |src: &dyn Store, sink: &ListSink<'_>| {
+        src.list("", &|e: Entry| {
+            if left_out.judge(&sel, &e) {
+                sink(e)
+            } else {
+                Ok(())
+            }
+        })
+    }
+}
+
 /// `backup --dry-run`: what the backup would store as its new generation (copy), keep from the
 /// earlier ones (keep) or fail on, as the real run judges each file, and with a `--keep-*`
 /// policy which generations there now it would prune. Nothing is written: no lock, layout,
@@ -334,23 +351,11 @@ fn dry_run(
         .and_then(|b| serde_json::from_slice::<Pending>(&b).ok())
         .filter(|p| p.id > listing.max_id());
     let id = pending.map_or(listing.max_id() + 1, |p| p.id);
-    let tmp = tempfile::Builder::new()
-        .prefix("hbcp-dry-run-")
-        .tempdir()
-        .context("cannot create a scratch folder in the system's temporary folder")?;
+    let tmp = crate::dryrun::scratch()?;
     let (mut job, _) =
         generation_job(a, observer, src, &dst, &listing, id, range_size, tmp.path())?;
     job.hbase = crate::commands::hbase_layout(None, &sel);
-    let left_out = job.left_out.clone();
-    let feed = move |src: &dyn Store, sink: &ListSink<'_>| {
-        src.list("", &|e: Entry| {
-            if left_out.judge(&sel, &e) {
-                sink(e)
-            } else {
-                Ok(())
-            }
-        })
-    };
+    let feed = root_feed(&job, sel);
     let head = format!("backup {} -> {display} generation {id}", job.src.url);
     let exit = crate::dryrun::backup(&job, &feed, head)?;
     if !policy.is_empty() && layout.is_some() {
@@ -494,16 +499,7 @@ pub fn backup(a: BackupSpec, observer: &Arc<dyn crate::Observer>) -> Result<Exit
             job.cfg.state_dir.display()
         );
     }
-    let left_out = job.left_out.clone();
-    let feed = move |src: &dyn Store, sink: &ListSink<'_>| {
-        src.list("", &|e: Entry| {
-            if left_out.judge(&sel, &e) {
-                sink(e)
-            } else {
-                Ok(())
-            }
-        })
-    };
+    let feed = root_feed(&job, sel);
     let mut header = GenerationHeader {
         format: GENERATION_FORMAT.into(),
         version: GENERATION_VERSION,

@@ -314,7 +314,7 @@ pub(crate) fn backup(job: &Job, feed: &hbcp_engine::Feed<'_>, head: String) -> R
 
 /// A scratch folder in the system's temporary folder, removed when dropped: the dry run's
 /// index and sorts, never in the state folder.
-fn scratch() -> Result<tempfile::TempDir> {
+pub(crate) fn scratch() -> Result<tempfile::TempDir> {
     tempfile::Builder::new()
         .prefix("hbcp-dry-run-")
         .tempdir()
