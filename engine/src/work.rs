@@ -592,19 +592,10 @@ fn send_ranges(big: Arc<Big>, todo: Vec<u32>, tasks: &Sender<Task>) -> bool {
     true
 }
 
-/// The most a worker keeps allocated between tasks (small files reuse it; larger buffers were
-/// taken from the memory budget for one task and are freed after it).
-const KEEP_BUFFER: usize = 128 << 10;
-
 fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
-    let mut buf = Vec::new();
     for t in tasks.iter() {
         if sh.halted() {
             break;
-        }
-        if buf.capacity() > KEEP_BUFFER {
-            // A buffer the budget no longer covers is given back, not kept for the next task.
-            buf = Vec::new();
         }
         sh.stats.tasks.fetch_add(1, Relaxed);
         match t {
@@ -614,7 +605,7 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
                 }
                 Err(e) => fail(sh, &done, &key, e),
             },
-            Task::Whole(e) => match copy_whole(sh, &e, &mut buf) {
+            Task::Whole(e) => match copy_whole(sh, &e) {
                 Ok((hash, written, md5)) => {
                     sh.stats.files_copied.fetch_add(1, Relaxed);
                     let tv = target_version(sh, &e.key, written);
@@ -632,13 +623,13 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
                     StoreError::Changed { .. }
                     | StoreError::NotFound { .. }
                     | StoreError::ShortRead { .. },
-                ) => redo_changed(sh, &e.key, &done, &mut buf),
+                ) => redo_changed(sh, &e.key, &done),
                 Err(err) => fail(sh, &done, &e.key, err),
             },
             Task::Range(big, idx) => range_task(sh, &big, idx, &done),
             Task::Commit(big) => finish_big(sh, &big, &done),
-            Task::ServerSide(e) => server_side::copy(sh, &e, &done, &mut buf),
-            Task::Check(e, write) => check_task(sh, &e, write, &done, &mut buf),
+            Task::ServerSide(e) => server_side::copy(sh, &e, &done),
+            Task::Check(e, write) => check_task(sh, &e, write, &done),
             Task::CopyWithin { from, entry, hash } => {
                 match sh.retry(|| sh.dst.copy_within(&from, &entry.key)) {
                     Ok(()) => {
@@ -655,7 +646,7 @@ fn worker(sh: &Shared<'_>, tasks: Receiver<Task>, done: Sender<Done>) {
                         });
                     }
                     // No server-side copy here (or the old copy is gone): send it.
-                    Err(_) => copy_inline(sh, &entry, &done, &mut buf),
+                    Err(_) => copy_inline(sh, &entry, &done),
                 }
             }
         }
@@ -719,7 +710,6 @@ fn service_md5(sh: &Shared<'_>, data: &[u8]) -> Option<[u8; 16]> {
 fn copy_whole(
     sh: &Shared<'_>,
     e: &Entry,
-    buf: &mut Vec<u8>,
 ) -> hbcp_store::Result<(u64, Option<String>, Option<[u8; 16]>)> {
     if e.size == 0 {
         // Nothing to read: the listing gave the size, and an empty file cannot be torn between
@@ -759,14 +749,21 @@ fn copy_whole(
         }
         return r;
     }
+    // Local disk: the bytes stream into aligned, reused memory, which a direct write takes as
+    // it is (no bounce copy, no zero fill, no fresh pages).
     let _held = sh.budget.take(e.size);
+    let mut data = hbcp_store::Pooled::take(e.size as usize);
     sh.retry(|| {
+        data.clear();
         sh.src
-            .read_range(&e.key, 0..e.size, e.version.as_deref(), buf)
+            .read_range_to(&e.key, 0..e.size, e.version.as_deref(), &mut |piece| {
+                data.extend_from_slice(piece);
+                Ok(())
+            })
     })?;
-    let hash = xxhash_rust::xxh3::xxh3_64(buf);
-    throttle(sh, buf.len())?;
-    sh.retry(|| sh.dst.put(&e.key, buf))?;
+    let hash = xxhash_rust::xxh3::xxh3_64(data.as_slice());
+    throttle(sh, data.len())?;
+    sh.retry(|| sh.dst.put(&e.key, data.as_slice()))?;
     sh.stats.bytes_copied.fetch_add(e.size, Relaxed);
     Ok((hash, None, None))
 }
@@ -806,8 +803,7 @@ fn stream_range(
     };
     // The coalescing buffer, aligned so that a local target can write it with O_DIRECT as it
     // is; held for this range only (the budget's `_held`).
-    let mut cb = hbcp_store::AlignedBuf::new();
-    cb.reserve(chunk.min((range.end - range.start) as usize));
+    let mut cb = hbcp_store::Pooled::take(chunk.min((range.end - range.start) as usize));
     sh.retry(|| {
         // Bytes a failed attempt buffered but did not write are read again.
         cb.clear();
@@ -963,8 +959,7 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
         }
         // A changed source of a server-side copy fails the file named (the rerun copies it).
         if changed && big.copy.is_none() {
-            let mut buf = Vec::new();
-            return redo_changed(sh, key, done, &mut buf);
+            return redo_changed(sh, key, done);
         }
         sh.stats.files_failed.fetch_add(1, Relaxed);
         let _ = done.send(Done::Failed(Failure {
@@ -1005,8 +1000,7 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
                         | StoreError::NotFound { .. }
                         | StoreError::ShortRead { .. }
                 ) {
-                    let mut buf = Vec::new();
-                    return redo_changed(sh, key, done, &mut buf);
+                    return redo_changed(sh, key, done);
                 }
                 return fail(sh, done, key, err);
             }
@@ -1052,21 +1046,19 @@ fn finish_big(sh: &Shared<'_>, big: &Big, done: &Sender<Done>) {
 
 /// A file already at the target with the same size: compare checksums; copy if different
 /// (and allowed).
-fn check_task(sh: &Shared<'_>, e: &Entry, write: bool, done: &Sender<Done>, buf: &mut Vec<u8>) {
+fn check_task(sh: &Shared<'_>, e: &Entry, write: bool, done: &Sender<Done>) {
     let rs = sh.cfg.range_size;
-    let chunk = sh.cfg.chunk;
     // Both reads move bytes: under the run's bandwidth limit, as the copy's writes are.
     let halted = || sh.halted();
     let (src, dst) = (
         Capped::new(sh.src, sh.limiter.as_deref(), &halted),
         Capped::new(sh.dst, sh.limiter.as_deref(), &halted),
     );
-    let src_hash =
-        match sh.retry(|| hash_file(&src, &e.key, e.size, rs, e.version.as_deref(), chunk, buf)) {
-            Ok(h) => h,
-            Err(err) => return fail(sh, done, &e.key, err),
-        };
-    let dst_hash = sh.retry(|| hash_file(&dst, &e.key, e.size, rs, None, chunk, buf));
+    let src_hash = match sh.retry(|| hash_file(&src, &e.key, e.size, rs, e.version.as_deref())) {
+        Ok(h) => h,
+        Err(err) => return fail(sh, done, &e.key, err),
+    };
+    let dst_hash = sh.retry(|| hash_file(&dst, &e.key, e.size, rs, None));
     let same = matches!(dst_hash, Ok(h) if h == src_hash);
     if same || !write {
         sh.stats.files_skipped.fetch_add(1, Relaxed);
@@ -1086,17 +1078,17 @@ fn check_task(sh: &Shared<'_>, e: &Entry, write: bool, done: &Sender<Done>, buf:
         });
         return;
     }
-    copy_inline(sh, e, done, buf);
+    copy_inline(sh, e, done);
 }
 
 /// Copy one file here, range after range (a file found different at the target, or one whose
 /// source changed during the copy).
-fn copy_inline(sh: &Shared<'_>, e: &Entry, done: &Sender<Done>, buf: &mut Vec<u8>) {
+fn copy_inline(sh: &Shared<'_>, e: &Entry, done: &Sender<Done>) {
     let rs = sh.cfg.range_size;
     let chunk = sh.cfg.chunk;
     let n = range_count(e.size, rs).max(1) as u32;
     if e.size <= chunk.min(rs) {
-        match copy_whole(sh, e, buf) {
+        match copy_whole(sh, e) {
             Ok((h, written, md5)) => {
                 sh.stats.files_copied.fetch_add(1, Relaxed);
                 let _ = done.send(Done::File {
@@ -1143,13 +1135,13 @@ fn copy_inline(sh: &Shared<'_>, e: &Entry, done: &Sender<Done>, buf: &mut Vec<u8
 
 /// The source file changed while it was read: copy its new version (once), or report that it
 /// was deleted. Never a target file made of two versions.
-fn redo_changed(sh: &Shared<'_>, key: &str, done: &Sender<Done>, buf: &mut Vec<u8>) {
+fn redo_changed(sh: &Shared<'_>, key: &str, done: &Sender<Done>) {
     match sh.retry(|| sh.src.head(key)) {
         Ok(Some(now)) if now.kind == EntryKind::File => {
             let _ = done.send(Done::Warning(format!(
                 "{key}: changed at the source during the copy; copied its new version"
             )));
-            copy_inline(sh, &now, done, buf);
+            copy_inline(sh, &now, done);
         }
         Ok(_) => {
             let _ = done.send(Done::Warning(format!(

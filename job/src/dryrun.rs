@@ -234,19 +234,10 @@ fn judge(
             Decision::Compare if s2s && e.size > 0 => Action::Replace,
             Decision::Compare => {
                 // As the engine's check: both sides hashed, range by range.
-                let mut buf = Vec::new();
-                let (rs, chunk) = (cfg.range_size, cfg.chunk);
-                let s = hash_file(
-                    src,
-                    &e.key,
-                    e.size,
-                    rs,
-                    e.version.as_deref(),
-                    chunk,
-                    &mut buf,
-                )
-                .with_context(|| format!("source: {}", e.key))?;
-                let t = hash_file(dst, &e.key, e.size, rs, None, chunk, &mut buf);
+                let rs = cfg.range_size;
+                let s = hash_file(src, &e.key, e.size, rs, e.version.as_deref())
+                    .with_context(|| format!("source: {}", e.key))?;
+                let t = hash_file(dst, &e.key, e.size, rs, None);
                 if matches!(t, Ok(t) if t == s) {
                     Action::Keep
                 } else {

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 pub use direct::AlignedBuf;
 pub use error::{Error, Problem, Result};
+pub use pool::Pooled;
 pub use url::{Endpoint, Sas, StoreUrl};
 
 /// What a listing entry is.

@@ -464,8 +464,8 @@ impl Store for LocalStore {
     ) -> Result<()> {
         let r = self.reader(key, version, range.end - range.start)?;
         // One piece of at most STREAM_PIECE bytes in memory, whatever the range; aligned, so
-        // that a direct read lands in it and a direct write can take it as it is.
-        let mut piece = AlignedBuf::new();
+        // that a direct read lands in it and a direct write can take it as it is; reused.
+        let mut piece = crate::pool::Pooled::take(STREAM_PIECE as usize);
         let mut at = range.start;
         while at < range.end {
             let n = (range.end - at).min(STREAM_PIECE) as usize;

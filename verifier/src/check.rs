@@ -340,9 +340,7 @@ fn compare_one(
             let want = match (expected_md5, src_for_sum) {
                 (Some(m), _) => Some(m),
                 // `hbcp verify`: the source is read once, for its MD5.
-                (None, Some((src, version))) => {
-                    with_buf(|b| md5_file(src, key, expected_size, version, p.chunk, b)).ok()
-                }
+                (None, Some((src, version))) => md5_file(src, key, expected_size, version).ok(),
                 (None, None) => None,
             };
             if want == Some(got) {
@@ -413,9 +411,7 @@ fn compare_read(
     let want = match (expected_sum, src_for_sum) {
         (Some(h), _) => h,
         (None, Some((src, version))) => {
-            match with_buf(|b| {
-                hash_file(src, key, expected_size, p.range_size, version, p.chunk, b)
-            }) {
+            match hash_file(src, key, expected_size, p.range_size, version) {
                 Ok(h) => h,
                 Err(e) => {
                     return Some(MismatchKind::Unreadable {
@@ -426,17 +422,7 @@ fn compare_read(
         }
         (None, None) => return None,
     };
-    match with_buf(|b| {
-        hash_file(
-            dst,
-            key,
-            got.size,
-            p.range_size,
-            got.version.as_deref(),
-            p.chunk,
-            b,
-        )
-    }) {
+    match hash_file(dst, key, got.size, p.range_size, got.version.as_deref()) {
         Ok(h) if h == want => None,
         Ok(h) => Some(MismatchKind::Differs {
             expected: hex(want),
@@ -1130,7 +1116,7 @@ mod tests {
                 fs::write(root.join(k), v).unwrap();
             }
             let e = sa.head(k).unwrap().unwrap();
-            let h = hash_file(&sa, k, e.size, 8, None, 3, &mut Vec::new()).unwrap();
+            let h = hash_file(&sa, k, e.size, 8, None).unwrap();
             entries.push(ManifestEntry::file(&e, h));
         }
         fs::create_dir(a.path().join("dir")).unwrap();

@@ -187,13 +187,12 @@ mod tests {
         ];
         let mut entries = Vec::new();
         let mut md5s = Vec::new();
-        let mut buf = Vec::new();
         for (k, at_src, at_dst) in files {
             fs::write(a.path().join(k), at_src).unwrap();
             fs::write(b.path().join(k), at_dst).unwrap();
             let e = src.head(k).unwrap().unwrap();
-            let h = hash_file(&src, k, e.size, 8, None, 3, &mut buf).unwrap();
-            let m = md5_file(&src, k, e.size, None, 3, &mut buf).unwrap();
+            let h = hash_file(&src, k, e.size, 8, None).unwrap();
+            let m = md5_file(&src, k, e.size, None).unwrap();
             entries.push(ManifestEntry::file(&e, h).with_md5(Some(m)));
             let stored = LocalStore::new(b.path().into());
             let size = at_dst.len() as u64;
@@ -203,7 +202,7 @@ mod tests {
                 _ => md5s.push((
                     k.to_string(),
                     size,
-                    md5_file(&stored, k, size, None, 3, &mut buf).unwrap(),
+                    md5_file(&stored, k, size, None).unwrap(),
                 )),
             }
         }

@@ -146,8 +146,7 @@ pub(super) fn instead_of_ranges(sh: &Shared<'_>, big: &Big, why: &str, done: &Se
              whole by the service where it can, else streamed"
         )));
     }
-    let mut buf = Vec::new();
-    copy(sh, &big.entry, done, &mut buf);
+    copy(sh, &big.entry, done);
 }
 
 /// True when a journal says `e` was copied by the target's service in an earlier run of the
@@ -171,7 +170,7 @@ pub(super) fn resumed(sh: &Shared<'_>, resume: &Resume, e: &Entry, done: &Sender
 }
 
 /// Copy `e` server-side in one request, or stream it when the pair cannot.
-pub(super) fn copy(sh: &Shared<'_>, e: &Entry, done: &Sender<Done>, buf: &mut Vec<u8>) {
+pub(super) fn copy(sh: &Shared<'_>, e: &Entry, done: &Sender<Done>) {
     let r = sh
         .src
         .copy_source(&e.key, e.version.as_deref())
@@ -193,7 +192,7 @@ pub(super) fn copy(sh: &Shared<'_>, e: &Entry, done: &Sender<Done>, buf: &mut Ve
                     "{what}: no server-side copy ({hint}); such files are streamed through hbcp"
                 )));
             }
-            copy_inline(sh, e, done, buf);
+            copy_inline(sh, e, done);
         }
         Err(err) => fail(sh, done, &e.key, err),
     }
