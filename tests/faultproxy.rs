@@ -51,6 +51,9 @@ pub enum Mode {
     HoldBlocksAfter(u64),
     /// Answer a share (`per_mille`) of the ranged GETs 503 ServerBusy, drawn as `Faults` draws.
     BusyReadsShare { per_mille: u64, seed: u64 },
+    /// Answer S3's bulk delete (`POST /BUCKET?delete`, DeleteObjects) 501 Not Implemented, as
+    /// S3-compatible servers that lack it do; pass the rest.
+    NoBulkDelete,
     /// Pass requests until `after` requests carrying file data (uploads outside `.hbcp/`,
     /// ranged GETs) were answered, then answer every request `status` (403 or 500).
     FailAfter { status: u16, after: u64 },
@@ -76,6 +79,10 @@ pub struct Counters {
     pub put_data_bytes: AtomicU64,
     /// Response body bytes of GETs (object reads and listings) sent back to the client.
     pub get_body_bytes: AtomicU64,
+    /// S3 bulk deletes seen (`POST ?delete`).
+    pub bulk_deletes: AtomicU64,
+    /// Single-object deletes seen (`DELETE` requests).
+    pub deletes: AtomicU64,
     /// Server-side copy requests seen (`x-ms-copy-source` / `x-amz-copy-source`, GCS rewrites).
     pub copies: AtomicU64,
     /// Of those, copies that name the source version they must read (`x-amz-copy-source-if-
@@ -299,6 +306,24 @@ impl State {
                     503,
                     "ServerBusy",
                     "The server is currently unable to receive requests. Please retry your request.",
+                ));
+            }
+        }
+        if req.method() == hyper::Method::DELETE {
+            c.deletes.fetch_add(1, Relaxed);
+        }
+        let bulk_delete = req.method() == hyper::Method::POST
+            && req
+                .uri()
+                .query()
+                .is_some_and(|q| q.split('&').any(|p| p == "delete" || p == "delete="));
+        if bulk_delete {
+            c.bulk_deletes.fetch_add(1, Relaxed);
+            if matches!(self.mode, Mode::NoBulkDelete) {
+                return Ok(azure_error(
+                    501,
+                    "NotImplemented",
+                    "A header you provided implies functionality that is not implemented.",
                 ));
             }
         }

@@ -576,3 +576,60 @@ fn azurite_to_azurite_copy_of_the_bundled_sample_moves_less_than_the_root_throug
         source
     );
 }
+
+/// The object keys boto3 lists under `prefix/` of `bucket` (hbcp's own `.hbcp/` included).
+fn s3_keys(py: &str, endpoint: &str, bucket: &str, prefix: &str) -> Vec<String> {
+    let code = r#"
+import boto3, sys
+ep, bucket, prefix = sys.argv[1:4]
+s3 = boto3.client('s3', endpoint_url=ep, aws_access_key_id='testing', aws_secret_access_key='testing', region_name='us-east-1')
+for page in s3.get_paginator('list_objects_v2').paginate(Bucket=bucket, Prefix=prefix + '/'):
+    for o in page.get('Contents', []):
+        print(o['Key'][len(prefix) + 1:])
+"#;
+    let o = Command::new(py)
+        .args(["-c", code, endpoint, bucket, prefix])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn s3_deletes_one_object_at_a_time_so_a_server_without_bulk_delete_gets_its_lock_back() {
+    let Some(ep) = emulator("HBCP_TEST_S3", "moto") else {
+        return;
+    };
+    let Some(py) = emulator("HBCP_TEST_PYTHON", "the Python of .tools/venv (boto3)") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    let total = tree(&src);
+    let a = tag();
+    // A server that answers DeleteObjects (`POST ?delete`) 501, as some S3-compatible servers
+    // do (s3s-fs answers 500).
+    let proxy = faultproxy::start(&ep, Mode::NoBulkDelete);
+    let env = [("AWS_ENDPOINT_URL", proxy.url.as_str())];
+    let rep = t.path().join("r.json");
+    let r = s3_copy(&env, &s(&src), &url(&a), &["--report", &s(&rep)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let c = &proxy.counters;
+    assert_eq!(c.bulk_deletes.load(Relaxed), 0, "a bulk delete was sent");
+    assert!(c.deletes.load(Relaxed) >= 1, "the lock was not deleted");
+    let j = report(&rep);
+    assert_eq!(j["retries"], 0, "{j}");
+    assert_eq!(j["bytes"], total, "{j}");
+    // The run's lock is gone from the target (boto3's listing), its journal and manifest stay.
+    let keys = s3_keys(&py, &ep, "hbcp-test", &format!("{a}/hbase"));
+    assert!(keys.iter().any(|k| k.starts_with(".hbcp/")), "{keys:?}");
+    assert!(!keys.iter().any(|k| k == ".hbcp/lock"), "{keys:?}");
+    assert_eq!(
+        s3_digest(&py, &ep, "hbcp-test", &format!("{a}/hbase")),
+        local_digest(&py, &src)
+    );
+}

@@ -632,9 +632,14 @@ fn open_s3(
             secrets.push(v);
         }
     }
+    // Every delete hbcp makes is of one object (a lock, a staged part, a file `sync --delete`
+    // removes): one DELETE, the core API every S3-compatible server has. object_store would
+    // send each through the bulk DeleteObjects call (`POST ?delete`), which some servers lack
+    // (s3s-fs answers 500): the target's lock was then retried for 11 s and left behind.
     let mut b = AmazonS3Builder::from_env()
         .with_bucket_name(bucket)
-        .with_retry(retry_config());
+        .with_retry(retry_config())
+        .with_disable_bulk_delete(true);
     let mut allow_http = opts.allow_http;
     let endpoint = env("AWS_ENDPOINT_URL").or_else(|| env("AWS_ENDPOINT"));
     let loopback = endpoint
