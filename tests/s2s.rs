@@ -130,12 +130,26 @@ fn s3_copy(env: &[(&str, &str)], from: &str, to: &str, extra: &[&str]) -> Run {
     run_env(&args, env)
 }
 
+/// The standard output of the Python `body` run with boto3's client `s3` for the S3 service at
+/// `endpoint`, and `bucket` and `prefix` set.
+fn boto3(py: &str, endpoint: &str, bucket: &str, prefix: &str, body: &str) -> String {
+    let code = format!(
+        "import boto3, hashlib, json, sys\n\
+         ep, bucket, prefix = sys.argv[1:4]\n\
+         s3 = boto3.client('s3', endpoint_url=ep, aws_access_key_id='testing', \
+         aws_secret_access_key='testing', region_name='us-east-1')\n{body}"
+    );
+    let o = Command::new(py)
+        .args(["-c", &code, endpoint, bucket, prefix])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
 /// `{key: [size, sha256]}` of the objects under `prefix` of an S3 bucket, read by boto3.
 pub(crate) fn s3_digest(py: &str, endpoint: &str, bucket: &str, prefix: &str) -> String {
-    let code = r#"
-import boto3, hashlib, json, sys
-ep, bucket, prefix = sys.argv[1:4]
-s3 = boto3.client('s3', endpoint_url=ep, aws_access_key_id='testing', aws_secret_access_key='testing', region_name='us-east-1')
+    let body = r#"
 out = {}
 for page in s3.get_paginator('list_objects_v2').paginate(Bucket=bucket, Prefix=prefix + '/'):
     for o in page.get('Contents', []):
@@ -146,12 +160,7 @@ for page in s3.get_paginator('list_objects_v2').paginate(Bucket=bucket, Prefix=p
         out[k] = [len(d), hashlib.sha256(d).hexdigest()]
 print(json.dumps(out, sort_keys=True))
 "#;
-    let o = Command::new(py)
-        .args(["-c", code, endpoint, bucket, prefix])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap().trim().to_string()
+    boto3(py, endpoint, bucket, prefix, body).trim().to_string()
 }
 
 /// The local tree as tests/azure_sdk.py digests it (empty folders left out).
@@ -579,21 +588,12 @@ fn azurite_to_azurite_copy_of_the_bundled_sample_moves_less_than_the_root_throug
 
 /// The object keys boto3 lists under `prefix/` of `bucket` (hbcp's own `.hbcp/` included).
 fn s3_keys(py: &str, endpoint: &str, bucket: &str, prefix: &str) -> Vec<String> {
-    let code = r#"
-import boto3, sys
-ep, bucket, prefix = sys.argv[1:4]
-s3 = boto3.client('s3', endpoint_url=ep, aws_access_key_id='testing', aws_secret_access_key='testing', region_name='us-east-1')
+    let body = r#"
 for page in s3.get_paginator('list_objects_v2').paginate(Bucket=bucket, Prefix=prefix + '/'):
     for o in page.get('Contents', []):
         print(o['Key'][len(prefix) + 1:])
 "#;
-    let o = Command::new(py)
-        .args(["-c", code, endpoint, bucket, prefix])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout)
-        .unwrap()
+    boto3(py, endpoint, bucket, prefix, body)
         .lines()
         .map(str::to_string)
         .collect()
